@@ -1,0 +1,116 @@
+# smtpd: portable GNU make.  `make run` and `make check` are the two
+# commands of the README; both install missing Debian packages first.
+
+PREFIX ?=	/usr/local
+SYSCONFDIR ?=	$(PREFIX)/etc
+SBINDIR ?=	$(PREFIX)/sbin
+LIBEXECDIR ?=	$(PREFIX)/libexec/smtpd
+MANDIR ?=	$(PREFIX)/share/man
+DESTDIR ?=
+
+CC ?=		cc
+PKG_CONFIG ?=	pkg-config
+BUILDDIR ?=	build
+SAN ?=		0
+
+WARNINGS =	-Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
+		-Wstrict-prototypes -Wmissing-prototypes \
+		-Wmissing-declarations -Wwrite-strings -Wformat=2 \
+		-Wformat-security -Wundef -Wvla -Wimplicit-fallthrough \
+		-Wnull-dereference -Wold-style-definition
+HARDEN =	-fstack-protector-strong -fPIE
+ifeq ($(SAN),1)
+OPT =		-O1 -g -fno-omit-frame-pointer \
+		-fsanitize=address,undefined -fno-sanitize-recover=all
+SANLD =		-fsanitize=address,undefined
+else
+OPT =		-O2 -g -D_FORTIFY_SOURCE=2
+SANLD =
+endif
+
+PKGS =		openssl libbsd-overlay libcrypt
+CPPFLAGS +=	-D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' \
+		-DLIBEXECDIR='"$(LIBEXECDIR)"'
+CFLAGS +=	-std=c11 $(OPT) $(WARNINGS) $(HARDEN) \
+		$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LDFLAGS +=	-pie -Wl,-z,relro,-z,now $(SANLD)
+LDLIBS +=	$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS =	$(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+# Everything but main() links into the unit tests.
+LIBSRCS =	addr.c config.c deliver.c log.c session.c util.c
+LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
+UNITTESTS =	test_addr test_config test_session test_deliver
+UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)
+CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
+
+.PHONY: all deps deps-check run check test unit e2e check-asan install \
+	uninstall clean lint bench
+
+all: $(BUILDDIR)/smtpd $(CONTRIB)
+	@if [ "$(BUILDDIR)" = build ]; then ln -sf build/smtpd smtpd; fi
+
+deps:
+	@sh contrib/deps.sh build
+
+deps-check:
+	@sh contrib/deps.sh check
+
+$(BUILDDIR)/%.o: %.c smtpd.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILDDIR)/smtpd: $(BUILDDIR)/smtpd.o $(LIBOBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILDDIR)/contrib/deliver-maildir: $(BUILDDIR)/contrib/deliver-maildir.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILDDIR)/tests/%: $(BUILDDIR)/tests/%.o $(LIBOBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+
+run: deps
+	$(MAKE) all
+	./build/smtpd -d
+
+# The unit and end-to-end tests of one build (BUILDDIR, SAN).
+test: all $(UNITBINS)
+	@sh tests/run-unit.sh $(BUILDDIR) $(UNITTESTS)
+	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
+	    python3 tests/e2e/run.py
+
+check: deps-check
+	$(MAKE) test BUILDDIR=build SAN=0
+	$(MAKE) test BUILDDIR=build-asan SAN=1
+	@if command -v mandoc >/dev/null; then \
+	    mandoc -Tlint -W warning smtpd.8 smtpd.conf.5 && \
+	    echo "mandoc -Tlint: clean"; fi
+
+lint:
+	mandoc -Tlint -W warning smtpd.8 smtpd.conf.5
+	cppcheck --quiet --enable=warning,portability --error-exitcode=1 \
+	    -D__GNUC__ --inline-suppr $(LIBSRCS) smtpd.c
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(SYSCONFDIR)
+	install -m 755 build/smtpd $(DESTDIR)$(SBINDIR)/smtpd
+	install -m 755 $(CONTRIB) $(DESTDIR)$(LIBEXECDIR)/
+	install -m 644 smtpd.8 $(DESTDIR)$(MANDIR)/man8/smtpd.8
+	install -m 644 smtpd.conf.5 $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/smtpd.conf ]; then \
+	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/smtpd.conf"; \
+	else \
+	    install -m 644 contrib/smtpd.conf.example \
+	        $(DESTDIR)$(SYSCONFDIR)/smtpd.conf; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/smtpd \
+	    $(DESTDIR)$(LIBEXECDIR)/deliver-maildir \
+	    $(DESTDIR)$(MANDIR)/man8/smtpd.8 \
+	    $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5
+	-rmdir $(DESTDIR)$(LIBEXECDIR)
+
+clean:
+	rm -rf build build-asan smtpd

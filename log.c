@@ -1,0 +1,167 @@
+/*
+ * log.c: logging to syslog (facility mail) or to stderr in debug mode, in
+ * the shape of OpenBSD's log.h, and escaping of client text for the logs.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smtpd.h"
+
+static int	 log_debugmode = 1;	/* stderr until log_init says */
+static int	 log_verbose;
+static const char *log_procname = "smtpd";
+
+static void	 log_vwrite(int, const char *, va_list)
+		    __attribute__((__format__ (printf, 2, 0)));
+
+void
+log_init(int debug, int facility)
+{
+	log_debugmode = debug;
+	if (!debug)
+		openlog("smtpd", LOG_PID | LOG_NDELAY, facility);
+	tzset();
+}
+
+void
+log_setverbose(int v)
+{
+	log_verbose = v;
+}
+
+int
+log_getverbose(void)
+{
+	return log_verbose;
+}
+
+/* The process role, shown in stderr lines ("master", "child"). */
+void
+log_procinit(const char *name)
+{
+	log_procname = name;
+}
+
+static void
+log_vwrite(int pri, const char *fmt, va_list ap)
+{
+	char	 buf[2048];
+	int	 saved = errno;
+
+	if (log_debugmode) {
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		/* One write per line so that processes do not interleave. */
+		dprintf(STDERR_FILENO, "smtpd[%d]: %s\n", (int)getpid(), buf);
+	} else
+		vsyslog(pri, fmt, ap);
+	errno = saved;
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	char	 buf[1024];
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	errno = saved;
+	log_warnx("%s: %s", buf, strerror(saved));
+	errno = saved;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_verbose == 0)
+		return;
+	va_start(ap, fmt);
+	log_vwrite(LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	char	 buf[1024];
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warnx("%s: fatal: %s: %s", log_procname, buf, strerror(saved));
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	char	 buf[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warnx("%s: fatal: %s", log_procname, buf);
+	exit(1);
+}
+
+/*
+ * Client text for a log line: printable ASCII as is, everything else as
+ * \xNN, cut to what fits in out (with "..." when cut).
+ */
+const char *
+log_escape(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t	 i, o = 0;
+	unsigned char c;
+
+	if (outlen == 0)
+		return out;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (o + 8 >= outlen) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+	}
+	out[o] = '\0';
+	return out;
+}

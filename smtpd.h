@@ -1,0 +1,240 @@
+/*
+ * smtpd.h: shared types, limits and prototypes of smtpd.
+ * Prototypes are grouped by the file that defines them.
+ */
+
+#ifndef SMTPD_H
+#define SMTPD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR		"/usr/local/etc"
+#endif
+#ifndef LIBEXECDIR
+#define LIBEXECDIR		"/usr/local/libexec/smtpd"
+#endif
+#define SMTPD_CONFIG		SYSCONFDIR "/smtpd.conf"
+
+/* Defaults (DESIGN.md, smtpd.conf.5). */
+#define DEF_BANNER		"ESMTP smtpd"
+#define DEF_USER		"_smtpd"
+#define DEF_USER_FALLBACK	"nobody"
+#define DEF_PIDFILE		"/var/run/smtpd.pid"
+#define DEF_SPOOL		"/tmp"
+#define DEF_PORT		25
+#define DEF_PORT_TLS		465
+#define DEF_PORT_LMTP		24
+#define DEF_DEBUG_ADDR		"127.0.0.1"
+#define DEF_DEBUG_PORT		8025
+#define DEF_PREFORK		4
+#define DEF_MAXCLIENTS		256
+#define DEF_MAXPERADDR		32
+#define DEF_MAXSESSIONS		1000
+#define DEF_MAXMSGSIZE		(32LL * 1024 * 1024)
+#define DEF_MAXLINE		1001
+#define DEF_MAXLOCAL		0
+#define DEF_MAXRCPT		1000
+#define DEF_TIMEOUT		300
+#define DEF_DELIVER_TIMEOUT	300
+#define DEF_UNIX_MODE		0666
+
+/* Ranges accepted by the configuration parser. */
+#define MAX_PREFORK		1024
+#define MAX_CLIENTS		65536
+#define MIN_LINE		64
+#define MAX_LINE		(1024 * 1024)
+#define MAX_RCPT		100000
+#define MAX_CMDLIMIT		1000000
+#define MAX_DURATION		(7 * 24 * 3600)
+#define MAX_MSGSIZE		(1LL << 40)
+#define MAX_LISTENERS		64
+#define MAX_CMDLIMITS		32
+#define MAX_CONF_LINE		4096
+
+/* Protocol constants (PROTOCOL.md). */
+#define CMD_LINE_MAX		512	/* RFC 5321 4.5.3.1.4 */
+#define CMD_SIZE_EXTRA		26	/* MAIL allowance with SIZE */
+#define CMD_UTF8_EXTRA		10	/* MAIL allowance with SMTPUTF8 */
+#define CMD_UNKNOWN_MAX		5	/* 5th unknown verb: 502, close */
+#define CMD_LIMIT_DEFAULT	20	/* per-verb limits without `*` */
+#define REPLY_MAX		1024	/* one reply line, CRLF included */
+#define VERB_MAX		32
+#define SESSION_ID_LEN		16
+#define MSG_ID_LEN		32
+#define SPOOL_MEM_MAX		(256 * 1024)	/* then an unlinked file */
+#define DELIVER_OUT_MAX		4096	/* captured program output */
+#define SHUTDOWN_GRACE		30	/* seconds for sessions at SIGTERM */
+
+/* Listener flags. */
+#define LF_TLS			0x0001	/* implicit TLS */
+#define LF_STARTTLS		0x0002
+#define LF_REQ_STARTTLS		0x0004
+#define LF_AUTH			0x0008
+#define LF_REQ_AUTH		0x0010
+#define LF_AUTH_PLAIN		0x0020
+#define LF_PROXY		0x0040
+#define LF_LMTP			0x0080
+
+#define LISTENER_MAXFD		2	/* `*` and `localhost`: v4 and v6 */
+
+struct listener {
+	TAILQ_ENTRY(listener)	 l_entry;
+	char			*l_addr;	/* as written: IP, *, localhost, /path */
+	int			 l_port;	/* 0 for UNIX sockets */
+	int			 l_unix;
+	mode_t			 l_mode;	/* UNIX socket mode */
+	int			 l_flags;
+	int			 l_line;	/* line in the config file */
+	int			 l_fds[LISTENER_MAXFD];
+	int			 l_nfds;
+	char			 l_name[128];	/* "127.0.0.1:25", for logs */
+};
+TAILQ_HEAD(listenerlist, listener);
+
+struct cmdlimit {
+	char			 cl_verb[VERB_MAX];
+	long long		 cl_max;
+};
+
+enum deliver_mode {
+	DELIVER_STDOUT,		/* built-in debugging sink (-d, no config) */
+	DELIVER_DISCARD,	/* accept and drop */
+	DELIVER_PROGRAM		/* pipe to c_deliver_argv */
+};
+
+struct config {
+	char			*c_file;	/* NULL: built-in default */
+	char			*c_hostname;
+	char			*c_banner;
+	char			*c_user;	/* NULL: the default */
+	char			*c_chroot;
+	char			*c_pidfile;	/* NULL: the default */
+	int			 c_prefork;
+	int			 c_maxclients;
+	int			 c_maxperaddr;
+	int			 c_maxsessions;
+	long long		 c_maxmsgsize;	/* 0: unlimited */
+	int			 c_maxline;
+	int			 c_maxlocal;	/* 0: unlimited */
+	int			 c_maxrcpt;
+	int			 c_timeout;
+	int			 c_smtputf8;
+	long long		 c_cmdlimit;	/* -1: no command-limit */
+	struct cmdlimit		 c_cmdlimits[MAX_CMDLIMITS];
+	int			 c_ncmdlimits;
+	enum deliver_mode	 c_deliver;
+	char			*c_deliver_cmd;	/* as written */
+	char		       **c_deliver_argv; /* split, NULL-terminated */
+	int			 c_deliver_per_rcpt; /* uses %{recipient} */
+	int			 c_deliver_timeout;
+	int			 c_received;
+	char			*c_spool;
+	struct listenerlist	 c_listeners;
+	int			 c_nlisteners;
+};
+
+/* The envelope of one transaction and what delivery needs to know. */
+struct envelope {
+	char			*e_sender;	/* normalised; "" null sender */
+	char		       **e_rcpts;	/* normalised, in RCPT order */
+	size_t			 e_nrcpts;
+	size_t			 e_rcptcap;
+	int			 e_body8;	/* BODY=8BITMIME */
+	int			 e_smtputf8;
+	char			 e_id[MSG_ID_LEN];
+};
+
+struct client {
+	char			 cl_addr[64];	/* numeric address, "" if none */
+	char			 cl_port[8];
+	char			 cl_helo[256];
+	char			 cl_user[256];	/* authenticated user */
+	char			 cl_tls[128];	/* "TLSv1.3 CIPHER" or "" */
+	int			 cl_esmtp;
+	int			 cl_lmtp;
+	char			 cl_sid[SESSION_ID_LEN];
+};
+
+/*
+ * The spool of one message: memory up to SPOOL_MEM_MAX, then an unlinked
+ * file in the spool directory.  Holds the dot-unstuffed content.
+ */
+struct spool {
+	char			*sp_buf;
+	size_t			 sp_len;
+	size_t			 sp_cap;
+	int			 sp_fd;		/* -1 while in memory */
+	long long		 sp_size;	/* total octets */
+	int			 sp_error;	/* a write failed */
+	const char		*sp_dir;
+};
+
+/* addr.c */
+#define ADDR_OK			0
+#define ADDR_NULL		1	/* <> */
+#define ADDR_BAD		(-1)
+int		 addr_parse(const char *, char *, size_t, size_t *,
+		    const char **);
+
+/* config.c */
+struct config	*config_default(void);
+struct config	*config_load(const char *);
+void		 config_print(FILE *, const struct config *);
+void		 config_free(struct config *);
+int		 config_split_argv(const char *, char ***, char *, size_t);
+long long	 config_cmdlimit(const struct config *, const char *);
+int		 config_table_sorted(void);
+
+/* deliver.c */
+typedef void	(*deliver_reply_cb)(void *, const char *);
+void		 spool_init(struct spool *, const char *);
+int		 spool_write(struct spool *, const void *, size_t);
+void		 spool_reset(struct spool *);
+int		 deliver_message(const struct config *, const struct client *,
+		    const struct envelope *, struct spool *, deliver_reply_cb,
+		    void *);
+
+/* log.c */
+void		 log_init(int, int);
+void		 log_setverbose(int);
+int		 log_getverbose(void);
+void		 log_procinit(const char *);
+void		 log_warn(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2)));
+void		 log_warnx(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2)));
+void		 log_info(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2)));
+void		 log_debug(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2)));
+void		 fatal(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2), __noreturn__));
+void		 fatalx(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2), __noreturn__));
+const char	*log_escape(const char *, size_t, char *, size_t);
+
+/* session.c */
+extern volatile sig_atomic_t session_quit;	/* SIGTERM in a child */
+void		 session_run(const struct config *, const struct listener *,
+		    int, const struct sockaddr *, socklen_t);
+
+/* util.c */
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+void		*xreallocarray(void *, size_t, size_t);
+char		*xstrdup(const char *);
+int		 xasprintf(char **, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+void		 util_sockaddr_str(const struct sockaddr *, socklen_t,
+		    char *, size_t, char *, size_t);
+void		 util_session_id(char *, size_t);
+
+#endif /* SMTPD_H */

@@ -1,0 +1,99 @@
+/*
+ * util.c: allocation wrappers that exit on failure, and small helpers
+ * shared by the master and the children.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <sys/un.h>
+#include <netdb.h>
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtpd.h"
+
+void *
+xmalloc(size_t n)
+{
+	void	*p;
+
+	if ((p = malloc(n == 0 ? 1 : n)) == NULL)
+		fatal("malloc");
+	return p;
+}
+
+void *
+xcalloc(size_t nmemb, size_t size)
+{
+	void	*p;
+
+	if ((p = calloc(nmemb == 0 ? 1 : nmemb, size == 0 ? 1 : size)) == NULL)
+		fatal("calloc");
+	return p;
+}
+
+void *
+xreallocarray(void *old, size_t nmemb, size_t size)
+{
+	void	*p;
+
+	if ((p = reallocarray(old, nmemb == 0 ? 1 : nmemb, size)) == NULL)
+		fatal("reallocarray");
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char	*p;
+
+	if ((p = strdup(s)) == NULL)
+		fatal("strdup");
+	return p;
+}
+
+int
+xasprintf(char **ret, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vasprintf(ret, fmt, ap);
+	va_end(ap);
+	if (n == -1)
+		fatal("vasprintf");
+	return n;
+}
+
+/*
+ * Numeric host and port of a socket address; a UNIX socket peer has an
+ * empty address and port.
+ */
+void
+util_sockaddr_str(const struct sockaddr *sa, socklen_t salen, char *host,
+    size_t hostlen, char *port, size_t portlen)
+{
+	host[0] = '\0';
+	port[0] = '\0';
+	if (sa == NULL || salen == 0 || sa->sa_family == AF_UNIX)
+		return;
+	if (getnameinfo(sa, salen, host, hostlen, port, portlen,
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		host[0] = '\0';
+		port[0] = '\0';
+	}
+}
+
+/* A short random session id: 6 hex digits are enough for logs. */
+void
+util_session_id(char *buf, size_t len)
+{
+	snprintf(buf, len, "%06x", arc4random() & 0xffffff);
+}
