@@ -29,7 +29,7 @@ SANLD =
 endif
 
 PKGS =		openssl libbsd-overlay libcrypt
-CPPFLAGS +=	-D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' \
+CPPFLAGS +=	-I. -D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' \
 		-DLIBEXECDIR='"$(LIBEXECDIR)"'
 CFLAGS +=	-std=c11 $(OPT) $(WARNINGS) $(HARDEN) \
 		$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)

@@ -155,7 +155,7 @@ struct envelope {
 struct client {
 	char			 cl_addr[64];	/* numeric address, "" if none */
 	char			 cl_port[8];
-	char			 cl_helo[256];
+	char			 cl_helo[CMD_LINE_MAX];
 	char			 cl_user[256];	/* authenticated user */
 	char			 cl_tls[128];	/* "TLSv1.3 CIPHER" or "" */
 	int			 cl_esmtp;

@@ -1,0 +1,1254 @@
+/*
+ * config.c: smtpd.conf.  The built-in defaults, the parser (a sorted
+ * keyword table, every error reported as file:line), the canonical
+ * printout of `smtpd -n`, and the splitter of the delivery command.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netdb.h>
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "smtpd.h"
+
+#define CONF_MAXWORDS	128	/* words on one line */
+#define CONF_ESCLEN	100	/* a value quoted in an error message */
+#define HOSTNAME_MAX	253
+#define BANNER_MAX	200
+#define USER_MAX	32
+#define PATH_MAXLEN	1024
+#define MODE_MAX	0777
+
+#define HOST_CHARS	"abcdefghijklmnopqrstuvwxyz" \
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-."
+#define USER_CHARS	HOST_CHARS "_"
+/* Words printed without quotes by config_print. */
+#define PLAIN_CHARS	USER_CHARS "/:@+,=%*"
+
+enum kw_type {
+	KW_INT,		/* int in k_min..k_max */
+	KW_SIZE,	/* long long, K/M/G suffix */
+	KW_DURATION,	/* int seconds, s/m/h suffix */
+	KW_BOOL,	/* int, yes|no */
+	KW_STRING,	/* char *, checked by k_check */
+	KW_FUNC,	/* a special form: k_func parses, k_print prints */
+	KW_LATER	/* a directive of a feature not written yet */
+};
+
+#define KF_REPEAT	0x01	/* may appear on several lines */
+
+#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+
+enum {
+	LINE_OK,
+	LINE_LONG,
+	LINE_NUL,
+	LINE_EOF
+};
+
+struct parse;
+
+struct keyword {
+	const char	*k_name;
+	enum kw_type	 k_type;
+	size_t		 k_off;		/* in struct config */
+	long long	 k_min;
+	long long	 k_max;
+	int		 k_flags;
+	const char	*k_usage;	/* the argument, for messages */
+	const char	*(*k_check)(const char *);
+	int		(*k_func)(struct parse *, int, char **);
+	void		(*k_print)(FILE *, const struct config *);
+};
+
+static const char *config_check_hostname(const char *);
+static const char *config_check_banner(const char *);
+static const char *config_check_user(const char *);
+static const char *config_check_path(const char *);
+static int	 config_cmdlimit_parse(struct parse *, int, char **);
+static int	 config_deliver_parse(struct parse *, int, char **);
+static int	 config_listen_parse(struct parse *, int, char **);
+static void	 config_cmdlimit_print(FILE *, const struct config *);
+static void	 config_deliver_print(FILE *, const struct config *);
+
+#define OFF(m)		offsetof(struct config, m)
+#define K_INT(n, m, lo, hi) \
+	{ n, KW_INT, OFF(m), lo, hi, 0, "N", NULL, NULL, NULL }
+#define K_TYPED(n, t, m, lo, hi, u) \
+	{ n, t, OFF(m), lo, hi, 0, u, NULL, NULL, NULL }
+#define K_STRING(n, m, u, chk) \
+	{ n, KW_STRING, OFF(m), 0, 0, 0, u, chk, NULL, NULL }
+#define K_FUNC(n, fl, fn, pr) \
+	{ n, KW_FUNC, 0, 0, 0, fl, NULL, NULL, fn, pr }
+#define K_LATER(n) \
+	{ n, KW_LATER, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
+
+/* In strcmp order: looked up with bsearch, printed in this order. */
+static const struct keyword keywords[] = {
+	K_LATER("accept"),
+	K_LATER("auth"),
+	K_STRING("banner", c_banner, "\"TEXT\"", config_check_banner),
+	K_STRING("chroot", c_chroot, "DIR", config_check_path),
+	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,
+	    config_cmdlimit_print),
+	K_FUNC("deliver", 0, config_deliver_parse, config_deliver_print),
+	K_TYPED("deliver-timeout", KW_DURATION, c_deliver_timeout, 1,
+	    MAX_DURATION, "DURATION"),
+	K_STRING("hostname", c_hostname, "NAME", config_check_hostname),
+	/* Listeners are printed after every global directive. */
+	K_FUNC("listen", KF_REPEAT, config_listen_parse, NULL),
+	K_INT("max-clients", c_maxclients, 1, MAX_CLIENTS),
+	K_INT("max-clients-per-address", c_maxperaddr, 1, MAX_CLIENTS),
+	K_INT("max-line-length", c_maxline, MIN_LINE, MAX_LINE),
+	K_INT("max-local-part", c_maxlocal, 0, MAX_LINE),
+	K_TYPED("max-message-size", KW_SIZE, c_maxmsgsize, 0, MAX_MSGSIZE,
+	    "SIZE"),
+	K_INT("max-recipients", c_maxrcpt, 1, MAX_RCPT),
+	K_INT("max-sessions-per-child", c_maxsessions, 1, 1000000),
+	K_STRING("pidfile", c_pidfile, "FILE", config_check_path),
+	K_LATER("policy"),
+	K_LATER("policy-default"),
+	K_LATER("policy-stages"),
+	K_LATER("policy-timeout"),
+	K_INT("prefork", c_prefork, 1, MAX_PREFORK),
+	K_TYPED("received-header", KW_BOOL, c_received, 0, 1, "yes|no"),
+	K_LATER("recipient-delimiter"),
+	K_LATER("reject"),
+	K_TYPED("smtputf8", KW_BOOL, c_smtputf8, 0, 1, "yes|no"),
+	K_STRING("spool", c_spool, "DIR", config_check_path),
+	K_TYPED("timeout", KW_DURATION, c_timeout, 1, MAX_DURATION,
+	    "DURATION"),
+	K_LATER("tls"),
+	K_STRING("user", c_user, "NAME", config_check_user)
+};
+#define NKEYWORDS	NITEMS(keywords)
+
+/* The placeholders of the delivery command (DESIGN.md, Delivery). */
+static const char *const placeholders[] = {
+	"%{sender}", "%{recipients}", "%{recipient}", "%{client}",
+	"%{helo}", "%{user}", "%{id}"
+};
+
+/* Listener options of later features, refused by name. */
+static const char *const listen_later[] = {
+	"tls", "starttls", "require-starttls", "auth", "require-auth",
+	"auth-plaintext", "proxy-protocol"
+};
+
+struct parse {
+	const char	*p_file;
+	int		 p_line;	/* 0: a whole-config check */
+	int		 p_errors;
+	struct config	*p_conf;
+	int		 p_seen[NKEYWORDS];	/* line that set it */
+	char		 p_esc[2][CONF_ESCLEN];
+	int		 p_esci;
+};
+
+static void	 config_error(struct parse *, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+
+/*
+ * Every problem of a file goes through here: logged with its place, and
+ * counted so that config_load can fail once at the end.
+ */
+static void
+config_error(struct parse *p, const char *fmt, ...)
+{
+	char	 msg[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p->p_line > 0)
+		log_warnx("%s:%d: %s", p->p_file, p->p_line, msg);
+	else
+		log_warnx("%s: %s", p->p_file, msg);
+	p->p_errors++;
+}
+
+/* A word of the file, escaped and cut for an error message. */
+static const char *
+config_esc(struct parse *p, const char *s)
+{
+	char	*buf = p->p_esc[p->p_esci];
+
+	/* Two buffers: one message may quote two words. */
+	p->p_esci = (p->p_esci + 1) % 2;
+	return log_escape(s, strlen(s), buf, CONF_ESCLEN);
+}
+
+static int
+config_kwcmp(const void *key, const void *elem)
+{
+	const struct keyword	*k = elem;
+
+	return strcmp(key, k->k_name);
+}
+
+int
+config_table_sorted(void)
+{
+	size_t	 i;
+
+	for (i = 1; i < NKEYWORDS; i++)
+		if (strcmp(keywords[i - 1].k_name, keywords[i].k_name) >= 0)
+			return 0;
+	return 1;
+}
+
+static const struct keyword *
+config_keyword(const char *name)
+{
+	return bsearch(name, keywords, NKEYWORDS, sizeof(keywords[0]),
+	    config_kwcmp);
+}
+
+/*
+ * The system FQDN: gethostname(), and when that has no dot, the canonical
+ * name the resolver gives for it.  A name the parser would refuse is not
+ * used, so that `smtpd -n` output always loads again.
+ */
+static char *
+config_default_hostname(void)
+{
+	char		 name[256];
+	struct addrinfo	 hints, *res;
+	char		*fqdn = NULL;
+
+	if (gethostname(name, sizeof(name)) == -1)
+		name[0] = '\0';
+	name[sizeof(name) - 1] = '\0';
+	if (name[0] != '\0' && strchr(name, '.') == NULL) {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_flags = AI_CANONNAME;
+		if (getaddrinfo(name, NULL, &hints, &res) == 0) {
+			if (res->ai_canonname != NULL &&
+			    config_check_hostname(res->ai_canonname) == NULL)
+				fqdn = xstrdup(res->ai_canonname);
+			freeaddrinfo(res);
+		}
+	}
+	if (fqdn == NULL)
+		fqdn = xstrdup(config_check_hostname(name) == NULL ?
+		    name : "localhost");
+	return fqdn;
+}
+
+struct config *
+config_default(void)
+{
+	struct config	*c;
+
+	c = xcalloc(1, sizeof(*c));
+	c->c_hostname = config_default_hostname();
+	c->c_banner = xstrdup(DEF_BANNER);
+	c->c_prefork = DEF_PREFORK;
+	c->c_maxclients = DEF_MAXCLIENTS;
+	c->c_maxperaddr = DEF_MAXPERADDR;
+	c->c_maxsessions = DEF_MAXSESSIONS;
+	c->c_maxmsgsize = DEF_MAXMSGSIZE;
+	c->c_maxline = DEF_MAXLINE;
+	c->c_maxlocal = DEF_MAXLOCAL;
+	c->c_maxrcpt = DEF_MAXRCPT;
+	c->c_timeout = DEF_TIMEOUT;
+	c->c_smtputf8 = 0;
+	c->c_cmdlimit = -1;
+	c->c_deliver = DELIVER_STDOUT;
+	c->c_deliver_timeout = DEF_DELIVER_TIMEOUT;
+	c->c_received = 1;
+	c->c_spool = xstrdup(DEF_SPOOL);
+	TAILQ_INIT(&c->c_listeners);
+	return c;
+}
+
+static void
+config_free_argv(char **argv)
+{
+	size_t	 i;
+
+	if (argv == NULL)
+		return;
+	for (i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+void
+config_free(struct config *c)
+{
+	struct listener	*l;
+
+	if (c == NULL)
+		return;
+	while ((l = TAILQ_FIRST(&c->c_listeners)) != NULL) {
+		TAILQ_REMOVE(&c->c_listeners, l, l_entry);
+		free(l->l_addr);
+		free(l);
+	}
+	config_free_argv(c->c_deliver_argv);
+	free(c->c_deliver_cmd);
+	free(c->c_file);
+	free(c->c_hostname);
+	free(c->c_banner);
+	free(c->c_user);
+	free(c->c_chroot);
+	free(c->c_pidfile);
+	free(c->c_spool);
+	free(c);
+}
+
+long long
+config_cmdlimit(const struct config *c, const char *verb)
+{
+	int	 i;
+
+	for (i = 0; i < c->c_ncmdlimits; i++)
+		if (strcasecmp(c->c_cmdlimits[i].cl_verb, verb) == 0)
+			return c->c_cmdlimits[i].cl_max;
+	if (c->c_cmdlimit != -1)
+		return c->c_cmdlimit;
+	/* PROTOCOL.md 12.1: per-verb limits without `*` default to 20. */
+	if (c->c_ncmdlimits > 0)
+		return CMD_LIMIT_DEFAULT;
+	return -1;
+}
+
+/*
+ * Value checks of the string directives: NULL when fine, else what is
+ * wrong, for the message.
+ */
+static const char *
+config_check_hostname(const char *s)
+{
+	size_t	 len = strlen(s);
+
+	if (len == 0 || len > HOSTNAME_MAX)
+		return "must be 1 to 253 characters long";
+	if (strspn(s, HOST_CHARS) != len)
+		return "may contain only letters, digits, '-' and '.'";
+	return NULL;
+}
+
+static const char *
+config_check_banner(const char *s)
+{
+	const unsigned char	*u;
+
+	if (strlen(s) > BANNER_MAX)
+		return "is longer than 200 characters";
+	/* It goes verbatim into the 220 greeting line. */
+	for (u = (const unsigned char *)s; *u != '\0'; u++)
+		if (iscntrl(*u))
+			return "contains a control character";
+	return NULL;
+}
+
+static const char *
+config_check_user(const char *s)
+{
+	size_t	 len = strlen(s);
+
+	if (len == 0 || len > USER_MAX)
+		return "must be 1 to 32 characters long";
+	if (strspn(s, USER_CHARS) != len || s[0] == '-')
+		return "is not a user name (letters, digits, '.', '_', '-')";
+	return NULL;
+}
+
+static const char *
+config_check_path(const char *s)
+{
+	const unsigned char	*u;
+
+	if (s[0] != '/')
+		return "is not an absolute path";
+	if (strlen(s) > PATH_MAXLEN)
+		return "is longer than 1024 characters";
+	for (u = (const unsigned char *)s; *u != '\0'; u++)
+		if (iscntrl(*u))
+			return "contains a control character";
+	return NULL;
+}
+
+/* A decimal number of digits only: strtonum alone accepts "+1", " 1". */
+static int
+config_number(const char *s, long long min, long long max, long long *np)
+{
+	const char	*errstr;
+
+	if (s[0] == '\0' || strspn(s, "0123456789") != strlen(s))
+		return -1;
+	*np = strtonum(s, min, max, &errstr);
+	return errstr == NULL ? 0 : -1;
+}
+
+/*
+ * A number with an optional unit suffix (case-insensitive), scaled by
+ * mult[] of that unit, in min..max; the product is checked before it
+ * is computed, so it cannot overflow.
+ */
+static int
+config_scaled(const char *s, const char *units, const long long *mult,
+    long long min, long long max, long long *np)
+{
+	char		 num[24];
+	const char	*u;
+	size_t		 len = strlen(s);
+	long long	 m = 1, n;
+
+	if (len > 0 && (u = strchr(units,
+	    toupper((unsigned char)s[len - 1]))) != NULL) {
+		m = mult[u - units];
+		len--;
+	}
+	if (len == 0 || len >= sizeof(num))
+		return -1;
+	memcpy(num, s, len);
+	num[len] = '\0';
+	if (config_number(num, 0, LLONG_MAX, &n) == -1 || n > max / m)
+		return -1;
+	n *= m;
+	if (n < min)
+		return -1;
+	*np = n;
+	return 0;
+}
+
+static int
+config_size(const char *s, long long min, long long max, long long *np)
+{
+	static const long long	 mult[] = { 1LL << 10, 1LL << 20,
+	    1LL << 30 };
+
+	return config_scaled(s, "KMG", mult, min, max, np);
+}
+
+static int
+config_duration(const char *s, long long min, long long max, long long *np)
+{
+	static const long long	 mult[] = { 1, 60, 3600 };
+
+	return config_scaled(s, "SMH", mult, min, max, np);
+}
+
+/* A size in the largest unit that shows it exactly: it parses back. */
+static const char *
+config_fmt_size(long long n, char *buf, size_t len)
+{
+	static const char	 units[] = "GMK";
+	static const int	 shift[] = { 30, 20, 10 };
+	size_t			 i;
+
+	for (i = 0; i < NITEMS(shift); i++) {
+		if (n != 0 && n % (1LL << shift[i]) == 0) {
+			snprintf(buf, len, "%lld%c", n >> shift[i], units[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%lld", n);
+	return buf;
+}
+
+/* The numeric directives: plain numbers, durations and sizes. */
+static int
+config_set_number(struct parse *p, const struct keyword *k, const char *val)
+{
+	void		*base = (char *)p->p_conf + k->k_off;
+	long long	 n;
+	char		 max[32];
+
+	if (k->k_type == KW_SIZE) {
+		if (config_size(val, k->k_min, k->k_max, &n) == -1) {
+			config_error(p, "%s: \"%s\" is not a size in %lld..%s "
+			    "(N, NK, NM or NG)", k->k_name, config_esc(p, val),
+			    k->k_min, config_fmt_size(k->k_max, max,
+			    sizeof(max)));
+			return -1;
+		}
+		*(long long *)base = n;
+		return 0;
+	}
+	if (k->k_type == KW_INT ?
+	    config_number(val, k->k_min, k->k_max, &n) == -1 :
+	    config_duration(val, k->k_min, k->k_max, &n) == -1) {
+		config_error(p, "%s: \"%s\" is not %s in %lld..%lld%s",
+		    k->k_name, config_esc(p, val), k->k_type == KW_INT ?
+		    "a number" : "a duration", k->k_min, k->k_max,
+		    k->k_type == KW_INT ? "" : " seconds (N, Ns, Nm or Nh)");
+		return -1;
+	}
+	*(int *)base = (int)n;
+	return 0;
+}
+
+/* Stores the one value of a typed directive at its offset. */
+static int
+config_set(struct parse *p, const struct keyword *k, const char *val)
+{
+	void		*base = (char *)p->p_conf + k->k_off;
+	const char	*why;
+
+	switch (k->k_type) {
+	case KW_INT:
+	case KW_DURATION:
+	case KW_SIZE:
+		return config_set_number(p, k, val);
+	case KW_BOOL:
+		if (strcmp(val, "yes") != 0 && strcmp(val, "no") != 0) {
+			config_error(p, "%s: \"%s\" is not yes or no",
+			    k->k_name, config_esc(p, val));
+			return -1;
+		}
+		*(int *)base = strcmp(val, "yes") == 0;
+		return 0;
+	case KW_STRING:
+		if ((why = k->k_check(val)) != NULL) {
+			config_error(p, "%s: \"%s\" %s", k->k_name,
+			    config_esc(p, val), why);
+			return -1;
+		}
+		free(*(char **)base);
+		*(char **)base = xstrdup(val);
+		return 0;
+	default:
+		fatalx("%s: bad type %d", __func__, k->k_type);
+	}
+}
+
+/* One line: look the keyword up and hand the words to its parser. */
+static void
+config_directive(struct parse *p, int argc, char **argv)
+{
+	const struct keyword	*k;
+	size_t			 i;
+	int			 rc;
+
+	if ((k = config_keyword(argv[0])) == NULL) {
+		config_error(p, "unknown keyword \"%s\"",
+		    config_esc(p, argv[0]));
+		return;
+	}
+	if (k->k_type == KW_LATER) {
+		config_error(p, "\"%s\" not supported", k->k_name);
+		return;
+	}
+	i = (size_t)(k - keywords);
+	if (p->p_seen[i] != 0 && (k->k_flags & KF_REPEAT) == 0) {
+		config_error(p, "%s: already set on line %d", k->k_name,
+		    p->p_seen[i]);
+		return;
+	}
+	if (k->k_type == KW_FUNC)
+		rc = k->k_func(p, argc, argv);
+	else if (argc != 2) {
+		config_error(p, "%s: expected one argument: %s %s",
+		    k->k_name, k->k_name, k->k_usage);
+		rc = -1;
+	} else
+		rc = config_set(p, k, argv[1]);
+	if (rc == 0)
+		p->p_seen[i] = p->p_line;
+}
+
+/* Sets the budget of one verb, a new entry or the one it had. */
+static int
+config_cmdlimit_verb(struct parse *p, const char *verb, long long n)
+{
+	struct config	*c = p->p_conf;
+	struct cmdlimit	*cl;
+	size_t		 len = strlen(verb);
+	int		 i;
+
+	if (len == 0 || len >= VERB_MAX || strspn(verb,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != len) {
+		config_error(p, "command-limit: \"%s\" is not a command "
+		    "(1 to %d letters) or *", config_esc(p, verb),
+		    VERB_MAX - 1);
+		return -1;
+	}
+	for (i = 0; i < c->c_ncmdlimits; i++)
+		if (strcasecmp(c->c_cmdlimits[i].cl_verb, verb) == 0)
+			break;
+	if (i == MAX_CMDLIMITS) {
+		config_error(p, "command-limit: more than %d commands",
+		    MAX_CMDLIMITS);
+		return -1;
+	}
+	cl = &c->c_cmdlimits[i];
+	/* Sessions look verbs up upper-cased (PROTOCOL.md 4, step 3). */
+	for (len = 0; verb[len] != '\0'; len++)
+		cl->cl_verb[len] = (char)toupper((unsigned char)verb[len]);
+	cl->cl_verb[len] = '\0';
+	cl->cl_max = n;
+	if (i == c->c_ncmdlimits)
+		c->c_ncmdlimits++;
+	return 0;
+}
+
+/*
+ * command-limit N | command-limit * N | command-limit CMD N.  The first
+ * two set the default budget, the third one verb's (PROTOCOL.md 12.1).
+ */
+static int
+config_cmdlimit_parse(struct parse *p, int argc, char **argv)
+{
+	long long	 n;
+
+	if (argc != 2 && argc != 3) {
+		config_error(p, "command-limit: expected command-limit "
+		    "[CMD | *] N");
+		return -1;
+	}
+	if (config_number(argv[argc - 1], 1, MAX_CMDLIMIT, &n) == -1) {
+		config_error(p, "command-limit: \"%s\" is not a number in "
+		    "1..%d", config_esc(p, argv[argc - 1]), MAX_CMDLIMIT);
+		return -1;
+	}
+	if (argc == 3 && strcmp(argv[1], "*") != 0)
+		return config_cmdlimit_verb(p, argv[1], n);
+	p->p_conf->c_cmdlimit = n;
+	return 0;
+}
+
+/* The index of the placeholder of len bytes at s, or -1. */
+static int
+config_placeholder(const char *s, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < NITEMS(placeholders); i++)
+		if (strlen(placeholders[i]) == len &&
+		    strncmp(placeholders[i], s, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The placeholders of a split delivery command: known names only, the
+ * program path free of them, %{recipients} a whole word (it becomes
+ * several arguments).  Sets *per_rcpt when %{recipient} is used.
+ */
+static int
+config_deliver_check(char **argv, int *per_rcpt, char *err, size_t errlen)
+{
+	const char	*s, *end;
+	size_t		 i, len;
+	int		 j;
+
+	*per_rcpt = 0;
+	if (argv[0][0] != '/') {
+		snprintf(err, errlen, "the program \"%.64s\" is not an "
+		    "absolute path", argv[0]);
+		return -1;
+	}
+	for (i = 0; argv[i] != NULL; i++) {
+		for (s = argv[i]; (s = strstr(s, "%{")) != NULL; s = end + 1) {
+			if ((end = strchr(s, '}')) == NULL) {
+				snprintf(err, errlen, "unterminated "
+				    "placeholder \"%.40s\"", s);
+				return -1;
+			}
+			len = (size_t)(end - s) + 1;
+			if ((j = config_placeholder(s, len)) == -1) {
+				snprintf(err, errlen, "unknown placeholder "
+				    "\"%.*s\"", (int)(len > 40 ? 40 : len), s);
+				return -1;
+			}
+			if (i == 0) {
+				snprintf(err, errlen, "placeholder %s in the "
+				    "program path", placeholders[j]);
+				return -1;
+			}
+			if (j == 1 && (s != argv[i] || end[1] != '\0')) {
+				snprintf(err, errlen, "%%{recipients} must be "
+				    "a word by itself");
+				return -1;
+			}
+			if (j == 2)
+				*per_rcpt = 1;
+		}
+	}
+	return 0;
+}
+
+/* deliver discard | deliver "PROGRAM ARGS..." */
+static int
+config_deliver_parse(struct parse *p, int argc, char **argv)
+{
+	struct config	*c = p->p_conf;
+	char		**av, err[256];
+	int		 per_rcpt;
+
+	if (argc != 2) {
+		config_error(p, "deliver: expected deliver discard or "
+		    "deliver \"PROGRAM ARGS...\"");
+		return -1;
+	}
+	if (strcmp(argv[1], "discard") == 0) {
+		c->c_deliver = DELIVER_DISCARD;
+		return 0;
+	}
+	if (config_split_argv(argv[1], &av, err, sizeof(err)) == -1) {
+		config_error(p, "deliver: %s", err);
+		return -1;
+	}
+	if (config_deliver_check(av, &per_rcpt, err, sizeof(err)) == -1) {
+		config_free_argv(av);
+		config_error(p, "deliver: %s", err);
+		return -1;
+	}
+	config_free_argv(c->c_deliver_argv);
+	free(c->c_deliver_cmd);
+	c->c_deliver = DELIVER_PROGRAM;
+	c->c_deliver_cmd = xstrdup(argv[1]);
+	c->c_deliver_argv = av;
+	c->c_deliver_per_rcpt = per_rcpt;
+	return 0;
+}
+
+/*
+ * One word of a delivery command at *sp into out (which has room for
+ * the whole rest): "double" and 'single' quotes may join parts of a word,
+ * a backslash outside single quotes takes the next character as is.
+ */
+static int
+config_split_word(const char **sp, char *out, char *err, size_t errlen)
+{
+	const char	*s;
+	char		 q = '\0';
+
+	for (s = *sp; *s != '\0'; s++) {
+		if (q == '\0' && (*s == ' ' || *s == '\t'))
+			break;
+		if (q == '\0' && (*s == '"' || *s == '\'')) {
+			q = *s;
+			continue;
+		}
+		if (q != '\0' && *s == q) {
+			q = '\0';
+			continue;
+		}
+		if (*s == '\\' && q != '\'' && *++s == '\0') {
+			snprintf(err, errlen, "backslash at the end");
+			return -1;
+		}
+		*out++ = *s;
+	}
+	if (q != '\0') {
+		snprintf(err, errlen, "unterminated %s quote",
+		    q == '"' ? "double" : "single");
+		return -1;
+	}
+	*out = '\0';
+	*sp = s;
+	return 0;
+}
+
+int
+config_split_argv(const char *s, char ***argvp, char *err, size_t errlen)
+{
+	char	**av = NULL, *word;
+	size_t	  ac = 0;
+
+	*argvp = NULL;
+	word = xmalloc(strlen(s) + 1);
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		if (config_split_word(&s, word, err, errlen) == -1)
+			goto fail;
+		av = xreallocarray(av, ac + 2, sizeof(*av));
+		av[ac++] = xstrdup(word);
+		av[ac] = NULL;
+	}
+	if (ac == 0) {
+		snprintf(err, errlen, "empty command");
+		goto fail;
+	}
+	free(word);
+	*argvp = av;
+	return (int)ac;
+ fail:
+	free(word);
+	config_free_argv(av);
+	return -1;
+}
+
+/* ADDRESS of `listen on`: an IP literal, `*`, `localhost` or a path. */
+static int
+config_listen_addr(struct parse *p, struct listener *l, const char *addr)
+{
+	struct sockaddr_un	 sun;
+	unsigned char		 bin[sizeof(struct in6_addr)];
+
+	if (addr[0] == '/') {
+		if (strlen(addr) >= sizeof(sun.sun_path)) {
+			config_error(p, "listen: socket path \"%s\" is longer "
+			    "than %zu characters", config_esc(p, addr),
+			    sizeof(sun.sun_path) - 1);
+			return -1;
+		}
+		l->l_unix = 1;
+		l->l_mode = DEF_UNIX_MODE;
+	} else if (strcmp(addr, "*") != 0 && strcmp(addr, "localhost") != 0 &&
+	    inet_pton(AF_INET, addr, bin) != 1 &&
+	    inet_pton(AF_INET6, addr, bin) != 1) {
+		config_error(p, "listen: \"%s\" is not an IPv4 or IPv6 "
+		    "address, *, localhost or an absolute path",
+		    config_esc(p, addr));
+		return -1;
+	}
+	l->l_addr = xstrdup(addr);
+	return 0;
+}
+
+/* The argument of `port` or `mode`, the option that takes one. */
+static int
+config_listen_arg(struct parse *p, struct listener *l, const char *opt,
+    const char *arg)
+{
+	long long	 n = 0;
+	size_t		 i;
+
+	if (strcmp(opt, "port") == 0) {
+		if (arg == NULL || config_number(arg, 1, 65535, &n) == -1) {
+			config_error(p, "listen: port must be a number in "
+			    "1..65535");
+			return -1;
+		}
+		l->l_port = (int)n;
+		return 0;
+	}
+	/* mode: octal, like chmod(1); a socket has no use for 07000. */
+	for (i = 0; arg != NULL && arg[i] >= '0' && arg[i] <= '7' && i < 5;
+	    i++)
+		n = n * 8 + (arg[i] - '0');
+	if (arg == NULL || i == 0 || arg[i] != '\0' || n > MODE_MAX) {
+		config_error(p, "listen: mode must be an octal number in "
+		    "0..0777");
+		return -1;
+	}
+	l->l_mode = (mode_t)n;
+	return 0;
+}
+
+/* The options after ADDRESS; the first error ends the line. */
+static int
+config_listen_opts(struct parse *p, struct listener *l, int argc,
+    char **argv)
+{
+	const char	*opt, *arg;
+	size_t		 j;
+	int		 i;
+
+	for (i = 0; i < argc; i++) {
+		opt = argv[i];
+		arg = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(opt, "lmtp") == 0) {
+			l->l_flags |= LF_LMTP;
+			continue;
+		}
+		if (strcmp(opt, "port") == 0 || strcmp(opt, "mode") == 0) {
+			if (l->l_unix != (strcmp(opt, "mode") == 0)) {
+				config_error(p, "listen: %s", l->l_unix ?
+				    "port is not for UNIX sockets" :
+				    "mode is only for UNIX sockets");
+				return -1;
+			}
+			if (config_listen_arg(p, l, opt, arg) == -1)
+				return -1;
+			i++;
+			continue;
+		}
+		for (j = 0; j < NITEMS(listen_later); j++)
+			if (strcmp(opt, listen_later[j]) == 0)
+				break;
+		if (j < NITEMS(listen_later))
+			config_error(p, "listener option \"%s\" not supported",
+			    opt);
+		else
+			config_error(p, "listen: unknown option \"%s\"",
+			    config_esc(p, opt));
+		return -1;
+	}
+	return 0;
+}
+
+/* listen on ADDRESS [port N] [OPTIONS...] */
+static int
+config_listen_parse(struct parse *p, int argc, char **argv)
+{
+	struct config	*c = p->p_conf;
+	struct listener	*l;
+	int		 i;
+
+	if (argc < 3 || strcmp(argv[1], "on") != 0) {
+		config_error(p, "listen: expected listen on ADDRESS "
+		    "[port N] [OPTIONS...]");
+		return -1;
+	}
+	if (c->c_nlisteners == MAX_LISTENERS) {
+		config_error(p, "listen: more than %d listeners",
+		    MAX_LISTENERS);
+		return -1;
+	}
+	l = xcalloc(1, sizeof(*l));
+	if (config_listen_addr(p, l, argv[2]) == -1 ||
+	    config_listen_opts(p, l, argc - 3, argv + 3) == -1) {
+		free(l->l_addr);
+		free(l);
+		return -1;
+	}
+	if (l->l_unix)
+		snprintf(l->l_name, sizeof(l->l_name), "%s", l->l_addr);
+	else {
+		if (l->l_port == 0)
+			l->l_port = (l->l_flags & LF_LMTP) ? DEF_PORT_LMTP :
+			    DEF_PORT;
+		snprintf(l->l_name, sizeof(l->l_name),
+		    strchr(l->l_addr, ':') != NULL ? "[%s]:%d" : "%s:%d",
+		    l->l_addr, l->l_port);
+	}
+	l->l_line = p->p_line;
+	l->l_nfds = 0;
+	for (i = 0; i < LISTENER_MAXFD; i++)
+		l->l_fds[i] = -1;
+	TAILQ_INSERT_TAIL(&c->c_listeners, l, l_entry);
+	c->c_nlisteners++;
+	return 0;
+}
+
+/* Two listeners that would bind the same socket; IPs compare as binary. */
+static int
+config_listen_same(const struct listener *a, const struct listener *b)
+{
+	unsigned char	 ba[sizeof(struct in6_addr)];
+	unsigned char	 bb[sizeof(struct in6_addr)];
+	int		 af;
+
+	if (a->l_unix != b->l_unix || a->l_port != b->l_port)
+		return 0;
+	if (strcmp(a->l_addr, b->l_addr) == 0)
+		return 1;
+	af = strchr(a->l_addr, ':') != NULL ? AF_INET6 : AF_INET;
+	memset(ba, 0, sizeof(ba));
+	memset(bb, 0, sizeof(bb));
+	return !a->l_unix && inet_pton(af, a->l_addr, ba) == 1 &&
+	    inet_pton(af, b->l_addr, bb) == 1 &&
+	    memcmp(ba, bb, sizeof(ba)) == 0;
+}
+
+/* What no single line shows: checked once the whole file is read. */
+static void
+config_check(struct parse *p)
+{
+	struct config		*c = p->p_conf;
+	const struct listener	*l, *m;
+	int			 a, b;
+
+	p->p_line = 0;
+	if (c->c_nlisteners == 0)
+		config_error(p, "no \"listen on\" directive");
+	TAILQ_FOREACH(l, &c->c_listeners, l_entry) {
+		for (m = TAILQ_FIRST(&c->c_listeners); m != l;
+		    m = TAILQ_NEXT(m, l_entry)) {
+			if (!config_listen_same(l, m))
+				continue;
+			p->p_line = l->l_line;
+			config_error(p, "listen: %s duplicates the listener "
+			    "of line %d", l->l_name, m->l_line);
+			break;
+		}
+	}
+	if (c->c_prefork > c->c_maxclients) {
+		/* Blame the later of the two lines. */
+		a = p->p_seen[config_keyword("prefork") - keywords];
+		b = p->p_seen[config_keyword("max-clients") - keywords];
+		p->p_line = a > b ? a : b;
+		config_error(p, "prefork %d is larger than max-clients %d",
+		    c->c_prefork, c->c_maxclients);
+	}
+}
+
+/*
+ * The next word of line at *rp, unquoted in place.  In a "quoted string"
+ * \" and \\ stand for " and \; any other backslash stays, as in sh.
+ * Returns 1 when more may follow, 0 at the end of the line (or of the
+ * words: a comment), -1 after an error.
+ */
+static int
+config_word(struct parse *p, char **rp)
+{
+	char	*r = *rp, *w = *rp, sep;
+	int	 q = *r == '"' ? 1 : 0;	/* 1: in quotes, 2: closed */
+
+	for (r += q; *r != '\0'; r++) {
+		if (q == 0 && (*r == ' ' || *r == '\t' || *r == '#'))
+			break;
+		if (iscntrl((unsigned char)*r) && *r != '\t') {
+			config_error(p, "control character 0x%02x",
+			    (unsigned char)*r);
+			return -1;
+		}
+		if (*r == '"' && q == 0) {
+			config_error(p, "quote inside a word");
+			return -1;
+		}
+		if (*r == '"') {
+			q = 2;
+			r++;
+			break;
+		}
+		if (q == 1 && *r == '\\' && (r[1] == '"' || r[1] == '\\'))
+			r++;
+		*w++ = *r;
+	}
+	if (q == 1) {
+		config_error(p, "unterminated quoted string");
+		return -1;
+	}
+	if (q == 2 && *r != '\0' && *r != ' ' && *r != '\t' && *r != '#') {
+		config_error(p, "text after a closing quote");
+		return -1;
+	}
+	/* w may be r itself: keep the separator before ending the word. */
+	sep = *r;
+	*w = '\0';
+	if (sep == '\0' || sep == '#')
+		return 0;
+	*rp = r + 1;
+	return 1;
+}
+
+/* Splits a line into words; returns their number or -1. */
+static int
+config_words(struct parse *p, char *line, char **words)
+{
+	char	*r = line;
+	int	 n = 0, more = 1;
+
+	while (more) {
+		while (*r == ' ' || *r == '\t')
+			r++;
+		if (*r == '\0' || *r == '#')
+			break;
+		if (n == CONF_MAXWORDS) {
+			config_error(p, "more than %d words", CONF_MAXWORDS);
+			return -1;
+		}
+		words[n++] = r;
+		if ((more = config_word(p, &r)) == -1)
+			return -1;
+	}
+	return n;
+}
+
+/*
+ * One line into buf, without its LF and a CR before that.  Reads an
+ * over-long line to its end, so that the next one starts in sync.
+ */
+static int
+config_read_line(FILE *fp, char *buf, size_t size)
+{
+	size_t	 len = 0;
+	int	 c, nul = 0, cut = 0;
+
+	while ((c = getc(fp)) != EOF && c != '\n') {
+		if (c == '\0')
+			nul = 1;
+		if (len + 1 < size)
+			buf[len++] = (char)c;
+		else
+			cut = 1;
+	}
+	if (c == EOF && len == 0)
+		return LINE_EOF;
+	if (len > 0 && buf[len - 1] == '\r' && !cut)
+		len--;
+	buf[len] = '\0';
+	if (cut || len > MAX_CONF_LINE)
+		return LINE_LONG;
+	return nul ? LINE_NUL : LINE_OK;
+}
+
+static int
+config_parse_file(struct parse *p, FILE *fp)
+{
+	char	 line[MAX_CONF_LINE + 2];
+	char	*words[CONF_MAXWORDS];
+	int	 st, n;
+
+	while ((st = config_read_line(fp, line, sizeof(line))) != LINE_EOF) {
+		if (p->p_line == INT_MAX) {
+			config_error(p, "too many lines");
+			break;
+		}
+		p->p_line++;
+		if (st == LINE_LONG)
+			config_error(p, "line longer than %d characters",
+			    MAX_CONF_LINE);
+		else if (st == LINE_NUL)
+			config_error(p, "NUL character");
+		else if ((n = config_words(p, line, words)) > 0)
+			config_directive(p, n, words);
+	}
+	return ferror(fp) ? -1 : 0;
+}
+
+struct config *
+config_load(const char *path)
+{
+	struct parse	 p;
+	FILE		*fp;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		log_warn("%s", path);
+		return NULL;
+	}
+	memset(&p, 0, sizeof(p));
+	p.p_file = path;
+	p.p_conf = config_default();
+	p.p_conf->c_file = xstrdup(path);
+	if (config_parse_file(&p, fp) == -1) {
+		log_warn("%s", path);
+		p.p_errors++;
+	} else
+		config_check(&p);
+	fclose(fp);
+	if (p.p_errors > 0) {
+		log_warnx("%s: %d error(s)", path, p.p_errors);
+		config_free(p.p_conf);
+		return NULL;
+	}
+	return p.p_conf;
+}
+
+/*
+ * A word as the lexer reads it back: bare when that is safe and quoting
+ * is not asked for, else quoted.
+ */
+static void
+config_print_word(FILE *fp, const char *s, int quote)
+{
+	if (!quote && s[0] != '\0' && strspn(s, PLAIN_CHARS) == strlen(s)) {
+		fputs(s, fp);
+		return;
+	}
+	putc('"', fp);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			putc('\\', fp);
+		putc(*s, fp);
+	}
+	putc('"', fp);
+}
+
+static void
+config_print_value(FILE *fp, const struct config *c,
+    const struct keyword *k)
+{
+	const char	*base = (const char *)c + k->k_off;
+	const char	*s;
+	char		 buf[32];
+
+	switch (k->k_type) {
+	case KW_INT:
+	case KW_DURATION:
+		fprintf(fp, "%s %d\n", k->k_name, *(const int *)base);
+		break;
+	case KW_SIZE:
+		fprintf(fp, "%s %s\n", k->k_name, config_fmt_size(
+		    *(const long long *)base, buf, sizeof(buf)));
+		break;
+	case KW_BOOL:
+		fprintf(fp, "%s %s\n", k->k_name,
+		    *(const int *)base ? "yes" : "no");
+		break;
+	case KW_STRING:
+		/* NULL: the default of smtpd.c (user, pidfile), or none. */
+		if ((s = *(const char *const *)base) == NULL)
+			break;
+		fprintf(fp, "%s ", k->k_name);
+		/* The banner is text, the others are names. */
+		config_print_word(fp, s, k->k_off == OFF(c_banner));
+		putc('\n', fp);
+		break;
+	default:
+		break;
+	}
+}
+
+/* `command-limit *` when per-verb lines follow, for the reader. */
+static void
+config_cmdlimit_print(FILE *fp, const struct config *c)
+{
+	int	 i;
+
+	if (c->c_cmdlimit != -1)
+		fprintf(fp, "command-limit %s%lld\n",
+		    c->c_ncmdlimits > 0 ? "* " : "", c->c_cmdlimit);
+	for (i = 0; i < c->c_ncmdlimits; i++)
+		fprintf(fp, "command-limit %s %lld\n",
+		    c->c_cmdlimits[i].cl_verb, c->c_cmdlimits[i].cl_max);
+}
+
+/* The stdout sink has no directive: it is what no `deliver` means. */
+static void
+config_deliver_print(FILE *fp, const struct config *c)
+{
+	if (c->c_deliver == DELIVER_DISCARD)
+		fputs("deliver discard\n", fp);
+	else if (c->c_deliver == DELIVER_PROGRAM) {
+		fputs("deliver ", fp);
+		config_print_word(fp, c->c_deliver_cmd, 1);
+		putc('\n', fp);
+	}
+}
+
+static void
+config_listen_print(FILE *fp, const struct listener *l)
+{
+	fputs("listen on ", fp);
+	config_print_word(fp, l->l_addr, 0);
+	if (l->l_unix)
+		fprintf(fp, " mode %04o", (unsigned int)l->l_mode);
+	else
+		fprintf(fp, " port %d", l->l_port);
+	if (l->l_flags & LF_LMTP)
+		fputs(" lmtp", fp);
+	putc('\n', fp);
+}
+
+void
+config_print(FILE *fp, const struct config *c)
+{
+	const struct keyword	*k;
+	const struct listener	*l;
+
+	for (k = keywords; k < keywords + NKEYWORDS; k++) {
+		if (k->k_print != NULL)
+			k->k_print(fp, c);
+		else
+			config_print_value(fp, c, k);
+	}
+	TAILQ_FOREACH(l, &c->c_listeners, l_entry)
+		config_listen_print(fp, l);
+}

@@ -1,0 +1,921 @@
+/*
+ * deliver.c: the spool of one message (memory, then an unlinked file) and
+ * its delivery: the built-in sinks, or the delivery program run without a
+ * shell, fed on a pipe under a time limit, its exit status mapped to the
+ * SMTP reply (DESIGN.md "Delivery contract", PROTOCOL.md section 15).
+ */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smtpd.h"
+
+#define REPLY_TEMPFAIL	\
+    "451 4.3.0 Delivery failed temporarily, try again later"
+#define REPLY_NOSPOOL	"452 4.3.1 Insufficient system storage"
+#define DELIVER_IOBUF	65536	/* spool chunk, output scratch */
+#define DELIVER_DRAIN	16	/* reads of output left at exit */
+#define RECEIVED_MAX	998	/* RFC 5322 2.1.1: octets per line */
+
+/* Reply classes, ranked so that SMTP aggregation keeps the worst (15.4). */
+enum deliver_class {
+	DC_OK,		/* 2xx */
+	DC_PERM,	/* 5xx */
+	DC_TEMP		/* 4xx */
+};
+
+/* sysexits.h status to reply (PROTOCOL.md 15.1); anything else is 451. */
+static const struct {
+	int		 de_status;
+	const char	*de_reply;
+} deliver_exits[] = {
+	{ 65, "554 5.6.0 Delivery failed: data format error" },
+	{ 67, "550 5.1.1 Delivery failed: no such user" },
+	{ 68, "550 5.1.2 Delivery failed: host unknown" },
+	{ 69, "554 5.3.0 Delivery failed: service unavailable" },
+	{ 77, "554 5.7.1 Delivery failed: permission denied" }
+};
+
+/* One program output stream: the first DELIVER_OUT_MAX octets are kept. */
+struct deliver_out {
+	int		 do_fd;
+	size_t		 do_len;
+	char		 do_buf[DELIVER_OUT_MAX];
+};
+
+/* One run of the delivery program for some of the recipients. */
+struct deliver_run {
+	char	*const	*dr_rcpts;
+	size_t		 dr_nrcpts;
+	pid_t		 dr_pid;
+	int		 dr_pidfd;	/* -1: poll waitpid instead */
+	int		 dr_in;		/* to its stdin, or -1 */
+	char		*dr_hdr;	/* Received: header, or NULL */
+	size_t		 dr_hdrlen;
+	long long	 dr_off;	/* octets of header + spool written */
+	int		 dr_exited;
+	int		 dr_status;	/* from waitpid */
+	int		 dr_timedout;
+	int		 dr_error;	/* errno: failed spawn or I/O */
+	struct deliver_out dr_out;
+	struct deliver_out dr_err;
+	struct timespec	 dr_start;
+	enum deliver_class dr_class;
+	char		 dr_reply[REPLY_MAX];
+};
+
+/* A %{name} of the deliver string and its value for one run. */
+struct deliver_var {
+	const char	*dv_name;
+	const char	*dv_value;
+};
+
+static int	 spool_open(const char *);
+static int	 spool_spill(struct spool *);
+static int	 spool_append(struct spool *, const void *, size_t);
+static ssize_t	 spool_chunk(struct spool *, long long, char *, size_t,
+		    const char **);
+static void	 deliver_signals(void);
+static void	 deliver_print(const struct client *,
+		    const struct envelope *, struct spool *);
+static void	 deliver_sink(const struct config *, const struct client *,
+		    const struct envelope *, struct spool *,
+		    struct deliver_run *);
+static char	*deliver_expand(const char *, const struct deliver_var *,
+		    size_t);
+static char	**deliver_argv(const struct config *, const struct client *,
+		    const struct envelope *, const struct deliver_run *);
+static char	**deliver_envp(const struct client *,
+		    const struct envelope *, const struct deliver_run *);
+static void	 deliver_received(const struct config *,
+		    const struct client *, const struct envelope *,
+		    struct deliver_run *);
+static void	 deliver_free(char **);
+static void	 deliver_close(int *);
+static int	 deliver_pipe(int [2]);
+static int	 deliver_spawn(struct deliver_run *, char **, char **);
+static int	 deliver_start(const struct config *, const struct client *,
+		    const struct envelope *, struct deliver_run *);
+static int	 deliver_feed(struct deliver_run *, struct spool *);
+static void	 deliver_read(struct deliver_out *, int);
+static void	 deliver_reap(struct deliver_run *, int);
+static int	 deliver_timeleft(const struct timespec *, int);
+static int	 deliver_io(struct deliver_run *, struct spool *, int);
+static size_t	 deliver_override(struct deliver_run *);
+static void	 deliver_result(struct deliver_run *, const char *);
+static void	 deliver_log_output(const struct client *,
+		    const struct envelope *, struct deliver_out *, size_t,
+		    const char *);
+static void	 deliver_log(const struct client *, const struct envelope *,
+		    const struct spool *, const struct deliver_run *);
+static int	 deliver_run(const struct config *, const struct client *,
+		    const struct envelope *, struct spool *,
+		    struct deliver_run *);
+
+void
+spool_init(struct spool *sp, const char *dir)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->sp_fd = -1;
+	sp->sp_dir = dir != NULL ? dir : DEF_SPOOL;
+}
+
+void
+spool_reset(struct spool *sp)
+{
+	free(sp->sp_buf);
+	/* The file was unlinked at creation: closing it frees the space. */
+	if (sp->sp_fd != -1)
+		close(sp->sp_fd);
+	spool_init(sp, sp->sp_dir);
+}
+
+/* An anonymous file in dir, so that nothing remains after a crash. */
+static int
+spool_open(const char *dir)
+{
+	char	*path;
+	int	 fd;
+
+#ifdef O_TMPFILE
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1)
+		return fd;
+#endif
+	/* No O_TMPFILE in this kernel or file system: name it, unlink it. */
+	xasprintf(&path, "%s/smtpd-spool.XXXXXXXXXX", dir);
+	if ((fd = mkostemp(path, O_CLOEXEC)) != -1 && unlink(path) == -1) {
+		close(fd);
+		fd = -1;
+	}
+	free(path);
+	return fd;
+}
+
+static int
+spool_append(struct spool *sp, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = write(sp->sp_fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The message outgrew SPOOL_MEM_MAX: move what we have to a file. */
+static int
+spool_spill(struct spool *sp)
+{
+	if ((sp->sp_fd = spool_open(sp->sp_dir)) == -1) {
+		log_warn("spool file in %s", sp->sp_dir);
+		return -1;
+	}
+	if (spool_append(sp, sp->sp_buf, sp->sp_len) == -1) {
+		log_warn("spool write");
+		return -1;
+	}
+	free(sp->sp_buf);
+	sp->sp_buf = NULL;
+	sp->sp_len = sp->sp_cap = 0;
+	return 0;
+}
+
+int
+spool_write(struct spool *sp, const void *buf, size_t len)
+{
+	size_t	 cap;
+	char	*p;
+
+	if (sp->sp_error)
+		return -1;
+	if (sp->sp_fd == -1 && len > SPOOL_MEM_MAX - sp->sp_len &&
+	    spool_spill(sp) == -1)
+		goto fail;
+	if (sp->sp_fd != -1) {
+		if (spool_append(sp, buf, len) == -1) {
+			log_warn("spool write");
+			goto fail;
+		}
+	} else {
+		if (sp->sp_len + len > sp->sp_cap) {
+			cap = sp->sp_cap == 0 ? 8192 : sp->sp_cap;
+			while (cap < sp->sp_len + len)
+				cap *= 2;
+			if (cap > SPOOL_MEM_MAX)
+				cap = SPOOL_MEM_MAX;
+			if ((p = realloc(sp->sp_buf, cap)) == NULL) {
+				log_warn("spool");
+				goto fail;
+			}
+			sp->sp_buf = p;
+			sp->sp_cap = cap;
+		}
+		memcpy(sp->sp_buf + sp->sp_len, buf, len);
+		sp->sp_len += len;
+	}
+	sp->sp_size += (long long)len;
+	return 0;
+ fail:
+	sp->sp_error = 1;
+	return -1;
+}
+
+/*
+ * The spooled octets from off on: a pointer into memory, or a chunk of the
+ * file read into buf.  Returns the length, 0 at the end, -1 on error.
+ */
+static ssize_t
+spool_chunk(struct spool *sp, long long off, char *buf, size_t size,
+    const char **data)
+{
+	long long	 left = sp->sp_size - off;
+	ssize_t		 n;
+
+	if (left <= 0)
+		return 0;
+	if (sp->sp_fd == -1) {
+		*data = sp->sp_buf + off;
+		return (ssize_t)left;
+	}
+	if ((long long)size > left)
+		size = (size_t)left;
+	while ((n = pread(sp->sp_fd, buf, size, (off_t)off)) == -1 &&
+	    errno == EINTR)
+		;
+	*data = buf;
+	if (n == 0)
+		errno = EIO;	/* the file cannot be shorter */
+	return n == 0 ? -1 : n;
+}
+
+/*
+ * A program that exits without reading its input must not kill us with
+ * SIGPIPE; and an ignored SIGCHLD would let the kernel reap the program
+ * before waitpid() sees its status.
+ */
+static void
+deliver_signals(void)
+{
+	static int		 done;
+	struct sigaction	 sa;
+
+	if (done)
+		return;
+	done = 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (sigaction(SIGCHLD, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+		signal(SIGCHLD, SIG_DFL);
+}
+
+/*
+ * The built-in debugging sink, in the shape of aiosmtpd's Debugging
+ * handler: lines printed with LF whatever ended them (str.splitlines()).
+ */
+static void
+deliver_print(const struct client *cl, const struct envelope *e,
+    struct spool *sp)
+{
+	char		 buf[DELIVER_IOBUF];
+	const char	*p;
+	long long	 off = 0;
+	ssize_t		 n, i;
+	size_t		 r;
+	int		 cr = 0, bol = 1;
+
+	printf("---------- MESSAGE FOLLOWS ----------\n");
+	printf("X-Peer: %s\nX-MailFrom: %s\nX-RcptTo: ", cl->cl_addr,
+	    e->e_sender);
+	for (r = 0; r < e->e_nrcpts; r++)
+		printf("%s%s", r > 0 ? ", " : "", e->e_rcpts[r]);
+	printf("\n");
+	while ((n = spool_chunk(sp, off, buf, sizeof(buf), &p)) > 0) {
+		for (i = 0; i < n; i++) {
+			if (p[i] == '\n' && cr)
+				;	/* the LF of a CRLF */
+			else if (p[i] == '\r' || p[i] == '\n')
+				putchar('\n');
+			else
+				putchar(p[i]);
+			cr = p[i] == '\r';
+			bol = p[i] == '\r' || p[i] == '\n';
+		}
+		off += n;
+	}
+	if (!bol)
+		putchar('\n');
+	printf("------------ END MESSAGE ------------\n");
+	fflush(stdout);
+}
+
+/* DELIVER_DISCARD and DELIVER_STDOUT: accepted as soon as it is here. */
+static void
+deliver_sink(const struct config *c, const struct client *cl,
+    const struct envelope *e, struct spool *sp, struct deliver_run *dr)
+{
+	if (c->c_deliver == DELIVER_STDOUT)
+		deliver_print(cl, e, sp);
+	dr->dr_exited = 1;
+	dr->dr_status = 0;
+	deliver_result(dr, e->e_id);
+}
+
+/* One word of the deliver string with its %{name}s replaced. */
+static char *
+deliver_expand(const char *word, const struct deliver_var *v, size_t nv)
+{
+	FILE		*f;
+	char		*s;
+	const char	*p, *q;
+	size_t		 i, len;
+
+	if ((f = open_memstream(&s, &len)) == NULL)
+		fatal("open_memstream");
+	for (p = word; *p != '\0'; p++) {
+		if (p[0] == '%' && p[1] == '{' &&
+		    (q = strchr(p + 2, '}')) != NULL) {
+			len = (size_t)(q - p - 2);
+			for (i = 0; i < nv; i++)
+				if (strncmp(p + 2, v[i].dv_name, len) == 0 &&
+				    v[i].dv_name[len] == '\0')
+					break;
+			if (i < nv) {
+				fputs(v[i].dv_value, f);
+				p = q;
+				continue;
+			}
+		}
+		fputc(*p, f);
+	}
+	if (fclose(f) == EOF)
+		fatal("open_memstream");
+	return s;
+}
+
+/*
+ * argv of one run: %{recipients} as a word by itself becomes one argument
+ * per recipient of the run; every other word stays one argument, so an
+ * empty sender is an empty argument, never a missing one.
+ */
+static char **
+deliver_argv(const struct config *c, const struct client *cl,
+    const struct envelope *e, const struct deliver_run *dr)
+{
+	const struct deliver_var v[] = {
+		{ "sender",	e->e_sender },
+		{ "recipient",	dr->dr_nrcpts > 0 ? *dr->dr_rcpts : "" },
+		{ "client",	cl->cl_addr },
+		{ "helo",	cl->cl_helo },
+		{ "user",	cl->cl_user },
+		{ "id",		e->e_id }
+	};
+	char		**argv;
+	size_t		  i, n = 0, w;
+
+	for (w = 0; c->c_deliver_argv[w] != NULL; w++)
+		;
+	argv = xreallocarray(NULL, w + dr->dr_nrcpts + 1, sizeof(*argv));
+	for (w = 0; c->c_deliver_argv[w] != NULL; w++) {
+		if (strcmp(c->c_deliver_argv[w], "%{recipients}") == 0) {
+			for (i = 0; i < dr->dr_nrcpts; i++)
+				argv[n++] = xstrdup(dr->dr_rcpts[i]);
+		} else
+			argv[n++] = deliver_expand(c->c_deliver_argv[w], v,
+			    sizeof(v) / sizeof(v[0]));
+	}
+	argv[n] = NULL;
+	return argv;
+}
+
+/* The environment, exactly: PATH and the SMTPD_* of DESIGN.md. */
+static char **
+deliver_envp(const struct client *cl, const struct envelope *e,
+    const struct deliver_run *dr)
+{
+	const char	*path;
+	char		**envp, *rcpts, *p;
+	size_t		  i, len = 1;
+	int		  n = 0;
+
+	for (i = 0; i < dr->dr_nrcpts; i++)
+		len += strlen(dr->dr_rcpts[i]) + 1;
+	rcpts = p = xmalloc(len);
+	*p = '\0';
+	for (i = 0; i < dr->dr_nrcpts; i++)
+		p += sprintf(p, "%s%s", i > 0 ? "\n" : "", dr->dr_rcpts[i]);
+	if ((path = getenv("PATH")) == NULL)
+		path = "/usr/bin:/bin";
+	envp = xreallocarray(NULL, 12, sizeof(*envp));
+	xasprintf(&envp[n++], "PATH=%s", path);
+	xasprintf(&envp[n++], "SMTPD_SENDER=%s", e->e_sender);
+	xasprintf(&envp[n++], "SMTPD_RECIPIENTS=%s", rcpts);
+	xasprintf(&envp[n++], "SMTPD_CLIENT_ADDR=%s", cl->cl_addr);
+	xasprintf(&envp[n++], "SMTPD_CLIENT_PORT=%s", cl->cl_port);
+	xasprintf(&envp[n++], "SMTPD_HELO=%s", cl->cl_helo);
+	xasprintf(&envp[n++], "SMTPD_AUTH_USER=%s", cl->cl_user);
+	xasprintf(&envp[n++], "SMTPD_TLS=%s", cl->cl_tls);
+	xasprintf(&envp[n++], "SMTPD_ID=%s", e->e_id);
+	xasprintf(&envp[n++], "SMTPD_BODY=%s",
+	    e->e_body8 ? "8BITMIME" : "7BIT");
+	xasprintf(&envp[n++], "SMTPD_SMTPUTF8=%d", e->e_smtputf8 ? 1 : 0);
+	envp[n] = NULL;
+	free(rcpts);
+	return envp;
+}
+
+static void
+deliver_free(char **v)
+{
+	size_t	 i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * RFC 5321 4.4 trace header; protocol words of RFC 3848.  `for' only
+ * names the recipient of a one-recipient run.  Each piece is far below
+ * 998 octets (names and addresses are bounded by the command line), and
+ * the date goes to a line of its own when the `for' line would be long.
+ */
+static void
+deliver_received(const struct config *c, const struct client *cl,
+    const struct envelope *e, struct deliver_run *dr)
+{
+	char		 date[64], proto[8], from[128];
+	struct tm	 tm;
+	time_t		 now = time(NULL);
+	FILE		*f;
+	int		 fold;
+
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
+	    localtime_r(&now, &tm));
+	snprintf(proto, sizeof(proto), "%s%s%s", cl->cl_lmtp ? "LMTP" :
+	    cl->cl_esmtp ? "ESMTP" : "SMTP", cl->cl_tls[0] ? "S" : "",
+	    cl->cl_user[0] ? "A" : "");
+	from[0] = '\0';
+	if (cl->cl_addr[0] != '\0')
+		snprintf(from, sizeof(from), " ([%s%s])",
+		    strchr(cl->cl_addr, ':') != NULL ? "IPv6:" : "",
+		    cl->cl_addr);
+	if ((f = open_memstream(&dr->dr_hdr, &dr->dr_hdrlen)) == NULL)
+		fatal("open_memstream");
+	fprintf(f, "Received: from %s%s\r\n\tby %s (smtpd) with %s id %s",
+	    cl->cl_helo, from, c->c_hostname != NULL ? c->c_hostname :
+	    "localhost", proto, e->e_id);
+	if (dr->dr_nrcpts == 1) {
+		fold = strlen(dr->dr_rcpts[0]) + strlen(date) + 10 >=
+		    RECEIVED_MAX;
+		fprintf(f, "\r\n\tfor <%s>;%s%s\r\n", dr->dr_rcpts[0],
+		    fold ? "\r\n\t" : " ", date);
+	} else
+		fprintf(f, ";\r\n\t%s\r\n", date);
+	if (fclose(f) == EOF)
+		fatal("open_memstream");
+}
+
+static void
+deliver_close(int *fd)
+{
+	if (*fd != -1)
+		close(*fd);
+	*fd = -1;
+}
+
+/* A pipe whose ends are above the standard descriptors, close-on-exec. */
+static int
+deliver_pipe(int fds[2])
+{
+	int	 i, fd;
+
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		if (fds[i] > STDERR_FILENO)
+			continue;
+		/* Else the child's dup2() could overwrite another end. */
+		if ((fd = fcntl(fds[i], F_DUPFD_CLOEXEC, STDERR_FILENO + 1))
+		    == -1) {
+			close(fds[0]);
+			close(fds[1]);
+			return -1;
+		}
+		close(fds[i]);
+		fds[i] = fd;
+	}
+	return 0;
+}
+
+/*
+ * posix_spawn(): vfork speed, and glibc reports a failed execve() as its
+ * return value.  The child gets its own session (so a timeout kills the
+ * whole group), default signals, an empty mask, and only fds 0-2.
+ */
+static int
+deliver_spawn(struct deliver_run *dr, char **argv, char **envp)
+{
+	posix_spawn_file_actions_t	 fa;
+	posix_spawnattr_t		 at;
+	sigset_t			 all, none;
+	int				 p[3][2], i, n;
+
+	for (n = 0; n < 3; n++)
+		if (deliver_pipe(p[n]) == -1) {
+			dr->dr_error = errno;
+			goto done;
+		}
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawn_file_actions_init(&fa);
+	/* p[0] is its stdin, p[1] its stdout, p[2] its stderr. */
+	for (i = 0; i < 3; i++)
+		posix_spawn_file_actions_adddup2(&fa, p[i][i == 0 ? 0 : 1], i);
+	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	dr->dr_error = posix_spawn(&dr->dr_pid, argv[0], &fa, &at, argv, envp);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	if (dr->dr_error == 0) {
+		dr->dr_in = p[0][1];
+		dr->dr_out.do_fd = p[1][0];
+		dr->dr_err.do_fd = p[2][0];
+	}
+ done:
+	/* The child's ends always; ours too when there is no child. */
+	for (i = 0; i < n; i++) {
+		close(p[i][i == 0 ? 0 : 1]);
+		if (dr->dr_error != 0)
+			close(p[i][i == 0 ? 1 : 0]);
+	}
+	return dr->dr_error == 0 ? 0 : -1;
+}
+
+/* Start one run: argv, envp, header, process; non-blocking parent ends. */
+static int
+deliver_start(const struct config *c, const struct client *cl,
+    const struct envelope *e, struct deliver_run *dr)
+{
+	char	**argv, **envp;
+	int	  rv;
+
+	argv = deliver_argv(c, cl, e, dr);
+	envp = deliver_envp(cl, e, dr);
+	rv = deliver_spawn(dr, argv, envp);
+	deliver_free(argv);
+	deliver_free(envp);
+	if (rv == -1)
+		return -1;
+#ifdef SYS_pidfd_open
+	/* Not reaped yet, so the pid cannot have been reused. */
+	dr->dr_pidfd = (int)syscall(SYS_pidfd_open, dr->dr_pid, 0);
+#endif
+	if (dr->dr_pidfd != -1)
+		fcntl(dr->dr_pidfd, F_SETFD, FD_CLOEXEC);
+	fcntl(dr->dr_in, F_SETFL, O_NONBLOCK);
+	fcntl(dr->dr_out.do_fd, F_SETFL, O_NONBLOCK);
+	fcntl(dr->dr_err.do_fd, F_SETFL, O_NONBLOCK);
+	if (c->c_received)
+		deliver_received(c, cl, e, dr);
+	return 0;
+}
+
+/*
+ * Write header and message until the pipe is full.  A program that exits
+ * or closes its input early (EPIPE) is judged by its exit status alone.
+ * Returns -1 only when the spool cannot be read.
+ */
+static int
+deliver_feed(struct deliver_run *dr, struct spool *sp)
+{
+	char		 buf[DELIVER_IOBUF];
+	const char	*p;
+	ssize_t		 len, n;
+
+	for (;;) {
+		if (dr->dr_off < (long long)dr->dr_hdrlen) {
+			p = dr->dr_hdr + dr->dr_off;
+			len = (ssize_t)dr->dr_hdrlen - (ssize_t)dr->dr_off;
+		} else if ((len = spool_chunk(sp, dr->dr_off -
+		    (long long)dr->dr_hdrlen, buf, sizeof(buf), &p)) == -1) {
+			dr->dr_error = errno;
+			return -1;
+		}
+		if (len == 0 || (n = write(dr->dr_in, p, (size_t)len)) == -1) {
+			if (len > 0 && (errno == EAGAIN || errno == EINTR))
+				return 0;
+			deliver_close(&dr->dr_in);	/* done, or EPIPE */
+			return 0;
+		}
+		dr->dr_off += n;
+	}
+}
+
+/* Keep the first DELIVER_OUT_MAX octets; read and drop the rest. */
+static void
+deliver_read(struct deliver_out *o, int reads)
+{
+	char	 buf[DELIVER_IOBUF];
+	ssize_t	 n;
+	size_t	 keep;
+
+	while (o->do_fd != -1 && reads-- > 0) {
+		if ((n = read(o->do_fd, buf, sizeof(buf))) == -1 &&
+		    (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			deliver_close(&o->do_fd);
+			return;
+		}
+		keep = sizeof(o->do_buf) - o->do_len;
+		if (keep > (size_t)n)
+			keep = (size_t)n;
+		memcpy(o->do_buf + o->do_len, buf, keep);
+		o->do_len += keep;
+	}
+}
+
+/* Reap the program; on timeout kill its whole process group first. */
+static void
+deliver_reap(struct deliver_run *dr, int kill_group)
+{
+	pid_t	 pid;
+
+	if (kill_group) {
+		dr->dr_timedout = 1;
+		kill(-dr->dr_pid, SIGKILL);
+	}
+	while ((pid = waitpid(dr->dr_pid, &dr->dr_status,
+	    kill_group ? 0 : WNOHANG)) == -1 && errno == EINTR)
+		;
+	if (pid == dr->dr_pid || (pid == -1 && errno == ECHILD))
+		dr->dr_exited = 1;
+	if (pid == -1 && errno == ECHILD)
+		dr->dr_status = 0xff00;		/* lost: treat as 255 */
+}
+
+static int
+deliver_timeleft(const struct timespec *start, int timeout)
+{
+	struct timespec	 now;
+	long long	 ms;
+
+	if (timeout <= 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)timeout * 1000 -
+	    ((long long)(now.tv_sec - start->tv_sec) * 1000 +
+	    (now.tv_nsec - start->tv_nsec) / 1000000);
+	return ms < 0 ? 0 : (int)ms;
+}
+
+/*
+ * Feed stdin while reading stdout and stderr, so that a program writing
+ * much before it reads cannot deadlock us, until the program exits.  Its
+ * output is then taken as far as it is there: a background process that
+ * inherited the pipes does not hold up the reply.
+ */
+static int
+deliver_io(struct deliver_run *dr, struct spool *sp, int timeout)
+{
+	struct pollfd	 pfd[4];
+	int		 ms, rv = 0;
+
+	while (!dr->dr_exited) {
+		pfd[0].fd = dr->dr_in;
+		pfd[0].events = POLLOUT;
+		pfd[1].fd = dr->dr_out.do_fd;
+		pfd[2].fd = dr->dr_err.do_fd;
+		pfd[3].fd = dr->dr_pidfd;
+		pfd[1].events = pfd[2].events = pfd[3].events = POLLIN;
+		if ((ms = deliver_timeleft(&dr->dr_start, timeout)) == 0) {
+			deliver_reap(dr, 1);
+			break;
+		}
+		/* Without a pidfd, look for the exit now and then. */
+		if (dr->dr_pidfd == -1 && (ms == -1 || ms > 50))
+			ms = 50;
+		if (poll(pfd, 4, ms) == -1 && errno != EINTR)
+			fatal("poll");
+		if (pfd[0].revents != 0 && dr->dr_in != -1 &&
+		    deliver_feed(dr, sp) == -1) {
+			rv = -1;
+			deliver_reap(dr, 1);
+			break;
+		}
+		if (pfd[1].revents != 0)
+			deliver_read(&dr->dr_out, 1);
+		if (pfd[2].revents != 0)
+			deliver_read(&dr->dr_err, 1);
+		if (dr->dr_pidfd == -1 || pfd[3].revents != 0)
+			deliver_reap(dr, 0);
+	}
+	deliver_read(&dr->dr_out, DELIVER_DRAIN);
+	deliver_read(&dr->dr_err, DELIVER_DRAIN);
+	return rv;
+}
+
+/*
+ * PROTOCOL.md 15.2: a first stdout line `NNN text' whose first digit
+ * agrees with the exit class replaces our reply.  Control characters
+ * would let the program forge further reply lines: such a line is ignored.
+ * Returns the length of the line taken, with its end, for the log to skip.
+ */
+static size_t
+deliver_override(struct deliver_run *dr)
+{
+	static const char	 digit[] = { '2', '5', '4' };
+	const char		*s = dr->dr_out.do_buf, *nl;
+	size_t			 len, i, end;
+
+	if ((nl = memchr(s, '\n', dr->dr_out.do_len)) == NULL)
+		len = end = dr->dr_out.do_len;
+	else {
+		end = (size_t)(nl - s) + 1;
+		len = end - 1;
+	}
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	if (len < 5 || len >= sizeof(dr->dr_reply) - 2 ||
+	    s[0] != digit[dr->dr_class] || s[1] < '0' || s[1] > '9' ||
+	    s[2] < '0' || s[2] > '9' || s[3] != ' ')
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	memcpy(dr->dr_reply, s, len);
+	dr->dr_reply[len] = '\0';
+	return end;
+}
+
+/* Exit status to reply class and text (PROTOCOL.md 15.1). */
+static void
+deliver_result(struct deliver_run *dr, const char *id)
+{
+	size_t	 i;
+	int	 st = -1;
+
+	if (dr->dr_exited && !dr->dr_timedout && WIFEXITED(dr->dr_status))
+		st = WEXITSTATUS(dr->dr_status);
+	dr->dr_class = DC_TEMP;
+	strlcpy(dr->dr_reply, REPLY_TEMPFAIL, sizeof(dr->dr_reply));
+	if (st == 0) {
+		dr->dr_class = DC_OK;
+		snprintf(dr->dr_reply, sizeof(dr->dr_reply), "250 OK id=%s",
+		    id);
+	}
+	for (i = 0; i < sizeof(deliver_exits) / sizeof(deliver_exits[0]); i++)
+		if (deliver_exits[i].de_status == st) {
+			dr->dr_class = DC_PERM;
+			strlcpy(dr->dr_reply, deliver_exits[i].de_reply,
+			    sizeof(dr->dr_reply));
+		}
+}
+
+/* What the program said besides the reply goes to the log, escaped. */
+static void
+deliver_log_output(const struct client *cl, const struct envelope *e,
+    struct deliver_out *o, size_t skip, const char *name)
+{
+	char	 buf[1024];
+	size_t	 len = o->do_len;
+
+	while (len > skip && (o->do_buf[len - 1] == '\n' ||
+	    o->do_buf[len - 1] == '\r'))
+		len--;
+	if (len <= skip)
+		return;
+	log_info("%s deliver id=%s %s: %s", cl->cl_sid, e->e_id, name,
+	    log_escape(o->do_buf + skip, len - skip, buf, sizeof(buf)));
+}
+
+static void
+deliver_log(const struct client *cl, const struct envelope *e,
+    const struct spool *sp, const struct deliver_run *dr)
+{
+	struct timespec	 now;
+	char		 from[512], ex[32];
+	long long	 ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(now.tv_sec - dr->dr_start.tv_sec) * 1000 +
+	    (now.tv_nsec - dr->dr_start.tv_nsec) / 1000000;
+	if (dr->dr_timedout)
+		strlcpy(ex, "timeout", sizeof(ex));
+	else if (sp->sp_error)
+		strlcpy(ex, "none", sizeof(ex));
+	else if (!dr->dr_exited)
+		strlcpy(ex, "exec-failed", sizeof(ex));
+	else if (WIFSIGNALED(dr->dr_status))
+		snprintf(ex, sizeof(ex), "signal%d", WTERMSIG(dr->dr_status));
+	else
+		snprintf(ex, sizeof(ex), "%d", WEXITSTATUS(dr->dr_status));
+	log_info("%s deliver id=%s from=<%s> rcpts=%zu size=%lld status=%.3s "
+	    "exit=%s time=%lld.%03llds", cl->cl_sid, e->e_id,
+	    log_escape(e->e_sender, strlen(e->e_sender), from, sizeof(from)),
+	    dr->dr_nrcpts, sp->sp_size, dr->dr_reply, ex, ms / 1000,
+	    ms % 1000);
+}
+
+/* One run of the program, from spawn to reply; -1 on an internal error. */
+static int
+deliver_run(const struct config *c, const struct client *cl,
+    const struct envelope *e, struct spool *sp, struct deliver_run *dr)
+{
+	size_t	 skip;
+	int	 rv = 0;
+
+	if (deliver_start(c, cl, e, dr) == -1) {
+		log_warnx("%s deliver id=%s: %s: %s", cl->cl_sid, e->e_id,
+		    c->c_deliver_argv[0], strerror(dr->dr_error));
+		/* A shortage of ours, not the program's failing execve(). */
+		if (dr->dr_error == EMFILE || dr->dr_error == ENFILE ||
+		    dr->dr_error == EAGAIN || dr->dr_error == ENOMEM)
+			rv = -1;
+	} else {
+		rv = deliver_io(dr, sp, c->c_deliver_timeout);
+		if (rv == -1)
+			log_warnx("%s deliver id=%s: spool read: %s",
+			    cl->cl_sid, e->e_id, strerror(dr->dr_error));
+	}
+	deliver_result(dr, e->e_id);
+	skip = deliver_override(dr);
+	deliver_log_output(cl, e, &dr->dr_out, skip, "stdout");
+	deliver_log_output(cl, e, &dr->dr_err, 0, "stderr");
+	deliver_close(&dr->dr_in);
+	deliver_close(&dr->dr_out.do_fd);
+	deliver_close(&dr->dr_err.do_fd);
+	deliver_close(&dr->dr_pidfd);
+	free(dr->dr_hdr);
+	return rv;
+}
+
+int
+deliver_message(const struct config *c, const struct client *cl,
+    const struct envelope *e, struct spool *sp, deliver_reply_cb cb,
+    void *arg)
+{
+	struct deliver_run	 dr;
+	char			 agg[REPLY_MAX];
+	enum deliver_class	 worst = DC_OK;
+	size_t			 i, nruns;
+	int			 per_rcpt, rv = 0;
+
+	deliver_signals();
+	per_rcpt = cl->cl_lmtp || (c->c_deliver == DELIVER_PROGRAM &&
+	    c->c_deliver_per_rcpt);
+	nruns = per_rcpt ? e->e_nrcpts : 1;
+	agg[0] = '\0';
+	for (i = 0; i < nruns; i++) {
+		memset(&dr, 0, sizeof(dr));
+		dr.dr_rcpts = per_rcpt ? e->e_rcpts + i : e->e_rcpts;
+		dr.dr_nrcpts = per_rcpt ? 1 : e->e_nrcpts;
+		dr.dr_in = dr.dr_out.do_fd = dr.dr_err.do_fd = -1;
+		dr.dr_pidfd = -1;
+		clock_gettime(CLOCK_MONOTONIC, &dr.dr_start);
+		if (sp->sp_error) {
+			/* PROTOCOL.md 16: the message was never whole. */
+			dr.dr_class = DC_TEMP;
+			strlcpy(dr.dr_reply, REPLY_NOSPOOL,
+			    sizeof(dr.dr_reply));
+			rv = -1;
+		} else if (c->c_deliver != DELIVER_PROGRAM)
+			deliver_sink(c, cl, e, sp, &dr);
+		else if (deliver_run(c, cl, e, sp, &dr) == -1)
+			rv = -1;
+		deliver_log(cl, e, sp, &dr);
+		if (cl->cl_lmtp)
+			cb(arg, dr.dr_reply);
+		else if (agg[0] == '\0' || dr.dr_class > worst) {
+			/* RFC order: the first reply of the worst class. */
+			worst = dr.dr_class;
+			strlcpy(agg, dr.dr_reply, sizeof(agg));
+		}
+	}
+	if (!cl->cl_lmtp)
+		cb(arg, agg[0] != '\0' ? agg : REPLY_TEMPFAIL);
+	return rv;
+}

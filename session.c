@@ -1,0 +1,1302 @@
+/*
+ * session.c: one SMTP or LMTP session in a child process: the blocking
+ * line reader, the command table and state machine, the DATA reader and
+ * the reply queue.  PROTOCOL.md is the specification of every reply.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smtpd.h"
+
+#define OBUF_SIZE	8192		/* queued replies */
+#define IBUF_EXTRA	16384		/* input buffer beyond max-line-length */
+#define MAX_BUDGETS	32		/* command-limit verbs per session */
+
+enum session_state {
+	S_INIT,		/* greeted, no HELO/EHLO/LHLO yet */
+	S_HELO,		/* HELO/EHLO/LHLO done, no transaction */
+	S_MAIL,		/* MAIL accepted */
+	S_RCPT		/* at least one recipient */
+};
+
+static const char *state_names[] = { "INIT", "HELO", "MAIL", "RCPT" };
+
+enum getline_result {
+	LINE_OK,
+	LINE_TOOLONG,
+	LINE_END		/* EOF, timeout, error or shutdown */
+};
+
+struct budget {
+	char			 b_verb[VERB_MAX];
+	long long		 b_left;
+};
+
+struct session {
+	const struct config	*s_conf;
+	const struct listener	*s_listener;
+	int			 s_fd;
+	enum session_state	 s_state;
+	int			 s_closing;	/* QUIT, 421, 502: stop reading */
+	int			 s_dead;	/* the client cannot be written */
+	int			 s_eof;
+	int			 s_tls;		/* TLS active */
+	int			 s_skip;	/* discarding an over-long line */
+	int			 s_indata;	/* reading a message */
+	char			*s_ibuf;
+	size_t			 s_isize;
+	size_t			 s_ipos;	/* first unconsumed octet */
+	size_t			 s_ilen;	/* end of the buffered input */
+	char			 s_obuf[OBUF_SIZE];
+	size_t			 s_olen;
+	struct timespec		 s_deadline;
+	struct client		 s_client;
+	struct envelope		 s_env;
+	struct spool		 s_spool;
+	int			 s_unknown;	/* unrecognised commands */
+	struct budget		 s_budgets[MAX_BUDGETS];
+	int			 s_nbudgets;
+	char			 s_verb[VERB_MAX];
+	unsigned int		 s_ncmds;
+	unsigned int		 s_nmsgs;
+};
+
+/* Command flags, checked from the table before the handler runs. */
+#define CMD_F_HELO	0x01	/* 503 before HELO/EHLO/LHLO */
+#define CMD_F_AUTH	0x02	/* 530 under require-auth until AUTH */
+#define CMD_F_PRE_TLS	0x04	/* allowed before STARTTLS (require-starttls) */
+#define CMD_F_NOARG	0x08	/* an argument is a 501 */
+#define CMD_F_HELP	0x10	/* listed by HELP */
+#define CMD_F_LMTP	0x20	/* LMTP listeners only */
+#define CMD_F_TIMER	0x40	/* dispatching it restarts the timer */
+
+struct command {
+	const char	*cmd_verb;
+	void		(*cmd_handler)(struct session *, char *);
+	int		 cmd_flags;
+	const char	*cmd_syntax;	/* HELP topic text and 501 text */
+};
+
+volatile sig_atomic_t session_quit;
+
+static void	 session_reply(struct session *, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+static void	 cmd_helo(struct session *, char *);
+static void	 cmd_ehlo(struct session *, char *);
+static void	 cmd_lhlo(struct session *, char *);
+static void	 cmd_mail(struct session *, char *);
+static void	 cmd_rcpt(struct session *, char *);
+static void	 cmd_data(struct session *, char *);
+static void	 cmd_rset(struct session *, char *);
+static void	 cmd_noop(struct session *, char *);
+static void	 cmd_quit(struct session *, char *);
+static void	 cmd_vrfy(struct session *, char *);
+static void	 cmd_expn(struct session *, char *);
+static void	 cmd_help(struct session *, char *);
+static void	 cmd_starttls(struct session *, char *);
+
+/*
+ * The command table, in ASCII order (HELP lists it in this order).
+ * RFC 5321 4.1.4: HELO/EHLO may come at any time; MAIL, RCPT and DATA
+ * need them first.
+ */
+static const struct command commands[] = {
+	{ "DATA", cmd_data, CMD_F_HELO | CMD_F_AUTH | CMD_F_HELP |
+	    CMD_F_TIMER, "Syntax: DATA" },
+	{ "EHLO", cmd_ehlo, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_TIMER,
+	    "Syntax: EHLO hostname" },
+	{ "EXPN", cmd_expn, CMD_F_TIMER, NULL },
+	{ "HELO", cmd_helo, CMD_F_HELP | CMD_F_TIMER,
+	    "Syntax: HELO hostname" },
+	{ "HELP", cmd_help, CMD_F_AUTH | CMD_F_HELP | CMD_F_TIMER,
+	    "Syntax: HELP [command]" },
+	{ "LHLO", cmd_lhlo, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_LMTP |
+	    CMD_F_TIMER, "Syntax: LHLO hostname" },
+	{ "MAIL", cmd_mail, CMD_F_HELO | CMD_F_AUTH | CMD_F_HELP |
+	    CMD_F_TIMER, "Syntax: MAIL FROM: <address>" },
+	{ "NOOP", cmd_noop, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_TIMER,
+	    "Syntax: NOOP [ignored]" },
+	{ "QUIT", cmd_quit, CMD_F_PRE_TLS | CMD_F_NOARG | CMD_F_HELP |
+	    CMD_F_TIMER, "Syntax: QUIT" },
+	{ "RCPT", cmd_rcpt, CMD_F_HELO | CMD_F_AUTH | CMD_F_HELP |
+	    CMD_F_TIMER, "Syntax: RCPT TO: <address>" },
+	{ "RSET", cmd_rset, CMD_F_NOARG | CMD_F_HELP | CMD_F_TIMER,
+	    "Syntax: RSET" },
+	{ "STARTTLS", cmd_starttls, CMD_F_PRE_TLS | CMD_F_NOARG |
+	    CMD_F_HELP | CMD_F_TIMER, "Syntax: STARTTLS" },
+	{ "VRFY", cmd_vrfy, CMD_F_AUTH | CMD_F_HELP | CMD_F_TIMER,
+	    "Syntax: VRFY <address>" },
+};
+#define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+#define MAIL_PARAMS	" [SP <mail-parameters>]"
+#define WHITESPACE	" \t\r\n\v\f"
+
+/*
+ * Helpers
+ */
+
+static int
+session_lmtp(const struct session *s)
+{
+	return (s->s_listener->l_flags & LF_LMTP) != 0;
+}
+
+static void
+session_set_state(struct session *s, enum session_state st)
+{
+	if (s->s_state != st)
+		log_debug("%s state %s -> %s", s->s_client.cl_sid,
+		    state_names[s->s_state], state_names[st]);
+	s->s_state = st;
+}
+
+/* Forget the transaction: RSET, HELO/EHLO/LHLO, end of DATA. */
+static void
+session_reset_envelope(struct session *s)
+{
+	struct envelope	*e = &s->s_env;
+	size_t		 i;
+
+	free(e->e_sender);
+	e->e_sender = NULL;
+	for (i = 0; i < e->e_nrcpts; i++)
+		free(e->e_rcpts[i]);
+	e->e_nrcpts = 0;
+	e->e_body8 = 0;
+	e->e_smtputf8 = 0;
+	if (s->s_state > S_HELO)
+		session_set_state(s, S_HELO);
+}
+
+/* Client text in a reply: control characters shown as '?'. */
+static char *
+session_echo(char *s)
+{
+	char	*p;
+
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
+}
+
+static int
+has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+static void
+deadline_restart(struct session *s)
+{
+	clock_gettime(CLOCK_MONOTONIC, &s->s_deadline);
+	s->s_deadline.tv_sec += s->s_conf->c_timeout;
+}
+
+static int
+deadline_ms(const struct session *s)
+{
+	struct timespec	 now;
+	long long	 ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (s->s_deadline.tv_sec - now.tv_sec) * 1000LL +
+	    (s->s_deadline.tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (int)ms;
+}
+
+/*
+ * Output: every reply is queued here; the queue is written when the
+ * session is about to wait for input (RFC 2920) or is full.
+ */
+
+static void
+session_flush(struct session *s)
+{
+	struct pollfd	 pfd;
+	size_t		 off = 0;
+	ssize_t		 n;
+
+	while (off < s->s_olen && !s->s_dead) {
+		n = send(s->s_fd, s->s_obuf + off, s->s_olen - off,
+		    MSG_NOSIGNAL);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			pfd.fd = s->s_fd;
+			pfd.events = POLLOUT;
+			if (poll(&pfd, 1, s->s_conf->c_timeout * 1000) > 0)
+				continue;
+		}
+		/* Gone or stalled: keep handling what arrived, write nothing. */
+		log_debug("%s write failed", s->s_client.cl_sid);
+		s->s_dead = 1;
+	}
+	s->s_olen = 0;
+}
+
+static void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	if (s->s_olen + REPLY_MAX > sizeof(s->s_obuf))
+		session_flush(s);
+	va_start(ap, fmt);
+	n = vsnprintf(s->s_obuf + s->s_olen, REPLY_MAX - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatalx("%s: bad reply format", __func__);
+	if (n > REPLY_MAX - 3)
+		n = REPLY_MAX - 3;
+	log_debug("%s > %.*s", s->s_client.cl_sid, n, s->s_obuf + s->s_olen);
+	s->s_olen += (size_t)n;
+	s->s_obuf[s->s_olen++] = '\r';
+	s->s_obuf[s->s_olen++] = '\n';
+}
+
+static void
+session_reply_cb(void *arg, const char *line)
+{
+	session_reply(arg, "%s", line);
+}
+
+/*
+ * Input: one fixed buffer per session.  session_fill() flushes the
+ * queued replies, then waits (bounded by the timeout) and reads as much
+ * as fits.  Returns the number of octets read, 0 at EOF, -1 when the
+ * session must end (timeout, error, shutdown).
+ */
+static ssize_t
+session_fill(struct session *s)
+{
+	struct pollfd	 pfd;
+	ssize_t		 n;
+	int		 r;
+
+	if (s->s_ipos > 0) {
+		memmove(s->s_ibuf, s->s_ibuf + s->s_ipos,
+		    s->s_ilen - s->s_ipos);
+		s->s_ilen -= s->s_ipos;
+		s->s_ipos = 0;
+	}
+	session_flush(s);
+	if (s->s_eof)
+		return 0;
+	pfd.fd = s->s_fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		/* A message in transfer is finished first. */
+		if (session_quit && !s->s_indata)
+			return -1;
+		r = poll(&pfd, 1, deadline_ms(s));
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			log_info("%s timeout", s->s_client.cl_sid);
+			return -1;
+		}
+		n = read(s->s_fd, s->s_ibuf + s->s_ilen,
+		    s->s_isize - s->s_ilen);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n == -1) {
+			log_debug("%s read: %s", s->s_client.cl_sid,
+			    strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			s->s_eof = 1;
+		s->s_ilen += (size_t)n;
+		return n;
+	}
+}
+
+/*
+ * The next command line, without the CR and LF characters at its end
+ * (PROTOCOL.md section 4).  A line that does not fit max-line-length is
+ * read to its LF and discarded, so the session stays in sync.
+ */
+static enum getline_result
+session_getline(struct session *s, char **linep, size_t *lenp)
+{
+	size_t	 maxline = (size_t)s->s_conf->c_maxline;
+	size_t	 avail, len;
+	char	*p, *nl, *z;
+
+	for (;;) {
+		p = s->s_ibuf + s->s_ipos;
+		avail = s->s_ilen - s->s_ipos;
+		if ((nl = memchr(p, '\n', avail)) != NULL) {
+			len = (size_t)(nl - p) + 1;
+			s->s_ipos += len;
+			if (s->s_skip || len > maxline) {
+				s->s_skip = 0;
+				return LINE_TOOLONG;
+			}
+			while (len > 0 && (p[len - 1] == '\r' ||
+			    p[len - 1] == '\n'))
+				len--;
+			p[len] = '\0';
+			/*
+			 * A NUL would cut the line short in C strings; DEL
+			 * is a control character to every check as NUL is.
+			 */
+			while ((z = memchr(p, '\0', len)) != NULL)
+				*z = 0x7f;
+			*linep = p;
+			*lenp = len;
+			return LINE_OK;
+		}
+		if (avail >= maxline) {
+			s->s_skip = 1;
+			s->s_ipos = s->s_ilen;
+		}
+		if (session_fill(s) <= 0)
+			return LINE_END;
+	}
+}
+
+/*
+ * Command dispatch (PROTOCOL.md section 4)
+ */
+
+static const struct command *
+command_find(const struct session *s, const char *verb)
+{
+	size_t	 i;
+
+	for (i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i].cmd_verb, verb) != 0)
+			continue;
+		if ((commands[i].cmd_flags & CMD_F_LMTP) && !session_lmtp(s))
+			return NULL;
+		return &commands[i];
+	}
+	return NULL;
+}
+
+/* Is the command offered here (HELP lists it, HELP CMD explains it)? */
+static int
+command_listed(const struct session *s, const struct command *cmd)
+{
+	if ((cmd->cmd_flags & CMD_F_HELP) == 0)
+		return 0;
+	if (session_lmtp(s) && (strcmp(cmd->cmd_verb, "HELO") == 0 ||
+	    strcmp(cmd->cmd_verb, "EHLO") == 0))
+		return 0;
+	if ((cmd->cmd_flags & CMD_F_LMTP) && !session_lmtp(s))
+		return 0;
+	if (strcmp(cmd->cmd_verb, "STARTTLS") == 0 &&
+	    (s->s_listener->l_flags & (LF_STARTTLS | LF_REQ_STARTTLS)) == 0)
+		return 0;
+	return 1;
+}
+
+/* Step 5: the command line limit, with RFC 1870/6531 MAIL allowances. */
+static size_t
+command_max_len(const struct session *s, const char *verb)
+{
+	size_t	 max = CMD_LINE_MAX;
+
+	if (s->s_client.cl_esmtp && strcmp(verb, "MAIL") == 0) {
+		if (s->s_conf->c_maxmsgsize != 0)
+			max += CMD_SIZE_EXTRA;
+		if (s->s_conf->c_smtputf8)
+			max += CMD_UTF8_EXTRA;
+	}
+	return max;
+}
+
+/* Step 7: 1 when the verb's command-limit budget is used up. */
+static int
+command_over_budget(struct session *s, const char *verb)
+{
+	struct budget	*b = NULL;
+	long long	 max;
+	int		 i;
+
+	for (i = 0; i < s->s_nbudgets; i++)
+		if (strcmp(s->s_budgets[i].b_verb, verb) == 0)
+			b = &s->s_budgets[i];
+	if (b == NULL) {
+		if ((max = config_cmdlimit(s->s_conf, verb)) == -1)
+			return 0;
+		if (s->s_nbudgets == MAX_BUDGETS)
+			return 1;	/* not reached: five unknowns close */
+		b = &s->s_budgets[s->s_nbudgets++];
+		strlcpy(b->b_verb, verb, sizeof(b->b_verb));
+		b->b_left = max;
+	}
+	if (b->b_left == 0)
+		return 1;
+	b->b_left--;
+	return 0;
+}
+
+static int
+command_limits_on(const struct session *s)
+{
+	return s->s_conf->c_cmdlimit != -1 || s->s_conf->c_ncmdlimits > 0;
+}
+
+/* Split a line into the upper-cased verb and the trimmed argument. */
+static char *
+command_split(struct session *s, char *line, int *nonascii)
+{
+	char	*arg, *end;
+	size_t	 i, vlen;
+
+	arg = strchr(line, ' ');
+	vlen = arg != NULL ? (size_t)(arg - line) : strlen(line);
+	*nonascii = 0;
+	for (i = 0; i < vlen; i++)
+		if ((unsigned char)line[i] >= 0x80)
+			*nonascii = 1;
+	/* Long verbs are cut for the budget key and the echo only. */
+	if (vlen >= sizeof(s->s_verb))
+		vlen = sizeof(s->s_verb) - 1;
+	for (i = 0; i < vlen; i++)
+		s->s_verb[i] = (char)((line[i] >= 'a' && line[i] <= 'z') ?
+		    line[i] - 'a' + 'A' : line[i]);
+	s->s_verb[vlen] = '\0';
+	if (arg == NULL)
+		return NULL;
+	arg += strspn(arg, WHITESPACE);
+	end = arg + strlen(arg);
+	while (end > arg && strchr(WHITESPACE, end[-1]) != NULL)
+		*--end = '\0';
+	return *arg == '\0' ? NULL : arg;
+}
+
+static int
+arg_nonascii(const char *arg)
+{
+	for (; arg != NULL && *arg != '\0'; arg++)
+		if ((unsigned char)*arg >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* The generic checks of the table, then the handler (step 9). */
+static void
+command_run(struct session *s, const struct command *cmd, char *arg)
+{
+	if (cmd->cmd_flags & CMD_F_TIMER)
+		deadline_restart(s);
+	s->s_ncmds++;
+	if ((cmd->cmd_flags & CMD_F_HELO) && s->s_state == S_INIT)
+		session_reply(s, "503 Error: send HELO first");
+	else if ((cmd->cmd_flags & CMD_F_AUTH) &&
+	    (s->s_listener->l_flags & LF_REQ_AUTH) &&
+	    s->s_client.cl_user[0] == '\0')
+		session_reply(s, "530 5.7.0 Authentication required");
+	else if ((cmd->cmd_flags & CMD_F_NOARG) && arg != NULL)
+		session_reply(s, "501 %s", cmd->cmd_syntax);
+	else
+		cmd->cmd_handler(s, arg);
+}
+
+static void
+session_not_recognized(struct session *s)
+{
+	char	 verb[VERB_MAX];
+
+	strlcpy(verb, s->s_verb, sizeof(verb));
+	session_reply(s, "500 Error: command \"%s\" not recognized",
+	    session_echo(verb));
+}
+
+/* Step 8; PROTOCOL.md 12.2: the fifth unknown verb ends the session. */
+static void
+session_unknown(struct session *s)
+{
+	if (++s->s_unknown >= CMD_UNKNOWN_MAX) {
+		session_reply(s,
+		    "502 5.5.1 Too many unrecognized commands, goodbye.");
+		s->s_closing = 1;
+		return;
+	}
+	session_not_recognized(s);
+}
+
+static void
+session_command(struct session *s, char *line, size_t len)
+{
+	const struct command	*cmd;
+	char			*arg, verb[VERB_MAX];
+	int			 nonascii;
+
+	if (len == 0) {
+		session_reply(s, "500 Error: bad syntax");
+		return;
+	}
+	arg = command_split(s, line, &nonascii);
+	if (nonascii) {
+		session_reply(s, "500 Error: bad syntax");
+		return;
+	}
+	if (!s->s_conf->c_smtputf8 && arg_nonascii(arg)) {
+		session_reply(s, "500 Error: strict ASCII mode");
+		return;
+	}
+	if (len > command_max_len(s, s->s_verb)) {
+		session_reply(s, "500 Command line too long");
+		return;
+	}
+	cmd = command_find(s, s->s_verb);
+	if ((s->s_listener->l_flags & LF_REQ_STARTTLS) && !s->s_tls &&
+	    (cmd == NULL || (cmd->cmd_flags & CMD_F_PRE_TLS) == 0)) {
+		session_reply(s, "530 Must issue a STARTTLS command first");
+		return;
+	}
+	if (command_limits_on(s) && command_over_budget(s, s->s_verb)) {
+		strlcpy(verb, s->s_verb, sizeof(verb));
+		session_reply(s, "421 4.7.0 %s sent too many times",
+		    session_echo(verb));
+		s->s_closing = 1;
+		return;
+	}
+	if (cmd == NULL)
+		session_unknown(s);
+	else
+		command_run(s, cmd, arg);
+}
+
+/*
+ * HELO, EHLO, LHLO
+ */
+
+/* PROTOCOL.md 7.4: a greeting name must not break a header or argv. */
+static int
+session_greet(struct session *s, const char *arg, int esmtp)
+{
+	if (arg == NULL || has_ctl(arg) || arg[0] == '-') {
+		session_reply(s, "501 Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
+		return -1;
+	}
+	session_reset_envelope(s);
+	strlcpy(s->s_client.cl_helo, arg, sizeof(s->s_client.cl_helo));
+	s->s_client.cl_esmtp = esmtp;
+	session_set_state(s, S_HELO);
+	return 0;
+}
+
+static void
+cmd_helo(struct session *s, char *arg)
+{
+	if (session_lmtp(s)) {
+		session_not_recognized(s);
+		return;
+	}
+	if (session_greet(s, arg, 0) == 0)
+		session_reply(s, "250 %s", s->s_conf->c_hostname);
+}
+
+/* PROTOCOL.md 6.3: the capability list, in this order. */
+static void
+session_capabilities(struct session *s)
+{
+	const struct config	*c = s->s_conf;
+	int			 lf = s->s_listener->l_flags;
+
+	session_reply(s, "250-%s", c->c_hostname);
+	if (c->c_maxmsgsize != 0)
+		session_reply(s, "250-SIZE %lld", c->c_maxmsgsize);
+	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250-PIPELINING");
+	if (c->c_smtputf8)
+		session_reply(s, "250-SMTPUTF8");
+	if ((lf & (LF_STARTTLS | LF_REQ_STARTTLS)) && !s->s_tls)
+		session_reply(s, "250-STARTTLS");
+	session_reply(s, "250 HELP");
+}
+
+static void
+cmd_ehlo(struct session *s, char *arg)
+{
+	if (session_lmtp(s)) {
+		session_not_recognized(s);
+		return;
+	}
+	if (session_greet(s, arg, 1) == 0)
+		session_capabilities(s);
+}
+
+static void
+cmd_lhlo(struct session *s, char *arg)
+{
+	/* PROTOCOL.md 6.4 [QUIRK]: the syntax reply names EHLO. */
+	if (session_greet(s, arg, 1) == 0)
+		session_capabilities(s);
+}
+
+/*
+ * MAIL and RCPT
+ */
+
+/* "FROM:" / "TO:" in any case, then the text after it, trimmed. */
+static char *
+strip_keyword(char *arg, const char *kw)
+{
+	size_t	 len = strlen(kw);
+
+	if (arg == NULL || strncasecmp(arg, kw, len) != 0)
+		return NULL;
+	arg += len;
+	return arg + strspn(arg, WHITESPACE);
+}
+
+/*
+ * A MAIL or RCPT path or a VRFY argument, parsed and normalised by
+ * addr.c, then refused for control characters (PROTOCOL.md 7.4), a local
+ * part over max-local-part, or a normalised form that begins with '-'
+ * and could pass for an option of the delivery program (7.2).
+ */
+static int
+session_path(struct session *s, char *arg, char *out, size_t outsz,
+    char **rest)
+{
+	const char	*r;
+	size_t		 locallen;
+	int		 res;
+
+	if (has_ctl(arg) || 2 * strlen(arg) + 8 > outsz)
+		return ADDR_BAD;
+	res = addr_parse(arg, out, outsz, &locallen, &r);
+	if (res == ADDR_BAD || out[0] == '-' || (s->s_conf->c_maxlocal > 0 &&
+	    locallen > (size_t)s->s_conf->c_maxlocal))
+		return ADDR_BAD;
+	r += strspn(r, WHITESPACE);
+	*rest = arg + (r - arg);
+	return res;
+}
+
+/* Parameters seen at MAIL; for a repeated keyword the last one counts. */
+struct mail_params {
+	const char	*mp_body;	/* the last BODY token */
+	const char	*mp_size;
+	const char	*mp_utf8;
+	int		 mp_other;
+};
+
+/*
+ * PROTOCOL.md 6.5 step 9: upper-case the parameters and check that every
+ * one is KEYWORD or KEYWORD=VALUE.  Returns the number of parameters
+ * (stored in tok unless it is NULL), or -1 on a syntax error.
+ */
+static int
+params_split(char *rest, char **tok, int maxtok)
+{
+	char	*p, *eq, *last;
+	int	 n = 0;
+	size_t	 klen, i;
+
+	for (p = rest; *p != '\0'; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+	for (p = strtok_r(rest, WHITESPACE, &last); p != NULL;
+	    p = strtok_r(NULL, WHITESPACE, &last)) {
+		eq = strchr(p, '=');
+		klen = eq != NULL ? (size_t)(eq - p) : strlen(p);
+		if (klen == 0 || (eq != NULL && eq[1] == '\0'))
+			return -1;
+		for (i = 0; i < klen; i++)
+			if (!((p[i] >= 'A' && p[i] <= 'Z') ||
+			    (p[i] >= '0' && p[i] <= '9')))
+				return -1;
+		if (tok != NULL) {
+			if (n == maxtok)
+				return -1;
+			tok[n] = p;
+		}
+		n++;
+	}
+	return n;
+}
+
+static int
+param_is(const char *tok, const char *kw)
+{
+	size_t	 len = strlen(kw);
+
+	return strncmp(tok, kw, len) == 0 &&
+	    (tok[len] == '\0' || tok[len] == '=');
+}
+
+/* The value of KEYWORD=VALUE, NULL for a bare KEYWORD. */
+static const char *
+param_value(const char *tok)
+{
+	const char	*eq = strchr(tok, '=');
+
+	return eq != NULL ? eq + 1 : NULL;
+}
+
+static int
+size_too_big(const char *digits, long long max)
+{
+	long long	 v = 0;
+
+	for (; *digits != '\0'; digits++) {
+		if (v > (max - (*digits - '0')) / 10)
+			return 1;
+		v = v * 10 + (*digits - '0');
+	}
+	return v > max;
+}
+
+/* PROTOCOL.md 6.5 steps 10-15; replies and returns -1 on a refusal. */
+static int
+mail_params_check(struct session *s, const struct mail_params *mp,
+    const char *syntax)
+{
+	const char	*v;
+
+	if (mp->mp_body != NULL && ((v = param_value(mp->mp_body)) == NULL ||
+	    (strcmp(v, "7BIT") != 0 && strcmp(v, "8BITMIME") != 0))) {
+		session_reply(s,
+		    "501 Error: BODY can only be one of 7BIT, 8BITMIME");
+		return -1;
+	}
+	if (mp->mp_utf8 != NULL && param_value(mp->mp_utf8) != NULL) {
+		session_reply(s, "501 Error: SMTPUTF8 takes no arguments");
+		return -1;
+	}
+	if (mp->mp_utf8 != NULL && !s->s_conf->c_smtputf8) {
+		session_reply(s, "501 Error: SMTPUTF8 disabled");
+		return -1;
+	}
+	if (mp->mp_size != NULL && ((v = param_value(mp->mp_size)) == NULL ||
+	    strspn(v, "0123456789") != strlen(v))) {
+		session_reply(s, "501 %s", syntax);
+		return -1;
+	}
+	if (mp->mp_size != NULL && s->s_conf->c_maxmsgsize != 0 &&
+	    size_too_big(param_value(mp->mp_size), s->s_conf->c_maxmsgsize)) {
+		session_reply(s, "552 Error: message size exceeds fixed "
+		    "maximum message size");
+		return -1;
+	}
+	if (mp->mp_other) {
+		session_reply(s, "555 MAIL FROM parameters not recognized or "
+		    "not implemented");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+mail_params(struct session *s, char *rest, const char *syntax,
+    struct mail_params *mp)
+{
+	char	*tok[CMD_LINE_MAX];
+	int	 i, n;
+
+	memset(mp, 0, sizeof(*mp));
+	if ((n = params_split(rest, tok, (int)(sizeof(tok) / sizeof(tok[0]))))
+	    == -1) {
+		session_reply(s, "501 %s", syntax);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (param_is(tok[i], "BODY"))
+			mp->mp_body = tok[i];
+		else if (param_is(tok[i], "SMTPUTF8"))
+			mp->mp_utf8 = tok[i];
+		else if (param_is(tok[i], "SIZE"))
+			mp->mp_size = tok[i];
+		else
+			mp->mp_other = 1;
+	}
+	return mail_params_check(s, mp, syntax);
+}
+
+#define PATH_MAX_LEN	(2 * (CMD_LINE_MAX + CMD_SIZE_EXTRA + \
+			    CMD_UTF8_EXTRA) + 8)
+
+static void
+cmd_mail(struct session *s, char *arg)
+{
+	struct mail_params	 mp;
+	const char		*syntax;
+	char			 addr[PATH_MAX_LEN], esc[256], *rest;
+
+	syntax = s->s_client.cl_esmtp ?
+	    "Syntax: MAIL FROM: <address>" MAIL_PARAMS :
+	    "Syntax: MAIL FROM: <address>";
+	if ((arg = strip_keyword(arg, "FROM:")) == NULL || *arg == '\0') {
+		session_reply(s, "501 %s", syntax);
+		return;
+	}
+	if (session_path(s, arg, addr, sizeof(addr), &rest) == ADDR_BAD) {
+		session_reply(s, "553 5.1.3 Error: malformed address");
+		return;
+	}
+	if (!s->s_client.cl_esmtp && *rest != '\0') {
+		session_reply(s, "501 %s", syntax);
+		return;
+	}
+	if (s->s_state >= S_MAIL) {
+		session_reply(s, "503 Error: nested MAIL command");
+		return;
+	}
+	if (mail_params(s, rest, syntax, &mp) == -1)
+		return;
+	s->s_env.e_sender = xstrdup(addr);
+	s->s_env.e_body8 = mp.mp_body != NULL &&
+	    strcmp(param_value(mp.mp_body), "8BITMIME") == 0;
+	s->s_env.e_smtputf8 = mp.mp_utf8 != NULL;
+	log_info("%s mail from=<%s> size=%s", s->s_client.cl_sid,
+	    log_escape(addr, strlen(addr), esc, sizeof(esc)),
+	    mp.mp_size != NULL ? param_value(mp.mp_size) : "0");
+	session_set_state(s, S_MAIL);
+	session_reply(s, "250 OK");
+}
+
+static void
+envelope_add_rcpt(struct envelope *e, const char *addr)
+{
+	if (e->e_nrcpts == e->e_rcptcap) {
+		e->e_rcptcap = e->e_rcptcap == 0 ? 8 : e->e_rcptcap * 2;
+		e->e_rcpts = xreallocarray(e->e_rcpts, e->e_rcptcap,
+		    sizeof(*e->e_rcpts));
+	}
+	e->e_rcpts[e->e_nrcpts++] = xstrdup(addr);
+}
+
+static void
+cmd_rcpt(struct session *s, char *arg)
+{
+	const char	*syntax;
+	char		 addr[PATH_MAX_LEN], esc[256], *rest;
+	int		 r;
+
+	syntax = s->s_client.cl_esmtp ?
+	    "Syntax: RCPT TO: <address>" MAIL_PARAMS :
+	    "Syntax: RCPT TO: <address>";
+	if (s->s_state < S_MAIL) {
+		session_reply(s, "503 Error: need MAIL command");
+		return;
+	}
+	if ((arg = strip_keyword(arg, "TO:")) == NULL || *arg == '\0') {
+		session_reply(s, "501 %s", syntax);
+		return;
+	}
+	/* PROTOCOL.md 7.1 [DAEMON]: the null path is no recipient. */
+	r = session_path(s, arg, addr, sizeof(addr), &rest);
+	if (r != ADDR_OK) {
+		session_reply(s, "553 5.1.3 Error: malformed address");
+		return;
+	}
+	if (addr[0] == '\0' || (!s->s_client.cl_esmtp && *rest != '\0') ||
+	    (r = params_split(rest, NULL, 0)) == -1) {
+		session_reply(s, "501 %s", syntax);
+		return;
+	}
+	if (r > 0) {
+		session_reply(s, "555 RCPT TO parameters not recognized or "
+		    "not implemented");
+		return;
+	}
+	if (s->s_env.e_nrcpts >= (size_t)s->s_conf->c_maxrcpt) {
+		session_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	envelope_add_rcpt(&s->s_env, addr);
+	log_info("%s rcpt to=<%s>", s->s_client.cl_sid,
+	    log_escape(addr, strlen(addr), esc, sizeof(esc)));
+	session_set_state(s, S_RCPT);
+	session_reply(s, "250 OK");
+}
+
+/*
+ * DATA (PROTOCOL.md section 9)
+ */
+
+enum data_error {
+	DATA_OK,
+	DATA_TOO_BIG,		/* 552 */
+	DATA_LINE_TOO_LONG	/* 500 */
+};
+
+struct data_reader {
+	size_t		 d_linelen;	/* octets of the current line so far */
+	int		 d_bol;		/* at the beginning of a line */
+	int		 d_cr;		/* the last octet consumed was CR */
+	int		 d_lines;	/* lines completed in this scan */
+	long long	 d_size;	/* octets received, as counted by 9.2 */
+	enum data_error	 d_error;	/* the first limit crossed */
+};
+
+/*
+ * Account for n received octets of the current line, then keep them
+ * (p is NULL for a stuffing dot, which counts but is not kept).
+ */
+static void
+data_take(struct session *s, struct data_reader *d, const char *p,
+    size_t n, int eol)
+{
+	const struct config	*c = s->s_conf;
+	size_t			 minlen;
+
+	d->d_linelen += n;
+	d->d_size += (long long)n;
+	if (d->d_error == DATA_OK && c->c_maxmsgsize != 0 &&
+	    d->d_size > c->c_maxmsgsize)
+		d->d_error = DATA_TOO_BIG;
+	/* An unfinished line is at least its CRLF longer. */
+	minlen = d->d_linelen + (eol ? 0 : d->d_cr ? 1 : 2);
+	if (d->d_error == DATA_OK && minlen > (size_t)c->c_maxline)
+		d->d_error = DATA_LINE_TOO_LONG;
+	if (d->d_error == DATA_OK && p != NULL)
+		spool_write(&s->s_spool, p, n);
+}
+
+/*
+ * The start of a line: the end of data or a transparency dot (RFC 5321
+ * 4.5.2).  Returns 1 at the final dot, -1 when more input is needed to
+ * decide, 0 otherwise.
+ */
+static int
+data_line_start(struct session *s, struct data_reader *d)
+{
+	const char	*p = s->s_ibuf + s->s_ipos;
+	size_t		 n = s->s_ilen - s->s_ipos;
+
+	d->d_bol = 0;
+	d->d_linelen = 0;
+	if (p[0] != '.')
+		return 0;
+	if (n < 3 && (n == 1 || p[1] == '\r')) {
+		d->d_bol = 1;
+		return -1;
+	}
+	if (p[1] == '\r' && p[2] == '\n') {
+		s->s_ipos += 3;
+		return 1;
+	}
+	/* The stuffing dot counts as received but is not kept. */
+	data_take(s, d, NULL, 1, 0);
+	s->s_ipos++;
+	return 0;
+}
+
+/*
+ * Consume buffered input.  Only CRLF ends a line: a bare LF or a bare CR
+ * is data, so "\n.\r\n" or "\r.\r\n" never ends the message (SMTP
+ * smuggling, CVE-2023-51766 and friends).  Returns 1 at the final dot.
+ */
+static int
+data_scan(struct session *s, struct data_reader *d)
+{
+	const char	*p, *lf;
+	size_t		 n, off;
+	int		 r;
+
+	while (s->s_ipos < s->s_ilen) {
+		if (d->d_bol && (r = data_line_start(s, d)) != 0)
+			return r == 1;
+		p = s->s_ibuf + s->s_ipos;
+		n = s->s_ilen - s->s_ipos;
+		for (off = 0; (lf = memchr(p + off, '\n', n - off)) != NULL;
+		    off = (size_t)(lf - p) + 1) {
+			if ((lf > p && lf[-1] == '\r') || (lf == p && d->d_cr))
+				break;
+		}
+		if (lf == NULL) {
+			/* Remember a trailing CR: its LF may come next. */
+			d->d_cr = p[n - 1] == '\r';
+			data_take(s, d, p, n, 0);
+			s->s_ipos += n;
+			break;
+		}
+		n = (size_t)(lf - p) + 1;
+		data_take(s, d, p, n, 1);
+		s->s_ipos += n;
+		d->d_cr = 0;
+		d->d_bol = 1;
+		d->d_lines++;
+	}
+	return 0;
+}
+
+/* Read the message to its final dot; 0 when the client went away. */
+static int
+data_read(struct session *s, struct data_reader *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->d_bol = 1;
+	for (;;) {
+		d->d_lines = 0;
+		if (data_scan(s, d))
+			return 1;
+		/* PROTOCOL.md 12.3 [DAEMON]: every line restarts the timer. */
+		if (d->d_lines > 0)
+			deadline_restart(s);
+		if (session_fill(s) <= 0)
+			return 0;
+	}
+}
+
+/* One reply for the message, or one per recipient in LMTP (14.2). */
+static void
+data_reply_all(struct session *s, const char *reply)
+{
+	size_t	 i, n = session_lmtp(s) ? s->s_env.e_nrcpts : 1;
+
+	for (i = 0; i < n; i++)
+		session_reply(s, "%s", reply);
+}
+
+static void
+cmd_data(struct session *s, char *arg)
+{
+	struct data_reader	 d;
+	int			 r;
+
+	if (s->s_state < S_RCPT) {
+		session_reply(s, "503 Error: need RCPT command");
+		return;
+	}
+	if (arg != NULL) {
+		session_reply(s, "501 Syntax: DATA");
+		return;
+	}
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	s->s_nmsgs++;
+	snprintf(s->s_env.e_id, sizeof(s->s_env.e_id), "%s.%u",
+	    s->s_client.cl_sid, s->s_nmsgs);
+	spool_reset(&s->s_spool);
+	s->s_indata = 1;
+	r = data_read(s, &d);
+	s->s_indata = 0;
+	if (!r) {
+		/* Nothing is delivered of an unfinished message. */
+		log_info("%s message %s aborted after %lld octets",
+		    s->s_client.cl_sid, s->s_env.e_id, d.d_size);
+		s->s_closing = 1;
+	} else if (d.d_error == DATA_TOO_BIG)
+		data_reply_all(s, "552 Error: Too much mail data");
+	else if (d.d_error == DATA_LINE_TOO_LONG)
+		data_reply_all(s, "500 Line too long (see RFC5321 4.5.3.1.6)");
+	else if (s->s_spool.sp_error)
+		data_reply_all(s, "452 4.3.1 Insufficient system storage");
+	else
+		deliver_message(s->s_conf, &s->s_client, &s->s_env,
+		    &s->s_spool, session_reply_cb, s);
+	/* The time the delivery took is not the client's. */
+	deadline_restart(s);
+	spool_reset(&s->s_spool);
+	session_reset_envelope(s);
+}
+
+/*
+ * The other commands
+ */
+
+static void
+cmd_rset(struct session *s, char *arg)
+{
+	(void)arg;
+	session_reset_envelope(s);
+	session_reply(s, "250 OK");
+}
+
+static void
+cmd_noop(struct session *s, char *arg)
+{
+	(void)arg;
+	session_reply(s, "250 OK");
+}
+
+static void
+cmd_quit(struct session *s, char *arg)
+{
+	(void)arg;
+	session_reply(s, "221 Bye");
+	s->s_closing = 1;
+}
+
+static void
+cmd_vrfy(struct session *s, char *arg)
+{
+	char	 addr[PATH_MAX_LEN], *rest;
+
+	if (arg == NULL)
+		session_reply(s, "501 Syntax: VRFY <address>");
+	else if (session_path(s, arg, addr, sizeof(addr), &rest) == ADDR_BAD)
+		session_reply(s, "502 Could not VRFY %s", session_echo(arg));
+	else
+		session_reply(s, "252 Cannot VRFY user, but will accept "
+		    "message and attempt delivery");
+}
+
+static void
+cmd_expn(struct session *s, char *arg)
+{
+	(void)arg;
+	session_reply(s, "502 EXPN not implemented");
+}
+
+static void
+help_list(struct session *s, int code)
+{
+	char	 list[256] = "";
+	size_t	 i;
+
+	for (i = 0; i < NCOMMANDS; i++) {
+		if (!command_listed(s, &commands[i]))
+			continue;
+		if (list[0] != '\0')
+			strlcat(list, " ", sizeof(list));
+		strlcat(list, commands[i].cmd_verb, sizeof(list));
+	}
+	session_reply(s, "%d Supported commands: %s", code, list);
+}
+
+static void
+cmd_help(struct session *s, char *arg)
+{
+	const struct command	*cmd;
+	char			*p;
+
+	if (arg == NULL) {
+		help_list(s, 250);
+		return;
+	}
+	for (p = arg; *p != '\0'; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+	cmd = command_find(s, arg);
+	if (cmd == NULL || !command_listed(s, cmd)) {
+		help_list(s, 501);
+		return;
+	}
+	if (s->s_client.cl_esmtp && (strcmp(cmd->cmd_verb, "MAIL") == 0 ||
+	    strcmp(cmd->cmd_verb, "RCPT") == 0))
+		session_reply(s, "250 %s%s", cmd->cmd_syntax, MAIL_PARAMS);
+	else
+		session_reply(s, "250 %s", cmd->cmd_syntax);
+}
+
+static void
+cmd_starttls(struct session *s, char *arg)
+{
+	(void)arg;
+	/* XXX TLS is not built yet: no listener can offer STARTTLS. */
+	if ((s->s_listener->l_flags & (LF_STARTTLS | LF_REQ_STARTTLS)) == 0)
+		session_reply(s, "454 TLS not available");
+	else if (s->s_tls)
+		session_reply(s, "503 5.5.1 Error: TLS already active");
+	else
+		session_reply(s, "454 TLS not available");
+}
+
+/*
+ * The session
+ */
+
+static void
+session_loop(struct session *s)
+{
+	char	*line;
+	size_t	 len;
+
+	while (!s->s_closing) {
+		switch (session_getline(s, &line, &len)) {
+		case LINE_OK:
+			session_command(s, line, len);
+			break;
+		case LINE_TOOLONG:
+			session_reply(s, "500 Command line too long");
+			break;
+		case LINE_END:
+			if (session_quit && !s->s_eof)
+				session_reply(s, "421 %s Service shutting "
+				    "down", s->s_conf->c_hostname);
+			return;
+		}
+	}
+}
+
+static struct session *
+session_new(const struct config *c, const struct listener *l, int fd,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	struct session	*s;
+
+	s = xcalloc(1, sizeof(*s));
+	s->s_conf = c;
+	s->s_listener = l;
+	s->s_fd = fd;
+	s->s_isize = (size_t)c->c_maxline + IBUF_EXTRA;
+	s->s_ibuf = xmalloc(s->s_isize);
+	s->s_tls = (l->l_flags & LF_TLS) != 0;
+	util_session_id(s->s_client.cl_sid, sizeof(s->s_client.cl_sid));
+	util_sockaddr_str(sa, salen, s->s_client.cl_addr,
+	    sizeof(s->s_client.cl_addr), s->s_client.cl_port,
+	    sizeof(s->s_client.cl_port));
+	s->s_client.cl_lmtp = (l->l_flags & LF_LMTP) != 0;
+	spool_init(&s->s_spool, c->c_spool);
+	return s;
+}
+
+static void
+session_free(struct session *s)
+{
+	session_reset_envelope(s);
+	spool_reset(&s->s_spool);
+	free(s->s_env.e_rcpts);
+	free(s->s_ibuf);
+	free(s);
+}
+
+void
+session_run(const struct config *c, const struct listener *l, int fd,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	struct session	*s;
+	int		 fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		log_warn("%s: fcntl", __func__);
+		close(fd);
+		return;
+	}
+	s = session_new(c, l, fd, sa, salen);
+	log_info("%s connect from %s%s%s (listener %s)", s->s_client.cl_sid,
+	    s->s_client.cl_addr[0] != '\0' ? s->s_client.cl_addr : "local",
+	    s->s_client.cl_port[0] != '\0' ? ":" : "", s->s_client.cl_port,
+	    l->l_name);
+	deadline_restart(s);
+	session_reply(s, "220 %s %s", c->c_hostname, c->c_banner);
+	session_loop(s);
+	session_flush(s);
+	log_info("%s disconnect commands=%u messages=%u", s->s_client.cl_sid,
+	    s->s_ncmds, s->s_nmsgs);
+	session_free(s);
+	close(fd);
+}

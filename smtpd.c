@@ -1,0 +1,1356 @@
+/*
+ * smtpd.c: main() and the master process: options, configuration, the
+ * listening sockets, the pool of pre-forked children and the hand-off of
+ * each accepted connection to one of them, signals, reload and shutdown.
+ * The child side ends in session_run(); it never sees a listening socket.
+ */
+
+#include <sys/types.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <netdb.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smtpd.h"
+
+#define LISTEN_BACKLOG		512
+#define ACCEPT_PAUSE_MS		1000	/* out of descriptors: wait this long */
+#define SPAWN_QUICK_MS		1000	/* a child dying sooner failed at start */
+#define SPAWN_BACKOFF_MIN_MS	250
+#define SPAWN_BACKOFF_MAX_MS	30000
+#define REFUSE_TEXT		"Service not available, too many connections"
+
+/* One pre-forked child, as the master sees it. */
+struct child {
+	TAILQ_ENTRY(child)	 ch_entry;
+	pid_t			 ch_pid;
+	int			 ch_fd;		/* socketpair; -1: exiting */
+	int			 ch_busy;
+	int			 ch_retired;	/* we closed ch_fd: told to exit */
+	unsigned int		 ch_gen;	/* configuration generation */
+	long long		 ch_born;	/* monotonic ms */
+	char			 ch_addr[64];	/* peer of the busy session */
+};
+TAILQ_HEAD(childlist, child);
+
+/* What the master sends with each client socket. */
+struct handoff {
+	int			 h_listener;	/* index in c_listeners */
+	int			 h_fd;		/* index in l_fds */
+	socklen_t		 h_peerlen;
+	struct sockaddr_storage	 h_peer;
+};
+
+/* What each entry of the poll set stands for. */
+struct pollref {
+	struct listener		*pr_listener;
+	int			 pr_lidx;
+	int			 pr_fidx;
+	struct child		*pr_child;
+};
+
+static struct config	*conf;
+static char		*conffile;	/* absolute; NULL: built-in default */
+static unsigned int	 gen;		/* bumped by each reload */
+static int		 debug;
+static int		 root;		/* started as root: chroot and drop */
+static uid_t		 run_uid;
+static gid_t		 run_gid;
+static char		*pidfile;	/* written by us, removed at exit */
+
+static struct childlist	 children = TAILQ_HEAD_INITIALIZER(children);
+static int		 spawn_fails;	/* children that died at start */
+static long long	 spawn_after;	/* back-off: no fork before */
+static long long	 accept_after;	/* accept() ran out of resources */
+static int		 quitting;
+static long long	 quit_deadline;
+
+static struct pollfd	*pfds;
+static struct pollref	*prefs;
+static size_t		 pcap;
+
+static int		 sigpipe[2] = { -1, -1 };
+static volatile sig_atomic_t sig_term, sig_hup, sig_chld;
+
+extern char		**environ;
+
+static void	 usage(void) __attribute__((__noreturn__));
+static void	 child_main(int) __attribute__((__noreturn__));
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: smtpd [-dnv] [-f file]\n");
+	exit(1);
+}
+
+static long long
+master_now(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock_gettime");
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Listeners.
+ */
+
+/* The listener at a position of the list: the hand-off names it so. */
+static struct listener *
+listener_at(const struct config *c, int idx)
+{
+	struct listener	*l;
+
+	TAILQ_FOREACH(l, &c->c_listeners, l_entry)
+		if (idx-- == 0)
+			return l;
+	return NULL;
+}
+
+/* The listener of c that owns the same socket as l, with its fds open. */
+static struct listener *
+listener_find(const struct config *c, const struct listener *l)
+{
+	struct listener	*o;
+
+	TAILQ_FOREACH(o, &c->c_listeners, l_entry) {
+		if (o->l_nfds == 0 || o->l_unix != l->l_unix ||
+		    o->l_port != l->l_port || strcmp(o->l_addr, l->l_addr) != 0)
+			continue;
+		return o;
+	}
+	return NULL;
+}
+
+static void
+listener_close(struct listener *l, int unlink_path)
+{
+	int	 i;
+
+	if (l->l_unix && l->l_nfds > 0 && unlink_path)
+		(void)unlink(l->l_addr);
+	for (i = 0; i < l->l_nfds; i++) {
+		(void)close(l->l_fds[i]);
+		l->l_fds[i] = -1;
+	}
+	l->l_nfds = 0;
+}
+
+static void
+listeners_close(struct config *c, int unlink_path)
+{
+	struct listener	*l;
+
+	TAILQ_FOREACH(l, &c->c_listeners, l_entry)
+		listener_close(l, unlink_path);
+}
+
+/*
+ * One TCP socket.  optional: the host may lack IPv6; then `*` and
+ * `localhost` quietly listen on IPv4 only.
+ */
+static int
+listener_bind_inet(struct listener *l, int family, const char *host,
+    int optional, char *why, size_t whylen)
+{
+	struct addrinfo	 hints, *res;
+	char		 port[8];
+	int		 fd, on = 1, error;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	(void)snprintf(port, sizeof(port), "%d", l->l_port);
+	if ((error = getaddrinfo(host, port, &hints, &res)) != 0) {
+		(void)snprintf(why, whylen, "%s", gai_strerror(error));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+	    sizeof(on)) == -1 || (res->ai_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1) ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1) {
+		error = errno;
+		if (fd != -1)
+			(void)close(fd);
+		freeaddrinfo(res);
+		if (optional && (error == EAFNOSUPPORT ||
+		    error == EADDRNOTAVAIL)) {
+			log_debug("%s: no IPv6 here, skipped", l->l_name);
+			return 0;
+		}
+		(void)snprintf(why, whylen, "%s", strerror(error));
+		return -1;
+	}
+	freeaddrinfo(res);
+	l->l_fds[l->l_nfds++] = fd;
+	return 0;
+}
+
+/*
+ * A socket left behind by a server that is gone may be removed; a file
+ * that is no socket, or a socket that still accepts, is someone else's.
+ */
+static int
+listener_unlink_stale(const struct sockaddr_un *sun, char *why,
+    size_t whylen)
+{
+	struct stat	 st;
+	int		 fd, live;
+
+	if (lstat(sun->sun_path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		(void)snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		(void)snprintf(why, whylen, "exists and is not a socket");
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		(void)snprintf(why, whylen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
+	    errno == EAGAIN;
+	(void)close(fd);
+	if (live || unlink(sun->sun_path) == -1) {
+		(void)snprintf(why, whylen, "%s",
+		    strerror(live ? EADDRINUSE : errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+listener_bind_unix(struct listener *l, char *why, size_t whylen)
+{
+	struct sockaddr_un	 sun;
+	mode_t			 omask;
+	int			 fd, r;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, l->l_addr, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		(void)snprintf(why, whylen, "socket path too long");
+		return -1;
+	}
+	if (listener_unlink_stale(&sun, why, whylen) == -1)
+		return -1;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		(void)snprintf(why, whylen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	/* Created private, then opened up: no moment with a wider mode. */
+	omask = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	(void)umask(omask);
+	if (r == -1 || chmod(sun.sun_path, l->l_mode) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1) {
+		(void)snprintf(why, whylen, "%s", strerror(errno));
+		if (r == 0)
+			(void)unlink(sun.sun_path);
+		(void)close(fd);
+		return -1;
+	}
+	l->l_fds[l->l_nfds++] = fd;
+	return 0;
+}
+
+/* Opens every socket of l; on failure err names the file and line. */
+static int
+listener_bind(const struct config *c, struct listener *l, char *err,
+    size_t errlen)
+{
+	char	 why[256];
+	int	 r;
+
+	l->l_nfds = 0;
+	if (l->l_unix)
+		r = listener_bind_unix(l, why, sizeof(why));
+	else if (strcmp(l->l_addr, "*") == 0)
+		r = listener_bind_inet(l, AF_INET, NULL, 0, why, sizeof(why))
+		    == -1 || listener_bind_inet(l, AF_INET6, NULL, 1, why,
+		    sizeof(why)) == -1 ? -1 : 0;
+	else if (strcmp(l->l_addr, "localhost") == 0)
+		r = listener_bind_inet(l, AF_INET, "127.0.0.1", 0, why,
+		    sizeof(why)) == -1 || listener_bind_inet(l, AF_INET6,
+		    "::1", 1, why, sizeof(why)) == -1 ? -1 : 0;
+	else
+		r = listener_bind_inet(l, AF_UNSPEC, l->l_addr, 0, why,
+		    sizeof(why));
+	if (r == -1) {
+		listener_close(l, 0);
+		if (c->c_file != NULL)
+			(void)snprintf(err, errlen, "%s:%d: listen on %s: %s",
+			    c->c_file, l->l_line, l->l_name, why);
+		else
+			(void)snprintf(err, errlen, "built-in default: "
+			    "listen on %s: %s", l->l_name, why);
+		return -1;
+	}
+	log_info("listening on %s", l->l_name);
+	return 0;
+}
+
+/*
+ * Configuration.
+ */
+
+/* Without a file: 127.0.0.1 port 8025, messages to standard output. */
+static struct config *
+master_default_config(void)
+{
+	struct config	*c;
+	struct listener	*l;
+	int		 i;
+
+	c = config_default();
+	l = xcalloc(1, sizeof(*l));
+	l->l_addr = xstrdup(DEF_DEBUG_ADDR);
+	l->l_port = DEF_DEBUG_PORT;
+	l->l_mode = DEF_UNIX_MODE;
+	for (i = 0; i < LISTENER_MAXFD; i++)
+		l->l_fds[i] = -1;
+	(void)snprintf(l->l_name, sizeof(l->l_name), "%s:%d", l->l_addr,
+	    l->l_port);
+	TAILQ_INSERT_TAIL(&c->c_listeners, l, l_entry);
+	c->c_nlisteners++;
+	c->c_deliver = DELIVER_STDOUT;
+	return c;
+}
+
+/* The account sessions run as; only asked when started as root. */
+static int
+master_user(const struct config *c, uid_t *uid, gid_t *gid, char *err,
+    size_t errlen)
+{
+	const char	*name;
+	struct passwd	*pw;
+
+	name = c->c_user != NULL ? c->c_user : DEF_USER;
+	if ((pw = getpwnam(name)) == NULL && c->c_user == NULL)
+		pw = getpwnam(name = DEF_USER_FALLBACK);
+	if (pw == NULL) {
+		(void)snprintf(err, errlen, "user %s: no such user", name);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		(void)snprintf(err, errlen, "user %s: has uid 0; refusing "
+		    "to run sessions as root", name);
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	log_debug("sessions run as %s (uid %d, gid %d)", name,
+	    (int)pw->pw_uid, (int)pw->pw_gid);
+	return 0;
+}
+
+/* The master holds one socket per child; children hold the rest. */
+static void
+master_rlimit(const struct config *c)
+{
+	struct rlimit	 rl;
+	rlim_t		 want;
+
+	want = (rlim_t)c->c_maxclients * 2 + 64;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit");
+		return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max != RLIM_INFINITY &&
+		    rl.rlim_max < want ? rl.rlim_max : want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit RLIMIT_NOFILE");
+		else if (rl.rlim_cur < want)
+			log_warnx("max-clients %d needs %llu open files, the "
+			    "limit is %llu", c->c_maxclients,
+			    (unsigned long long)want,
+			    (unsigned long long)rl.rlim_cur);
+	}
+}
+
+static void
+master_pidfile(const char *path)
+{
+	int	 fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd == -1 || dprintf(fd, "%ld\n", (long)getpid()) < 0) {
+		log_warn("pidfile %s", path);
+		if (fd != -1)
+			(void)close(fd);
+		return;
+	}
+	(void)close(fd);
+	pidfile = xstrdup(path);
+}
+
+static const char *
+master_hostname(void)
+{
+	static char	 name[256];
+
+	if (conf->c_hostname != NULL)
+		return conf->c_hostname;
+	if (gethostname(name, sizeof(name)) == -1)
+		(void)strlcpy(name, "localhost", sizeof(name));
+	return name;
+}
+
+/*
+ * The child side: from fork() to exit, never returning to the master.
+ */
+
+static void
+child_sighandler(int sig)
+{
+	(void)sig;
+	session_quit = 1;
+}
+
+static void
+child_signals(void)
+{
+	struct sigaction sa;
+	sigset_t	 none;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	/* poll() still fails with EINTR, which is how a session notices. */
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = child_sighandler;
+	if (sigaction(SIGTERM, &sa, NULL) == -1)
+		fatal("sigaction");
+	sa.sa_flags = 0;
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGHUP, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGPIPE, &sa, NULL) == -1)
+		fatal("sigaction");
+	sa.sa_handler = SIG_DFL;
+	if (sigaction(SIGCHLD, &sa, NULL) == -1)
+		fatal("sigaction");
+	/* The master forked with every signal blocked. */
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
+		fatal("sigprocmask");
+}
+
+/* Nothing of the master's survives in a child but its own socket. */
+static void
+child_closefds(int self)
+{
+	struct child	*ch;
+
+	listeners_close(conf, 0);
+	TAILQ_FOREACH(ch, &children, ch_entry)
+		if (ch->ch_fd != -1 && ch->ch_fd != self)
+			(void)close(ch->ch_fd);
+	(void)close(sigpipe[0]);
+	(void)close(sigpipe[1]);
+}
+
+/* chroot and drop to the user, before any client socket arrives. */
+static void
+child_drop(void)
+{
+	uid_t	 ru, eu, su;
+	gid_t	 rg, eg, sg;
+
+	if (!root)
+		return;
+	if (conf->c_chroot != NULL && (chroot(conf->c_chroot) == -1 ||
+	    chdir("/") == -1))
+		fatal("chroot %s", conf->c_chroot);
+	if (setgroups(1, &run_gid) == -1 ||
+	    setresgid(run_gid, run_gid, run_gid) == -1 ||
+	    setresuid(run_uid, run_uid, run_uid) == -1)
+		fatal("cannot drop privileges");
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1)
+		fatal("getresuid");
+	if (ru != run_uid || eu != run_uid || su != run_uid ||
+	    rg != run_gid || eg != run_gid || sg != run_gid)
+		fatalx("privileges not dropped");
+}
+
+/*
+ * Wait for the master's next message.  SIGTERM is blocked except inside
+ * ppoll(), so one that comes while idle is never slept through.
+ */
+static int
+child_wait(int fd)
+{
+	struct pollfd	 pfd;
+	sigset_t	 term, old;
+	int		 r = 0;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &term, &old) == -1)
+		fatal("sigprocmask");
+	for (;;) {
+		if (session_quit) {
+			r = -1;
+			break;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (ppoll(&pfd, 1, NULL, &old) >= 0)
+			break;
+		if (errno != EINTR)
+			fatal("ppoll");
+	}
+	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
+		fatal("sigprocmask");
+	return r;
+}
+
+/* The next client socket, or -1 when the master says we are done. */
+static int
+child_recv(int fd, struct handoff *h)
+{
+	union {
+		struct cmsghdr	 hdr;
+		char		 buf[CMSG_SPACE(sizeof(int))];
+	}		 cm;
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	struct cmsghdr	*cmsg;
+	ssize_t		 n;
+	int		 cfd;
+
+	if (child_wait(fd) == -1)
+		return -1;
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = h;
+	iov.iov_len = sizeof(*h);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	if ((n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) <= 0) {
+		if (n == -1 && errno != ECONNRESET)
+			log_warn("%s: recvmsg", __func__);
+		return -1;
+	}
+	cmsg = CMSG_FIRSTHDR(&msg);
+	if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET ||
+	    cmsg->cmsg_type != SCM_RIGHTS ||
+	    cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
+		fatalx("%s: message without a socket", __func__);
+	memcpy(&cfd, CMSG_DATA(cmsg), sizeof(cfd));
+	if ((size_t)n != sizeof(*h) || (msg.msg_flags & MSG_CTRUNC) ||
+	    h->h_peerlen > sizeof(h->h_peer))
+		fatalx("%s: bad message", __func__);
+	return cfd;
+}
+
+static void
+child_main(int fd)
+{
+	struct handoff	 h;
+	struct listener	*l;
+	char		 addr[64], port[8];
+	int		 cfd, n;
+
+	log_procinit("child");
+	child_closefds(fd);
+	child_signals();
+	child_drop();
+	for (n = 1; ; n++) {
+		setproctitle("%s", "idle");
+		if ((cfd = child_recv(fd, &h)) == -1)
+			break;
+		if ((l = listener_at(conf, h.h_listener)) == NULL ||
+		    h.h_fd < 0 || h.h_fd >= LISTENER_MAXFD)
+			fatalx("%s: no listener %d/%d", __func__,
+			    h.h_listener, h.h_fd);
+		util_sockaddr_str((struct sockaddr *)&h.h_peer, h.h_peerlen,
+		    addr, sizeof(addr), port, sizeof(port));
+		setproctitle("%s", addr[0] != '\0' ? addr : l->l_name);
+		session_run(conf, l, cfd, (struct sockaddr *)&h.h_peer,
+		    h.h_peerlen);
+		/* The last session: exit without asking for another. */
+		if (session_quit || (conf->c_maxsessions > 0 &&
+		    n >= conf->c_maxsessions))
+			break;
+		if (write(fd, "i", 1) != 1)
+			break;
+	}
+	exit(0);
+}
+
+/*
+ * The pool, as the master keeps it.
+ */
+
+/* Children that die at once, repeatedly, must not spin the CPU. */
+static void
+pool_backoff(void)
+{
+	long long	 delay;
+
+	if (spawn_fails < 16)
+		spawn_fails++;
+	delay = (long long)SPAWN_BACKOFF_MIN_MS << (spawn_fails - 1);
+	if (delay > SPAWN_BACKOFF_MAX_MS)
+		delay = SPAWN_BACKOFF_MAX_MS;
+	spawn_after = master_now() + delay;
+	log_warnx("children fail at startup; next fork in %lld ms", delay);
+}
+
+static struct child *
+pool_spawn(void)
+{
+	struct child	*ch;
+	sigset_t	 all, old;
+	pid_t		 pid;
+	int		 sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair");
+		pool_backoff();
+		return NULL;
+	}
+	/* The child installs its own handlers before taking any signal. */
+	sigfillset(&all);
+	(void)sigprocmask(SIG_BLOCK, &all, &old);
+	if ((pid = fork()) == 0) {
+		(void)close(sv[0]);
+		child_main(sv[1]);
+	}
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	(void)close(sv[1]);
+	if (pid == -1) {
+		log_warn("fork");
+		(void)close(sv[0]);
+		pool_backoff();
+		return NULL;
+	}
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1)
+		fatal("fcntl");
+	ch = xcalloc(1, sizeof(*ch));
+	ch->ch_pid = pid;
+	ch->ch_fd = sv[0];
+	ch->ch_gen = gen;
+	ch->ch_born = master_now();
+	TAILQ_INSERT_TAIL(&children, ch, ch_entry);
+	log_debug("child %ld started", (long)pid);
+	return ch;
+}
+
+/* Closing its socket tells a child to exit once it is idle. */
+static void
+pool_retire(struct child *ch)
+{
+	if (ch->ch_fd != -1)
+		(void)close(ch->ch_fd);
+	ch->ch_fd = -1;
+	ch->ch_retired = 1;
+}
+
+/* Counts idle children of this generation, and all that can serve. */
+static void
+pool_count(int *idle, int *active)
+{
+	struct child	*ch;
+
+	*idle = *active = 0;
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		if (ch->ch_fd == -1)
+			continue;
+		(*active)++;
+		if (!ch->ch_busy && ch->ch_gen == gen)
+			(*idle)++;
+	}
+}
+
+static struct child *
+pool_idle(void)
+{
+	struct child	*ch;
+
+	TAILQ_FOREACH(ch, &children, ch_entry)
+		if (ch->ch_fd != -1 && !ch->ch_busy && ch->ch_gen == gen)
+			return ch;
+	return NULL;
+}
+
+static int
+pool_peer_count(const char *addr)
+{
+	struct child	*ch;
+	int		 n = 0;
+
+	TAILQ_FOREACH(ch, &children, ch_entry)
+		if (ch->ch_busy && strcmp(ch->ch_addr, addr) == 0)
+			n++;
+	return n;
+}
+
+/* Keep prefork idle children ready, within max-clients. */
+static void
+pool_topup(void)
+{
+	int	 idle, active;
+
+	if (quitting || master_now() < spawn_after)
+		return;
+	pool_count(&idle, &active);
+	while (idle < conf->c_prefork && active < conf->c_maxclients) {
+		if (pool_spawn() == NULL)
+			return;
+		idle++;
+		active++;
+	}
+}
+
+static void
+pool_exited(struct child *ch, int status)
+{
+	long long	 age = master_now() - ch->ch_born;
+	int		 bad = 0;
+
+	if (WIFSIGNALED(status)) {
+		log_warnx("child %ld exited on signal %d (%s)",
+		    (long)ch->ch_pid, WTERMSIG(status),
+		    strsignal(WTERMSIG(status)));
+		bad = 1;
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		log_warnx("child %ld exited with status %d",
+		    (long)ch->ch_pid, WEXITSTATUS(status));
+		bad = 1;
+	} else
+		log_debug("child %ld exited", (long)ch->ch_pid);
+	if (bad && !ch->ch_retired && !quitting && age < SPAWN_QUICK_MS)
+		pool_backoff();
+	else if (age >= SPAWN_QUICK_MS)
+		spawn_fails = 0;
+}
+
+static void
+pool_remove(struct child *ch)
+{
+	if (ch->ch_fd != -1)
+		(void)close(ch->ch_fd);
+	TAILQ_REMOVE(&children, ch, ch_entry);
+	free(ch);
+}
+
+static void
+pool_reap(void)
+{
+	struct child	*ch;
+	pid_t		 pid;
+	int		 status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		TAILQ_FOREACH(ch, &children, ch_entry)
+			if (ch->ch_pid == pid)
+				break;
+		if (ch == NULL)
+			continue;
+		pool_exited(ch, status);
+		pool_remove(ch);
+	}
+}
+
+/* A child wrote: its session ended.  EOF: it is exiting or died. */
+static void
+pool_report(struct child *ch)
+{
+	char	 buf[16];
+	ssize_t	 n;
+
+	if (ch->ch_fd == -1)
+		return;
+	n = read(ch->ch_fd, buf, sizeof(buf));
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	ch->ch_busy = 0;
+	ch->ch_addr[0] = '\0';
+	if (n <= 0) {
+		/* The slot itself goes when the child is reaped. */
+		(void)close(ch->ch_fd);
+		ch->ch_fd = -1;
+		return;
+	}
+	spawn_fails = 0;
+	/* An older generation never gets another connection. */
+	if (ch->ch_gen != gen || quitting)
+		pool_retire(ch);
+}
+
+/*
+ * Accepting connections.
+ */
+
+static int
+master_send(struct child *ch, const struct handoff *h, int fd)
+{
+	union {
+		struct cmsghdr	 hdr;
+		char		 buf[CMSG_SPACE(sizeof(int))];
+	}		 cm;
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	struct cmsghdr	*cmsg;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = (void *)(uintptr_t)h;
+	iov.iov_len = sizeof(*h);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(fd));
+	if (sendmsg(ch->ch_fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(*h)) {
+		log_warn("send to child %ld", (long)ch->ch_pid);
+		return -1;
+	}
+	return 0;
+}
+
+/* RFC 5321 3.8: 421 and close; best effort, the master never blocks. */
+static void
+master_refuse(int fd, const char *addr, const char *why)
+{
+	char	 buf[REPLY_MAX];
+	int	 n;
+
+	n = snprintf(buf, sizeof(buf), "421 %s " REFUSE_TEXT "\r\n",
+	    master_hostname());
+	if (n > 0 && (size_t)n < sizeof(buf))
+		(void)send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)close(fd);
+	log_warnx("refused %s: %s", addr[0] != '\0' ? addr : "local client",
+	    why);
+}
+
+static void
+master_accept_error(void)
+{
+	switch (errno) {
+	case EINTR:
+	case EAGAIN:
+	case ECONNABORTED:
+		break;
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		/* Resources come back as sessions end; the backlog waits. */
+		log_warn("accept");
+		accept_after = master_now() + ACCEPT_PAUSE_MS;
+		break;
+	default:
+		log_warn("accept");
+		break;
+	}
+}
+
+static void
+master_accept(const struct listener *l, int lidx, int fidx)
+{
+	struct handoff	 h;
+	struct child	*ch;
+	char		 addr[64], port[8];
+	int		 fd, idle, active;
+
+	memset(&h, 0, sizeof(h));
+	h.h_listener = lidx;
+	h.h_fd = fidx;
+	h.h_peerlen = sizeof(h.h_peer);
+	if ((fd = accept4(l->l_fds[fidx], (struct sockaddr *)&h.h_peer,
+	    &h.h_peerlen, SOCK_CLOEXEC)) == -1) {
+		master_accept_error();
+		return;
+	}
+	util_sockaddr_str((struct sockaddr *)&h.h_peer, h.h_peerlen, addr,
+	    sizeof(addr), port, sizeof(port));
+	if (addr[0] != '\0' && conf->c_maxperaddr > 0 &&
+	    pool_peer_count(addr) >= conf->c_maxperaddr) {
+		master_refuse(fd, addr, "too many connections from this "
+		    "address");
+		return;
+	}
+	pool_count(&idle, &active);
+	if ((ch = pool_idle()) == NULL && active >= conf->c_maxclients) {
+		master_refuse(fd, addr, "too many connections");
+		return;
+	}
+	if ((ch == NULL && (ch = pool_spawn()) == NULL) ||
+	    master_send(ch, &h, fd) == -1) {
+		master_refuse(fd, addr, "no child to take the connection");
+		return;
+	}
+	(void)close(fd);
+	ch->ch_busy = 1;
+	(void)strlcpy(ch->ch_addr, addr, sizeof(ch->ch_addr));
+}
+
+/*
+ * Signals, reload and shutdown.
+ */
+
+static void
+master_sighandler(int sig)
+{
+	int	 saved = errno;
+	ssize_t	 n;
+
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		sig_term = 1;
+		break;
+	case SIGHUP:
+		sig_hup = 1;
+		break;
+	case SIGCHLD:
+		sig_chld = 1;
+		break;
+	}
+	/* Wakes poll() even when the signal came just before it. */
+	n = write(sigpipe[1], "s", 1);
+	(void)n;
+	errno = saved;
+}
+
+static void
+master_signals_init(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(sigpipe, O_NONBLOCK | O_CLOEXEC) == -1)
+		fatal("pipe2");
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = master_sighandler;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGHUP, &sa, NULL) == -1 ||
+	    sigaction(SIGCHLD, &sa, NULL) == -1)
+		fatal("sigaction");
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = 0;
+	if (sigaction(SIGPIPE, &sa, NULL) == -1)
+		fatal("sigaction");
+}
+
+/*
+ * Sockets that stay are moved to the new listeners, new ones bound,
+ * vanished ones closed.  Nothing changes unless every bind succeeded.
+ */
+static int
+master_reload_listeners(struct config *nc)
+{
+	struct listener	*l, *o;
+	char		 err[512];
+	int		 i;
+
+	TAILQ_FOREACH(l, &nc->c_listeners, l_entry) {
+		if (listener_find(conf, l) != NULL)
+			continue;
+		if (listener_bind(nc, l, err, sizeof(err)) == -1) {
+			log_warnx("%s", err);
+			listeners_close(nc, 1);
+			return -1;
+		}
+	}
+	TAILQ_FOREACH(l, &nc->c_listeners, l_entry) {
+		if (l->l_nfds > 0 || (o = listener_find(conf, l)) == NULL)
+			continue;
+		for (i = 0; i < o->l_nfds; i++) {
+			l->l_fds[i] = o->l_fds[i];
+			o->l_fds[i] = -1;
+		}
+		l->l_nfds = o->l_nfds;
+		o->l_nfds = 0;
+	}
+	TAILQ_FOREACH(o, &conf->c_listeners, l_entry)
+		if (o->l_nfds > 0)
+			log_info("no longer listening on %s", o->l_name);
+	listeners_close(conf, 1);
+	return 0;
+}
+
+static void
+master_reload(void)
+{
+	struct config	*nc;
+	struct child	*ch;
+	char		 err[512];
+	uid_t		 uid = run_uid;
+	gid_t		 gid = run_gid;
+
+	if (conffile == NULL) {
+		log_info("no configuration file to reload");
+		return;
+	}
+	if ((nc = config_load(conffile)) == NULL)
+		goto fail;
+	if (nc->c_deliver == DELIVER_STDOUT && !debug) {
+		log_warnx("%s: no \"deliver\" directive; the standard output "
+		    "sink needs -d", conffile);
+		goto fail;
+	}
+	if (root && master_user(nc, &uid, &gid, err, sizeof(err)) == -1) {
+		log_warnx("%s: %s", conffile, err);
+		goto fail;
+	}
+	if (master_reload_listeners(nc) == -1)
+		goto fail;
+	config_free(conf);
+	conf = nc;
+	gen++;
+	run_uid = uid;
+	run_gid = gid;
+	TAILQ_FOREACH(ch, &children, ch_entry)
+		if (!ch->ch_busy)
+			pool_retire(ch);
+	master_rlimit(conf);
+	log_info("reloaded configuration from %s", conffile);
+	return;
+fail:
+	config_free(nc);
+	log_warnx("reload failed, keeping the old configuration");
+}
+
+/* Idle children exit on EOF; busy ones get SIGTERM and end with 421. */
+static void
+master_shutdown(void)
+{
+	struct child	*ch;
+
+	log_info("shutting down");
+	quitting = 1;
+	quit_deadline = master_now() + SHUTDOWN_GRACE * 1000LL;
+	listeners_close(conf, 1);
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		if (ch->ch_busy)
+			(void)kill(ch->ch_pid, SIGTERM);
+		else
+			pool_retire(ch);
+	}
+}
+
+/* True when the last child is gone, or the grace period is over. */
+static int
+master_shutdown_done(void)
+{
+	struct child	*ch;
+	int		 status;
+
+	if (TAILQ_EMPTY(&children))
+		return 1;
+	if (master_now() < quit_deadline)
+		return 0;
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		log_warnx("child %ld still running after %d seconds; killed",
+		    (long)ch->ch_pid, SHUTDOWN_GRACE);
+		(void)kill(ch->ch_pid, SIGKILL);
+	}
+	while ((ch = TAILQ_FIRST(&children)) != NULL) {
+		while (waitpid(ch->ch_pid, &status, 0) == -1 && errno == EINTR)
+			;
+		pool_remove(ch);
+	}
+	return 1;
+}
+
+static void
+master_signals(void)
+{
+	char	 buf[64];
+
+	while (read(sigpipe[0], buf, sizeof(buf)) > 0)
+		;
+	if (sig_chld) {
+		sig_chld = 0;
+		pool_reap();
+	}
+	if (sig_term) {
+		sig_term = 0;
+		if (!quitting)
+			master_shutdown();
+	}
+	if (sig_hup) {
+		sig_hup = 0;
+		if (!quitting)
+			master_reload();
+	}
+}
+
+/*
+ * The poll loop.
+ */
+
+static void
+master_pollfd(size_t *n, int fd, struct listener *l, int lidx, int fidx,
+    struct child *ch)
+{
+	if (*n == pcap) {
+		pcap = pcap == 0 ? 64 : pcap * 2;
+		pfds = xreallocarray(pfds, pcap, sizeof(*pfds));
+		prefs = xreallocarray(prefs, pcap, sizeof(*prefs));
+	}
+	pfds[*n].fd = fd;
+	pfds[*n].events = POLLIN;
+	pfds[*n].revents = 0;
+	prefs[*n].pr_listener = l;
+	prefs[*n].pr_lidx = lidx;
+	prefs[*n].pr_fidx = fidx;
+	prefs[*n].pr_child = ch;
+	(*n)++;
+}
+
+/*
+ * Listeners are left out while accept() is out of resources, or while
+ * no child could take a connection without a fork the back-off forbids.
+ */
+static int
+master_accepting(long long now)
+{
+	int	 idle, active;
+
+	if (quitting || now < accept_after)
+		return 0;
+	pool_count(&idle, &active);
+	return idle > 0 || active >= conf->c_maxclients || now >= spawn_after;
+}
+
+static size_t
+master_pollset(long long now)
+{
+	struct listener	*l;
+	struct child	*ch;
+	size_t		 n = 0;
+	int		 lidx = 0, i;
+
+	master_pollfd(&n, sigpipe[0], NULL, -1, -1, NULL);
+	if (master_accepting(now)) {
+		TAILQ_FOREACH(l, &conf->c_listeners, l_entry) {
+			for (i = 0; i < l->l_nfds; i++)
+				master_pollfd(&n, l->l_fds[i], l, lidx, i,
+				    NULL);
+			lidx++;
+		}
+	}
+	TAILQ_FOREACH(ch, &children, ch_entry)
+		if (ch->ch_fd != -1)
+			master_pollfd(&n, ch->ch_fd, NULL, -1, -1, ch);
+	return n;
+}
+
+/* Milliseconds to the next timer, or -1 for none. */
+static int
+master_timeout(long long now)
+{
+	long long	 t = -1, at[3];
+	int		 i;
+
+	at[0] = quitting ? quit_deadline : 0;
+	at[1] = accept_after;
+	at[2] = spawn_after;
+	for (i = 0; i < 3; i++) {
+		if (at[i] <= now)
+			continue;
+		if (t == -1 || at[i] - now < t)
+			t = at[i] - now;
+	}
+	return t > INT_MAX ? INT_MAX : (int)t;
+}
+
+static void
+master_loop(void)
+{
+	long long	 now;
+	size_t		 i, n;
+
+	for (;;) {
+		master_signals();
+		if (quitting && master_shutdown_done())
+			return;
+		pool_topup();
+		now = master_now();
+		n = master_pollset(now);
+		if (poll(pfds, n, master_timeout(now)) == -1) {
+			if (errno != EINTR)
+				fatal("poll");
+			continue;
+		}
+		for (i = 1; i < n; i++) {
+			if (pfds[i].revents == 0)
+				continue;
+			if (prefs[i].pr_child != NULL)
+				pool_report(prefs[i].pr_child);
+			else if (!quitting)
+				master_accept(prefs[i].pr_listener,
+				    prefs[i].pr_lidx, prefs[i].pr_fidx);
+		}
+	}
+}
+
+/*
+ * Startup.
+ */
+
+static struct config *
+master_config(const char *file)
+{
+	struct config	*c;
+	char		*abs;
+
+	if (file == NULL && access(SMTPD_CONFIG, F_OK) == 0)
+		file = SMTPD_CONFIG;
+	if (file == NULL)
+		return master_default_config();
+	if ((c = config_load(file)) == NULL)
+		return NULL;
+	/* Reloads must find the file after daemon() went to "/". */
+	if ((abs = realpath(file, NULL)) != NULL)
+		conffile = abs;
+	else
+		conffile = xstrdup(file);
+	return c;
+}
+
+/* Everything that can refuse to start, reported on stderr. */
+static void
+master_check(void)
+{
+	char	 err[512];
+
+	if (conf->c_deliver == DELIVER_STDOUT && !debug) {
+		if (conf->c_file != NULL)
+			errx(1, "%s: no \"deliver\" directive; the standard "
+			    "output sink needs -d", conf->c_file);
+		errx(1, "no %s; the built-in default configuration needs -d",
+		    SMTPD_CONFIG);
+	}
+	root = geteuid() == 0;
+	if (root && master_user(conf, &run_uid, &run_gid, err,
+	    sizeof(err)) == -1)
+		errx(1, "%s", err);
+	if (!root && conf->c_chroot != NULL)
+		warnx("not started as root: chroot %s ignored",
+		    conf->c_chroot);
+}
+
+static void
+master_listen(void)
+{
+	struct listener	*l;
+	char		 err[512];
+
+	TAILQ_FOREACH(l, &conf->c_listeners, l_entry)
+		if (listener_bind(conf, l, err, sizeof(err)) == -1)
+			errx(1, "%s", err);
+}
+
+static void
+master_exit(void)
+{
+	if (pidfile != NULL && unlink(pidfile) == -1)
+		log_warn("unlink %s", pidfile);
+	log_info("exiting");
+	config_free(conf);
+	free(conffile);
+	free(pidfile);
+	free(pfds);
+	free(prefs);
+	exit(0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char	*file = NULL;
+	int		 ch, check = 0, verbose = 0;
+
+	setproctitle_init(argc, argv, environ);
+	while ((ch = getopt(argc, argv, "df:nv")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_setverbose(verbose);
+
+	if ((conf = master_config(file)) == NULL)
+		exit(1);
+	if (check) {
+		config_print(stdout, conf);
+		exit(fflush(stdout) == 0 ? 0 : 1);
+	}
+	master_check();
+
+	log_init(debug, LOG_MAIL);
+	log_procinit("master");
+	master_rlimit(conf);
+	master_listen();
+	if (!debug && daemon(0, 0) == -1)
+		fatal("daemon");
+	if (!debug || conf->c_pidfile != NULL)
+		master_pidfile(conf->c_pidfile != NULL ? conf->c_pidfile :
+		    DEF_PIDFILE);
+	master_signals_init();
+	setproctitle("%s", "master");
+	log_info("startup");
+	master_loop();
+	master_exit();
+}

@@ -1,0 +1,724 @@
+"""End-to-end test harness: runs the real smtpd binary on 127.0.0.1.
+
+Smtpd     the daemon under test (context manager), one temp dir each
+Client    a raw line-level client (bytes in, exact reply texts out)
+SmtpdTest a unittest.TestCase base class that shares one daemon per class
+
+Configs given by tests may use these tokens, replaced by the harness:
+    @RECORDER@  absolute path of recorder.py
+    @OUT@       the recorder's output directory of this daemon
+    @TMP@       the daemon's temp directory
+    @PORT@ @PORT2@ @PORT3@   free TCP ports (PORT is the one the harness
+                listens on unless the config has its own `listen` lines)
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+RECORDER = os.path.join(HERE, "recorder.py")
+HOSTNAME = "mx.test"
+
+# The usual delivery line: record sender and recipients.
+RECORD = 'deliver "@RECORDER@ @OUT@ %{sender} %{recipients}"'
+RECORD_EACH = 'deliver "@RECORDER@ @OUT@ %{sender} %{recipient}"'
+
+SANITIZER_RE = re.compile(
+    rb"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
+    rb"SUMMARY: UndefinedBehaviorSanitizer")
+
+_used_ports = set()
+
+
+def smtpd_path():
+    path = os.environ.get("SMTPD", "build/smtpd")
+    if not os.path.isabs(path):
+        path = os.path.join(REPO, path)
+    return path
+
+
+def free_port():
+    """A TCP port nobody listens on (bind to port 0, then release it)."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _used_ports:
+            _used_ports.add(port)
+            return port
+
+
+def _listening_tcp():
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A":
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            pass
+    return ports
+
+
+def _listening_unix():
+    paths = set()
+    try:
+        with open("/proc/net/unix") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 8 and int(fields[3], 16) & 0x10000:
+                    paths.add(fields[7])
+    except OSError:
+        pass
+    return paths
+
+
+def socket_inode(port, peer_port):
+    """Inode of the server side of the TCP connection port <- peer_port."""
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    lport = int(fields[1].rsplit(":", 1)[1], 16)
+                    rport = int(fields[2].rsplit(":", 1)[1], 16)
+                    if lport == port and rport == peer_port:
+                        return fields[9]
+        except OSError:
+            pass
+    return None
+
+
+def pid_children(pid):
+    kids = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                    kids.extend(int(x) for x in f.read().split())
+            except OSError:
+                pass
+    except OSError:
+        return []
+    return sorted(set(kids))
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def wait_for(pred, timeout=5.0, interval=0.02):
+    """Poll pred() until it returns a true value or timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+class Closed(AssertionError):
+    pass
+
+
+class Client:
+    """A raw SMTP client. Replies are returned as text: the lines without
+    their CRLF (which is checked), joined by "\\n"."""
+
+    def __init__(self, port=None, host="127.0.0.1", timeout=5.0,
+                 source=None, path=None):
+        self.timeout = timeout
+        if path is not None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(path)
+        else:
+            src = (source, 0) if source else None
+            self.sock = socket.create_connection((host, port), timeout,
+                                                 source_address=src)
+        self.buf = b""
+        self.eof = False
+
+    @property
+    def local_port(self):
+        return self.sock.getsockname()[1]
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        if self.eof:
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def recv_line(self, timeout=None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while b"\n" not in self.buf:
+            try:
+                more = self._fill(deadline)
+            except socket.timeout:
+                raise AssertionError(
+                    "timeout waiting for a reply line; partial %r"
+                    % self.buf) from None
+            if not more:
+                raise Closed("connection closed; expected a reply, got %r"
+                             % self.buf)
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line + b"\n"
+
+    def recv_reply(self, timeout=None):
+        lines = []
+        while True:
+            raw = self.recv_line(timeout)
+            if not raw.endswith(b"\r\n"):
+                raise AssertionError("reply line not ended by CRLF: %r" % raw)
+            line = raw[:-2]
+            lines.append(line.decode("utf-8", "surrogateescape"))
+            if not (len(line) >= 4 and line[3:4] == b"-"):
+                return "\n".join(lines)
+
+    def expect(self, text, timeout=None, msg=""):
+        if isinstance(text, (list, tuple)):
+            text = "\n".join(text)
+        got = self.recv_reply(timeout)
+        if got != text:
+            raise AssertionError("%sexpected %r, got %r"
+                                 % (msg + ": " if msg else "", text, got))
+        return got
+
+    def expect_match(self, pattern, timeout=None):
+        got = self.recv_reply(timeout)
+        if not re.fullmatch(pattern, got):
+            raise AssertionError("expected reply matching %r, got %r"
+                                 % (pattern, got))
+        return got
+
+    def cmd(self, line):
+        """Send one command line (CRLF added), return the reply text."""
+        if isinstance(line, str):
+            line = line.encode("utf-8", "surrogateescape")
+        self.send(line + b"\r\n")
+        return self.recv_reply()
+
+    def check(self, line, text):
+        """Send a command line and assert its reply."""
+        if isinstance(text, (list, tuple)):
+            text = "\n".join(text)
+        got = self.cmd(line)
+        if got != text:
+            raise AssertionError("%r: expected %r, got %r"
+                                 % (line, text, got))
+        return got
+
+    def expect_closed(self, timeout=None):
+        """Nothing more arrives, and the server closes the connection."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        try:
+            while self._fill(deadline):
+                pass
+        except socket.timeout:
+            raise AssertionError("connection still open after %.1fs"
+                                 % (timeout or self.timeout)) from None
+        if self.buf:
+            raise AssertionError("expected close without reply, got %r"
+                                 % self.buf)
+
+    def is_closed(self, wait=0.0):
+        """True if the server closed the connection (within wait)."""
+        if self.eof:
+            return True
+        deadline = time.monotonic() + wait
+        try:
+            self.sock.setblocking(False)
+            try:
+                while True:
+                    try:
+                        chunk = self.sock.recv(65536)
+                    except BlockingIOError:
+                        if time.monotonic() >= deadline:
+                            return False
+                        time.sleep(0.02)
+                        continue
+                    except ConnectionResetError:
+                        chunk = b""
+                    if not chunk:
+                        self.eof = True
+                        return True
+                    self.buf += chunk
+            finally:
+                self.sock.setblocking(True)
+        except OSError:
+            return True
+
+    def assert_silent(self, secs=0.3):
+        """No reply arrives within secs (and the connection stays open)."""
+        deadline = time.monotonic() + secs
+        try:
+            while time.monotonic() < deadline:
+                if not self._fill(deadline):
+                    break
+        except socket.timeout:
+            pass
+        if self.buf:
+            raise AssertionError("expected no reply yet, got %r" % self.buf)
+        if self.eof:
+            raise AssertionError("connection closed unexpectedly")
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def reset(self):
+        """Close with a TCP RST (SO_LINGER 0)."""
+        import struct
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def _directives(text):
+    names = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            names.add(line.split()[0])
+    return names
+
+
+class Smtpd:
+    """One smtpd -d process with its own temp dir, config, log and outdir."""
+
+    def __init__(self, config="", *, listen_opts="", prefork=2, timeout=5,
+                 hostname=HOSTNAME, args=(), env=None, start=True):
+        self.tmp = tempfile.mkdtemp(prefix="smtpd-e2e-")
+        os.chmod(self.tmp, 0o777)
+        self.out = os.path.join(self.tmp, "out")
+        os.mkdir(self.out)
+        os.chmod(self.out, 0o777)
+        self.spool = os.path.join(self.tmp, "spool")
+        os.mkdir(self.spool)
+        os.chmod(self.spool, 0o1777)
+        self.conf = os.path.join(self.tmp, "smtpd.conf")
+        self.logfile = os.path.join(self.tmp, "stderr.log")
+        self.stdoutfile = os.path.join(self.tmp, "stdout.log")
+        self.port = free_port()
+        self.port2 = free_port()
+        self.port3 = free_port()
+        self.listen_opts = listen_opts
+        self.prefork = prefork
+        self.timeout = timeout
+        self.hostname = hostname
+        self.args = list(args)
+        self.env = env
+        self.proc = None
+        self.returncode = None
+        self.clients = []
+        self._known_pids = set()
+        self.unix_paths = []
+        self.tcp_ports = []
+        self.write_config(config)
+        if start:
+            self.start()
+
+    # -- configuration --------------------------------------------------
+
+    def subst(self, text):
+        for k, v in (("@RECORDER@", RECORDER), ("@OUT@", self.out),
+                     ("@TMP@", self.tmp), ("@PORT3@", str(self.port3)),
+                     ("@PORT2@", str(self.port2)),
+                     ("@PORT@", str(self.port))):
+            text = text.replace(k, v)
+        return text
+
+    def config_text(self, config):
+        config = self.subst(config)
+        have = _directives(config)
+        head = []
+        if self.hostname and "hostname" not in have:
+            head.append("hostname %s" % self.hostname)
+        if self.prefork is not None and "prefork" not in have:
+            head.append("prefork %d" % self.prefork)
+        if self.timeout is not None and "timeout" not in have:
+            head.append("timeout %s" % self.timeout)
+        if "spool" not in have:
+            head.append("spool %s" % self.spool)
+        if "listen" not in have:
+            head.append(("listen on 127.0.0.1 port %d %s"
+                         % (self.port, self.listen_opts)).rstrip())
+        return "\n".join(head + [config]) + "\n"
+
+    def write_config(self, config, raw=False):
+        """Write the config file (raw: exactly this text, no defaults)."""
+        text = self.subst(config) if raw else self.config_text(config)
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.config = text
+        # What to wait for at start: every TCP port / UNIX path we listen on.
+        self.tcp_ports, self.unix_paths = [], []
+        for line in text.splitlines():
+            m = re.match(r"\s*listen\s+on\s+(\S+)(.*)", line)
+            if not m:
+                continue
+            if m.group(1).startswith("/"):
+                self.unix_paths.append(m.group(1))
+            else:
+                p = re.search(r"\bport\s+(\d+)", m.group(2))
+                if p:
+                    self.tcp_ports.append(int(p.group(1)))
+        return text
+
+    # -- process --------------------------------------------------------
+
+    def start(self, wait=True):
+        env = dict(os.environ if self.env is None else self.env)
+        # Canaries: nothing of smtpd's environment but PATH may reach the
+        # delivery program.
+        env.setdefault("E2E_CANARY", "leak")
+        env.setdefault("SMTPD_CANARY", "leak")
+        cmd = [smtpd_path(), "-d", "-f", self.conf] + self.args
+        self._stdout = open(self.stdoutfile, "ab")
+        self._stderr = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self._stdout,
+                                     stderr=self._stderr, env=env,
+                                     cwd=self.tmp)
+        self.pid = self.proc.pid
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("smtpd exited with %s at start; log:\n%s"
+                                   % (self.proc.returncode, self.log()))
+            tcp = _listening_tcp()
+            unix = _listening_unix() if self.unix_paths else set()
+            if (all(p in tcp for p in self.tcp_ports)
+                    and all(p in unix for p in self.unix_paths)):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("smtpd not listening after %.0fs; log:\n%s"
+                                   % (timeout, self.log()))
+            time.sleep(0.01)
+        # Let the pre-forked pool come up (bounded; not an error if not).
+        want = self.prefork or 1
+        wait_for(lambda: len(self.children()) >= want, 3.0, 0.01)
+        return self
+
+    def children(self):
+        if self.proc is None:
+            return []
+        kids = pid_children(self.pid)
+        self._known_pids.update(kids)
+        return kids
+
+    def descendants(self):
+        todo, seen = [self.pid], []
+        while todo:
+            p = todo.pop()
+            for k in pid_children(p):
+                if k not in seen:
+                    seen.append(k)
+                    todo.append(k)
+        self._known_pids.update(seen)
+        return seen
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def reload(self, config=None, raw=False):
+        if config is not None:
+            self.write_config(config, raw=raw)
+        self.proc.send_signal(signal.SIGHUP)
+
+    def wait_exit(self, timeout=10.0):
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.returncode
+
+    def stop(self, grace=10.0):
+        if self.proc is None:
+            return self.returncode
+        for c in self.clients:
+            c.close()
+        self.clients = []
+        self.descendants()
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.descendants()
+                self.proc.kill()
+                self.proc.wait()
+        self.returncode = self.proc.returncode
+        # Children should go with the master; make sure, by PID.
+        exe = os.path.realpath(smtpd_path())
+        left = [p for p in self._known_pids if pid_alive(p)]
+        if left and not wait_for(
+                lambda: not any(pid_alive(p) for p in left), 3.0):
+            for p in left:
+                try:
+                    if os.path.realpath("/proc/%d/exe" % p) == exe:
+                        os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+        self._stdout.close()
+        self._stderr.close()
+        self.proc = None
+        return self.returncode
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.cleanup()
+
+    # -- clients --------------------------------------------------------
+
+    def connect(self, greeting=True, port=None, **kw):
+        c = Client(port or self.port, **kw)
+        self.clients.append(c)
+        if greeting:
+            c.expect("220 %s ESMTP smtpd" % self.hostname, msg="greeting")
+        return c
+
+    def connect_unix(self, path, greeting=True):
+        c = Client(path=path)
+        self.clients.append(c)
+        if greeting:
+            c.expect("220 %s ESMTP smtpd" % self.hostname, msg="greeting")
+        return c
+
+    def smtp(self, port=None):
+        s = smtplib.SMTP("127.0.0.1", port or self.port, timeout=5)
+        self.clients.append(_SmtplibCloser(s))
+        return s
+
+    def lmtp(self, port=None):
+        s = smtplib.LMTP("127.0.0.1", port or self.port)
+        s.sock.settimeout(5)
+        self.clients.append(_SmtplibCloser(s))
+        return s
+
+    def session(self, helo="EHLO client.test"):
+        """A connected client that has done EHLO (capabilities read)."""
+        c = self.connect()
+        c.send(helo + "\r\n")
+        c.recv_reply()
+        return c
+
+    # -- outputs --------------------------------------------------------
+
+    def log(self):
+        try:
+            with open(self.logfile, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stdout(self):
+        with open(self.stdoutfile, "rb") as f:
+            return f.read()
+
+    def wait_log(self, pattern, count=1, timeout=5.0):
+        rx = re.compile(pattern)
+        return wait_for(lambda: len(rx.findall(self.log())) >= count,
+                        timeout)
+
+    def sanitizer_report(self):
+        try:
+            with open(self.logfile, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        m = SANITIZER_RE.search(data)
+        if not m:
+            return None
+        start = max(0, m.start() - 200)
+        return data[start:start + 3000].decode("utf-8", "replace")
+
+    def clear_out(self):
+        for name in os.listdir(self.out):
+            os.unlink(os.path.join(self.out, name))
+
+    def set_exit(self, status, rcpt=None):
+        name = "exit" if rcpt is None else "exit." + _fname(rcpt)
+        with open(os.path.join(self.out, name), "w") as f:
+            f.write(str(status))
+
+    def set_stdout(self, text, rcpt=None):
+        name = "stdout" if rcpt is None else "stdout." + _fname(rcpt)
+        with open(os.path.join(self.out, name), "wb") as f:
+            f.write(text if isinstance(text, bytes) else text.encode())
+
+    def deliveries(self):
+        return read_deliveries(self.out)
+
+    def wait_deliveries(self, n, timeout=5.0):
+        wait_for(lambda: len(self.deliveries()) >= n, timeout)
+        return self.deliveries()
+
+
+class _SmtplibCloser:
+    def __init__(self, s):
+        self.s = s
+
+    def close(self):
+        try:
+            self.s.close()
+        except Exception:
+            pass
+
+
+def _fname(addr):
+    return addr.replace("/", "_")
+
+
+def read_deliveries(outdir):
+    """The recorder's runs, in order: dicts argv, env, data, uid."""
+    runs = []
+    for name in os.listdir(outdir):
+        m = re.fullmatch(r"(\d+)\.json", name)
+        if m:
+            runs.append(int(m.group(1)))
+    result = []
+    for n in sorted(runs):
+        with open(os.path.join(outdir, "%d.json" % n)) as f:
+            rec = json.load(f)
+        with open(os.path.join(outdir, "%d.data" % n), "rb") as f:
+            rec["data"] = f.read()
+        result.append(rec)
+    return result
+
+
+def strip_received(data):
+    """Split a message into (Received header incl. folding, rest)."""
+    if not data.startswith(b"Received:"):
+        return None, data
+    pos = 0
+    while True:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            return data, b""
+        pos = end + 2
+        if data[pos:pos + 1] not in (b" ", b"\t"):
+            return data[:pos], data[pos:]
+
+
+class SmtpdTest(unittest.TestCase):
+    """One daemon per class: set CONFIG (and OPTS) in the subclass."""
+
+    CONFIG = RECORD
+    OPTS = {}
+    d = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Smtpd(cls.CONFIG, **cls.OPTS)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.d is not None:
+            cls.d.cleanup()
+            cls.d = None
+
+    def setUp(self):
+        self.d.clear_out()
+
+    def tearDown(self):
+        for c in self.d.clients:
+            c.close()
+        self.d.clients = []
+        rep = self.d.sanitizer_report()
+        if rep:
+            self.fail("sanitizer report in smtpd's log:\n" + rep)
+
+    # helpers ------------------------------------------------------------
+
+    def connect(self, **kw):
+        return self.d.connect(**kw)
+
+    def session(self, helo="EHLO client.test"):
+        return self.d.session(helo)
+
+    def transaction(self, c, sender, rcpts, body=b"Subject: t\r\n\r\nhi\r\n"):
+        """MAIL, RCPTs, DATA, body, dot on client c; return the reply."""
+        c.check("MAIL FROM:<%s>" % sender if sender is not None
+                else "MAIL FROM:<>", "250 OK")
+        for r in rcpts:
+            c.check("RCPT TO:<%s>" % r, "250 OK")
+        c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
+        c.send(body + b".\r\n")
+        return c.recv_reply()
+
+
+def ehlo_lines(hostname=HOSTNAME, size=33554432, smtputf8=False):
+    lines = ["250-" + hostname]
+    if size:
+        lines.append("250-SIZE %d" % size)
+    lines += ["250-8BITMIME", "250-PIPELINING"]
+    if smtputf8:
+        lines.append("250-SMTPUTF8")
+    lines.append("250 HELP")
+    return "\n".join(lines)
+
+
+OK_ID = r"250 OK id=\S+"

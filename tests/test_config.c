@@ -1,0 +1,978 @@
+/*
+ * test_config.c: unit tests of config.c: the keyword table, defaults,
+ * every directive, every class of error with its file:line message, the
+ * delivery command splitter, command-limit rules, and the print/parse
+ * round trip of `smtpd -n`.
+ */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <fcntl.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../smtpd.h"
+
+#define LISTEN	"listen on 127.0.0.1\n"
+
+static char	 conf_path[64];
+
+/* Writes len bytes of text (strlen if len is 0) to a fresh temp file. */
+static const char *
+write_conf(const char *text, size_t len)
+{
+	int	 fd;
+
+	if (len == 0)
+		len = strlen(text);
+	snprintf(conf_path, sizeof(conf_path), "/tmp/test_config.XXXXXX");
+	fd = mkstemp(conf_path);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	return conf_path;
+}
+
+/* The whole content of a file, NUL-terminated; the caller frees it. */
+static char *
+read_all(int fd)
+{
+	char	*buf;
+	off_t	 size;
+
+	size = lseek(fd, 0, SEEK_END);
+	assert_true(size >= 0);
+	buf = xmalloc((size_t)size + 1);
+	assert_int_equal(pread(fd, buf, (size_t)size, 0), (ssize_t)size);
+	buf[size] = '\0';
+	return buf;
+}
+
+/* config_load(path), with what it logs on stderr captured into *logp. */
+static struct config *
+load_path(const char *path, char **logp)
+{
+	struct config	*c;
+	char		 logpath[] = "/tmp/test_config_log.XXXXXX";
+	int		 fd, saved;
+
+	fd = mkstemp(logpath);
+	assert_true(fd != -1);
+	unlink(logpath);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved != -1);
+	dup2(fd, STDERR_FILENO);
+	c = config_load(path);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	*logp = read_all(fd);
+	close(fd);
+	return c;
+}
+
+/* load_path of a temp file holding len bytes of text. */
+static struct config *
+load_bytes(const char *text, size_t len, char **logp)
+{
+	struct config	*c;
+
+	c = load_path(write_conf(text, len), logp);
+	unlink(conf_path);
+	return c;
+}
+
+static struct config *
+load(const char *text, char **logp)
+{
+	return load_bytes(text, 0, logp);
+}
+
+static void
+assert_log_has(const char *log, const char *want)
+{
+	if (strstr(log, want) == NULL) {
+		print_error("expected in the log: \"%s\"\nlog was:\n%s\n",
+		    want, log);
+		fail();
+	}
+}
+
+/* The text must fail to load, with "<file>:<line>: <msg>" in the log. */
+static void
+expect_error(const char *text, int line, const char *msg)
+{
+	struct config	*c;
+	char		*log, want[4200];
+
+	c = load(text, &log);
+	if (line > 0)
+		snprintf(want, sizeof(want), "%s:%d: %s", conf_path, line,
+		    msg);
+	else
+		snprintf(want, sizeof(want), "%s: %s", conf_path, msg);
+	if (c != NULL) {
+		print_error("loaded, expected \"%s\":\n%s\n", want, text);
+		config_free(c);
+		fail();
+	}
+	assert_log_has(log, want);
+	free(log);
+}
+
+/* The text must load without a word in the log. */
+static struct config *
+expect_ok(const char *text)
+{
+	struct config	*c;
+	char		*log;
+
+	c = load(text, &log);
+	if (c == NULL || log[0] != '\0') {
+		print_error("failed to load:\n%s\nlog:\n%s\n", text, log);
+		fail();
+	}
+	free(log);
+	return c;
+}
+
+static void
+test_table_sorted(void **state)
+{
+	(void)state;
+	assert_int_equal(config_table_sorted(), 1);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct config	*c;
+
+	(void)state;
+	c = config_default();
+	assert_non_null(c->c_hostname);
+	assert_true(strlen(c->c_hostname) > 0);
+	assert_null(c->c_file);
+	assert_string_equal(c->c_banner, "ESMTP smtpd");
+	assert_null(c->c_user);
+	assert_null(c->c_chroot);
+	assert_null(c->c_pidfile);
+	assert_int_equal(c->c_prefork, DEF_PREFORK);
+	assert_int_equal(c->c_maxclients, DEF_MAXCLIENTS);
+	assert_int_equal(c->c_maxperaddr, DEF_MAXPERADDR);
+	assert_int_equal(c->c_maxsessions, DEF_MAXSESSIONS);
+	assert_true(c->c_maxmsgsize == 32LL * 1024 * 1024);
+	assert_int_equal(c->c_maxline, 1001);
+	assert_int_equal(c->c_maxlocal, 0);
+	assert_int_equal(c->c_maxrcpt, 1000);
+	assert_int_equal(c->c_timeout, 300);
+	assert_int_equal(c->c_smtputf8, 0);
+	assert_true(c->c_cmdlimit == -1);
+	assert_int_equal(c->c_ncmdlimits, 0);
+	assert_int_equal(c->c_deliver, DELIVER_STDOUT);
+	assert_null(c->c_deliver_cmd);
+	assert_null(c->c_deliver_argv);
+	assert_int_equal(c->c_deliver_timeout, 300);
+	assert_int_equal(c->c_received, 1);
+	assert_string_equal(c->c_spool, "/tmp");
+	assert_int_equal(c->c_nlisteners, 0);
+	assert_true(TAILQ_EMPTY(&c->c_listeners));
+	config_free(c);
+}
+
+static const char full_conf[] =
+    "# every directive\n"
+    "hostname mx.example.org\n"
+    "banner \"ESMTP ready\"\n"
+    "user _mail\n"
+    "chroot /var/empty\n"
+    "pidfile /run/smtpd.pid\n"
+    "prefork 8\n"
+    "max-clients 100\n"
+    "max-clients-per-address 200\n"
+    "max-sessions-per-child 50\n"
+    "max-message-size 10M\n"
+    "max-line-length 2048\n"
+    "max-local-part 64\n"
+    "max-recipients 50\n"
+    "timeout 2m\n"
+    "smtputf8 yes\n"
+    "command-limit 100\n"
+    "command-limit rcpt 10\n"
+    "command-limit NOOP 5\n"
+    "command-limit rcpt 11\n"
+    "deliver \"/usr/sbin/sendmail -i -f %{sender} -- %{recipients}\"\n"
+    "deliver-timeout 1h\n"
+    "received-header no\n"
+    "spool /var/spool/smtpd\n"
+    "listen on 127.0.0.1\n"
+    "listen on ::1 port 2525\n"
+    "listen on * port 24 lmtp\n"
+    "listen on localhost lmtp\n"
+    "listen on /run/smtpd.sock lmtp mode 0660\n";
+
+static void
+test_full(void **state)
+{
+	struct config	*c;
+	struct listener	*l;
+
+	(void)state;
+	c = expect_ok(full_conf);
+	assert_string_equal(c->c_file, conf_path);
+	assert_string_equal(c->c_hostname, "mx.example.org");
+	assert_string_equal(c->c_banner, "ESMTP ready");
+	assert_string_equal(c->c_user, "_mail");
+	assert_string_equal(c->c_chroot, "/var/empty");
+	assert_string_equal(c->c_pidfile, "/run/smtpd.pid");
+	assert_int_equal(c->c_prefork, 8);
+	assert_int_equal(c->c_maxclients, 100);
+	assert_int_equal(c->c_maxperaddr, 200);
+	assert_int_equal(c->c_maxsessions, 50);
+	assert_true(c->c_maxmsgsize == 10 * 1024 * 1024);
+	assert_int_equal(c->c_maxline, 2048);
+	assert_int_equal(c->c_maxlocal, 64);
+	assert_int_equal(c->c_maxrcpt, 50);
+	assert_int_equal(c->c_timeout, 120);
+	assert_int_equal(c->c_smtputf8, 1);
+	assert_true(c->c_cmdlimit == 100);
+	assert_int_equal(c->c_ncmdlimits, 2);
+	assert_string_equal(c->c_cmdlimits[0].cl_verb, "RCPT");
+	assert_true(c->c_cmdlimits[0].cl_max == 11);
+	assert_string_equal(c->c_cmdlimits[1].cl_verb, "NOOP");
+	assert_int_equal(c->c_deliver, DELIVER_PROGRAM);
+	assert_string_equal(c->c_deliver_cmd,
+	    "/usr/sbin/sendmail -i -f %{sender} -- %{recipients}");
+	assert_string_equal(c->c_deliver_argv[0], "/usr/sbin/sendmail");
+	assert_string_equal(c->c_deliver_argv[3], "%{sender}");
+	assert_string_equal(c->c_deliver_argv[5], "%{recipients}");
+	assert_null(c->c_deliver_argv[6]);
+	assert_int_equal(c->c_deliver_per_rcpt, 0);
+	assert_int_equal(c->c_deliver_timeout, 3600);
+	assert_int_equal(c->c_received, 0);
+	assert_string_equal(c->c_spool, "/var/spool/smtpd");
+	assert_int_equal(c->c_nlisteners, 5);
+
+	l = TAILQ_FIRST(&c->c_listeners);
+	assert_string_equal(l->l_name, "127.0.0.1:25");
+	assert_int_equal(l->l_port, 25);
+	assert_int_equal(l->l_flags, 0);
+	assert_int_equal(l->l_line, 25);
+	assert_int_equal(l->l_nfds, 0);
+	assert_int_equal(l->l_fds[0], -1);
+	assert_int_equal(l->l_fds[1], -1);
+	l = TAILQ_NEXT(l, l_entry);
+	assert_string_equal(l->l_addr, "::1");
+	assert_string_equal(l->l_name, "[::1]:2525");
+	l = TAILQ_NEXT(l, l_entry);
+	assert_string_equal(l->l_name, "*:24");
+	assert_int_equal(l->l_flags, LF_LMTP);
+	l = TAILQ_NEXT(l, l_entry);
+	assert_string_equal(l->l_name, "localhost:24");
+	l = TAILQ_NEXT(l, l_entry);
+	assert_string_equal(l->l_name, "/run/smtpd.sock");
+	assert_int_equal(l->l_unix, 1);
+	assert_int_equal(l->l_port, 0);
+	assert_int_equal(l->l_mode, 0660);
+	assert_int_equal(l->l_flags, LF_LMTP);
+	config_free(c);
+}
+
+static void
+test_deliver_forms(void **state)
+{
+	struct config	*c;
+
+	(void)state;
+	c = expect_ok(LISTEN "deliver discard\n");
+	assert_int_equal(c->c_deliver, DELIVER_DISCARD);
+	assert_null(c->c_deliver_argv);
+	config_free(c);
+
+	c = expect_ok(LISTEN
+	    "deliver \"/usr/bin/maildrop -d %{recipient} 'a b' "
+	    "x\\\\\\\"y\"\n");
+	assert_int_equal(c->c_deliver, DELIVER_PROGRAM);
+	assert_int_equal(c->c_deliver_per_rcpt, 1);
+	assert_string_equal(c->c_deliver_cmd,
+	    "/usr/bin/maildrop -d %{recipient} 'a b' x\\\"y");
+	assert_string_equal(c->c_deliver_argv[2], "%{recipient}");
+	assert_string_equal(c->c_deliver_argv[3], "a b");
+	assert_string_equal(c->c_deliver_argv[4], "x\"y");
+	assert_null(c->c_deliver_argv[5]);
+	config_free(c);
+
+	/* Embedded placeholders other than %{recipients} are fine. */
+	c = expect_ok(LISTEN "deliver \"/bin/p --from=%{sender} "
+	    "-c %{client}/%{helo}/%{user}/%{id} --rcpt=%{recipient}\"\n");
+	assert_int_equal(c->c_deliver_per_rcpt, 1);
+	config_free(c);
+}
+
+struct error_case {
+	const char	*ec_line;	/* follows a good listen line */
+	const char	*ec_msg;
+};
+
+static const struct error_case error_cases[] = {
+	{ "bogus 1", "unknown keyword \"bogus\"" },
+	{ "Hostname mx", "unknown keyword \"Hostname\"" },
+	{ "tls certificate /a key /b", "\"tls\" not supported" },
+	{ "auth passwd /etc/x", "\"auth\" not supported" },
+	{ "policy unix:/x", "\"policy\" not supported" },
+	{ "policy-timeout 5", "\"policy-timeout\" not supported" },
+	{ "policy-default defer", "\"policy-default\" not supported" },
+	{ "policy-stages rcpt", "\"policy-stages\" not supported" },
+	{ "accept recipients /x", "\"accept\" not supported" },
+	{ "reject senders /x", "\"reject\" not supported" },
+	{ "recipient-delimiter +", "\"recipient-delimiter\" not supported" },
+	{ "prefork", "prefork: expected one argument: prefork N" },
+	{ "prefork 1 2", "prefork: expected one argument: prefork N" },
+	{ "prefork 0", "prefork: \"0\" is not a number in 1..1024" },
+	{ "prefork 1025", "prefork: \"1025\" is not a number in 1..1024" },
+	{ "prefork -1", "prefork: \"-1\" is not a number in 1..1024" },
+	{ "prefork +3", "prefork: \"+3\" is not a number in 1..1024" },
+	{ "prefork 3x", "prefork: \"3x\" is not a number in 1..1024" },
+	{ "prefork 99999999999999999999999",
+	    "prefork: \"99999999999999999999999\" is not a number" },
+	{ "max-clients 65537", "max-clients: \"65537\" is not a number in "
+	    "1..65536" },
+	{ "max-line-length 63", "max-line-length: \"63\" is not a number in "
+	    "64..1048576" },
+	{ "max-local-part -1", "max-local-part: \"-1\" is not a number in "
+	    "0..1048576" },
+	{ "max-recipients 0", "max-recipients: \"0\" is not a number" },
+	{ "max-sessions-per-child 1000001", "max-sessions-per-child: "
+	    "\"1000001\" is not a number in 1..1000000" },
+	{ "max-message-size 1025G", "max-message-size: \"1025G\" is not a "
+	    "size in 0..1024G" },
+	{ "max-message-size 1099511627777", "max-message-size: "
+	    "\"1099511627777\" is not a size" },
+	{ "max-message-size 9999999999999999999K", "max-message-size: "
+	    "\"9999999999999999999K\" is not a size" },
+	{ "max-message-size 9007199254740993K", "max-message-size: "
+	    "\"9007199254740993K\" is not a size" },
+	{ "max-message-size 10T", "max-message-size: \"10T\" is not a size" },
+	{ "max-message-size K", "max-message-size: \"K\" is not a size" },
+	{ "max-message-size 1.5M", "max-message-size: \"1.5M\" is not" },
+	{ "timeout 0", "timeout: \"0\" is not a duration in 1..604800 "
+	    "seconds" },
+	{ "timeout 0s", "timeout: \"0s\" is not a duration" },
+	{ "timeout 604801", "timeout: \"604801\" is not a duration" },
+	{ "timeout 169h", "timeout: \"169h\" is not a duration" },
+	{ "timeout 10081m", "timeout: \"10081m\" is not a duration" },
+	{ "timeout 1.5", "timeout: \"1.5\" is not a duration" },
+	{ "timeout 5d", "timeout: \"5d\" is not a duration" },
+	{ "deliver-timeout s", "deliver-timeout: \"s\" is not a duration" },
+	{ "smtputf8 maybe", "smtputf8: \"maybe\" is not yes or no" },
+	{ "received-header YES", "received-header: \"YES\" is not yes or no" },
+	{ "hostname bad_name", "hostname: \"bad_name\" may contain only" },
+	{ "hostname \"\"", "hostname: \"\" must be 1 to 253 characters" },
+	{ "banner \"tab\there\"", "banner: \"tab\\x09here\" contains a "
+	    "control character" },
+	{ "chroot var/empty", "chroot: \"var/empty\" is not an absolute "
+	    "path" },
+	{ "pidfile smtpd.pid", "pidfile: \"smtpd.pid\" is not an absolute" },
+	{ "spool ./tmp", "spool: \"./tmp\" is not an absolute path" },
+	{ "user -x", "user: \"-x\" is not a user name" },
+	{ "user a:b", "user: \"a:b\" is not a user name" },
+	{ "command-limit", "command-limit: expected command-limit "
+	    "[CMD | *] N" },
+	{ "command-limit 0", "command-limit: \"0\" is not a number in "
+	    "1..1000000" },
+	{ "command-limit MAIL 1000001", "command-limit: \"1000001\" is not "
+	    "a number" },
+	{ "command-limit MA1L 5", "command-limit: \"MA1L\" is not a command" },
+	{ "command-limit ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFG 5",
+	    "command-limit: \"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFG\" is not a "
+	    "command (1 to 31 letters) or *" },
+	{ "command-limit A B C", "command-limit: expected" },
+	{ "deliver", "deliver: expected deliver discard or" },
+	{ "deliver /bin/a b", "deliver: expected deliver discard or" },
+	{ "deliver bin/cat", "deliver: the program \"bin/cat\" is not an "
+	    "absolute path" },
+	{ "deliver \"\"", "deliver: empty command" },
+	{ "deliver \"  \"", "deliver: empty command" },
+	{ "deliver \"/bin/x %{nope}\"",
+	    "deliver: unknown placeholder \"%{nope}\"" },
+	{ "deliver \"/bin/x %{sender\"",
+	    "deliver: unterminated placeholder \"%{sender\"" },
+	{ "deliver \"/bin/x -t%{recipients}\"",
+	    "deliver: %{recipients} must be a word by itself" },
+	{ "deliver \"/bin/x %{recipients},\"",
+	    "deliver: %{recipients} must be a word by itself" },
+	{ "deliver \"/bin/%{id} x\"",
+	    "deliver: placeholder %{id} in the program path" },
+	{ "deliver \"/bin/x 'abc\"", "deliver: unterminated single quote" },
+	{ "deliver \"/bin/x \\\"abc\"", "deliver: unterminated double quote" },
+	{ "deliver \"/bin/x abc\\\\\"", "deliver: backslash at the end" },
+	{ "listen", "listen: expected listen on ADDRESS" },
+	{ "listen on", "listen: expected listen on ADDRESS" },
+	{ "listen at 127.0.0.2", "listen: expected listen on ADDRESS" },
+	{ "listen on 1.2.3.4.5", "listen: \"1.2.3.4.5\" is not an IPv4 or "
+	    "IPv6 address, *, localhost or an absolute path" },
+	{ "listen on [::1]", "listen: \"[::1]\" is not an IPv4" },
+	{ "listen on example.org", "listen: \"example.org\" is not" },
+	{ "listen on 127.0.0.2 port", "listen: port must be a number in "
+	    "1..65535" },
+	{ "listen on 127.0.0.2 port 0", "listen: port must be a number" },
+	{ "listen on 127.0.0.2 port 65536", "listen: port must be a number" },
+	{ "listen on 127.0.0.2 port smtp", "listen: port must be a number" },
+	{ "listen on /tmp/s port 25", "listen: port is not for UNIX sockets" },
+	{ "listen on 127.0.0.2 mode 0600", "listen: mode is only for UNIX "
+	    "sockets" },
+	{ "listen on /tmp/s mode 0999", "listen: mode must be an octal "
+	    "number in 0..0777" },
+	{ "listen on /tmp/s mode 1777", "listen: mode must be an octal" },
+	{ "listen on /tmp/s mode", "listen: mode must be an octal" },
+	{ "listen on 127.0.0.2 tls", "listener option \"tls\" not supported" },
+	{ "listen on 127.0.0.2 starttls",
+	    "listener option \"starttls\" not supported" },
+	{ "listen on 127.0.0.2 require-starttls",
+	    "listener option \"require-starttls\" not supported" },
+	{ "listen on 127.0.0.2 auth", "listener option \"auth\" not "
+	    "supported" },
+	{ "listen on 127.0.0.2 require-auth",
+	    "listener option \"require-auth\" not supported" },
+	{ "listen on 127.0.0.2 auth-plaintext",
+	    "listener option \"auth-plaintext\" not supported" },
+	{ "listen on 127.0.0.2 proxy-protocol timeout 5s",
+	    "listener option \"proxy-protocol\" not supported" },
+	{ "listen on 127.0.0.2 lmtpx", "listen: unknown option \"lmtpx\"" },
+	{ "listen on /tmp/0123456789012345678901234567890123456789"
+	    "0123456789012345678901234567890123456789012345678901234567890"
+	    "0123456789",
+	    "listen: socket path \"/tmp/0123456789" },
+	/* Lexical errors. */
+	{ "banner \"unterminated", "unterminated quoted string" },
+	{ "banner \"a\\\"", "unterminated quoted string" },
+	{ "hostname a\"b\"", "quote inside a word" },
+	{ "banner \"x\"y", "text after a closing quote" },
+	{ "hostname mx\r.example", "control character 0x0d" },
+};
+
+static void
+test_errors(void **state)
+{
+	char	 text[4200];
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
+		snprintf(text, sizeof(text), LISTEN "%s\n",
+		    error_cases[i].ec_line);
+		expect_error(text, 2, error_cases[i].ec_msg);
+	}
+}
+
+/* Lines the lexer must refuse, each with its own line number. */
+static void
+test_lexical(void **state)
+{
+	static const char nul[] = LISTEN "hostname a\0b\n";
+	char		 text[MAX_CONF_LINE * 2 + 100];
+	char		*log;
+	struct config	*c;
+	size_t		 n;
+
+	(void)state;
+	/* A line of exactly MAX_CONF_LINE characters is fine... */
+	n = (size_t)snprintf(text, sizeof(text), LISTEN "hostname ");
+	memset(text + n, 'a', MAX_CONF_LINE - 9);
+	snprintf(text + n + MAX_CONF_LINE - 9, 30, "\nprefork x\n");
+	c = load(text, &log);
+	assert_null(c);
+	/* (too long a name, but the line is read, and so is the next) */
+	assert_log_has(log, ":2: hostname: \"aaaa");
+	assert_log_has(log, ":3: prefork: \"x\"");
+	assert_log_has(log, ": 2 error(s)");
+	free(log);
+	/* ...one more is not, and the next line is read in sync. */
+	n = (size_t)snprintf(text, sizeof(text), LISTEN "#");
+	memset(text + n, 'a', MAX_CONF_LINE);
+	snprintf(text + n + MAX_CONF_LINE, 30, "\nprefork x\n");
+	c = load(text, &log);
+	assert_null(c);
+	assert_log_has(log, "line longer than 4096 characters");
+	assert_log_has(log, ":3: prefork: \"x\"");
+	assert_log_has(log, ": 2 error(s)");
+	free(log);
+
+	/* A NUL byte. */
+	c = load_bytes(nul, sizeof(nul) - 1, &log);
+	assert_null(c);
+	assert_log_has(log, ":2: NUL character");
+	free(log);
+
+	/* Too many words. */
+	n = (size_t)snprintf(text, sizeof(text), LISTEN "listen on ::2");
+	while (n < 1000)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, " lmtp");
+	snprintf(text + n, sizeof(text) - n, "\n");
+	expect_error(text, 2, "more than 128 words");
+}
+
+static void
+test_quoting_comments(void **state)
+{
+	struct config	*c;
+
+	(void)state;
+	c = expect_ok("# a comment\n"
+	    "\n"
+	    "   \t  \n"
+	    "  # indented comment \"with a quote\n"
+	    "listen on 127.0.0.1 # port 99\n"
+	    "hostname mx.example#comment\n"
+	    "banner \"a \\\"quoted\\\" \\\\ # not a comment\"   # comment\n"
+	    "\tspool\t\"/var/spool dir\"\r\n"
+	    "chroot \"/x\\y\"\n"
+	    "user \"_s\"\n"
+	    "timeout 10");		/* no newline at the end */
+	assert_string_equal(c->c_hostname, "mx.example");
+	assert_string_equal(c->c_banner,
+	    "a \"quoted\" \\ # not a comment");
+	assert_string_equal(c->c_spool, "/var/spool dir");
+	/* Other backslashes stay, as in sh. */
+	assert_string_equal(c->c_chroot, "/x\\y");
+	assert_string_equal(c->c_user, "_s");
+	assert_int_equal(c->c_timeout, 10);
+	assert_int_equal(TAILQ_FIRST(&c->c_listeners)->l_port, 25);
+	config_free(c);
+
+	c = expect_ok(LISTEN "banner \"\"\n");
+	assert_string_equal(c->c_banner, "");
+	config_free(c);
+}
+
+static void
+test_sizes_durations(void **state)
+{
+	static const struct {
+		const char	*text;
+		long long	 size;
+		int		 timeout;
+	} cases[] = {
+		{ "max-message-size 0\ntimeout 1\n", 0, 1 },
+		{ "max-message-size 0K\ntimeout 1s\n", 0, 1 },
+		{ "max-message-size 1\ntimeout 59s\n", 1, 59 },
+		{ "max-message-size 1K\ntimeout 2m\n", 1024, 120 },
+		{ "max-message-size 1k\ntimeout 2M\n", 1024, 120 },
+		{ "max-message-size 3M\ntimeout 1h\n", 3LL << 20, 3600 },
+		{ "max-message-size 1024G\ntimeout 168h\n", 1LL << 40,
+		    MAX_DURATION },
+		{ "max-message-size 1048576M\ntimeout 10080m\n", 1LL << 40,
+		    MAX_DURATION },
+		{ "max-message-size 1099511627776\ntimeout 604800\n",
+		    1LL << 40, MAX_DURATION },
+		{ "max-message-size 007\ntimeout 007\n", 7, 7 },
+	};
+	struct config	*c;
+	char		 text[200];
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), LISTEN "%s", cases[i].text);
+		c = expect_ok(text);
+		assert_true(c->c_maxmsgsize == cases[i].size);
+		assert_int_equal(c->c_timeout, cases[i].timeout);
+		config_free(c);
+	}
+}
+
+static void
+test_whole_config(void **state)
+{
+	struct config	*c;
+
+	(void)state;
+	expect_error("# nothing\n", 0, "no \"listen on\" directive");
+	expect_error("hostname mx.example\n", 0, "1 error(s)");
+	expect_error(LISTEN "prefork 2\nlisten on 127.0.0.1 port 25\n", 3,
+	    "listen: 127.0.0.1:25 duplicates the listener of line 1");
+	expect_error("listen on ::1\nlisten on 0:0::1 port 25\n", 2,
+	    "listen: [0:0::1]:25 duplicates the listener of line 1");
+	expect_error("listen on * lmtp\nlisten on * port 24\n", 2,
+	    "listen: *:24 duplicates the listener of line 1");
+	expect_error("listen on /tmp/s\nlisten on /tmp/s lmtp\n", 2,
+	    "listen: /tmp/s duplicates the listener of line 1");
+	expect_error("prefork 10\n" LISTEN "max-clients 5\n", 3,
+	    "prefork 10 is larger than max-clients 5");
+	expect_error("max-clients 2\n" LISTEN, 1,
+	    "prefork 4 is larger than max-clients 2");
+	expect_error(LISTEN "timeout 5\ntimeout 10\n", 3,
+	    "timeout: already set on line 2");
+	expect_error(LISTEN "deliver discard\ndeliver discard\n", 3,
+	    "deliver: already set on line 2");
+
+	/* Not duplicates: other port, other address, other path. */
+	c = expect_ok(LISTEN "listen on 127.0.0.1 port 26\n"
+	    "listen on 127.0.0.2\nlisten on ::1\nlisten on /tmp/a\n"
+	    "listen on /tmp/b\nmax-clients 4\nmax-clients-per-address 9\n");
+	assert_int_equal(c->c_nlisteners, 6);
+	config_free(c);
+}
+
+static void
+test_all_errors(void **state)
+{
+	struct config	*c;
+	char		*log, want[128];
+
+	(void)state;
+	c = load("prefork x\n"
+	    "listen on 127.0.0.1\n"
+	    "nosuch\n"
+	    "timeout 1 2\n", &log);
+	assert_null(c);
+	snprintf(want, sizeof(want), "%s:1: prefork", conf_path);
+	assert_log_has(log, want);
+	snprintf(want, sizeof(want), "%s:3: unknown keyword", conf_path);
+	assert_log_has(log, want);
+	snprintf(want, sizeof(want), "%s:4: timeout: expected", conf_path);
+	assert_log_has(log, want);
+	snprintf(want, sizeof(want), "%s: 3 error(s)", conf_path);
+	assert_log_has(log, want);
+	free(log);
+}
+
+static void
+test_unreadable(void **state)
+{
+	struct config	*c;
+	char		*log;
+
+	(void)state;
+	c = load_path("/nonexistent/smtpd.conf", &log);
+	assert_null(c);
+	assert_log_has(log, "/nonexistent/smtpd.conf: No such file");
+	free(log);
+}
+
+static void
+split_ok(const char *s, int argc, const char *const *want)
+{
+	char	**argv, err[128];
+	int	  i, n;
+
+	n = config_split_argv(s, &argv, err, sizeof(err));
+	if (n != argc) {
+		print_error("split \"%s\": %d words (%s)\n", s, n,
+		    n == -1 ? err : "");
+		fail();
+	}
+	for (i = 0; i < argc; i++)
+		assert_string_equal(argv[i], want[i]);
+	assert_null(argv[argc]);
+	for (i = 0; i < argc; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+static void
+split_bad(const char *s, const char *msg)
+{
+	char	**argv, err[128];
+
+	assert_int_equal(config_split_argv(s, &argv, err, sizeof(err)), -1);
+	assert_null(argv);
+	assert_string_equal(err, msg);
+}
+
+static void
+test_split_argv(void **state)
+{
+	static const char *const w1[] = { "/bin/cat" };
+	static const char *const w2[] = { "/bin/x", "a", "b c", "d e",
+	    "f\"g", "h'i", "" , "j\\k", "lmn" };
+	static const char *const w3[] = { "/bin/x", "%{sender}",
+	    "%{recipients}" };
+	static const char *const w4[] = { "/bin/x", "a\\\"b", "$HOME",
+	    "|", ";" };
+
+	(void)state;
+	split_ok("/bin/cat", 1, w1);
+	split_ok("  \t/bin/cat\t ", 1, w1);
+	split_ok("/bin/x a \"b c\" 'd e' f\\\"g \"h'i\" '' j\\\\k l\"m\"'n'",
+	    9, w2);
+	split_ok("/bin/x %{sender} %{recipients}", 3, w3);
+	/* No shell: metacharacters are plain; no escapes in '...'. */
+	split_ok("/bin/x 'a\\\"b' $HOME | ;", 5, w4);
+
+	split_bad("", "empty command");
+	split_bad(" \t ", "empty command");
+	split_bad("/bin/x \"abc", "unterminated double quote");
+	split_bad("/bin/x 'abc", "unterminated single quote");
+	split_bad("/bin/x \"a\\\"", "unterminated double quote");
+	split_bad("/bin/x abc\\", "backslash at the end");
+}
+
+static void
+test_cmdlimit(void **state)
+{
+	struct config	*c;
+
+	(void)state;
+	c = config_default();
+	assert_true(config_cmdlimit(c, "MAIL") == -1);
+	config_free(c);
+
+	c = expect_ok(LISTEN "command-limit 7\n");
+	assert_true(config_cmdlimit(c, "MAIL") == 7);
+	assert_true(config_cmdlimit(c, "XYZZY") == 7);
+	config_free(c);
+
+	c = expect_ok(LISTEN "command-limit mail 3\ncommand-limit RCPT 9\n");
+	assert_true(config_cmdlimit(c, "MAIL") == 3);
+	assert_true(config_cmdlimit(c, "RCPT") == 9);
+	assert_true(config_cmdlimit(c, "NOOP") == CMD_LIMIT_DEFAULT);
+	config_free(c);
+
+	c = expect_ok(LISTEN "command-limit MAIL 3\ncommand-limit * 50\n");
+	assert_true(config_cmdlimit(c, "MAIL") == 3);
+	assert_true(config_cmdlimit(c, "NOOP") == 50);
+	config_free(c);
+
+	/* Both forms set the same default: the later line wins. */
+	c = expect_ok(LISTEN "command-limit * 50\ncommand-limit 60\n");
+	assert_true(config_cmdlimit(c, "HELO") == 60);
+	config_free(c);
+}
+
+static void
+test_cmdlimit_full(void **state)
+{
+	struct config	*c;
+	char		 text[4096];
+	size_t		 n;
+	int		 i;
+
+	(void)state;
+	n = (size_t)snprintf(text, sizeof(text), LISTEN);
+	for (i = 0; i < MAX_CMDLIMITS; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "command-limit X%c%c 5\n", 'A' + i / 26, 'A' + i % 26);
+	c = expect_ok(text);
+	assert_int_equal(c->c_ncmdlimits, MAX_CMDLIMITS);
+	assert_true(config_cmdlimit(c, "XAF") == 5);
+	config_free(c);
+	/* Overwriting an entry is fine when full, a new one is not. */
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+	    "command-limit xaa 6\ncommand-limit ZZZ 5\n");
+	expect_error(text, MAX_CMDLIMITS + 3,
+	    "command-limit: more than 32 commands");
+}
+
+/* print, load the printout, print again: the two texts are the same. */
+static char *
+print_text(const struct config *c)
+{
+	char	*buf = NULL;
+	size_t	 len = 0;
+	FILE	*fp;
+
+	fp = open_memstream(&buf, &len);
+	assert_non_null(fp);
+	config_print(fp, c);
+	fclose(fp);
+	return buf;
+}
+
+static void
+roundtrip(const char *text)
+{
+	struct config	*c1, *c2;
+	char		*t1, *t2;
+
+	c1 = expect_ok(text);
+	t1 = print_text(c1);
+	c2 = expect_ok(t1);
+	t2 = print_text(c2);
+	assert_string_equal(t1, t2);
+	assert_int_equal(c1->c_deliver_per_rcpt, c2->c_deliver_per_rcpt);
+	if (c1->c_deliver_argv != NULL) {
+		size_t	 i;
+
+		for (i = 0; c1->c_deliver_argv[i] != NULL; i++)
+			assert_string_equal(c1->c_deliver_argv[i],
+			    c2->c_deliver_argv[i]);
+		assert_null(c2->c_deliver_argv[i]);
+	}
+	free(t1);
+	free(t2);
+	config_free(c1);
+	config_free(c2);
+}
+
+static void
+test_roundtrip(void **state)
+{
+	(void)state;
+	roundtrip(full_conf);
+	roundtrip(LISTEN);
+	roundtrip(LISTEN "deliver discard\nmax-message-size 0\n"
+	    "command-limit * 4\n");
+	roundtrip(LISTEN
+	    "deliver \"/bin/x 'a \\\\ \\\"b' \\\"c\\\\\\\"\\\"\"\n"
+	    "banner \"we say \\\"hi\\\" \\\\o/\"\n"
+	    "spool \"/var/sp ool/#x\"\nmax-message-size 1536\n"
+	    "timeout 90s\nlisten on \"/tmp/a b\" mode 0600\n");
+	roundtrip(LISTEN "max-message-size 1073741825\n");
+}
+
+/* The canonical form of one config, line by line. */
+static void
+test_print_golden(void **state)
+{
+	static const char want[] =
+	    "banner \"ESMTP ready\"\n"
+	    "chroot /var/empty\n"
+	    "command-limit * 100\n"
+	    "command-limit RCPT 11\n"
+	    "command-limit NOOP 5\n"
+	    "deliver \"/usr/sbin/sendmail -i -f %{sender} -- "
+	    "%{recipients}\"\n"
+	    "deliver-timeout 3600\n"
+	    "hostname mx.example.org\n"
+	    "max-clients 100\n"
+	    "max-clients-per-address 200\n"
+	    "max-line-length 2048\n"
+	    "max-local-part 64\n"
+	    "max-message-size 10M\n"
+	    "max-recipients 50\n"
+	    "max-sessions-per-child 50\n"
+	    "pidfile /run/smtpd.pid\n"
+	    "prefork 8\n"
+	    "received-header no\n"
+	    "smtputf8 yes\n"
+	    "spool /var/spool/smtpd\n"
+	    "timeout 120\n"
+	    "user _mail\n"
+	    "listen on 127.0.0.1 port 25\n"
+	    "listen on ::1 port 2525\n"
+	    "listen on * port 24 lmtp\n"
+	    "listen on localhost port 24 lmtp\n"
+	    "listen on /run/smtpd.sock mode 0660 lmtp\n";
+	struct config	*c;
+	char		*t;
+
+	(void)state;
+	c = expect_ok(full_conf);
+	t = print_text(c);
+	assert_string_equal(t, want);
+	free(t);
+	config_free(c);
+
+	/* Defaults: no user, pidfile, chroot, command-limit or deliver. */
+	c = config_default();
+	t = print_text(c);
+	assert_non_null(strstr(t, "banner \"ESMTP smtpd\"\n"));
+	assert_non_null(strstr(t, "max-message-size 32M\n"));
+	assert_non_null(strstr(t, "received-header yes\n"));
+	assert_non_null(strstr(t, "smtputf8 no\n"));
+	assert_null(strstr(t, "user"));
+	assert_null(strstr(t, "pidfile"));
+	assert_null(strstr(t, "chroot"));
+	assert_null(strstr(t, "command-limit"));
+	assert_null(strstr(t, "deliver "));
+	assert_null(strstr(t, "listen"));
+	free(t);
+	config_free(c);
+}
+
+/* A whole file, NUL-terminated, or NULL if it cannot be opened. */
+static char *
+read_path(const char *path)
+{
+	char	*buf;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return NULL;
+	buf = read_all(fd);
+	close(fd);
+	return buf;
+}
+
+/*
+ * The fixtures of tests/conf (or $TESTCONF): good.conf prints as
+ * good.out; bad.conf logs exactly the lines of bad.err, each of which
+ * follows "<path>:".  Skipped when not run from the source tree.
+ */
+static void
+test_fixtures(void **state)
+{
+	const char	*dir = getenv("TESTCONF");
+	struct config	*c;
+	char		 path[256], want[512], *golden, *t, *log, *line, *nl;
+	int		 nlog = 0, nwant = 0;
+
+	(void)state;
+	if (dir == NULL)
+		dir = "tests/conf";
+	snprintf(path, sizeof(path), "%s/good.out", dir);
+	if ((golden = read_path(path)) == NULL)
+		skip();
+	snprintf(path, sizeof(path), "%s/good.conf", dir);
+	c = load_path(path, &log);
+	assert_non_null(c);
+	t = print_text(c);
+	assert_string_equal(t, golden);
+	free(t);
+	free(golden);
+	free(log);
+	config_free(c);
+
+	snprintf(path, sizeof(path), "%s/bad.err", dir);
+	assert_non_null(golden = read_path(path));
+	snprintf(path, sizeof(path), "%s/bad.conf", dir);
+	assert_null(c = load_path(path, &log));
+	for (line = golden; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		*nl = '\0';
+		snprintf(want, sizeof(want), "]: %s:%s\n", path, line);
+		assert_log_has(log, want);
+		nwant++;
+	}
+	for (t = log; (t = strchr(t, '\n')) != NULL; t++)
+		nlog++;
+	assert_int_equal(nlog, nwant);
+	free(golden);
+	free(log);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table_sorted),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_deliver_forms),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_lexical),
+		cmocka_unit_test(test_quoting_comments),
+		cmocka_unit_test(test_sizes_durations),
+		cmocka_unit_test(test_whole_config),
+		cmocka_unit_test(test_all_errors),
+		cmocka_unit_test(test_unreadable),
+		cmocka_unit_test(test_split_argv),
+		cmocka_unit_test(test_cmdlimit),
+		cmocka_unit_test(test_cmdlimit_full),
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_print_golden),
+		cmocka_unit_test(test_fixtures),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,864 @@
+/*
+ * test_deliver.c: the spool and deliver_message() against small /bin/sh
+ * programs written into a temporary directory (the program may be a
+ * script; smtpd itself never starts it through a shell).
+ */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "smtpd.h"
+
+#define MAXREPLIES	8
+#define ID		"4f1a2b.1"
+#define R_OK250		"250 OK id=" ID
+#define R_TEMP		"451 4.3.0 Delivery failed temporarily, try again later"
+
+static char		 tdir[64];
+static struct config	 tc;
+static struct client	 tcl;
+static struct envelope	 te;
+static struct spool	 tsp;
+static char		*targv[16];
+static char		*trcpts[8];
+static char		 treplies[MAXREPLIES][REPLY_MAX];
+static int		 tnreplies;
+
+static void
+reply_cb(void *arg, const char *reply)
+{
+	(void)arg;
+	assert_true(tnreplies < MAXREPLIES);
+	assert_null(strpbrk(reply, "\r\n"));
+	strlcpy(treplies[tnreplies++], reply, REPLY_MAX);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	strlcpy(tdir, "/tmp/test_deliver.XXXXXX", sizeof(tdir));
+	assert_non_null(mkdtemp(tdir));
+	memset(&tc, 0, sizeof(tc));
+	tc.c_deliver = DELIVER_PROGRAM;
+	tc.c_deliver_argv = targv;
+	tc.c_deliver_timeout = 10;
+	tc.c_hostname = (char *)(uintptr_t)"mx.example.org";
+	memset(&tcl, 0, sizeof(tcl));
+	strlcpy(tcl.cl_addr, "192.0.2.7", sizeof(tcl.cl_addr));
+	strlcpy(tcl.cl_port, "51514", sizeof(tcl.cl_port));
+	strlcpy(tcl.cl_helo, "client.example", sizeof(tcl.cl_helo));
+	strlcpy(tcl.cl_sid, "4f1a2b", sizeof(tcl.cl_sid));
+	tcl.cl_esmtp = 1;
+	memset(&te, 0, sizeof(te));
+	te.e_sender = (char *)(uintptr_t)"a@example.org";
+	trcpts[0] = (char *)(uintptr_t)"b@example.net";
+	te.e_rcpts = trcpts;
+	te.e_nrcpts = 1;
+	strlcpy(te.e_id, ID, sizeof(te.e_id));
+	spool_init(&tsp, tdir);
+	tnreplies = 0;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char	*cmd;
+
+	(void)state;
+	spool_reset(&tsp);
+	xasprintf(&cmd, "rm -rf '%s'", tdir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	return 0;
+}
+
+/* tdir/name: a /bin/sh script; the path stays valid until the next call. */
+static const char *
+script(const char *name, const char *body)
+{
+	static char	 path[256];
+	FILE		*f;
+
+	snprintf(path, sizeof(path), "%s/%s", tdir, name);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0755), 0);
+	return path;
+}
+
+/* The deliver argv, NULL-terminated; words are copied. */
+static void
+set_argv(const char *a0, ...)
+{
+	va_list		 ap;
+	const char	*a;
+	int		 n = 0;
+
+	while (targv[n] != NULL)
+		free(targv[n++]);
+	n = 0;
+	va_start(ap, a0);
+	for (a = a0; a != NULL; a = va_arg(ap, const char *))
+		targv[n++] = xstrdup(a);
+	va_end(ap);
+	targv[n] = NULL;
+}
+
+static void
+set_rcpts(const char *r0, ...)
+{
+	va_list		 ap;
+	const char	*r;
+
+	te.e_nrcpts = 0;
+	va_start(ap, r0);
+	for (r = r0; r != NULL; r = va_arg(ap, const char *))
+		trcpts[te.e_nrcpts++] = (char *)(uintptr_t)r;
+	va_end(ap);
+}
+
+static char *
+tpath(const char *name)
+{
+	static char	 path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", tdir, name);
+	return path;
+}
+
+static char *
+slurp(const char *path, size_t *lenp)
+{
+	FILE	*f;
+	char	*buf;
+	size_t	 len;
+
+	assert_non_null(f = fopen(path, "r"));
+	buf = xmalloc(64 * 1024 * 1024);
+	len = fread(buf, 1, 64 * 1024 * 1024 - 1, f);
+	buf[len] = '\0';
+	fclose(f);
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
+}
+
+static void
+message(const char *s)
+{
+	assert_int_equal(spool_write(&tsp, s, strlen(s)), 0);
+}
+
+static int
+deliver(void)
+{
+	tnreplies = 0;
+	return deliver_message(&tc, &tcl, &te, &tsp, reply_cb, NULL);
+}
+
+static double
+now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+count_fds(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 n = 0;
+
+	assert_non_null(d = opendir("/proc/self/fd"));
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int
+count_dir(const char *dir)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 n = 0;
+
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void
+test_spool_memory(void **state)
+{
+	(void)state;
+	message("Subject: x\r\n\r\n");
+	message("body\r\n");
+	assert_int_equal(tsp.sp_fd, -1);
+	assert_int_equal(tsp.sp_size, 21);
+	assert_memory_equal(tsp.sp_buf, "Subject: x\r\n\r\nbody\r\n", 21);
+	assert_int_equal(tsp.sp_error, 0);
+	spool_reset(&tsp);
+	assert_int_equal(tsp.sp_size, 0);
+	assert_null(tsp.sp_buf);
+	message("next");
+	assert_int_equal(tsp.sp_size, 4);
+}
+
+/* Past SPOOL_MEM_MAX the message moves to an unlinked file. */
+static void
+test_spool_file(void **state)
+{
+	char		 chunk[1000], *back;
+	long long	 i, total = 0;
+	int		 fds;
+
+	(void)state;
+	fds = count_fds();
+	for (i = 0; total <= SPOOL_MEM_MAX + 5000; i++) {
+		memset(chunk, 'a' + (int)(i % 26), sizeof(chunk));
+		assert_int_equal(spool_write(&tsp, chunk, sizeof(chunk)), 0);
+		total += sizeof(chunk);
+	}
+	assert_int_not_equal(tsp.sp_fd, -1);
+	assert_null(tsp.sp_buf);
+	assert_int_equal(tsp.sp_size, total);
+	assert_int_equal(count_fds(), fds + 1);
+	assert_int_equal(count_dir(tdir), 0);	/* unlinked from the start */
+	back = xmalloc((size_t)total);
+	assert_int_equal(pread(tsp.sp_fd, back, (size_t)total, 0), total);
+	for (i = 0; i < total; i++)
+		if (back[i] != 'a' + (int)(i / 1000 % 26))
+			fail_msg("spool byte %lld", i);
+	free(back);
+	spool_reset(&tsp);
+	assert_int_equal(tsp.sp_fd, -1);
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(count_dir(tdir), 0);
+}
+
+/* A write failure sticks and gives 452 without running anything. */
+static void
+test_spool_error(void **state)
+{
+	char	*big;
+
+	(void)state;
+	spool_init(&tsp, "/nonexistent/dir");
+	big = xcalloc(1, SPOOL_MEM_MAX + 1);
+	assert_int_equal(spool_write(&tsp, big, SPOOL_MEM_MAX + 1), -1);
+	assert_int_equal(tsp.sp_error, 1);
+	assert_int_equal(spool_write(&tsp, "x", 1), -1);
+	free(big);
+	set_argv(script("p", "touch ran"), NULL);
+	assert_int_equal(deliver(), -1);
+	assert_int_equal(tnreplies, 1);
+	assert_string_equal(treplies[0], "452 4.3.1 Insufficient system storage");
+	assert_int_equal(access(tpath("ran"), F_OK), -1);
+	spool_reset(&tsp);
+	spool_init(&tsp, tdir);
+}
+
+static void
+test_exit_status(void **state)
+{
+	static const struct {
+		const char	*status;
+		const char	*reply;
+	} t[] = {
+		{ "0", R_OK250 },
+		{ "67", "550 5.1.1 Delivery failed: no such user" },
+		{ "68", "550 5.1.2 Delivery failed: host unknown" },
+		{ "65", "554 5.6.0 Delivery failed: data format error" },
+		{ "77", "554 5.7.1 Delivery failed: permission denied" },
+		{ "69", "554 5.3.0 Delivery failed: service unavailable" },
+		{ "75", R_TEMP },
+		{ "1", R_TEMP },
+		{ "64", R_TEMP },
+		{ "255", R_TEMP }
+	};
+	size_t	 i;
+
+	(void)state;
+	message("x\r\n");
+	set_argv(script("p", "cat >/dev/null; exit $1"), "0", NULL);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		free(targv[1]);
+		targv[1] = xstrdup(t[i].status);
+		assert_int_equal(deliver(), 0);
+		assert_int_equal(tnreplies, 1);
+		assert_string_equal(treplies[0], t[i].reply);
+	}
+}
+
+/* PROTOCOL.md 15.2. */
+static void
+test_override(void **state)
+{
+	static const struct {
+		const char	*out;
+		const char	*status;
+		const char	*reply;
+	} t[] = {
+		{ "250 2.0.0 stored as 42", "0", "250 2.0.0 stored as 42" },
+		{ "250 fine\r", "0", "250 fine" },
+		{ "251 fine", "0", "251 fine" },
+		{ "550 5.1.1 <b@example.net> unknown", "67",
+		    "550 5.1.1 <b@example.net> unknown" },
+		{ "554 no way", "77", "554 no way" },
+		{ "451 4.2.0 busy", "75", "451 4.2.0 busy" },
+		{ "452 4.2.2 mailbox full", "1", "452 4.2.2 mailbox full" },
+		{ "550 nope", "0", R_OK250 },
+		{ "250 fine", "67", "550 5.1.1 Delivery failed: no such user" },
+		{ "499 x", "65", "554 5.6.0 Delivery failed: data format error" },
+		{ "250", "0", R_OK250 },
+		{ "250 ", "0", R_OK250 },
+		{ "250-multi", "0", R_OK250 },
+		{ "25x fine", "0", R_OK250 },
+		{ "free text", "0", R_OK250 },
+		{ "250 a\tb", "0", R_OK250 },
+		{ "", "75", R_TEMP },
+		{ "451 later", "0", R_OK250 }
+	};
+	size_t	 i;
+
+	(void)state;
+	message("x\r\n");
+	set_argv(script("p", "printf '%s\\nsecond line\\n' \"$2\"; exit $1"),
+	    "0", "", NULL);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		free(targv[1]);
+		free(targv[2]);
+		targv[1] = xstrdup(t[i].status);
+		targv[2] = xstrdup(t[i].out);
+		assert_int_equal(deliver(), 0);
+		assert_int_equal(tnreplies, 1);
+		assert_string_equal(treplies[0], t[i].reply);
+	}
+}
+
+/* Every argument arrives byte-exact as one argument: no shell. */
+static void
+test_argv(void **state)
+{
+	const char	*want =
+	    "[-f]\n[]\n[--]\n[\"a b;c\"@example.net]\n"
+	    "[$(touch pwned)`id`|&;<>*?'\\x@y.org]\n"
+	    "[id=4f1a2b.1]\n[192.0.2.7/client.example/alice]\n"
+	    "[x%{nope}y]\n[r=\"a b;c\"@example.net]\n";
+	char		*got;
+
+	(void)state;
+	message("x\r\n");
+	te.e_sender = (char *)(uintptr_t)"";
+	set_rcpts("\"a b;c\"@example.net",
+	    "$(touch pwned)`id`|&;<>*?'\\x@y.org", NULL);
+	strlcpy(tcl.cl_user, "alice", sizeof(tcl.cl_user));
+	set_argv(script("p", "for a; do printf '[%s]\\n' \"$a\"; done >args"),
+	    "-f", "%{sender}", "--", "%{recipients}", "id=%{id}",
+	    "%{client}/%{helo}/%{user}", "x%{nope}y", "r=%{recipient}", NULL);
+	assert_int_equal(chdir(tdir), 0);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_OK250);
+	got = slurp(tpath("args"), NULL);
+	assert_string_equal(got, want);
+	free(got);
+	assert_int_equal(access(tpath("pwned"), F_OK), -1);
+	assert_int_equal(chdir("/"), 0);
+}
+
+/* /proc/PID/environ is what execve() got, untouched by the shell. */
+static void
+test_env(void **state)
+{
+	const char	 want[] =
+	    "PATH=/usr/bin:/bin:/test\0SMTPD_SENDER=\0"
+	    "SMTPD_RECIPIENTS=b@example.net\nc@example.net\0"
+	    "SMTPD_CLIENT_ADDR=192.0.2.7\0SMTPD_CLIENT_PORT=51514\0"
+	    "SMTPD_HELO=client.example\0SMTPD_AUTH_USER=alice\0"
+	    "SMTPD_TLS=TLSv1.3 TLS_AES_256_GCM_SHA384\0SMTPD_ID=4f1a2b.1\0"
+	    "SMTPD_BODY=8BITMIME\0SMTPD_SMTPUTF8=1\0";
+	char		*got;
+	size_t		 len;
+
+	(void)state;
+	setenv("SECRET", "1", 1);
+	setenv("PATH", "/usr/bin:/bin:/test", 1);
+	message("x\r\n");
+	te.e_sender = (char *)(uintptr_t)"";
+	te.e_body8 = te.e_smtputf8 = 1;
+	set_rcpts("b@example.net", "c@example.net", NULL);
+	strlcpy(tcl.cl_user, "alice", sizeof(tcl.cl_user));
+	strlcpy(tcl.cl_tls, "TLSv1.3 TLS_AES_256_GCM_SHA384",
+	    sizeof(tcl.cl_tls));
+	set_argv(script("p", "cat /proc/$$/environ >\"$1\""), tpath("env"),
+	    NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_OK250);
+	got = slurp(tpath("env"), &len);
+	assert_int_equal(len, sizeof(want) - 1);
+	assert_memory_equal(got, want, len);
+	free(got);
+	unsetenv("SECRET");
+	/* Without PATH in our environment the child gets the default. */
+	unsetenv("PATH");
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("env"), &len);
+	assert_true(len > 19);
+	assert_memory_equal(got, "PATH=/usr/bin:/bin", 19);
+	free(got);
+	setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1);
+}
+
+/* What follows the expected start: an RFC 5322 date, CRLF, the message. */
+static void
+check_received(const char *got, size_t len, const char *start,
+    const char *msg)
+{
+	struct tm	 tm;
+	const char	*p;
+
+	assert_true(len > strlen(start));
+	assert_memory_equal(got, start, strlen(start));
+	memset(&tm, 0, sizeof(tm));
+	p = strptime(got + strlen(start), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	assert_non_null(p);
+	assert_memory_equal(p, "\r\n", 2);
+	assert_string_equal(p + 2, msg);
+}
+
+static void
+test_stdin_received(void **state)
+{
+	const char	*msg = "Subject: t\r\n\r\n.dot\nbare LF\rbare CR \xe9\r\n";
+	char		*got;
+	size_t		 len;
+
+	(void)state;
+	message(msg);
+	tc.c_received = 1;
+	strlcpy(tcl.cl_user, "alice", sizeof(tcl.cl_user));
+	strlcpy(tcl.cl_tls, "TLSv1.3 X", sizeof(tcl.cl_tls));
+	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("in"), &len);
+	check_received(got, len, "Received: from client.example "
+	    "([192.0.2.7])\r\n\tby mx.example.org (smtpd) with ESMTPSA "
+	    "id 4f1a2b.1\r\n\tfor <b@example.net>; ", msg);
+	free(got);
+
+	/* HELO, no TLS or AUTH, IPv6, two recipients: no `for'. */
+	tcl.cl_esmtp = 0;
+	tcl.cl_user[0] = tcl.cl_tls[0] = '\0';
+	strlcpy(tcl.cl_addr, "2001:db8::1", sizeof(tcl.cl_addr));
+	set_rcpts("b@example.net", "c@example.net", NULL);
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("in"), &len);
+	check_received(got, len, "Received: from client.example "
+	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with SMTP "
+	    "id 4f1a2b.1;\r\n\t", msg);
+	free(got);
+
+	/* LMTP: one run per recipient, each with its own `for'. */
+	tcl.cl_lmtp = 1;
+	set_rcpts("c@example.net", NULL);
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("in"), &len);
+	check_received(got, len, "Received: from client.example "
+	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with LMTP "
+	    "id 4f1a2b.1\r\n\tfor <c@example.net>; ", msg);
+	free(got);
+}
+
+/* Without a Received: header, a file-spooled message arrives exactly. */
+static void
+test_stdin_exact(void **state)
+{
+	char	*buf, *got;
+	size_t	 i, len, n = SPOOL_MEM_MAX * 3 + 17;
+
+	(void)state;
+	buf = xmalloc(n);
+	for (i = 0; i < n; i++)
+		buf[i] = (char)(arc4random() & 0xff);
+	assert_int_equal(spool_write(&tsp, buf, 1000), 0);
+	assert_int_equal(spool_write(&tsp, buf + 1000, n - 1000), 0);
+	assert_int_not_equal(tsp.sp_fd, -1);
+	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_OK250);
+	got = slurp(tpath("in"), &len);
+	assert_int_equal(len, n);
+	assert_memory_equal(got, buf, n);
+	/* Twice from the same spool: nothing consumed it. */
+	assert_int_equal(deliver(), 0);
+	free(got);
+	got = slurp(tpath("in"), &len);
+	assert_int_equal(len, n);
+	free(got);
+	free(buf);
+}
+
+/* A program that does not read its input is judged by its status. */
+static void
+test_epipe(void **state)
+{
+	char	*buf;
+
+	(void)state;
+	buf = xmalloc(1024 * 1024);
+	memset(buf, 'x', 1024 * 1024);
+	assert_int_equal(spool_write(&tsp, buf, 1024 * 1024), 0);
+	free(buf);
+	set_argv(script("p", "exit 0"), NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_OK250);
+	set_argv(script("p", "exec 0<&-; exit 67"), NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0],
+	    "550 5.1.1 Delivery failed: no such user");
+}
+
+/* Much output before reading the input must not deadlock. */
+static void
+test_big_output(void **state)
+{
+	char	*buf;
+
+	(void)state;
+	buf = xmalloc(1024 * 1024);
+	memset(buf, 'x', 1024 * 1024);
+	assert_int_equal(spool_write(&tsp, buf, 1024 * 1024), 0);
+	free(buf);
+	set_argv(script("p", "echo '250 big'; head -c 1048576 /dev/zero; "
+	    "head -c 1048576 /dev/zero >&2; n=$(wc -c); "
+	    "[ \"$n\" = 1048576 ]"), NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], "250 big");
+}
+
+static int
+proc_alive(pid_t pid)
+{
+	char	 path[64], *stat;
+	int	 alive;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (access(path, F_OK) == -1)
+		return 0;
+	stat = slurp(path, NULL);
+	/* A zombie that nobody reaps in a container is dead enough. */
+	alive = strstr(stat, ") Z ") == NULL;
+	free(stat);
+	return alive;
+}
+
+static void
+test_timeout(void **state)
+{
+	double	 t0;
+
+	(void)state;
+	message("x\r\n");
+	tc.c_deliver_timeout = 1;
+	set_argv(script("p", "echo '451 4.4.0 slow'; exec sleep 30"), NULL);
+	t0 = now();
+	assert_int_equal(deliver(), 0);
+	assert_true(now() - t0 < 2.5);
+	assert_true(now() - t0 > 0.9);
+	assert_string_equal(treplies[0], "451 4.4.0 slow");
+	set_argv(script("p", "exec sleep 30"), NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_TEMP);
+}
+
+/* A grandchild holding the pipes: the whole group goes at the timeout. */
+static void
+test_timeout_group(void **state)
+{
+	char	*pid;
+	double	 t0;
+
+	(void)state;
+	message("x\r\n");
+	tc.c_deliver_timeout = 1;
+	set_argv(script("p", "sleep 30 & echo $! >\"$1\"; wait"),
+	    tpath("pid"), NULL);
+	t0 = now();
+	assert_int_equal(deliver(), 0);
+	assert_true(now() - t0 < 2.5);
+	assert_string_equal(treplies[0], R_TEMP);
+	pid = slurp(tpath("pid"), NULL);
+	usleep(100000);
+	assert_false(proc_alive((pid_t)atoi(pid)));
+	free(pid);
+}
+
+/* The program's exit decides, even if a background child keeps stdout. */
+static void
+test_background(void **state)
+{
+	char	*pid;
+	double	 t0;
+
+	(void)state;
+	message("x\r\n");
+	tc.c_deliver_timeout = 5;
+	set_argv(script("p", "sleep 30 & echo $! >\"$1\"; exit 0"),
+	    tpath("pid"), NULL);
+	t0 = now();
+	assert_int_equal(deliver(), 0);
+	assert_true(now() - t0 < 1.0);
+	assert_string_equal(treplies[0], R_OK250);
+	pid = slurp(tpath("pid"), NULL);
+	kill((pid_t)atoi(pid), SIGKILL);
+	free(pid);
+}
+
+static void
+test_signal(void **state)
+{
+	(void)state;
+	message("x\r\n");
+	set_argv(script("p", "echo '250 lies'; kill -SEGV $$"), NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_TEMP);
+	/* Ignored signals in smtpd are default again in the program. */
+	set_argv(script("p", "kill -PIPE $$; exit 0"), NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_TEMP);
+}
+
+static void
+test_exec_failure(void **state)
+{
+	int	 fds;
+
+	(void)state;
+	message("x\r\n");
+	fds = count_fds();
+	set_argv(tpath("missing"), NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_TEMP);
+	set_argv(script("p", "exit 0"), NULL);
+	assert_int_equal(chmod(targv[0], 0644), 0);	/* EACCES, even root */
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_TEMP);
+	set_argv(tdir, NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_TEMP);
+	assert_int_equal(count_fds(), fds);
+}
+
+static const char per_rcpt_prog[] =
+    "echo \"$SMTPD_RECIPIENTS|$#|$1|$SMTPD_ID\" >>\"$0.log\"\n"
+    "case $1 in\n"
+    "t1*) echo '451 4.0.0 t1'; exit 75;;\n"
+    "t2*) echo '452 4.0.0 t2'; exit 75;;\n"
+    "p1*) echo '550 5.0.0 p1'; exit 67;;\n"
+    "p2*) echo '554 5.0.0 p2'; exit 65;;\n"
+    "esac\n"
+    "exit 0";
+
+/* PROTOCOL.md 15.4: one reply from several runs. */
+static void
+test_per_rcpt(void **state)
+{
+	char	*log;
+
+	(void)state;
+	message("x\r\n");
+	tc.c_deliver_per_rcpt = 1;
+	set_argv(script("p", per_rcpt_prog), "%{recipient}", NULL);
+	set_rcpts("ok@x", "ok2@x", NULL);
+	assert_int_equal(deliver(), 0);
+	assert_int_equal(tnreplies, 1);
+	assert_string_equal(treplies[0], R_OK250);
+	log = slurp(tpath("p.log"), NULL);
+	assert_string_equal(log, "ok@x|1|ok@x|" ID "\nok2@x|1|ok2@x|" ID "\n");
+	free(log);
+	set_rcpts("ok@x", "p1@x", "t1@x", "t2@x", NULL);
+	assert_int_equal(deliver(), 0);
+	assert_int_equal(tnreplies, 1);
+	assert_string_equal(treplies[0], "451 4.0.0 t1");
+	set_rcpts("ok@x", "p2@x", "p1@x", NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], "554 5.0.0 p2");
+	/* Without per-recipient runs: one run with all of them. */
+	tc.c_deliver_per_rcpt = 0;
+	set_argv(tpath("p"), "%{recipients}", NULL);
+	set_rcpts("ok@x", "p2@x", NULL);
+	unlink(tpath("p.log"));
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_OK250);
+	log = slurp(tpath("p.log"), NULL);
+	assert_string_equal(log, "ok@x\np2@x|2|ok@x|" ID "\n");
+	free(log);
+}
+
+/* RFC 2033, PROTOCOL.md 14.2: one reply per recipient, in RCPT order. */
+static void
+test_lmtp(void **state)
+{
+	char	*log;
+
+	(void)state;
+	message("x\r\n");
+	tcl.cl_lmtp = 1;
+	set_argv(script("p", per_rcpt_prog), "%{recipients}", NULL);
+	set_rcpts("ok@x", "p1@x", "t2@x", "ok@x", NULL);
+	assert_int_equal(deliver(), 0);
+	assert_int_equal(tnreplies, 4);
+	assert_string_equal(treplies[0], R_OK250);
+	assert_string_equal(treplies[1], "550 5.0.0 p1");
+	assert_string_equal(treplies[2], "452 4.0.0 t2");
+	assert_string_equal(treplies[3], R_OK250);
+	log = slurp(tpath("p.log"), NULL);
+	assert_string_equal(log, "ok@x|1|ok@x|" ID "\np1@x|1|p1@x|" ID "\n"
+	    "t2@x|1|t2@x|" ID "\nok@x|1|ok@x|" ID "\n");
+	free(log);
+	tc.c_deliver = DELIVER_DISCARD;
+	assert_int_equal(deliver(), 0);
+	assert_int_equal(tnreplies, 4);
+	assert_string_equal(treplies[3], R_OK250);
+}
+
+/* Run deliver() with fd (1 or 2) going to a file; returns what came. */
+static char *
+capture(int fd)
+{
+	int	 save, tmp;
+	char	*got;
+
+	fflush(stdout);
+	assert_true((save = dup(fd)) != -1);
+	tmp = open(tpath("capture"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(tmp != -1);
+	assert_int_equal(dup2(tmp, fd), fd);
+	close(tmp);
+	assert_int_equal(deliver(), 0);
+	fflush(stdout);
+	assert_int_equal(dup2(save, fd), fd);
+	close(save);
+	got = slurp(tpath("capture"), NULL);
+	return got;
+}
+
+static void
+test_sinks(void **state)
+{
+	char	*got;
+
+	(void)state;
+	message("Subject: hi\r\n\r\nbody\r\nline2");
+	set_rcpts("b@example.net", "c@example.net", NULL);
+	tc.c_deliver = DELIVER_DISCARD;
+	assert_int_equal(deliver(), 0);
+	assert_int_equal(tnreplies, 1);
+	assert_string_equal(treplies[0], R_OK250);
+	tc.c_deliver = DELIVER_STDOUT;
+	got = capture(STDOUT_FILENO);
+	assert_string_equal(got, "---------- MESSAGE FOLLOWS ----------\n"
+	    "X-Peer: 192.0.2.7\nX-MailFrom: a@example.org\n"
+	    "X-RcptTo: b@example.net, c@example.net\n"
+	    "Subject: hi\n\nbody\nline2\n"
+	    "------------ END MESSAGE ------------\n");
+	assert_int_equal(tnreplies, 1);
+	assert_string_equal(treplies[0], R_OK250);
+	free(got);
+}
+
+/* One log line per run; program output is logged escaped, not replied. */
+static void
+test_log(void **state)
+{
+	char	*got;
+
+	(void)state;
+	message("12345");
+	te.e_sender = (char *)(uintptr_t)"a\x01@example.org";
+	set_argv(script("p", "printf '250 ok\\nmore\\001\\n'; echo oops >&2; "
+	    "exit 0"), NULL);
+	got = capture(STDERR_FILENO);
+	assert_string_equal(treplies[0], "250 ok");
+	assert_non_null(strstr(got, "4f1a2b deliver id=" ID
+	    " from=<a\\x01@example.org> rcpts=1 size=5 status=250 exit=0 "
+	    "time=0."));
+	assert_non_null(strstr(got, "4f1a2b deliver id=" ID
+	    " stdout: more\\x01\n"));
+	assert_non_null(strstr(got, "4f1a2b deliver id=" ID
+	    " stderr: oops\n"));
+	free(got);
+	set_argv(script("p", "kill -KILL $$"), NULL);
+	got = capture(STDERR_FILENO);
+	assert_non_null(strstr(got, "status=451 exit=signal9 "));
+	free(got);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_spool_memory, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_spool_file, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_spool_error, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_exit_status, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_override, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_argv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stdin_received, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stdin_exact, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_epipe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big_output, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_group, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_background, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_signal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_failure, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_per_rcpt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lmtp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sinks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log, setup, teardown),
+	};
+
+	/* smtpd's children ignore SIGPIPE; the program must not inherit it. */
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("deliver", tests, NULL, NULL);
+}
