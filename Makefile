@@ -76,6 +76,7 @@ run: deps
 # The unit and end-to-end tests of one build (BUILDDIR, SAN).
 test: all $(UNITBINS)
 	@sh tests/run-unit.sh $(BUILDDIR) $(UNITTESTS)
+	@sh tests/test_maildir.sh $(CONTRIB)
 	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
 	    python3 tests/e2e/run.py
 
@@ -85,6 +86,12 @@ check: deps-check
 	@if command -v mandoc >/dev/null; then \
 	    mandoc -Tlint -W warning smtpd.8 smtpd.conf.5 && \
 	    echo "mandoc -Tlint: clean"; fi
+
+# smtpd against Postfix's smtp-sink, driven by smtp-source (installs the
+# postfix package when missing, without starting it); see contrib/bench.
+bench: $(BUILDDIR)/smtpd $(CONTRIB)
+	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
+	    sh contrib/bench/bench.sh
 
 lint:
 	mandoc -Tlint -W warning smtpd.8 smtpd.conf.5

@@ -137,6 +137,11 @@ static const struct keyword keywords[] = {
 #define NKEYWORDS	NITEMS(keywords)
 
 /* The placeholders of the delivery command (DESIGN.md, Delivery). */
+enum {
+	PH_SENDER,
+	PH_RECIPIENTS,
+	PH_RECIPIENT
+};
 static const char *const placeholders[] = {
 	"%{sender}", "%{recipients}", "%{recipient}", "%{client}",
 	"%{helo}", "%{user}", "%{id}"
@@ -675,12 +680,13 @@ config_deliver_check(char **argv, int *per_rcpt, char *err, size_t errlen)
 				    "program path", placeholders[j]);
 				return -1;
 			}
-			if (j == 1 && (s != argv[i] || end[1] != '\0')) {
+			if (j == PH_RECIPIENTS &&
+			    (s != argv[i] || end[1] != '\0')) {
 				snprintf(err, errlen, "%%{recipients} must be "
 				    "a word by itself");
 				return -1;
 			}
-			if (j == 2)
+			if (j == PH_RECIPIENT)
 				*per_rcpt = 1;
 		}
 	}

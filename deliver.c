@@ -124,6 +124,9 @@ static void	 deliver_log(const struct client *, const struct envelope *,
 static int	 deliver_run(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *,
 		    struct deliver_run *);
+static int	 deliver_one(const struct config *, const struct client *,
+		    const struct envelope *, struct spool *,
+		    struct deliver_run *);
 
 void
 spool_init(struct spool *sp, const char *dir)
@@ -332,7 +335,8 @@ static void
 deliver_sink(const struct config *c, const struct client *cl,
     const struct envelope *e, struct spool *sp, struct deliver_run *dr)
 {
-	if (c->c_deliver == DELIVER_STDOUT)
+	/* In LMTP one copy, not one per recipient. */
+	if (c->c_deliver == DELIVER_STDOUT && dr->dr_rcpts == e->e_rcpts)
 		deliver_print(cl, e, sp);
 	dr->dr_exited = 1;
 	dr->dr_status = 0;
@@ -658,16 +662,17 @@ deliver_read(struct deliver_out *o, int reads)
 	}
 }
 
-/* Reap the program; on timeout kill its whole process group first. */
+/*
+ * Reap the program if it exited; or kill its whole process group (its
+ * own children too may hold our pipes) and reap it.
+ */
 static void
 deliver_reap(struct deliver_run *dr, int kill_group)
 {
 	pid_t	 pid;
 
-	if (kill_group) {
-		dr->dr_timedout = 1;
+	if (kill_group)
 		kill(-dr->dr_pid, SIGKILL);
-	}
 	while ((pid = waitpid(dr->dr_pid, &dr->dr_status,
 	    kill_group ? 0 : WNOHANG)) == -1 && errno == EINTR)
 		;
@@ -712,14 +717,18 @@ deliver_io(struct deliver_run *dr, struct spool *sp, int timeout)
 		pfd[3].fd = dr->dr_pidfd;
 		pfd[1].events = pfd[2].events = pfd[3].events = POLLIN;
 		if ((ms = deliver_timeleft(&dr->dr_start, timeout)) == 0) {
+			dr->dr_timedout = 1;
 			deliver_reap(dr, 1);
 			break;
 		}
 		/* Without a pidfd, look for the exit now and then. */
 		if (dr->dr_pidfd == -1 && (ms == -1 || ms > 50))
 			ms = 50;
-		if (poll(pfd, 4, ms) == -1 && errno != EINTR)
+		if (poll(pfd, 4, ms) == -1) {
+			if (errno == EINTR)
+				continue;
 			fatal("poll");
+		}
 		if (pfd[0].revents != 0 && dr->dr_in != -1 &&
 		    deliver_feed(dr, sp) == -1) {
 			rv = -1;
@@ -848,6 +857,8 @@ deliver_run(const struct config *c, const struct client *cl,
 	size_t	 skip;
 	int	 rv = 0;
 
+	if (c->c_deliver_argv == NULL || c->c_deliver_argv[0] == NULL)
+		fatalx("%s: no deliver command", __func__);
 	if (deliver_start(c, cl, e, dr) == -1) {
 		log_warnx("%s deliver id=%s: %s: %s", cl->cl_sid, e->e_id,
 		    c->c_deliver_argv[0], strerror(dr->dr_error));
@@ -873,6 +884,29 @@ deliver_run(const struct config *c, const struct client *cl,
 	return rv;
 }
 
+/* One run for the recipients given, whatever the mode; -1: our error. */
+static int
+deliver_one(const struct config *c, const struct client *cl,
+    const struct envelope *e, struct spool *sp, struct deliver_run *dr)
+{
+	int	 rv = 0;
+
+	dr->dr_in = dr->dr_out.do_fd = dr->dr_err.do_fd = -1;
+	dr->dr_pidfd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &dr->dr_start);
+	if (sp->sp_error) {
+		/* PROTOCOL.md 16: the message was never whole. */
+		dr->dr_class = DC_TEMP;
+		strlcpy(dr->dr_reply, REPLY_NOSPOOL, sizeof(dr->dr_reply));
+		rv = -1;
+	} else if (c->c_deliver != DELIVER_PROGRAM)
+		deliver_sink(c, cl, e, sp, dr);
+	else
+		rv = deliver_run(c, cl, e, sp, dr);
+	deliver_log(cl, e, sp, dr);
+	return rv;
+}
+
 int
 deliver_message(const struct config *c, const struct client *cl,
     const struct envelope *e, struct spool *sp, deliver_reply_cb cb,
@@ -893,24 +927,12 @@ deliver_message(const struct config *c, const struct client *cl,
 		memset(&dr, 0, sizeof(dr));
 		dr.dr_rcpts = per_rcpt ? e->e_rcpts + i : e->e_rcpts;
 		dr.dr_nrcpts = per_rcpt ? 1 : e->e_nrcpts;
-		dr.dr_in = dr.dr_out.do_fd = dr.dr_err.do_fd = -1;
-		dr.dr_pidfd = -1;
-		clock_gettime(CLOCK_MONOTONIC, &dr.dr_start);
-		if (sp->sp_error) {
-			/* PROTOCOL.md 16: the message was never whole. */
-			dr.dr_class = DC_TEMP;
-			strlcpy(dr.dr_reply, REPLY_NOSPOOL,
-			    sizeof(dr.dr_reply));
+		if (deliver_one(c, cl, e, sp, &dr) == -1)
 			rv = -1;
-		} else if (c->c_deliver != DELIVER_PROGRAM)
-			deliver_sink(c, cl, e, sp, &dr);
-		else if (deliver_run(c, cl, e, sp, &dr) == -1)
-			rv = -1;
-		deliver_log(cl, e, sp, &dr);
 		if (cl->cl_lmtp)
 			cb(arg, dr.dr_reply);
 		else if (agg[0] == '\0' || dr.dr_class > worst) {
-			/* RFC order: the first reply of the worst class. */
+			/* RCPT order: the first reply of the worst class. */
 			worst = dr.dr_class;
 			strlcpy(agg, dr.dr_reply, sizeof(agg));
 		}

@@ -34,8 +34,8 @@
 #include "smtpd.h"
 
 #define LISTEN_BACKLOG		512
-#define ACCEPT_PAUSE_MS		1000	/* out of descriptors: wait this long */
-#define SPAWN_QUICK_MS		1000	/* a child dying sooner failed at start */
+#define ACCEPT_PAUSE_MS		1000	/* accept() out of descriptors */
+#define SPAWN_QUICK_MS		1000	/* dying sooner: failed at start */
 #define SPAWN_BACKOFF_MIN_MS	250
 #define SPAWN_BACKOFF_MAX_MS	30000
 #define REFUSE_TEXT		"Service not available, too many connections"
@@ -46,7 +46,7 @@ struct child {
 	pid_t			 ch_pid;
 	int			 ch_fd;		/* socketpair; -1: exiting */
 	int			 ch_busy;
-	int			 ch_retired;	/* we closed ch_fd: told to exit */
+	int			 ch_retired;	/* we closed ch_fd: exit */
 	unsigned int		 ch_gen;	/* configuration generation */
 	long long		 ch_born;	/* monotonic ms */
 	char			 ch_addr[64];	/* peer of the busy session */
@@ -137,10 +137,10 @@ listener_find(const struct config *c, const struct listener *l)
 	struct listener	*o;
 
 	TAILQ_FOREACH(o, &c->c_listeners, l_entry) {
-		if (o->l_nfds == 0 || o->l_unix != l->l_unix ||
-		    o->l_port != l->l_port || strcmp(o->l_addr, l->l_addr) != 0)
-			continue;
-		return o;
+		if (o->l_nfds > 0 && o->l_unix == l->l_unix &&
+		    o->l_port == l->l_port &&
+		    strcmp(o->l_addr, l->l_addr) == 0)
+			return o;
 	}
 	return NULL;
 }
@@ -193,7 +193,8 @@ listener_bind_inet(struct listener *l, int family, const char *host,
 	    0);
 	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
 	    sizeof(on)) == -1 || (res->ai_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1) ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+	    sizeof(on)) == -1) ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1) {
 		error = errno;
@@ -682,18 +683,24 @@ pool_retire(struct child *ch)
 	ch->ch_retired = 1;
 }
 
-/* Counts idle children of this generation, and all that can serve. */
+/*
+ * Counts idle children of this generation, the active ones (all but
+ * those told to exit), and those that closed their socket by themselves
+ * and wait to be reaped.
+ */
 static void
-pool_count(int *idle, int *active)
+pool_count(int *idle, int *active, int *dying)
 {
 	struct child	*ch;
 
-	*idle = *active = 0;
+	*idle = *active = *dying = 0;
 	TAILQ_FOREACH(ch, &children, ch_entry) {
-		if (ch->ch_fd == -1)
+		if (ch->ch_retired)
 			continue;
 		(*active)++;
-		if (!ch->ch_busy && ch->ch_gen == gen)
+		if (ch->ch_fd == -1)
+			(*dying)++;
+		else if (!ch->ch_busy && ch->ch_gen == gen)
 			(*idle)++;
 	}
 }
@@ -725,11 +732,14 @@ pool_peer_count(const char *addr)
 static void
 pool_topup(void)
 {
-	int	 idle, active;
+	int	 idle, active, dying;
 
 	if (quitting || master_now() < spawn_after)
 		return;
-	pool_count(&idle, &active);
+	/* Reap first: a child dying at start means back-off. */
+	pool_count(&idle, &active, &dying);
+	if (dying > 0)
+		return;
 	while (idle < conf->c_prefork && active < conf->c_maxclients) {
 		if (pool_spawn() == NULL)
 			return;
@@ -849,7 +859,7 @@ master_send(struct child *ch, const struct handoff *h, int fd)
 	return 0;
 }
 
-/* RFC 5321 3.8: 421 and close; best effort, the master never blocks. */
+/* RFC 5321 3.8: 421, then close; best effort, the master never blocks. */
 static void
 master_refuse(int fd, const char *addr, const char *why)
 {
@@ -887,13 +897,37 @@ master_accept_error(void)
 	}
 }
 
+/*
+ * An idle child takes fd, or a new one when max-clients allows.  One
+ * that died before we read its EOF fails the send and is passed over.
+ */
+static struct child *
+master_dispatch(const struct handoff *h, int fd)
+{
+	struct child	*ch;
+	int		 tries, idle, active, dying;
+
+	for (tries = 0; tries < 3; tries++) {
+		pool_count(&idle, &active, &dying);
+		if ((ch = pool_idle()) == NULL &&
+		    (active >= conf->c_maxclients ||
+		    (ch = pool_spawn()) == NULL))
+			return NULL;
+		if (master_send(ch, h, fd) == 0)
+			return ch;
+		(void)close(ch->ch_fd);
+		ch->ch_fd = -1;
+	}
+	return NULL;
+}
+
 static void
 master_accept(const struct listener *l, int lidx, int fidx)
 {
 	struct handoff	 h;
 	struct child	*ch;
 	char		 addr[64], port[8];
-	int		 fd, idle, active;
+	int		 fd;
 
 	memset(&h, 0, sizeof(h));
 	h.h_listener = lidx;
@@ -912,14 +946,8 @@ master_accept(const struct listener *l, int lidx, int fidx)
 		    "address");
 		return;
 	}
-	pool_count(&idle, &active);
-	if ((ch = pool_idle()) == NULL && active >= conf->c_maxclients) {
+	if ((ch = master_dispatch(&h, fd)) == NULL) {
 		master_refuse(fd, addr, "too many connections");
-		return;
-	}
-	if ((ch == NULL && (ch = pool_spawn()) == NULL) ||
-	    master_send(ch, &h, fd) == -1) {
-		master_refuse(fd, addr, "no child to take the connection");
 		return;
 	}
 	(void)close(fd);
@@ -1151,11 +1179,11 @@ master_pollfd(size_t *n, int fd, struct listener *l, int lidx, int fidx,
 static int
 master_accepting(long long now)
 {
-	int	 idle, active;
+	int	 idle, active, dying;
 
 	if (quitting || now < accept_after)
 		return 0;
-	pool_count(&idle, &active);
+	pool_count(&idle, &active, &dying);
 	return idle > 0 || active >= conf->c_maxclients || now >= spawn_after;
 }
 
@@ -1288,6 +1316,24 @@ master_listen(void)
 			errx(1, "%s", err);
 }
 
+/* Bound as root, then into the background with the sockets. */
+static void
+master_start(void)
+{
+	log_init(debug, LOG_MAIL);
+	log_procinit("master");
+	master_rlimit(conf);
+	master_listen();
+	if (!debug && daemon(0, 0) == -1)
+		fatal("daemon");
+	if (!debug || conf->c_pidfile != NULL)
+		master_pidfile(conf->c_pidfile != NULL ? conf->c_pidfile :
+		    DEF_PIDFILE);
+	master_signals_init();
+	setproctitle("%s", "master");
+	log_info("startup");
+}
+
 static void
 master_exit(void)
 {
@@ -1338,19 +1384,7 @@ main(int argc, char *argv[])
 		exit(fflush(stdout) == 0 ? 0 : 1);
 	}
 	master_check();
-
-	log_init(debug, LOG_MAIL);
-	log_procinit("master");
-	master_rlimit(conf);
-	master_listen();
-	if (!debug && daemon(0, 0) == -1)
-		fatal("daemon");
-	if (!debug || conf->c_pidfile != NULL)
-		master_pidfile(conf->c_pidfile != NULL ? conf->c_pidfile :
-		    DEF_PIDFILE);
-	master_signals_init();
-	setproctitle("%s", "master");
-	log_info("startup");
+	master_start();
 	master_loop();
 	master_exit();
 }

@@ -915,7 +915,8 @@ test_fixtures(void **state)
 {
 	const char	*dir = getenv("TESTCONF");
 	struct config	*c;
-	char		 path[256], want[512], *golden, *t, *log, *line, *nl;
+	char		 path[256], want[512];
+	char		*golden, *t, *log, *line, *nl;
 	int		 nlog = 0, nwant = 0;
 
 	(void)state;

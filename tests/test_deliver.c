@@ -29,7 +29,8 @@
 #define MAXREPLIES	8
 #define ID		"4f1a2b.1"
 #define R_OK250		"250 OK id=" ID
-#define R_TEMP		"451 4.3.0 Delivery failed temporarily, try again later"
+#define R_TEMP	\
+    "451 4.3.0 Delivery failed temporarily, try again later"
 
 static char		 tdir[64];
 static struct config	 tc;
@@ -222,8 +223,8 @@ test_spool_memory(void **state)
 	message("Subject: x\r\n\r\n");
 	message("body\r\n");
 	assert_int_equal(tsp.sp_fd, -1);
-	assert_int_equal(tsp.sp_size, 21);
-	assert_memory_equal(tsp.sp_buf, "Subject: x\r\n\r\nbody\r\n", 21);
+	assert_int_equal(tsp.sp_size, 20);
+	assert_memory_equal(tsp.sp_buf, "Subject: x\r\n\r\nbody\r\n", 20);
 	assert_int_equal(tsp.sp_error, 0);
 	spool_reset(&tsp);
 	assert_int_equal(tsp.sp_size, 0);
@@ -251,7 +252,8 @@ test_spool_file(void **state)
 	assert_null(tsp.sp_buf);
 	assert_int_equal(tsp.sp_size, total);
 	assert_int_equal(count_fds(), fds + 1);
-	assert_int_equal(count_dir(tdir), 0);	/* unlinked from the start */
+	/* Unlinked from the start. */
+	assert_int_equal(count_dir(tdir), 0);
 	back = xmalloc((size_t)total);
 	assert_int_equal(pread(tsp.sp_fd, back, (size_t)total, 0), total);
 	for (i = 0; i < total; i++)
@@ -280,7 +282,8 @@ test_spool_error(void **state)
 	set_argv(script("p", "touch ran"), NULL);
 	assert_int_equal(deliver(), -1);
 	assert_int_equal(tnreplies, 1);
-	assert_string_equal(treplies[0], "452 4.3.1 Insufficient system storage");
+	assert_string_equal(treplies[0],
+	    "452 4.3.1 Insufficient system storage");
 	assert_int_equal(access(tpath("ran"), F_OK), -1);
 	spool_reset(&tsp);
 	spool_init(&tsp, tdir);
@@ -336,8 +339,10 @@ test_override(void **state)
 		{ "451 4.2.0 busy", "75", "451 4.2.0 busy" },
 		{ "452 4.2.2 mailbox full", "1", "452 4.2.2 mailbox full" },
 		{ "550 nope", "0", R_OK250 },
-		{ "250 fine", "67", "550 5.1.1 Delivery failed: no such user" },
-		{ "499 x", "65", "554 5.6.0 Delivery failed: data format error" },
+		{ "250 fine", "67",
+		    "550 5.1.1 Delivery failed: no such user" },
+		{ "499 x", "65",
+		    "554 5.6.0 Delivery failed: data format error" },
 		{ "250", "0", R_OK250 },
 		{ "250 ", "0", R_OK250 },
 		{ "250-multi", "0", R_OK250 },
@@ -457,7 +462,8 @@ check_received(const char *got, size_t len, const char *start,
 static void
 test_stdin_received(void **state)
 {
-	const char	*msg = "Subject: t\r\n\r\n.dot\nbare LF\rbare CR \xe9\r\n";
+	const char	*msg =
+	    "Subject: t\r\n\r\n.dot\nbare LF\rbare CR \xe9\r\n";
 	char		*got;
 	size_t		 len;
 
@@ -668,7 +674,8 @@ test_exec_failure(void **state)
 	assert_int_equal(deliver(), 0);
 	assert_string_equal(treplies[0], R_TEMP);
 	set_argv(script("p", "exit 0"), NULL);
-	assert_int_equal(chmod(targv[0], 0644), 0);	/* EACCES, even root */
+	/* EACCES, even for root. */
+	assert_int_equal(chmod(targv[0], 0644), 0);
 	assert_int_equal(deliver(), 0);
 	assert_string_equal(treplies[0], R_TEMP);
 	set_argv(tdir, NULL);
@@ -834,7 +841,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_exit_status, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_override, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_override, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_argv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stdin_received, setup,
@@ -852,7 +860,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_signal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_failure, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_per_rcpt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_per_rcpt, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_lmtp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log, setup, teardown),

@@ -335,7 +335,8 @@ class Smtpd:
     """One smtpd -d process with its own temp dir, config, log and outdir."""
 
     def __init__(self, config="", *, listen_opts="", prefork=2, timeout=5,
-                 hostname=HOSTNAME, args=(), env=None, start=True):
+                 hostname=HOSTNAME, args=(), env=None, start=True,
+                 noconf=False):
         self.tmp = tempfile.mkdtemp(prefix="smtpd-e2e-")
         os.chmod(self.tmp, 0o777)
         self.out = os.path.join(self.tmp, "out")
@@ -356,6 +357,7 @@ class Smtpd:
         self.hostname = hostname
         self.args = list(args)
         self.env = env
+        self.noconf = noconf        # run without -f (built-in default)
         self.proc = None
         self.returncode = None
         self.clients = []
@@ -364,7 +366,11 @@ class Smtpd:
         self.tcp_ports = []
         self.write_config(config)
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.cleanup()
+                raise
 
     # -- configuration --------------------------------------------------
 
@@ -421,7 +427,11 @@ class Smtpd:
         # delivery program.
         env.setdefault("E2E_CANARY", "leak")
         env.setdefault("SMTPD_CANARY", "leak")
-        cmd = [smtpd_path(), "-d", "-f", self.conf] + self.args
+        cmd = [smtpd_path(), "-d"] + self.args
+        if not self.noconf:
+            cmd[2:2] = ["-f", self.conf]
+        else:
+            self.tcp_ports, self.unix_paths = [8025], []
         self._stdout = open(self.stdoutfile, "ab")
         self._stderr = open(self.logfile, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -430,7 +440,11 @@ class Smtpd:
                                      cwd=self.tmp)
         self.pid = self.proc.pid
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop(grace=2.0)
+                raise
         return self
 
     def wait_ready(self, timeout=10.0):
@@ -539,6 +553,22 @@ class Smtpd:
         if greeting:
             c.expect("220 %s ESMTP smtpd" % self.hostname, msg="greeting")
         return c
+
+    def connect_retry(self, timeout=5.0, **kw):
+        """Connect until the greeting is a 220 (not a 421); return the
+        client and the greeting."""
+        deadline = time.monotonic() + timeout
+        while True:
+            c = self.connect(greeting=False, **kw)
+            try:
+                g = c.recv_reply()
+            except AssertionError:
+                g = None
+            if g is not None and g.startswith("220 ") \
+                    or time.monotonic() > deadline:
+                return c, g
+            c.close()
+            time.sleep(0.05)
 
     def connect_unix(self, path, greeting=True):
         c = Client(path=path)

@@ -85,7 +85,7 @@ class TestContent(DataCase):
     def test_smuggled_commands_not_executed(self):
         c = self.session()
         raw = (b"Subject: a\r\n\r\nx\n.\nMAIL FROM:<evil@x>\nRCPT TO:<v@x>\n"
-               b"DATA\nevil\n.\n")
+               b"DATA\nevil\n.\n\r\n")
         c.check("MAIL FROM:<a@example.com>", "250 OK")
         c.check("RCPT TO:<b@example.com>", "250 OK")
         c.check("DATA", DATA_354)
@@ -159,8 +159,9 @@ class TestContent(DataCase):
         c = self.connect()
         c.send(b"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>"
                b"\r\nDATA\r\ngone\r\n.\r\n")
-        c.close()
+        c.shutdown_write()              # EOF; the replies are never read
         runs = self.d.wait_deliveries(1)
+        c.close()
         self.assertEqual([r["data"] for r in runs], [b"gone\r\n"])
 
     def test_eof_mid_data_delivers_nothing(self):
@@ -192,7 +193,8 @@ class TestContent(DataCase):
         c.check("DATA", DATA_354)
         c.send(b"partial\r\nmessage\r\n")
         c.reset()
-        self.d.wait_log("disconnect", n + 1)
+        self.assertTrue(self.d.wait_log("disconnect", n + 1),
+                        "no disconnect logged after a reset")
         self.assertEqual(self.d.deliveries(), [])
         c2 = self.session()
         c2.check("NOOP", "250 OK")
@@ -292,6 +294,14 @@ class TestLineLimit(DataCase):
         self.assertEqual(self.send_message(c, raw + b".\r\n"), LINE_LONG)
         self.assertEqual(self.d.deliveries(), [])
 
+    def test_long_line_crossing_size_in_same_line(self):
+        # One 5000-octet line: the line limit is crossed at octet 1002,
+        # the size limit (4000) only at octet 4001 of the same line.
+        c = self.session()
+        got = self.send_message(c, b"x" * 5000 + b"\r\n.\r\n")
+        self.assertEqual(got, LINE_LONG)
+        self.assertEqual(self.d.deliveries(), [])
+
     def test_size_first_decides(self):
         c = self.session()
         raw = (b"s" * 98 + b"\r\n") * 41 + b"L" * 1500 + b"\r\n"
@@ -308,7 +318,7 @@ class TestLineLimit(DataCase):
     def test_pipelined_after_long_line(self):
         c = self.session()
         c.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-               b"DATA\r\n" + b"x" * 5000 + b"\r\n.\r\nNOOP\r\n")
+               b"DATA\r\n" + b"x" * 3000 + b"\r\n.\r\nNOOP\r\n")
         c.expect("250 OK")
         c.expect("250 OK")
         c.expect(DATA_354)

@@ -1,0 +1,187 @@
+/*
+ * deliver-maildir: a delivery program for smtpd.  Writes the message on
+ * standard input into a Maildir: tmp/<unique>, fsync, rename into new/,
+ * fsync new/.  Exit 0 only once the message is on disk; any I/O error is
+ * EX_TEMPFAIL, so that smtpd answers 451 and the client tries again.
+ */
+
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+static void	 usage(void) __attribute__((__noreturn__));
+static int	 maildir_create(const char *);
+static int	 maildir_name(char *, size_t);
+static int	 maildir_copy(int, const char *);
+static int	 maildir_sync(const char *);
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: deliver-maildir [-c] maildir\n");
+	exit(EX_USAGE);
+}
+
+/* -c: the Maildir and its three subdirectories, those that are missing. */
+static int
+maildir_create(const char *dir)
+{
+	static const char	*sub[] = { "", "/tmp", "/new", "/cur" };
+	char			 path[PATH_MAX];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s%s", dir, sub[i]) >=
+		    (int)sizeof(path)) {
+			warnx("%s: name too long", dir);
+			return -1;
+		}
+		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			warn("mkdir %s", path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The unique name of the Maildir specification: time.MusecPpid.host, with
+ * `/' and `:' of the host name written as \057 and \072.
+ */
+static int
+maildir_name(char *name, size_t len)
+{
+	struct timeval	 tv;
+	char		 host[HOST_NAME_MAX + 1], esc[4 * sizeof(host)];
+	size_t		 i, o = 0;
+
+	if (gethostname(host, sizeof(host)) == -1)
+		strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	for (i = 0; host[i] != '\0'; i++) {
+		if (host[i] == '/' || host[i] == ':')
+			o += (size_t)snprintf(esc + o, sizeof(esc) - o, "\\%03o",
+			    (unsigned char)host[i]);
+		else
+			esc[o++] = host[i];
+	}
+	esc[o] = '\0';
+	gettimeofday(&tv, NULL);
+	return snprintf(name, len, "%lld.M%06ldP%ld.%s", (long long)tv.tv_sec,
+	    (long)tv.tv_usec, (long)getpid(), esc);
+}
+
+/* Standard input to fd, then to the disk. */
+static int
+maildir_copy(int fd, const char *path)
+{
+	char	 buf[65536], *p;
+	ssize_t	 n, w;
+
+	for (;;) {
+		if ((n = read(STDIN_FILENO, buf, sizeof(buf))) == -1) {
+			if (errno == EINTR)
+				continue;
+			warn("read");
+			return -1;
+		}
+		if (n == 0)
+			break;
+		for (p = buf; n > 0; p += w, n -= w) {
+			while ((w = write(fd, p, (size_t)n)) == -1 &&
+			    errno == EINTR)
+				;
+			if (w == -1) {
+				warn("write %s", path);
+				return -1;
+			}
+		}
+	}
+	if (fsync(fd) == -1) {
+		warn("fsync %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The rename is durable only once the directory is on disk too. */
+static int
+maildir_sync(const char *dir)
+{
+	int	 fd, rv;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		warn("open %s", dir);
+		return -1;
+	}
+	if ((rv = fsync(fd)) == -1)
+		warn("fsync %s", dir);
+	close(fd);
+	return rv;
+}
+
+int
+main(int argc, char *argv[])
+{
+	char	 name[NAME_MAX + 1], tmp[PATH_MAX], new[PATH_MAX];
+	char	 newdir[PATH_MAX];
+	int	 ch, create = 0, fd;
+
+	while ((ch = getopt(argc, argv, "c")) != -1) {
+		switch (ch) {
+		case 'c':
+			create = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1 || argv[0][0] == '\0')
+		usage();
+	if (create && maildir_create(argv[0]) == -1)
+		return EX_TEMPFAIL;
+	if (maildir_name(name, sizeof(name)) >= (int)sizeof(name) ||
+	    snprintf(tmp, sizeof(tmp), "%s/tmp/%s", argv[0], name) >=
+	    (int)sizeof(tmp) || snprintf(new, sizeof(new), "%s/new/%s",
+	    argv[0], name) >= (int)sizeof(new))
+		errx(EX_USAGE, "%s: name too long", argv[0]);
+	snprintf(newdir, sizeof(newdir), "%s/new", argv[0]);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) == -1) {
+		warn("open %s", tmp);
+		return EX_TEMPFAIL;
+	}
+	if (maildir_copy(fd, tmp) == -1) {
+		close(fd);
+		goto fail;
+	}
+	/* NFS reports some write errors only at close. */
+	if (close(fd) == -1) {
+		warn("close %s", tmp);
+		goto fail;
+	}
+	if (rename(tmp, new) == -1) {
+		warn("rename %s", new);
+		goto fail;
+	}
+	if (maildir_sync(newdir) == -1) {
+		/* Not known to be safe: 451, and no copy the retry repeats. */
+		unlink(new);
+		return EX_TEMPFAIL;
+	}
+	return EX_OK;
+ fail:
+	unlink(tmp);
+	return EX_TEMPFAIL;
+}

@@ -1,0 +1,153 @@
+#!/bin/sh
+# test_maildir.sh: black-box tests of contrib/deliver-maildir.
+# Usage: sh tests/test_maildir.sh build/contrib/deliver-maildir
+# Prints "N passed, M failed" and exits non-zero when anything failed.
+
+prog=${1:?usage: test_maildir.sh path/to/deliver-maildir}
+case $prog in
+/*)	;;
+*)	prog=$PWD/$prog ;;
+esac
+t=$(mktemp -d /tmp/test_maildir.XXXXXX) || exit 1
+small=
+cleanup() {
+	[ -n "$small" ] && umount "$small" 2>/dev/null
+	chmod -R u+w "$t" 2>/dev/null
+	rm -rf "$t"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+pass=0
+fail=0
+check() {
+	desc=$1
+	shift
+	if "$@"; then
+		pass=$((pass + 1))
+		echo "ok - $desc"
+	else
+		fail=$((fail + 1))
+		echo "not ok - $desc"
+	fi
+}
+# Number of entries in a directory.
+count() {
+	set -- "$1"/*
+	[ -e "$1" ] && echo $# || echo 0
+}
+# Run the program on stdin from $msg; sets rc.
+deliver() {
+	"$prog" "$@" <"$msg" 2>"$t/stderr"
+	rc=$?
+}
+
+msg=$t/msg
+printf 'Subject: test\r\n\r\n.dot\nbare LF\rbare CR\351\000NUL\r\n' >"$msg"
+
+# Usage errors: EX_USAGE.
+deliver
+check "no argument: exit 64" [ "$rc" = 64 ]
+deliver "$t/a" "$t/b"
+check "two arguments: exit 64" [ "$rc" = 64 ]
+deliver -x "$t/a"
+check "unknown option: exit 64" [ "$rc" = 64 ]
+deliver ""
+check "empty maildir: exit 64" [ "$rc" = 64 ]
+
+# Without -c a missing Maildir is a temporary failure.
+deliver "$t/missing"
+check "missing maildir without -c: exit 75" [ "$rc" = 75 ]
+check "missing maildir is not created" [ ! -e "$t/missing" ]
+
+# -c creates it; the message lands whole in new/, nothing stays in tmp/.
+md=$t/md
+deliver -c "$md"
+check "-c delivery: exit 0" [ "$rc" = 0 ]
+for d in tmp new cur; do
+	check "-c made $d/ mode 700" \
+	    [ "$(stat -c %a "$md/$d" 2>/dev/null)" = 700 ]
+done
+check "one file in new/" [ "$(count "$md/new")" = 1 ]
+check "nothing in tmp/" [ "$(count "$md/tmp")" = 0 ]
+f=$(ls "$md/new")
+check "bytes are exact" cmp -s "$msg" "$md/new/$f"
+check "unique name time.MusecPpid.host" \
+    sh -c 'echo "$1" | grep -Eq "^[0-9]+\.M[0-9]{6}P[0-9]+\..+$"' sh "$f"
+
+# Again, into the existing Maildir: a second, distinct file.
+deliver "$md"
+check "second delivery: exit 0" [ "$rc" = 0 ]
+check "two files in new/" [ "$(count "$md/new")" = 2 ]
+
+# An empty message is a message.
+md2=$t/md2
+"$prog" -c "$md2" </dev/null
+check "empty message: exit 0" [ $? = 0 ]
+f=$(ls "$md2/new")
+check "empty message: a file" [ -f "$md2/new/$f" ]
+check "empty message: of size 0" [ ! -s "$md2/new/$f" ]
+
+# new/ that cannot take the file (a regular file in its place: permission
+# bits do not stop root): 75, nothing left in tmp/.
+md3=$t/md3
+mkdir -p "$md3/tmp" "$md3/cur"
+: >"$md3/new"
+deliver "$md3"
+check "new/ unusable: exit 75" [ "$rc" = 75 ]
+check "new/ unusable: nothing left in tmp/" [ "$(count "$md3/tmp")" = 0 ]
+
+# tmp/ unusable: 75, nothing in new/.
+md4=$t/md4
+mkdir -p "$md4/new" "$md4/cur"
+: >"$md4/tmp"
+deliver "$md4"
+check "tmp/ unusable: exit 75" [ "$rc" = 75 ]
+check "tmp/ unusable: nothing in new/" [ "$(count "$md4/new")" = 0 ]
+
+# Read-only directories, where they mean something (not as root).
+if [ "$(id -u)" != 0 ]; then
+	md5=$t/md5
+	mkdir -p "$md5/tmp" "$md5/new" "$md5/cur"
+	chmod 555 "$md5/new"
+	deliver "$md5"
+	check "read-only new/: exit 75" [ "$rc" = 75 ]
+	check "read-only new/: nothing in new/" [ "$(count "$md5/new")" = 0 ]
+	check "read-only new/: nothing in tmp/" [ "$(count "$md5/tmp")" = 0 ]
+else
+	echo "skip - read-only new/ (root ignores permission bits)"
+fi
+
+# A full file system: ENOSPC is 75, and the partial file goes away.
+small=$t/small
+mkdir "$small"
+if mount -t tmpfs -o size=64k tmpfs "$small" 2>/dev/null; then
+	head -c 262144 /dev/zero >"$t/big"
+	"$prog" -c "$small/md" <"$t/big" 2>"$t/stderr"
+	rc=$?
+	check "full file system: exit 75" [ "$rc" = 75 ]
+	check "full file system: message in stderr" \
+	    grep -q 'No space left' "$t/stderr"
+	check "full file system: nothing in new/" \
+	    [ "$(count "$small/md/new")" = 0 ]
+	check "full file system: nothing in tmp/" \
+	    [ "$(count "$small/md/tmp")" = 0 ]
+else
+	small=
+	echo "skip - full file system (mount -t tmpfs not permitted)"
+fi
+
+# `/' and `:' in the host name are escaped (needs a UTS namespace).
+if unshare -u sh -c 'hostname "a/b:c"' 2>/dev/null; then
+	md6=$t/md6
+	unshare -u sh -c 'hostname "a/b:c" && exec "$1" -c "$2" <"$3"' \
+	    sh "$prog" "$md6" "$msg"
+	f=$(ls "$md6/new")
+	check "host name escaped as \\057 and \\072" \
+	    sh -c 'case $1 in *.a\\057b\\072c) ;; *) exit 1 ;; esac' sh "$f"
+else
+	echo "skip - host name escaping (unshare -u not permitted)"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
