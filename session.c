@@ -952,24 +952,31 @@ struct data_reader {
 
 /*
  * Account for n received octets of the current line, then keep them
- * (p is NULL for a stuffing dot, which counts but is not kept).
+ * (p is NULL for a stuffing dot, which counts but is not kept).  When
+ * the octets cross both limits, the one crossed first decides (9.2).
  */
 static void
 data_take(struct session *s, struct data_reader *d, const char *p,
-    size_t n, int eol)
+    size_t n)
 {
 	const struct config	*c = s->s_conf;
-	size_t			 minlen;
+	long long		 size_at = -1, line_at = -1;
 
+	if (d->d_error == DATA_OK) {
+		/* The index of the octet that crosses each limit. */
+		if (c->c_maxmsgsize != 0 &&
+		    d->d_size + (long long)n > c->c_maxmsgsize)
+			size_at = c->c_maxmsgsize - d->d_size;
+		if (d->d_linelen + n > (size_t)c->c_maxline)
+			line_at = (long long)c->c_maxline -
+			    (long long)d->d_linelen;
+		if (size_at != -1 && (line_at == -1 || size_at <= line_at))
+			d->d_error = DATA_TOO_BIG;
+		else if (line_at != -1)
+			d->d_error = DATA_LINE_TOO_LONG;
+	}
 	d->d_linelen += n;
 	d->d_size += (long long)n;
-	if (d->d_error == DATA_OK && c->c_maxmsgsize != 0 &&
-	    d->d_size > c->c_maxmsgsize)
-		d->d_error = DATA_TOO_BIG;
-	/* An unfinished line is at least its CRLF longer. */
-	minlen = d->d_linelen + (eol ? 0 : d->d_cr ? 1 : 2);
-	if (d->d_error == DATA_OK && minlen > (size_t)c->c_maxline)
-		d->d_error = DATA_LINE_TOO_LONG;
 	if (d->d_error == DATA_OK && p != NULL)
 		spool_write(&s->s_spool, p, n);
 }
@@ -998,7 +1005,7 @@ data_line_start(struct session *s, struct data_reader *d)
 		return 1;
 	}
 	/* The stuffing dot counts as received but is not kept. */
-	data_take(s, d, NULL, 1, 0);
+	data_take(s, d, NULL, 1);
 	s->s_ipos++;
 	return 0;
 }
@@ -1028,12 +1035,12 @@ data_scan(struct session *s, struct data_reader *d)
 		if (lf == NULL) {
 			/* Remember a trailing CR: its LF may come next. */
 			d->d_cr = p[n - 1] == '\r';
-			data_take(s, d, p, n, 0);
+			data_take(s, d, p, n);
 			s->s_ipos += n;
 			break;
 		}
 		n = (size_t)(lf - p) + 1;
-		data_take(s, d, p, n, 1);
+		data_take(s, d, p, n);
 		s->s_ipos += n;
 		d->d_cr = 0;
 		d->d_bol = 1;

@@ -84,6 +84,7 @@ static long long	 spawn_after;	/* back-off: no fork before */
 static long long	 accept_after;	/* accept() ran out of resources */
 static int		 quitting;
 static long long	 quit_deadline;
+static int		 quit_termed;	/* busy children got SIGTERM */
 
 static struct pollfd	*pfds;
 static struct pollref	*prefs;
@@ -1084,7 +1085,10 @@ fail:
 	log_warnx("reload failed, keeping the old configuration");
 }
 
-/* Idle children exit on EOF; busy ones get SIGTERM and end with 421. */
+/*
+ * SIGTERM/SIGINT: stop accepting; idle children exit on EOF, sessions in
+ * progress may finish (master_shutdown_done() bounds that).
+ */
 static void
 master_shutdown(void)
 {
@@ -1094,15 +1098,17 @@ master_shutdown(void)
 	quitting = 1;
 	quit_deadline = master_now() + SHUTDOWN_GRACE * 1000LL;
 	listeners_close(conf, 1);
-	TAILQ_FOREACH(ch, &children, ch_entry) {
-		if (ch->ch_busy)
-			(void)kill(ch->ch_pid, SIGTERM);
-		else
+	TAILQ_FOREACH(ch, &children, ch_entry)
+		if (!ch->ch_busy)
 			pool_retire(ch);
-	}
 }
 
-/* True when the last child is gone, or the grace period is over. */
+/*
+ * True when the last child is gone.  Sessions get SHUTDOWN_GRACE seconds
+ * to end on their own; then SIGTERM makes them answer 421 at their next
+ * command (a message in transfer is finished first); SHUTDOWN_KILL
+ * seconds later what is left is killed.
+ */
 static int
 master_shutdown_done(void)
 {
@@ -1113,9 +1119,16 @@ master_shutdown_done(void)
 		return 1;
 	if (master_now() < quit_deadline)
 		return 0;
+	if (!quit_termed) {
+		quit_termed = 1;
+		quit_deadline = master_now() + SHUTDOWN_KILL * 1000LL;
+		TAILQ_FOREACH(ch, &children, ch_entry)
+			(void)kill(ch->ch_pid, SIGTERM);
+		return 0;
+	}
 	TAILQ_FOREACH(ch, &children, ch_entry) {
 		log_warnx("child %ld still running after %d seconds; killed",
-		    (long)ch->ch_pid, SHUTDOWN_GRACE);
+		    (long)ch->ch_pid, SHUTDOWN_GRACE + SHUTDOWN_KILL);
 		(void)kill(ch->ch_pid, SIGKILL);
 	}
 	while ((ch = TAILQ_FIRST(&children)) != NULL) {

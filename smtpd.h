@@ -72,6 +72,7 @@
 #define SPOOL_MEM_MAX		(256 * 1024)	/* then an unlinked file */
 #define DELIVER_OUT_MAX		4096	/* captured program output */
 #define SHUTDOWN_GRACE		30	/* seconds for sessions at SIGTERM */
+#define SHUTDOWN_KILL		10	/* then SIGTERM, and this long to end */
 
 /* Listener flags. */
 #define LF_TLS			0x0001	/* implicit TLS */
