@@ -77,6 +77,7 @@ run: deps
 test: all $(UNITBINS)
 	@sh tests/run-unit.sh $(BUILDDIR) $(UNITTESTS)
 	@sh tests/test_maildir.sh $(CONTRIB)
+	@sh tests/test_manuals.sh
 	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
 	    python3 tests/e2e/run.py
 

@@ -20,6 +20,10 @@ static const char *log_procname = "smtpd";
 
 static void	 log_vwrite(int, const char *, va_list)
 		    __attribute__((__format__ (printf, 2, 0)));
+static void	 log_vwarn(int, const char *, va_list)
+		    __attribute__((__format__ (printf, 2, 0)));
+static void	 log_vfatal(int, const char *, va_list)
+		    __attribute__((__format__ (printf, 2, 0), __noreturn__));
 
 void
 log_init(int debug, int facility)
@@ -64,18 +68,28 @@ log_vwrite(int pri, const char *fmt, va_list ap)
 	errno = saved;
 }
 
+/* A warning with the errno text appended when errnum is not 0. */
+static void
+log_vwarn(int errnum, const char *fmt, va_list ap)
+{
+	char	 buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (errnum != 0)
+		log_warnx("%s: %s", buf, strerror(errnum));
+	else
+		log_warnx("%s", buf);
+}
+
 void
 log_warn(const char *fmt, ...)
 {
-	char	 buf[1024];
 	va_list	 ap;
 	int	 saved = errno;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	log_vwarn(saved, fmt, ap);
 	va_end(ap);
-	errno = saved;
-	log_warnx("%s: %s", buf, strerror(saved));
 	errno = saved;
 }
 
@@ -111,31 +125,35 @@ log_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Cannot continue: log the role and the reason, exit 1. */
+static void
+log_vfatal(int errnum, const char *fmt, va_list ap)
+{
+	char	 buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	log_warnx("%s: fatal: %s%s%s", log_procname, buf,
+	    errnum != 0 ? ": " : "", errnum != 0 ? strerror(errnum) : "");
+	exit(1);
+}
+
 void
 fatal(const char *fmt, ...)
 {
-	char	 buf[1024];
 	va_list	 ap;
 	int	 saved = errno;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	log_warnx("%s: fatal: %s: %s", log_procname, buf, strerror(saved));
-	exit(1);
+	log_vfatal(saved, fmt, ap);
 }
 
 void
 fatalx(const char *fmt, ...)
 {
-	char	 buf[1024];
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	log_warnx("%s: fatal: %s", log_procname, buf);
-	exit(1);
+	log_vfatal(0, fmt, ap);
 }
 
 /*
