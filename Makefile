@@ -38,7 +38,8 @@ LDLIBS +=	$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS =	$(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Everything but main() links into the unit tests.
-LIBSRCS =	addr.c config.c deliver.c log.c session.c util.c
+LIBSRCS =	addr.c auth.c config.c deliver.c log.c proxy.c session.c tls.c \
+		util.c
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
 UNITTESTS =	test_addr test_config test_session test_deliver
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)

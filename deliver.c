@@ -1,11 +1,13 @@
 /*
  * deliver.c: the spool of one message (memory, then an unlinked file) and
  * its delivery: the built-in sinks, or the delivery program run without a
- * shell, fed on a pipe under a time limit, its exit status mapped to the
- * SMTP reply (DESIGN.md "Delivery contract", PROTOCOL.md section 15).
+ * shell, its input a complete anonymous file, under a time limit, its exit
+ * status mapped to the SMTP reply (DESIGN.md "Delivery contract",
+ * PROTOCOL.md section 15).
  */
 
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -62,13 +64,12 @@ struct deliver_run {
 	size_t		 dr_nrcpts;
 	pid_t		 dr_pid;
 	int		 dr_pidfd;	/* -1: poll waitpid instead */
-	int		 dr_in;		/* to its stdin, or -1 */
 	char		*dr_hdr;	/* Received: header, or NULL */
 	size_t		 dr_hdrlen;
-	long long	 dr_off;	/* octets of header + spool written */
 	int		 dr_exited;
 	int		 dr_status;	/* from waitpid */
 	int		 dr_timedout;
+	int		 dr_noinput;	/* its input file could not be made */
 	int		 dr_error;	/* errno: failed spawn or I/O */
 	struct deliver_out dr_out;
 	struct deliver_out dr_err;
@@ -85,7 +86,8 @@ struct deliver_var {
 
 static int	 spool_open(const char *);
 static int	 spool_spill(struct spool *);
-static int	 spool_append(struct spool *, const void *, size_t);
+static int	 spool_append(int, const void *, size_t);
+static int	 spool_copy(struct spool *, int);
 static ssize_t	 spool_chunk(struct spool *, long long, char *, size_t,
 		    const char **);
 static void	 deliver_signals(void);
@@ -105,15 +107,17 @@ static void	 deliver_received(const struct config *,
 		    struct deliver_run *);
 static void	 deliver_free(char **);
 static void	 deliver_close(int *);
+static int	 deliver_above(int);
 static int	 deliver_pipe(int [2]);
-static int	 deliver_spawn(struct deliver_run *, char **, char **);
+static int	 deliver_input(struct deliver_run *, struct spool *);
+static int	 deliver_spawn(struct deliver_run *, int, char **, char **);
 static int	 deliver_start(const struct config *, const struct client *,
-		    const struct envelope *, struct deliver_run *);
-static int	 deliver_feed(struct deliver_run *, struct spool *);
+		    const struct envelope *, struct spool *,
+		    struct deliver_run *);
 static void	 deliver_read(struct deliver_out *, int);
 static void	 deliver_reap(struct deliver_run *, int);
 static int	 deliver_timeleft(const struct timespec *, int);
-static int	 deliver_io(struct deliver_run *, struct spool *, int);
+static void	 deliver_io(struct deliver_run *, int);
 static size_t	 deliver_override(struct deliver_run *);
 static void	 deliver_result(struct deliver_run *, const char *);
 static void	 deliver_log_output(const struct client *,
@@ -168,13 +172,13 @@ spool_open(const char *dir)
 }
 
 static int
-spool_append(struct spool *sp, const void *buf, size_t len)
+spool_append(int fd, const void *buf, size_t len)
 {
 	const char	*p = buf;
 	ssize_t		 n;
 
 	while (len > 0) {
-		if ((n = write(sp->sp_fd, p, len)) == -1) {
+		if ((n = write(fd, p, len)) == -1) {
 			if (errno == EINTR)
 				continue;
 			return -1;
@@ -193,7 +197,7 @@ spool_spill(struct spool *sp)
 		log_warn("spool file in %s", sp->sp_dir);
 		return -1;
 	}
-	if (spool_append(sp, sp->sp_buf, sp->sp_len) == -1) {
+	if (spool_append(sp->sp_fd, sp->sp_buf, sp->sp_len) == -1) {
 		log_warn("spool write");
 		return -1;
 	}
@@ -215,7 +219,7 @@ spool_write(struct spool *sp, const void *buf, size_t len)
 	    spool_spill(sp) == -1)
 		goto fail;
 	if (sp->sp_fd != -1) {
-		if (spool_append(sp, buf, len) == -1) {
+		if (spool_append(sp->sp_fd, buf, len) == -1) {
 			log_warn("spool write");
 			goto fail;
 		}

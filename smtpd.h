@@ -85,6 +85,15 @@
 #define LF_LMTP			0x0080
 
 #define LISTENER_MAXFD		2	/* `*` and `localhost`: v4 and v6 */
+#define MAX_PROXY_FROM		16	/* networks of `proxy-protocol from` */
+#define DEF_PROXY_TIMEOUT	5
+
+/* A CIDR network (`proxy-protocol from`). */
+struct netaddr {
+	int			 na_family;	/* AF_INET, AF_INET6 */
+	unsigned char		 na_addr[16];
+	int			 na_prefix;
+};
 
 struct listener {
 	TAILQ_ENTRY(listener)	 l_entry;
@@ -97,6 +106,9 @@ struct listener {
 	int			 l_fds[LISTENER_MAXFD];
 	int			 l_nfds;
 	char			 l_name[128];	/* "127.0.0.1:25", for logs */
+	int			 l_proxy_timeout; /* seconds */
+	struct netaddr		 l_proxy_from[MAX_PROXY_FROM];
+	int			 l_nproxy_from;	/* 0: any peer */
 };
 TAILQ_HEAD(listenerlist, listener);
 
@@ -105,11 +117,31 @@ struct cmdlimit {
 	long long		 cl_max;
 };
 
+#define TLSP_TLSv1_2		0x01
+#define TLSP_TLSv1_3		0x02
+#define TLSP_DEFAULT		(TLSP_TLSv1_2 | TLSP_TLSv1_3)
+
+#define AUTHM_LOGIN		0x01
+#define AUTHM_PLAIN		0x02
+#define AUTHM_DEFAULT		(AUTHM_LOGIN | AUTHM_PLAIN)
+#define DEF_AUTH_MAXFAIL	3
+#define DEF_AUTH_DELAY		1
+#define AUTH_TIMEOUT		10	/* seconds for checkpassword */
+#define AUTH_FIELD_MAX		512	/* user name, password */
+
+enum auth_backend {
+	AUTH_NONE,
+	AUTH_PASSWD,		/* `auth passwd FILE` */
+	AUTH_CHECKPASSWORD	/* `auth checkpassword PROGRAM` */
+};
+
 enum deliver_mode {
 	DELIVER_STDOUT,		/* built-in debugging sink (-d, no config) */
 	DELIVER_DISCARD,	/* accept and drop */
 	DELIVER_PROGRAM		/* pipe to c_deliver_argv */
 };
+
+struct authdb;
 
 struct config {
 	char			*c_file;	/* NULL: built-in default */
@@ -140,6 +172,22 @@ struct config {
 	char			*c_spool;
 	struct listenerlist	 c_listeners;
 	int			 c_nlisteners;
+	/* TLS (tls.c loads c_tls_ctx from the files) */
+	char			*c_tls_cert;
+	char			*c_tls_key;
+	char			*c_tls_ciphers;	/* NULL: OpenSSL's default */
+	int			 c_tls_protocols; /* TLSP_* bits */
+	int			 c_tls_line;	/* where `tls certificate` is */
+	void			*c_tls_ctx;	/* SSL_CTX * */
+	/* AUTH (auth.c loads c_auth_db from a passwd file) */
+	enum auth_backend	 c_auth;
+	char			*c_auth_path;	/* passwd file or program line */
+	char		       **c_auth_argv;	/* checkpassword, split */
+	int			 c_auth_line;
+	int			 c_auth_mechs;	/* AUTHM_* bits */
+	int			 c_auth_maxfail;
+	int			 c_auth_delay;	/* seconds before each 535 */
+	struct authdb		*c_auth_db;
 };
 
 /* The envelope of one transaction and what delivery needs to know. */
@@ -185,6 +233,19 @@ struct spool {
 int		 addr_parse(const char *, char *, size_t, size_t *,
 		    const char **);
 
+/* auth.c */
+#define AUTH_OK			0
+#define AUTH_FAILED		1	/* 535 */
+#define AUTH_TEMPFAIL		2	/* 454 */
+int		 auth_config_load(struct config *);
+void		 auth_config_free(struct config *);
+int		 auth_b64_decode(const char *, unsigned char *, size_t,
+		    size_t *);
+int		 auth_plain_split(unsigned char *, size_t, const char **,
+		    const char **);
+int		 auth_check(const struct config *, const char *,
+		    const char *);
+
 /* config.c */
 struct config	*config_default(void);
 struct config	*config_load(const char *);
@@ -222,10 +283,39 @@ void		 fatalx(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2), __noreturn__));
 const char	*log_escape(const char *, size_t, char *, size_t);
 
+/* proxy.c */
+#define PROXY_MAX_LEN		(16 + 4096)	/* longest v2 header taken */
+#define PROXY_V1_MAX		107
+
+struct proxy_info {
+	int			 pi_version;	/* 1 or 2 */
+	int			 pi_local;	/* no address: keep the peer's */
+	struct sockaddr_storage	 pi_src;
+	socklen_t		 pi_srclen;
+	struct sockaddr_storage	 pi_dst;
+	socklen_t		 pi_dstlen;
+};
+int		 proxy_parse(const unsigned char *, size_t,
+		    struct proxy_info *, const char **);
+int		 proxy_net_match(const struct netaddr *, int,
+		    const struct sockaddr *);
+
 /* session.c */
 extern volatile sig_atomic_t session_quit;	/* SIGTERM in a child */
 void		 session_run(const struct config *, const struct listener *,
 		    int, const struct sockaddr *, socklen_t);
+
+/* tls.c */
+struct tls_conn;
+int		 tls_config_load(struct config *);
+void		 tls_config_free(struct config *);
+struct tls_conn	*tls_accept(void *, int, int, const char *);
+ssize_t		 tls_read(struct tls_conn *, void *, size_t);
+ssize_t		 tls_write(struct tls_conn *, const void *, size_t);
+int		 tls_pending(struct tls_conn *);
+int		 tls_want(struct tls_conn *);
+const char	*tls_info(struct tls_conn *);
+void		 tls_close(struct tls_conn *);
 
 /* util.c */
 void		*xmalloc(size_t);
