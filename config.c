@@ -31,6 +31,10 @@
 #define USER_MAX	32
 #define PATH_MAXLEN	1024
 #define MODE_MAX	0777
+#define CIPHERS_MAX	1024
+#define MAX_AUTH_MAXFAIL 1000
+#define MAX_AUTH_DELAY	60	/* seconds: longer only ties up a child */
+#define SUBFORM_MAX	64	/* "auth failure-delay" */
 
 #define HOST_CHARS	"abcdefghijklmnopqrstuvwxyz" \
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-."
@@ -45,10 +49,12 @@ enum kw_type {
 	KW_BOOL,	/* int, yes|no */
 	KW_STRING,	/* char *, checked by k_check */
 	KW_FUNC,	/* a special form: k_func parses, k_print prints */
+	KW_SUB,		/* sub-forms named by the second word: subforms[] */
 	KW_LATER	/* a directive of a feature not written yet */
 };
 
 #define KF_REPEAT	0x01	/* may appear on several lines */
+#define KF_QUOTE	0x02	/* a text: printed quoted */
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -78,6 +84,16 @@ static const char *config_check_hostname(const char *);
 static const char *config_check_banner(const char *);
 static const char *config_check_user(const char *);
 static const char *config_check_path(const char *);
+static const char *config_check_ciphers(const char *);
+static int	 config_auth_parse(struct parse *, int, char **);
+static int	 config_mechs_parse(struct parse *, int, char **);
+static int	 config_protocols_parse(struct parse *, int, char **);
+static int	 config_tlscert_parse(struct parse *, int, char **);
+static void	 config_checkpw_print(FILE *, const struct config *);
+static void	 config_mechs_print(FILE *, const struct config *);
+static void	 config_passwd_print(FILE *, const struct config *);
+static void	 config_protocols_print(FILE *, const struct config *);
+static void	 config_tlscert_print(FILE *, const struct config *);
 static int	 config_cmdlimit_parse(struct parse *, int, char **);
 static int	 config_deliver_parse(struct parse *, int, char **);
 static int	 config_listen_parse(struct parse *, int, char **);
@@ -91,16 +107,42 @@ static void	 config_deliver_print(FILE *, const struct config *);
 	{ n, t, OFF(m), lo, hi, 0, u, NULL, NULL, NULL }
 #define K_STRING(n, m, u, chk) \
 	{ n, KW_STRING, OFF(m), 0, 0, 0, u, chk, NULL, NULL }
+#define K_TEXT(n, m, u, chk) \
+	{ n, KW_STRING, OFF(m), 0, 0, KF_QUOTE, u, chk, NULL, NULL }
 #define K_FUNC(n, fl, fn, pr) \
 	{ n, KW_FUNC, 0, 0, 0, fl, NULL, NULL, fn, pr }
 #define K_LATER(n) \
 	{ n, KW_LATER, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
+#define K_SUB(n, u) \
+	{ n, KW_SUB, 0, 0, 0, KF_REPEAT, u, NULL, NULL, NULL }
+
+/*
+ * The sub-forms of `auth` and `tls`, named by their first two words, in
+ * strcmp order.  Each may appear once; printed in this order.
+ */
+static const struct keyword subforms[] = {
+	K_FUNC("auth checkpassword", 0, config_auth_parse,
+	    config_checkpw_print),
+	K_TYPED("auth failure-delay", KW_DURATION, c_auth_delay, 0,
+	    MAX_AUTH_DELAY, "DURATION"),
+	K_INT("auth max-failures", c_auth_maxfail, 1, MAX_AUTH_MAXFAIL),
+	K_FUNC("auth mechanisms", 0, config_mechs_parse, config_mechs_print),
+	K_FUNC("auth passwd", 0, config_auth_parse, config_passwd_print),
+	K_FUNC("tls certificate", 0, config_tlscert_parse,
+	    config_tlscert_print),
+	K_TEXT("tls ciphers", c_tls_ciphers, "\"LIST\"",
+	    config_check_ciphers),
+	K_FUNC("tls protocols", 0, config_protocols_parse,
+	    config_protocols_print)
+};
+#define NSUBFORMS	NITEMS(subforms)
 
 /* In strcmp order: looked up with bsearch, printed in this order. */
 static const struct keyword keywords[] = {
 	K_LATER("accept"),
-	K_LATER("auth"),
-	K_STRING("banner", c_banner, "\"TEXT\"", config_check_banner),
+	K_SUB("auth", "passwd|checkpassword|mechanisms|max-failures|"
+	    "failure-delay ..."),
+	K_TEXT("banner", c_banner, "\"TEXT\"", config_check_banner),
 	K_STRING("chroot", c_chroot, "DIR", config_check_path),
 	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,
 	    config_cmdlimit_print),
@@ -131,7 +173,7 @@ static const struct keyword keywords[] = {
 	K_STRING("spool", c_spool, "DIR", config_check_path),
 	K_TYPED("timeout", KW_DURATION, c_timeout, 1, MAX_DURATION,
 	    "DURATION"),
-	K_LATER("tls"),
+	K_SUB("tls", "certificate|ciphers|protocols ..."),
 	K_STRING("user", c_user, "NAME", config_check_user)
 };
 #define NKEYWORDS	NITEMS(keywords)
@@ -147,10 +189,21 @@ static const char *const placeholders[] = {
 	"%{helo}", "%{user}", "%{id}"
 };
 
-/* Listener options of later features, refused by name. */
-static const char *const listen_later[] = {
-	"tls", "starttls", "require-starttls", "auth", "require-auth",
-	"auth-plaintext", "proxy-protocol"
+/* The words of `tls protocols` and `auth mechanisms`, with their bits. */
+struct bitname {
+	const char	*b_name;
+	int		 b_bit;
+};
+static const struct bitname tls_protocols[] = {
+	{ "TLSv1.2", TLSP_TLSv1_2 },
+	{ "TLSv1.3", TLSP_TLSv1_3 },
+	{ NULL, 0 }
+};
+/* SASL names (RFC 4422 3.1) are upper case: matched as they are. */
+static const struct bitname auth_mechs[] = {
+	{ "LOGIN", AUTHM_LOGIN },
+	{ "PLAIN", AUTHM_PLAIN },
+	{ NULL, 0 }
 };
 
 struct parse {
@@ -159,6 +212,8 @@ struct parse {
 	int		 p_errors;
 	struct config	*p_conf;
 	int		 p_seen[NKEYWORDS];	/* line that set it */
+	int		 p_subseen[NSUBFORMS];
+	const struct keyword *p_kw;	/* the one being parsed */
 	char		 p_esc[2][CONF_ESCLEN];
 	int		 p_esci;
 };

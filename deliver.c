@@ -276,9 +276,49 @@ spool_chunk(struct spool *sp, long long off, char *buf, size_t size,
 }
 
 /*
- * A program that exits without reading its input must not kill us with
- * SIGPIPE; and an ignored SIGCHLD would let the kernel reap the program
- * before waitpid() sees its status.
+ * Append the spool file to fd, in the kernel where the file systems allow
+ * it, else through a bounded buffer: never the whole message in memory.
+ */
+static int
+spool_copy(struct spool *sp, int fd)
+{
+	char		 buf[DELIVER_IOBUF];
+	const char	*p;
+	long long	 off = 0;
+	off_t		 in;
+	ssize_t		 n;
+	int		 kernel = 1;
+
+	while (off < sp->sp_size) {
+		if (kernel) {
+			/* Our own offset: the spool's is left alone. */
+			in = (off_t)off;
+			n = copy_file_range(sp->sp_fd, &in, fd, NULL,
+			    (size_t)(sp->sp_size - off), 0);
+			if (n > 0)
+				off += n;
+			else if (n == -1 && (errno == EXDEV ||
+			    errno == ENOSYS || errno == EINVAL ||
+			    errno == EOPNOTSUPP))
+				kernel = 0;
+			else if (n == 0) {
+				errno = EIO;	/* the file cannot be shorter */
+				return -1;
+			} else if (errno != EINTR)
+				return -1;
+			continue;
+		}
+		if ((n = spool_chunk(sp, off, buf, sizeof(buf), &p)) == -1 ||
+		    spool_append(fd, p, (size_t)n) == -1)
+			return -1;
+		off += n;
+	}
+	return 0;
+}
+
+/*
+ * An ignored SIGCHLD would let the kernel reap the program before
+ * waitpid() sees its status.
  */
 static void
 deliver_signals(void)
@@ -289,7 +329,6 @@ deliver_signals(void)
 	if (done)
 		return;
 	done = 1;
-	signal(SIGPIPE, SIG_IGN);
 	if (sigaction(SIGCHLD, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
 		signal(SIGCHLD, SIG_DFL);
 }
@@ -510,28 +549,73 @@ deliver_close(int *fd)
 	*fd = -1;
 }
 
+/*
+ * fd, moved above the standard descriptors if it is one of them: else the
+ * child's dup2() onto 0-2 could overwrite it before it is used.  On error
+ * fd is closed.
+ */
+static int
+deliver_above(int fd)
+{
+	int	 nfd, save;
+
+	if (fd > STDERR_FILENO)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+	save = errno;
+	close(fd);
+	errno = save;
+	return nfd;
+}
+
 /* A pipe whose ends are above the standard descriptors, close-on-exec. */
 static int
 deliver_pipe(int fds[2])
 {
-	int	 i, fd;
+	int	 i, save;
 
 	if (pipe2(fds, O_CLOEXEC) == -1)
 		return -1;
-	for (i = 0; i < 2; i++) {
-		if (fds[i] > STDERR_FILENO)
-			continue;
-		/* Else the child's dup2() could overwrite another end. */
-		if ((fd = fcntl(fds[i], F_DUPFD_CLOEXEC, STDERR_FILENO + 1))
-		    == -1) {
-			close(fds[0]);
-			close(fds[1]);
+	for (i = 0; i < 2; i++)
+		if ((fds[i] = deliver_above(fds[i])) == -1) {
+			save = errno;
+			close(fds[1 - i]);
+			errno = save;
 			return -1;
 		}
-		close(fds[i]);
-		fds[i] = fd;
-	}
 	return 0;
+}
+
+/*
+ * The program's standard input: this run's header, then the message, in
+ * an anonymous file that is complete before the program starts.  Fed on
+ * a pipe, a program whose session died mid-write (a crash, the SIGKILL at
+ * shutdown) would see EOF on a partial message and might deliver it; the
+ * program outlives the session in its own session.  A message in memory
+ * goes to memory, one in a file to a file beside it, never into memory.
+ * Each run has its own file: an earlier program may still be reading.
+ * Returns the descriptor at offset 0, or -1 with errno.
+ */
+static int
+deliver_input(struct deliver_run *dr, struct spool *sp)
+{
+	int	 fd = -1, save;
+
+	if (sp->sp_fd == -1)
+		fd = memfd_create("smtpd-message", MFD_CLOEXEC);
+	if (fd == -1 && (sp->sp_fd != -1 || errno == ENOSYS))
+		fd = spool_open(sp->sp_dir);
+	if (fd == -1)
+		return -1;
+	if (spool_append(fd, dr->dr_hdr, dr->dr_hdrlen) == -1 ||
+	    (sp->sp_fd == -1 ? spool_append(fd, sp->sp_buf, sp->sp_len) :
+	    spool_copy(sp, fd)) == -1 || lseek(fd, 0, SEEK_SET) == -1) {
+		save = errno;
+		close(fd);
+		errno = save;
+		return -1;
+	}
+	return deliver_above(fd);
 }
 
 /*
@@ -540,14 +624,14 @@ deliver_pipe(int fds[2])
  * whole group), default signals, an empty mask, and only fds 0-2.
  */
 static int
-deliver_spawn(struct deliver_run *dr, char **argv, char **envp)
+deliver_spawn(struct deliver_run *dr, int in, char **argv, char **envp)
 {
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 at;
 	sigset_t			 all, none;
-	int				 p[3][2], i, n;
+	int				 p[2][2], i, n;
 
-	for (n = 0; n < 3; n++)
+	for (n = 0; n < 2; n++)
 		if (deliver_pipe(p[n]) == -1) {
 			dr->dr_error = errno;
 			goto done;
@@ -555,9 +639,10 @@ deliver_spawn(struct deliver_run *dr, char **argv, char **envp)
 	sigfillset(&all);
 	sigemptyset(&none);
 	posix_spawn_file_actions_init(&fa);
-	/* p[0] is its stdin, p[1] its stdout, p[2] its stderr. */
-	for (i = 0; i < 3; i++)
-		posix_spawn_file_actions_adddup2(&fa, p[i][i == 0 ? 0 : 1], i);
+	/* dup2() clears close-on-exec: in is stdin, p[0] stdout, p[1] stderr. */
+	posix_spawn_file_actions_adddup2(&fa, in, STDIN_FILENO);
+	for (i = 0; i < 2; i++)
+		posix_spawn_file_actions_adddup2(&fa, p[i][1], i + 1);
 	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setsigdefault(&at, &all);
@@ -568,31 +653,45 @@ deliver_spawn(struct deliver_run *dr, char **argv, char **envp)
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	if (dr->dr_error == 0) {
-		dr->dr_in = p[0][1];
-		dr->dr_out.do_fd = p[1][0];
-		dr->dr_err.do_fd = p[2][0];
+		dr->dr_out.do_fd = p[0][0];
+		dr->dr_err.do_fd = p[1][0];
 	}
  done:
 	/* The child's ends always; ours too when there is no child. */
 	for (i = 0; i < n; i++) {
-		close(p[i][i == 0 ? 0 : 1]);
+		close(p[i][1]);
 		if (dr->dr_error != 0)
-			close(p[i][i == 0 ? 1 : 0]);
+			close(p[i][0]);
 	}
 	return dr->dr_error == 0 ? 0 : -1;
 }
 
-/* Start one run: argv, envp, header, process; non-blocking parent ends. */
+/*
+ * Start one run: header, input file, argv, envp, process; non-blocking
+ * parent ends.  dr_noinput tells a failure to make the input file.
+ */
 static int
 deliver_start(const struct config *c, const struct client *cl,
-    const struct envelope *e, struct deliver_run *dr)
+    const struct envelope *e, struct spool *sp, struct deliver_run *dr)
 {
 	char	**argv, **envp;
-	int	  rv;
+	int	  in, rv;
 
+	if (c->c_received)
+		deliver_received(c, cl, e, dr);
+	if ((in = deliver_input(dr, sp)) == -1) {
+		dr->dr_error = errno;
+		dr->dr_noinput = 1;
+	}
+	free(dr->dr_hdr);
+	dr->dr_hdr = NULL;
+	if (in == -1)
+		return -1;
 	argv = deliver_argv(c, cl, e, dr);
 	envp = deliver_envp(cl, e, dr);
-	rv = deliver_spawn(dr, argv, envp);
+	rv = deliver_spawn(dr, in, argv, envp);
+	/* The program has its own descriptor; nothing writes the file now. */
+	close(in);
 	deliver_free(argv);
 	deliver_free(envp);
 	if (rv == -1)
@@ -603,43 +702,9 @@ deliver_start(const struct config *c, const struct client *cl,
 #endif
 	if (dr->dr_pidfd != -1)
 		fcntl(dr->dr_pidfd, F_SETFD, FD_CLOEXEC);
-	fcntl(dr->dr_in, F_SETFL, O_NONBLOCK);
 	fcntl(dr->dr_out.do_fd, F_SETFL, O_NONBLOCK);
 	fcntl(dr->dr_err.do_fd, F_SETFL, O_NONBLOCK);
-	if (c->c_received)
-		deliver_received(c, cl, e, dr);
 	return 0;
-}
-
-/*
- * Write header and message until the pipe is full.  A program that exits
- * or closes its input early (EPIPE) is judged by its exit status alone.
- * Returns -1 only when the spool cannot be read.
- */
-static int
-deliver_feed(struct deliver_run *dr, struct spool *sp)
-{
-	char		 buf[DELIVER_IOBUF];
-	const char	*p;
-	ssize_t		 len, n;
-
-	for (;;) {
-		if (dr->dr_off < (long long)dr->dr_hdrlen) {
-			p = dr->dr_hdr + dr->dr_off;
-			len = (ssize_t)dr->dr_hdrlen - (ssize_t)dr->dr_off;
-		} else if ((len = spool_chunk(sp, dr->dr_off -
-		    (long long)dr->dr_hdrlen, buf, sizeof(buf), &p)) == -1) {
-			dr->dr_error = errno;
-			return -1;
-		}
-		if (len == 0 || (n = write(dr->dr_in, p, (size_t)len)) == -1) {
-			if (len > 0 && (errno == EAGAIN || errno == EINTR))
-				return 0;
-			deliver_close(&dr->dr_in);	/* done, or EPIPE */
-			return 0;
-		}
-		dr->dr_off += n;
-	}
 }
 
 /* Keep the first DELIVER_OUT_MAX octets; read and drop the rest. */
@@ -702,24 +767,22 @@ deliver_timeleft(const struct timespec *start, int timeout)
 }
 
 /*
- * Feed stdin while reading stdout and stderr, so that a program writing
- * much before it reads cannot deadlock us, until the program exits.  Its
- * output is then taken as far as it is there: a background process that
- * inherited the pipes does not hold up the reply.
+ * Read stdout and stderr, so that a program writing much cannot block,
+ * until the program exits.  Its output is then taken as far as it is
+ * there: a background process that inherited the pipes does not hold up
+ * the reply.
  */
-static int
-deliver_io(struct deliver_run *dr, struct spool *sp, int timeout)
+static void
+deliver_io(struct deliver_run *dr, int timeout)
 {
-	struct pollfd	 pfd[4];
-	int		 ms, rv = 0;
+	struct pollfd	 pfd[3];
+	int		 ms;
 
 	while (!dr->dr_exited) {
-		pfd[0].fd = dr->dr_in;
-		pfd[0].events = POLLOUT;
-		pfd[1].fd = dr->dr_out.do_fd;
-		pfd[2].fd = dr->dr_err.do_fd;
-		pfd[3].fd = dr->dr_pidfd;
-		pfd[1].events = pfd[2].events = pfd[3].events = POLLIN;
+		pfd[0].fd = dr->dr_out.do_fd;
+		pfd[1].fd = dr->dr_err.do_fd;
+		pfd[2].fd = dr->dr_pidfd;
+		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
 		if ((ms = deliver_timeleft(&dr->dr_start, timeout)) == 0) {
 			dr->dr_timedout = 1;
 			deliver_reap(dr, 1);
@@ -728,27 +791,20 @@ deliver_io(struct deliver_run *dr, struct spool *sp, int timeout)
 		/* Without a pidfd, look for the exit now and then. */
 		if (dr->dr_pidfd == -1 && (ms == -1 || ms > 50))
 			ms = 50;
-		if (poll(pfd, 4, ms) == -1) {
+		if (poll(pfd, 3, ms) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("poll");
 		}
-		if (pfd[0].revents != 0 && dr->dr_in != -1 &&
-		    deliver_feed(dr, sp) == -1) {
-			rv = -1;
-			deliver_reap(dr, 1);
-			break;
-		}
-		if (pfd[1].revents != 0)
+		if (pfd[0].revents != 0)
 			deliver_read(&dr->dr_out, 1);
-		if (pfd[2].revents != 0)
+		if (pfd[1].revents != 0)
 			deliver_read(&dr->dr_err, 1);
-		if (dr->dr_pidfd == -1 || pfd[3].revents != 0)
+		if (dr->dr_pidfd == -1 || pfd[2].revents != 0)
 			deliver_reap(dr, 0);
 	}
 	deliver_read(&dr->dr_out, DELIVER_DRAIN);
 	deliver_read(&dr->dr_err, DELIVER_DRAIN);
-	return rv;
 }
 
 /*
@@ -838,7 +894,7 @@ deliver_log(const struct client *cl, const struct envelope *e,
 	    (now.tv_nsec - dr->dr_start.tv_nsec) / 1000000;
 	if (dr->dr_timedout)
 		strlcpy(ex, "timeout", sizeof(ex));
-	else if (sp->sp_error)
+	else if (sp->sp_error || dr->dr_noinput)
 		strlcpy(ex, "none", sizeof(ex));
 	else if (!dr->dr_exited)
 		strlcpy(ex, "exec-failed", sizeof(ex));
@@ -863,28 +919,32 @@ deliver_run(const struct config *c, const struct client *cl,
 
 	if (c->c_deliver_argv == NULL || c->c_deliver_argv[0] == NULL)
 		fatalx("%s: no deliver command", __func__);
-	if (deliver_start(c, cl, e, dr) == -1) {
-		log_warnx("%s deliver id=%s: %s: %s", cl->cl_sid, e->e_id,
-		    c->c_deliver_argv[0], strerror(dr->dr_error));
-		/* A shortage of ours, not the program's failing execve(). */
-		if (dr->dr_error == EMFILE || dr->dr_error == ENFILE ||
-		    dr->dr_error == EAGAIN || dr->dr_error == ENOMEM)
-			rv = -1;
-	} else {
-		rv = deliver_io(dr, sp, c->c_deliver_timeout);
-		if (rv == -1)
-			log_warnx("%s deliver id=%s: spool read: %s",
+	if (deliver_start(c, cl, e, sp, dr) == -1) {
+		if (dr->dr_noinput) {
+			log_warnx("%s deliver id=%s: message file: %s",
 			    cl->cl_sid, e->e_id, strerror(dr->dr_error));
-	}
+			rv = -1;
+		} else {
+			log_warnx("%s deliver id=%s: %s: %s", cl->cl_sid,
+			    e->e_id, c->c_deliver_argv[0],
+			    strerror(dr->dr_error));
+			/* Our shortage, not the program's failing execve(). */
+			if (dr->dr_error == EMFILE || dr->dr_error == ENFILE ||
+			    dr->dr_error == EAGAIN || dr->dr_error == ENOMEM)
+				rv = -1;
+		}
+	} else
+		deliver_io(dr, c->c_deliver_timeout);
 	deliver_result(dr, e->e_id);
+	/* PROTOCOL.md 16: no room for the message; nothing ran. */
+	if (dr->dr_noinput)
+		strlcpy(dr->dr_reply, REPLY_NOSPOOL, sizeof(dr->dr_reply));
 	skip = deliver_override(dr);
 	deliver_log_output(cl, e, &dr->dr_out, skip, "stdout");
 	deliver_log_output(cl, e, &dr->dr_err, 0, "stderr");
-	deliver_close(&dr->dr_in);
 	deliver_close(&dr->dr_out.do_fd);
 	deliver_close(&dr->dr_err.do_fd);
 	deliver_close(&dr->dr_pidfd);
-	free(dr->dr_hdr);
 	return rv;
 }
 
@@ -895,7 +955,7 @@ deliver_one(const struct config *c, const struct client *cl,
 {
 	int	 rv = 0;
 
-	dr->dr_in = dr->dr_out.do_fd = dr->dr_err.do_fd = -1;
+	dr->dr_out.do_fd = dr->dr_err.do_fd = -1;
 	dr->dr_pidfd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &dr->dr_start);
 	if (sp->sp_error) {

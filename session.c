@@ -52,6 +52,8 @@ struct session {
 	int			 s_dead;	/* the client cannot be written */
 	int			 s_eof;
 	int			 s_tls;		/* TLS active */
+	struct tls_conn		*s_tlsc;	/* NULL: plain socket */
+	int			 s_authfail;	/* failed AUTH attempts */
 	int			 s_skip;	/* discarding an over-long line */
 	int			 s_indata;	/* reading a message */
 	char			*s_ibuf;
@@ -80,6 +82,7 @@ struct session {
 #define CMD_F_HELP	0x10	/* listed by HELP */
 #define CMD_F_LMTP	0x20	/* LMTP listeners only */
 #define CMD_F_TIMER	0x40	/* dispatching it restarts the timer */
+#define CMD_F_AUTHL	0x80	/* listeners with `auth` only */
 
 struct command {
 	const char	*cmd_verb;
@@ -89,9 +92,11 @@ struct command {
 };
 
 volatile sig_atomic_t session_quit;
+int	(*session_peer_check)(const char *);
 
 static void	 session_reply(struct session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
+static void	 cmd_auth(struct session *, char *);
 static void	 cmd_helo(struct session *, char *);
 static void	 cmd_ehlo(struct session *, char *);
 static void	 cmd_lhlo(struct session *, char *);
@@ -112,6 +117,8 @@ static void	 cmd_starttls(struct session *, char *);
  * need them first.
  */
 static const struct command commands[] = {
+	{ "AUTH", cmd_auth, CMD_F_AUTHL | CMD_F_HELP | CMD_F_TIMER,
+	    "Syntax: AUTH <mechanism>" },
 	{ "DATA", cmd_data, CMD_F_HELO | CMD_F_AUTH | CMD_F_HELP |
 	    CMD_F_TIMER, "Syntax: DATA" },
 	{ "EHLO", cmd_ehlo, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_TIMER,
@@ -221,6 +228,38 @@ deadline_ms(const struct session *s)
 }
 
 /*
+ * One read/write layer for plain sockets and TLS, so the line reader,
+ * the reply queue and the DATA reader work the same over both.
+ */
+
+static ssize_t
+io_read(struct session *s, void *buf, size_t len)
+{
+	if (s->s_tlsc != NULL)
+		return tls_read(s->s_tlsc, buf, len);
+	return read(s->s_fd, buf, len);
+}
+
+static ssize_t
+io_write(struct session *s, const void *buf, size_t len)
+{
+	if (s->s_tlsc != NULL)
+		return tls_write(s->s_tlsc, buf, len);
+	return send(s->s_fd, buf, len, MSG_NOSIGNAL);
+}
+
+/* What to poll for before retrying an operation that said EAGAIN. */
+static short
+io_want(struct session *s, short plain)
+{
+	int	 want;
+
+	if (s->s_tlsc != NULL && (want = tls_want(s->s_tlsc)) != 0)
+		return (short)want;
+	return plain;
+}
+
+/*
  * Output: every reply is queued here; the queue is written when the
  * session is about to wait for input (RFC 2920) or is full.
  */
@@ -233,8 +272,7 @@ session_flush(struct session *s)
 	ssize_t		 n;
 
 	while (off < s->s_olen && !s->s_dead) {
-		n = send(s->s_fd, s->s_obuf + off, s->s_olen - off,
-		    MSG_NOSIGNAL);
+		n = io_write(s, s->s_obuf + off, s->s_olen - off);
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
@@ -243,7 +281,7 @@ session_flush(struct session *s)
 			continue;
 		if (n == -1 && errno == EAGAIN) {
 			pfd.fd = s->s_fd;
-			pfd.events = POLLOUT;
+			pfd.events = io_want(s, POLLOUT);
 			if (poll(&pfd, 1, s->s_conf->c_timeout * 1000) > 0)
 				continue;
 		}
@@ -309,15 +347,19 @@ session_fill(struct session *s)
 		/* A message in transfer is finished first. */
 		if (session_quit && !s->s_indata)
 			return -1;
-		r = poll(&pfd, 1, deadline_ms(s));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == 0) {
-			log_info("%s timeout", s->s_client.cl_sid);
-			return -1;
+		/* TLS may hold decrypted input that poll() cannot see. */
+		if (s->s_tlsc == NULL || !tls_pending(s->s_tlsc)) {
+			r = poll(&pfd, 1, deadline_ms(s));
+			if (r == -1 && errno == EINTR)
+				continue;
+			if (r == 0) {
+				log_info("%s timeout", s->s_client.cl_sid);
+				return -1;
+			}
 		}
-		n = read(s->s_fd, s->s_ibuf + s->s_ilen,
-		    s->s_isize - s->s_ilen);
+		n = io_read(s, s->s_ibuf + s->s_ilen, s->s_isize - s->s_ilen);
+		if (n == -1 && errno == EAGAIN)
+			pfd.events = io_want(s, POLLIN);
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n == -1) {
@@ -391,6 +433,10 @@ command_find(const struct session *s, const char *verb)
 			continue;
 		if ((commands[i].cmd_flags & CMD_F_LMTP) && !session_lmtp(s))
 			return NULL;
+		/* PROTOCOL.md 10.1 [DAEMON]: no AUTH without a backend. */
+		if ((commands[i].cmd_flags & CMD_F_AUTHL) &&
+		    (s->s_listener->l_flags & LF_AUTH) == 0)
+			return NULL;
 		return &commands[i];
 	}
 	return NULL;
@@ -406,6 +452,9 @@ command_listed(const struct session *s, const struct command *cmd)
 	    strcmp(cmd->cmd_verb, "EHLO") == 0))
 		return 0;
 	if ((cmd->cmd_flags & CMD_F_LMTP) && !session_lmtp(s))
+		return 0;
+	if ((cmd->cmd_flags & CMD_F_AUTHL) &&
+	    (s->s_listener->l_flags & LF_AUTH) == 0)
 		return 0;
 	if (strcmp(cmd->cmd_verb, "STARTTLS") == 0 &&
 	    (s->s_listener->l_flags & (LF_STARTTLS | LF_REQ_STARTTLS)) == 0)
@@ -614,6 +663,15 @@ cmd_helo(struct session *s, char *arg)
 		session_reply(s, "250 %s", s->s_conf->c_hostname);
 }
 
+/* PROTOCOL.md 6.3 [DAEMON]: AUTH on `auth` listeners, inside TLS. */
+static int
+auth_offered(const struct session *s)
+{
+	int	 lf = s->s_listener->l_flags;
+
+	return (lf & LF_AUTH) && (s->s_tls || (lf & LF_AUTH_PLAIN));
+}
+
 /* PROTOCOL.md 6.3: the capability list, in this order. */
 static void
 session_capabilities(struct session *s)
@@ -630,6 +688,10 @@ session_capabilities(struct session *s)
 		session_reply(s, "250-SMTPUTF8");
 	if ((lf & (LF_STARTTLS | LF_REQ_STARTTLS)) && !s->s_tls)
 		session_reply(s, "250-STARTTLS");
+	if (auth_offered(s))
+		session_reply(s, "250-AUTH%s%s",
+		    (c->c_auth_mechs & AUTHM_LOGIN) ? " LOGIN" : "",
+		    (c->c_auth_mechs & AUTHM_PLAIN) ? " PLAIN" : "");
 	session_reply(s, "250 HELP");
 }
 
@@ -650,6 +712,203 @@ cmd_lhlo(struct session *s, char *arg)
 	/* PROTOCOL.md 6.4 [QUIRK]: the syntax reply names EHLO. */
 	if (session_greet(s, arg, 1) == 0)
 		session_capabilities(s);
+}
+
+/*
+ * AUTH (PROTOCOL.md section 10, RFC 4954).  auth.c decodes and checks
+ * credentials; the exchange with the client is here.
+ */
+
+#define AUTH_BUF	(3 * AUTH_FIELD_MAX + 4)
+#define AUTHX_OK	0	/* user and password are filled in */
+#define AUTHX_REPLIED	(-1)	/* the exchange ended with a reply */
+#define AUTHX_UNUSABLE	1	/* too long: fails like bad credentials */
+
+/* A response; "=" is the empty response, as RFC 4954 4 has it. */
+static int
+auth_decode(struct session *s, const char *b64, unsigned char *out,
+    size_t *outlen)
+{
+	if (auth_b64_decode(b64, out, AUTH_BUF, outlen) == -1) {
+		session_reply(s, "501 5.5.2 Can't decode base64");
+		return AUTHX_REPLIED;
+	}
+	out[*outlen] = '\0';
+	return AUTHX_OK;
+}
+
+/* The client's answer to a 334 challenge: one line, never a command. */
+static int
+auth_response(struct session *s, const char *challenge, unsigned char *out,
+    size_t *outlen)
+{
+	char	*line, *end;
+	size_t	 len;
+	int	 r;
+
+	session_reply(s, "334 %s", challenge);
+	switch (session_getline(s, &line, &len)) {
+	case LINE_END:
+		s->s_closing = 1;
+		return AUTHX_REPLIED;
+	case LINE_TOOLONG:
+		session_reply(s,
+		    "500 5.5.6 Authentication Exchange line is too long");
+		return AUTHX_REPLIED;
+	case LINE_OK:
+		break;
+	}
+	line += strspn(line, WHITESPACE);
+	for (end = line + strlen(line); end > line &&
+	    strchr(WHITESPACE, end[-1]) != NULL; )
+		*--end = '\0';
+	if (strcmp(line, "*") == 0) {
+		session_reply(s, "501 5.7.0 Auth aborted");
+		r = AUTHX_REPLIED;
+	} else
+		r = auth_decode(s, line, out, outlen);
+	explicit_bzero(line, strlen(line));
+	return r;
+}
+
+/* A decoded field into a NUL-terminated buffer of AUTH_FIELD_MAX. */
+static int
+auth_field(char *dst, const unsigned char *src, size_t len)
+{
+	if (len >= AUTH_FIELD_MAX || memchr(src, '\0', len) != NULL) {
+		dst[0] = '\0';
+		return AUTHX_UNUSABLE;
+	}
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	return AUTHX_OK;
+}
+
+/* RFC 4616: [authzid] NUL authcid NUL password; the authzid is ignored. */
+static int
+auth_plain(struct session *s, const char *ir, char *user, char *pass)
+{
+	unsigned char	 buf[AUTH_BUF];
+	const char	*u, *p;
+	size_t		 len;
+	int		 r;
+
+	if (ir != NULL)
+		r = auth_decode(s, ir, buf, &len);
+	else
+		r = auth_response(s, "", buf, &len);
+	if (r == AUTHX_OK && auth_plain_split(buf, len, &u, &p) == -1) {
+		session_reply(s, "501 5.5.2 Can't split auth value");
+		r = AUTHX_REPLIED;
+	}
+	if (r == AUTHX_OK && (auth_field(user, (const unsigned char *)u,
+	    strlen(u)) != AUTHX_OK || auth_field(pass,
+	    (const unsigned char *)p, strlen(p)) != AUTHX_OK))
+		r = AUTHX_UNUSABLE;
+	explicit_bzero(buf, sizeof(buf));
+	return r;
+}
+
+/* LOGIN: the challenges are base64 of "User Name\0" and "Password\0". */
+static int
+auth_login(struct session *s, const char *ir, char *user, char *pass)
+{
+	unsigned char	 buf[AUTH_BUF];
+	size_t		 len;
+	int		 r, bad;
+
+	if (ir != NULL)
+		r = auth_decode(s, ir, buf, &len);
+	else
+		r = auth_response(s, "VXNlciBOYW1lAA==", buf, &len);
+	if (r != AUTHX_OK)
+		return r;
+	bad = auth_field(user, buf, len);
+	r = auth_response(s, "UGFzc3dvcmQA", buf, &len);
+	if (r == AUTHX_OK)
+		r = auth_field(pass, buf, len) == AUTHX_OK ? bad :
+		    AUTHX_UNUSABLE;
+	explicit_bzero(buf, sizeof(buf));
+	return r;
+}
+
+/* PROTOCOL.md 10.6: the backend's verdict, bounded failures. */
+static void
+auth_finish(struct session *s, const char *mech, const char *user,
+    const char *pass, int unusable)
+{
+	char	 esc[128];
+	int	 r;
+
+	r = unusable ? AUTH_FAILED : auth_check(s->s_conf, user, pass);
+	log_info("%s auth user=%s %s mechanism=%s", s->s_client.cl_sid,
+	    log_escape(user, strlen(user), esc, sizeof(esc)),
+	    r == AUTH_OK ? "ok" : r == AUTH_TEMPFAIL ? "tempfail" : "failed",
+	    mech);
+	if (r == AUTH_OK) {
+		strlcpy(s->s_client.cl_user, user,
+		    sizeof(s->s_client.cl_user));
+		session_reply(s, "235 2.7.0 Authentication successful");
+	} else if (r == AUTH_TEMPFAIL)
+		session_reply(s, "454 4.7.0 Temporary authentication failure");
+	else if (++s->s_authfail >= s->s_conf->c_auth_maxfail) {
+		session_reply(s, "421 4.7.0 Too many authentication failures");
+		s->s_closing = 1;
+	} else {
+		if (s->s_conf->c_auth_delay > 0)
+			sleep((unsigned int)s->s_conf->c_auth_delay);
+		session_reply(s, "535 5.7.8 Authentication credentials invalid");
+	}
+}
+
+/* PROTOCOL.md 10.2: the checks, in this order. */
+static int
+auth_refused(struct session *s, const char *arg)
+{
+	if (s->s_state == S_INIT)
+		session_reply(s, "503 Error: send EHLO first");
+	else if (!s->s_client.cl_esmtp)
+		session_reply(s, "500 Error: command 'AUTH' not recognized");
+	else if (!s->s_tls && (s->s_listener->l_flags & LF_AUTH_PLAIN) == 0)
+		session_reply(s, "538 5.7.11 Encryption required for "
+		    "requested authentication mechanism");
+	else if (s->s_client.cl_user[0] != '\0')
+		session_reply(s, "503 Already authenticated");
+	else if (arg == NULL)
+		session_reply(s, "501 Not enough value");
+	else
+		return 0;
+	return 1;
+}
+
+static void
+cmd_auth(struct session *s, char *arg)
+{
+	char	 user[AUTH_FIELD_MAX], pass[AUTH_FIELD_MAX], *mech, *ir, *last;
+	int	 mechs = s->s_conf->c_auth_mechs, r;
+
+	if (auth_refused(s, arg))
+		return;
+	mech = strtok_r(arg, WHITESPACE, &last);
+	ir = strtok_r(NULL, WHITESPACE, &last);
+	if (strtok_r(NULL, WHITESPACE, &last) != NULL) {
+		session_reply(s, "501 Too many values");
+		return;
+	}
+	/* Mechanism names are compared as sent [QUIRK]. */
+	if (strcmp(mech, "PLAIN") == 0 && (mechs & AUTHM_PLAIN))
+		r = auth_plain(s, ir, user, pass);
+	else if (strcmp(mech, "LOGIN") == 0 && (mechs & AUTHM_LOGIN))
+		r = auth_login(s, ir, user, pass);
+	else {
+		session_reply(s, "504 5.5.4 Unrecognized authentication type");
+		return;
+	}
+	if (ir != NULL)
+		explicit_bzero(ir, strlen(ir));
+	if (r != AUTHX_REPLIED)
+		auth_finish(s, mech, user, pass, r == AUTHX_UNUSABLE);
+	explicit_bzero(pass, sizeof(pass));
 }
 
 /*
@@ -1208,17 +1467,52 @@ cmd_help(struct session *s, char *arg)
 		session_reply(s, "250 %s", cmd->cmd_syntax);
 }
 
+/* The TLS handshake on the client socket; -1: close without a reply. */
+static int
+session_tls_start(struct session *s)
+{
+	s->s_tlsc = tls_accept(s->s_conf->c_tls_ctx, s->s_fd,
+	    s->s_conf->c_timeout * 1000, s->s_client.cl_sid);
+	if (s->s_tlsc == NULL)
+		return -1;
+	s->s_tls = 1;
+	strlcpy(s->s_client.cl_tls, tls_info(s->s_tlsc),
+	    sizeof(s->s_client.cl_tls));
+	return 0;
+}
+
 static void
 cmd_starttls(struct session *s, char *arg)
 {
 	(void)arg;
-	/* XXX TLS is not built yet: no listener can offer STARTTLS. */
-	if ((s->s_listener->l_flags & (LF_STARTTLS | LF_REQ_STARTTLS)) == 0)
+	if ((s->s_listener->l_flags & (LF_STARTTLS | LF_REQ_STARTTLS)) == 0 ||
+	    s->s_conf->c_tls_ctx == NULL) {
 		session_reply(s, "454 TLS not available");
-	else if (s->s_tls)
+		return;
+	}
+	if (s->s_tls) {
 		session_reply(s, "503 5.5.1 Error: TLS already active");
-	else
-		session_reply(s, "454 TLS not available");
+		return;
+	}
+	session_reply(s, "220 Ready to start TLS");
+	session_flush(s);
+	/*
+	 * RFC 3207 4.2, CVE-2011-0411, CVE-2024-34083: what the client sent
+	 * before the handshake is never executed inside TLS.
+	 */
+	s->s_ipos = s->s_ilen = 0;
+	s->s_skip = 0;
+	if (s->s_dead || session_tls_start(s) == -1) {
+		s->s_closing = 1;
+		s->s_dead = 1;
+		return;
+	}
+	/* A new session: greeting name, ESMTP, envelope and AUTH go. */
+	session_reset_envelope(s);
+	session_set_state(s, S_INIT);
+	s->s_client.cl_helo[0] = '\0';
+	s->s_client.cl_esmtp = 0;
+	s->s_client.cl_user[0] = '\0';
 }
 
 /*
@@ -1248,6 +1542,140 @@ session_loop(struct session *s)
 	}
 }
 
+/*
+ * The PROXY header (PROTOCOL.md 13), read without taking one octet more
+ * than it has: what follows may be a TLS ClientHello for OpenSSL to
+ * read from the socket.  How many of the n octets peeked at after
+ * `have` header octets certainly belong to the header:
+ */
+static size_t
+proxy_take(const unsigned char *hdr, size_t have, const unsigned char *peek,
+    size_t n)
+{
+	const unsigned char	*lf;
+	size_t			 need;
+
+	if ((have > 0 ? hdr[0] : peek[0]) == '\r') {
+		/* v2: 16 octets, then as many as their length field says. */
+		need = have < 16 ? 16 : 16 + ((size_t)hdr[14] << 8 | hdr[15]);
+		return n < need - have ? n : need - have;
+	}
+	/* v1: everything through the first LF. */
+	if ((lf = memchr(peek, '\n', n)) != NULL)
+		return (size_t)(lf - peek) + 1;
+	return n;
+}
+
+static int
+proxy_read(struct session *s, unsigned char *hdr, struct proxy_info *pi,
+    const char **why)
+{
+	struct pollfd	 pfd;
+	size_t		 have = 0, take;
+	ssize_t		 n;
+	int		 r;
+
+	pfd.fd = s->s_fd;
+	pfd.events = POLLIN;
+	*why = "timeout";
+	while (poll(&pfd, 1, deadline_ms(s)) > 0) {
+		n = recv(s->s_fd, hdr + have, PROXY_MAX_LEN - have, MSG_PEEK);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			*why = n == 0 ? "connection closed" : strerror(errno);
+			return -1;
+		}
+		take = proxy_take(hdr, have, hdr + have, (size_t)n);
+		if (recv(s->s_fd, hdr + have, take, 0) != (ssize_t)take) {
+			*why = "read error";
+			return -1;
+		}
+		have += take;
+		if ((r = proxy_parse(hdr, have, pi, why)) != 0)
+			return r > 0 ? 0 : -1;
+		if (have == PROXY_MAX_LEN) {
+			*why = "header too long";
+			return -1;
+		}
+	}
+	return -1;
+}
+
+/*
+ * A proxy-protocol listener: only the `from` peers may speak; the
+ * header's source becomes the client address (13.3), which the master
+ * then counts for max-clients-per-address.
+ */
+static int
+session_proxy(struct session *s, const struct sockaddr *sa)
+{
+	const struct listener	*l = s->s_listener;
+	unsigned char		 hdr[PROXY_MAX_LEN];
+	struct proxy_info	 pi;
+	const char		*why;
+
+	if (l->l_nproxy_from > 0 && (sa == NULL ||
+	    !proxy_net_match(l->l_proxy_from, l->l_nproxy_from, sa))) {
+		log_info("%s proxy: %s is not allowed to send a header",
+		    s->s_client.cl_sid, s->s_client.cl_addr);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &s->s_deadline);
+	s->s_deadline.tv_sec += l->l_proxy_timeout;
+	if (proxy_read(s, hdr, &pi, &why) == -1) {
+		log_info("%s proxy header from %s refused: %s",
+		    s->s_client.cl_sid, s->s_client.cl_addr, why);
+		return -1;
+	}
+	if (!pi.pi_local)
+		util_sockaddr_str((struct sockaddr *)&pi.pi_src, pi.pi_srclen,
+		    s->s_client.cl_addr, sizeof(s->s_client.cl_addr),
+		    s->s_client.cl_port, sizeof(s->s_client.cl_port));
+	if (session_peer_check != NULL &&
+	    session_peer_check(s->s_client.cl_addr) == -1) {
+		log_info("%s refused %s: too many connections",
+		    s->s_client.cl_sid, s->s_client.cl_addr);
+		session_reply(s, "421 %s Service not available, too many "
+		    "connections", s->s_conf->c_hostname);
+		return -1;
+	}
+	return 0;
+}
+
+/* "addr:port" of the client for the logs, "local" on UNIX sockets. */
+static const char *
+session_peer(const struct session *s, char *buf, size_t len)
+{
+	if (s->s_client.cl_addr[0] == '\0')
+		strlcpy(buf, "local", len);
+	else
+		snprintf(buf, len, "%s:%s", s->s_client.cl_addr,
+		    s->s_client.cl_port);
+	return buf;
+}
+
+/* Before the greeting: the PROXY header, then implicit TLS. */
+static int
+session_start(struct session *s, const struct sockaddr *sa)
+{
+	const struct listener	*l = s->s_listener;
+	char			 peer[80], client[80];
+
+	session_peer(s, peer, sizeof(peer));
+	if ((l->l_flags & LF_PROXY) && session_proxy(s, sa) == -1)
+		return -1;
+	log_info("%s connect from %s (listener %s%s%s)", s->s_client.cl_sid,
+	    session_peer(s, client, sizeof(client)), l->l_name,
+	    (l->l_flags & LF_PROXY) ? ", via " : "",
+	    (l->l_flags & LF_PROXY) ? peer : "");
+	/* PROTOCOL.md 12.3: the timer starts after the PROXY header. */
+	deadline_restart(s);
+	if ((l->l_flags & LF_TLS) && session_tls_start(s) == -1)
+		return -1;
+	return 0;
+}
+
 static struct session *
 session_new(const struct config *c, const struct listener *l, int fd,
     const struct sockaddr *sa, socklen_t salen)
@@ -1260,7 +1688,6 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	s->s_fd = fd;
 	s->s_isize = (size_t)c->c_maxline + IBUF_EXTRA;
 	s->s_ibuf = xmalloc(s->s_isize);
-	s->s_tls = (l->l_flags & LF_TLS) != 0;
 	util_session_id(s->s_client.cl_sid, sizeof(s->s_client.cl_sid));
 	util_sockaddr_str(sa, salen, s->s_client.cl_addr,
 	    sizeof(s->s_client.cl_addr), s->s_client.cl_port,
@@ -1273,6 +1700,8 @@ session_new(const struct config *c, const struct listener *l, int fd,
 static void
 session_free(struct session *s)
 {
+	if (s->s_tlsc != NULL)
+		tls_close(s->s_tlsc);
 	session_reset_envelope(s);
 	spool_reset(&s->s_spool);
 	free(s->s_env.e_rcpts);
@@ -1294,13 +1723,10 @@ session_run(const struct config *c, const struct listener *l, int fd,
 		return;
 	}
 	s = session_new(c, l, fd, sa, salen);
-	log_info("%s connect from %s%s%s (listener %s)", s->s_client.cl_sid,
-	    s->s_client.cl_addr[0] != '\0' ? s->s_client.cl_addr : "local",
-	    s->s_client.cl_port[0] != '\0' ? ":" : "", s->s_client.cl_port,
-	    l->l_name);
-	deadline_restart(s);
-	session_reply(s, "220 %s %s", c->c_hostname, c->c_banner);
-	session_loop(s);
+	if (session_start(s, sa) == 0) {
+		session_reply(s, "220 %s %s", c->c_hostname, c->c_banner);
+		session_loop(s);
+	}
 	session_flush(s);
 	log_info("%s disconnect commands=%u messages=%u", s->s_client.cl_sid,
 	    s->s_ncmds, s->s_nmsgs);

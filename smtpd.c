@@ -91,6 +91,7 @@ static struct pollref	*prefs;
 static size_t		 pcap;
 
 static int		 sigpipe[2] = { -1, -1 };
+static int		 child_fd = -1;	/* in a child: the master's socket */
 static volatile sig_atomic_t sig_term, sig_hup, sig_chld;
 
 extern char		**environ;
@@ -580,6 +581,26 @@ child_recv(int fd, struct handoff *h)
 	return cfd;
 }
 
+/*
+ * session.c asks before the greeting whether the client a PROXY header
+ * named is over max-clients-per-address: only the master can count.
+ */
+static int
+child_peer_check(const char *addr)
+{
+	struct pollfd	 pfd;
+	char		 msg[80], answer;
+
+	snprintf(msg, sizeof(msg), "a%s", addr);
+	if (write(child_fd, msg, strlen(msg)) == -1)
+		return -1;
+	pfd.fd = child_fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 10 * 1000) != 1 || read(child_fd, &answer, 1) != 1)
+		return -1;
+	return answer == 'y' ? 0 : -1;
+}
+
 static void
 child_main(int fd)
 {
@@ -589,6 +610,8 @@ child_main(int fd)
 	int		 cfd, n;
 
 	log_procinit("child");
+	child_fd = fd;
+	session_peer_check = child_peer_check;
 	child_closefds(fd);
 	child_signals();
 	child_drop();
@@ -799,18 +822,39 @@ pool_reap(void)
 	}
 }
 
+/*
+ * A child behind a proxy-protocol listener names its real client: the
+ * address counts for max-clients-per-address from now on (13.3).
+ */
+static void
+pool_peer(struct child *ch, const char *addr)
+{
+	int	 over;
+
+	strlcpy(ch->ch_addr, addr, sizeof(ch->ch_addr));
+	over = ch->ch_addr[0] != '\0' &&
+	    pool_peer_count(ch->ch_addr) > conf->c_maxperaddr;
+	if (write(ch->ch_fd, over ? "n" : "y", 1) != 1)
+		log_warn("%s: write to child %ld", __func__, (long)ch->ch_pid);
+}
+
 /* A child wrote: its session ended.  EOF: it is exiting or died. */
 static void
 pool_report(struct child *ch)
 {
-	char	 buf[16];
+	char	 buf[80];
 	ssize_t	 n;
 
 	if (ch->ch_fd == -1)
 		return;
-	n = read(ch->ch_fd, buf, sizeof(buf));
+	n = read(ch->ch_fd, buf, sizeof(buf) - 1);
 	if (n == -1 && (errno == EINTR || errno == EAGAIN))
 		return;
+	if (n >= 1 && buf[0] == 'a' && ch->ch_busy) {
+		buf[n] = '\0';
+		pool_peer(ch, buf + 1);
+		return;
+	}
 	ch->ch_busy = 0;
 	ch->ch_addr[0] = '\0';
 	if (n <= 0) {

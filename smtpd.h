@@ -205,7 +205,7 @@ struct client {
 	char			 cl_addr[64];	/* numeric address, "" if none */
 	char			 cl_port[8];
 	char			 cl_helo[CMD_LINE_MAX];
-	char			 cl_user[256];	/* authenticated user */
+	char			 cl_user[AUTH_FIELD_MAX]; /* authenticated user */
 	char			 cl_tls[128];	/* "TLSv1.3 CIPHER" or "" */
 	int			 cl_esmtp;
 	int			 cl_lmtp;
@@ -302,6 +302,7 @@ int		 proxy_net_match(const struct netaddr *, int,
 
 /* session.c */
 extern volatile sig_atomic_t session_quit;	/* SIGTERM in a child */
+extern int	(*session_peer_check)(const char *);
 void		 session_run(const struct config *, const struct listener *,
 		    int, const struct sockaddr *, socklen_t);
 

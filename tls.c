@@ -1,14 +1,598 @@
-/* tls.c: placeholder until the TLS work lands (being written now). */
+/*
+ * tls.c: OpenSSL for smtpd.  The master loads the certificate and key into
+ * one server SSL_CTX before it forks (children never open the key file);
+ * children run the handshake and the record I/O on non-blocking sockets.
+ */
+
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "smtpd.h"
 
-int tls_config_load(struct config *c) { (void)c; return 0; }
-void tls_config_free(struct config *c) { (void)c; }
-struct tls_conn *tls_accept(void *ctx, int fd, int t, const char *sid) { (void)ctx; (void)fd; (void)t; (void)sid; return NULL; }
-ssize_t tls_read(struct tls_conn *t, void *b, size_t l) { (void)t; (void)b; (void)l; errno = EIO; return -1; }
-ssize_t tls_write(struct tls_conn *t, const void *b, size_t l) { (void)t; (void)b; (void)l; errno = EIO; return -1; }
-int tls_pending(struct tls_conn *t) { (void)t; return 0; }
-int tls_want(struct tls_conn *t) { (void)t; return 0; }
-const char *tls_info(struct tls_conn *t) { (void)t; return ""; }
-void tls_close(struct tls_conn *t) { (void)t; }
+#define TLS_KEY_MAX	(64 * 1024)	/* a PEM key file is a few KiB */
+
+struct tls_conn {
+	SSL		*t_ssl;
+	int		 t_want;	/* POLLIN/POLLOUT after EAGAIN */
+	int		 t_dead;	/* fatal error: no close_notify */
+	char		 t_info[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+};
+
+static void	 tls_conf_error(const struct config *, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+static const char *tls_ssl_reason(void);
+static SSL_CTX	*tls_ctx_new(const struct config *);
+static int	 tls_ctx_protocols(const struct config *, SSL_CTX *);
+static int	 tls_load_cert(const struct config *, SSL_CTX *);
+static void	 tls_check_dates(const struct config *, X509 *);
+static void	 tls_warn_date(const struct config *, const char *,
+		    const ASN1_TIME *);
+static int	 tls_read_keyfile(const struct config *, char *, size_t,
+		    size_t *);
+static int	 tls_load_key(const struct config *, SSL_CTX *);
+static int	 tls_nopass(char *, int, int, void *);
+static BIO_METHOD *tls_bio_method(void);
+static int	 tls_bio_write(BIO *, const char *, size_t, size_t *);
+static int	 tls_bio_read(BIO *, char *, size_t, size_t *);
+static long	 tls_bio_ctrl(BIO *, int, long, void *);
+static int	 tls_handshake(struct tls_conn *, int, int, const char **);
+static long long tls_now_ms(void);
+static ssize_t	 tls_result(struct tls_conn *, int, int);
+
+/*
+ * Configuration errors: one line, "file:line: tls: ...", like every other
+ * error of smtpd.conf.
+ */
+static void
+tls_conf_error(const struct config *c, const char *fmt, ...)
+{
+	char	 buf[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warnx("%s:%d: tls: %s", c->c_file != NULL ? c->c_file :
+	    "smtpd.conf", c->c_tls_line, buf);
+}
+
+/* The reason of the last OpenSSL error, and an empty error queue. */
+static const char *
+tls_ssl_reason(void)
+{
+	static char	 buf[256];
+	unsigned long	 e;
+	const char	*r;
+
+	e = ERR_peek_last_error();
+	ERR_clear_error();
+	if (e == 0)
+		return "unknown error";
+	if (ERR_GET_LIB(e) == ERR_LIB_SYS)
+		return strerror(ERR_GET_REASON(e));
+	if ((r = ERR_reason_error_string(e)) != NULL)
+		return r;
+	ERR_error_string_n(e, buf, sizeof(buf));
+	return buf;
+}
+
+int
+tls_config_load(struct config *c)
+{
+	SSL_CTX	*ctx;
+
+	if (c->c_tls_cert == NULL)
+		return 0;
+	if ((ctx = tls_ctx_new(c)) == NULL)
+		return -1;
+	if (tls_load_cert(c, ctx) == -1 || tls_load_key(c, ctx) == -1) {
+		SSL_CTX_free(ctx);
+		return -1;
+	}
+	tls_config_free(c);
+	c->c_tls_ctx = ctx;
+	return 0;
+}
+
+void
+tls_config_free(struct config *c)
+{
+	SSL_CTX_free(c->c_tls_ctx);
+	c->c_tls_ctx = NULL;
+}
+
+/* The server context: protocols, ciphers and options, without the keys. */
+static SSL_CTX *
+tls_ctx_new(const struct config *c)
+{
+	SSL_CTX	*ctx;
+
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		tls_conf_error(c, "SSL_CTX_new: %s", tls_ssl_reason());
+		return NULL;
+	}
+	if (tls_ctx_protocols(c, ctx) == -1)
+		goto fail;
+	SSL_CTX_set_security_level(ctx, 2);
+	if (c->c_tls_ciphers != NULL &&
+	    !SSL_CTX_set_cipher_list(ctx, c->c_tls_ciphers)) {
+		tls_conf_error(c, "ciphers \"%s\": %s", c->c_tls_ciphers,
+		    tls_ssl_reason());
+		goto fail;
+	}
+	/*
+	 * Every child is its own process with its own copy of this context:
+	 * a session cache would not be shared, and tickets would need a
+	 * ticket key common to all children plus machinery to rotate it.
+	 * Resumption saves little for SMTP, so both are off.
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	    SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* PROTOCOL.md 11.4: never ask for a client certificate. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	/* write(2) semantics: partial writes; the caller may move its data */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return ctx;
+ fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* TLS 1.2 at least (RFC 8996 retired 1.0 and 1.1), 1.3 when allowed. */
+static int
+tls_ctx_protocols(const struct config *c, SSL_CTX *ctx)
+{
+	int	 min = TLS1_2_VERSION, max = TLS1_3_VERSION;
+
+	switch (c->c_tls_protocols & TLSP_DEFAULT) {
+	case TLSP_TLSv1_2:
+		max = TLS1_2_VERSION;
+		break;
+	case TLSP_TLSv1_3:
+		min = TLS1_3_VERSION;
+		break;
+	case 0:
+		tls_conf_error(c, "no protocol enabled");
+		return -1;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, min) ||
+	    !SSL_CTX_set_max_proto_version(ctx, max)) {
+		tls_conf_error(c, "protocols: %s", tls_ssl_reason());
+		return -1;
+	}
+	return 0;
+}
+
+/* The certificate file may hold the intermediates after the leaf. */
+static int
+tls_load_cert(const struct config *c, SSL_CTX *ctx)
+{
+	struct stat	 st;
+	X509		*x;
+
+	if (stat(c->c_tls_cert, &st) == -1) {
+		tls_conf_error(c, "certificate file %s: %s", c->c_tls_cert,
+		    strerror(errno));
+		return -1;
+	}
+	ERR_clear_error();
+	if (!SSL_CTX_use_certificate_chain_file(ctx, c->c_tls_cert)) {
+		tls_conf_error(c, "certificate file %s: %s", c->c_tls_cert,
+		    tls_ssl_reason());
+		return -1;
+	}
+	if ((x = SSL_CTX_get0_certificate(ctx)) != NULL)
+		tls_check_dates(c, x);
+	return 0;
+}
+
+/*
+ * An expired certificate is the administrator's to renew: warn, but
+ * serve it (opportunistic SMTP clients seldom verify, RFC 7435).
+ */
+static void
+tls_check_dates(const struct config *c, X509 *x)
+{
+	const ASN1_TIME	*t;
+
+	t = X509_get0_notAfter(x);
+	if (t != NULL && X509_cmp_current_time(t) < 0)
+		tls_warn_date(c, "expired on", t);
+	t = X509_get0_notBefore(x);
+	if (t != NULL && X509_cmp_current_time(t) > 0)
+		tls_warn_date(c, "is not valid before", t);
+}
+
+static void
+tls_warn_date(const struct config *c, const char *what, const ASN1_TIME *t)
+{
+	struct tm	 tm;
+	char		 date[64];
+
+	if (!ASN1_TIME_to_tm(t, &tm) ||
+	    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		strlcpy(date, "?", sizeof(date));
+	tls_conf_error(c, "warning: certificate %s %s %s", c->c_tls_cert,
+	    what, date);
+}
+
+/*
+ * The key file, checked before a byte of it is read: it must not be
+ * readable by group or others.  fstat() on the open file, so the file
+ * checked is the file read.
+ */
+static int
+tls_read_keyfile(const struct config *c, char *buf, size_t size,
+    size_t *lenp)
+{
+	struct stat	 st;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(c->c_tls_key, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		tls_conf_error(c, "key file %s: %s", c->c_tls_key,
+		    strerror(errno));
+		goto fail;
+	}
+	if (st.st_mode & 077) {
+		tls_conf_error(c, "key file %s is readable by group or others "
+		    "(mode %04o); chmod 600 %s", c->c_tls_key,
+		    (unsigned int)(st.st_mode & 07777), c->c_tls_key);
+		goto fail;
+	}
+	*lenp = 0;
+	while ((n = read(fd, buf + *lenp, size - *lenp)) > 0)
+		*lenp += n;
+	if (n == -1 || *lenp == size) {
+		tls_conf_error(c, "key file %s: %s", c->c_tls_key,
+		    n == -1 ? strerror(errno) : "too large");
+		goto fail;
+	}
+	close(fd);
+	return 0;
+ fail:
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+/* An encrypted key would make OpenSSL prompt on the terminal: refuse. */
+static int
+tls_nopass(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return -1;
+}
+
+static int
+tls_load_key(const struct config *c, SSL_CTX *ctx)
+{
+	EVP_PKEY	*pkey = NULL;
+	BIO		*bio = NULL;
+	char		*buf;
+	size_t		 len = 0;
+	int		 ret = -1;
+
+	if (c->c_tls_key == NULL) {
+		tls_conf_error(c, "no key file");
+		return -1;
+	}
+	buf = xmalloc(TLS_KEY_MAX);
+	if (tls_read_keyfile(c, buf, TLS_KEY_MAX, &len) == -1)
+		goto done;
+	ERR_clear_error();
+	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
+	    (pkey = PEM_read_bio_PrivateKey(bio, NULL, tls_nopass,
+	    NULL)) == NULL) {
+		tls_conf_error(c, "key file %s: %s", c->c_tls_key,
+		    tls_ssl_reason());
+		goto done;
+	}
+	if (!SSL_CTX_use_PrivateKey(ctx, pkey) ||
+	    !SSL_CTX_check_private_key(ctx)) {
+		tls_conf_error(c, "key file %s does not match certificate "
+		    "%s: %s", c->c_tls_key, c->c_tls_cert, tls_ssl_reason());
+		goto done;
+	}
+	ret = 0;
+ done:
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
+	explicit_bzero(buf, TLS_KEY_MAX);
+	free(buf);
+	return ret;
+}
+
+/*
+ * A socket BIO of our own: the stock one writes with write(2), which
+ * raises SIGPIPE when the client has gone; send(2) with MSG_NOSIGNAL
+ * does not, whatever the process does with the signal.
+ */
+static BIO_METHOD *
+tls_bio_method(void)
+{
+	static BIO_METHOD	*m;
+
+	if (m != NULL)
+		return m;
+	if ((m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+	    "smtpd socket")) == NULL)
+		return NULL;
+	if (!BIO_meth_set_write_ex(m, tls_bio_write) ||
+	    !BIO_meth_set_read_ex(m, tls_bio_read) ||
+	    !BIO_meth_set_ctrl(m, tls_bio_ctrl)) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	return m;
+}
+
+static int
+tls_bio_write(BIO *b, const char *buf, size_t len, size_t *done)
+{
+	ssize_t	 n;
+
+	BIO_clear_retry_flags(b);
+	n = send((int)(intptr_t)BIO_get_data(b), buf, len, MSG_NOSIGNAL);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			BIO_set_retry_write(b);
+		return 0;
+	}
+	*done = n;
+	return 1;
+}
+
+static int
+tls_bio_read(BIO *b, char *buf, size_t len, size_t *done)
+{
+	ssize_t	 n;
+
+	BIO_clear_retry_flags(b);
+	n = recv((int)(intptr_t)BIO_get_data(b), buf, len, 0);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		BIO_set_retry_read(b);
+	if (n <= 0) {
+		/* EOF: OpenSSL tells it from an error by errno 0. */
+		if (n == 0)
+			errno = 0;
+		return 0;
+	}
+	*done = n;
+	return 1;
+}
+
+/* Nothing to control: the descriptor is the BIO's data, set once. */
+static long
+tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH;
+}
+
+/*
+ * The server handshake on a non-blocking socket, with one deadline for
+ * all of it, so a client that stalls halfway is cut off.  The caller
+ * closes fd on failure, without a reply (PROTOCOL.md 11.1).
+ */
+struct tls_conn *
+tls_accept(void *ctx, int fd, int timeout_ms, const char *sid)
+{
+	struct tls_conn	*t;
+	BIO_METHOD	*m;
+	BIO		*bio;
+	const char	*why = "out of memory";
+
+	sid = sid != NULL ? sid : "-";
+	t = xcalloc(1, sizeof(*t));
+	t->t_want = POLLIN;
+	if ((m = tls_bio_method()) == NULL || (bio = BIO_new(m)) == NULL)
+		goto fail;
+	BIO_set_data(bio, (void *)(intptr_t)fd);
+	BIO_set_init(bio, 1);
+	if ((t->t_ssl = SSL_new(ctx)) == NULL) {
+		BIO_free(bio);
+		goto fail;
+	}
+	SSL_set_bio(t->t_ssl, bio, bio);
+	SSL_set_accept_state(t->t_ssl);
+	if (tls_handshake(t, fd, timeout_ms, &why) == -1)
+		goto fail;
+	snprintf(t->t_info, sizeof(t->t_info), "%s %s",
+	    SSL_get_version(t->t_ssl), SSL_get_cipher_name(t->t_ssl));
+	log_info("%s tls %s", sid, t->t_info);
+	return t;
+ fail:
+	log_info("%s tls handshake failed: %s", sid, why);
+	ERR_clear_error();
+	SSL_free(t->t_ssl);
+	free(t);
+	return NULL;
+}
+
+static int
+tls_handshake(struct tls_conn *t, int fd, int timeout_ms, const char **why)
+{
+	struct pollfd	 pfd;
+	long long	 deadline, left;
+	int		 r, e;
+
+	deadline = tls_now_ms() + timeout_ms;
+	pfd.fd = fd;
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		if ((r = SSL_do_handshake(t->t_ssl)) == 1)
+			return 0;
+		e = SSL_get_error(t->t_ssl, r);
+		if (e == SSL_ERROR_WANT_READ)
+			pfd.events = POLLIN;
+		else if (e == SSL_ERROR_WANT_WRITE)
+			pfd.events = POLLOUT;
+		else if (e == SSL_ERROR_SYSCALL && errno != 0)
+			break;
+		else {
+			*why = e == SSL_ERROR_SSL ? tls_ssl_reason() :
+			    "connection closed";
+			return -1;
+		}
+		do {
+			if ((left = deadline - tls_now_ms()) <= 0) {
+				*why = "timed out";
+				return -1;
+			}
+		} while ((r = poll(&pfd, 1, (int)left)) == -1 &&
+		    errno == EINTR);
+		if (r == -1)
+			break;
+	}
+	*why = strerror(errno);
+	return -1;
+}
+
+static long long
+tls_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+ssize_t
+tls_read(struct tls_conn *t, void *buf, size_t len)
+{
+	int	 r;
+
+	if (len == 0)
+		return 0;
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_read(t->t_ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	return tls_result(t, r, 1);
+}
+
+ssize_t
+tls_write(struct tls_conn *t, const void *buf, size_t len)
+{
+	int	 r;
+
+	if (len == 0)
+		return 0;
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_write(t->t_ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	return tls_result(t, r, 0);
+}
+
+/*
+ * SSL_read/SSL_write results in read(2)/write(2) terms: EAGAIN with
+ * t_want set, 0 for the end of the input (close_notify, or a plain EOF:
+ * SMTP has its own end of data, so a truncated stream is not an attack).
+ */
+static ssize_t
+tls_result(struct tls_conn *t, int r, int reading)
+{
+	int	 e, saved = errno;
+
+	if (r > 0)
+		return r;
+	switch ((e = SSL_get_error(t->t_ssl, r))) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		t->t_want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		if (reading)
+			return 0;
+		errno = EPIPE;
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		t->t_dead = 1;
+		if (saved == 0 && reading)
+			return 0;
+		errno = saved != 0 ? saved : EPIPE;
+		return -1;
+	}
+	t->t_dead = 1;
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+	if (reading && ERR_GET_REASON(ERR_peek_last_error()) ==
+	    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		ERR_clear_error();
+		return 0;
+	}
+#endif
+	log_debug("tls: %s", tls_ssl_reason());
+	errno = EIO;
+	return -1;
+}
+
+/*
+ * Decrypted bytes that poll() cannot see.  SSL_pending(), not
+ * SSL_has_pending(): the latter also counts a partial record, for which
+ * a read would answer EAGAIN and a caller that skips poll() would spin.
+ */
+int
+tls_pending(struct tls_conn *t)
+{
+	return SSL_pending(t->t_ssl) > 0;
+}
+
+int
+tls_want(struct tls_conn *t)
+{
+	return t->t_want;
+}
+
+const char *
+tls_info(struct tls_conn *t)
+{
+	return t->t_info;
+}
+
+/* One non-blocking close_notify attempt; the caller closes the socket. */
+void
+tls_close(struct tls_conn *t)
+{
+	if (t == NULL)
+		return;
+	if (!t->t_dead) {
+		ERR_clear_error();
+		(void)SSL_shutdown(t->t_ssl);
+	}
+	ERR_clear_error();
+	SSL_free(t->t_ssl);
+	free(t);
+}

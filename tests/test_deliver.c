@@ -5,6 +5,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -552,6 +553,178 @@ test_epipe(void **state)
 	    "550 5.1.1 Delivery failed: no such user");
 }
 
+/* n random octets into the spool: a file when beyond SPOOL_MEM_MAX. */
+static char *
+random_message(size_t n)
+{
+	char	*buf;
+	size_t	 i;
+
+	buf = xmalloc(n);
+	for (i = 0; i < n; i++)
+		buf[i] = (char)(arc4random() & 0xff);
+	assert_int_equal(spool_write(&tsp, buf, n), 0);
+	return buf;
+}
+
+/*
+ * The program's stdin is a regular file, whole from its start: its size
+ * is the message's before the program read anything.  With the Received
+ * header from memory, without it from a spool file.
+ */
+static void
+test_stdin_file(void **state)
+{
+	const char	*msg = "Subject: t\r\n\r\nsmall\r\n";
+	char		*buf, *got, want[64];
+	size_t		 len, n = SPOOL_MEM_MAX + 4321;
+	int		 fds, files;
+
+	(void)state;
+	message(msg);
+	tc.c_received = 1;
+	set_argv(script("p", "stat -L -c '%F %s' /dev/stdin >\"$1.type\"; "
+	    "cat >\"$1\""), tpath("in"), NULL);
+	fds = count_fds();
+	files = count_dir(tdir);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_OK250);
+	got = slurp(tpath("in"), &len);
+	check_received(got, len, "Received: from client.example "
+	    "([192.0.2.7])\r\n\tby mx.example.org (smtpd) with ESMTP "
+	    "id 4f1a2b.1\r\n\tfor <b@example.net>; ", msg);
+	free(got);
+	snprintf(want, sizeof(want), "regular file %zu\n", len);
+	got = slurp(tpath("in.type"), NULL);
+	assert_string_equal(got, want);
+	free(got);
+	assert_int_equal(count_fds(), fds);
+
+	spool_reset(&tsp);
+	tc.c_received = 0;
+	buf = random_message(n);
+	assert_int_not_equal(tsp.sp_fd, -1);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_OK250);
+	got = slurp(tpath("in"), &len);
+	assert_int_equal(len, n);
+	assert_memory_equal(got, buf, n);
+	free(got);
+	snprintf(want, sizeof(want), "regular file %zu\n", n);
+	got = slurp(tpath("in.type"), NULL);
+	assert_string_equal(got, want);
+	free(got);
+	free(buf);
+	assert_int_equal(count_fds(), fds + 1);		/* the spool */
+	/* The input file was anonymous: only the program's output here. */
+	assert_int_equal(count_dir(tdir), files + 2);
+}
+
+/* A program that reads only after a while still gets all of it. */
+static void
+test_stdin_late(void **state)
+{
+	char	*buf, *got;
+	size_t	 len, n = 1024 * 1024;
+
+	(void)state;
+	buf = random_message(n);
+	set_argv(script("p", "sleep 0.5; cat >\"$1\""), tpath("in"), NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_OK250);
+	got = slurp(tpath("in"), &len);
+	assert_int_equal(len, n);
+	assert_memory_equal(got, buf, n);
+	free(got);
+	free(buf);
+}
+
+/*
+ * DESIGN.md: the program never sees a partial message, even when the
+ * session dies (SIGKILL) while the program runs: it has its own session
+ * and outlives it, and then reads the whole message.
+ */
+static void
+test_stdin_orphan(void **state)
+{
+	char	*buf, *got;
+	size_t	 len, n = SPOOL_MEM_MAX / 2;
+	pid_t	 pid;
+	int	 i, status;
+
+	(void)state;
+	buf = random_message(n);
+	set_argv(script("p", ": >\"$1.started\"; sleep 0.5; "
+	    "cat >\"$1.tmp\"; mv \"$1.tmp\" \"$1\""), tpath("in"), NULL);
+	if ((pid = fork()) == 0) {
+		deliver_message(&tc, &tcl, &te, &tsp, reply_cb, NULL);
+		_exit(0);
+	}
+	assert_true(pid != -1);
+	for (i = 0; i < 500 && access(tpath("in.started"), F_OK) == -1; i++)
+		usleep(10000);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	for (i = 0; i < 500 && access(tpath("in"), F_OK) == -1; i++)
+		usleep(10000);
+	got = slurp(tpath("in"), &len);
+	assert_int_equal(len, n);
+	assert_memory_equal(got, buf, n);
+	free(got);
+	free(buf);
+}
+
+/*
+ * No room for the input file: 452 and the program does not run.  A file
+ * size limit stands in for a full disk (EFBIG, not ENOSPC: same path).
+ */
+static void
+test_stdin_nospace(void **state)
+{
+	struct rlimit	 old, rl;
+	char		*buf;
+	int		 fds, rv;
+
+	(void)state;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	set_argv(script("p", "touch \"$1\""), tpath("ran"), NULL);
+	fds = count_fds();
+	rl = old;
+	rl.rlim_cur = 1000;
+	message("Subject: t\r\n\r\n");
+	buf = xcalloc(1, 2000);
+	assert_int_equal(spool_write(&tsp, buf, 2000), 0);
+	assert_int_equal(tsp.sp_fd, -1);
+	/* Restored before an assertion can leave the test. */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	rv = deliver();
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(rv, -1);
+	assert_int_equal(tnreplies, 1);
+	assert_string_equal(treplies[0],
+	    "452 4.3.1 Insufficient system storage");
+	assert_int_equal(count_fds(), fds);
+	free(buf);
+
+	/* The same with a spool file, copied next to it. */
+	spool_reset(&tsp);
+	buf = random_message(SPOOL_MEM_MAX + 1);
+	assert_int_not_equal(tsp.sp_fd, -1);
+	rl.rlim_cur = SPOOL_MEM_MAX;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	rv = deliver();
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(rv, -1);
+	assert_string_equal(treplies[0],
+	    "452 4.3.1 Insufficient system storage");
+	assert_int_equal(count_fds(), fds + 1);		/* the spool */
+	free(buf);
+	assert_int_equal(access(tpath("ran"), F_OK), -1);
+	signal(SIGXFSZ, SIG_DFL);
+}
+
 /* Much output before reading the input must not deadlock. */
 static void
 test_big_output(void **state)
@@ -850,6 +1023,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stdin_exact, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_epipe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stdin_file, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stdin_late, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stdin_orphan, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stdin_nospace, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_big_output, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
