@@ -17,6 +17,7 @@
 static int	 log_debugmode = 1;	/* stderr until log_init says */
 static int	 log_verbose;
 static const char *log_procname = "smtpd";
+static pid_t	 log_pid;
 
 static void	 log_vwrite(int, const char *, va_list)
 		    __attribute__((__format__ (printf, 2, 0)));
@@ -51,18 +52,30 @@ void
 log_procinit(const char *name)
 {
 	log_procname = name;
+	log_pid = getpid();	/* a new process after fork() */
 }
 
 static void
 log_vwrite(int pri, const char *fmt, va_list ap)
 {
 	char	 buf[2048];
-	int	 saved = errno;
+	ssize_t	 w;
+	int	 saved = errno, n;
 
 	if (log_debugmode) {
-		vsnprintf(buf, sizeof(buf), fmt, ap);
-		/* One write per line so that processes do not interleave. */
-		dprintf(STDERR_FILENO, "smtpd[%d]: %s\n", (int)getpid(), buf);
+		if (log_pid == 0)
+			log_pid = getpid();
+		n = snprintf(buf, sizeof(buf), "smtpd[%d]: ", (int)log_pid);
+		n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+		if ((size_t)n > sizeof(buf) - 2)
+			n = sizeof(buf) - 2;
+		buf[n++] = '\n';
+		/*
+		 * One write per line so that processes do not interleave;
+		 * a line that stderr does not take is lost.
+		 */
+		w = write(STDERR_FILENO, buf, (size_t)n);
+		(void)w;
 	} else
 		vsyslog(pri, fmt, ap);
 	errno = saved;

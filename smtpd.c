@@ -17,6 +17,9 @@
 
 #include <err.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -628,6 +631,10 @@ child_main(int fd)
 		setproctitle("%s", addr[0] != '\0' ? addr : l->l_name);
 		session_run(conf, l, cfd, (struct sockaddr *)&h.h_peer,
 		    h.h_peerlen);
+#ifdef __GLIBC__
+		/* Give the session's buffers back: idle children stay small. */
+		malloc_trim(0);
+#endif
 		/* The last session: exit without asking for another. */
 		if (session_quit || (conf->c_maxsessions > 0 &&
 		    n >= conf->c_maxsessions))
