@@ -41,7 +41,7 @@ CMOCKA_LIBS =	$(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 LIBSRCS =	addr.c auth.c config.c deliver.c log.c proxy.c session.c tls.c \
 		util.c
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
-UNITTESTS =	test_addr test_config test_session test_deliver
+UNITTESTS =	test_addr test_config test_session test_deliver test_tls test_proxy test_auth
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)
 CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
 
@@ -99,6 +99,37 @@ lint:
 	mandoc -Tlint -W warning smtpd.8 smtpd.conf.5
 	cppcheck --quiet --enable=warning,portability --error-exitcode=1 \
 	    -D__GNUC__ --inline-suppr $(LIBSRCS) smtpd.c
+
+# libFuzzer harnesses tests/fuzz/fuzz_NAME.c, kept apart from `make check`
+# (they need clang and libclang-rt).  Each links the sources it names in
+# FUZZ_SRCS_fuzz_NAME (default: all of LIBSRCS); `fuzz-run` runs each for
+# FUZZ_SECONDS on its seed corpus tests/fuzz/corpus/NAME, writing what it
+# finds under build-fuzz/ so the seeds stay as committed.
+FUZZCC ?=	clang
+FUZZDIR =	build-fuzz
+FUZZ_SECONDS ?=	10
+FUZZFLAGS =	-g -O1 -fno-omit-frame-pointer \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZERS =	$(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SRCS_fuzz_proxy =	proxy.c
+
+.PHONY: fuzz fuzz-run
+
+fuzz: $(FUZZERS:%=$(FUZZDIR)/%)
+
+$(FUZZDIR)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBSRCS) smtpd.h
+	@mkdir -p $(@D)
+	$(FUZZCC) $(CPPFLAGS) -std=c11 $(FUZZFLAGS) $(WARNINGS) \
+	    $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -o $@ $< \
+	    $(or $(FUZZ_SRCS_fuzz_$*),$(LIBSRCS)) $(LDLIBS)
+
+fuzz-run: fuzz
+	@for f in $(FUZZERS); do \
+	    n=$${f#fuzz_}; mkdir -p $(FUZZDIR)/corpus/$$n; \
+	    echo "$$f: $(FUZZ_SECONDS)s"; \
+	    ./$(FUZZDIR)/$$f -max_total_time=$(FUZZ_SECONDS) \
+	        $(FUZZDIR)/corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \

@@ -113,6 +113,8 @@ static void	 config_deliver_print(FILE *, const struct config *);
 	{ n, KW_FUNC, 0, 0, 0, fl, NULL, NULL, fn, pr }
 #define K_LATER(n) \
 	{ n, KW_LATER, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
+#define K_FORM(n, u, fn, pr) \
+	{ n, KW_FUNC, 0, 0, 0, 0, u, NULL, fn, pr }
 #define K_SUB(n, u) \
 	{ n, KW_SUB, 0, 0, 0, KF_REPEAT, u, NULL, NULL, NULL }
 
@@ -121,18 +123,19 @@ static void	 config_deliver_print(FILE *, const struct config *);
  * strcmp order.  Each may appear once; printed in this order.
  */
 static const struct keyword subforms[] = {
-	K_FUNC("auth checkpassword", 0, config_auth_parse,
+	K_FORM("auth checkpassword", "\"PROGRAM ARGS...\"", config_auth_parse,
 	    config_checkpw_print),
 	K_TYPED("auth failure-delay", KW_DURATION, c_auth_delay, 0,
 	    MAX_AUTH_DELAY, "DURATION"),
 	K_INT("auth max-failures", c_auth_maxfail, 1, MAX_AUTH_MAXFAIL),
-	K_FUNC("auth mechanisms", 0, config_mechs_parse, config_mechs_print),
-	K_FUNC("auth passwd", 0, config_auth_parse, config_passwd_print),
-	K_FUNC("tls certificate", 0, config_tlscert_parse,
+	K_FORM("auth mechanisms", "M ...", config_mechs_parse,
+	    config_mechs_print),
+	K_FORM("auth passwd", "FILE", config_auth_parse, config_passwd_print),
+	K_FORM("tls certificate", "FILE key FILE", config_tlscert_parse,
 	    config_tlscert_print),
 	K_TEXT("tls ciphers", c_tls_ciphers, "\"LIST\"",
 	    config_check_ciphers),
-	K_FUNC("tls protocols", 0, config_protocols_parse,
+	K_FORM("tls protocols", "P ...", config_protocols_parse,
 	    config_protocols_print)
 };
 #define NSUBFORMS	NITEMS(subforms)
@@ -260,15 +263,23 @@ config_kwcmp(const void *key, const void *elem)
 	return strcmp(key, k->k_name);
 }
 
-int
-config_table_sorted(void)
+static int
+config_sorted(const struct keyword *k, size_t n)
 {
 	size_t	 i;
 
-	for (i = 1; i < NKEYWORDS; i++)
-		if (strcmp(keywords[i - 1].k_name, keywords[i].k_name) >= 0)
+	for (i = 1; i < n; i++)
+		if (strcmp(k[i - 1].k_name, k[i].k_name) >= 0)
 			return 0;
 	return 1;
+}
+
+/* Both tables are searched with bsearch. */
+int
+config_table_sorted(void)
+{
+	return config_sorted(keywords, NKEYWORDS) &&
+	    config_sorted(subforms, NSUBFORMS);
 }
 
 static const struct keyword *
@@ -334,6 +345,11 @@ config_default(void)
 	c->c_received = 1;
 	c->c_spool = xstrdup(DEF_SPOOL);
 	TAILQ_INIT(&c->c_listeners);
+	c->c_tls_protocols = TLSP_DEFAULT;
+	c->c_auth = AUTH_NONE;
+	c->c_auth_mechs = AUTHM_DEFAULT;
+	c->c_auth_maxfail = DEF_AUTH_MAXFAIL;
+	c->c_auth_delay = DEF_AUTH_DELAY;
 	return c;
 }
 
@@ -356,6 +372,8 @@ config_free(struct config *c)
 
 	if (c == NULL)
 		return;
+	tls_config_free(c);
+	auth_config_free(c);
 	while ((l = TAILQ_FIRST(&c->c_listeners)) != NULL) {
 		TAILQ_REMOVE(&c->c_listeners, l, l_entry);
 		free(l->l_addr);
@@ -370,6 +388,11 @@ config_free(struct config *c)
 	free(c->c_chroot);
 	free(c->c_pidfile);
 	free(c->c_spool);
+	free(c->c_tls_cert);
+	free(c->c_tls_key);
+	free(c->c_tls_ciphers);
+	free(c->c_auth_path);
+	config_free_argv(c->c_auth_argv);
 	free(c);
 }
 
@@ -406,17 +429,34 @@ config_check_hostname(const char *s)
 }
 
 static const char *
-config_check_banner(const char *s)
+config_check_cntrl(const char *s)
 {
 	const unsigned char	*u;
 
-	if (strlen(s) > BANNER_MAX)
-		return "is longer than 200 characters";
-	/* It goes verbatim into the 220 greeting line. */
 	for (u = (const unsigned char *)s; *u != '\0'; u++)
 		if (iscntrl(*u))
 			return "contains a control character";
 	return NULL;
+}
+
+static const char *
+config_check_banner(const char *s)
+{
+	if (strlen(s) > BANNER_MAX)
+		return "is longer than 200 characters";
+	/* It goes verbatim into the 220 greeting line. */
+	return config_check_cntrl(s);
+}
+
+/* OpenSSL judges the list itself when tls.c loads it. */
+static const char *
+config_check_ciphers(const char *s)
+{
+	if (s[0] == '\0')
+		return "is empty";
+	if (strlen(s) > CIPHERS_MAX)
+		return "is longer than 1024 characters";
+	return config_check_cntrl(s);
 }
 
 static const char *
@@ -434,16 +474,11 @@ config_check_user(const char *s)
 static const char *
 config_check_path(const char *s)
 {
-	const unsigned char	*u;
-
 	if (s[0] != '/')
 		return "is not an absolute path";
 	if (strlen(s) > PATH_MAXLEN)
 		return "is longer than 1024 characters";
-	for (u = (const unsigned char *)s; *u != '\0'; u++)
-		if (iscntrl(*u))
-			return "contains a control character";
-	return NULL;
+	return config_check_cntrl(s);
 }
 
 /* A decimal number of digits only: strtonum alone accepts "+1", " 1". */
@@ -591,13 +626,74 @@ config_set(struct parse *p, const struct keyword *k, const char *val)
 	}
 }
 
+/* "k: expected k USAGE", for the keyword being parsed. */
+static int
+config_usage(struct parse *p)
+{
+	config_error(p, "%s: expected %s %s", p->p_kw->k_name,
+	    p->p_kw->k_name, p->p_kw->k_usage);
+	return -1;
+}
+
+/*
+ * Hands the words to the parser of k, a keyword or a sub-form; *seen is
+ * the line that set it before, or 0.
+ */
+static void
+config_run(struct parse *p, const struct keyword *k, int *seen, int argc,
+    char **argv)
+{
+	int	 rc;
+
+	if (*seen != 0 && (k->k_flags & KF_REPEAT) == 0) {
+		config_error(p, "%s: already set on line %d", k->k_name,
+		    *seen);
+		return;
+	}
+	p->p_kw = k;
+	if (k->k_type == KW_FUNC)
+		rc = k->k_func(p, argc, argv);
+	else if (argc != 2) {
+		config_error(p, "%s: expected one argument: %s %s",
+		    k->k_name, k->k_name, k->k_usage);
+		rc = -1;
+	} else
+		rc = config_set(p, k, argv[1]);
+	if (rc == 0)
+		*seen = p->p_line;
+}
+
+/*
+ * `tls` and `auth`: the first two words name the sub-form, and the rest
+ * is parsed as if the sub-form were a keyword of its own.
+ */
+static void
+config_subform(struct parse *p, const struct keyword *k, int argc,
+    char **argv)
+{
+	const struct keyword	*s = NULL;
+	char			 name[SUBFORM_MAX];
+	int			 n;
+
+	if (argc >= 2) {
+		n = snprintf(name, sizeof(name), "%s %s", argv[0], argv[1]);
+		if (n > 0 && (size_t)n < sizeof(name))
+			s = bsearch(name, subforms, NSUBFORMS,
+			    sizeof(subforms[0]), config_kwcmp);
+	}
+	if (s == NULL) {
+		p->p_kw = k;
+		config_usage(p);
+		return;
+	}
+	config_run(p, s, &p->p_subseen[s - subforms], argc - 1, argv + 1);
+}
+
 /* One line: look the keyword up and hand the words to its parser. */
 static void
 config_directive(struct parse *p, int argc, char **argv)
 {
 	const struct keyword	*k;
-	size_t			 i;
-	int			 rc;
 
 	if ((k = config_keyword(argv[0])) == NULL) {
 		config_error(p, "unknown keyword \"%s\"",
@@ -608,22 +704,125 @@ config_directive(struct parse *p, int argc, char **argv)
 		config_error(p, "\"%s\" not supported", k->k_name);
 		return;
 	}
-	i = (size_t)(k - keywords);
-	if (p->p_seen[i] != 0 && (k->k_flags & KF_REPEAT) == 0) {
-		config_error(p, "%s: already set on line %d", k->k_name,
-		    p->p_seen[i]);
-		return;
+	if (k->k_type == KW_SUB)
+		config_subform(p, k, argc, argv);
+	else
+		config_run(p, k, &p->p_seen[k - keywords], argc, argv);
+}
+
+/*
+ * The words after argv[0] of `tls protocols` or `auth mechanisms`, each
+ * one of names[]; at least one, repeats allowed.
+ */
+static int
+config_bits_parse(struct parse *p, const struct bitname *names, int argc,
+    char **argv, int *bitsp)
+{
+	const struct bitname	*b;
+	int			 i, bits = 0;
+
+	if (argc < 2)
+		return config_usage(p);
+	for (i = 1; i < argc; i++) {
+		for (b = names; b->b_name != NULL; b++)
+			if (strcmp(argv[i], b->b_name) == 0)
+				break;
+		if (b->b_name == NULL) {
+			/* Both sets have two names. */
+			config_error(p, "%s: \"%s\" is not %s or %s",
+			    p->p_kw->k_name, config_esc(p, argv[i]),
+			    names[0].b_name, names[1].b_name);
+			return -1;
+		}
+		bits |= b->b_bit;
 	}
-	if (k->k_type == KW_FUNC)
-		rc = k->k_func(p, argc, argv);
-	else if (argc != 2) {
-		config_error(p, "%s: expected one argument: %s %s",
-		    k->k_name, k->k_name, k->k_usage);
-		rc = -1;
-	} else
-		rc = config_set(p, k, argv[1]);
-	if (rc == 0)
-		p->p_seen[i] = p->p_line;
+	*bitsp = bits;
+	return 0;
+}
+
+static int
+config_protocols_parse(struct parse *p, int argc, char **argv)
+{
+	return config_bits_parse(p, tls_protocols, argc, argv,
+	    &p->p_conf->c_tls_protocols);
+}
+
+static int
+config_mechs_parse(struct parse *p, int argc, char **argv)
+{
+	return config_bits_parse(p, auth_mechs, argc, argv,
+	    &p->p_conf->c_auth_mechs);
+}
+
+/* A path argument of a sub-form, checked; -1 after the message. */
+static int
+config_path_arg(struct parse *p, const char *path)
+{
+	const char	*why;
+
+	if ((why = config_check_path(path)) == NULL)
+		return 0;
+	config_error(p, "%s: \"%s\" %s", p->p_kw->k_name,
+	    config_esc(p, path), why);
+	return -1;
+}
+
+/* tls certificate FILE key FILE */
+static int
+config_tlscert_parse(struct parse *p, int argc, char **argv)
+{
+	struct config	*c = p->p_conf;
+
+	if (argc != 4 || strcmp(argv[2], "key") != 0)
+		return config_usage(p);
+	if (config_path_arg(p, argv[1]) == -1 ||
+	    config_path_arg(p, argv[3]) == -1)
+		return -1;
+	free(c->c_tls_cert);
+	free(c->c_tls_key);
+	c->c_tls_cert = xstrdup(argv[1]);
+	c->c_tls_key = xstrdup(argv[3]);
+	c->c_tls_line = p->p_line;
+	return 0;
+}
+
+/*
+ * auth passwd FILE | auth checkpassword "PROGRAM ARGS...": the one
+ * backend.  The program line is split like the delivery command.
+ */
+static int
+config_auth_parse(struct parse *p, int argc, char **argv)
+{
+	struct config	*c = p->p_conf;
+	char		**av = NULL, err[256];
+	int		  passwd = strcmp(argv[0], "passwd") == 0;
+
+	if (argc != 2)
+		return config_usage(p);
+	if (c->c_auth != AUTH_NONE) {
+		config_error(p, "%s: only one backend: auth %s is set on "
+		    "line %d", p->p_kw->k_name, c->c_auth == AUTH_PASSWD ?
+		    "passwd" : "checkpassword", c->c_auth_line);
+		return -1;
+	}
+	if (passwd && config_path_arg(p, argv[1]) == -1)
+		return -1;
+	if (!passwd && config_split_argv(argv[1], &av, err,
+	    sizeof(err)) == -1) {
+		config_error(p, "%s: %s", p->p_kw->k_name, err);
+		return -1;
+	}
+	if (!passwd && av[0][0] != '/') {
+		config_error(p, "%s: the program \"%s\" is not an absolute "
+		    "path", p->p_kw->k_name, config_esc(p, av[0]));
+		config_free_argv(av);
+		return -1;
+	}
+	c->c_auth = passwd ? AUTH_PASSWD : AUTH_CHECKPASSWORD;
+	c->c_auth_path = xstrdup(argv[1]);
+	c->c_auth_argv = av;
+	c->c_auth_line = p->p_line;
+	return 0;
 }
 
 /* Sets the budget of one verb, a new entry or the one it had. */
@@ -911,20 +1110,121 @@ config_listen_arg(struct parse *p, struct listener *l, const char *opt,
 	return 0;
 }
 
+/* The flags a listener option without an argument sets, else 0. */
+static int
+config_listen_flag(const char *opt)
+{
+	if (strcmp(opt, "tls") == 0)
+		return LF_TLS;
+	if (strcmp(opt, "starttls") == 0)
+		return LF_STARTTLS;
+	/* require-X implies X (DESIGN.md, Listeners). */
+	if (strcmp(opt, "require-starttls") == 0)
+		return LF_STARTTLS | LF_REQ_STARTTLS;
+	if (strcmp(opt, "auth") == 0)
+		return LF_AUTH;
+	if (strcmp(opt, "require-auth") == 0)
+		return LF_AUTH | LF_REQ_AUTH;
+	if (strcmp(opt, "auth-plaintext") == 0)
+		return LF_AUTH_PLAIN;
+	if (strcmp(opt, "lmtp") == 0)
+		return LF_LMTP;
+	return 0;
+}
+
+/* Any listener option: it ends the networks of `proxy-protocol from`. */
+static int
+config_listen_keyword(const char *opt)
+{
+	return config_listen_flag(opt) != 0 || strcmp(opt, "port") == 0 ||
+	    strcmp(opt, "mode") == 0 || strcmp(opt, "proxy-protocol") == 0;
+}
+
+/* The networks of `proxy-protocol from`, up to the next option. */
+static int
+config_listen_from(struct parse *p, struct listener *l, int argc,
+    char **argv)
+{
+	int	 i;
+
+	for (i = 0; i < argc && !config_listen_keyword(argv[i]); i++) {
+		if (l->l_nproxy_from == MAX_PROXY_FROM) {
+			config_error(p, "listen: proxy-protocol from: more "
+			    "than %d networks", MAX_PROXY_FROM);
+			return -1;
+		}
+		if (proxy_net_parse(argv[i],
+		    &l->l_proxy_from[l->l_nproxy_from]) == -1) {
+			config_error(p, "listen: proxy-protocol from: \"%s\" "
+			    "is not ADDRESS or ADDRESS/PREFIX without host "
+			    "bits", config_esc(p, argv[i]));
+			return -1;
+		}
+		l->l_nproxy_from++;
+	}
+	if (i == 0) {
+		config_error(p, "listen: proxy-protocol from: expected a "
+		    "network");
+		return -1;
+	}
+	return i;
+}
+
+/*
+ * proxy-protocol [timeout DURATION] [from NETWORK ...]: the words after
+ * the option at argv; returns how many it took, or -1.
+ */
+static int
+config_listen_proxy(struct parse *p, struct listener *l, int argc,
+    char **argv)
+{
+	long long	 n;
+	int		 i = 0, nets;
+
+	if (l->l_flags & LF_PROXY) {
+		config_error(p, "listen: proxy-protocol given twice");
+		return -1;
+	}
+	l->l_flags |= LF_PROXY;
+	if (i < argc && strcmp(argv[i], "timeout") == 0) {
+		if (i + 1 == argc || config_duration(argv[i + 1], 1,
+		    MAX_DURATION, &n) == -1) {
+			config_error(p, "listen: proxy-protocol timeout must "
+			    "be a duration in 1..%d seconds", MAX_DURATION);
+			return -1;
+		}
+		l->l_proxy_timeout = (int)n;
+		i += 2;
+	}
+	if (i < argc && strcmp(argv[i], "from") == 0) {
+		if ((nets = config_listen_from(p, l, argc - i - 1,
+		    argv + i + 1)) == -1)
+			return -1;
+		i += 1 + nets;
+	}
+	return i;
+}
+
 /* The options after ADDRESS; the first error ends the line. */
 static int
 config_listen_opts(struct parse *p, struct listener *l, int argc,
     char **argv)
 {
 	const char	*opt, *arg;
-	size_t		 j;
-	int		 i;
+	int		 i, n;
 
 	for (i = 0; i < argc; i++) {
 		opt = argv[i];
 		arg = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(opt, "lmtp") == 0) {
-			l->l_flags |= LF_LMTP;
+		if ((n = config_listen_flag(opt)) != 0) {
+			l->l_flags |= n;
+			continue;
+		}
+		if (strcmp(opt, "proxy-protocol") == 0) {
+			if ((n = config_listen_proxy(p, l, argc - i - 1,
+			    argv + i + 1)) == -1)
+				return -1;
+			i += n;
 			continue;
 		}
 		if (strcmp(opt, "port") == 0 || strcmp(opt, "mode") == 0) {
@@ -939,15 +1239,8 @@ config_listen_opts(struct parse *p, struct listener *l, int argc,
 			i++;
 			continue;
 		}
-		for (j = 0; j < NITEMS(listen_later); j++)
-			if (strcmp(opt, listen_later[j]) == 0)
-				break;
-		if (j < NITEMS(listen_later))
-			config_error(p, "listener option \"%s\" not supported",
-			    opt);
-		else
-			config_error(p, "listen: unknown option \"%s\"",
-			    config_esc(p, opt));
+		config_error(p, "listen: unknown option \"%s\"",
+		    config_esc(p, opt));
 		return -1;
 	}
 	return 0;
@@ -972,6 +1265,7 @@ config_listen_parse(struct parse *p, int argc, char **argv)
 		return -1;
 	}
 	l = xcalloc(1, sizeof(*l));
+	l->l_proxy_timeout = DEF_PROXY_TIMEOUT;
 	if (config_listen_addr(p, l, argv[2]) == -1 ||
 	    config_listen_opts(p, l, argc - 3, argv + 3) == -1) {
 		free(l->l_addr);
@@ -981,8 +1275,11 @@ config_listen_parse(struct parse *p, int argc, char **argv)
 	if (l->l_unix)
 		snprintf(l->l_name, sizeof(l->l_name), "%s", l->l_addr);
 	else {
-		if (l->l_port == 0)
-			l->l_port = (l->l_flags & LF_LMTP) ? DEF_PORT_LMTP :
+		/* LMTP has no implicit-TLS port of its own: 24 it is. */
+		if (l->l_port == 0 && (l->l_flags & LF_LMTP))
+			l->l_port = DEF_PORT_LMTP;
+		else if (l->l_port == 0)
+			l->l_port = (l->l_flags & LF_TLS) ? DEF_PORT_TLS :
 			    DEF_PORT;
 		snprintf(l->l_name, sizeof(l->l_name),
 		    strchr(l->l_addr, ':') != NULL ? "[%s]:%d" : "%s:%d",
@@ -1017,6 +1314,29 @@ config_listen_same(const struct listener *a, const struct listener *b)
 	    memcmp(ba, bb, sizeof(ba)) == 0;
 }
 
+/*
+ * Listener options that contradict each other or the global directives
+ * (PROTOCOL.md section 2), blamed on the `listen` line.
+ */
+static void
+config_check_listener(struct parse *p, const struct listener *l)
+{
+	const struct config	*c = p->p_conf;
+	const char		*st, *au;
+
+	st = (l->l_flags & LF_REQ_STARTTLS) ? "require-starttls" : "starttls";
+	au = (l->l_flags & LF_REQ_AUTH) ? "require-auth" : "auth";
+	p->p_line = l->l_line;
+	if ((l->l_flags & LF_TLS) && (l->l_flags & LF_STARTTLS))
+		config_error(p, "listen: tls cannot be combined with %s", st);
+	if ((l->l_flags & LF_AUTH) && c->c_auth == AUTH_NONE)
+		config_error(p, "listen: %s needs \"auth passwd\" or "
+		    "\"auth checkpassword\"", au);
+	if ((l->l_flags & (LF_TLS | LF_STARTTLS)) && c->c_tls_cert == NULL)
+		config_error(p, "listen: %s needs \"tls certificate\"",
+		    (l->l_flags & LF_TLS) ? "tls" : st);
+}
+
 /* What no single line shows: checked once the whole file is read. */
 static void
 config_check(struct parse *p)
@@ -1038,6 +1358,7 @@ config_check(struct parse *p)
 			    "of line %d", l->l_name, m->l_line);
 			break;
 		}
+		config_check_listener(p, l);
 	}
 	if (c->c_prefork > c->c_maxclients) {
 		/* Blame the later of the two lines. */
@@ -1194,6 +1515,11 @@ config_load(const char *path)
 	} else
 		config_check(&p);
 	fclose(fp);
+	/* Only a valid file is worth its keys; each logs its own errors. */
+	if (p.p_errors == 0 && tls_config_load(p.p_conf) == -1)
+		p.p_errors++;
+	if (p.p_errors == 0 && auth_config_load(p.p_conf) == -1)
+		p.p_errors++;
 	if (p.p_errors > 0) {
 		log_warnx("%s: %d error(s)", path, p.p_errors);
 		config_free(p.p_conf);
@@ -1248,8 +1574,7 @@ config_print_value(FILE *fp, const struct config *c,
 		if ((s = *(const char *const *)base) == NULL)
 			break;
 		fprintf(fp, "%s ", k->k_name);
-		/* The banner is text, the others are names. */
-		config_print_word(fp, s, k->k_off == OFF(c_banner));
+		config_print_word(fp, s, k->k_flags & KF_QUOTE);
 		putc('\n', fp);
 		break;
 	default:
@@ -1284,6 +1609,86 @@ config_deliver_print(FILE *fp, const struct config *c)
 	}
 }
 
+/* The names of the bits set, in the order of names[]. */
+static void
+config_bits_print(FILE *fp, const char *kw, const struct bitname *names,
+    int bits)
+{
+	fputs(kw, fp);
+	for (; names->b_name != NULL; names++)
+		if (bits & names->b_bit)
+			fprintf(fp, " %s", names->b_name);
+	putc('\n', fp);
+}
+
+static void
+config_protocols_print(FILE *fp, const struct config *c)
+{
+	config_bits_print(fp, "tls protocols", tls_protocols,
+	    c->c_tls_protocols);
+}
+
+static void
+config_mechs_print(FILE *fp, const struct config *c)
+{
+	config_bits_print(fp, "auth mechanisms", auth_mechs, c->c_auth_mechs);
+}
+
+static void
+config_tlscert_print(FILE *fp, const struct config *c)
+{
+	if (c->c_tls_cert == NULL)
+		return;
+	fputs("tls certificate ", fp);
+	config_print_word(fp, c->c_tls_cert, 1);
+	fputs(" key ", fp);
+	config_print_word(fp, c->c_tls_key, 1);
+	putc('\n', fp);
+}
+
+static void
+config_backend_print(FILE *fp, const struct config *c,
+    enum auth_backend backend, const char *kw)
+{
+	if (c->c_auth != backend)
+		return;
+	fprintf(fp, "%s ", kw);
+	config_print_word(fp, c->c_auth_path, 1);
+	putc('\n', fp);
+}
+
+static void
+config_passwd_print(FILE *fp, const struct config *c)
+{
+	config_backend_print(fp, c, AUTH_PASSWD, "auth passwd");
+}
+
+static void
+config_checkpw_print(FILE *fp, const struct config *c)
+{
+	config_backend_print(fp, c, AUTH_CHECKPASSWORD, "auth checkpassword");
+}
+
+static void
+config_proxy_print(FILE *fp, const struct listener *l)
+{
+	const struct netaddr	*na;
+	char			 buf[INET6_ADDRSTRLEN];
+	int			 i;
+
+	fprintf(fp, " proxy-protocol timeout %d", l->l_proxy_timeout);
+	if (l->l_nproxy_from > 0)
+		fputs(" from", fp);
+	for (i = 0; i < l->l_nproxy_from; i++) {
+		na = &l->l_proxy_from[i];
+		if (inet_ntop(na->na_family, na->na_addr, buf,
+		    sizeof(buf)) == NULL)
+			fatal("%s: inet_ntop", __func__);
+		fprintf(fp, " %s/%d", buf, na->na_prefix);
+	}
+}
+
+/* The options in a fixed order; require-X stands for X too. */
 static void
 config_listen_print(FILE *fp, const struct listener *l)
 {
@@ -1293,22 +1698,51 @@ config_listen_print(FILE *fp, const struct listener *l)
 		fprintf(fp, " mode %04o", (unsigned int)l->l_mode);
 	else
 		fprintf(fp, " port %d", l->l_port);
+	if (l->l_flags & LF_TLS)
+		fputs(" tls", fp);
+	if (l->l_flags & LF_REQ_STARTTLS)
+		fputs(" require-starttls", fp);
+	else if (l->l_flags & LF_STARTTLS)
+		fputs(" starttls", fp);
+	if (l->l_flags & LF_REQ_AUTH)
+		fputs(" require-auth", fp);
+	else if (l->l_flags & LF_AUTH)
+		fputs(" auth", fp);
+	if (l->l_flags & LF_AUTH_PLAIN)
+		fputs(" auth-plaintext", fp);
+	if (l->l_flags & LF_PROXY)
+		config_proxy_print(fp, l);
 	if (l->l_flags & LF_LMTP)
 		fputs(" lmtp", fp);
 	putc('\n', fp);
 }
 
+static void
+config_print_kw(FILE *fp, const struct config *c, const struct keyword *k)
+{
+	if (k->k_print != NULL)
+		k->k_print(fp, c);
+	else
+		config_print_value(fp, c, k);
+}
+
 void
 config_print(FILE *fp, const struct config *c)
 {
-	const struct keyword	*k;
+	const struct keyword	*k, *s;
 	const struct listener	*l;
+	size_t			 len;
 
 	for (k = keywords; k < keywords + NKEYWORDS; k++) {
-		if (k->k_print != NULL)
-			k->k_print(fp, c);
-		else
-			config_print_value(fp, c, k);
+		if (k->k_type != KW_SUB) {
+			config_print_kw(fp, c, k);
+			continue;
+		}
+		len = strlen(k->k_name);
+		for (s = subforms; s < subforms + NSUBFORMS; s++)
+			if (strncmp(s->k_name, k->k_name, len) == 0 &&
+			    s->k_name[len] == ' ')
+				config_print_kw(fp, c, s);
 	}
 	TAILQ_FOREACH(l, &c->c_listeners, l_entry)
 		config_listen_print(fp, l);

@@ -299,6 +299,7 @@ int		 proxy_parse(const unsigned char *, size_t,
 		    struct proxy_info *, const char **);
 int		 proxy_net_match(const struct netaddr *, int,
 		    const struct sockaddr *);
+int		 proxy_net_parse(const char *, struct netaddr *);
 
 /* session.c */
 extern volatile sig_atomic_t session_quit;	/* SIGTERM in a child */

@@ -75,7 +75,7 @@ tls_conf_error(const struct config *c, const char *fmt, ...)
 	    "smtpd.conf", c->c_tls_line, buf);
 }
 
-/* The reason of the last OpenSSL error, and an empty error queue. */
+/* The first (root cause) OpenSSL error of the queue, which is emptied. */
 static const char *
 tls_ssl_reason(void)
 {
@@ -83,7 +83,7 @@ tls_ssl_reason(void)
 	unsigned long	 e;
 	const char	*r;
 
-	e = ERR_peek_last_error();
+	e = ERR_peek_error();
 	ERR_clear_error();
 	if (e == 0)
 		return "unknown error";
@@ -312,8 +312,8 @@ tls_load_key(const struct config *c, SSL_CTX *ctx)
 	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
 	    (pkey = PEM_read_bio_PrivateKey(bio, NULL, tls_nopass,
 	    NULL)) == NULL) {
-		tls_conf_error(c, "key file %s: %s", c->c_tls_key,
-		    tls_ssl_reason());
+		tls_conf_error(c, "key file %s: no unencrypted PEM private "
+		    "key (%s)", c->c_tls_key, tls_ssl_reason());
 		goto done;
 	}
 	if (!SSL_CTX_use_PrivateKey(ctx, pkey) ||
@@ -548,7 +548,7 @@ tls_result(struct tls_conn *t, int r, int reading)
 	}
 	t->t_dead = 1;
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
-	if (reading && ERR_GET_REASON(ERR_peek_last_error()) ==
+	if (reading && ERR_GET_REASON(ERR_peek_error()) ==
 	    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 		ERR_clear_error();
 		return 0;

@@ -2,7 +2,8 @@
  * deliver-maildir: a delivery program for smtpd.  Writes the message on
  * standard input into a Maildir: tmp/<unique>, fsync, rename into new/,
  * fsync new/.  Exit 0 only once the message is on disk; any I/O error is
- * EX_TEMPFAIL, so that smtpd answers 451 and the client tries again.
+ * EX_TEMPFAIL, so that smtpd answers 451 and the client tries again.  A
+ * maildir with a `..' component is EX_NOUSER: smtpd answers 550.
  */
 
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 static void	 usage(void) __attribute__((__noreturn__));
+static int	 maildir_dotdot(const char *);
 static int	 maildir_create(const char *);
 static int	 maildir_name(char *, size_t);
 static int	 maildir_copy(int, const char *);
@@ -29,6 +31,25 @@ usage(void)
 {
 	fprintf(stderr, "usage: deliver-maildir [-c] maildir\n");
 	exit(EX_USAGE);
+}
+
+/*
+ * The maildir may be built from a client's address (/var/mail/%{recipient}
+ * in the deliver string): a `..' component would lead out of the mail
+ * store.  Whole components only: `a..b' and `...' are names.
+ */
+static int
+maildir_dotdot(const char *path)
+{
+	const char	*p = path;
+
+	for (;;) {
+		if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
+			return 1;
+		if ((p = strchr(p, '/')) == NULL)
+			return 0;
+		p++;
+	}
 }
 
 /* -c: the Maildir and its three subdirectories, those that are missing. */
@@ -149,6 +170,10 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc != 1 || argv[0][0] == '\0')
 		usage();
+	if (maildir_dotdot(argv[0])) {
+		warnx("%s: `..' in the maildir", argv[0]);
+		return EX_NOUSER;
+	}
 	if (create && maildir_create(argv[0]) == -1)
 		return EX_TEMPFAIL;
 	if (maildir_name(name, sizeof(name)) >= (int)sizeof(name) ||

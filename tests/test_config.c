@@ -1,12 +1,16 @@
 /*
  * test_config.c: unit tests of config.c: the keyword table, defaults,
  * every directive, every class of error with its file:line message, the
- * delivery command splitter, command-limit rules, and the print/parse
- * round trip of `smtpd -n`.
+ * delivery command splitter, command-limit rules, TLS, AUTH and listener
+ * options with their conflicts, and the print/parse round trip of
+ * `smtpd -n`.  TLS and AUTH configs name real files (a key and
+ * certificate made with openssl(1), a passwd file, modes 0600) in a temp
+ * directory, so that tls.c and auth.c can load them.
  */
 
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <fcntl.h>
 
@@ -26,6 +30,10 @@
 #define LISTEN	"listen on 127.0.0.1\n"
 
 static char	 conf_path[64];
+
+/* The files of the TLS and AUTH configs, made by setup_files. */
+static char	 tmpdir[] = "/tmp/test_config_files.XXXXXX";
+static char	 cert_path[128], key_path[128], passwd_path[128];
 
 /* Writes len bytes of text (strlen if len is 0) to a fresh temp file. */
 static const char *
@@ -146,6 +154,79 @@ expect_ok(const char *text)
 	return c;
 }
 
+/* Runs a shell command line of the test itself; it must succeed. */
+static void
+run(const char *cmd)
+{
+	int	 st;
+
+	st = system(cmd);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		print_error("command failed: %s\n", cmd);
+		fail();
+	}
+}
+
+/*
+ * A key and a self-signed certificate (openssl(1)) and a passwd file
+ * (alice:secret, SHA-512 crypt), the key and passwd mode 0600.
+ */
+static int
+setup_files(void **state)
+{
+	char	 cmd[1024];
+
+	(void)state;
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", tmpdir);
+	snprintf(key_path, sizeof(key_path), "%s/key.pem", tmpdir);
+	snprintf(passwd_path, sizeof(passwd_path), "%s/passwd", tmpdir);
+	snprintf(cmd, sizeof(cmd), "umask 077 && openssl req -x509 "
+	    "-newkey rsa:2048 -nodes -days 2 -subj /CN=mx.example.org "
+	    "-keyout %s -out %s 2>/dev/null && "
+	    "printf 'alice:%%s\\n' \"$(openssl passwd -6 secret)\" >%s",
+	    key_path, cert_path, passwd_path);
+	run(cmd);
+	return 0;
+}
+
+static int
+teardown_files(void **state)
+{
+	char	 cmd[256];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/*
+ * A config with the real files: every %C, %K and %P of the template
+ * becomes the certificate, key and passwd path.  The caller frees it.
+ */
+static char *
+with_files(const char *tmpl)
+{
+	char		*out, *o;
+	const char	*r;
+	size_t		 len;
+
+	out = xmalloc(strlen(tmpl) * 2 + 4096);
+	for (o = out, r = tmpl; *r != '\0'; r++) {
+		if (*r != '%' || strchr("CKP", r[1]) == NULL || r[1] == '\0') {
+			*o++ = *r;
+			continue;
+		}
+		r++;
+		len = (size_t)sprintf(o, "%s", *r == 'C' ? cert_path :
+		    *r == 'K' ? key_path : passwd_path);
+		o += len;
+	}
+	*o = '\0';
+	return out;
+}
+
 static void
 test_table_sorted(void **state)
 {
@@ -187,6 +268,16 @@ test_defaults(void **state)
 	assert_string_equal(c->c_spool, "/tmp");
 	assert_int_equal(c->c_nlisteners, 0);
 	assert_true(TAILQ_EMPTY(&c->c_listeners));
+	assert_null(c->c_tls_cert);
+	assert_null(c->c_tls_key);
+	assert_null(c->c_tls_ciphers);
+	assert_int_equal(c->c_tls_protocols, TLSP_DEFAULT);
+	assert_int_equal(c->c_auth, AUTH_NONE);
+	assert_null(c->c_auth_path);
+	assert_null(c->c_auth_argv);
+	assert_int_equal(c->c_auth_mechs, AUTHM_DEFAULT);
+	assert_int_equal(c->c_auth_maxfail, DEF_AUTH_MAXFAIL);
+	assert_int_equal(c->c_auth_delay, DEF_AUTH_DELAY);
 	config_free(c);
 }
 
@@ -327,8 +418,6 @@ struct error_case {
 static const struct error_case error_cases[] = {
 	{ "bogus 1", "unknown keyword \"bogus\"" },
 	{ "Hostname mx", "unknown keyword \"Hostname\"" },
-	{ "tls certificate /a key /b", "\"tls\" not supported" },
-	{ "auth passwd /etc/x", "\"auth\" not supported" },
 	{ "policy unix:/x", "\"policy\" not supported" },
 	{ "policy-timeout 5", "\"policy-timeout\" not supported" },
 	{ "policy-default defer", "\"policy-default\" not supported" },
@@ -435,19 +524,102 @@ static const struct error_case error_cases[] = {
 	    "number in 0..0777" },
 	{ "listen on /tmp/s mode 1777", "listen: mode must be an octal" },
 	{ "listen on /tmp/s mode", "listen: mode must be an octal" },
-	{ "listen on 127.0.0.2 tls", "listener option \"tls\" not supported" },
-	{ "listen on 127.0.0.2 starttls",
-	    "listener option \"starttls\" not supported" },
-	{ "listen on 127.0.0.2 require-starttls",
-	    "listener option \"require-starttls\" not supported" },
-	{ "listen on 127.0.0.2 auth", "listener option \"auth\" not "
-	    "supported" },
-	{ "listen on 127.0.0.2 require-auth",
-	    "listener option \"require-auth\" not supported" },
-	{ "listen on 127.0.0.2 auth-plaintext",
-	    "listener option \"auth-plaintext\" not supported" },
-	{ "listen on 127.0.0.2 proxy-protocol timeout 5s",
-	    "listener option \"proxy-protocol\" not supported" },
+	{ "listen on 127.0.0.2 proxy-protocol timeout",
+	    "listen: proxy-protocol timeout must be a duration in "
+	    "1..604800 seconds" },
+	{ "listen on 127.0.0.2 proxy-protocol timeout 0",
+	    "listen: proxy-protocol timeout must be a duration" },
+	{ "listen on 127.0.0.2 proxy-protocol timeout 5x",
+	    "listen: proxy-protocol timeout must be a duration" },
+	{ "listen on 127.0.0.2 proxy-protocol timeout from 10.0.0.0/8",
+	    "listen: proxy-protocol timeout must be a duration" },
+	{ "listen on 127.0.0.2 proxy-protocol from",
+	    "listen: proxy-protocol from: expected a network" },
+	{ "listen on 127.0.0.2 proxy-protocol from lmtp",
+	    "listen: proxy-protocol from: expected a network" },
+	{ "listen on 127.0.0.2 proxy-protocol from 10.1.0.0/8",
+	    "listen: proxy-protocol from: \"10.1.0.0/8\" is not ADDRESS or "
+	    "ADDRESS/PREFIX without host bits" },
+	{ "listen on 127.0.0.2 proxy-protocol from ::1/129",
+	    "listen: proxy-protocol from: \"::1/129\" is not ADDRESS" },
+	{ "listen on 127.0.0.2 proxy-protocol from example.org",
+	    "listen: proxy-protocol from: \"example.org\" is not ADDRESS" },
+	/* The timeout comes first; after `from` it is a network. */
+	{ "listen on 127.0.0.2 proxy-protocol from ::1 timeout 5",
+	    "listen: proxy-protocol from: \"timeout\" is not ADDRESS" },
+	{ "listen on 127.0.0.2 proxy-protocol proxy-protocol",
+	    "listen: proxy-protocol given twice" },
+	{ "listen on 127.0.0.2 proxy-protocol bogus",
+	    "listen: unknown option \"bogus\"" },
+	{ "listen on 127.0.0.2 proxy-protocol from 10.0.0.0/8 1.1.1.1 "
+	    "1.1.1.2 1.1.1.3 1.1.1.4 1.1.1.5 1.1.1.6 1.1.1.7 1.1.1.8 "
+	    "1.1.1.9 1.1.1.10 1.1.1.11 1.1.1.12 1.1.1.13 1.1.1.14 1.1.1.15 "
+	    "1.1.1.16", "listen: proxy-protocol from: more than 16 networks" },
+	{ "listen on 127.0.0.2 TLS", "listen: unknown option \"TLS\"" },
+	{ "listen on 127.0.0.2 starttls=yes",
+	    "listen: unknown option \"starttls=yes\"" },
+	/* tls */
+	{ "tls", "tls: expected tls certificate|ciphers|protocols ..." },
+	{ "tls key /a", "tls: expected tls certificate|ciphers|protocols" },
+	{ "tls Protocols TLSv1.2", "tls: expected tls certificate|" },
+	{ "tls certificate /a", "tls certificate: expected tls certificate "
+	    "FILE key FILE" },
+	{ "tls certificate /a key", "tls certificate: expected" },
+	{ "tls certificate /a cert /b", "tls certificate: expected" },
+	{ "tls certificate /a key /b /c", "tls certificate: expected" },
+	{ "tls certificate a.pem key /b", "tls certificate: \"a.pem\" is "
+	    "not an absolute path" },
+	{ "tls certificate /a key b.pem", "tls certificate: \"b.pem\" is "
+	    "not an absolute path" },
+	{ "tls ciphers", "tls ciphers: expected one argument: tls ciphers "
+	    "\"LIST\"" },
+	{ "tls ciphers HIGH MEDIUM", "tls ciphers: expected one argument" },
+	{ "tls ciphers \"\"", "tls ciphers: \"\" is empty" },
+	{ "tls ciphers \"HIGH\t!aNULL\"", "tls ciphers: \"HIGH\\x09!aNULL\" "
+	    "contains a control character" },
+	{ "tls protocols", "tls protocols: expected tls protocols P ..." },
+	{ "tls protocols TLSv1.1", "tls protocols: \"TLSv1.1\" is not "
+	    "TLSv1.2 or TLSv1.3" },
+	{ "tls protocols TLSv1.2 tlsv1.3", "tls protocols: \"tlsv1.3\" is "
+	    "not TLSv1.2 or TLSv1.3" },
+	/* auth */
+	{ "auth", "auth: expected auth passwd|checkpassword|mechanisms|"
+	    "max-failures|failure-delay ..." },
+	{ "auth sql /x", "auth: expected auth passwd|" },
+	{ "auth passwd", "auth passwd: expected auth passwd FILE" },
+	{ "auth passwd /a /b", "auth passwd: expected auth passwd FILE" },
+	{ "auth passwd etc/passwd", "auth passwd: \"etc/passwd\" is not an "
+	    "absolute path" },
+	{ "auth checkpassword", "auth checkpassword: expected auth "
+	    "checkpassword \"PROGRAM ARGS...\"" },
+	{ "auth checkpassword /bin/cp /bin/true",
+	    "auth checkpassword: expected auth checkpassword" },
+	{ "auth checkpassword \" \"", "auth checkpassword: empty command" },
+	{ "auth checkpassword \"bin/cp /bin/true\"", "auth checkpassword: "
+	    "the program \"bin/cp\" is not an absolute path" },
+	{ "auth checkpassword \"/bin/cp 'x\"",
+	    "auth checkpassword: unterminated single quote" },
+	{ "auth mechanisms", "auth mechanisms: expected auth mechanisms "
+	    "M ..." },
+	{ "auth mechanisms plain", "auth mechanisms: \"plain\" is not LOGIN "
+	    "or PLAIN" },
+	{ "auth mechanisms PLAIN CRAM-MD5", "auth mechanisms: \"CRAM-MD5\" "
+	    "is not LOGIN or PLAIN" },
+	{ "auth max-failures", "auth max-failures: expected one argument: "
+	    "auth max-failures N" },
+	{ "auth max-failures 0", "auth max-failures: \"0\" is not a number "
+	    "in 1..1000" },
+	{ "auth max-failures 1001", "auth max-failures: \"1001\" is not a "
+	    "number in 1..1000" },
+	{ "auth max-failures 3s", "auth max-failures: \"3s\" is not a "
+	    "number" },
+	{ "auth failure-delay 61", "auth failure-delay: \"61\" is not a "
+	    "duration in 0..60 seconds (N, Ns, Nm or Nh)" },
+	{ "auth failure-delay 2m", "auth failure-delay: \"2m\" is not a "
+	    "duration in 0..60" },
+	{ "auth failure-delay -1", "auth failure-delay: \"-1\" is not" },
+	{ "auth failure-delay 1 2", "auth failure-delay: expected one "
+	    "argument: auth failure-delay DURATION" },
 	{ "listen on 127.0.0.2 lmtpx", "listen: unknown option \"lmtpx\"" },
 	{ "listen on /tmp/0123456789012345678901234567890123456789"
 	    "0123456789012345678901234567890123456789012345678901234567890"
@@ -660,6 +832,206 @@ test_unreadable(void **state)
 	free(log);
 }
 
+static const char tls_auth_conf[] =
+    "tls certificate %C key %K\n"
+    "tls ciphers \"HIGH:!aNULL:!MD5\"\n"
+    "tls protocols TLSv1.3 TLSv1.3\n"
+    "auth passwd %P\n"
+    "auth mechanisms PLAIN\n"
+    "auth max-failures 1000\n"
+    "auth failure-delay 0\n"
+    "listen on 127.0.0.1 tls\n"
+    "listen on 127.0.0.1 port 587 require-starttls require-auth\n"
+    "listen on ::1 port 25 starttls auth auth-plaintext proxy-protocol\n"
+    "listen on 127.0.0.2 proxy-protocol timeout 1m from 10.0.0.0/8 "
+    "::1 192.0.2.7/32 lmtp\n"
+    "listen on 127.0.0.3 proxy-protocol from 2001:db8::/32 port 26\n"
+    "listen on /tmp/x.sock tls lmtp proxy-protocol timeout 3\n"
+    "listen on 127.0.0.4 starttls require-starttls auth require-auth\n";
+
+static void
+test_tls_auth(void **state)
+{
+	struct config	*c;
+	struct listener	*l;
+	char		*text;
+
+	(void)state;
+	text = with_files(tls_auth_conf);
+	c = expect_ok(text);
+	free(text);
+	assert_string_equal(c->c_tls_cert, cert_path);
+	assert_string_equal(c->c_tls_key, key_path);
+	assert_int_equal(c->c_tls_line, 1);
+	assert_string_equal(c->c_tls_ciphers, "HIGH:!aNULL:!MD5");
+	assert_int_equal(c->c_tls_protocols, TLSP_TLSv1_3);
+	assert_int_equal(c->c_auth, AUTH_PASSWD);
+	assert_string_equal(c->c_auth_path, passwd_path);
+	assert_null(c->c_auth_argv);
+	assert_int_equal(c->c_auth_line, 4);
+	assert_int_equal(c->c_auth_mechs, AUTHM_PLAIN);
+	assert_int_equal(c->c_auth_maxfail, 1000);
+	assert_int_equal(c->c_auth_delay, 0);
+
+	l = TAILQ_FIRST(&c->c_listeners);
+	assert_int_equal(l->l_flags, LF_TLS);
+	assert_int_equal(l->l_port, DEF_PORT_TLS);
+	assert_string_equal(l->l_name, "127.0.0.1:465");
+	l = TAILQ_NEXT(l, l_entry);
+	assert_int_equal(l->l_flags, LF_STARTTLS | LF_REQ_STARTTLS |
+	    LF_AUTH | LF_REQ_AUTH);
+	assert_int_equal(l->l_port, 587);
+	l = TAILQ_NEXT(l, l_entry);
+	assert_int_equal(l->l_flags, LF_STARTTLS | LF_AUTH | LF_AUTH_PLAIN |
+	    LF_PROXY);
+	assert_int_equal(l->l_proxy_timeout, DEF_PROXY_TIMEOUT);
+	assert_int_equal(l->l_nproxy_from, 0);
+	l = TAILQ_NEXT(l, l_entry);
+	assert_int_equal(l->l_flags, LF_PROXY | LF_LMTP);
+	assert_int_equal(l->l_port, DEF_PORT_LMTP);
+	assert_int_equal(l->l_proxy_timeout, 60);
+	assert_int_equal(l->l_nproxy_from, 3);
+	assert_int_equal(l->l_proxy_from[0].na_family, AF_INET);
+	assert_int_equal(l->l_proxy_from[0].na_prefix, 8);
+	assert_int_equal(l->l_proxy_from[0].na_addr[0], 10);
+	assert_int_equal(l->l_proxy_from[1].na_family, AF_INET6);
+	assert_int_equal(l->l_proxy_from[1].na_prefix, 128);
+	assert_int_equal(l->l_proxy_from[1].na_addr[15], 1);
+	assert_int_equal(l->l_proxy_from[2].na_prefix, 32);
+	/* `from` ends at the next option, here `port`. */
+	l = TAILQ_NEXT(l, l_entry);
+	assert_int_equal(l->l_nproxy_from, 1);
+	assert_int_equal(l->l_port, 26);
+	l = TAILQ_NEXT(l, l_entry);
+	assert_int_equal(l->l_flags, LF_TLS | LF_LMTP | LF_PROXY);
+	assert_int_equal(l->l_proxy_timeout, 3);
+	assert_int_equal(l->l_port, 0);
+	l = TAILQ_NEXT(l, l_entry);
+	assert_int_equal(l->l_flags, LF_STARTTLS | LF_REQ_STARTTLS |
+	    LF_AUTH | LF_REQ_AUTH);
+	config_free(c);
+}
+
+static void
+test_checkpassword(void **state)
+{
+	struct config	*c;
+	char		*text;
+
+	(void)state;
+	text = with_files("tls certificate %C key %K\n"
+	    "auth checkpassword \"/bin/false 'a b' \\\"c\\\" d\"\n"
+	    "auth mechanisms LOGIN PLAIN LOGIN\n"
+	    "auth max-failures 1\n"
+	    "auth failure-delay 1m\n"
+	    "tls protocols TLSv1.2\n"
+	    "listen on * port 587 starttls auth\n");
+	c = expect_ok(text);
+	free(text);
+	assert_int_equal(c->c_auth, AUTH_CHECKPASSWORD);
+	assert_string_equal(c->c_auth_path, "/bin/false 'a b' \"c\" d");
+	assert_string_equal(c->c_auth_argv[0], "/bin/false");
+	assert_string_equal(c->c_auth_argv[1], "a b");
+	assert_string_equal(c->c_auth_argv[2], "c");
+	assert_string_equal(c->c_auth_argv[3], "d");
+	assert_null(c->c_auth_argv[4]);
+	assert_int_equal(c->c_auth_line, 2);
+	assert_int_equal(c->c_auth_mechs, AUTHM_LOGIN | AUTHM_PLAIN);
+	assert_int_equal(c->c_auth_maxfail, 1);
+	assert_int_equal(c->c_auth_delay, 60);
+	assert_int_equal(c->c_tls_protocols, TLSP_TLSv1_2);
+	assert_null(c->c_tls_ciphers);
+	config_free(c);
+
+	/* No listener uses them: a backend and a certificate are fine. */
+	text = with_files(LISTEN "auth passwd %P\ntls certificate %C key %K\n"
+	    "listen on 127.0.0.2 auth-plaintext proxy-protocol\n");
+	c = expect_ok(text);
+	free(text);
+	config_free(c);
+}
+
+/* Each sub-form once; one backend (line 2 is the first directive). */
+static void
+test_subform_repeats(void **state)
+{
+	(void)state;
+	expect_error(LISTEN "tls protocols TLSv1.2\ntls protocols TLSv1.3\n",
+	    3, "tls protocols: already set on line 2");
+	expect_error(LISTEN "tls ciphers HIGH\ntls ciphers HIGH\n", 3,
+	    "tls ciphers: already set on line 2");
+	expect_error(LISTEN "tls certificate /a key /b\n"
+	    "tls certificate /a key /b\n", 3,
+	    "tls certificate: already set on line 2");
+	expect_error(LISTEN "auth max-failures 5\nauth max-failures 5\n", 3,
+	    "auth max-failures: already set on line 2");
+	expect_error(LISTEN "auth passwd /a\nauth passwd /a\n", 3,
+	    "auth passwd: already set on line 2");
+	expect_error(LISTEN "auth passwd /a\nauth checkpassword /bin/x\n", 3,
+	    "auth checkpassword: only one backend: auth passwd is set on "
+	    "line 2");
+	expect_error(LISTEN "auth checkpassword /bin/x\nauth passwd /a\n", 3,
+	    "auth passwd: only one backend: auth checkpassword is set on "
+	    "line 2");
+	/* A refused line sets nothing: the next one is the first. */
+	expect_error(LISTEN "auth mechanisms X\nauth mechanisms PLAIN\n"
+	    "auth mechanisms LOGIN\n", 4,
+	    "auth mechanisms: already set on line 3");
+}
+
+/* PROTOCOL.md section 2: errors on the `listen` line. */
+static void
+test_conflicts(void **state)
+{
+	static const struct {
+		const char	*opts;
+		const char	*msg[2];
+	} cases[] = {
+		{ "tls starttls", { "listen: tls cannot be combined with "
+		    "starttls", "listen: tls needs \"tls certificate\"" } },
+		{ "require-starttls tls", { "listen: tls cannot be combined "
+		    "with require-starttls", "listen: tls needs \"tls "
+		    "certificate\"" } },
+		{ "auth", { "listen: auth needs \"auth passwd\" or \"auth "
+		    "checkpassword\"", NULL } },
+		{ "require-auth", { "listen: require-auth needs \"auth "
+		    "passwd\" or \"auth checkpassword\"", NULL } },
+		{ "auth require-auth auth-plaintext", { "listen: require-auth "
+		    "needs", NULL } },
+		{ "tls", { "listen: tls needs \"tls certificate\"", NULL } },
+		{ "starttls", { "listen: starttls needs \"tls certificate\"",
+		    NULL } },
+		{ "require-starttls", { "listen: require-starttls needs "
+		    "\"tls certificate\"", NULL } },
+		{ "starttls require-starttls lmtp", { "listen: "
+		    "require-starttls needs \"tls certificate\"", NULL } },
+	};
+	struct config	*c;
+	char		 text[512], want[512], *log;
+	size_t		 i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "prefork 2\n"
+		    "listen on 127.0.0.1 %s\nlisten on ::1\n", cases[i].opts);
+		c = load(text, &log);
+		assert_null(c);
+		for (j = 0; j < 2 && cases[i].msg[j] != NULL; j++) {
+			snprintf(want, sizeof(want), "%s:2: %s", conf_path,
+			    cases[i].msg[j]);
+			assert_log_has(log, want);
+		}
+		snprintf(want, sizeof(want), "%s: %zu error(s)", conf_path, j);
+		assert_log_has(log, want);
+		free(log);
+	}
+	/* Only what is missing is an error. */
+	expect_error("tls certificate /a key /b\nlisten on 127.0.0.1 tls "
+	    "auth\n", 2, "listen: auth needs");
+	expect_error("auth passwd /a\nlisten on 127.0.0.1 starttls auth\n", 2,
+	    "listen: starttls needs \"tls certificate\"");
+}
+
 static void
 split_ok(const char *s, int argc, const char *const *want)
 {
@@ -818,6 +1190,8 @@ roundtrip(const char *text)
 static void
 test_roundtrip(void **state)
 {
+	char	*text;
+
 	(void)state;
 	roundtrip(full_conf);
 	roundtrip(LISTEN);
@@ -829,6 +1203,19 @@ test_roundtrip(void **state)
 	    "spool \"/var/sp ool/#x\"\nmax-message-size 1536\n"
 	    "timeout 90s\nlisten on \"/tmp/a b\" mode 0600\n");
 	roundtrip(LISTEN "max-message-size 1073741825\n");
+	roundtrip(LISTEN "tls protocols TLSv1.2\nauth mechanisms LOGIN\n"
+	    "tls ciphers HIGH\nauth failure-delay 0\n"
+	    "listen on 127.0.0.2 proxy-protocol from 10.0.0.0/8 ::1 "
+	    "2001:db8:0:0::/64 lmtp auth-plaintext\n");
+	text = with_files(tls_auth_conf);
+	roundtrip(text);
+	free(text);
+	text = with_files("tls certificate \"%C\" key %K\n"
+	    "auth checkpassword \"/bin/false 'a \\\\ b' \\\"c\\\"\"\n"
+	    "tls ciphers \"ECDHE+AESGCM !aNULL\"\n"
+	    "listen on 127.0.0.1 require-starttls auth proxy-protocol\n");
+	roundtrip(text);
+	free(text);
 }
 
 /* The canonical form of one config, line by line. */
@@ -836,6 +1223,9 @@ static void
 test_print_golden(void **state)
 {
 	static const char want[] =
+	    "auth failure-delay 1\n"
+	    "auth max-failures 3\n"
+	    "auth mechanisms LOGIN PLAIN\n"
 	    "banner \"ESMTP ready\"\n"
 	    "chroot /var/empty\n"
 	    "command-limit * 100\n"
@@ -858,6 +1248,7 @@ test_print_golden(void **state)
 	    "smtputf8 yes\n"
 	    "spool /var/spool/smtpd\n"
 	    "timeout 120\n"
+	    "tls protocols TLSv1.2 TLSv1.3\n"
 	    "user _mail\n"
 	    "listen on 127.0.0.1 port 25\n"
 	    "listen on ::1 port 2525\n"
@@ -887,6 +1278,63 @@ test_print_golden(void **state)
 	assert_null(strstr(t, "command-limit"));
 	assert_null(strstr(t, "deliver "));
 	assert_null(strstr(t, "listen"));
+	assert_null(strstr(t, "tls c"));
+	assert_null(strstr(t, "auth p"));
+	assert_null(strstr(t, "auth c"));
+	free(t);
+	config_free(c);
+}
+
+/* The lines of the TLS, AUTH and listener options, in canonical form. */
+static void
+test_print_tls_auth(void **state)
+{
+	static const char tmpl[] =
+	    "auth failure-delay 0\n"
+	    "auth max-failures 1000\n"
+	    "auth mechanisms PLAIN\n"
+	    "auth passwd \"%P\"\n"
+	    "banner \"ESMTP smtpd\"\n";
+	static const char tmpl2[] =
+	    "tls certificate \"%C\" key \"%K\"\n"
+	    "tls ciphers \"HIGH:!aNULL:!MD5\"\n"
+	    "tls protocols TLSv1.3\n"
+	    "listen";
+	static const char listeners[] =
+	    "listen on 127.0.0.1 port 465 tls\n"
+	    "listen on 127.0.0.1 port 587 require-starttls require-auth\n"
+	    "listen on ::1 port 25 starttls auth auth-plaintext "
+	    "proxy-protocol timeout 5\n"
+	    "listen on 127.0.0.2 port 24 proxy-protocol timeout 60 from "
+	    "10.0.0.0/8 ::1/128 192.0.2.7/32 lmtp\n"
+	    "listen on 127.0.0.3 port 26 proxy-protocol timeout 5 from "
+	    "2001:db8::/32\n"
+	    "listen on /tmp/x.sock mode 0666 tls proxy-protocol timeout 3 "
+	    "lmtp\n"
+	    "listen on 127.0.0.4 port 25 require-starttls require-auth\n";
+	struct config	*c;
+	char		*text, *t, *want;
+
+	(void)state;
+	text = with_files(tls_auth_conf);
+	c = expect_ok(text);
+	free(text);
+	t = print_text(c);
+	want = with_files(tmpl);
+	assert_true(strncmp(t, want, strlen(want)) == 0);
+	free(want);
+	want = with_files(tmpl2);
+	assert_non_null(strstr(t, want));
+	free(want);
+	assert_non_null(strstr(t, listeners));
+	assert_string_equal(strstr(t, "listen on"), listeners);
+	free(t);
+	config_free(c);
+
+	c = expect_ok(LISTEN "auth checkpassword \"/bin/x a\"\n");
+	t = print_text(c);
+	assert_non_null(strstr(t, "auth checkpassword \"/bin/x a\"\n"
+	    "auth failure-delay 1\n"));
 	free(t);
 	config_free(c);
 }
@@ -970,10 +1418,15 @@ main(void)
 		cmocka_unit_test(test_split_argv),
 		cmocka_unit_test(test_cmdlimit),
 		cmocka_unit_test(test_cmdlimit_full),
+		cmocka_unit_test(test_tls_auth),
+		cmocka_unit_test(test_checkpassword),
+		cmocka_unit_test(test_subform_repeats),
+		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_print_golden),
+		cmocka_unit_test(test_print_tls_auth),
 		cmocka_unit_test(test_fixtures),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup_files, teardown_files);
 }

@@ -55,6 +55,27 @@ check "unknown option: exit 64" [ "$rc" = 64 ]
 deliver ""
 check "empty maildir: exit 64" [ "$rc" = 64 ]
 
+# A `..' component (the maildir may come from %{recipient}): 67, and
+# nothing is created, with -c or without.  Relative ones from $t/cwd.
+mkdir "$t/store" "$t/cwd"
+cd "$t/cwd" || exit 1
+for d in .. ../x "$t/store/.." "$t/store/../x" "$t/store/a/../../x" \
+    "$t/store/../" "$t/store//..//x"; do
+	deliver -c "$d"
+	check "'$d': exit 67" [ "$rc" = 67 ]
+	check "'$d': reason in stderr" grep -q "\.\." "$t/stderr"
+done
+cd / || exit 1
+check "no maildir made beside the store" [ ! -e "$t/x" ]
+check "no maildir made in its parent" [ ! -e "$t/new" ]
+check "nothing made in the store" [ "$(count "$t/store")" = 0 ]
+# `..' inside a name is no component: these are delivered.
+for d in "$t/store/a..b" "$t/store/..." "$t/store/x.." "$t/store/..x"; do
+	deliver -c "$d"
+	check "'$d': exit 0" [ "$rc" = 0 ]
+	check "'$d': one file in new/" [ "$(count "$d/new")" = 1 ]
+done
+
 # Without -c a missing Maildir is a temporary failure.
 deliver "$t/missing"
 check "missing maildir without -c: exit 75" [ "$rc" = 75 ]

@@ -336,7 +336,7 @@ class Smtpd:
 
     def __init__(self, config="", *, listen_opts="", prefork=2, timeout=5,
                  hostname=HOSTNAME, args=(), env=None, start=True,
-                 noconf=False):
+                 noconf=False, unix_listen=None, unix_opts=""):
         self.tmp = tempfile.mkdtemp(prefix="smtpd-e2e-")
         os.chmod(self.tmp, 0o777)
         self.out = os.path.join(self.tmp, "out")
@@ -358,6 +358,15 @@ class Smtpd:
         self.args = list(args)
         self.env = env
         self.noconf = noconf        # run without -f (built-in default)
+        # unix_listen: also a UNIX socket listener at this path (a name
+        # without "/" is put in the temp dir), with unix_opts ("lmtp mode
+        # 0660"); the default TCP listener stays unless the config has
+        # `listen` lines.
+        self.unix_listen = None
+        if unix_listen is not None:
+            self.unix_listen = (unix_listen if "/" in unix_listen
+                                else os.path.join(self.tmp, unix_listen))
+        self.unix_opts = unix_opts
         self.proc = None
         self.returncode = None
         self.clients = []
@@ -397,6 +406,9 @@ class Smtpd:
         if "listen" not in have:
             head.append(("listen on 127.0.0.1 port %d %s"
                          % (self.port, self.listen_opts)).rstrip())
+        if getattr(self, "unix_listen", None):
+            head.append(("listen on %s %s"
+                         % (self.unix_listen, self.unix_opts)).rstrip())
         return "\n".join(head + [config]) + "\n"
 
     def write_config(self, config, raw=False):
@@ -579,6 +591,12 @@ class Smtpd:
 
     def smtp(self, port=None):
         s = smtplib.SMTP("127.0.0.1", port or self.port, timeout=5)
+        self.clients.append(_SmtplibCloser(s))
+        return s
+
+    def lmtp_unix(self, path=None, timeout=5):
+        """smtplib.LMTP over a UNIX socket (default: unix_listen)."""
+        s = smtplib.LMTP(path or self.unix_listen, timeout=timeout)
         self.clients.append(_SmtplibCloser(s))
         return s
 

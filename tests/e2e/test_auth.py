@@ -1,0 +1,577 @@
+"""PROTOCOL.md 10 (AUTH), 6.3 (the AUTH line), 6.13 (HELP), 16; DESIGN.md
+`auth passwd`, `auth checkpassword`, `auth mechanisms`, `auth max-failures`,
+`auth failure-delay`, listener `auth`, `require-auth`, `auth-plaintext`.
+Real clients: smtplib, swaks; raw sockets for the exact replies."""
+
+import base64
+import os
+import shutil
+import smtplib
+import subprocess
+import time
+import unittest
+import warnings
+
+import certs
+from certs import client_context, connect_tls, starttls
+from harness import OK_ID, Smtpd, SmtpdTest, strip_received
+
+HOST = "mx.test"
+SWAKS = shutil.which("swaks")
+
+# Every password used below; none may ever appear in smtpd's log.
+USERS = {"alice": "Pw-alice-3f9Kq", "bob": "Pw-bob-x7Rt2"}
+WRONG = "Pw-wrong-Zz81q"
+CP_USER, CP_PASS = "carol", "Pw-carol-cp-5521"
+PASSWORDS = list(USERS.values()) + [WRONG, CP_PASS]
+
+OK_235 = "235 2.7.0 Authentication successful"
+BAD_535 = "535 5.7.8 Authentication credentials invalid"
+TEMP_454 = "454 4.7.0 Temporary authentication failure"
+TOO_MANY_421 = "421 4.7.0 Too many authentication failures"
+NEED_538 = ("538 5.7.11 Encryption required for requested authentication "
+            "mechanism")
+NEED_AUTH = "530 5.7.0 Authentication required"
+UNRECOGNIZED_504 = "504 5.5.4 Unrecognized authentication type"
+LOGIN_USER = "334 VXNlciBOYW1lAA=="
+LOGIN_PASS = "334 UGFzc3dvcmQA"
+HELP_AUTH = "AUTH DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET VRFY"
+HELP_AUTH_TLS = ("AUTH DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET STARTTLS "
+                 "VRFY")
+
+RECORD_USER = 'deliver "@RECORDER@ @OUT@ %{user} %{sender} %{recipients}"'
+
+
+def b64(text):
+    if isinstance(text, str):
+        text = text.encode()
+    return base64.b64encode(text).decode()
+
+
+def plain(user, password, authzid=""):
+    return b64("%s\0%s\0%s" % (authzid, user, password))
+
+
+def crypt_hash(password):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512))
+    except ImportError:
+        return subprocess.run(["openssl", "passwd", "-6", "-stdin"],
+                              input=password.encode(), check=True,
+                              stdout=subprocess.PIPE).stdout.decode().strip()
+
+
+def write_passwd(directory):
+    path = os.path.join(directory, "passwd")
+    with open(path, "w") as f:
+        for u, p in USERS.items():
+            f.write("%s:%s\n" % (u, crypt_hash(p)))
+        f.write("broken-line-without-hash\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+# A checkpassword program: carol/CP_PASS is good, user "temp" is a
+# temporary failure (111), user "hang" never answers, anything else is bad.
+CHECKPASSWORD = r"""#!/bin/sh
+input=$(tr '\000' '\n' <&3 | head -n 2 | tr '\n' ':')
+case "$input" in
+%s:%s:) exit 0 ;;
+temp:*) exit 111 ;;
+hang:*) exec sleep 60 ;;
+*) exit 1 ;;
+esac
+""" % (CP_USER, CP_PASS)
+
+
+def caps(starttls=False, auth=None, hostname=HOST):
+    lines = ["250-" + hostname, "250-SIZE 33554432", "250-8BITMIME",
+             "250-PIPELINING"]
+    if starttls:
+        lines.append("250-STARTTLS")
+    if auth:
+        lines.append("250-AUTH " + auth)
+    lines.append("250 HELP")
+    return "\n".join(lines)
+
+
+def swaks_supports_tls():
+    if not SWAKS:
+        return False
+    r = subprocess.run([SWAKS, "--support", "tls"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return r.returncode == 0
+
+
+class AuthCase(SmtpdTest):
+    """A daemon with a certificate (@CERT@ @KEY@), a passwd file (@PASSWD@)
+    and a checkpassword program (@CHECKPASSWORD@) in its temp dir."""
+
+    CONFIG = RECORD_USER
+
+    @classmethod
+    def setUpClass(cls):
+        opts = dict(cls.OPTS)
+        opts["start"] = False
+        d = Smtpd("", **opts)
+        try:
+            cls.cert, cls.key, _ = certs.server_cert(d.tmp)
+            passwd = write_passwd(d.tmp)
+            cp = os.path.join(d.tmp, "checkpassword.sh")
+            with open(cp, "w") as f:
+                f.write(CHECKPASSWORD)
+            os.chmod(cp, 0o755)
+            d.write_config(cls.CONFIG.replace("@CERT@", cls.cert)
+                           .replace("@KEY@", cls.key)
+                           .replace("@PASSWD@", passwd)
+                           .replace("@CHECKPASSWORD@", cp))
+            d.start()
+        except BaseException:
+            d.cleanup()
+            raise
+        cls.d = d
+
+    def message(self, c, sender="s@example.com", rcpt="r@example.com"):
+        got = self.transaction(c, sender, [rcpt])
+        self.assertRegex(got, "^" + OK_ID + "$")
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(len(runs), 1)
+        return runs[0]
+
+    def assert_auth_run(self, run, user, proto):
+        self.assertEqual(run["env"]["SMTPD_AUTH_USER"], user)
+        self.assertEqual(run["argv"][0], user)        # %{user}
+        head, _ = strip_received(run["data"])
+        self.assertIsNotNone(head, run["data"])
+        self.assertRegex(head.decode(), r"\bwith %s id " % proto)
+
+    def test_zz_no_password_in_log(self):
+        """Runs last in its class (alphabetical order)."""
+        log = self.d.log()
+        for p in PASSWORDS:
+            for form in (p, b64(p)):
+                self.assertNotIn(form, log)
+        for u, p in list(USERS.items()) + [(CP_USER, CP_PASS)]:
+            self.assertNotIn(plain(u, p), log)
+
+
+TLS_PASSWD = "tls certificate @CERT@ key @KEY@\nauth passwd @PASSWD@\n"
+
+
+class TestAuth(AuthCase):
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 0\n"
+              "listen on 127.0.0.1 port @PORT@ starttls auth\n"
+              "listen on 127.0.0.1 port @PORT2@ starttls auth auth-plaintext\n"
+              "listen on 127.0.0.1 port @PORT3@ tls auth")
+
+    def tls_session(self, ehlo=True):
+        """An EHLO'd session inside STARTTLS on the first listener."""
+        c = self.connect()
+        starttls(c)
+        if ehlo:
+            c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        return c
+
+    # -- advertisement, HELP --
+
+    def test_ehlo_auth_line_only_in_tls(self):
+        c = self.connect()
+        c.check("EHLO client.test", caps(starttls=True))
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), NEED_538)
+        c.check("AUTH LOGIN", NEED_538)
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        starttls(c)
+        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+
+    def test_auth_plaintext_listener_advertises(self):
+        c = self.connect(port=self.d.port2)
+        c.check("EHLO client.test", caps(starttls=True, auth="LOGIN PLAIN"))
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+        run = self.message(c)
+        self.assert_auth_run(run, "alice", "ESMTPA")
+        self.assertEqual(run["env"]["SMTPD_TLS"], "")
+
+    def test_implicit_tls_advertises(self):
+        c = connect_tls(self.d, port=self.d.port3)
+        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        c.check("AUTH PLAIN " + plain("bob", USERS["bob"]), OK_235)
+        self.assert_auth_run(self.message(c), "bob", "ESMTPSA")
+
+    def test_help_lists_auth(self):
+        c = self.connect()
+        c.check("HELP", "250 Supported commands: " + HELP_AUTH_TLS)
+        c.check("HELP AUTH", "250 Syntax: AUTH <mechanism>")
+        c3 = connect_tls(self.d, port=self.d.port3)
+        c3.check("HELP", "250 Supported commands: " + HELP_AUTH)
+
+    # -- smtplib --
+
+    def smtplib_tls(self):
+        s = self.d.smtp()
+        s.ehlo("client.test")
+        s.starttls(context=client_context())
+        s.ehlo("client.test")
+        self.assertEqual(s.esmtp_features.get("auth"), "LOGIN PLAIN")
+        return s
+
+    def smtplib_send(self, s, user):
+        s.sendmail("s@example.com", ["r@example.com"],
+                   b"Subject: a\r\n\r\nauthenticated\r\n")
+        s.quit()
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(len(runs), 1)
+        self.assert_auth_run(runs[0], user, "ESMTPSA")
+        self.assertRegex(runs[0]["env"]["SMTPD_TLS"], r"^TLSv1\.3 ")
+
+    def test_smtplib_login_plain(self):
+        s = self.smtplib_tls()
+        s.user, s.password = "alice", USERS["alice"]
+        code, text = s.auth("PLAIN", s.auth_plain)   # initial response
+        self.assertEqual((code, text), (235, b"2.7.0 Authentication successful"))
+        self.smtplib_send(s, "alice")
+
+    def test_smtplib_login_login(self):
+        s = self.smtplib_tls()
+        s.user, s.password = "bob", USERS["bob"]
+        code, _ = s.auth("LOGIN", s.auth_login)       # initial response
+        self.assertEqual(code, 235)
+        self.smtplib_send(s, "bob")
+
+    def test_smtplib_without_initial_response(self):
+        for mech, fn in (("PLAIN", "auth_plain"), ("LOGIN", "auth_login")):
+            with self.subTest(mech=mech):
+                self.d.clear_out()
+                s = self.smtplib_tls()
+                s.user, s.password = "alice", USERS["alice"]
+                code, _ = s.auth(mech, getattr(s, fn),
+                                 initial_response_ok=False)
+                self.assertEqual(code, 235)
+                self.smtplib_send(s, "alice")
+
+    def test_smtplib_login_method_and_wrong_password(self):
+        s = self.smtplib_tls()
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as cm:
+            s.login("alice", WRONG)
+        self.assertEqual(cm.exception.smtp_code, 535)
+        code, _ = s.login("alice", USERS["alice"])
+        self.assertEqual(code, 235)
+        self.smtplib_send(s, "alice")
+
+    # -- raw exchanges --
+
+    def test_plain_challenge(self):
+        c = self.tls_session()
+        c.check("AUTH PLAIN", "334 ")
+        c.check(plain("alice", USERS["alice"], authzid="someone"), OK_235)
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]),
+                "503 Already authenticated")
+        c.check("AUTH FOO", "503 Already authenticated")
+        c.check("AUTH", "503 Already authenticated")
+        # kept over RSET and EHLO
+        c.check("RSET", "250 OK")
+        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        c.check("AUTH LOGIN", "503 Already authenticated")
+        self.assert_auth_run(self.message(c), "alice", "ESMTPSA")
+
+    def test_login_challenges(self):
+        c = self.tls_session()
+        c.check("AUTH LOGIN", LOGIN_USER)
+        c.check(b64("bob"), LOGIN_PASS)
+        c.check(b64(USERS["bob"]), OK_235)
+        c2 = self.tls_session()
+        c2.check("AUTH LOGIN " + b64("bob"), LOGIN_PASS)
+        c2.check(b64(USERS["bob"]), OK_235)
+
+    def test_abort(self):
+        c = self.tls_session()
+        c.check("AUTH PLAIN", "334 ")
+        c.check("*", "501 5.7.0 Auth aborted")
+        c.check("AUTH LOGIN", LOGIN_USER)
+        c.check("*", "501 5.7.0 Auth aborted")
+        c.check("AUTH LOGIN", LOGIN_USER)
+        c.check(b64("alice"), LOGIN_PASS)
+        c.check("*", "501 5.7.0 Auth aborted")
+        c.check("NOOP", "250 OK")
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+
+    def test_empty_responses(self):
+        c = self.tls_session()
+        c.check("AUTH PLAIN =", "501 5.5.2 Can't split auth value")
+        c.check("AUTH PLAIN", "334 ")
+        c.check("=", "501 5.5.2 Can't split auth value")
+        c.check("AUTH PLAIN", "334 ")
+        c.check("", "501 5.5.2 Can't split auth value")
+        c.check("AUTH PLAIN " + b64("alice\0" + USERS["alice"]),
+                "501 5.5.2 Can't split auth value")
+        c.check("AUTH LOGIN =", LOGIN_PASS)
+        c.check("*", "501 5.7.0 Auth aborted")
+        c.check("NOOP", "250 OK")
+
+    def test_bad_base64(self):
+        c = self.tls_session()
+        for arg in ("!!!!", "AB", "AB=", "==", "=A", "QUIT x"):
+            with self.subTest(initial=arg):
+                want = ("501 Too many values" if " " in arg
+                        else "501 5.5.2 Can't decode base64")
+                c.check("AUTH PLAIN " + arg, want)
+        c.check("AUTH LOGIN *", "501 5.5.2 Can't decode base64")
+        c.check("AUTH LOGIN", LOGIN_USER)
+        c.check("not base64!", "501 5.5.2 Can't decode base64")
+        c.check("AUTH PLAIN", "334 ")
+        c.check("QUIT", "501 5.5.2 Can't decode base64")   # not a command
+        c.check("NOOP", "250 OK")
+
+    def test_overlong_response(self):
+        c = self.tls_session()
+        c.check("AUTH PLAIN", "334 ")
+        c.check("A" * 1200,
+                "500 5.5.6 Authentication Exchange line is too long")
+        c.check("NOOP", "250 OK")
+        c.check("AUTH LOGIN", LOGIN_USER)
+        c.check("QUFB" * 400,
+                "500 5.5.6 Authentication Exchange line is too long")
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+
+    def test_mechanism_case_and_unknown(self):
+        c = self.tls_session()
+        c.check("auth plain", UNRECOGNIZED_504)
+        c.check("AUTH Login", UNRECOGNIZED_504)
+        c.check("AUTH FOO", UNRECOGNIZED_504)
+        c.check("AUTH CRAM-MD5 xyz", UNRECOGNIZED_504)
+        c.check("auth PLAIN " + plain("alice", USERS["alice"]), OK_235)
+
+    def test_argument_count(self):
+        c = self.tls_session()
+        c.check("AUTH", "501 Not enough value")
+        c.check("AUTH PLAIN a b", "501 Too many values")
+        c.check("AUTH FOO a b", "501 Too many values")
+
+    def test_before_ehlo_and_after_helo(self):
+        c = self.connect()
+        starttls(c)
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]),
+                "503 Error: send EHLO first")
+        c.check("HELO client.test", "250 " + HOST)
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]),
+                "500 Error: command 'AUTH' not recognized")
+        c.check("AUTH", "500 Error: command 'AUTH' not recognized")
+        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+        c3 = connect_tls(self.d, port=self.d.port3)
+        c3.check("AUTH LOGIN", "503 Error: send EHLO first")
+
+    def test_wrong_password_and_unknown_user(self):
+        c = self.tls_session()
+        t0 = time.monotonic()
+        c.check("AUTH PLAIN " + plain("alice", WRONG), BAD_535)
+        self.assertLess(time.monotonic() - t0, 0.8)   # failure-delay 0
+        c.check("AUTH LOGIN", LOGIN_USER)
+        c.check(b64("nobody-here"), LOGIN_PASS)
+        c.check(b64(WRONG), BAD_535)
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+
+    def test_malformed_passwd_line_and_empty(self):
+        c = self.tls_session()
+        c.check("AUTH PLAIN " + plain("broken-line-without-hash", ""),
+                BAD_535)
+        c.check("AUTH LOGIN =", LOGIN_PASS)
+        c.check("=", BAD_535)
+
+    def test_max_failures(self):
+        c = self.tls_session()
+        c.check("AUTH PLAIN " + plain("alice", WRONG), BAD_535)
+        c.check("AUTH PLAIN " + plain("bob", WRONG), BAD_535)
+        c.check("AUTH PLAIN " + plain("alice", WRONG), TOO_MANY_421)
+        c.expect_closed()
+        # per connection: a new one starts afresh
+        c2 = self.tls_session()
+        c2.check("AUTH PLAIN " + plain("alice", WRONG), BAD_535)
+        c2.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+
+    def test_starttls_forgets_authentication(self):
+        c = self.connect(port=self.d.port2)
+        c.check("EHLO client.test", caps(starttls=True, auth="LOGIN PLAIN"))
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+        starttls(c)
+        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        c.check("AUTH PLAIN " + plain("bob", USERS["bob"]), OK_235)
+        self.assert_auth_run(self.message(c), "bob", "ESMTPSA")
+
+    def test_unauthenticated_message(self):
+        c = self.tls_session()
+        run = self.message(c)
+        self.assertEqual(run["env"]["SMTPD_AUTH_USER"], "")
+        self.assertEqual(run["argv"][0], "")
+        self.assertRegex(strip_received(run["data"])[0].decode(),
+                         r"\bwith ESMTPS id ")
+
+    # -- swaks --
+
+    def swaks(self, port, tls_opt, mech, user, password):
+        r = subprocess.run(
+            [SWAKS, "--server", "127.0.0.1", "--port", str(port),
+             "--helo", "client.test", "--from", "s@example.com",
+             "--to", "r@example.com", tls_opt, "--timeout", "5",
+             "--auth", mech, "--auth-user", user,
+             "--auth-password", password],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=30)
+        return r.returncode, r.stdout.decode(errors="replace")
+
+    @unittest.skipUnless(swaks_supports_tls(), "swaks without TLS support")
+    def test_swaks(self):
+        for port, opt in ((self.d.port, "--tls"), (self.d.port3, "--tlsc")):
+            for mech, user in (("PLAIN", "alice"), ("LOGIN", "bob")):
+                with self.subTest(opt=opt, mech=mech):
+                    self.d.clear_out()
+                    rc, out = self.swaks(port, opt, mech, user, USERS[user])
+                    self.assertEqual(rc, 0, out)
+                    self.assertIn("235 2.7.0 Authentication successful", out)
+                    runs = self.d.wait_deliveries(1)
+                    self.assertEqual(len(runs), 1, out)
+                    self.assert_auth_run(runs[0], user, "ESMTPSA")
+        rc, out = self.swaks(self.d.port, "--tls", "PLAIN", "alice", WRONG)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn(BAD_535, out)
+
+
+class TestAuthMechanismsPlain(AuthCase):
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 0\n"
+              "auth mechanisms PLAIN")
+    OPTS = {"listen_opts": "auth auth-plaintext"}
+
+    def test_only_plain(self):
+        c = self.connect()
+        c.check("EHLO client.test", caps(auth="PLAIN"))
+        c.check("AUTH LOGIN", UNRECOGNIZED_504)
+        c.check("AUTH LOGIN " + b64("alice"), UNRECOGNIZED_504)
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+        self.assert_auth_run(self.message(c), "alice", "ESMTPA")
+
+
+class TestNoAuthListener(AuthCase):
+    CONFIG = RECORD_USER + "\n" + TLS_PASSWD
+    OPTS = {"listen_opts": "starttls"}
+
+    def test_auth_is_unknown(self):
+        c = self.connect()
+        c.check("EHLO client.test", caps(starttls=True))
+        c.check("HELP", "250 Supported commands: "
+                "DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET STARTTLS VRFY")
+        c.check("HELP AUTH", "501 Supported commands: "
+                "DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET STARTTLS VRFY")
+        starttls(c)
+        c.check("EHLO client.test", caps())
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]),
+                '500 Error: command "AUTH" not recognized')
+        c.check("AUTH", '500 Error: command "AUTH" not recognized')
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+
+
+class TestRequireAuth(AuthCase):
+    CONFIG = RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 0"
+    OPTS = {"listen_opts": "require-auth auth-plaintext"}
+
+    def test_refused_until_auth(self):
+        c = self.connect()
+        c.check("MAIL FROM:<a@example.com>", "503 Error: send HELO first")
+        c.check("VRFY a@example.com", NEED_AUTH)
+        c.check("HELP", NEED_AUTH)
+        c.check("NOOP", "250 OK")
+        c.check("RSET", "250 OK")
+        c.check("EXPN x", "502 EXPN not implemented")
+        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        for line in ("MAIL FROM:<a@example.com>", "RCPT TO:<r@example.com>",
+                     "DATA", "VRFY a@example.com", "VRFY", "HELP",
+                     "HELP MAIL"):
+            with self.subTest(line=line):
+                c.check(line, NEED_AUTH)
+        c.check("AUTH PLAIN " + plain("alice", WRONG), BAD_535)
+        c.check("MAIL FROM:<a@example.com>", NEED_AUTH)
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+        c.check("HELP", "250 Supported commands: " + HELP_AUTH)
+        c.check("VRFY a@example.com", "252 Cannot VRFY user, but will accept "
+                "message and attempt delivery")
+        self.assert_auth_run(self.message(c), "alice", "ESMTPA")
+        c.check("QUIT", "221 Bye")
+
+    def test_smtplib(self):
+        s = self.d.smtp()
+        s.ehlo("client.test")
+        with self.assertRaises(smtplib.SMTPSenderRefused) as cm:
+            s.sendmail("s@example.com", ["r@example.com"], b"x\r\n")
+        self.assertEqual(cm.exception.smtp_code, 530)
+        s.login("bob", USERS["bob"])
+        s.sendmail("s@example.com", ["r@example.com"], b"x\r\n")
+        s.quit()
+        self.assert_auth_run(self.d.wait_deliveries(1)[0], "bob", "ESMTPA")
+
+
+class TestFailureDelay(AuthCase):
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 1\n"
+              "auth max-failures 2")
+    OPTS = {"listen_opts": "auth auth-plaintext"}
+
+    def test_delay_then_421(self):
+        c = self.d.session()
+        t0 = time.monotonic()
+        c.send("AUTH PLAIN %s\r\n" % plain("alice", WRONG))
+        c.assert_silent(0.7)
+        c.expect(BAD_535)
+        dt = time.monotonic() - t0
+        self.assertGreaterEqual(dt, 0.95)
+        self.assertLess(dt, 2.5)
+        c.check("AUTH LOGIN", LOGIN_USER)
+        c.check(b64("alice"), LOGIN_PASS)
+        c.check(b64(WRONG), TOO_MANY_421)
+        c.expect_closed()
+
+    def test_success_not_delayed(self):
+        c = self.d.session()
+        t0 = time.monotonic()
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+        self.assertLess(time.monotonic() - t0, 0.8)
+
+
+class TestCheckpassword(AuthCase):
+    CONFIG = (RECORD_USER + "\nauth checkpassword @CHECKPASSWORD@\n"
+              "auth failure-delay 0\nauth max-failures 5")
+    OPTS = {"listen_opts": "auth auth-plaintext"}
+
+    def test_accept_reject(self):
+        c = self.d.session()
+        c.check("AUTH PLAIN " + plain(CP_USER, WRONG), BAD_535)
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), BAD_535)
+        c.check("AUTH LOGIN", LOGIN_USER)
+        c.check(b64(CP_USER), LOGIN_PASS)
+        c.check(b64(CP_PASS), OK_235)
+        self.assert_auth_run(self.message(c), CP_USER, "ESMTPA")
+
+    def test_tempfail(self):
+        c = self.d.session()
+        c.check("AUTH PLAIN " + plain("temp", "whatever"), TEMP_454)
+        c.check("NOOP", "250 OK")
+        c.check("AUTH PLAIN " + plain(CP_USER, CP_PASS), OK_235)
+
+    def test_tempfail_does_not_count_as_failure(self):
+        c = self.d.session()
+        for _ in range(5):
+            c.check("AUTH PLAIN " + plain("temp", "x"), TEMP_454)
+        c.check("NOOP", "250 OK")
+
+    def test_hang_times_out(self):
+        c = self.d.session()
+        t0 = time.monotonic()
+        c.send("AUTH PLAIN %s\r\n" % plain("hang", "x"))
+        c.expect(TEMP_454, timeout=20)
+        dt = time.monotonic() - t0
+        self.assertGreaterEqual(dt, 5)
+        self.assertLess(dt, 15)
+        c.check("NOOP", "250 OK")
+
+
+if __name__ == "__main__":
+    unittest.main()

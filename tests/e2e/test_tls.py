@@ -1,0 +1,559 @@
+"""PROTOCOL.md 6.15 and 11 (STARTTLS, require-starttls, implicit TLS),
+DESIGN.md `tls certificate`, `tls protocols`, `tls ciphers`, SIGHUP
+certificate rotation; real clients: smtplib, openssl s_client, swaks."""
+
+import os
+import re
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+import unittest
+
+import certs
+from certs import client_context, connect_tls, starttls, tls_wrap
+from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, smtpd_path,
+                     strip_received, wait_for)
+
+HOST = "mx.test"
+SMTPD_TLS_RE = r"TLSv1\.3 TLS_[A-Z0-9_]+"
+NOT_FIRST = "530 Must issue a STARTTLS command first"
+SWAKS = shutil.which("swaks")
+OPENSSL = shutil.which("openssl")
+
+
+def caps(starttls=False, auth=None, hostname=HOST):
+    lines = ["250-" + hostname, "250-SIZE 33554432", "250-8BITMIME",
+             "250-PIPELINING"]
+    if starttls:
+        lines.append("250-STARTTLS")
+    if auth:
+        lines.append("250-AUTH " + auth)
+    lines.append("250 HELP")
+    return "\n".join(lines)
+
+
+TLS_CONF = "tls certificate @CERT@ key @KEY@"
+
+
+class TlsCase(SmtpdTest):
+    """A daemon with a fresh certificate in its temp dir: CONFIG may use
+    @CERT@ and @KEY@."""
+
+    CONFIG = RECORD + "\n" + TLS_CONF
+
+    @classmethod
+    def setUpClass(cls):
+        opts = dict(cls.OPTS)
+        opts["start"] = False
+        d = Smtpd("", **opts)
+        try:
+            cls.cert, cls.key, cls.serial = certs.server_cert(d.tmp)
+            d.write_config(cls.CONFIG.replace("@CERT@", cls.cert)
+                           .replace("@KEY@", cls.key))
+            d.start()
+        except BaseException:
+            d.cleanup()
+            raise
+        cls.d = d
+
+    def message(self, c, sender="s@example.com", rcpt="r@example.com"):
+        got = self.transaction(c, sender, [rcpt])
+        self.assertRegex(got, "^" + OK_ID + "$")
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(len(runs), 1)
+        return runs[0]
+
+    def assert_tls_run(self, run, proto="ESMTPS", tls_re=SMTPD_TLS_RE):
+        self.assertRegex(run["env"]["SMTPD_TLS"], "^" + tls_re + "$")
+        head, _ = strip_received(run["data"])
+        self.assertIsNotNone(head, run["data"])
+        self.assertRegex(head.decode(), r"\bwith %s id " % proto)
+
+
+# -- STARTTLS -------------------------------------------------------------
+
+class TestStarttls(TlsCase):
+    OPTS = {"listen_opts": "starttls"}
+
+    def test_ehlo_offers_starttls_only_before_tls(self):
+        c = self.connect()
+        c.check("EHLO client.test", caps(starttls=True))
+        starttls(c)
+        c.check("EHLO client.test", caps())
+        c.check("QUIT", "221 Bye")
+
+    def test_smtplib_starttls_full_message(self):
+        s = self.d.smtp()
+        s.ehlo("client.test")
+        self.assertTrue(s.has_extn("starttls"))
+        code, _ = s.starttls(context=client_context())
+        self.assertEqual(code, 220)
+        s.ehlo("client.test")
+        self.assertFalse(s.has_extn("starttls"))
+        s.sendmail("s@example.com", ["r@example.com"],
+                   b"Subject: tls\r\n\r\nover tls\r\n")
+        s.quit()
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(len(runs), 1)
+        self.assert_tls_run(runs[0])
+        self.assertEqual(strip_received(runs[0]["data"])[1],
+                         b"Subject: tls\r\n\r\nover tls\r\n")
+        self.assertTrue(self.d.wait_log(r" tls TLSv1\.3 TLS_"))
+
+    def test_raw_starttls_message_and_env(self):
+        c = self.connect()
+        c.check("EHLO client.test", caps(starttls=True))
+        starttls(c)
+        c.check("EHLO client.test", caps())
+        run = self.message(c)
+        self.assert_tls_run(run)
+        self.assertEqual(run["env"]["SMTPD_AUTH_USER"], "")
+
+    @unittest.skipUnless(OPENSSL, "openssl missing")
+    def test_openssl_s_client_starttls(self):
+        r = subprocess.run(
+            ["timeout", "10", OPENSSL, "s_client", "-starttls", "smtp",
+             "-connect", "127.0.0.1:%d" % self.d.port, "-CAfile",
+             certs.ca().cert, "-crlf", "-ign_eof", "-servername", HOST],
+            input=b"EHLO client.test\nNOOP\nQUIT\n",
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=15)
+        out = r.stdout.decode(errors="replace")
+        self.assertIn("CN = mx.test", out)
+        self.assertIn("Verify return code: 0 (ok)", out)
+        self.assertRegex(out, r"TLSv1\.3")
+        self.assertIn("250 HELP", out)
+        self.assertNotIn("250-STARTTLS", out.split("Verify return code")[-1])
+        self.assertIn("221 Bye", out)
+
+    def test_injection_rset(self):
+        c = self.connect()
+        c.check("EHLO client.test", caps(starttls=True))
+        c.send(b"STARTTLS\r\nRSET\r\n")
+        c.expect("220 Ready to start TLS")
+        # nothing after the 220 in plaintext: that would be the RSET's reply
+        tls_wrap(c)
+        c.check("EHLO client.test", caps())
+        c.check("NOOP", "250 OK")
+        c.assert_silent(0.3)
+
+    def test_injection_mail(self):
+        c = self.connect()
+        c.check("EHLO client.test", caps(starttls=True))
+        c.send(b"STARTTLS\r\nMAIL FROM:<evil@x>\r\n")
+        c.expect("220 Ready to start TLS")
+        tls_wrap(c)
+        c.check("EHLO client.test", caps())
+        # no transaction was open: MAIL succeeds, no pending reply
+        c.check("MAIL FROM:<good@example.com>", "250 OK")
+        c.check("RCPT TO:<r@example.com>", "250 OK")
+        c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
+        c.send(b"Subject: t\r\n\r\nhi\r\n.\r\n")
+        c.expect_match(OK_ID)
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(runs[0]["argv"][0], "good@example.com")
+
+    def test_injection_before_ehlo(self):
+        c = self.connect()
+        c.send(b"STARTTLS\r\nEHLO evil\r\nMAIL FROM:<evil@x>\r\n")
+        c.expect("220 Ready to start TLS")
+        tls_wrap(c)
+        # the session inside TLS is new: no EHLO happened
+        c.check("MAIL FROM:<a@example.com>", "503 Error: send HELO first")
+        c.assert_silent(0.2)
+
+    def test_starttls_inside_tls(self):
+        c = self.connect()
+        starttls(c)
+        c.check("STARTTLS", "503 5.5.1 Error: TLS already active")
+        c.check("EHLO client.test", caps())
+        c.check("STARTTLS", "503 5.5.1 Error: TLS already active")
+        c.check("STARTTLS x", "501 Syntax: STARTTLS")
+        c.check("NOOP", "250 OK")
+
+    def test_starttls_argument(self):
+        c = self.connect()
+        c.check("STARTTLS x", "501 Syntax: STARTTLS")
+        c.check("EHLO client.test", caps(starttls=True))
+        c.check("STARTTLS now", "501 Syntax: STARTTLS")
+        c.check("NOOP", "250 OK")
+
+    def test_mail_after_starttls_needs_new_ehlo(self):
+        c = self.connect()
+        c.check("EHLO client.test", caps(starttls=True))
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        starttls(c)
+        c.check("MAIL FROM:<a@example.com>", "503 Error: send HELO first")
+        c.check("RCPT TO:<r@example.com>", "503 Error: send HELO first")
+        c.check("EHLO client.test", caps())
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+
+    def test_starttls_right_after_greeting_and_after_helo(self):
+        c = self.connect()
+        starttls(c)
+        c.check("HELO client.test", "250 " + HOST)
+        c2 = self.connect()
+        c2.check("HELO client.test", "250 " + HOST)
+        starttls(c2)
+        c2.check("EHLO client.test", caps())
+
+    def test_help_keeps_starttls(self):
+        lst = "DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET STARTTLS VRFY"
+        c = self.connect()
+        c.check("HELP", "250 Supported commands: " + lst)
+        c.check("HELP STARTTLS", "250 Syntax: STARTTLS")
+        starttls(c)
+        c.check("HELP", "250 Supported commands: " + lst)
+
+    def test_plaintext_instead_of_handshake_closes(self):
+        c = self.connect()
+        c.check("STARTTLS", "220 Ready to start TLS")
+        c.send(b"EHLO client.test\r\n")
+        # a TLS alert at most, never an SMTP reply
+        deadline = time.monotonic() + 5
+        data = b""
+        while time.monotonic() < deadline:
+            c.sock.settimeout(deadline - time.monotonic())
+            try:
+                chunk = c.sock.recv(4096)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            data += chunk
+        else:
+            self.fail("connection still open")
+        self.assertNotRegex(data, rb"^\d\d\d[ -]")
+
+    def test_tls11_client_refused(self):
+        ctx = client_context(minimum=ssl.TLSVersion.TLSv1,
+                             maximum=ssl.TLSVersion.TLSv1_1,
+                             ciphers="DEFAULT:@SECLEVEL=0")
+        c = self.connect()
+        c.check("STARTTLS", "220 Ready to start TLS")
+        with self.assertRaises((ssl.SSLError, ConnectionError)):
+            tls_wrap(c, ctx)
+        time.sleep(0.1)
+        self.assertNotRegex(self.d.log(), r" tls TLSv1(\.1)? ")
+
+    @unittest.skipUnless(SWAKS, "swaks missing")
+    def test_swaks_tls(self):
+        r = subprocess.run(
+            [SWAKS, "--server", "127.0.0.1", "--port", str(self.d.port),
+             "--helo", "client.test", "--from", "s@example.com",
+             "--to", "r@example.com", "--tls", "--timeout", "5",
+             "--body", "swaks body"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=30)
+        out = r.stdout.decode(errors="replace")
+        self.assertEqual(r.returncode, 0, out)
+        self.assertIn("TLS started", out)
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(len(runs), 1, out)
+        self.assert_tls_run(runs[0])
+
+
+class TestNoStarttls(TlsCase):
+    """A certificate is configured but the listener offers no STARTTLS."""
+
+    def test_starttls_not_available(self):
+        c = self.connect()
+        c.check("EHLO client.test", caps())
+        c.check("STARTTLS", "454 TLS not available")
+        c.check("STARTTLS x", "501 Syntax: STARTTLS")
+        c.check("HELP", "250 Supported commands: "
+                "DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET VRFY")
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+
+
+# -- require-starttls -----------------------------------------------------
+
+class TestRequireStarttls(TlsCase):
+    CONFIG = (RECORD + "\n" + TLS_CONF + "\n"
+              "listen on 127.0.0.1 port @PORT@ require-starttls\n"
+              "listen on 127.0.0.1 port @PORT2@ lmtp require-starttls")
+
+    REFUSED = ["HELO client.test", "HELP", "HELP MAIL",
+               "MAIL FROM:<a@example.com>", "RCPT TO:<r@example.com>",
+               "DATA", "RSET", "VRFY a@example.com", "EXPN list",
+               "AUTH PLAIN", "LHLO client.test", "FOO", "BAR x",
+               "BAZ", "QUX", "ZAP", "ZIP"]
+
+    def test_refused_before_tls(self):
+        c = self.connect()
+        for line in self.REFUSED:
+            with self.subTest(line=line):
+                c.check(line, NOT_FIRST)
+        # 7 unknown verbs, none counted as unrecognised: still open
+        c.check("NOOP", "250 OK")
+        c.check("NOOP x", "250 OK")
+        c.check("EHLO client.test", caps(starttls=True))
+        for line in self.REFUSED:
+            with self.subTest(after_ehlo=line):
+                c.check(line, NOT_FIRST)
+        c.check("QUIT", "221 Bye")
+        c.expect_closed()
+
+    def test_served_after_tls(self):
+        c = self.connect()
+        c.check("EHLO client.test", caps(starttls=True))
+        starttls(c)
+        c.check("HELO client.test", "250 " + HOST)
+        c.check("RSET", "250 OK")
+        c.check("VRFY a@example.com", "252 Cannot VRFY user, but will "
+                "accept message and attempt delivery")
+        c.check("HELP", "250 Supported commands: "
+                "DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET STARTTLS VRFY")
+        c.check("EHLO client.test", caps())
+        self.assert_tls_run(self.message(c))
+
+    def test_lmtp_lhlo_served(self):
+        c = self.connect(port=self.d.port2)
+        c.check("LHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test",
+                '500 Error: command "EHLO" not recognized')
+        c.check("NOOP", "250 OK")
+        for line in ("MAIL FROM:<a@example.com>", "HELO x", "HELP", "RSET",
+                     "FOO"):
+            with self.subTest(line=line):
+                c.check(line, NOT_FIRST)
+        starttls(c)
+        c.check("MAIL FROM:<a@example.com>", "503 Error: send HELO first")
+        c.check("LHLO client.test", caps())
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("QUIT", "221 Bye")
+
+    def test_smtplib_starttls(self):
+        s = self.d.smtp()
+        s.ehlo("client.test")
+        s.starttls(context=client_context())
+        s.sendmail("s@example.com", ["r@example.com"], b"Subject: x\r\n\r\nx\r\n")
+        s.quit()
+        self.assert_tls_run(self.d.wait_deliveries(1)[0])
+
+
+# -- implicit TLS ---------------------------------------------------------
+
+class TestImplicitTls(TlsCase):
+    OPTS = {"listen_opts": "tls", "timeout": 2}
+
+    def test_smtplib_ssl_full_message(self):
+        s = smtplib.SMTP_SSL("127.0.0.1", self.d.port, timeout=5,
+                             context=client_context())
+        try:
+            code, _ = s.ehlo("client.test")
+            self.assertEqual(code, 250)
+            self.assertFalse(s.has_extn("starttls"))
+            s.sendmail("s@example.com", ["r@example.com"],
+                       b"Subject: smtps\r\n\r\nimplicit\r\n")
+            s.quit()
+        finally:
+            s.close()
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(len(runs), 1)
+        self.assert_tls_run(runs[0])
+        self.assertEqual(strip_received(runs[0]["data"])[1],
+                         b"Subject: smtps\r\n\r\nimplicit\r\n")
+
+    def test_raw_ehlo_and_starttls_refused(self):
+        c = connect_tls(self.d)
+        self.assertEqual(int(c.sock.getpeercert()["serialNumber"], 16),
+                         self.serial)
+        c.check("EHLO client.test", caps())
+        c.check("STARTTLS", "454 TLS not available")
+        c.check("STARTTLS x", "501 Syntax: STARTTLS")
+        self.assert_tls_run(self.message(c))
+
+    def test_plaintext_client_gets_no_greeting(self):
+        c = self.connect(greeting=False)
+        c.send(b"EHLO client.test\r\n")
+        data = b""
+        deadline = time.monotonic() + 5
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.fail("connection still open; got %r" % data)
+            c.sock.settimeout(left)
+            try:
+                chunk = c.sock.recv(4096)
+            except ConnectionResetError:
+                break
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            data += chunk
+        self.assertNotIn(b"220", data)
+        self.assertNotIn(b"ESMTP", data)
+
+    def test_silent_client_closed_after_timeout(self):
+        c = self.connect(greeting=False)
+        t0 = time.monotonic()
+        c.expect_closed(timeout=6)
+        dt = time.monotonic() - t0
+        self.assertGreaterEqual(dt, 1.5)
+        self.assertLess(dt, 4.5)
+
+    @unittest.skipUnless(SWAKS, "swaks missing")
+    def test_swaks_tlsc(self):
+        r = subprocess.run(
+            [SWAKS, "--server", "127.0.0.1", "--port", str(self.d.port),
+             "--helo", "client.test", "--from", "s@example.com",
+             "--to", "r@example.com", "--tlsc", "--timeout", "5"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=30)
+        out = r.stdout.decode(errors="replace")
+        self.assertEqual(r.returncode, 0, out)
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(len(runs), 1, out)
+        self.assert_tls_run(runs[0])
+
+    @unittest.skipUnless(OPENSSL, "openssl missing")
+    def test_openssl_s_client_tls11_refused(self):
+        r = subprocess.run(
+            ["timeout", "10", OPENSSL, "s_client", "-connect",
+             "127.0.0.1:%d" % self.d.port, "-tls1_1", "-cipher",
+             "DEFAULT:@SECLEVEL=0", "-ign_eof"],
+            input=b"QUIT\r\n", stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=15)
+        out = r.stdout.decode(errors="replace")
+        self.assertNotEqual(r.returncode, 0, out)
+        self.assertNotIn("220 mx.test", out)
+
+
+class TestTls13Only(TlsCase):
+    CONFIG = RECORD + "\n" + TLS_CONF + "\ntls protocols TLSv1.3"
+    OPTS = {"listen_opts": "tls"}
+
+    def test_tls12_client_refused(self):
+        ctx = client_context(maximum=ssl.TLSVersion.TLSv1_2)
+        c = self.connect(greeting=False)
+        with self.assertRaises((ssl.SSLError, ConnectionError)):
+            tls_wrap(c, ctx)
+
+    def test_tls13_client_served(self):
+        c = connect_tls(self.d)
+        self.assertEqual(c.sock.version(), "TLSv1.3")
+        c.check("EHLO client.test", caps())
+
+
+class TestTls12Ciphers(TlsCase):
+    CONFIG = (RECORD + "\n" + TLS_CONF + "\ntls protocols TLSv1.2\n"
+              'tls ciphers "ECDHE-ECDSA-AES128-GCM-SHA256"')
+    OPTS = {"listen_opts": "starttls"}
+
+    def test_cipher_and_protocol(self):
+        c = self.connect()
+        c.check("STARTTLS", "220 Ready to start TLS")
+        tls_wrap(c)
+        self.assertEqual(c.sock.version(), "TLSv1.2")
+        self.assertEqual(c.sock.cipher()[0], "ECDHE-ECDSA-AES128-GCM-SHA256")
+        c.check("EHLO client.test", caps())
+        run = self.message(c)
+        self.assert_tls_run(run,
+                            tls_re=r"TLSv1\.2 ECDHE-ECDSA-AES128-GCM-SHA256")
+
+    def test_tls13_only_client_refused(self):
+        ctx = client_context(minimum=ssl.TLSVersion.TLSv1_3)
+        c = self.connect()
+        c.check("STARTTLS", "220 Ready to start TLS")
+        with self.assertRaises((ssl.SSLError, ConnectionError)):
+            tls_wrap(c, ctx)
+
+
+# -- configuration errors -------------------------------------------------
+
+class TestTlsConfigErrors(unittest.TestCase):
+    def setUp(self):
+        self.d = Smtpd("", start=False)
+
+    def tearDown(self):
+        self.d.cleanup()
+
+    def check_n(self, config, *names):
+        self.d.write_config(RECORD + "\n" + config)
+        r = subprocess.run([smtpd_path(), "-n", "-f", self.d.conf],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=10)
+        err = r.stderr.decode(errors="replace")
+        self.assertEqual(r.returncode, 1, err)
+        for n in names:
+            self.assertIn(n, err)
+        return err
+
+    def test_key_readable_by_others(self):
+        cert, key, _ = certs.server_cert(self.d.tmp, key_mode=0o644)
+        self.check_n("tls certificate %s key %s" % (cert, key), key)
+        os.chmod(key, 0o600)
+        self.d.write_config(RECORD + "\ntls certificate %s key %s"
+                            % (cert, key))
+        r = subprocess.run([smtpd_path(), "-n", "-f", self.d.conf],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_missing_certificate(self):
+        _, key, _ = certs.server_cert(self.d.tmp)
+        missing = os.path.join(self.d.tmp, "nonexistent.crt")
+        self.check_n("tls certificate %s key %s" % (missing, key), missing)
+
+    def test_starttls_without_certificate(self):
+        self.check_n("listen on 127.0.0.1 port @PORT@ starttls",
+                     self.d.conf)
+
+    def test_tls_with_starttls(self):
+        cert, key, _ = certs.server_cert(self.d.tmp)
+        self.check_n("tls certificate %s key %s\n"
+                     "listen on 127.0.0.1 port @PORT@ tls starttls"
+                     % (cert, key), self.d.conf)
+
+
+# -- SIGHUP certificate rotation -----------------------------------------
+
+class TestCertRotation(TlsCase):
+    OPTS = {"listen_opts": "starttls"}
+
+    def peer_serial(self):
+        c = self.connect()
+        try:
+            starttls(c)
+            return int(c.sock.getpeercert()["serialNumber"], 16)
+        finally:
+            c.close()
+
+    def test_sighup_rotates_certificate(self):
+        self.assertEqual(self.peer_serial(), self.serial)
+        # a session opened before the reload, mid-transaction
+        old = self.connect()
+        starttls(old)
+        self.assertEqual(int(old.sock.getpeercert()["serialNumber"], 16),
+                         self.serial)
+        old.check("EHLO client.test", caps())
+        old.check("MAIL FROM:<old@example.com>", "250 OK")
+        old.check("RCPT TO:<r@example.com>", "250 OK")
+        # new cert + key, moved into place under the configured names
+        stage = os.path.join(self.d.tmp, "stage")
+        os.mkdir(stage)
+        cert, key, serial = certs.server_cert(stage)
+        self.assertNotEqual(serial, self.serial)
+        os.replace(key, self.key)
+        os.replace(cert, self.cert)
+        self.d.reload()
+        got = wait_for(lambda: self.peer_serial() == serial, 5.0, 0.1)
+        self.assertTrue(got, "new serial not seen after SIGHUP; log:\n"
+                        + self.d.log()[-2000:])
+        # the old session completes its message
+        old.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
+        old.send(b"Subject: t\r\n\r\nold session\r\n.\r\n")
+        old.expect_match(OK_ID)
+        old.check("QUIT", "221 Bye")
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(len(runs), 1)
+        self.assertEqual(runs[0]["argv"][0], "old@example.com")
+        self.assert_tls_run(runs[0])
+
+
+if __name__ == "__main__":
+    unittest.main()
