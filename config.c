@@ -1516,10 +1516,12 @@ config_load(const char *path)
 		config_check(&p);
 	fclose(fp);
 	/* Only a valid file is worth its keys; each logs its own errors. */
-	if (p.p_errors == 0 && tls_config_load(p.p_conf) == -1)
-		p.p_errors++;
-	if (p.p_errors == 0 && auth_config_load(p.p_conf) == -1)
-		p.p_errors++;
+	if (p.p_errors == 0) {
+		if (tls_config_load(p.p_conf) == -1)
+			p.p_errors++;
+		if (auth_config_load(p.p_conf) == -1)
+			p.p_errors++;
+	}
 	if (p.p_errors > 0) {
 		log_warnx("%s: %d error(s)", path, p.p_errors);
 		config_free(p.p_conf);

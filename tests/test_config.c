@@ -951,6 +951,50 @@ test_checkpassword(void **state)
 	config_free(c);
 }
 
+/*
+ * tls.c and auth.c load the files at the end of a valid parse; what they
+ * refuse fails the load as one more error.
+ */
+static void
+test_load_files(void **state)
+{
+	struct config	*c;
+	char		*text, *log, want[256];
+
+	(void)state;
+	c = load(LISTEN "tls certificate /nonexistent/c key /nonexistent/k\n",
+	    &log);
+	assert_null(c);
+	snprintf(want, sizeof(want), "%s: 1 error(s)", conf_path);
+	assert_log_has(log, want);
+	free(log);
+
+	c = load(LISTEN "auth passwd /nonexistent/passwd\n", &log);
+	assert_null(c);
+	snprintf(want, sizeof(want), "%s: 1 error(s)", conf_path);
+	assert_log_has(log, want);
+	free(log);
+
+	/* Both are tried: two errors. */
+	text = with_files(LISTEN "tls certificate %C key %P\n"
+	    "auth passwd %C\n");
+	c = load(text, &log);
+	free(text);
+	assert_null(c);
+	snprintf(want, sizeof(want), "%s: 2 error(s)", conf_path);
+	assert_log_has(log, want);
+	free(log);
+
+	/* A passwd file readable by others is refused. */
+	assert_int_equal(chmod(passwd_path, 0644), 0);
+	text = with_files(LISTEN "auth passwd %P\n");
+	c = load(text, &log);
+	assert_int_equal(chmod(passwd_path, 0600), 0);
+	free(text);
+	assert_null(c);
+	free(log);
+}
+
 /* Each sub-form once; one backend (line 2 is the first directive). */
 static void
 test_subform_repeats(void **state)
@@ -1421,6 +1465,7 @@ main(void)
 		cmocka_unit_test(test_tls_auth),
 		cmocka_unit_test(test_checkpassword),
 		cmocka_unit_test(test_subform_repeats),
+		cmocka_unit_test(test_load_files),
 		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_print_golden),

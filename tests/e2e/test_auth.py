@@ -69,7 +69,8 @@ def write_passwd(directory):
     with open(path, "w") as f:
         for u, p in USERS.items():
             f.write("%s:%s\n" % (u, crypt_hash(p)))
-        f.write("broken-line-without-hash\n")
+        # locked accounts (shadow style) load and never match
+        f.write("locked:*\nlocked2:!%s\n" % crypt_hash(WRONG))
     os.chmod(path, 0o600)
     return path
 
@@ -101,9 +102,9 @@ def caps(starttls=False, auth=None, hostname=HOST):
 def swaks_supports_tls():
     if not SWAKS:
         return False
-    r = subprocess.run([SWAKS, "--support", "tls"], stdin=subprocess.DEVNULL,
+    r = subprocess.run([SWAKS, "--support"], stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    return r.returncode == 0
+    return b"=== TLS supported" in r.stdout
 
 
 class AuthCase(SmtpdTest):
@@ -373,10 +374,12 @@ class TestAuth(AuthCase):
         c.check(b64(WRONG), BAD_535)
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
 
-    def test_malformed_passwd_line_and_empty(self):
+    def test_locked_accounts_and_empty(self):
         c = self.tls_session()
-        c.check("AUTH PLAIN " + plain("broken-line-without-hash", ""),
-                BAD_535)
+        c.check("AUTH PLAIN " + plain("locked", "*"), BAD_535)
+        c.check("AUTH PLAIN " + plain("locked2", WRONG), BAD_535)
+        c3 = self.tls_session()
+        c3.check("AUTH PLAIN " + plain("locked", ""), BAD_535)
         c.check("AUTH LOGIN =", LOGIN_PASS)
         c.check("=", BAD_535)
 

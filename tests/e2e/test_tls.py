@@ -21,6 +21,17 @@ HOST = "mx.test"
 SMTPD_TLS_RE = r"TLSv1\.3 TLS_[A-Z0-9_]+"
 NOT_FIRST = "530 Must issue a STARTTLS command first"
 SWAKS = shutil.which("swaks")
+
+
+def swaks_supports_tls():
+    if not SWAKS:
+        return False
+    r = subprocess.run([SWAKS, "--support"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return b"=== TLS supported" in r.stdout
+
+
+SWAKS_TLS = swaks_supports_tls()
 OPENSSL = shutil.which("openssl")
 
 
@@ -238,7 +249,7 @@ class TestStarttls(TlsCase):
         time.sleep(0.1)
         self.assertNotRegex(self.d.log(), r" tls TLSv1(\.1)? ")
 
-    @unittest.skipUnless(SWAKS, "swaks missing")
+    @unittest.skipUnless(SWAKS_TLS, "swaks missing or without TLS")
     def test_swaks_tls(self):
         r = subprocess.run(
             [SWAKS, "--server", "127.0.0.1", "--port", str(self.d.port),
@@ -396,7 +407,7 @@ class TestImplicitTls(TlsCase):
         self.assertGreaterEqual(dt, 1.5)
         self.assertLess(dt, 4.5)
 
-    @unittest.skipUnless(SWAKS, "swaks missing")
+    @unittest.skipUnless(SWAKS_TLS, "swaks missing or without TLS")
     def test_swaks_tlsc(self):
         r = subprocess.run(
             [SWAKS, "--server", "127.0.0.1", "--port", str(self.d.port),
