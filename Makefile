@@ -153,4 +153,4 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBEXECDIR)
 
 clean:
-	rm -rf build build-asan smtpd
+	rm -rf build build-asan build-fuzz smtpd

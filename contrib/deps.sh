@@ -32,6 +32,7 @@ if [ "$what" = check ]; then
 	fi
 	cmd_pkg python3 python3
 	cmd_pkg swaks swaks
+	cmd_pkg haproxy haproxy
 	cmd_pkg mandoc mandoc
 	cmd_pkg openssl openssl
 fi

@@ -1,14 +1,16 @@
 """A real HAProxy in front of two smtpd instances (PROTOCOL.md 13.3).
 
-haproxy (TCP mode, roundrobin, health checks that expect the 220 greeting
-and carry a PROXY header themselves) listens on loopback and sends every
-connection to one of two smtpd `proxy-protocol from 127.0.0.1/32`
-listeners, once with `send-proxy` (v1) and once with `send-proxy-v2`.
+haproxy runs contrib/haproxy/haproxy.cfg (send-proxy-v2) and
+haproxy-v1.cfg (send-proxy), moved to loopback: TCP mode, roundrobin,
+health checks that expect the 220 greeting and carry a PROXY header
+themselves. It sends every connection to one of two smtpd
+`proxy-protocol from 127.0.0.1/32` listeners.
 smtplib connects from 127.0.0.5: each delivery must name 127.0.0.5 as the
 client, not haproxy's 127.0.0.1. Skipped when haproxy is not installed.
 """
 
 import os
+import re
 import shutil
 import signal
 import smtplib
@@ -17,37 +19,36 @@ import tempfile
 import time
 import unittest
 
-from harness import (RECORD, Smtpd, _listening_tcp, free_port,
+from harness import (REPO, RECORD, Smtpd, _listening_tcp, free_port,
                      strip_received, wait_for)
 
-HAPROXY = shutil.which("haproxy")
+HAPROXY = (shutil.which("haproxy")
+           or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin"))
 SOURCE = "127.0.0.5"
 NMAIL = 6
 
-CONFIG = """\
-global
-    maxconn 64
+CONTRIB = os.path.join(REPO, "contrib", "haproxy")
 
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 10s
-    timeout server 10s
 
-frontend smtp
-    bind 127.0.0.1:{front}
-    default_backend smtpd
-
-backend smtpd
-    balance roundrobin
-    option tcp-check
-    tcp-check expect string 220
-    tcp-check send QUIT\\r\\n
-    tcp-check expect string 221
-    default-server {send} check check-send-proxy inter 200ms fall 2 rise 1
-    server s1 127.0.0.1:{p1}
-    server s2 127.0.0.1:{p2}
-"""
+def haproxy_config(name, front, p1, p2):
+    """contrib/haproxy/NAME made to run here: loopback addresses and ports,
+    checks every 200 ms, log to stderr; the rest as shipped."""
+    with open(os.path.join(CONTRIB, name)) as f:
+        text = f.read()
+    subs = [
+        (r"(?m)^(\s*)bind :25$", r"\1bind 127.0.0.1:%d" % front),
+        (r"(?m)^(\s*server mx1) \S+", r"\1 127.0.0.1:%d" % p1),
+        (r"(?m)^(\s*server mx2) \S+", r"\1 127.0.0.1:%d" % p2),
+        (r"\binter \d+s\b", "inter 200ms"),
+        (r"(?m)^(\s*log) stdout\b", r"\1 stderr"),
+    ]
+    for pattern, repl in subs:
+        text, n = re.subn(pattern, repl, text)
+        if n != 1:
+            raise AssertionError("%s: %r found %d times" % (name, pattern, n))
+    if os.getuid() != 0:        # cannot switch to the haproxy account
+        text = re.sub(r"(?m)^\s*(user|group) .*\n", "", text)
+    return text
 
 
 def setUpModule():
@@ -56,11 +57,11 @@ def setUpModule():
 
 
 class HaproxyCase(unittest.TestCase):
-    SEND = None     # "send-proxy" or "send-proxy-v2"
+    CFG = None      # the file in contrib/haproxy
 
     @classmethod
     def setUpClass(cls):
-        if cls.SEND is None:
+        if cls.CFG is None:
             raise unittest.SkipTest("base class")
         cls.smtpds = []
         cls.proc = None
@@ -73,9 +74,9 @@ class HaproxyCase(unittest.TestCase):
             cls.front = free_port()
             cls.cfg = os.path.join(cls.tmp, "haproxy.cfg")
             with open(cls.cfg, "w") as f:
-                f.write(CONFIG.format(front=cls.front, send=cls.SEND,
-                                      p1=cls.smtpds[0].port,
-                                      p2=cls.smtpds[1].port))
+                f.write(haproxy_config(cls.CFG, cls.front,
+                                       cls.smtpds[0].port,
+                                       cls.smtpds[1].port))
             check = subprocess.run([HAPROXY, "-c", "-f", cls.cfg],
                                    capture_output=True, text=True)
             if check.returncode != 0:
@@ -185,11 +186,33 @@ class HaproxyCase(unittest.TestCase):
 
 
 class TestHaproxyV1(HaproxyCase):
-    SEND = "send-proxy"
+    CFG = "haproxy-v1.cfg"
+
+    def test_config_is_v1(self):
+        with open(self.cfg) as f:
+            text = f.read()
+        self.assertRegex(text, r"\bsend-proxy check\b")
+        self.assertNotIn("send-proxy-v2", text)
 
 
 class TestHaproxyV2(HaproxyCase):
-    SEND = "send-proxy-v2"
+    CFG = "haproxy.cfg"
+
+    def test_config_is_v2(self):
+        with open(self.cfg) as f:
+            self.assertIn("send-proxy-v2 check", f.read())
+
+    def test_zz_server_down_taken_out(self):
+        # (runs last: stops the second smtpd) the health check notices
+        self.smtpds[1].stop()
+        self.assertTrue(wait_for(lambda: "mx2 is DOWN" in self.haproxy_log(),
+                                 5.0, 0.05), self.haproxy_log())
+        for i in range(4):
+            self.send_mail(i)
+        runs = self.smtpds[0].wait_deliveries(4, 3.0)
+        self.assertEqual(len(runs), 4)
+        for r in runs:
+            self.assertEqual(r["env"]["SMTPD_CLIENT_ADDR"], SOURCE)
 
 
 del HaproxyCase
