@@ -28,7 +28,7 @@
 #define REPLY_TEMPFAIL	\
     "451 4.3.0 Delivery failed temporarily, try again later"
 #define REPLY_NOSPOOL	"452 4.3.1 Insufficient system storage"
-#define DELIVER_IOBUF	65536	/* spool chunk, output scratch */
+#define DELIVER_IOBUF	16384	/* spool chunk, output scratch */
 #define DELIVER_DRAIN	16	/* reads of output left at exit */
 #define RECEIVED_MAX	998	/* RFC 5322 2.1.1: octets per line */
 
@@ -86,6 +86,7 @@ struct deliver_var {
 
 static int	 spool_open(const char *);
 static int	 spool_spill(struct spool *);
+static int	 spool_flush(struct spool *);
 static int	 spool_append(int, const void *, size_t);
 static int	 spool_copy(struct spool *, int);
 static ssize_t	 spool_chunk(struct spool *, long long, char *, size_t,
@@ -189,7 +190,12 @@ spool_append(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* The message outgrew SPOOL_MEM_MAX: move what we have to a file. */
+/*
+ * The message outgrew SPOOL_MEM_MAX: move what we have to a file.  The
+ * memory buffer stays, as the write buffer of the file: DATA arrives a
+ * line at a time, and a write(2) per line is what made large messages
+ * slow.
+ */
 static int
 spool_spill(struct spool *sp)
 {
@@ -197,49 +203,69 @@ spool_spill(struct spool *sp)
 		log_warn("spool file in %s", sp->sp_dir);
 		return -1;
 	}
+	return spool_flush(sp);
+}
+
+/* Write out what the file mode has buffered. */
+static int
+spool_flush(struct spool *sp)
+{
+	if (sp->sp_fd == -1 || sp->sp_len == 0)
+		return 0;
 	if (spool_append(sp->sp_fd, sp->sp_buf, sp->sp_len) == -1) {
 		log_warn("spool write");
+		sp->sp_error = 1;
 		return -1;
 	}
-	free(sp->sp_buf);
-	sp->sp_buf = NULL;
-	sp->sp_len = sp->sp_cap = 0;
+	sp->sp_len = 0;
+	return 0;
+}
+
+/* Room for len more octets in memory, within SPOOL_MEM_MAX. */
+static int
+spool_grow(struct spool *sp, size_t len)
+{
+	size_t	 cap;
+	char	*p;
+
+	if (sp->sp_len + len <= sp->sp_cap)
+		return 0;
+	cap = sp->sp_cap == 0 ? 8192 : sp->sp_cap;
+	while (cap < sp->sp_len + len)
+		cap *= 2;
+	if (cap > SPOOL_MEM_MAX)
+		cap = SPOOL_MEM_MAX;
+	if ((p = realloc(sp->sp_buf, cap)) == NULL) {
+		log_warn("spool");
+		return -1;
+	}
+	sp->sp_buf = p;
+	sp->sp_cap = cap;
 	return 0;
 }
 
 int
 spool_write(struct spool *sp, const void *buf, size_t len)
 {
-	size_t	 cap;
-	char	*p;
-
 	if (sp->sp_error)
 		return -1;
-	if (sp->sp_fd == -1 && len > SPOOL_MEM_MAX - sp->sp_len &&
-	    spool_spill(sp) == -1)
-		goto fail;
-	if (sp->sp_fd != -1) {
-		if (spool_append(sp->sp_fd, buf, len) == -1) {
-			log_warn("spool write");
+	if (len > SPOOL_MEM_MAX - sp->sp_len) {
+		if ((sp->sp_fd == -1 ? spool_spill(sp) : spool_flush(sp)) == -1)
 			goto fail;
-		}
-	} else {
-		if (sp->sp_len + len > sp->sp_cap) {
-			cap = sp->sp_cap == 0 ? 8192 : sp->sp_cap;
-			while (cap < sp->sp_len + len)
-				cap *= 2;
-			if (cap > SPOOL_MEM_MAX)
-				cap = SPOOL_MEM_MAX;
-			if ((p = realloc(sp->sp_buf, cap)) == NULL) {
-				log_warn("spool");
+		if (len > SPOOL_MEM_MAX - sp->sp_len) {
+			/* Larger than the buffer itself: straight to the file. */
+			if (spool_append(sp->sp_fd, buf, len) == -1) {
+				log_warn("spool write");
 				goto fail;
 			}
-			sp->sp_buf = p;
-			sp->sp_cap = cap;
+			sp->sp_size += (long long)len;
+			return 0;
 		}
-		memcpy(sp->sp_buf + sp->sp_len, buf, len);
-		sp->sp_len += len;
 	}
+	if (spool_grow(sp, len) == -1)
+		goto fail;
+	memcpy(sp->sp_buf + sp->sp_len, buf, len);
+	sp->sp_len += len;
 	sp->sp_size += (long long)len;
 	return 0;
  fail:
@@ -983,6 +1009,8 @@ deliver_message(const struct config *c, const struct client *cl,
 	int			 per_rcpt, rv = 0;
 
 	deliver_signals();
+	/* The file must hold every octet before anyone reads it. */
+	(void)spool_flush(sp);
 	per_rcpt = cl->cl_lmtp || (c->c_deliver == DELIVER_PROGRAM &&
 	    c->c_deliver_per_rcpt);
 	nruns = per_rcpt ? e->e_nrcpts : 1;

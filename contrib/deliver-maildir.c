@@ -86,7 +86,7 @@ maildir_name(char *name, size_t len)
 	size_t		 i, o = 0;
 
 	if (gethostname(host, sizeof(host)) == -1)
-		strlcpy(host, "localhost", sizeof(host));
+		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	for (i = 0; host[i] != '\0'; i++) {
 		if (host[i] == '/' || host[i] == ':')

@@ -133,6 +133,7 @@ class TestStarttls(TlsCase):
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=15)
         out = r.stdout.decode(errors="replace")
         self.assertIn("CN = mx.test", out)
+        self.assertIn("-----BEGIN CERTIFICATE-----", out)
         self.assertIn("Verify return code: 0 (ok)", out)
         self.assertRegex(out, r"TLSv1\.3")
         self.assertIn("250 HELP", out)
