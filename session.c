@@ -841,6 +841,8 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	int	 r;
 
 	r = unusable ? AUTH_FAILED : auth_check(s->s_conf, user, pass);
+	/* A slow backend (checkpassword) is not the client's time. */
+	deadline_restart(s);
 	log_info("%s auth user=%s %s mechanism=%s", s->s_client.cl_sid,
 	    log_escape(user, strlen(user), esc, sizeof(esc)),
 	    r == AUTH_OK ? "ok" : r == AUTH_TEMPFAIL ? "tempfail" : "failed",

@@ -32,6 +32,9 @@ if [ "$what" = check ]; then
 	fi
 	cmd_pkg python3 python3
 	cmd_pkg swaks swaks
+	# swaks speaks TLS (--tls, --tlsc) through these Perl modules.
+	perl -MNet::SSLeay -MIO::Socket::SSL -e 1 2>/dev/null ||
+	    need="$need libnet-ssleay-perl libio-socket-ssl-perl"
 	cmd_pkg haproxy haproxy
 	cmd_pkg mandoc mandoc
 	cmd_pkg openssl openssl

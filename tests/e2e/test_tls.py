@@ -3,7 +3,6 @@ DESIGN.md `tls certificate`, `tls protocols`, `tls ciphers`, SIGHUP
 certificate rotation; real clients: smtplib, openssl s_client, swaks."""
 
 import os
-import re
 import shutil
 import smtplib
 import socket
