@@ -48,7 +48,7 @@ UNITTESTS =	test_addr test_config test_session test_deliver test_tls test_proxy 
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)
 CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
 
-.PHONY: all deps deps-check run check test unit e2e check-asan install \
+.PHONY: all deps deps-check run check test unit e2e check-valgrind install \
 	uninstall clean lint bench
 
 all: $(BUILDDIR)/smtpd $(CONTRIB)
@@ -105,6 +105,10 @@ check: deps-check
 bench: $(BUILDDIR)/smtpd $(CONTRIB)
 	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
 	    sh contrib/bench/bench.sh
+
+# Full plain, STARTTLS+AUTH and implicit-TLS sessions under valgrind.
+check-valgrind: all
+	@sh tests/valgrind.sh build/smtpd
 
 lint:
 	mandoc -Tlint -W warning smtpd.8 smtpd.conf.5
