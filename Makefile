@@ -41,15 +41,15 @@ LDLIBS +=	$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS =	$(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Everything but main() links into the unit tests.
-LIBSRCS =	addr.c auth.c config.c deliver.c log.c proxy.c session.c tls.c \
-		util.c
+LIBSRCS =	addr.c auth.c config.c deliver.c log.c policy.c proxy.c session.c \
+		tls.c util.c
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
-UNITTESTS =	test_addr test_config test_session test_deliver test_tls test_proxy test_auth
+UNITTESTS =	test_addr test_config test_session test_deliver test_tls test_proxy test_auth test_policy
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)
 CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
 
 .PHONY: all deps deps-check run check test unit e2e check-valgrind install \
-	uninstall clean lint bench
+	uninstall clean lint bench soak
 
 all: $(BUILDDIR)/smtpd $(CONTRIB)
 	@if [ "$(BUILDDIR)" = build ]; then ln -sf build/smtpd smtpd; fi
@@ -106,6 +106,14 @@ bench: $(BUILDDIR)/smtpd $(CONTRIB)
 	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
 	    sh contrib/bench/bench.sh
 
+# 1000 concurrent sessions for SOAK_SECONDS (default 600) into a Maildir
+# on /dev/shm: every acknowledged message delivered once, RSS, processes,
+# zombies and the master's descriptors sampled; see tests/soak.py.
+SOAK_SECONDS ?=	600
+soak: $(BUILDDIR)/smtpd $(CONTRIB)
+	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
+	    SOAK_SECONDS=$(SOAK_SECONDS) python3 tests/soak.py
+
 # Full plain, STARTTLS+AUTH and implicit-TLS sessions under valgrind.
 check-valgrind: all
 	@sh tests/valgrind.sh build/smtpd
@@ -146,26 +154,84 @@ fuzz-run: fuzz
 	        $(FUZZDIR)/corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
 	done
 
-install: all
+# Installation.  The configuration and libexec paths are compiled in
+# (smtpd.h), so every object depends on $(BUILDDIR)/.paths, which changes
+# only when they do: `make install' rebuilds `all' with its own PREFIX,
+# SYSCONFDIR ..., and a build with other paths is redone first.  Give the
+# build and `make install' the same variables (or none to the build), e.g.
+#	make PREFIX=/usr SYSCONFDIR=/etc && make install PREFIX=/usr SYSCONFDIR=/etc
+# The example configuration becomes $(SYSCONFDIR)/smtpd.conf only when
+# there is none; `make uninstall' removes it only when it is unedited.
+# SYSTEMDUNITDIR (e.g. /lib/systemd/system, or $(PREFIX)/lib/systemd/system)
+# installs contrib/systemd/smtpd.service; empty (the default): no unit.
+# The installed manuals, example and unit name the installed paths.
+SYSTEMDUNITDIR ?=
+PATHSTAMP =	$(BUILDDIR)/.paths
+INSTDIR =	$(BUILDDIR)/install
+INSTALL_SED =	sed -e 's|/usr/local/etc|$(SYSCONFDIR)|g' \
+		    -e 's|/usr/local/libexec/smtpd|$(LIBEXECDIR)|g' \
+		    -e 's|/usr/local/sbin|$(SBINDIR)|g'
+INSTFILES =	$(INSTDIR)/smtpd.8 $(INSTDIR)/smtpd.conf.5 \
+		$(INSTDIR)/smtpd.conf $(INSTDIR)/smtpd.service
+
+.PHONY: check-install FORCE
+
+$(PATHSTAMP): FORCE
+	@mkdir -p $(@D)
+	@p='$(SBINDIR) $(SYSCONFDIR) $(LIBEXECDIR)'; \
+	    if [ "$$(cat $@ 2>/dev/null)" != "$$p" ]; then \
+	        echo "$$p" >$@; fi
+
+$(BUILDDIR)/smtpd.o $(LIBOBJS): $(PATHSTAMP)
+
+$(INSTDIR)/smtpd.8: smtpd.8 $(PATHSTAMP)
+$(INSTDIR)/smtpd.conf.5: smtpd.conf.5 $(PATHSTAMP)
+$(INSTDIR)/smtpd.conf: contrib/smtpd.conf.example $(PATHSTAMP)
+$(INSTDIR)/smtpd.service: contrib/systemd/smtpd.service $(PATHSTAMP)
+$(INSTFILES):
+	@mkdir -p $(@D)
+	$(INSTALL_SED) $< >$@
+
+install: all $(INSTFILES)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(SYSCONFDIR)
-	install -m 755 build/smtpd $(DESTDIR)$(SBINDIR)/smtpd
-	install -m 755 $(CONTRIB) $(DESTDIR)$(LIBEXECDIR)/
-	install -m 644 smtpd.8 $(DESTDIR)$(MANDIR)/man8/smtpd.8
-	install -m 644 smtpd.conf.5 $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5
-	@if [ -e $(DESTDIR)$(SYSCONFDIR)/smtpd.conf ]; then \
-	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/smtpd.conf"; \
+	install -m 0755 $(BUILDDIR)/smtpd $(DESTDIR)$(SBINDIR)/smtpd
+	install -m 0755 $(CONTRIB) $(DESTDIR)$(LIBEXECDIR)/deliver-maildir
+	install -m 0644 $(INSTDIR)/smtpd.8 $(DESTDIR)$(MANDIR)/man8/smtpd.8
+	install -m 0644 $(INSTDIR)/smtpd.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5
+	@f=$(DESTDIR)$(SYSCONFDIR)/smtpd.conf; \
+	if [ -e "$$f" ] || [ -L "$$f" ]; then \
+	    echo "keeping the existing $$f"; \
 	else \
-	    install -m 644 contrib/smtpd.conf.example \
-	        $(DESTDIR)$(SYSCONFDIR)/smtpd.conf; fi
+	    echo "install -m 0644 $(INSTDIR)/smtpd.conf $$f"; \
+	    install -m 0644 $(INSTDIR)/smtpd.conf "$$f" || exit 1; fi
+	@if [ -n "$(SYSTEMDUNITDIR)" ]; then \
+	    u=$(DESTDIR)$(SYSTEMDUNITDIR)/smtpd.service; \
+	    echo "install -m 0644 $(INSTDIR)/smtpd.service $$u"; \
+	    install -d $(DESTDIR)$(SYSTEMDUNITDIR) && \
+	    install -m 0644 $(INSTDIR)/smtpd.service "$$u"; fi
 
-uninstall:
+uninstall: $(INSTDIR)/smtpd.conf
 	rm -f $(DESTDIR)$(SBINDIR)/smtpd \
 	    $(DESTDIR)$(LIBEXECDIR)/deliver-maildir \
 	    $(DESTDIR)$(MANDIR)/man8/smtpd.8 \
 	    $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5
-	-rmdir $(DESTDIR)$(LIBEXECDIR)
+	@if [ -n "$(SYSTEMDUNITDIR)" ]; then \
+	    echo "rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/smtpd.service"; \
+	    rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/smtpd.service; fi
+	@rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null || true
+	@f=$(DESTDIR)$(SYSCONFDIR)/smtpd.conf; \
+	if cmp -s $(INSTDIR)/smtpd.conf "$$f"; then \
+	    echo "rm -f $$f"; rm -f "$$f"; \
+	elif [ -e "$$f" ]; then \
+	    echo "keeping the edited $$f"; fi
+
+# tests/test_install.sh: install, uninstall and the service scripts, in a
+# temporary DESTDIR.
+check-install: all
+	@sh tests/test_install.sh
 
 clean:
 	rm -rf build build-asan build-fuzz smtpd

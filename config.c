@@ -49,8 +49,7 @@ enum kw_type {
 	KW_BOOL,	/* int, yes|no */
 	KW_STRING,	/* char *, checked by k_check */
 	KW_FUNC,	/* a special form: k_func parses, k_print prints */
-	KW_SUB,		/* sub-forms named by the second word: subforms[] */
-	KW_LATER	/* a directive of a feature not written yet */
+	KW_SUB		/* sub-forms named by the second word: subforms[] */
 };
 
 #define KF_REPEAT	0x01	/* may appear on several lines */
@@ -99,6 +98,20 @@ static int	 config_deliver_parse(struct parse *, int, char **);
 static int	 config_listen_parse(struct parse *, int, char **);
 static void	 config_cmdlimit_print(FILE *, const struct config *);
 static void	 config_deliver_print(FILE *, const struct config *);
+static int	 config_table_parse(struct parse *, int, char **);
+static int	 config_clients_parse(struct parse *, int, char **);
+static int	 config_policy_parse(struct parse *, int, char **);
+static int	 config_pdefault_parse(struct parse *, int, char **);
+static int	 config_stages_parse(struct parse *, int, char **);
+static int	 config_delim_parse(struct parse *, int, char **);
+static void	 config_rcpts_print(FILE *, const struct config *);
+static void	 config_senders_print(FILE *, const struct config *);
+static void	 config_rejsenders_print(FILE *, const struct config *);
+static void	 config_accclients_print(FILE *, const struct config *);
+static void	 config_rejclients_print(FILE *, const struct config *);
+static void	 config_policy_print(FILE *, const struct config *);
+static void	 config_delim_print(FILE *, const struct config *);
+static void	 config_nothing_print(FILE *, const struct config *);
 
 #define OFF(m)		offsetof(struct config, m)
 #define K_INT(n, m, lo, hi) \
@@ -111,18 +124,25 @@ static void	 config_deliver_print(FILE *, const struct config *);
 	{ n, KW_STRING, OFF(m), 0, 0, KF_QUOTE, u, chk, NULL, NULL }
 #define K_FUNC(n, fl, fn, pr) \
 	{ n, KW_FUNC, 0, 0, 0, fl, NULL, NULL, fn, pr }
-#define K_LATER(n) \
-	{ n, KW_LATER, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
 #define K_FORM(n, u, fn, pr) \
 	{ n, KW_FUNC, 0, 0, 0, 0, u, NULL, fn, pr }
+#define K_FORMS(n, u, fn, pr) \
+	{ n, KW_FUNC, 0, 0, 0, KF_REPEAT, u, NULL, fn, pr }
 #define K_SUB(n, u) \
 	{ n, KW_SUB, 0, 0, 0, KF_REPEAT, u, NULL, NULL, NULL }
 
 /*
- * The sub-forms of `auth` and `tls`, named by their first two words, in
- * strcmp order.  Each may appear once; printed in this order.
+ * The sub-forms of `accept`, `auth`, `reject` and `tls`, named by their
+ * first two words, in strcmp order.  Each may appear once (the client
+ * networks: on several lines); printed in this order.
  */
 static const struct keyword subforms[] = {
+	K_FORMS("accept clients", "NETWORK ...", config_clients_parse,
+	    config_accclients_print),
+	K_FORM("accept recipients", "FILE [ignore-case]", config_table_parse,
+	    config_rcpts_print),
+	K_FORM("accept senders", "FILE [ignore-case]", config_table_parse,
+	    config_senders_print),
 	K_FORM("auth checkpassword", "\"PROGRAM ARGS...\"", config_auth_parse,
 	    config_checkpw_print),
 	K_TYPED("auth failure-delay", KW_DURATION, c_auth_delay, 0,
@@ -131,6 +151,10 @@ static const struct keyword subforms[] = {
 	K_FORM("auth mechanisms", "M ...", config_mechs_parse,
 	    config_mechs_print),
 	K_FORM("auth passwd", "FILE", config_auth_parse, config_passwd_print),
+	K_FORMS("reject clients", "NETWORK ...", config_clients_parse,
+	    config_rejclients_print),
+	K_FORM("reject senders", "FILE [ignore-case]", config_table_parse,
+	    config_rejsenders_print),
 	K_FORM("tls certificate", "FILE key FILE", config_tlscert_parse,
 	    config_tlscert_print),
 	K_TEXT("tls ciphers", c_tls_ciphers, "\"LIST\"",
@@ -142,7 +166,8 @@ static const struct keyword subforms[] = {
 
 /* In strcmp order: looked up with bsearch, printed in this order. */
 static const struct keyword keywords[] = {
-	K_LATER("accept"),
+	K_SUB("accept", "recipients|senders FILE [ignore-case], "
+	    "accept clients NETWORK ..."),
 	K_SUB("auth", "passwd|checkpassword|mechanisms|max-failures|"
 	    "failure-delay ..."),
 	K_TEXT("banner", c_banner, "\"TEXT\"", config_check_banner),
@@ -164,14 +189,20 @@ static const struct keyword keywords[] = {
 	K_INT("max-recipients", c_maxrcpt, 1, MAX_RCPT),
 	K_INT("max-sessions-per-child", c_maxsessions, 1, 1000000),
 	K_STRING("pidfile", c_pidfile, "FILE", config_check_path),
-	K_LATER("policy"),
-	K_LATER("policy-default"),
-	K_LATER("policy-stages"),
-	K_LATER("policy-timeout"),
+	/* The policy-* lines are printed with `policy`, when it is set. */
+	K_FORM("policy", "unix:PATH|inet:HOST:PORT", config_policy_parse,
+	    config_policy_print),
+	K_FORM("policy-default", "defer|dunno", config_pdefault_parse, NULL),
+	K_FORM("policy-stages", "rcpt|data ...", config_stages_parse, NULL),
+	{ "policy-timeout", KW_DURATION, OFF(c_policy_timeout), 1,
+	    MAX_POLICY_TIMEOUT, 0, "DURATION", NULL, NULL,
+	    config_nothing_print },
 	K_INT("prefork", c_prefork, 1, MAX_PREFORK),
 	K_TYPED("received-header", KW_BOOL, c_received, 0, 1, "yes|no"),
-	K_LATER("recipient-delimiter"),
-	K_LATER("reject"),
+	K_FORM("recipient-delimiter", "CHAR", config_delim_parse,
+	    config_delim_print),
+	K_SUB("reject", "senders FILE [ignore-case], "
+	    "reject clients NETWORK ..."),
 	K_TYPED("smtputf8", KW_BOOL, c_smtputf8, 0, 1, "yes|no"),
 	K_STRING("spool", c_spool, "DIR", config_check_path),
 	K_TYPED("timeout", KW_DURATION, c_timeout, 1, MAX_DURATION,
@@ -206,6 +237,11 @@ static const struct bitname tls_protocols[] = {
 static const struct bitname auth_mechs[] = {
 	{ "LOGIN", AUTHM_LOGIN },
 	{ "PLAIN", AUTHM_PLAIN },
+	{ NULL, 0 }
+};
+static const struct bitname policy_stages[] = {
+	{ "rcpt", POLICY_STAGE_RCPT },
+	{ "data", POLICY_STAGE_DATA },
 	{ NULL, 0 }
 };
 
@@ -350,6 +386,9 @@ config_default(void)
 	c->c_auth_mechs = AUTHM_DEFAULT;
 	c->c_auth_maxfail = DEF_AUTH_MAXFAIL;
 	c->c_auth_delay = DEF_AUTH_DELAY;
+	c->c_policy_timeout = DEF_POLICY_TIMEOUT;
+	c->c_policy_default = POLICY_DEFER;
+	c->c_policy_stages = POLICY_STAGE_RCPT;
 	return c;
 }
 
@@ -374,6 +413,7 @@ config_free(struct config *c)
 		return;
 	tls_config_free(c);
 	auth_config_free(c);
+	policy_config_free(c);
 	while ((l = TAILQ_FIRST(&c->c_listeners)) != NULL) {
 		TAILQ_REMOVE(&c->c_listeners, l, l_entry);
 		free(l->l_addr);
@@ -700,10 +740,6 @@ config_directive(struct parse *p, int argc, char **argv)
 		    config_esc(p, argv[0]));
 		return;
 	}
-	if (k->k_type == KW_LATER) {
-		config_error(p, "\"%s\" not supported", k->k_name);
-		return;
-	}
 	if (k->k_type == KW_SUB)
 		config_subform(p, k, argc, argv);
 	else
@@ -822,6 +858,131 @@ config_auth_parse(struct parse *p, int argc, char **argv)
 	c->c_auth_path = xstrdup(argv[1]);
 	c->c_auth_argv = av;
 	c->c_auth_line = p->p_line;
+	return 0;
+}
+
+/* The index in c_table[] of the sub-form being parsed or printed. */
+static int
+config_table_index(const char *name)
+{
+	if (strcmp(name, "accept recipients") == 0)
+		return PT_RCPT_ACCEPT;
+	if (strcmp(name, "accept senders") == 0)
+		return PT_SENDER_ACCEPT;
+	if (strcmp(name, "reject senders") == 0)
+		return PT_SENDER_REJECT;
+	fatalx("%s: bad table %s", __func__, name);
+}
+
+/* accept recipients|senders FILE [ignore-case], reject senders ... */
+static int
+config_table_parse(struct parse *p, int argc, char **argv)
+{
+	struct config	*c = p->p_conf;
+	int		 i = config_table_index(p->p_kw->k_name);
+
+	if (argc < 2 || argc > 3 ||
+	    (argc == 3 && strcmp(argv[2], "ignore-case") != 0))
+		return config_usage(p);
+	if (config_path_arg(p, argv[1]) == -1)
+		return -1;
+	free(c->c_table_file[i]);
+	c->c_table_file[i] = xstrdup(argv[1]);
+	c->c_table_nocase[i] = argc == 3;
+	c->c_table_line[i] = p->p_line;
+	return 0;
+}
+
+/* accept|reject clients NETWORK ...: CIDR, added to the list. */
+static int
+config_clients_parse(struct parse *p, int argc, char **argv)
+{
+	struct config	*c = p->p_conf;
+	int		 i, list = p->p_kw->k_name[0] == 'a' ?
+		    PN_ACCEPT : PN_REJECT;
+
+	if (argc < 2)
+		return config_usage(p);
+	for (i = 1; i < argc; i++) {
+		if (c->c_nclients[list] == MAX_CLIENT_NETS) {
+			config_error(p, "%s: more than %d networks",
+			    p->p_kw->k_name, MAX_CLIENT_NETS);
+			return -1;
+		}
+		if (proxy_net_parse(argv[i],
+		    &c->c_clients[list][c->c_nclients[list]]) == -1) {
+			config_error(p, "%s: \"%s\" is not an address or "
+			    "network (CIDR, host bits zero)", p->p_kw->k_name,
+			    config_esc(p, argv[i]));
+			return -1;
+		}
+		c->c_nclients[list]++;
+	}
+	return 0;
+}
+
+/* policy unix:/PATH | inet:HOST:PORT ([HOST] for an IPv6 address) */
+static int
+config_policy_parse(struct parse *p, int argc, char **argv)
+{
+	const char	*s, *colon, *errstr;
+
+	if (argc != 2)
+		return config_usage(p);
+	s = argv[1];
+	if (strncmp(s, "unix:", 5) == 0 && s[5] == '/' &&
+	    strlen(s + 5) < sizeof(((struct sockaddr_un *)0)->sun_path) &&
+	    config_check_cntrl(s) == NULL)
+		goto ok;
+	colon = strrchr(s, ':');
+	if (strncmp(s, "inet:", 5) == 0 && colon > s + 5 &&
+	    colon - s < HOSTNAME_MAX && colon[1] >= '0' && colon[1] <= '9' &&
+	    (strspn(s + 5, HOST_CHARS "[]:") == strlen(s + 5))) {
+		strtonum(colon + 1, 1, 65535, &errstr);
+		if (errstr == NULL)
+			goto ok;
+	}
+	config_error(p, "policy: \"%s\" is not unix:/PATH or "
+	    "inet:HOST:PORT", config_esc(p, s));
+	return -1;
+ ok:
+	free(p->p_conf->c_policy);
+	p->p_conf->c_policy = xstrdup(s);
+	return 0;
+}
+
+static int
+config_pdefault_parse(struct parse *p, int argc, char **argv)
+{
+	if (argc != 2 || (strcmp(argv[1], "defer") != 0 &&
+	    strcmp(argv[1], "dunno") != 0))
+		return config_usage(p);
+	p->p_conf->c_policy_default = strcmp(argv[1], "defer") == 0 ?
+	    POLICY_DEFER : POLICY_DUNNO;
+	return 0;
+}
+
+static int
+config_stages_parse(struct parse *p, int argc, char **argv)
+{
+	return config_bits_parse(p, policy_stages, argc, argv,
+	    &p->p_conf->c_policy_stages);
+}
+
+/*
+ * recipient-delimiter CHAR: one character that may be in a local part
+ * (RFC 5322 atext), not a letter or digit.
+ */
+static int
+config_delim_parse(struct parse *p, int argc, char **argv)
+{
+	if (argc != 2 || strlen(argv[1]) != 1 ||
+	    strchr("!#$%&'*+-/=?^_`{|}~", argv[1][0]) == NULL) {
+		config_error(p, "recipient-delimiter: expected one of "
+		    "!#$%%&'*+-/=?^_`{|}~");
+		return -1;
+	}
+	p->p_conf->c_rcpt_delim = (unsigned char)argv[1][0];
 	return 0;
 }
 
@@ -1521,6 +1682,8 @@ config_load(const char *path)
 			p.p_errors++;
 		if (auth_config_load(p.p_conf) == -1)
 			p.p_errors++;
+		if (policy_config_load(p.p_conf) == -1)
+			p.p_errors++;
 	}
 	if (p.p_errors > 0) {
 		log_warnx("%s: %d error(s)", path, p.p_errors);
@@ -1671,23 +1834,111 @@ config_checkpw_print(FILE *fp, const struct config *c)
 	config_backend_print(fp, c, AUTH_CHECKPASSWORD, "auth checkpassword");
 }
 
+/* " NET/PREFIX" for each of the n networks. */
+static void
+config_nets_print(FILE *fp, const struct netaddr *na, int n)
+{
+	char	 buf[INET6_ADDRSTRLEN];
+	int	 i;
+
+	for (i = 0; i < n; i++) {
+		if (inet_ntop(na[i].na_family, na[i].na_addr, buf,
+		    sizeof(buf)) == NULL)
+			fatal("%s: inet_ntop", __func__);
+		fprintf(fp, " %s/%d", buf, na[i].na_prefix);
+	}
+}
+
 static void
 config_proxy_print(FILE *fp, const struct listener *l)
 {
-	const struct netaddr	*na;
-	char			 buf[INET6_ADDRSTRLEN];
-	int			 i;
-
 	fprintf(fp, " proxy-protocol timeout %d", l->l_proxy_timeout);
 	if (l->l_nproxy_from > 0)
 		fputs(" from", fp);
-	for (i = 0; i < l->l_nproxy_from; i++) {
-		na = &l->l_proxy_from[i];
-		if (inet_ntop(na->na_family, na->na_addr, buf,
-		    sizeof(buf)) == NULL)
-			fatal("%s: inet_ntop", __func__);
-		fprintf(fp, " %s/%d", buf, na->na_prefix);
-	}
+	config_nets_print(fp, l->l_proxy_from, l->l_nproxy_from);
+}
+
+static void
+config_table_print(FILE *fp, const struct config *c, const char *kw)
+{
+	int	 i = config_table_index(kw);
+
+	if (c->c_table_file[i] == NULL)
+		return;
+	fprintf(fp, "%s ", kw);
+	config_print_word(fp, c->c_table_file[i], 1);
+	fputs(c->c_table_nocase[i] ? " ignore-case\n" : "\n", fp);
+}
+
+static void
+config_rcpts_print(FILE *fp, const struct config *c)
+{
+	config_table_print(fp, c, "accept recipients");
+}
+
+static void
+config_senders_print(FILE *fp, const struct config *c)
+{
+	config_table_print(fp, c, "accept senders");
+}
+
+static void
+config_rejsenders_print(FILE *fp, const struct config *c)
+{
+	config_table_print(fp, c, "reject senders");
+}
+
+/* All networks of a list on one line. */
+static void
+config_clients_print(FILE *fp, const struct config *c, int list)
+{
+	if (c->c_nclients[list] == 0)
+		return;
+	fprintf(fp, "%s clients", list == PN_ACCEPT ? "accept" : "reject");
+	config_nets_print(fp, c->c_clients[list], c->c_nclients[list]);
+	putc('\n', fp);
+}
+
+static void
+config_accclients_print(FILE *fp, const struct config *c)
+{
+	config_clients_print(fp, c, PN_ACCEPT);
+}
+
+static void
+config_rejclients_print(FILE *fp, const struct config *c)
+{
+	config_clients_print(fp, c, PN_REJECT);
+}
+
+/* `policy` with its settings, which mean nothing without it. */
+static void
+config_policy_print(FILE *fp, const struct config *c)
+{
+	if (c->c_policy == NULL)
+		return;
+	fputs("policy ", fp);
+	config_print_word(fp, c->c_policy, 0);
+	fprintf(fp, "\npolicy-default %s\n", c->c_policy_default ==
+	    POLICY_DEFER ? "defer" : "dunno");
+	config_bits_print(fp, "policy-stages", policy_stages,
+	    c->c_policy_stages);
+	fprintf(fp, "policy-timeout %d\n", c->c_policy_timeout);
+}
+
+static void
+config_delim_print(FILE *fp, const struct config *c)
+{
+	if (c->c_rcpt_delim != 0)
+		fprintf(fp, "recipient-delimiter %c\n", c->c_rcpt_delim);
+}
+
+/* For the directives printed by another one's printer. */
+static void
+config_nothing_print(FILE *fp, const struct config *c)
+{
+	(void)fp;
+	(void)c;
 }
 
 /* The options in a fixed order; require-X stands for X too. */

@@ -86,7 +86,6 @@ struct deliver_var {
 
 static int	 spool_open(const char *);
 static int	 spool_spill(struct spool *);
-static int	 spool_flush(struct spool *);
 static int	 spool_append(int, const void *, size_t);
 static int	 spool_copy(struct spool *, int);
 static ssize_t	 spool_chunk(struct spool *, long long, char *, size_t,
@@ -110,7 +109,8 @@ static void	 deliver_free(char **);
 static void	 deliver_close(int *);
 static int	 deliver_above(int);
 static int	 deliver_pipe(int [2]);
-static int	 deliver_input(struct deliver_run *, struct spool *);
+static int	 deliver_input(struct deliver_run *, struct spool *,
+		    const char *);
 static int	 deliver_spawn(struct deliver_run *, int, char **, char **);
 static int	 deliver_start(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *,
@@ -207,7 +207,7 @@ spool_spill(struct spool *sp)
 }
 
 /* Write out what the file mode has buffered. */
-static int
+int
 spool_flush(struct spool *sp)
 {
 	if (sp->sp_fd == -1 || sp->sp_len == 0)
@@ -623,7 +623,7 @@ deliver_pipe(int fds[2])
  * Returns the descriptor at offset 0, or -1 with errno.
  */
 static int
-deliver_input(struct deliver_run *dr, struct spool *sp)
+deliver_input(struct deliver_run *dr, struct spool *sp, const char *prepend)
 {
 	int	 fd = -1, save;
 
@@ -633,7 +633,10 @@ deliver_input(struct deliver_run *dr, struct spool *sp)
 		fd = spool_open(sp->sp_dir);
 	if (fd == -1)
 		return -1;
+	/* The policy server's PREPEND headers go below Received:. */
 	if (spool_append(fd, dr->dr_hdr, dr->dr_hdrlen) == -1 ||
+	    (prepend != NULL && spool_append(fd, prepend,
+	    strlen(prepend)) == -1) ||
 	    (sp->sp_fd == -1 ? spool_append(fd, sp->sp_buf, sp->sp_len) :
 	    spool_copy(sp, fd)) == -1 || lseek(fd, 0, SEEK_SET) == -1) {
 		save = errno;
@@ -705,7 +708,7 @@ deliver_start(const struct config *c, const struct client *cl,
 
 	if (c->c_received)
 		deliver_received(c, cl, e, dr);
-	if ((in = deliver_input(dr, sp)) == -1) {
+	if ((in = deliver_input(dr, sp, e->e_prepend)) == -1) {
 		dr->dr_error = errno;
 		dr->dr_noinput = 1;
 	}

@@ -143,6 +143,24 @@ enum deliver_mode {
 
 struct authdb;
 
+/* Policy: the address tables, client networks, the policy server. */
+#define PT_RCPT_ACCEPT		0	/* accept recipients FILE */
+#define PT_SENDER_ACCEPT	1	/* accept senders FILE */
+#define PT_SENDER_REJECT	2	/* reject senders FILE */
+#define PT_NTABLES		3
+#define PN_ACCEPT		0	/* accept clients NETWORK ... */
+#define PN_REJECT		1	/* reject clients NETWORK ... */
+#define PN_NLISTS		2
+#define MAX_CLIENT_NETS		256
+#define POLICY_DEFER		0
+#define POLICY_DUNNO		1
+#define POLICY_STAGE_RCPT	0x01
+#define POLICY_STAGE_DATA	0x02
+#define DEF_POLICY_TIMEOUT	10
+#define MAX_POLICY_TIMEOUT	3600
+
+struct policy_table;
+
 struct config {
 	char			*c_file;	/* NULL: built-in default */
 	char			*c_hostname;
@@ -188,6 +206,18 @@ struct config {
 	int			 c_auth_maxfail;
 	int			 c_auth_delay;	/* seconds before each 535 */
 	struct authdb		*c_auth_db;
+	/* Policy (policy.c loads c_table[] from the files) */
+	char			*c_table_file[PT_NTABLES];
+	int			 c_table_nocase[PT_NTABLES];
+	int			 c_table_line[PT_NTABLES];
+	struct policy_table	*c_table[PT_NTABLES];
+	struct netaddr		 c_clients[PN_NLISTS][MAX_CLIENT_NETS];
+	int			 c_nclients[PN_NLISTS];
+	int			 c_rcpt_delim;	/* 0: no recipient-delimiter */
+	char			*c_policy;	/* unix:PATH, inet:HOST:PORT */
+	int			 c_policy_timeout;
+	int			 c_policy_default; /* POLICY_DEFER, _DUNNO */
+	int			 c_policy_stages; /* POLICY_STAGE_* bits */
 };
 
 /* The envelope of one transaction and what delivery needs to know. */
@@ -199,6 +229,8 @@ struct envelope {
 	int			 e_body8;	/* BODY=8BITMIME */
 	int			 e_smtputf8;
 	char			 e_id[MSG_ID_LEN];
+	char			*e_prepend;	/* policy PREPEND headers, each
+						   ending in CRLF, or NULL */
 };
 
 struct client {
@@ -259,6 +291,7 @@ int		 config_table_sorted(void);
 typedef void	(*deliver_reply_cb)(void *, const char *);
 void		 spool_init(struct spool *, const char *);
 int		 spool_write(struct spool *, const void *, size_t);
+int		 spool_flush(struct spool *);
 void		 spool_reset(struct spool *);
 int		 deliver_message(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *, deliver_reply_cb,
@@ -282,6 +315,36 @@ void		 fatal(const char *, ...)
 void		 fatalx(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2), __noreturn__));
 const char	*log_escape(const char *, size_t, char *, size_t);
+
+/* policy.c */
+#define PA_DUNNO		0	/* go on: OK, DUNNO */
+#define PA_PREPEND		1	/* go on, and add the header */
+#define PA_REFUSE		(-1)	/* the reply says why */
+#define PA_BAD			(-2)	/* not understood: policy-default */
+#define POLICY_HEADER_MAX	998	/* RFC 5322 2.1.1 */
+struct policy_conn;
+int		 policy_config_load(struct config *);
+void		 policy_config_free(struct config *);
+struct policy_table *policy_table_load(const char *, int);
+int		 policy_table_lookup(const struct policy_table *,
+		    const char *, int);
+size_t		 policy_table_count(const struct policy_table *);
+void		 policy_table_free(struct policy_table *);
+int		 policy_reply_action(const char *, size_t, char *, size_t);
+int		 policy_action(const char *, const char *, char *, size_t,
+		    char *, size_t);
+int		 policy_client(const struct config *, const struct client *,
+		    char *, size_t);
+int		 policy_sender(const struct config *, const char *, char *,
+		    size_t);
+struct policy_conn *policy_open(const struct config *);
+void		 policy_close(struct policy_conn *);
+int		 policy_rcpt(struct policy_conn *, const struct config *,
+		    const struct client *, struct envelope *, const char *,
+		    char *, size_t);
+int		 policy_data(struct policy_conn *, const struct config *,
+		    const struct client *, struct envelope *, long long,
+		    char *, size_t);
 
 /* proxy.c */
 #define PROXY_MAX_LEN		(16 + 4096)	/* longest v2 header taken */

@@ -418,13 +418,47 @@ struct error_case {
 static const struct error_case error_cases[] = {
 	{ "bogus 1", "unknown keyword \"bogus\"" },
 	{ "Hostname mx", "unknown keyword \"Hostname\"" },
-	{ "policy unix:/x", "\"policy\" not supported" },
-	{ "policy-timeout 5", "\"policy-timeout\" not supported" },
-	{ "policy-default defer", "\"policy-default\" not supported" },
-	{ "policy-stages rcpt", "\"policy-stages\" not supported" },
-	{ "accept recipients /x", "\"accept\" not supported" },
-	{ "reject senders /x", "\"reject\" not supported" },
-	{ "recipient-delimiter +", "\"recipient-delimiter\" not supported" },
+	{ "policy x", "policy: \"x\" is not unix:/PATH or inet:HOST:PORT" },
+	{ "policy unix:x", "policy: \"unix:x\" is not unix:/PATH or "
+	    "inet:HOST:PORT" },
+	{ "policy inet:127.0.0.1", "policy: \"inet:127.0.0.1\" is not "
+	    "unix:/PATH or inet:HOST:PORT" },
+	{ "policy inet:127.0.0.1:0", "policy: \"inet:127.0.0.1:0\" is not "
+	    "unix:/PATH or inet:HOST:PORT" },
+	{ "policy inet:h:65536", "policy: \"inet:h:65536\" is not "
+	    "unix:/PATH or inet:HOST:PORT" },
+	{ "policy inet:a/b:1", "policy: \"inet:a/b:1\" is not "
+	    "unix:/PATH or inet:HOST:PORT" },
+	{ "policy", "policy: expected policy unix:PATH|inet:HOST:PORT" },
+	{ "policy-timeout 0", "policy-timeout: \"0\" is not a duration in "
+	    "1..3600" },
+	{ "policy-timeout 2h", "policy-timeout: \"2h\" is not a duration" },
+	{ "policy-default reject", "policy-default: expected policy-default "
+	    "defer|dunno" },
+	{ "policy-default", "policy-default: expected" },
+	{ "policy-stages", "policy-stages: expected policy-stages rcpt|data" },
+	{ "policy-stages rcpt helo", "policy-stages: \"helo\" is not rcpt "
+	    "or data" },
+	{ "accept recipients", "accept recipients: expected accept "
+	    "recipients FILE [ignore-case]" },
+	{ "accept recipients /x nocase", "accept recipients: expected" },
+	{ "accept recipients /x ignore-case y", "accept recipients: "
+	    "expected" },
+	{ "accept bogus /x", "accept: expected accept recipients|senders" },
+	{ "reject recipients /x", "reject: expected reject senders" },
+	{ "reject senders", "reject senders: expected reject senders FILE" },
+	{ "accept clients", "accept clients: expected accept clients "
+	    "NETWORK ..." },
+	{ "accept clients 10.0.0.1/8", "accept clients: \"10.0.0.1/8\" is "
+	    "not an address or network" },
+	{ "reject clients ::1/129", "reject clients: \"::1/129\" is not an "
+	    "address or network" },
+	{ "reject clients example.org", "reject clients: \"example.org\" is "
+	    "not an address" },
+	{ "recipient-delimiter", "recipient-delimiter: expected one of" },
+	{ "recipient-delimiter ++", "recipient-delimiter: expected one of" },
+	{ "recipient-delimiter a", "recipient-delimiter: expected one of" },
+	{ "recipient-delimiter @", "recipient-delimiter: expected one of" },
 	{ "prefork", "prefork: expected one argument: prefork N" },
 	{ "prefork 1 2", "prefork: expected one argument: prefork N" },
 	{ "prefork 0", "prefork: \"0\" is not a number in 1..1024" },
@@ -1262,6 +1296,104 @@ test_roundtrip(void **state)
 	free(text);
 }
 
+/* A file of lines for the address tables, in tmpdir. */
+static const char *
+table_file(const char *name, const char *text)
+{
+	static char	 path[160];
+	FILE		*fp;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+/*
+ * The policy directives: parsed, loaded (the tables), printed in their
+ * canonical form and read back the same; a bad table fails the load
+ * with its file:line.
+ */
+static void
+test_policy(void **state)
+{
+	struct config	*c;
+	char		 text[2048], want[512], *t, *log;
+	char		 rcpts[160];
+
+	(void)state;
+	strlcpy(rcpts, table_file("rcpts", "# users\nanne@example.org\n"
+	    "@Example.NET\n"), sizeof(rcpts));
+	table_file("senders", "<>\nbob@example.org\n");
+	snprintf(text, sizeof(text), LISTEN
+	    "accept recipients %s ignore-case\n"
+	    "accept senders %s/senders\n"
+	    "reject senders \"%s/senders\"\n"
+	    "accept clients 10.0.0.0/8 ::1\n"
+	    "accept clients 192.168.1.1\n"
+	    "reject clients 10.1.0.0/16\n"
+	    "recipient-delimiter +\n"
+	    "policy inet:127.0.0.1:10023\n"
+	    "policy-timeout 1m\n"
+	    "policy-default dunno\n"
+	    "policy-stages data rcpt\n", rcpts, tmpdir, tmpdir);
+	c = expect_ok(text);
+	assert_non_null(c->c_table[PT_RCPT_ACCEPT]);
+	assert_int_equal(policy_table_count(c->c_table[PT_RCPT_ACCEPT]), 2);
+	assert_true(policy_table_lookup(c->c_table[PT_RCPT_ACCEPT],
+	    "ANNE+x@EXAMPLE.org", c->c_rcpt_delim));
+	assert_int_equal(c->c_nclients[PN_ACCEPT], 3);
+	assert_int_equal(c->c_nclients[PN_REJECT], 1);
+	assert_int_equal(c->c_rcpt_delim, '+');
+	assert_int_equal(c->c_policy_timeout, 60);
+	assert_int_equal(c->c_policy_default, POLICY_DUNNO);
+	assert_int_equal(c->c_policy_stages,
+	    POLICY_STAGE_RCPT | POLICY_STAGE_DATA);
+	t = print_text(c);
+	snprintf(want, sizeof(want), "accept clients 10.0.0.0/8 ::1/128 "
+	    "192.168.1.1/32\naccept recipients \"%s\" ignore-case\n"
+	    "accept senders \"%s/senders\"\n", rcpts, tmpdir);
+	assert_non_null(strstr(t, want));
+	assert_non_null(strstr(t, "policy inet:127.0.0.1:10023\n"
+	    "policy-default dunno\npolicy-stages rcpt data\n"
+	    "policy-timeout 60\n"));
+	assert_non_null(strstr(t, "recipient-delimiter +\n"
+	    "reject clients 10.1.0.0/16\nreject senders"));
+	free(t);
+	config_free(c);
+	roundtrip(text);
+
+	/* Without policy, none of its lines; the defaults. */
+	c = expect_ok(LISTEN "policy-timeout 5\n");
+	t = print_text(c);
+	assert_null(strstr(t, "policy"));
+	free(t);
+	config_free(c);
+	c = expect_ok(LISTEN "policy unix:/run/policy.sock\n");
+	assert_int_equal(c->c_policy_default, POLICY_DEFER);
+	assert_int_equal(c->c_policy_stages, POLICY_STAGE_RCPT);
+	assert_int_equal(c->c_policy_timeout, DEF_POLICY_TIMEOUT);
+	config_free(c);
+
+	/* A table once only; a broken or missing one fails the load. */
+	snprintf(text, sizeof(text), LISTEN "accept recipients %s\n"
+	    "accept recipients %s\n", rcpts, rcpts);
+	expect_error(text, 3, "accept recipients: already set on line 2");
+	table_file("bad", "a@b\nx@y z@w\n");
+	snprintf(text, sizeof(text), LISTEN "reject senders %s/bad\n",
+	    tmpdir);
+	assert_null(c = load(text, &log));
+	snprintf(want, sizeof(want), "%s/bad:2: more than one address",
+	    tmpdir);
+	assert_log_has(log, want);
+	free(log);
+	snprintf(text, sizeof(text), LISTEN "accept senders %s/none\n",
+	    tmpdir);
+	assert_null(c = load(text, &log));
+	free(log);
+}
+
 /* The canonical form of one config, line by line. */
 static void
 test_print_golden(void **state)
@@ -1469,6 +1601,7 @@ main(void)
 		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_print_golden),
+		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_print_tls_auth),
 		cmocka_unit_test(test_fixtures),
 	};
