@@ -118,6 +118,9 @@ static void	 config_nothing_print(FILE *, const struct config *);
 	{ n, KW_INT, OFF(m), lo, hi, 0, "N", NULL, NULL, NULL }
 #define K_TYPED(n, t, m, lo, hi, u) \
 	{ n, t, OFF(m), lo, hi, 0, u, NULL, NULL, NULL }
+/* Typed, but printed by the printer of another directive. */
+#define K_QUIET(n, t, m, lo, hi, u) \
+	{ n, t, OFF(m), lo, hi, 0, u, NULL, NULL, config_nothing_print }
 #define K_STRING(n, m, u, chk) \
 	{ n, KW_STRING, OFF(m), 0, 0, 0, u, chk, NULL, NULL }
 #define K_TEXT(n, m, u, chk) \
@@ -194,9 +197,8 @@ static const struct keyword keywords[] = {
 	    config_policy_print),
 	K_FORM("policy-default", "defer|dunno", config_pdefault_parse, NULL),
 	K_FORM("policy-stages", "rcpt|data ...", config_stages_parse, NULL),
-	{ "policy-timeout", KW_DURATION, OFF(c_policy_timeout), 1,
-	    MAX_POLICY_TIMEOUT, 0, "DURATION", NULL, NULL,
-	    config_nothing_print },
+	K_QUIET("policy-timeout", KW_DURATION, c_policy_timeout, 1,
+	    MAX_POLICY_TIMEOUT, "DURATION"),
 	K_INT("prefork", c_prefork, 1, MAX_PREFORK),
 	K_TYPED("received-header", KW_BOOL, c_received, 0, 1, "yes|no"),
 	K_FORM("recipient-delimiter", "CHAR", config_delim_parse,

@@ -767,8 +767,18 @@ deliver_read(struct deliver_out *o, int reads)
 static void
 deliver_reap(struct deliver_run *dr, int kill_group)
 {
-	pid_t	 pid;
+	siginfo_t	 si;
+	pid_t		 pid;
 
+	/*
+	 * The program has exited (a zombie still holds its process group):
+	 * what it left running in the group goes too, so that nothing of a
+	 * run outlives it without a time limit.
+	 */
+	memset(&si, 0, sizeof(si));
+	if (!kill_group && waitid(P_PID, (id_t)dr->dr_pid, &si,
+	    WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == dr->dr_pid)
+		kill_group = 1;
 	if (kill_group)
 		kill(-dr->dr_pid, SIGKILL);
 	while ((pid = waitpid(dr->dr_pid, &dr->dr_status,

@@ -460,7 +460,7 @@ policy_refuse(const char *code, const char *text, const char *deftext,
 		safe[i] = (unsigned char)text[n + i] < 0x20 ? ' ' :
 		    text[n + i];
 	safe[i] = '\0';
-	snprintf(reply, len, "%s %.*s %s: %s", code, n == 0 ? 5 : (int)n - 1,
+	snprintf(reply, len, "%s %.*s %s: %s", code, n == 0 ? 5 : (int)n,
 	    n == 0 ? (code[0] == '4' ? "4.7.1" : "5.7.1") : text, what,
 	    safe + strspn(safe, " "));
 	return PA_REFUSE;
@@ -820,7 +820,9 @@ policy_ask(struct policy_conn *pc, const struct config *c,
 	req = policy_request(cl, e, q, &reqlen);
 	rc = policy_exchange(pc, c, req, reqlen, action, sizeof(action));
 	free(req);
-	if (rc == 0 && (rc = policy_action(action, what, reply, len, hdr,
+	if (rc == -1)
+		rc = PA_BAD;
+	else if ((rc = policy_action(action, what, reply, len, hdr,
 	    sizeof(hdr))) == PA_BAD)
 		log_warnx("%s policy %s: action \"%.*s\" not understood",
 		    cl->cl_sid, c->c_policy, 100, action);
@@ -828,7 +830,7 @@ policy_ask(struct policy_conn *pc, const struct config *c,
 		policy_add_header(e, hdr);
 	if (rc == PA_REFUSE)
 		log_info("%s policy: %s", cl->cl_sid, reply);
-	if (rc != -1 && rc != PA_BAD)
+	if (rc != PA_BAD)
 		return rc == PA_REFUSE ? -1 : 0;
 	if (c->c_policy_default == POLICY_DUNNO)
 		return 0;

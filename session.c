@@ -53,6 +53,8 @@ struct session {
 	int			 s_eof;
 	int			 s_tls;		/* TLS active */
 	struct tls_conn		*s_tlsc;	/* NULL: plain socket */
+	struct policy_conn	*s_policy;	/* the policy server, if any */
+	int			 s_rejected;	/* refused at connect: QUIT only */
 	int			 s_authfail;	/* failed AUTH attempts */
 	int			 s_skip;	/* discarding an over-long line */
 	int			 s_indata;	/* reading a message */
@@ -181,6 +183,8 @@ session_reset_envelope(struct session *s)
 	for (i = 0; i < e->e_nrcpts; i++)
 		free(e->e_rcpts[i]);
 	e->e_nrcpts = 0;
+	free(e->e_prepend);
+	e->e_prepend = NULL;
 	e->e_body8 = 0;
 	e->e_smtputf8 = 0;
 	if (s->s_state > S_HELO)
@@ -624,6 +628,11 @@ session_command(struct session *s, char *line, size_t len)
 		session_reply(s, "421 4.7.0 %s sent too many times",
 		    session_echo(verb));
 		s->s_closing = 1;
+		return;
+	}
+	if (s->s_rejected && (cmd == NULL || cmd->cmd_handler != cmd_quit)) {
+		/* RFC 5321 3.1: refused at the greeting, wait for QUIT. */
+		session_reply(s, "503 5.7.1 Error: access denied, send QUIT");
 		return;
 	}
 	if (cmd == NULL)
@@ -1103,6 +1112,7 @@ cmd_mail(struct session *s, char *arg)
 	struct mail_params	 mp;
 	const char		*syntax;
 	char			 addr[PATH_MAX_LEN], esc[256], *rest;
+	char			 reply[REPLY_MAX];
 
 	syntax = s->s_client.cl_esmtp ?
 	    "Syntax: MAIL FROM: <address>" MAIL_PARAMS :
@@ -1125,6 +1135,10 @@ cmd_mail(struct session *s, char *arg)
 	}
 	if (mail_params(s, rest, syntax, &mp) == -1)
 		return;
+	if (policy_sender(s->s_conf, addr, reply, sizeof(reply)) == -1) {
+		session_reply(s, "%s", reply);
+		return;
+	}
 	s->s_env.e_sender = xstrdup(addr);
 	s->s_env.e_body8 = mp.mp_body != NULL &&
 	    strcmp(param_value(mp.mp_body), "8BITMIME") == 0;
@@ -1151,7 +1165,7 @@ static void
 cmd_rcpt(struct session *s, char *arg)
 {
 	const char	*syntax;
-	char		 addr[PATH_MAX_LEN], esc[256], *rest;
+	char		 addr[PATH_MAX_LEN], esc[256], *rest, reply[REPLY_MAX];
 	int		 r;
 
 	syntax = s->s_client.cl_esmtp ?
@@ -1183,6 +1197,12 @@ cmd_rcpt(struct session *s, char *arg)
 	}
 	if (s->s_env.e_nrcpts >= (size_t)s->s_conf->c_maxrcpt) {
 		session_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	/* Tables, then the policy server (issue 9). */
+	if (policy_rcpt(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
+	    addr, reply, sizeof(reply)) == -1) {
+		session_reply(s, "%s", reply);
 		return;
 	}
 	envelope_add_rcpt(&s->s_env, addr);
@@ -1342,6 +1362,7 @@ static void
 cmd_data(struct session *s, char *arg)
 {
 	struct data_reader	 d;
+	char			 reply[REPLY_MAX];
 	int			 r;
 
 	if (s->s_state < S_RCPT) {
@@ -1371,6 +1392,10 @@ cmd_data(struct session *s, char *arg)
 		data_reply_all(s, "500 Line too long (see RFC5321 4.5.3.1.6)");
 	else if (s->s_spool.sp_error)
 		data_reply_all(s, "452 4.3.1 Insufficient system storage");
+	else if ((s->s_conf->c_policy_stages & POLICY_STAGE_DATA) &&
+	    policy_data(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
+	    d.d_size, reply, sizeof(reply)) == -1)
+		data_reply_all(s, reply);
 	else
 		deliver_message(s->s_conf, &s->s_client, &s->s_env,
 		    &s->s_spool, session_reply_cb, s);
@@ -1696,6 +1721,7 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	    sizeof(s->s_client.cl_port));
 	s->s_client.cl_lmtp = (l->l_flags & LF_LMTP) != 0;
 	spool_init(&s->s_spool, c->c_spool);
+	s->s_policy = policy_open(c);
 	return s;
 }
 
@@ -1704,11 +1730,28 @@ session_free(struct session *s)
 {
 	if (s->s_tlsc != NULL)
 		tls_close(s->s_tlsc);
+	policy_close(s->s_policy);
 	session_reset_envelope(s);
 	spool_reset(&s->s_spool);
 	free(s->s_env.e_rcpts);
 	free(s->s_ibuf);
 	free(s);
+}
+
+/* 220, or the refusal of a client that `reject clients` names. */
+static void
+session_greeting(struct session *s)
+{
+	char	 reply[REPLY_MAX];
+
+	if (policy_client(s->s_conf, &s->s_client, reply, sizeof(reply)) ==
+	    -1) {
+		session_reply(s, "%s", reply);
+		s->s_rejected = 1;
+		return;
+	}
+	session_reply(s, "220 %s %s", s->s_conf->c_hostname,
+	    s->s_conf->c_banner);
 }
 
 void
@@ -1726,7 +1769,7 @@ session_run(const struct config *c, const struct listener *l, int fd,
 	}
 	s = session_new(c, l, fd, sa, salen);
 	if (session_start(s, sa) == 0) {
-		session_reply(s, "220 %s %s", c->c_hostname, c->c_banner);
+		session_greeting(s);
 		session_loop(s);
 	}
 	session_flush(s);

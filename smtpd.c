@@ -651,7 +651,7 @@ child_main(int fd)
 
 /* Children that die at once, repeatedly, must not spin the CPU. */
 static void
-pool_backoff(void)
+pool_backoff(const char *why)
 {
 	long long	 delay;
 
@@ -661,7 +661,7 @@ pool_backoff(void)
 	if (delay > SPAWN_BACKOFF_MAX_MS)
 		delay = SPAWN_BACKOFF_MAX_MS;
 	spawn_after = master_now() + delay;
-	log_warnx("children fail at startup; next fork in %lld ms", delay);
+	log_warnx("%s; next fork in %lld ms", why, delay);
 }
 
 static struct child *
@@ -674,7 +674,7 @@ pool_spawn(void)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair");
-		pool_backoff();
+		pool_backoff("cannot make a child");
 		return NULL;
 	}
 	/* The child installs its own handlers before taking any signal. */
@@ -689,7 +689,7 @@ pool_spawn(void)
 	if (pid == -1) {
 		log_warn("fork");
 		(void)close(sv[0]);
-		pool_backoff();
+		pool_backoff("cannot make a child");
 		return NULL;
 	}
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1)
@@ -797,7 +797,7 @@ pool_exited(struct child *ch, int status)
 	} else
 		log_debug("child %ld exited", (long)ch->ch_pid);
 	if (bad && !ch->ch_retired && !quitting && age < SPAWN_QUICK_MS)
-		pool_backoff();
+		pool_backoff("children fail at startup");
 	else if (age >= SPAWN_QUICK_MS)
 		spawn_fails = 0;
 }

@@ -38,6 +38,12 @@ if [ "$what" = check ]; then
 	cmd_pkg haproxy haproxy
 	cmd_pkg mandoc mandoc
 	cmd_pkg openssl openssl
+	# tests/e2e/test_agents.py runs contrib/examples/procmail.conf with
+	# procmail (setuid root, no daemon, no MTA).  Not installed here,
+	# because their packages enable a daemon: maildrop (courier-authlib's
+	# authdaemond) and dovecot-lda (dovecot-core's dovecot); their tests
+	# skip without them.
+	[ -x /usr/bin/procmail ] || need="$need procmail"
 fi
 
 [ -z "$need" ] && exit 0

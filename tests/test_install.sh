@@ -10,7 +10,6 @@
 # MAKE=program overrides make.
 
 cd "$(dirname "$0")/.." || exit 1
-top=$(pwd)
 
 # A clean make of the default build: not the options of a make that runs
 # this script (BUILDDIR=build-asan, say).
@@ -193,7 +192,7 @@ check "installed unit runs $p/sbin/smtpd -d -f $p/etc/smtpd.conf" \
 #
 
 root2=$tmp/root2
-if $MAKE --no-print-directory install BUILDDIR="$tmp/build" \
+if $MAKE --no-print-directory -j2 install BUILDDIR="$tmp/build" \
     DESTDIR="$root2" PREFIX=/usr SYSCONFDIR=/etc \
     SYSTEMDUNITDIR=/lib/systemd/system >"$tmp/make.out" 2>&1; then
 	ok "make install PREFIX=/usr SYSCONFDIR=/etc (BUILDDIR of its own)"
@@ -202,7 +201,7 @@ else
 	not_ok "make install PREFIX=/usr SYSCONFDIR=/etc (BUILDDIR of its own)"
 fi
 check "PREFIX=/usr: smtpd has /etc/smtpd.conf compiled in" \
-    grep -q -a -F '"/etc/smtpd.conf' "$root2/usr/sbin/smtpd"
+    grep -q -a -F /etc/smtpd.conf "$root2/usr/sbin/smtpd"
 check "PREFIX=/usr: not /usr/local/etc/smtpd.conf" \
     sh -c "! grep -q -a -F /usr/local/etc/smtpd.conf '$root2/usr/sbin/smtpd'"
 check "PREFIX=/usr: smtpd.8 names /etc/smtpd.conf and no /usr/local/etc" \
@@ -315,6 +314,7 @@ else
 	    wait_greeting "ESMTP second"
 	svcconf "ESMTP second"
 
+	children=$(pgrep -P "${pid:-0}" 2>/dev/null | tr '\n' ' ')
 	if initd stop; then
 		ok "init.d stop"
 	else
@@ -323,8 +323,15 @@ else
 	fi
 	check "init.d stop: the master is gone" \
 	    sh -c "! kill -0 ${pid:-0} 2>/dev/null"
-	check "init.d stop: no children left" \
-	    sh -c "! pgrep -P ${pid:-0} >/dev/null 2>&1"
+	left=${children:-none}
+	if [ -n "$children" ]; then
+		left=
+		for c in $children; do
+			kill -0 "$c" 2>/dev/null && left="$left $c"
+		done
+	fi
+	check "init.d stop: its children (${children:-none}) are gone" \
+	    [ -z "$left" ]
 	check "init.d stop: pidfile removed" [ ! -e "$pidfile" ]
 	check "init.d stop: nothing listens" [ -z "$(greeting)" ]
 	initd status

@@ -336,7 +336,7 @@ class Smtpd:
 
     def __init__(self, config="", *, listen_opts="", prefork=2, timeout=5,
                  hostname=HOSTNAME, args=(), env=None, start=True,
-                 noconf=False, unix_listen=None, unix_opts=""):
+                 noconf=False, unix_listen=None, unix_opts="", wrapper=()):
         self.tmp = tempfile.mkdtemp(prefix="smtpd-e2e-")
         os.chmod(self.tmp, 0o777)
         self.out = os.path.join(self.tmp, "out")
@@ -358,6 +358,9 @@ class Smtpd:
         self.args = list(args)
         self.env = env
         self.noconf = noconf        # run without -f (built-in default)
+        # wrapper: argv put before smtpd's, e.g. ["prlimit",
+        # "--nofile=40:40", "--"]; it must exec smtpd (same pid).
+        self.wrapper = list(wrapper)
         # unix_listen: also a UNIX socket listener at this path (a name
         # without "/" is put in the temp dir), with unix_opts ("lmtp mode
         # 0660"); the default TCP listener stays unless the config has
@@ -444,6 +447,7 @@ class Smtpd:
             cmd[2:2] = ["-f", self.conf]
         else:
             self.tcp_ports, self.unix_paths = [8025], []
+        cmd = list(getattr(self, "wrapper", ())) + cmd
         self._stdout = open(self.stdoutfile, "ab")
         self._stderr = open(self.logfile, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,

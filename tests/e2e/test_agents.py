@@ -101,6 +101,11 @@ def user_line():
     return "user nobody\n" if IS_ROOT else ""
 
 
+def mkdir_mode(path, mode):
+    os.mkdir(path)
+    os.chmod(path, mode)     # not the umask's
+
+
 def make_maildir(path, uid=None, mode=0o700):
     for sub in ("", "tmp", "new", "cur"):
         p = os.path.join(path, sub)
@@ -215,14 +220,16 @@ class TestProcmail(unittest.TestCase):
                 maildir_messages(os.path.join(u.home, "Maildir")), [MSG])
             self.assertEqual(send_reply(d, "a@example.com", [NO_USER]),
                              NOUSER)
-            # The whole address is no login name (procmail.conf says so).
-            self.assertEqual(
-                send_reply(d, "a@example.com", [u.name + "@example.org"]),
-                NOUSER)
+            # procmail takes the login name from before the `@'.
+            self.assertRegex(
+                send(d, "a@example.com", [u.name + "@example.org"]), OK)
+            self.assertEqual(send_reply(d, "a@example.com",
+                                        [u.name + "+tag@example.org"]),
+                             NOUSER)
             # Null sender: an empty -f argument.
             self.assertRegex(send(d, "", [u.name]), OK)
             self.assertEqual(
-                len(maildir_messages(os.path.join(u.home, "Maildir"))), 2)
+                maildir_messages(os.path.join(u.home, "Maildir")), [MSG] * 3)
 
     def test_m_rcfile(self):
         alt = [a for a in self.alt if " -m " in a]
@@ -231,22 +238,26 @@ class TestProcmail(unittest.TestCase):
         with _Tmp() as t:
             # procmail refuses an rcfile in a world-writable directory.
             etc = os.path.join(t.path, "etc")
-            os.mkdir(etc, 0o755)
+            mkdir_mode(etc, 0o755)
             vmail = os.path.join(t.path, "vmail")
-            os.mkdir(vmail, 0o755)
+            mkdir_mode(vmail, 0o755)
             uid = delivery_uid()
             make_maildir(os.path.join(vmail, "box@example.org"), uid)
             # Exists, but `user' cannot write it: 73 EX_CANTCREAT.
             make_maildir(os.path.join(vmail, "ro@example.org"), None, 0o555)
             rc = os.path.join(etc, "procmailrc")
             with open(rc, "w") as f:
+                # The rcfile of procmail.conf's comment.
                 f.write("RCPT=$2\n"
                         ":0\n"
-                        "* RCPT ?? ^^[a-z0-9.]+@example\\.org^^\n"
-                        "%s/$RCPT/\n"
-                        "EXITCODE=67\n"
+                        "* ! RCPT ?? ^^[a-z0-9.]+@example\\.org^^\n"
+                        "{\n"
+                        "\tEXITCODE=67\n"
+                        "\t:0\n"
+                        "\t/dev/null\n"
+                        "}\n"
                         ":0\n"
-                        "/dev/null\n" % vmail)
+                        "%s/$RCPT/\n" % vmail)
             os.chmod(rc, 0o644)
             cmd = alt[0].replace("/etc/smtpd/procmailrc", rc)
             with Smtpd(user_line() + deliver(cmd)
@@ -288,6 +299,9 @@ class TestMaildrop(unittest.TestCase):
                 maildir_messages(os.path.join(u.home, "Maildir")), [MSG])
             self.assertEqual(send_reply(d, "a@example.com", [NO_USER]),
                              NOUSER)
+            # The passwd fallback knows no user@domain (maildrop.conf).
+            self.assertEqual(send_reply(d, "a@example.com",
+                                        [u.name + "@example.org"]), NOUSER)
         # smtpd's user is not the account: maildrop cannot switch (75).
         with Smtpd("user nobody\n" + deliver(self.active)
                    + "\nreceived-header no") as d:
@@ -303,7 +317,7 @@ class TestMaildrop(unittest.TestCase):
         with _Tmp() as t:
             uid = delivery_uid()
             vmail = os.path.join(t.path, "vmail")
-            os.mkdir(vmail, 0o755)
+            mkdir_mode(vmail, 0o755)
             make_maildir(os.path.join(vmail, "box@example.org"), uid)
             filt = os.path.join(t.path, "mailfilter")
             with open(filt, "w") as f:
@@ -339,9 +353,9 @@ class TestDovecotLda(unittest.TestCase):
         with _Tmp() as t:
             conf = os.path.join(t.path, "dovecot.conf")
             run = os.path.join(t.path, "run")      # no auth socket in it
-            os.mkdir(run, 0o755)
+            mkdir_mode(run, 0o755)
             box = os.path.join(t.path, "mail")
-            os.mkdir(box, 0o777)
+            mkdir_mode(box, 0o777)
             log = os.path.join(t.path, "dovecot.log")
             with open(conf, "w") as f:
                 f.write("base_dir = %s\n"
@@ -391,7 +405,7 @@ class TestDeliverMaildirExample(unittest.TestCase):
                          "-c /var/mail/smtpd")
         with _Tmp() as t:
             mail = os.path.join(t.path, "mail")
-            os.mkdir(mail, 0o777)
+            mkdir_mode(mail, 0o777)
             md = os.path.join(mail, "smtpd")
             cmd = active.replace("/usr/local/libexec/smtpd/deliver-maildir",
                                  prog).replace("/var/mail/smtpd", md)
@@ -453,6 +467,8 @@ class TestSendmail(unittest.TestCase):
             self.skipTest("sendmail is not Postfix's")
         if not IS_ROOT:
             self.skipTest("needs root to read Postfix's maildrop queue")
+        if not os.path.exists("/etc/postfix/main.cf"):
+            self.skipTest("Postfix not configured (no /etc/postfix/main.cf)")
         p = subprocess.run(["postconf", "-h", "queue_directory"],
                            capture_output=True, timeout=10)
         if p.returncode != 0:

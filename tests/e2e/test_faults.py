@@ -1,0 +1,497 @@
+"""Issue 8 "Hardening": faults around the daemon.  A child or the master
+killed in a session, a full spool file system, delivery programs that hang,
+leave grandchildren or flood their output, descriptors and processes running
+out, and SIGHUP under load."""
+
+import os
+import re
+import shutil
+import signal
+import smtplib
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import (OK_ID, RECORD, Smtpd, ehlo_lines, pid_alive,
+                     wait_for)
+from test_master import DATA_354, serving_child
+
+
+def proc_fds(pid):
+    """{fd: target} of a process (empty when it is gone)."""
+    out = {}
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return out
+    for fd in names:
+        try:
+            out[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            pass
+    return out
+
+
+def spool_fds(pids, spool):
+    """Descriptors of pids open on a (deleted) file in spool."""
+    found = []
+    for pid in pids:
+        for fd, target in proc_fds(pid).items():
+            if target.startswith(spool + "/"):
+                found.append((pid, fd, target))
+    return found
+
+
+def pgrp_members(pgid):
+    """Live processes in process group pgid."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            out.append(int(name))
+    return out
+
+
+def read_pids(path):
+    try:
+        with open(path) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def body_of(size, tag=b"x"):
+    line = tag * 998 + b"\r\n"
+    return line * (size // len(line) + 1)
+
+
+class FaultTest(unittest.TestCase):
+    d = None
+
+    def tearDown(self):
+        if self.d is not None:
+            rep = self.d.sanitizer_report()
+            self.d.cleanup()
+            self.d = None
+            if rep:
+                self.fail("sanitizer report in smtpd's log:\n" + rep)
+
+    def start_data(self, c):
+        c.check("EHLO client.test", ehlo_lines())
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+
+
+class TestKillChild(FaultTest):
+    def test_kill_child_mid_data(self):
+        self.d = d = Smtpd(RECORD + "\nreceived-header no")
+        c = d.connect()
+        self.start_data(c)
+        # More than SPOOL_MEM_MAX (256K): the message is in a spool file.
+        c.send(body_of(400 * 1024))
+        pid = serving_child(d, c)
+        self.assertTrue(pid, "cannot find the child serving the session")
+        self.assertTrue(wait_for(lambda: spool_fds([pid], d.spool), 3.0),
+                        "no spool file open in the child: %r"
+                        % proc_fds(pid))
+        self.assertEqual(os.listdir(d.spool), [],
+                         "the spool file has a name")
+        os.kill(pid, signal.SIGKILL)
+        c.expect_closed()
+        self.assertTrue(wait_for(lambda: not pid_alive(pid), 3.0))
+        self.assertIsNone(d.proc.poll(), "master died")
+        self.assertEqual(os.listdir(d.spool), [])
+        self.assertEqual(spool_fds([d.pid] + d.descendants(), d.spool), [])
+        # The master replaces the child; a new client is served.
+        c2, g = d.connect_retry()
+        self.assertEqual(g, "220 mx.test ESMTP smtpd")
+        self.start_data(c2)
+        c2.send(b"after the crash\r\n.\r\n")
+        c2.expect_match(OK_ID)
+        self.assertEqual([r["data"] for r in d.deliveries()],
+                         [b"after the crash\r\n"])
+
+
+class TestKillMaster(FaultTest):
+    def test_kill_master_mid_session(self):
+        self.d = d = Smtpd(RECORD + "\nreceived-header no\n"
+                           "pidfile @TMP@/smtpd.pid")
+        pidfile = os.path.join(d.tmp, "smtpd.pid")
+        self.assertTrue(wait_for(lambda: os.path.exists(pidfile), 3.0))
+        with open(pidfile) as f:
+            self.assertEqual(int(f.read()), d.pid)
+        c = d.connect()
+        self.start_data(c)
+        c.send(b"before\r\n")
+        child = serving_child(d, c)
+        self.assertTrue(child)
+        others = [p for p in d.children() if p != child]
+        d.proc.kill()
+        d.proc.wait()
+        d._stdout.close()
+        d._stderr.close()
+        # The child finishes the session it is in.
+        c.send(b"after\r\n.\r\n")
+        c.expect_match(OK_ID)
+        self.assertEqual([r["data"] for r in d.deliveries()],
+                         [b"before\r\nafter\r\n"])
+        # Idle children notice the closed socketpair and exit.
+        self.assertTrue(wait_for(lambda: not any(pid_alive(p)
+                                                 for p in others), 5.0),
+                        "idle children outlive the master")
+        # A restart on the same port and pidfile works at once, while the
+        # orphaned session still runs.
+        d.start()
+        with open(pidfile) as f:
+            self.assertEqual(int(f.read()), d.pid)
+        c2 = d.connect()
+        self.start_data(c2)
+        c2.send(b"new master\r\n.\r\n")
+        c2.expect_match(OK_ID)
+        # The old session goes on; QUIT ends it, and the child exits.
+        self.assertTrue(pid_alive(child))
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"second\r\n.\r\n")
+        c.expect_match(OK_ID)
+        c.check("QUIT", "221 Bye")
+        c.expect_closed()
+        self.assertTrue(wait_for(lambda: not pid_alive(child), 5.0),
+                        "the orphaned child does not exit")
+        self.assertEqual(sorted(r["data"] for r in d.deliveries()),
+                         [b"before\r\nafter\r\n", b"new master\r\n",
+                          b"second\r\n"])
+
+
+class TestSpoolFull(FaultTest):
+    def test_452_on_full_spool(self):
+        if os.getuid() != 0:
+            self.skipTest("mounting a tmpfs needs root")
+        d = Smtpd(RECORD + "\nspool @TMP@/small\nreceived-header no",
+                  start=False)
+        small = os.path.join(d.tmp, "small")
+        os.mkdir(small)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k",
+                            "tmpfs", small], capture_output=True)
+        if p.returncode != 0:
+            d.cleanup()
+            self.skipTest("mount not permitted: %s" % p.stderr.decode())
+        try:
+            os.chmod(small, 0o1777)
+            self.d = d
+            d.start()
+            c = d.connect()
+            self.start_data(c)
+            c.send(body_of(256 * 1024 + 256 * 1024 + 100 * 1024) + b".\r\n")
+            c.expect("452 4.3.1 Insufficient system storage", timeout=10)
+            c.check("RSET", "250 OK")
+            c.check("MAIL FROM:<a@example.com>", "250 OK")
+            c.check("RCPT TO:<b@example.com>", "250 OK")
+            c.check("DATA", DATA_354)
+            c.send(b"small\r\n.\r\n")
+            c.expect_match(OK_ID)
+            self.assertEqual([r["data"] for r in d.deliveries()],
+                             [b"small\r\n"])
+            self.assertEqual(os.listdir(small), [])
+            c.check("QUIT", "221 Bye")
+        finally:
+            if self.d is not None:
+                self.d.stop()
+            for _ in range(50):
+                if subprocess.run(["umount", small]).returncode == 0:
+                    break
+                time.sleep(0.1)
+            else:
+                subprocess.run(["umount", "-l", small])
+
+
+# The delivery program: a shell script (run by /bin/sh, no shell between
+# smtpd and /bin/sh) that does what the file `mode` says.
+PROG = r"""
+echo $$ >> "$T/pids"
+case $(cat "$T/mode") in
+hang)       sleep 60 ;;
+grandchild) sh -c 'echo $$ >> "$T/gpids"; exec sleep 60' &
+            wait ;;
+bgexit)     sh -c 'echo $$ >> "$T/gpids"; exec sleep 60' &
+            exit 0 ;;
+flood)      yes "flood stdout" & yes "flood stderr" >&2 ; ;;
+burst)      head -c 5000000 /dev/zero | tr '\0' o
+            head -c 5000000 /dev/zero | tr '\0' e >&2
+            exit 0 ;;
+esac
+"""
+
+
+class TestDeliveryPrograms(FaultTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.dd = Smtpd('deliver "/usr/bin/env T=@TMP@ /bin/sh @TMP@/prog"\n'
+                       "deliver-timeout 2\nreceived-header no")
+        with open(os.path.join(cls.dd.tmp, "prog"), "w") as f:
+            f.write(PROG)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dd.cleanup()
+
+    def setUp(self):
+        for name in ("pids", "gpids"):
+            try:
+                os.unlink(os.path.join(self.dd.tmp, name))
+            except FileNotFoundError:
+                pass
+
+    def tearDown(self):
+        rep = self.dd.sanitizer_report()
+        if rep:
+            self.fail("sanitizer report in smtpd's log:\n" + rep)
+
+    def run_mode(self, mode):
+        with open(os.path.join(self.dd.tmp, "mode"), "w") as f:
+            f.write(mode)
+        log0 = len(self.dd.log())
+        c = self.dd.connect()
+        self.start_data(c)
+        c.send(b"Subject: %s\r\n\r\nbody\r\n.\r\n" % mode.encode())
+        t = time.monotonic()
+        reply = c.recv_reply(timeout=10)
+        took = time.monotonic() - t
+        c.check("NOOP", "250 OK")
+        c.close()
+        pids = read_pids(os.path.join(self.dd.tmp, "pids"))
+        gpids = read_pids(os.path.join(self.dd.tmp, "gpids"))
+        self.assertEqual(len(pids), 1, pids)
+        return reply, took, pids[0], gpids, log0
+
+    def assert_gone(self, pid, gpids):
+        # smtpd reaps the program itself: no zombie, no /proc entry.
+        self.assertTrue(wait_for(lambda: not os.path.exists(
+            "/proc/%d" % pid), 2.0), "program %d not reaped" % pid)
+        # Nothing of its process group (its own session) is left.
+        self.assertTrue(wait_for(lambda: not pgrp_members(pid), 2.0),
+                        "left in the process group: %r" % pgrp_members(pid))
+        for g in gpids:
+            self.assertTrue(wait_for(lambda: not pid_alive(g), 2.0),
+                            "grandchild %d still running" % g)
+
+    def assert_log_bounded(self, log0):
+        grown = len(self.dd.log()) - log0
+        self.assertLess(grown, 32 * 1024,
+                        "the log grew by %d octets" % grown)
+
+    def test_hang(self):
+        reply, took, pid, gpids, log0 = self.run_mode("hang")
+        self.assertEqual(reply, "451 4.3.0 Delivery failed temporarily, "
+                         "try again later")
+        self.assertGreaterEqual(took, 1.5)
+        self.assertLess(took, 5.0)
+        self.assert_gone(pid, gpids)
+        self.assertTrue(self.dd.wait_log(r"status=451 exit=timeout"),
+                        self.dd.log()[log0:])
+
+    def test_grandchild_holds_stdout(self):
+        reply, took, pid, gpids, log0 = self.run_mode("grandchild")
+        self.assertTrue(reply.startswith("451 "), reply)
+        self.assertLess(took, 5.0)
+        self.assertEqual(len(gpids), 1)
+        self.assert_gone(pid, gpids)
+
+    def test_background_grandchild_after_exit(self):
+        # The program exits 0 at once; its child keeps stdout open.  The
+        # reply does not wait for that child, and the child is killed
+        # with the rest of the program's process group.
+        reply, took, pid, gpids, log0 = self.run_mode("bgexit")
+        self.assertRegex(reply, OK_ID)
+        self.assertLess(took, 1.5)
+        try:
+            self.assert_gone(pid, gpids)
+        finally:
+            for g in gpids:
+                try:
+                    os.kill(g, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def test_flood_output(self):
+        reply, took, pid, gpids, log0 = self.run_mode("flood")
+        self.assertTrue(reply.startswith("451 "), reply)
+        self.assertLess(took, 5.0)
+        self.assert_gone(pid, gpids)
+        self.assert_log_bounded(log0)
+
+    def test_megabytes_then_exit(self):
+        reply, took, pid, gpids, log0 = self.run_mode("burst")
+        self.assertRegex(reply, OK_ID)
+        self.assert_gone(pid, gpids)
+        self.assert_log_bounded(log0)
+
+
+class TestDescriptorsExhausted(FaultTest):
+    def test_emfile(self):
+        self.d = d = Smtpd(RECORD + "\nmax-clients 100\n"
+                           "max-clients-per-address 100\nreceived-header no",
+                           wrapper=["prlimit", "--nofile=40:40", "--"])
+        clients = []
+        for _ in range(60):
+            clients.append(d.connect(greeting=False, timeout=3.0))
+        outcome = {"220": 0, "421": 0, "queued": 0, "closed": 0}
+        for c in clients:
+            try:
+                g = c.recv_reply(timeout=0.5)
+                outcome[g[:3] if g[:3] in ("220", "421") else "closed"] += 1
+            except AssertionError as e:
+                outcome["closed" if "closed" in str(e) else "queued"] += 1
+        self.assertIsNone(d.proc.poll(), "master exited:\n" + d.log())
+        self.assertGreater(outcome["220"], 10, outcome)
+        self.assertLess(outcome["220"], 60, outcome)
+        self.assertTrue(d.wait_log(r"Too many open files"),
+                        "nothing logged: %r\n%s" % (outcome, d.log()))
+        for c in clients:
+            c.close()
+        d.clients = []
+        # Once the connections are gone, new clients are served again.
+        c, g = d.connect_retry(timeout=15.0)
+        self.assertEqual(g, "220 mx.test ESMTP smtpd", d.log()[-2000:])
+        self.start_data(c)
+        c.send(b"recovered\r\n.\r\n")
+        c.expect_match(OK_ID)
+        self.assertIsNone(d.proc.poll())
+
+
+class TestForkFails(FaultTest):
+    UID = 54321     # nobody else's: RLIMIT_NPROC counts per real uid
+
+    def test_nproc(self):
+        # Root is exempt from RLIMIT_NPROC (kernel/fork.c: INIT_USER,
+        # CAP_SYS_RESOURCE, CAP_SYS_ADMIN), so smtpd runs unprivileged as
+        # a uid of its own, limited to 3 processes: master and 2 children.
+        if os.getuid() != 0:
+            self.skipTest("needs root to run smtpd as uid %d" % self.UID)
+        if shutil.which("setpriv") is None:
+            self.skipTest("no setpriv")
+        if [p for p in os.listdir("/proc") if p.isdigit()
+                and os.stat("/proc/" + p).st_uid == self.UID]:
+            self.skipTest("uid %d is in use" % self.UID)
+        self.d = d = Smtpd(
+            RECORD + "\nmax-clients 10\nreceived-header no",
+            prefork=1, wrapper=[
+                "prlimit", "--nproc=3:3", "--",
+                "setpriv", "--reuid=%d" % self.UID,
+                "--regid=%d" % self.UID, "--clear-groups", "--"])
+        c1 = d.connect()
+        c1.check("EHLO client.test", ehlo_lines())
+        self.assertTrue(wait_for(lambda: len(d.children()) >= 2, 2.0))
+        c2 = d.connect()
+        c2.check("NOOP", "250 OK")
+        # No third child: the master logs the failed fork, backs off and
+        # leaves the next client in the listen queue; it stays up.
+        self.assertTrue(d.wait_log(r"fork: Resource temporarily "
+                                   r"unavailable"), d.log())
+        c3 = d.connect(greeting=False)
+        c3.assert_silent(1.0)
+        # Nor can a session start the delivery program: 451.
+        c1.check("MAIL FROM:<a@example.com>", "250 OK")
+        c1.check("RCPT TO:<b@example.com>", "250 OK")
+        c1.check("DATA", DATA_354)
+        c1.send(b"no fork\r\n.\r\n")
+        c1.expect("451 4.3.0 Delivery failed temporarily, try again later")
+        self.assertEqual(d.deliveries(), [])
+        c1.check("NOOP", "250 OK")
+        self.assertIsNone(d.proc.poll())
+        # A session ends: its child takes the waiting client at once.
+        c2.check("QUIT", "221 Bye")
+        c2.expect_closed()
+        c3.expect("220 mx.test ESMTP smtpd", timeout=3.0)
+        c3.check("EHLO client.test", ehlo_lines())
+        self.assertIsNone(d.proc.poll())
+        self.assertEqual(len(d.children()), 2)
+
+
+class TestHupUnderLoad(FaultTest):
+    def test_50_hups(self):
+        good = (RECORD + "\nreceived-header no")
+        self.d = d = Smtpd(good, prefork=4)
+        text_good = d.config
+        text_bad = text_good + "frobnicate yes\n"
+        bad_line = len(text_good.splitlines()) + 1
+        stop = threading.Event()
+        lock = threading.Lock()
+        acked, errors = {}, []
+
+        def load(n):
+            seq = 0
+            while not stop.is_set():
+                try:
+                    s = smtplib.SMTP("127.0.0.1", d.port, timeout=10)
+                    try:
+                        s.ehlo("load%d.test" % n)
+                        for _ in range(3):
+                            seq += 1
+                            tag = "msg-%d-%d" % (n, seq)
+                            s.mail("a@example.com")
+                            s.rcpt("b@example.com")
+                            code, text = s.data(
+                                "Subject: %s\r\n\r\n%s\r\n" % (tag, tag))
+                            with lock:
+                                if code == 250:
+                                    acked[tag] = text
+                                else:
+                                    errors.append((tag, code, text))
+                        s.quit()
+                    finally:
+                        s.close()
+                except Exception as e:      # any failure counts
+                    with lock:
+                        errors.append(("session %d" % n, repr(e)))
+
+        def write_conf(text):
+            tmp = d.conf + ".new"
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.rename(tmp, d.conf)      # never a half-written file
+
+        threads = [threading.Thread(target=load, args=(n,))
+                   for n in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(50):
+                if i == 25:
+                    write_conf(text_bad)
+                    d.reload()
+                    self.assertTrue(d.wait_log(r"reload failed"),
+                                    d.log()[-2000:])
+                    write_conf(text_good)
+                else:
+                    d.reload()
+                time.sleep(0.1)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertIsNone(d.proc.poll(), "smtpd exited")
+        self.assertEqual(errors, [])
+        self.assertGreater(len(acked), 20)
+        self.assertTrue(re.search(r"%s:%d: " % (re.escape(d.conf), bad_line),
+                                  d.log()), d.log()[-2000:])
+        self.assertEqual(len(re.findall(r"reload failed", d.log())), 1)
+        delivered = [r["data"] for r in d.deliveries()]
+        tags = [re.search(rb"msg-\d+-\d+", x).group().decode()
+                for x in delivered]
+        self.assertEqual(sorted(tags), sorted(acked),
+                         "acknowledged vs delivered")
+
+
+if __name__ == "__main__":
+    unittest.main()

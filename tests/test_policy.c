@@ -1,0 +1,530 @@
+/*
+ * test_policy.c: unit tests of policy.c: the table loader (good and bad
+ * lines, a table of 1,000,000 addresses), lookups with +detail and case,
+ * client networks, sender tables, the reply parser and every action of
+ * the policy protocol, and policy_rcpt/policy_data against a policy
+ * server forked by the test on a UNIX socket.
+ */
+
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../smtpd.h"
+
+#define BIG_TABLE	1000000
+
+static char	 tmpdir[] = "/tmp/test_policy.XXXXXX";
+
+static const char *
+write_file(const char *name, const char *text, size_t len)
+{
+	static char	 path[160];
+	FILE		*fp;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	assert_non_null(fp = fopen(path, "w"));
+	assert_int_equal(fwrite(text, 1, len == 0 ? strlen(text) : len, fp),
+	    len == 0 ? strlen(text) : len);
+	fclose(fp);
+	return path;
+}
+
+static struct policy_table *
+table(const char *text, int nocase)
+{
+	return policy_table_load(write_file("t", text, 0), nocase);
+}
+
+static double
+now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+test_table_lookup(void **state)
+{
+	struct policy_table	*t;
+
+	(void)state;
+	t = table("# comment\n\n  anne@Example.ORG  # trailing\n"
+	    "\t@domain.example\nBob@example.org\r\nanne@example.org\n"
+	    "postmaster\n<>\n\"a..b\"@q.example\n", 0);
+	assert_non_null(t);
+	assert_int_equal(policy_table_count(t), 6);
+	assert_true(policy_table_lookup(t, "anne@example.org", 0));
+	assert_true(policy_table_lookup(t, "anne@EXAMPLE.org", 0));
+	assert_false(policy_table_lookup(t, "Anne@example.org", 0));
+	assert_true(policy_table_lookup(t, "Bob@example.org", 0));
+	assert_false(policy_table_lookup(t, "bob@example.org", 0));
+	assert_true(policy_table_lookup(t, "x@domain.example", 0));
+	assert_true(policy_table_lookup(t, "x@DOMAIN.example", 0));
+	assert_false(policy_table_lookup(t, "x@sub.domain.example", 0));
+	assert_true(policy_table_lookup(t, "postmaster", 0));
+	assert_true(policy_table_lookup(t, "", 0));
+	assert_true(policy_table_lookup(t, "\"a..b\"@q.example", 0));
+	assert_false(policy_table_lookup(t, "carl@example.org", 0));
+	/* +detail only with a delimiter; not at the start. */
+	assert_false(policy_table_lookup(t, "anne+tag@example.org", 0));
+	assert_true(policy_table_lookup(t, "anne+tag@example.org", '+'));
+	assert_true(policy_table_lookup(t, "anne+@example.org", '+'));
+	assert_true(policy_table_lookup(t, "anne-x@example.org", '-'));
+	assert_false(policy_table_lookup(t, "+anne@example.org", '+'));
+	assert_false(policy_table_lookup(t, "anne+x@example.org", '-'));
+	assert_true(policy_table_lookup(t, "z+y@domain.example", '+'));
+	policy_table_free(t);
+
+	/* ignore-case: local parts too. */
+	t = table("Anne@Example.org\n", 1);
+	assert_true(policy_table_lookup(t, "ANNE@example.ORG", 0));
+	assert_true(policy_table_lookup(t, "anne+X@example.org", '+'));
+	assert_false(policy_table_lookup(t, "", 0));
+	policy_table_free(t);
+
+	/* Empty, and comments only. */
+	t = table("", 0);
+	assert_non_null(t);
+	assert_int_equal(policy_table_count(t), 0);
+	assert_false(policy_table_lookup(t, "a@b", '+'));
+	policy_table_free(t);
+}
+
+static void
+test_table_bad(void **state)
+{
+	static const char *const bad[] = {
+		"a@b c@d\n", "ok@x\nuser@\n", "a\001b@c\n",
+		"ok@x\n@\n", NULL
+	};
+	char	 longline[1024];
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; bad[i] != NULL; i++)
+		assert_null(table(bad[i], 0));
+	memset(longline, 'a', sizeof(longline) - 4);
+	memcpy(longline + sizeof(longline) - 4, "@b\n", 4);
+	assert_null(table(longline, 0));
+	assert_null(policy_table_load(write_file("t", "a@b\n\0x@y\n", 9),
+	    0));
+	assert_null(policy_table_load("/nonexistent/table", 0));
+}
+
+/* 1,000,000 addresses: loaded in seconds, found, and the others not. */
+static void
+test_table_huge(void **state)
+{
+	struct policy_table	*t;
+	char			 path[160], addr[64];
+	double			 t0, load;
+	FILE			*fp;
+	int			 i;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/huge", tmpdir);
+	assert_non_null(fp = fopen(path, "w"));
+	for (i = 0; i < BIG_TABLE; i++)
+		fprintf(fp, "user%d@example%d.org\n", i, i % 1000);
+	fclose(fp);
+	t0 = now();
+	assert_non_null(t = policy_table_load(path, 0));
+	load = now() - t0;
+	print_message("loaded %d entries in %.2fs\n", BIG_TABLE, load);
+	/* Generous for the sanitizer build; ~0.3s optimised. */
+	assert_true(load < 30);
+	assert_int_equal(policy_table_count(t), BIG_TABLE);
+	t0 = now();
+	for (i = 0; i < BIG_TABLE; i += 7) {
+		snprintf(addr, sizeof(addr), "user%d+x@EXAMPLE%d.org", i,
+		    i % 1000);
+		assert_true(policy_table_lookup(t, addr, '+'));
+		snprintf(addr, sizeof(addr), "user%d@example%d.org", i,
+		    (i + 1) % 1000);
+		assert_false(policy_table_lookup(t, addr, '+'));
+	}
+	print_message("%d lookups in %.2fs\n", 2 * (BIG_TABLE / 7 + 1),
+	    now() - t0);
+	policy_table_free(t);
+	unlink(path);
+}
+
+static void
+test_clients(void **state)
+{
+	struct config	*c;
+	struct client	 cl;
+	char		 reply[REPLY_MAX];
+
+	(void)state;
+	c = config_default();
+	memset(&cl, 0, sizeof(cl));
+	strlcpy(cl.cl_addr, "10.1.2.3", sizeof(cl.cl_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
+	/* Only reject: the rest is welcome. */
+	assert_int_equal(proxy_net_parse("10.0.0.0/8",
+	    &c->c_clients[PN_REJECT][0]), 0);
+	c->c_nclients[PN_REJECT] = 1;
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
+	assert_string_equal(reply, "554 5.7.1 <10.1.2.3>: Client host "
+	    "rejected: Access denied");
+	strlcpy(cl.cl_addr, "192.0.2.1", sizeof(cl.cl_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
+	/* The more specific network wins, whichever list. */
+	assert_int_equal(proxy_net_parse("10.1.0.0/16",
+	    &c->c_clients[PN_ACCEPT][0]), 0);
+	assert_int_equal(proxy_net_parse("2001:db8::/32",
+	    &c->c_clients[PN_ACCEPT][1]), 0);
+	c->c_nclients[PN_ACCEPT] = 2;
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
+	strlcpy(cl.cl_addr, "10.1.2.3", sizeof(cl.cl_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
+	strlcpy(cl.cl_addr, "10.2.2.3", sizeof(cl.cl_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
+	strlcpy(cl.cl_addr, "2001:db8::1", sizeof(cl.cl_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
+	strlcpy(cl.cl_addr, "::ffff:10.1.0.9", sizeof(cl.cl_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
+	strlcpy(cl.cl_addr, "2001:db9::1", sizeof(cl.cl_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
+	assert_string_equal(reply, "554 5.7.1 <2001:db9::1>: Client host "
+	    "rejected: Access denied");
+	/* A tie is a refusal; a UNIX socket client is local. */
+	assert_int_equal(proxy_net_parse("10.1.0.0/16",
+	    &c->c_clients[PN_REJECT][1]), 0);
+	c->c_nclients[PN_REJECT] = 2;
+	strlcpy(cl.cl_addr, "10.1.2.3", sizeof(cl.cl_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
+	cl.cl_addr[0] = '\0';
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
+	config_free(c);
+}
+
+static void
+test_senders(void **state)
+{
+	struct config	*c;
+	char		 reply[REPLY_MAX];
+
+	(void)state;
+	c = config_default();
+	assert_int_equal(policy_sender(c, "any@x", reply, sizeof(reply)), 0);
+	c->c_table[PT_SENDER_REJECT] = table("spam@example.com\n"
+	    "@bad.example\n", 0);
+	c->c_rcpt_delim = '+';
+	assert_int_equal(policy_sender(c, "any@x", reply, sizeof(reply)), 0);
+	assert_int_equal(policy_sender(c, "", reply, sizeof(reply)), 0);
+	assert_int_equal(policy_sender(c, "spam+1@example.com", reply,
+	    sizeof(reply)), -1);
+	assert_string_equal(reply, "550 5.7.1 <spam+1@example.com>: Sender "
+	    "address rejected: Access denied");
+	assert_int_equal(policy_sender(c, "a@Bad.Example", reply,
+	    sizeof(reply)), -1);
+	c->c_table[PT_SENDER_ACCEPT] = table("<>\n@good.example\n", 0);
+	assert_int_equal(policy_sender(c, "", reply, sizeof(reply)), 0);
+	assert_int_equal(policy_sender(c, "a@good.example", reply,
+	    sizeof(reply)), 0);
+	assert_int_equal(policy_sender(c, "any@x", reply, sizeof(reply)), -1);
+	assert_string_equal(reply, "550 5.7.1 <any@x>: Sender address "
+	    "rejected: Access denied");
+	config_free(c);
+}
+
+static int
+action_of(const char *block, char *action, size_t size)
+{
+	return policy_reply_action(block, strlen(block), action, size);
+}
+
+static void
+test_reply_parse(void **state)
+{
+	char	 a[64];
+
+	(void)state;
+	assert_int_equal(action_of("action=DUNNO\n\n", a, sizeof(a)), 0);
+	assert_string_equal(a, "DUNNO");
+	assert_int_equal(action_of("x=1\naction=REJECT no way\ny=\n\n", a,
+	    sizeof(a)), 0);
+	assert_string_equal(a, "REJECT no way");
+	assert_int_equal(action_of("action=OK\r\n\n", a, sizeof(a)), 0);
+	assert_string_equal(a, "OK");
+	assert_int_equal(action_of("action=\n\n", a, sizeof(a)), 0);
+	assert_string_equal(a, "");
+	/* Malformed: no end, no action, two, a line without '=', long. */
+	assert_int_equal(action_of("action=OK\n", a, sizeof(a)), -1);
+	assert_int_equal(action_of("", a, sizeof(a)), -1);
+	assert_int_equal(action_of("\n\n", a, sizeof(a)), -1);
+	assert_int_equal(action_of("x=1\n\n", a, sizeof(a)), -1);
+	assert_int_equal(action_of("action=OK\naction=OK\n\n", a,
+	    sizeof(a)), -1);
+	assert_int_equal(action_of("action=OK\ngarbage\n\n", a, sizeof(a)),
+	    -1);
+	assert_int_equal(action_of("action=OK\n\nx=1\n\n", a, sizeof(a)), -1);
+	assert_int_equal(action_of("action=0123456789012345678901234567890"
+	    "1234567890123456789012345678901234567890\n\n", a, sizeof(a)),
+	    -1);
+	assert_int_equal(policy_reply_action("action=OK\0\n\n", 12, a,
+	    sizeof(a)), -1);
+}
+
+#define WHAT	"<u@x>: Recipient address rejected"
+
+static void
+expect_action(const char *action, int rc, const char *want)
+{
+	char	 reply[REPLY_MAX], hdr[POLICY_HEADER_MAX + 1];
+
+	reply[0] = hdr[0] = '\0';
+	assert_int_equal(policy_action(action, WHAT, reply, sizeof(reply),
+	    hdr, sizeof(hdr)), rc);
+	if (rc == PA_REFUSE)
+		assert_string_equal(reply, want);
+	if (rc == PA_PREPEND)
+		assert_string_equal(hdr, want);
+}
+
+static void
+test_actions(void **state)
+{
+	(void)state;
+	expect_action("OK", PA_DUNNO, NULL);
+	expect_action("ok", PA_DUNNO, NULL);
+	expect_action("DUNNO", PA_DUNNO, NULL);
+	expect_action("REJECT", PA_REFUSE, "550 5.7.1 " WHAT ": Access denied");
+	expect_action("REJECT go away", PA_REFUSE,
+	    "550 5.7.1 " WHAT ": go away");
+	expect_action("reject 5.7.2 No", PA_REFUSE, "550 5.7.2 " WHAT ": No");
+	/* An enhanced code of the wrong class stays text. */
+	expect_action("REJECT 4.7.2 No", PA_REFUSE,
+	    "550 5.7.1 " WHAT ": 4.7.2 No");
+	expect_action("DEFER", PA_REFUSE,
+	    "450 4.7.1 " WHAT ": Service is unavailable");
+	expect_action("DEFER later", PA_REFUSE, "450 4.7.1 " WHAT ": later");
+	expect_action("DEFER_IF_PERMIT 4.2.0 Greylisted, see x", PA_REFUSE,
+	    "450 4.2.0 " WHAT ": Greylisted, see x");
+	expect_action("451 4.7.1 Please try later", PA_REFUSE,
+	    "451 4.7.1 " WHAT ": Please try later");
+	expect_action("554 Nope", PA_REFUSE, "554 5.7.1 " WHAT ": Nope");
+	expect_action("521 5.3.0 \tdown\001x", PA_REFUSE,
+	    "521 5.3.0 " WHAT ": down x");
+	expect_action("PREPEND X-Greylist: delayed 2 seconds", PA_PREPEND,
+	    "X-Greylist: delayed 2 seconds");
+	/* Malformed: policy-default. */
+	expect_action("", PA_BAD, NULL);
+	expect_action("OK now", PA_BAD, NULL);
+	expect_action("HOLD", PA_BAD, NULL);
+	expect_action("FILTER smtp:x", PA_BAD, NULL);
+	expect_action("250 fine", PA_BAD, NULL);
+	expect_action("45 short", PA_BAD, NULL);
+	expect_action("4501 long", PA_BAD, NULL);
+	expect_action("45x text", PA_BAD, NULL);
+	expect_action("450", PA_BAD, NULL);
+	expect_action("PREPEND", PA_BAD, NULL);
+	expect_action("PREPEND no colon", PA_BAD, NULL);
+	expect_action("PREPEND Bad Name: x", PA_BAD, NULL);
+	expect_action("PREPEND : x", PA_BAD, NULL);
+	expect_action("PREPEND X-A: b\001", PA_BAD, NULL);
+}
+
+/*
+ * A policy server in a child: answers the requests of each connection
+ * with the next reply of replies[]; "close" closes the connection
+ * instead, "hang" never answers.  Each request is checked first.
+ */
+static pid_t
+server_start(const char *path, const char *const *replies)
+{
+	struct sockaddr_un	 sun;
+	char			 buf[8192];
+	ssize_t			 n;
+	size_t			 len;
+	pid_t			 pid;
+	int			 s, fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	unlink(path);
+	assert_true((s = socket(AF_UNIX, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(s, 5), 0);
+	if ((pid = fork()) != 0) {
+		close(s);
+		return pid;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	while ((fd = accept(s, NULL, NULL)) != -1) {
+		for (len = 0; *replies != NULL; ) {
+			n = read(fd, buf + len, sizeof(buf) - 1 - len);
+			if (n <= 0)
+				break;
+			len += n;
+			buf[len] = '\0';
+			if (strstr(buf, "\n\n") == NULL)
+				continue;
+			if (strstr(buf, "request=smtpd_access_policy\n") ==
+			    NULL || strstr(buf, "client_address=192.0.2.7\n")
+			    == NULL)
+				_exit(2);
+			len = 0;
+			if (strcmp(*replies, "hang") == 0)
+				pause();
+			if (strcmp(*replies++, "close") == 0)
+				break;
+			if (write(fd, replies[-1], strlen(replies[-1])) == -1)
+				_exit(3);
+		}
+		close(fd);
+	}
+	_exit(0);
+}
+
+static void
+server_stop(pid_t pid)
+{
+	int	 status;
+
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}
+
+static int
+rcpt(struct policy_conn *pc, const struct config *c, struct envelope *e,
+    const char *addr, char *reply)
+{
+	struct client	 cl;
+
+	memset(&cl, 0, sizeof(cl));
+	strlcpy(cl.cl_addr, "192.0.2.7", sizeof(cl.cl_addr));
+	strlcpy(cl.cl_helo, "client.example", sizeof(cl.cl_helo));
+	strlcpy(cl.cl_sid, "0123456789abcdef", sizeof(cl.cl_sid));
+	cl.cl_esmtp = 1;
+	reply[0] = '\0';
+	return policy_rcpt(pc, c, &cl, e, addr, reply, REPLY_MAX);
+}
+
+static void
+test_server(void **state)
+{
+	static const char *const replies[] = {
+		"action=PREPEND X-Test: one\n\n",
+		"action=REJECT no\n\n",
+		"close",
+		"action=DEFER_IF_PERMIT 4.2.0 Greylisted\n\n",
+		"action=HOLD\n\n",
+		"action=OK\n\n",
+		"hang",
+		NULL
+	};
+	struct config		*c;
+	struct policy_conn	*pc;
+	struct envelope		 e;
+	struct client		 cl;
+	char			 path[160], reply[REPLY_MAX];
+	pid_t			 pid;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/policy.sock", tmpdir);
+	pid = server_start(path, replies);
+	c = config_default();
+	assert_null(policy_open(c));
+	xasprintf(&c->c_policy, "unix:%s", path);
+	c->c_policy_timeout = 1;
+	c->c_table[PT_RCPT_ACCEPT] = table("@x\n", 0);
+	memset(&e, 0, sizeof(e));
+	e.e_sender = xstrdup("s@y");
+	assert_non_null(pc = policy_open(c));
+
+	/* The table first: the server is not asked. */
+	assert_int_equal(rcpt(pc, c, &e, "u@z", reply), -1);
+	assert_string_equal(reply, "550 5.1.1 <u@z>: Recipient address "
+	    "rejected: User unknown");
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), 0);
+	assert_string_equal(e.e_prepend, "X-Test: one\r\n");
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "550 5.7.1 " WHAT ": no");
+	/* Closed on the next request: a new connection, the same query. */
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "450 4.2.0 " WHAT ": Greylisted");
+	/* Not understood: policy-default defer. */
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "451 4.3.5 Server configuration problem");
+	/* END-OF-MESSAGE only when asked for. */
+	memset(&cl, 0, sizeof(cl));
+	strlcpy(cl.cl_addr, "192.0.2.7", sizeof(cl.cl_addr));
+	assert_int_equal(policy_data(pc, c, &cl, &e, 10, reply,
+	    sizeof(reply)), 0);
+	c->c_policy_stages = POLICY_STAGE_DATA;
+	assert_int_equal(policy_data(pc, c, &cl, &e, 10, reply,
+	    sizeof(reply)), 0);
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), 0);
+	c->c_policy_stages = POLICY_STAGE_RCPT;
+	/* No answer within policy-timeout: policy-default, both ways. */
+	c->c_policy_default = POLICY_DUNNO;
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), 0);
+	server_stop(pid);
+	/* No server at all. */
+	c->c_policy_default = POLICY_DEFER;
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "451 4.3.5 Server configuration problem");
+	policy_close(pc);
+	free(e.e_sender);
+	free(e.e_prepend);
+	config_free(c);
+	unlink(path);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	log_init(1, 0);
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	char	 cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table_lookup),
+		cmocka_unit_test(test_table_bad),
+		cmocka_unit_test(test_table_huge),
+		cmocka_unit_test(test_clients),
+		cmocka_unit_test(test_senders),
+		cmocka_unit_test(test_reply_parse),
+		cmocka_unit_test(test_actions),
+		cmocka_unit_test(test_server),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
