@@ -54,6 +54,7 @@ struct policy_table {
 struct policy_conn {
 	int		 pc_fd;		/* -1: not connected */
 	unsigned int	 pc_requests;
+	unsigned int	 pc_msgs;	/* instances named */
 };
 
 /* What one query is about: the protocol state and its recipient. */
@@ -763,8 +764,10 @@ policy_request(const struct client *cl, const struct envelope *e,
 	policy_attr(f, "recipient", q->pq_rcpt);
 	snprintf(num, sizeof(num), "%zu", q->pq_count);
 	policy_attr(f, "recipient_count", num);
-	policy_attr(f, "queue_id", e->e_id);
-	policy_attr(f, "instance", e->e_id[0] != '\0' ? e->e_id : cl->cl_sid);
+	/* The message has its id (its queue_id) only once DATA began. */
+	policy_attr(f, "queue_id", strcmp(q->pq_state, "RCPT") != 0 ?
+	    e->e_id : "");
+	policy_attr(f, "instance", e->e_instance);
 	snprintf(num, sizeof(num), "%lld", q->pq_size);
 	policy_attr(f, "size", num);
 	policy_attr(f, "sasl_method", "");
@@ -817,6 +820,10 @@ policy_ask(struct policy_conn *pc, const struct config *c,
 	size_t	 reqlen;
 	int	 rc;
 
+	/* Postfix's instance: one name for every request of a message. */
+	if (e->e_instance[0] == '\0')
+		snprintf(e->e_instance, sizeof(e->e_instance), "%s.%u",
+		    cl->cl_sid, ++pc->pc_msgs);
 	req = policy_request(cl, e, q, &reqlen);
 	rc = policy_exchange(pc, c, req, reqlen, action, sizeof(action));
 	free(req);

@@ -185,6 +185,7 @@ session_reset_envelope(struct session *s)
 	e->e_nrcpts = 0;
 	free(e->e_prepend);
 	e->e_prepend = NULL;
+	e->e_instance[0] = '\0';
 	e->e_body8 = 0;
 	e->e_smtputf8 = 0;
 	if (s->s_state > S_HELO)

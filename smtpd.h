@@ -231,6 +231,8 @@ struct envelope {
 	char			 e_id[MSG_ID_LEN];
 	char			*e_prepend;	/* policy PREPEND headers, each
 						   ending in CRLF, or NULL */
+	char			 e_instance[MSG_ID_LEN]; /* policy.c's name
+						   of the message; "" at reset */
 };
 
 struct client {

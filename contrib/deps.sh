@@ -7,6 +7,9 @@ what=${1:-build}
 
 # pkg-config module -> Debian package
 need=""
+# Packages whose services must not start: installed under a policy-rc.d
+# that forbids it (invoke-rc.d's exit 101, "action forbidden").
+nostart=""
 pkg_mod() {
 	pkg-config --exists "$1" 2>/dev/null || need="$need $2"
 }
@@ -44,15 +47,48 @@ if [ "$what" = check ]; then
 	# authdaemond) and dovecot-lda (dovecot-core's dovecot); their tests
 	# skip without them.
 	[ -x /usr/bin/procmail ] || need="$need procmail"
+	# tests/e2e/test_policy.py runs postgrey itself, as its own process
+	# on a loopback port; the package's service must not run.
+	[ -x /usr/sbin/postgrey ] || nostart="$nostart postgrey"
 fi
 
-[ -z "$need" ] && exit 0
-echo "deps.sh: missing Debian packages:$need"
+[ -z "$need$nostart" ] && exit 0
+echo "deps.sh: missing Debian packages:$need$nostart"
 if [ "$(id -u)" != 0 ]; then
-	echo "deps.sh: run as root: apt-get install -y$need" >&2
+	echo "deps.sh: run as root: apt-get install -y$need$nostart" >&2
+	[ -z "$nostart" ] ||
+	    echo "deps.sh: (with a policy-rc.d that exits 101, so that" \
+	    "$nostart does not start)" >&2
 	exit 1
 fi
-echo "deps.sh: apt-get update && apt-get install -y --no-install-recommends$need"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends $need
+if [ -n "$need" ]; then
+	echo "deps.sh: apt-get install -y --no-install-recommends$need"
+	apt-get install -y -qq --no-install-recommends $need
+fi
+[ -z "$nostart" ] && exit 0
+
+# An existing policy-rc.d is the administrator's: used as it is, and
+# kept.  Ours is removed on every way out, a failed install included.
+rcd=/usr/sbin/policy-rc.d
+made=""
+if [ ! -e "$rcd" ] && [ ! -L "$rcd" ]; then
+	trap 'rm -f "$rcd"' EXIT
+	trap 'exit 1' HUP INT TERM
+	printf '#!/bin/sh\n# deps.sh: no service starts (removed after)\nexit 101\n' \
+	    >"$rcd"
+	chmod 755 "$rcd"
+	made=1
+else
+	echo "deps.sh: keeping the existing $rcd" >&2
+fi
+echo "deps.sh: apt-get install -y --no-install-recommends$nostart" \
+    "(services not started)"
+status=0
+apt-get install -y -qq --no-install-recommends $nostart || status=$?
+if [ -n "$made" ]; then
+	rm -f "$rcd"
+	trap - EXIT HUP INT TERM
+fi
+exit $status

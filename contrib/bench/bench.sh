@@ -8,6 +8,8 @@
 # Environment: SMTPD, DELIVER_MAILDIR  binaries [build/smtpd, build/contrib/..]
 #   BENCH_ROUNDS [3]   BENCH_TMP [/dev/shm]   BENCH_KEEP=1 keeps the logs
 #   BENCH_MSGS_A..E    message counts of the five scenarios
+#   BENCH_MSGS_R [2000] messages of 100 recipients, with and without a
+#                      1,000,000-entry `accept recipients` table
 # It is a measurement, not a test: PASS/MISS is printed, the exit status is 0
 # unless the bench itself could not run.
 
@@ -215,7 +217,7 @@ wait_listen $SINK_PORT $SINK_PID || die "smtp-sink did not start: $(cat "$TMP/si
 MAILDIR=$TMP/maildir
 mkdir -p "$MAILDIR/tmp" "$MAILDIR/new" "$MAILDIR/cur"
 
-start_smtpd() {	# start_smtpd NAME DELIVER-LINE: sets SMTPD_PID, SMTPD_PORT
+start_smtpd() {	# start_smtpd NAME DELIVER-LINE [LINE]: sets SMTPD_PID, SMTPD_PORT
 	free_port
 	spool=$TMP/spool-$1
 	mkdir -p "$spool"
@@ -231,6 +233,7 @@ start_smtpd() {	# start_smtpd NAME DELIVER-LINE: sets SMTPD_PID, SMTPD_PORT
 		echo "spool $spool"
 		[ -n "$RUNAS" ] && echo "user $RUNAS"
 		echo "deliver $2"
+		[ -n "${3:-}" ] && echo "$3"
 	} >"$TMP/$1.conf"
 	"$SMTPD" -n -f "$TMP/$1.conf" >/dev/null 2>"$TMP/$1.check" ||
 	    die "$TMP/$1.conf rejected: $(cat "$TMP/$1.check")"
@@ -390,6 +393,32 @@ MEM_AFTER_MD=$(idle_child_mem $MAILDIR_PID)
 MEM_MASTER=$(rollup $DISCARD_PID)
 T_END=$(now)
 
+# RCPT rate with a 1,000,000-entry recipient table against none: a hash
+# lookup per RCPT should not show.  smtp-source -r N sends RCPT TO the
+# recipients 0rcpt@ .. (N-1)rcpt@; the table holds them among a million.
+RCPT_MSGS=${BENCH_MSGS_R:-2000}
+RCPT_PER=100
+awk -v h=$HOST -v n=$RCPT_PER 'BEGIN {
+	for (i = 0; i < 1000000 - n - 1; i++) printf "user%d@d%d.%s\n", i, i % 997, h
+	for (i = 0; i < n; i++) printf "%drcpt@%s\n", i, h
+	printf "rcpt@%s\n", h }' >"$TMP/rcpts"
+[ -n "$RUNAS" ] && chmod 644 "$TMP/rcpts"
+T0=$(now)
+start_smtpd table discard "accept recipients $TMP/rcpts"
+TABLE_PID=$SMTPD_PID TABLE_PORT=$SMTPD_PORT
+wait_prefork $TABLE_PID
+say "1,000,000-entry table: smtpd up in $(awk -v a="$T0" -v b="$(now)" \
+    'BEGIN { printf "%.1f", b - a }') s"
+r=1
+printf 'bench: (r) RCPT rate, %s msgs x %s rcpts ' "$RCPT_MSGS" $RCPT_PER >&2
+while [ $r -le "$ROUNDS" ]; do
+	run_source r notable $r $DISCARD_PORT 20 1024 "$RCPT_MSGS" "-d -r $RCPT_PER"
+	run_source r table $r $TABLE_PORT 20 1024 "$RCPT_MSGS" "-d -r $RCPT_PER"
+	printf '.' >&2
+	r=$((r + 1))
+done
+printf '\n' >&2
+
 # --- report ------------------------------------------------------------------
 
 median() {	# median SCEN TARGET: the median rate, or ERR
@@ -429,6 +458,23 @@ echo "$SCENARIOS" | while IFS='|' read -r scen title sess len msgs flags; do
 	    "$d" "$(ratio_cols "$d" "$s" "$(target "$scen" discard)")" \
 	    "$m" "$(ratio_cols "$m" "$s" "$(target "$scen" maildir)")"
 done
+
+echo
+rcpt_rate() {	# rcpt_rate TARGET: median RCPT/s of scenario r
+	m=$(median r "$1")
+	[ "$m" = ERR ] && { echo ERR; return; }
+	awk -v m="$m" -v n=$RCPT_PER 'BEGIN { printf "%.0f", m * n }'
+}
+RN=$(rcpt_rate notable)
+RT=$(rcpt_rate table)
+printf '%-30s %9s RCPT/s | with a 1,000,000-entry table %9s RCPT/s' \
+    "(r) smtp-source -r $RCPT_PER" "$RN" "$RT"
+if [ "$RN" != ERR ] && [ "$RT" != ERR ]; then
+	ratio=$(awk -v a="$RT" -v b="$RN" 'BEGIN { printf "%.2f", a / b }')
+	printf ' ratio %s (target >=0.90 %s)' "$ratio" \
+	    "$(passmiss "$ratio" ">=" 0.90)"
+fi
+echo
 
 echo
 echo "rounds (msg/s: sink discard maildir)"

@@ -112,7 +112,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data + 1, size - 1);
 	buf[size - 1] = '\0';
 	buf[size] = '\0';
-	for (i = 0; i < size - 1 && nf < FZ_MAXFIELDS; i += strlen(buf + i) + 1)
+	for (i = 0; i < size - 1 && nf < FZ_MAXFIELDS;
+	    i += strlen(buf + i) + 1)
 		f[nf++] = buf + i;
 	for (; nf < 5; nf++)
 		f[nf] = buf + size - 1;

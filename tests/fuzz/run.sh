@@ -12,24 +12,29 @@ seconds=$2
 maxlen=$3
 shift 3
 status=0
+
+# What went wrong: the sanitizer's or libFuzzer's report, its first frames.
+report()
+{
+	echo "$1: $2, see $3"
+	grep -A 10 -m 1 '^==[0-9]*==ERROR\|deadly signal\|ERROR: libFuzzer' "$3"
+	grep 'Test unit written to\|^SUMMARY' "$3"
+	status=1
+}
+
 for f in "$@"; do
 	n=${f#fuzz_}
 	log=$build/$f.log
 	mkdir -p "$build/corpus/$n"
 	set -- tests/fuzz/regress/$n-*.bin
 	if [ -e "$1" ] && ! "./$build/$f" "$@" >"$log" 2>&1; then
-		echo "$f: FAILED on a regression input, see $log"
-		tail -n 30 "$log"
-		status=1
+		report "$f" "FINDING on a regression input" "$log"
 		continue
 	fi
 	if ! "./$build/$f" -max_total_time="$seconds" -max_len="$maxlen" \
 	    -timeout=20 -print_final_stats=1 -artifact_prefix="$build/$f-" \
 	    "$build/corpus/$n" "tests/fuzz/corpus/$n" >"$log" 2>&1; then
-		echo "$f: FINDING after fuzzing, see $log"
-		grep -A 12 -m 1 'ERROR\|==ABORTING\|deadly signal' "$log"
-		tail -n 5 "$log"
-		status=1
+		report "$f" "FINDING" "$log"
 		continue
 	fi
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

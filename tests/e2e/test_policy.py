@@ -1,0 +1,283 @@
+"""Policy: recipient and sender tables, client networks, the Postfix
+policy delegation protocol (tests/e2e/policy_server.py), and a real
+postgrey when it is installed."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from harness import HERE, RECORD, Smtpd, SmtpdTest, free_port, wait_for
+
+SERVER = os.path.join(HERE, "policy_server.py")
+
+
+def table_daemon(config, tables):
+    """An smtpd whose table files (name: text) are in its temp dir."""
+    d = Smtpd(config, start=False)
+    for name, text in tables.items():
+        with open(os.path.join(d.tmp, name), "w") as f:
+            f.write(text)
+    d.start()
+    return d
+
+
+class TestTables(SmtpdTest):
+    CONFIG = (RECORD + "\nreceived-header no\nrecipient-delimiter +\n"
+              "accept recipients @TMP@/rcpts\n"
+              "reject senders @TMP@/bad\n")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = table_daemon(cls.CONFIG, {
+            "rcpts": "# users\nanne@example.org\n@Example.NET\n",
+            "bad": "spam@example.com\n@spam.example\n"})
+
+    def test_recipients(self):
+        c = self.d.session()
+        c.check("MAIL FROM:<a@b.example>", "250 OK")
+        c.check("RCPT TO:<anne@EXAMPLE.org>", "250 OK")
+        c.check("RCPT TO:<anne+news@example.org>", "250 OK")
+        c.check("RCPT TO:<x@example.net>", "250 OK")
+        c.check("RCPT TO:<Anne@example.org>", "550 5.1.1 <Anne@example.org>:"
+                " Recipient address rejected: User unknown")
+        c.check("RCPT TO:<bob@example.org>", "550 5.1.1 <bob@example.org>:"
+                " Recipient address rejected: User unknown")
+        c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
+        c.send("Subject: t\r\n\r\nx\r\n.\r\n")
+        self.assertTrue(c.recv_reply().startswith("250 OK"))
+        c.check("QUIT", "221 Bye")
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(runs[0]["argv"][1:], [
+            "anne@EXAMPLE.org", "anne+news@example.org", "x@example.net"])
+
+    def test_senders(self):
+        c = self.d.session()
+        c.check("MAIL FROM:<spam@example.com>", "550 5.7.1 "
+                "<spam@example.com>: Sender address rejected: Access denied")
+        c.check("MAIL FROM:<x@SPAM.example>", "550 5.7.1 "
+                "<x@SPAM.example>: Sender address rejected: Access denied")
+        c.check("MAIL FROM:<>", "250 OK")
+
+
+class TestAcceptSenders(SmtpdTest):
+    CONFIG = RECORD + "\naccept senders @TMP@/ok\n"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = table_daemon(cls.CONFIG, {"ok": "<>\n@good.example\n"})
+
+    def test_accept_senders(self):
+        c = self.d.session()
+        c.check("MAIL FROM:<a@b.example>", "550 5.7.1 <a@b.example>: "
+                "Sender address rejected: Access denied")
+        c.check("MAIL FROM:<a@good.example>", "250 OK")
+        c.check("RSET", "250 OK")
+        c.check("MAIL FROM:<>", "250 OK")
+
+
+class TestClients(SmtpdTest):
+    CONFIG = (RECORD + "\naccept clients 127.0.0.0/8\n"
+              "reject clients 127.0.0.2/32\n")
+
+    def test_accepted(self):
+        c = self.connect()
+        c.check("QUIT", "221 Bye")
+
+    def test_rejected(self):
+        c = self.connect(greeting=False, source="127.0.0.2")
+        c.expect("554 5.7.1 <127.0.0.2>: Client host rejected: "
+                 "Access denied")
+        c.check("EHLO x", "503 5.7.1 Error: access denied, send QUIT")
+        c.check("MAIL FROM:<a@b>", "503 5.7.1 Error: access denied, "
+                "send QUIT")
+        c.check("QUIT", "221 Bye")
+
+
+class PolicyServer:
+    def __init__(self, mode):
+        self.tmp = tempfile.mkdtemp(prefix="policy-e2e-")
+        self.portfile = os.path.join(self.tmp, "port")
+        self.logfile = os.path.join(self.tmp, "requests")
+        self.proc = subprocess.Popen([sys.executable, SERVER, self.portfile,
+                                      self.logfile, mode])
+        wait_for(lambda: os.path.exists(self.portfile), 10)
+        with open(self.portfile) as f:
+            self.port = int(f.read())
+
+    def requests(self):
+        if not os.path.exists(self.logfile):
+            return []
+        with open(self.logfile) as f:
+            return [json.loads(line) for line in f]
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class PolicyTest(SmtpdTest):
+    MODE = "script"
+    POLICY = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = PolicyServer(cls.MODE)
+        try:
+            cls.d = Smtpd(RECORD + "\npolicy inet:127.0.0.1:%d\n%s"
+                          % (cls.server.port, cls.POLICY))
+        except BaseException:
+            cls.server.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.server.stop()
+
+
+class TestPolicyActions(PolicyTest):
+    POLICY = "policy-stages rcpt data\n"
+
+    def test_actions(self):
+        c = self.d.session()
+        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        w = "Recipient address rejected"
+        for rcpt, reply in (
+                ("ok", "250 OK"), ("dunno", "250 OK"),
+                ("reject", "550 5.7.1 <reject@x>: %s: Access denied" % w),
+                ("rejtext", "550 5.7.1 <rejtext@x>: %s: No such luck" % w),
+                ("defer", "450 4.7.1 <defer@x>: %s: Service is unavailable"
+                 % w),
+                ("greylist", "450 4.2.0 <greylist@x>: %s: Greylisted" % w),
+                ("busy", "421 4.7.0 <busy@x>: %s: Busy" % w),
+                ("c554", "554 5.7.9 <c554@x>: %s: Policy says no" % w),
+                ("bad", "451 4.3.5 Server configuration problem"),
+                ("prepend", "250 OK")):
+            c.check("RCPT TO:<%s@x>" % rcpt, reply)
+        c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
+        c.send("Subject: t\r\n\r\nx\r\n.\r\n")
+        self.assertTrue(c.recv_reply().startswith("250 OK"))
+        c.check("QUIT", "221 Bye")
+        runs = self.d.wait_deliveries(1)
+        data = runs[0]["data"]
+        self.assertTrue(data.startswith(b"Received: "))
+        self.assertIn(b"\r\nX-Policy-Test: yes\r\nSubject: t\r\n", data)
+        reqs = self.server.requests()
+        self.assertEqual([r["protocol_state"] for r in reqs],
+                         ["RCPT"] * 10 + ["END-OF-MESSAGE"])
+        r = reqs[0]
+        self.assertEqual(r["request"], "smtpd_access_policy")
+        self.assertEqual(r["protocol_name"], "ESMTP")
+        self.assertEqual(r["client_address"], "127.0.0.1")
+        self.assertEqual(r["client_name"], "127.0.0.1")
+        self.assertEqual(r["helo_name"], "client.test")
+        self.assertEqual(r["sender"], "s@example.org")
+        self.assertEqual(r["recipient"], "ok@x")
+        self.assertEqual(reqs[-1]["recipient_count"], "3")
+        self.assertEqual(len({r["instance"] for r in reqs}), 1)
+
+
+class TestPolicyHang(PolicyTest):
+    MODE = "hang"
+    POLICY = "policy-timeout 1\n"
+
+    def test_timeout(self):
+        c = self.d.session()
+        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        t0 = time.monotonic()
+        c.check("RCPT TO:<a@x>", "451 4.3.5 Server configuration problem")
+        self.assertLess(time.monotonic() - t0, 4)
+
+
+class TestPolicyHangDunno(PolicyTest):
+    MODE = "hang"
+    POLICY = "policy-timeout 1\npolicy-default dunno\n"
+
+    def test_timeout_dunno(self):
+        c = self.d.session()
+        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c.check("RCPT TO:<a@x>", "250 OK")
+
+
+class TestPolicyClose(PolicyTest):
+    MODE = "close"
+
+    def test_closed(self):
+        c = self.d.session()
+        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c.check("RCPT TO:<a@x>", "451 4.3.5 Server configuration problem")
+        c.check("RCPT TO:<b@x>", "451 4.3.5 Server configuration problem")
+        self.assertEqual(len(self.server.requests()), 2)
+
+
+POSTGREY = shutil.which("postgrey") or (
+    "/usr/sbin/postgrey" if os.path.exists("/usr/sbin/postgrey") else None)
+
+
+@unittest.skipIf(POSTGREY is None, "postgrey not installed")
+class TestPostgrey(SmtpdTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg_tmp = tempfile.mkdtemp(prefix="postgrey-e2e-")
+        os.chmod(cls.pg_tmp, 0o777)
+        port = free_port()
+        cls.pg = subprocess.Popen(
+            [POSTGREY, "--inet=127.0.0.1:%d" % port, "--delay=2",
+             "--dbdir=" + cls.pg_tmp, "--max-age=1", "--user=nobody",
+             "--group=nogroup"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: _port_open(port), 20)
+            cls.d = Smtpd(RECORD + "\npolicy inet:127.0.0.1:%d\n" % port)
+        except BaseException:
+            cls.pg.kill()
+            cls.pg.wait()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.pg.send_signal(signal.SIGTERM)
+        try:
+            cls.pg.wait(10)
+        except subprocess.TimeoutExpired:
+            cls.pg.kill()
+            cls.pg.wait()
+        shutil.rmtree(cls.pg_tmp, ignore_errors=True)
+
+    def attempt(self):
+        c = self.d.session()
+        c.check("MAIL FROM:<sender@example.org>", "250 OK")
+        reply = c.cmd("RCPT TO:<rcpt@example.net>")
+        c.check("QUIT", "221 Bye")
+        return reply
+
+    def test_greylisting(self):
+        first = self.attempt()
+        # postgrey's DEFER_IF_PERMIT has no enhanced code: 4.7.1.
+        self.assertTrue(first.startswith("450 4.7.1 <rcpt@example.net>: "
+                                         "Recipient address rejected: "
+                                         "Greylisted"), first)
+        self.assertTrue(self.attempt().startswith("450 "))
+        time.sleep(3)
+        self.assertEqual(self.attempt(), "250 OK")
+
+
+def _port_open(port):
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    unittest.main()
