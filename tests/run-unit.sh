@@ -6,7 +6,7 @@ shift
 passed=0
 failed=0
 for t in "$@"; do
-	out=$("$dir/tests/$t" 2>/dev/null)
+	out=$("$dir/tests/$t" 2>&1)
 	rc=$?
 	run=$(printf '%s\n' "$out" | sed -n 's/^\[=*\] \([0-9]*\) test(s) run\./\1/p')
 	bad=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p')
