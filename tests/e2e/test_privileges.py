@@ -1,0 +1,76 @@
+"""DESIGN.md "Process model": started as root with `user nobody`, the
+children and the delivery program run unprivileged, and the master never
+holds a client's socket."""
+
+import os
+import pwd
+import unittest
+
+from harness import OK_ID, RECORD, SmtpdTest, socket_inode, wait_for
+
+
+def ids(pid):
+    """(uids, gids, groups) of a process from /proc/PID/status."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, val = line.partition(":")
+            if key in ("Uid", "Gid", "Groups"):
+                out[key] = [int(v) for v in val.split()]
+    return out["Uid"], out["Gid"], out["Groups"]
+
+
+def socket_fds(pid):
+    """The socket inodes a process holds."""
+    found = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            found.add(link[8:-1])
+    return found
+
+
+@unittest.skipUnless(os.getuid() == 0, "needs root")
+class TestPrivileges(SmtpdTest):
+    CONFIG = RECORD + "\nuser nobody"
+
+    def test_children_unprivileged(self):
+        nobody = pwd.getpwnam("nobody")
+        kids = wait_for(lambda: self.d.children() or None, 5.0)
+        self.assertTrue(kids)
+        for pid in kids:
+            uids, gids, groups = ids(pid)
+            self.assertEqual(uids, [nobody.pw_uid] * 4, pid)
+            self.assertEqual(gids, [nobody.pw_gid] * 4, pid)
+            self.assertEqual(groups, [nobody.pw_gid], pid)
+        # The master keeps root: it binds and signals.
+        self.assertEqual(ids(self.d.pid)[0][0], 0)
+
+    def test_master_holds_no_client_socket(self):
+        c = self.d.connect()
+        inode = wait_for(lambda: socket_inode(self.d.port, c.local_port),
+                         3.0)
+        self.assertIsNotNone(inode)
+        holders = [pid for pid in self.d.children()
+                   if inode in socket_fds(pid)]
+        self.assertEqual(len(holders), 1)
+        self.assertNotIn(inode, socket_fds(self.d.pid))
+        c.close()
+
+    def test_delivery_program_unprivileged(self):
+        nobody = pwd.getpwnam("nobody")
+        c = self.d.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
+        c.send(b"x\r\n.\r\n")
+        c.expect_match(OK_ID)
+        run = self.d.deliveries()[0]
+        self.assertEqual(run["uid"], nobody.pw_uid)
+
+
+if __name__ == "__main__":
+    unittest.main()
