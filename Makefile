@@ -96,6 +96,7 @@ test: all $(UNITBINS)
 check: deps-check
 	$(MAKE) test BUILDDIR=build SAN=0
 	$(MAKE) test BUILDDIR=build-asan SAN=1
+	$(MAKE) fuzz-check
 	@sh tests/test_install.sh
 	@if command -v mandoc >/dev/null; then \
 	    mandoc -Tlint -W warning smtpd.8 smtpd.conf.5 && \

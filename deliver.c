@@ -462,11 +462,13 @@ deliver_argv(const struct config *c, const struct client *cl,
 		{ "id",		e->e_id }
 	};
 	char		**argv;
-	size_t		  i, n = 0, w;
+	size_t		  i, n = 0, w, size = 1;
 
+	/* Each %{recipients} word (there may be several) takes them all. */
 	for (w = 0; c->c_deliver_argv[w] != NULL; w++)
-		;
-	argv = xreallocarray(NULL, w + dr->dr_nrcpts + 1, sizeof(*argv));
+		size += strcmp(c->c_deliver_argv[w], "%{recipients}") == 0 ?
+		    dr->dr_nrcpts : 1;
+	argv = xreallocarray(NULL, size, sizeof(*argv));
 	for (w = 0; c->c_deliver_argv[w] != NULL; w++) {
 		if (strcmp(c->c_deliver_argv[w], "%{recipients}") == 0) {
 			for (i = 0; i < dr->dr_nrcpts; i++)

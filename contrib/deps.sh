@@ -40,6 +40,14 @@ if [ "$what" = check ]; then
 	    need="$need libnet-ssleay-perl libio-socket-ssl-perl"
 	cmd_pkg haproxy haproxy
 	cmd_pkg mandoc mandoc
+	# make fuzz-check: clang's libFuzzer (its runtime is a separate package).
+	cmd_pkg clang clang
+	if command -v clang >/dev/null 2>&1 &&
+	    ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)
+	    { (void)d; (void)n; return 0; }' | clang -fsanitize=fuzzer -x c - \
+	    -o /dev/null 2>/dev/null; then
+		need="$need libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+	fi
 	cmd_pkg openssl openssl
 	# tests/e2e/test_agents.py runs contrib/examples/procmail.conf with
 	# procmail (setuid root, no daemon, no MTA).  Not installed here,
