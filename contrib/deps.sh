@@ -41,9 +41,9 @@ if [ "$what" = check ]; then
 	cmd_pkg haproxy haproxy
 	cmd_pkg mandoc mandoc
 	# make fuzz-check: clang's libFuzzer (its runtime is a separate package).
-	cmd_pkg clang clang
-	if command -v clang >/dev/null 2>&1 &&
-	    ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)
+	if ! command -v clang >/dev/null 2>&1; then
+		need="$need clang libclang-rt-14-dev"
+	elif ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)
 	    { (void)d; (void)n; return 0; }' | clang -fsanitize=fuzzer -x c - \
 	    -o /dev/null 2>/dev/null; then
 		need="$need libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
