@@ -27,6 +27,10 @@ if command -v pkg-config >/dev/null 2>&1; then
 else
 	need="$need libssl-dev libbsd-dev libcrypt-dev"
 fi
+# deliver-maildir, run once per message, is linked statically against musl
+# when musl-gcc is there: it starts three times faster than with glibc
+# (make bench).  Without it the Makefile falls back to static glibc.
+cmd_pkg musl-gcc musl-tools
 if [ "$what" = check ]; then
 	if command -v pkg-config >/dev/null 2>&1; then
 		pkg_mod cmocka libcmocka-dev

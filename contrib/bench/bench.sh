@@ -395,12 +395,13 @@ T_END=$(now)
 
 # RCPT rate with a 1,000,000-entry recipient table against none: a hash
 # lookup per RCPT should not show.  smtp-source -r N sends RCPT TO the
-# recipients 0rcpt@ .. (N-1)rcpt@; the table holds them among a million.
+# recipients 1rcpt@ .. Nrcpt@; the table holds them (and 0rcpt@) among a
+# million.
 RCPT_MSGS=${BENCH_MSGS_R:-2000}
 RCPT_PER=100
 awk -v h=$HOST -v n=$RCPT_PER 'BEGIN {
-	for (i = 0; i < 1000000 - n - 1; i++) printf "user%d@d%d.%s\n", i, i % 997, h
-	for (i = 0; i < n; i++) printf "%drcpt@%s\n", i, h
+	for (i = 0; i < 1000000 - n - 2; i++) printf "user%d@d%d.%s\n", i, i % 997, h
+	for (i = 0; i <= n; i++) printf "%drcpt@%s\n", i, h
 	printf "rcpt@%s\n", h }' >"$TMP/rcpts"
 [ -n "$RUNAS" ] && chmod 644 "$TMP/rcpts"
 T0=$(now)
