@@ -83,6 +83,7 @@ static const char *config_check_hostname(const char *);
 static const char *config_check_banner(const char *);
 static const char *config_check_user(const char *);
 static const char *config_check_path(const char *);
+static void	 config_listener_free(struct listener *);
 static const char *config_check_ciphers(const char *);
 static int	 config_auth_parse(struct parse *, int, char **);
 static int	 config_mechs_parse(struct parse *, int, char **);
@@ -418,8 +419,7 @@ config_free(struct config *c)
 	policy_config_free(c);
 	while ((l = TAILQ_FIRST(&c->c_listeners)) != NULL) {
 		TAILQ_REMOVE(&c->c_listeners, l, l_entry);
-		free(l->l_addr);
-		free(l);
+		config_listener_free(l);
 	}
 	config_free_argv(c->c_deliver_argv);
 	free(c->c_deliver_cmd);
@@ -1273,6 +1273,41 @@ config_listen_arg(struct parse *p, struct listener *l, const char *opt,
 	return 0;
 }
 
+/*
+ * `owner USER`, `group GROUP`: who owns a UNIX socket (an LMTP client in
+ * another group, say).  The master looks the names up when it binds.
+ */
+static int
+config_listen_owner(struct parse *p, struct listener *l, const char *opt,
+    const char *arg)
+{
+	char		**dst = opt[0] == 'o' ? &l->l_owner : &l->l_group;
+	const char	 *why;
+
+	if (!l->l_unix) {
+		config_error(p, "listen: %s is only for UNIX sockets", opt);
+		return -1;
+	}
+	if (arg == NULL || (why = config_check_user(arg)) != NULL) {
+		config_error(p, "listen: %s: \"%s\" %s", opt,
+		    arg == NULL ? "" : config_esc(p, arg),
+		    arg == NULL ? "is missing" : why);
+		return -1;
+	}
+	free(*dst);
+	*dst = xstrdup(arg);
+	return 0;
+}
+
+static void
+config_listener_free(struct listener *l)
+{
+	free(l->l_addr);
+	free(l->l_owner);
+	free(l->l_group);
+	free(l);
+}
+
 /* The flags a listener option without an argument sets, else 0. */
 static int
 config_listen_flag(const char *opt)
@@ -1300,7 +1335,8 @@ static int
 config_listen_keyword(const char *opt)
 {
 	return config_listen_flag(opt) != 0 || strcmp(opt, "port") == 0 ||
-	    strcmp(opt, "mode") == 0 || strcmp(opt, "proxy-protocol") == 0;
+	    strcmp(opt, "mode") == 0 || strcmp(opt, "owner") == 0 ||
+	    strcmp(opt, "group") == 0 || strcmp(opt, "proxy-protocol") == 0;
 }
 
 /* The networks of `proxy-protocol from`, up to the next option. */
@@ -1390,6 +1426,12 @@ config_listen_opts(struct parse *p, struct listener *l, int argc,
 			i += n;
 			continue;
 		}
+		if (strcmp(opt, "owner") == 0 || strcmp(opt, "group") == 0) {
+			if (config_listen_owner(p, l, opt, arg) == -1)
+				return -1;
+			i++;
+			continue;
+		}
 		if (strcmp(opt, "port") == 0 || strcmp(opt, "mode") == 0) {
 			if (l->l_unix != (strcmp(opt, "mode") == 0)) {
 				config_error(p, "listen: %s", l->l_unix ?
@@ -1431,8 +1473,7 @@ config_listen_parse(struct parse *p, int argc, char **argv)
 	l->l_proxy_timeout = DEF_PROXY_TIMEOUT;
 	if (config_listen_addr(p, l, argv[2]) == -1 ||
 	    config_listen_opts(p, l, argc - 3, argv + 3) == -1) {
-		free(l->l_addr);
-		free(l);
+		config_listener_free(l);
 		return -1;
 	}
 	if (l->l_unix)
@@ -1949,9 +1990,13 @@ config_listen_print(FILE *fp, const struct listener *l)
 {
 	fputs("listen on ", fp);
 	config_print_word(fp, l->l_addr, 0);
-	if (l->l_unix)
+	if (l->l_unix) {
 		fprintf(fp, " mode %04o", (unsigned int)l->l_mode);
-	else
+		if (l->l_owner != NULL)
+			fprintf(fp, " owner %s", l->l_owner);
+		if (l->l_group != NULL)
+			fprintf(fp, " group %s", l->l_group);
+	} else
 		fprintf(fp, " port %d", l->l_port);
 	if (l->l_flags & LF_TLS)
 		fputs(" tls", fp);

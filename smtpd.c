@@ -255,6 +255,31 @@ listener_unlink_stale(const struct sockaddr_un *sun, char *why,
 	return 0;
 }
 
+/* `owner` and `group` of a UNIX socket listener; errno 0: why says. */
+static int
+listener_chown(const struct listener *l, const char *path, char *why,
+    size_t whylen)
+{
+	struct passwd	*pw = NULL;
+	struct group	*gr = NULL;
+
+	if (l->l_owner == NULL && l->l_group == NULL)
+		return 0;
+	errno = 0;
+	if (l->l_owner != NULL && (pw = getpwnam(l->l_owner)) == NULL) {
+		(void)snprintf(why, whylen, "no user %s", l->l_owner);
+		errno = 0;
+		return -1;
+	}
+	if (l->l_group != NULL && (gr = getgrnam(l->l_group)) == NULL) {
+		(void)snprintf(why, whylen, "no group %s", l->l_group);
+		errno = 0;
+		return -1;
+	}
+	return chown(path, pw != NULL ? pw->pw_uid : (uid_t)-1,
+	    gr != NULL ? gr->gr_gid : (gid_t)-1);
+}
+
 static int
 listener_bind_unix(struct listener *l, char *why, size_t whylen)
 {
@@ -281,8 +306,10 @@ listener_bind_unix(struct listener *l, char *why, size_t whylen)
 	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	(void)umask(omask);
 	if (r == -1 || chmod(sun.sun_path, l->l_mode) == -1 ||
+	    listener_chown(l, sun.sun_path, why, whylen) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1) {
-		(void)snprintf(why, whylen, "%s", strerror(errno));
+		if (errno != 0)
+			(void)snprintf(why, whylen, "%s", strerror(errno));
 		if (r == 0)
 			(void)unlink(sun.sun_path);
 		(void)close(fd);

@@ -101,6 +101,8 @@ struct listener {
 	int			 l_port;	/* 0 for UNIX sockets */
 	int			 l_unix;
 	mode_t			 l_mode;	/* UNIX socket mode */
+	char			*l_owner;	/* UNIX socket owner, or NULL */
+	char			*l_group;	/* UNIX socket group, or NULL */
 	int			 l_flags;
 	int			 l_line;	/* line in the config file */
 	int			 l_fds[LISTENER_MAXFD];

@@ -558,6 +558,11 @@ static const struct error_case error_cases[] = {
 	    "number in 0..0777" },
 	{ "listen on /tmp/s mode 1777", "listen: mode must be an octal" },
 	{ "listen on /tmp/s mode", "listen: mode must be an octal" },
+	{ "listen on 127.0.0.2 owner nobody", "listen: owner is only for "
+	    "UNIX sockets" },
+	{ "listen on /tmp/s group", "listen: group: \"\" is missing" },
+	{ "listen on /tmp/s owner -x", "listen: owner: \"-x\" is not a "
+	    "user name" },
 	{ "listen on 127.0.0.2 proxy-protocol timeout",
 	    "listen: proxy-protocol timeout must be a duration in "
 	    "1..604800 seconds" },

@@ -7,7 +7,9 @@ The recorder records every run, also those whose exit status rejects the
 recipient: "delivered" below means the run that exited 0.
 """
 
+import grp
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -22,10 +24,14 @@ RCPTS = ["ok@example.com", "temp@example.com", "nouser@example.com"]
 BODY = b"Subject: lmtp unix\r\n\r\nhello\r\n"
 
 
+# Only root can give a socket away.
+OWNER = " owner nobody group nogroup" if os.getuid() == 0 else ""
+
+
 class TestLmtpUnix(SmtpdTest):
     CONFIG = RECORD_EACH + "\nreceived-header no"
     OPTS = {"listen_opts": "lmtp", "unix_listen": "lmtp.sock",
-            "unix_opts": "lmtp mode 0660"}
+            "unix_opts": "lmtp mode 0660" + OWNER}
 
     def setUp(self):
         super().setUp()
@@ -63,6 +69,9 @@ class TestLmtpUnix(SmtpdTest):
         st = os.stat(self.d.unix_listen)
         self.assertTrue(stat.S_ISSOCK(st.st_mode))
         self.assertEqual(oct(stat.S_IMODE(st.st_mode)), oct(0o660))
+        if OWNER:
+            self.assertEqual(st.st_uid, pwd.getpwnam("nobody").pw_uid)
+            self.assertEqual(st.st_gid, grp.getgrnam("nogroup").gr_gid)
 
     def test_smtplib_unix(self):
         self.smtplib_three(self.d.lmtp_unix())
