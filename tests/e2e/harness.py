@@ -448,6 +448,8 @@ class Smtpd:
         else:
             self.tcp_ports, self.unix_paths = [8025], []
         cmd = list(getattr(self, "wrapper", ())) + cmd
+        # make check-valgrind runs every daemon under valgrind this way.
+        cmd = os.environ.get("SMTPD_WRAPPER", "").split() + cmd
         self._stdout = open(self.stdoutfile, "ab")
         self._stderr = open(self.logfile, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,

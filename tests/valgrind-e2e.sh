@@ -1,0 +1,26 @@
+#!/bin/sh
+# End-to-end test modules with every smtpd (master, children) under
+# valgrind: no memory error, no definite leak.  The timing-bound modules
+# (timeouts, faults, master limits) are left out: valgrind is slow.
+# Usage: sh tests/valgrind-e2e.sh [build/smtpd]
+set -u
+smtpd=${1:-build/smtpd}
+command -v valgrind >/dev/null || { echo "valgrind: not installed"; exit 1; }
+logs=$(mktemp -d /tmp/smtpd-vge.XXXXXX)
+chmod 1777 "$logs"
+trap 'rm -rf "$logs"' EXIT
+SMTPD_WRAPPER="valgrind -q --vgdb=no --trace-children=yes \
+--trace-children-skip=*/python3*,*/sh,*/bash,*recorder.py --leak-check=full \
+--errors-for-leak-kinds=definite --log-file=$logs/vg.%p" \
+    SMTPD=$smtpd python3 tests/e2e/run.py test_commands test_addresses \
+    test_data test_pipelining test_lmtp test_auth
+rc=$?
+bad=$(grep -l "ERROR SUMMARY: [1-9]\|definitely lost: [1-9]\|^==[0-9]*== [A-Z]" \
+    "$logs"/vg.* 2>/dev/null)
+if [ -n "$bad" ]; then
+	cat $bad
+	echo "valgrind-e2e: 0 passed, 1 failed"
+	exit 1
+fi
+echo "valgrind-e2e: $(ls "$logs" | wc -l) valgrind logs clean"
+exit $rc
