@@ -121,9 +121,11 @@ soak: $(BUILDDIR)/smtpd $(CONTRIB)
 	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
 	    SOAK_SECONDS=$(SOAK_SECONDS) python3 tests/soak.py
 
-# Full plain, STARTTLS+AUTH and implicit-TLS sessions under valgrind.
+# Full plain, STARTTLS+AUTH and implicit-TLS sessions, and the end-to-end
+# tests that are not bound to timing, under valgrind.
 check-valgrind: all
 	@sh tests/valgrind.sh build/smtpd
+	@sh tests/valgrind-e2e.sh build/smtpd
 
 # The program's sources (smtpd and contrib), not the tests: cmocka's
 # fail_msg() is not marked noreturn, which floods both tools with false
