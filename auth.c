@@ -543,22 +543,15 @@ auth_cp_spawn(char *const argv[], int in, pid_t *pid)
 	char				*envp[] = { path, NULL };
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 at;
-	sigset_t			 all, none;
 	int				 fd, error;
 
-	sigfillset(&all);
-	sigemptyset(&none);
 	posix_spawn_file_actions_init(&fa);
 	for (fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
 		posix_spawn_file_actions_addopen(&fa, fd, _PATH_DEVNULL,
 		    fd == STDIN_FILENO ? O_RDONLY : O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, in, AUTH_CP_FD);
 	posix_spawn_file_actions_addclosefrom_np(&fa, AUTH_CP_FD + 1);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	util_spawnattr(&at);
 	error = posix_spawn(pid, argv[0], &fa, &at, argv, envp);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);

@@ -659,7 +659,6 @@ deliver_spawn(struct deliver_run *dr, int in, char **argv, char **envp)
 {
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 at;
-	sigset_t			 all, none;
 	int				 p[2][2], i, n;
 
 	for (n = 0; n < 2; n++)
@@ -667,19 +666,13 @@ deliver_spawn(struct deliver_run *dr, int in, char **argv, char **envp)
 			dr->dr_error = errno;
 			goto done;
 		}
-	sigfillset(&all);
-	sigemptyset(&none);
 	posix_spawn_file_actions_init(&fa);
 	/* dup2() clears close-on-exec: in is stdin, p[0] stdout, p[1] stderr. */
 	posix_spawn_file_actions_adddup2(&fa, in, STDIN_FILENO);
 	for (i = 0; i < 2; i++)
 		posix_spawn_file_actions_adddup2(&fa, p[i][1], i + 1);
 	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	util_spawnattr(&at);
 	dr->dr_error = posix_spawn(&dr->dr_pid, argv[0], &fa, &at, argv, envp);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);

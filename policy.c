@@ -544,15 +544,6 @@ policy_close(struct policy_conn *pc)
 	free(pc);
 }
 
-static long long
-policy_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for events on fd until the deadline: 0, or -1 with errno. */
 static int
 policy_wait(int fd, short events, long long deadline)
@@ -564,7 +555,7 @@ policy_wait(int fd, short events, long long deadline)
 	pfd.fd = fd;
 	pfd.events = events;
 	for (;;) {
-		if ((left = deadline - policy_now_ms()) <= 0) {
+		if ((left = deadline - util_now_ms()) <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
 		}
@@ -705,7 +696,7 @@ policy_exchange(struct policy_conn *pc, const struct config *c,
 	ssize_t		 n = -1;
 	int		 try, reused;
 
-	deadline = policy_now_ms() + (long long)c->c_policy_timeout * 1000;
+	deadline = util_now_ms() + (long long)c->c_policy_timeout * 1000;
 	for (try = 0; try < 2 && n == -1; try++) {
 		reused = pc->pc_fd != -1;
 		if (!reused && policy_connect(pc, c, deadline) == -1)

@@ -109,16 +109,6 @@ usage(void)
 	exit(1);
 }
 
-static long long
-master_now(void)
-{
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		fatal("clock_gettime");
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Listeners.
  */
@@ -687,7 +677,7 @@ pool_backoff(const char *why)
 	delay = (long long)SPAWN_BACKOFF_MIN_MS << (spawn_fails - 1);
 	if (delay > SPAWN_BACKOFF_MAX_MS)
 		delay = SPAWN_BACKOFF_MAX_MS;
-	spawn_after = master_now() + delay;
+	spawn_after = util_now_ms() + delay;
 	log_warnx("%s; next fork in %lld ms", why, delay);
 }
 
@@ -725,7 +715,7 @@ pool_spawn(void)
 	ch->ch_pid = pid;
 	ch->ch_fd = sv[0];
 	ch->ch_gen = gen;
-	ch->ch_born = master_now();
+	ch->ch_born = util_now_ms();
 	TAILQ_INSERT_TAIL(&children, ch, ch_entry);
 	log_debug("child %ld started", (long)pid);
 	return ch;
@@ -792,7 +782,7 @@ pool_topup(void)
 {
 	int	 idle, active, dying;
 
-	if (quitting || master_now() < spawn_after)
+	if (quitting || util_now_ms() < spawn_after)
 		return;
 	/* Reap first: a child dying at start means back-off. */
 	pool_count(&idle, &active, &dying);
@@ -809,7 +799,7 @@ pool_topup(void)
 static void
 pool_exited(struct child *ch, int status)
 {
-	long long	 age = master_now() - ch->ch_born;
+	long long	 age = util_now_ms() - ch->ch_born;
 	int		 bad = 0;
 
 	if (WIFSIGNALED(status)) {
@@ -968,7 +958,7 @@ master_accept_error(void)
 	case ENOMEM:
 		/* Resources come back as sessions end; the backlog waits. */
 		log_warn("accept");
-		accept_after = master_now() + ACCEPT_PAUSE_MS;
+		accept_after = util_now_ms() + ACCEPT_PAUSE_MS;
 		break;
 	default:
 		log_warn("accept");
@@ -1174,7 +1164,7 @@ master_shutdown(void)
 
 	log_info("shutting down");
 	quitting = 1;
-	quit_deadline = master_now() + SHUTDOWN_GRACE * 1000LL;
+	quit_deadline = util_now_ms() + SHUTDOWN_GRACE * 1000LL;
 	listeners_close(conf, 1);
 	TAILQ_FOREACH(ch, &children, ch_entry)
 		if (!ch->ch_busy)
@@ -1195,11 +1185,11 @@ master_shutdown_done(void)
 
 	if (TAILQ_EMPTY(&children))
 		return 1;
-	if (master_now() < quit_deadline)
+	if (util_now_ms() < quit_deadline)
 		return 0;
 	if (!quit_termed) {
 		quit_termed = 1;
-		quit_deadline = master_now() + SHUTDOWN_KILL * 1000LL;
+		quit_deadline = util_now_ms() + SHUTDOWN_KILL * 1000LL;
 		TAILQ_FOREACH(ch, &children, ch_entry)
 			(void)kill(ch->ch_pid, SIGTERM);
 		return 0;
@@ -1331,7 +1321,7 @@ master_loop(void)
 		if (quitting && master_shutdown_done())
 			return;
 		pool_topup();
-		now = master_now();
+		now = util_now_ms();
 		n = master_pollset(now);
 		if (poll(pfds, n, master_timeout(now)) == -1) {
 			if (errno != EINTR)

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -396,5 +397,7 @@ int		 xasprintf(char **, const char *, ...)
 void		 util_sockaddr_str(const struct sockaddr *, socklen_t,
 		    char *, size_t, char *, size_t);
 void		 util_session_id(char *, size_t);
+long long	 util_now_ms(void);
+void		 util_spawnattr(posix_spawnattr_t *);
 
 #endif /* SMTPD_H */

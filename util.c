@@ -10,6 +10,10 @@
 #include <sys/un.h>
 #include <netdb.h>
 
+#include <signal.h>
+#include <spawn.h>
+#include <time.h>
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -96,4 +100,34 @@ void
 util_session_id(char *buf, size_t len)
 {
 	snprintf(buf, len, "%06x", arc4random() & 0xffffff);
+}
+
+/* Milliseconds of CLOCK_MONOTONIC, for deadlines. */
+long long
+util_now_ms(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock_gettime");
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Attributes for the programs smtpd runs (delivery, checkpassword): a
+ * session of their own, so that a time limit kills the whole group;
+ * default signal dispositions and an empty signal mask.
+ */
+void
+util_spawnattr(posix_spawnattr_t *at)
+{
+	sigset_t	 all, none;
+
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawnattr_init(at);
+	posix_spawnattr_setsigdefault(at, &all);
+	posix_spawnattr_setsigmask(at, &none);
+	posix_spawnattr_setflags(at, POSIX_SPAWN_SETSID |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 }
