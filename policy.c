@@ -272,7 +272,12 @@ int
 policy_table_lookup(const struct policy_table *t, const char *addr,
     int delim)
 {
-	char		 key[TABLE_KEY_MAX];
+	/*
+	 * Room for any address a session can pass (a quoted local part of
+	 * a 538-octet MAIL line doubles): a key that did not fit would miss
+	 * its `@domain` line, and `reject senders` would let it through.
+	 */
+	char		 key[4 * CMD_LINE_MAX];
 	const char	*at, *d;
 	size_t		 llen;
 
@@ -355,23 +360,30 @@ policy_client(const struct config *c, const struct client *cl,
 	struct sockaddr_storage	 ss;
 	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	char			 addr[sizeof(cl->cl_addr)];
 	int			 acc, rej;
 
 	if (c->c_nclients[PN_ACCEPT] == 0 && c->c_nclients[PN_REJECT] == 0)
 		return 0;
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, cl->cl_addr, &sin->sin_addr) == 1)
-		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, cl->cl_addr, &sin6->sin6_addr) == 1)
-		ss.ss_family = AF_INET6;
-	if (ss.ss_family == AF_UNSPEC)	/* a UNIX socket: local */
+	if (cl->cl_addr[0] == '\0')	/* a UNIX socket: local */
 		return 0;
+	/* A link-local peer has a zone: fe80::1%eth0. */
+	strlcpy(addr, cl->cl_addr, sizeof(addr));
+	addr[strcspn(addr, "%")] = '\0';
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	if (ss.ss_family == AF_UNSPEC)	/* cannot be: refuse, never pass */
+		goto refuse;
 	acc = policy_net_best(c, PN_ACCEPT, (struct sockaddr *)&ss);
 	rej = policy_net_best(c, PN_REJECT, (struct sockaddr *)&ss);
 	if (rej == -1 && (acc != -1 || c->c_nclients[PN_ACCEPT] == 0))
 		return 0;
 	if (acc > rej)
 		return 0;
+ refuse:
 	snprintf(reply, len, "554 5.7.1 <%s>: Client host rejected: "
 	    "Access denied", cl->cl_addr);
 	return -1;

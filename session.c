@@ -220,6 +220,17 @@ deadline_restart(struct session *s)
 	s->s_deadline.tv_sec += s->s_conf->c_timeout;
 }
 
+static void
+deadline_extend(struct session *s, long long ms)
+{
+	s->s_deadline.tv_sec += ms / 1000;
+	s->s_deadline.tv_nsec += (ms % 1000) * 1000000;
+	if (s->s_deadline.tv_nsec >= 1000000000) {
+		s->s_deadline.tv_sec++;
+		s->s_deadline.tv_nsec -= 1000000000;
+	}
+}
+
 static int
 deadline_ms(const struct session *s)
 {
@@ -847,12 +858,17 @@ static void
 auth_finish(struct session *s, const char *mech, const char *user,
     const char *pass, int unusable)
 {
-	char	 esc[128];
-	int	 r;
+	char		 esc[128];
+	long long	 start;
+	int		 r;
 
+	start = util_now_ms();
 	r = unusable ? AUTH_FAILED : auth_check(s->s_conf, user, pass);
-	/* A slow backend (checkpassword) is not the client's time. */
-	deadline_restart(s);
+	/*
+	 * PROTOCOL.md 12.3: responses do not restart the timer, but the
+	 * time a slow backend (checkpassword) takes is not the client's.
+	 */
+	deadline_extend(s, util_now_ms() - start);
 	log_info("%s auth user=%s %s mechanism=%s", s->s_client.cl_sid,
 	    log_escape(user, strlen(user), esc, sizeof(esc)),
 	    r == AUTH_OK ? "ok" : r == AUTH_TEMPFAIL ? "tempfail" : "failed",

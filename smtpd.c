@@ -95,6 +95,7 @@ static size_t		 pcap;
 
 static int		 sigpipe[2] = { -1, -1 };
 static int		 child_fd = -1;	/* in a child: the master's socket */
+static int		 dispatch_fd = -1; /* the client being handed out */
 static volatile sig_atomic_t sig_term, sig_hup, sig_chld;
 
 extern char		**environ;
@@ -504,6 +505,13 @@ child_closefds(int self)
 			(void)close(ch->ch_fd);
 	(void)close(sigpipe[0]);
 	(void)close(sigpipe[1]);
+	/*
+	 * Forked to take a connection the master holds: the child gets its
+	 * own copy over the socketpair, and this one would keep the client
+	 * connected after the session.
+	 */
+	if (dispatch_fd != -1)
+		(void)close(dispatch_fd);
 }
 
 /* chroot and drop to the user, before any client socket arrives. */
@@ -978,10 +986,14 @@ master_dispatch(const struct handoff *h, int fd)
 
 	for (tries = 0; tries < 3; tries++) {
 		pool_count(&idle, &active, &dying);
+		dispatch_fd = fd;
 		if ((ch = pool_idle()) == NULL &&
 		    (active >= conf->c_maxclients ||
-		    (ch = pool_spawn()) == NULL))
+		    (ch = pool_spawn()) == NULL)) {
+			dispatch_fd = -1;
 			return NULL;
+		}
+		dispatch_fd = -1;
 		if (master_send(ch, h, fd) == 0)
 			return ch;
 		(void)close(ch->ch_fd);
