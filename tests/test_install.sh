@@ -39,34 +39,7 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-ok()
-{
-	pass=$((pass + 1))
-	echo "ok - $1"
-}
-
-not_ok()
-{
-	fail=$((fail + 1))
-	echo "FAIL - $1"
-}
-
-skipped()
-{
-	skip=$((skip + 1))
-	echo "skip - $1"
-}
-
-check()
-{
-	_desc=$1
-	shift
-	if "$@"; then
-		ok "$_desc"
-	else
-		not_ok "$_desc"
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # Shows the output of a failed command.
 show()

@@ -23,35 +23,7 @@ mkdir "$tmp" || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
-ok()
-{
-	pass=$((pass + 1))
-	echo "ok - $1"
-}
-
-not_ok()
-{
-	fail=$((fail + 1))
-	echo "FAIL - $1"
-}
-
-skipped()
-{
-	skip=$((skip + 1))
-	echo "skip - $1"
-}
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check()
-{
-	_desc=$1
-	shift
-	if "$@"; then
-		ok "$_desc"
-	else
-		not_ok "$_desc"
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # A line of FILE that begins with the mdoc macros and WORD as a whole word.
 has_item()
