@@ -763,6 +763,14 @@ class SmtpdTest(unittest.TestCase):
         c.send(body + b".\r\n")
         return c.recv_reply()
 
+    def message(self, c, sender="s@example.com", rcpt="r@example.com"):
+        """One accepted message to one recipient; return its one run."""
+        got = self.transaction(c, sender, [rcpt])
+        self.assertRegex(got, "^" + OK_ID + "$")
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(len(runs), 1)
+        return runs[0]
+
 
 def ehlo_lines(hostname=HOSTNAME, size=33554432, smtputf8=False):
     lines = ["250-" + hostname]

@@ -14,7 +14,7 @@ import warnings
 
 import certs
 from certs import client_context, connect_tls, starttls
-from harness import OK_ID, Smtpd, SmtpdTest, strip_received
+from harness import Smtpd, SmtpdTest, strip_received
 
 HOST = "mx.test"
 SWAKS = shutil.which("swaks")
@@ -134,13 +134,6 @@ class AuthCase(SmtpdTest):
             d.cleanup()
             raise
         cls.d = d
-
-    def message(self, c, sender="s@example.com", rcpt="r@example.com"):
-        got = self.transaction(c, sender, [rcpt])
-        self.assertRegex(got, "^" + OK_ID + "$")
-        runs = self.d.wait_deliveries(1)
-        self.assertEqual(len(runs), 1)
-        return runs[0]
 
     def assert_auth_run(self, run, user, proto):
         self.assertEqual(run["env"]["SMTPD_AUTH_USER"], user)

@@ -69,13 +69,6 @@ class TlsCase(SmtpdTest):
             raise
         cls.d = d
 
-    def message(self, c, sender="s@example.com", rcpt="r@example.com"):
-        got = self.transaction(c, sender, [rcpt])
-        self.assertRegex(got, "^" + OK_ID + "$")
-        runs = self.d.wait_deliveries(1)
-        self.assertEqual(len(runs), 1)
-        return runs[0]
-
     def assert_tls_run(self, run, proto="ESMTPS", tls_re=SMTPD_TLS_RE):
         self.assertRegex(run["env"]["SMTPD_TLS"], "^" + tls_re + "$")
         head, _ = strip_received(run["data"])
