@@ -285,15 +285,16 @@ auth_db_open(const struct config *c, const char *path)
 	int		 fd;
 
 	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
-		auth_error(c->c_file, c->c_auth_line, "auth passwd: %s: %s",
+		auth_error(c->c_file, c->c_auth.au_line, "auth passwd: %s: %s",
 		    path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
-		auth_error(c->c_file, c->c_auth_line, "passwd file %s is not "
+		auth_error(c->c_file, c->c_auth.au_line,
+		    "passwd file %s is not "
 		    "a regular file", path);
 	else if (st.st_mode & S_IRWXO)
-		auth_error(c->c_file, c->c_auth_line, "passwd file %s is %s "
+		auth_error(c->c_file, c->c_auth.au_line, "passwd file %s is %s "
 		    "by others (mode %04o)", path, (st.st_mode & S_IROTH) ?
 		    "readable" : (st.st_mode & S_IWOTH) ? "writable" :
 		    "accessible", (unsigned int)(st.st_mode & 07777));
@@ -312,14 +313,15 @@ auth_db_load(struct config *c)
 	FILE		*f;
 	int		 errors;
 
-	if (c->c_auth_path == NULL) {
-		auth_error(c->c_file, c->c_auth_line, "auth passwd: no file");
+	if (c->c_auth.au_path == NULL) {
+		auth_error(c->c_file, c->c_auth.au_line,
+		    "auth passwd: no file");
 		return -1;
 	}
-	if ((f = auth_db_open(c, c->c_auth_path)) == NULL)
+	if ((f = auth_db_open(c, c->c_auth.au_path)) == NULL)
 		return -1;
 	db = xcalloc(1, sizeof(*db));
-	db->ad_file = xstrdup(c->c_auth_path);
+	db->ad_file = xstrdup(c->c_auth.au_path);
 	errors = auth_db_read(db, f);
 	fclose(f);
 	errors += auth_db_index(db);
@@ -328,7 +330,7 @@ auth_db_load(struct config *c)
 		return -1;
 	}
 	log_debug("auth: %zu users in %s", db->ad_n, db->ad_file);
-	c->c_auth_db = db;
+	c->c_auth.au_db = db;
 	return 0;
 }
 
@@ -338,15 +340,15 @@ auth_cp_config(const struct config *c)
 {
 	char	 esc[256];
 
-	if (c->c_auth_argv == NULL || c->c_auth_argv[0] == NULL) {
-		auth_error(c->c_file, c->c_auth_line,
+	if (c->c_auth.au_argv == NULL || c->c_auth.au_argv[0] == NULL) {
+		auth_error(c->c_file, c->c_auth.au_line,
 		    "auth checkpassword: no program");
 		return -1;
 	}
-	if (c->c_auth_argv[0][0] != '/') {
-		auth_error(c->c_file, c->c_auth_line, "auth checkpassword: "
+	if (c->c_auth.au_argv[0][0] != '/') {
+		auth_error(c->c_file, c->c_auth.au_line, "auth checkpassword: "
 		    "\"%s\" is not an absolute path", log_escape(
-		    c->c_auth_argv[0], strlen(c->c_auth_argv[0]), esc,
+		    c->c_auth.au_argv[0], strlen(c->c_auth.au_argv[0]), esc,
 		    sizeof(esc)));
 		return -1;
 	}
@@ -357,7 +359,7 @@ int
 auth_config_load(struct config *c)
 {
 	auth_config_free(c);
-	switch (c->c_auth) {
+	switch (c->c_auth.au_backend) {
 	case AUTH_NONE:
 		return 0;
 	case AUTH_PASSWD:
@@ -365,14 +367,14 @@ auth_config_load(struct config *c)
 	case AUTH_CHECKPASSWORD:
 		return auth_cp_config(c);
 	}
-	fatalx("%s: bad backend %d", __func__, (int)c->c_auth);
+	fatalx("%s: bad backend %d", __func__, (int)c->c_auth.au_backend);
 }
 
 void
 auth_config_free(struct config *c)
 {
-	auth_db_free(c->c_auth_db);
-	c->c_auth_db = NULL;
+	auth_db_free(c->c_auth.au_db);
+	c->c_auth.au_db = NULL;
 }
 
 /* RFC 4648 section 4: the value of a base64 character, or -1. */
@@ -468,7 +470,7 @@ auth_plain_split(unsigned char *buf, size_t len, const char **user,
 static int
 auth_db_check(const struct config *c, const char *user, const char *pass)
 {
-	const struct authdb	*db = c->c_auth_db;
+	const struct authdb	*db = c->c_auth.au_db;
 	const struct authuser	*u = NULL;
 	struct crypt_data	*cd;
 	const char		*h;
@@ -644,17 +646,17 @@ auth_cp_check(const struct config *c, const char *user, const char *pass)
 	pid_t	 pid;
 	int	 in, rv;
 
-	if (c->c_auth_argv == NULL || c->c_auth_argv[0] == NULL) {
+	if (c->c_auth.au_argv == NULL || c->c_auth.au_argv[0] == NULL) {
 		log_info("auth: backend failure: no checkpassword program");
 		return AUTH_TEMPFAIL;
 	}
 	if ((in = auth_cp_input(user, pass)) == -1)
 		return AUTH_TEMPFAIL;
-	rv = auth_cp_spawn(c->c_auth_argv, in, &pid);
+	rv = auth_cp_spawn(c->c_auth.au_argv, in, &pid);
 	close(in);
 	if (rv == -1)
 		return AUTH_TEMPFAIL;
-	return auth_cp_result(c->c_auth_argv[0], auth_cp_wait(pid));
+	return auth_cp_result(c->c_auth.au_argv[0], auth_cp_wait(pid));
 }
 
 /*
@@ -668,7 +670,7 @@ auth_check(const struct config *c, const char *user, const char *pass)
 	    strnlen(user, AUTH_FIELD_MAX) == AUTH_FIELD_MAX ||
 	    strnlen(pass, AUTH_FIELD_MAX) == AUTH_FIELD_MAX)
 		return AUTH_FAILED;
-	switch (c->c_auth) {
+	switch (c->c_auth.au_backend) {
 	case AUTH_PASSWD:
 		return auth_db_check(c, user, pass);
 	case AUTH_CHECKPASSWORD:

@@ -55,7 +55,6 @@ enum kw_type {
 #define KF_REPEAT	0x01	/* may appear on several lines */
 #define KF_QUOTE	0x02	/* a text: printed quoted */
 
-#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
 enum {
 	LINE_OK,
@@ -149,9 +148,9 @@ static const struct keyword subforms[] = {
 	    config_senders_print),
 	K_FORM("auth checkpassword", "\"PROGRAM ARGS...\"", config_auth_parse,
 	    config_checkpw_print),
-	K_TYPED("auth failure-delay", KW_DURATION, c_auth_delay, 0,
+	K_TYPED("auth failure-delay", KW_DURATION, c_auth.au_delay, 0,
 	    MAX_AUTH_DELAY, "DURATION"),
-	K_INT("auth max-failures", c_auth_maxfail, 1, MAX_AUTH_MAXFAIL),
+	K_INT("auth max-failures", c_auth.au_maxfail, 1, MAX_AUTH_MAXFAIL),
 	K_FORM("auth mechanisms", "M ...", config_mechs_parse,
 	    config_mechs_print),
 	K_FORM("auth passwd", "FILE", config_auth_parse, config_passwd_print),
@@ -161,7 +160,7 @@ static const struct keyword subforms[] = {
 	    config_rejsenders_print),
 	K_FORM("tls certificate", "FILE key FILE", config_tlscert_parse,
 	    config_tlscert_print),
-	K_TEXT("tls ciphers", c_tls_ciphers, "\"LIST\"",
+	K_TEXT("tls ciphers", c_tls.tl_ciphers, "\"LIST\"",
 	    config_check_ciphers),
 	K_FORM("tls protocols", "P ...", config_protocols_parse,
 	    config_protocols_print)
@@ -179,36 +178,37 @@ static const struct keyword keywords[] = {
 	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,
 	    config_cmdlimit_print),
 	K_FUNC("deliver", 0, config_deliver_parse, config_deliver_print),
-	K_TYPED("deliver-timeout", KW_DURATION, c_deliver_timeout, 1,
+	K_TYPED("deliver-timeout", KW_DURATION, c_dlv.dl_timeout, 1,
 	    MAX_DURATION, "DURATION"),
 	K_STRING("hostname", c_hostname, "NAME", config_check_hostname),
 	/* Listeners are printed after every global directive. */
 	K_FUNC("listen", KF_REPEAT, config_listen_parse, NULL),
-	K_INT("max-clients", c_maxclients, 1, MAX_CLIENTS),
-	K_INT("max-clients-per-address", c_maxperaddr, 1, MAX_CLIENTS),
-	K_INT("max-line-length", c_maxline, MIN_LINE, MAX_LINE),
-	K_INT("max-local-part", c_maxlocal, 0, MAX_LINE),
-	K_TYPED("max-message-size", KW_SIZE, c_maxmsgsize, 0, MAX_MSGSIZE,
+	K_INT("max-clients", c_lim.lim_maxclients, 1, MAX_CLIENTS),
+	K_INT("max-clients-per-address", c_lim.lim_maxperaddr, 1, MAX_CLIENTS),
+	K_INT("max-line-length", c_lim.lim_maxline, MIN_LINE, MAX_LINE),
+	K_INT("max-local-part", c_lim.lim_maxlocal, 0, MAX_LINE),
+	K_TYPED("max-message-size", KW_SIZE, c_lim.lim_maxmsgsize, 0,
+	    MAX_MSGSIZE,
 	    "SIZE"),
-	K_INT("max-recipients", c_maxrcpt, 1, MAX_RCPT),
-	K_INT("max-sessions-per-child", c_maxsessions, 1, 1000000),
+	K_INT("max-recipients", c_lim.lim_maxrcpt, 1, MAX_RCPT),
+	K_INT("max-sessions-per-child", c_lim.lim_maxsessions, 1, 1000000),
 	K_STRING("pidfile", c_pidfile, "FILE", config_check_path),
 	/* The policy-* lines are printed with `policy`, when it is set. */
 	K_FORM("policy", "unix:PATH|inet:HOST:PORT", config_policy_parse,
 	    config_policy_print),
 	K_FORM("policy-default", "defer|dunno", config_pdefault_parse, NULL),
 	K_FORM("policy-stages", "rcpt|data ...", config_stages_parse, NULL),
-	K_QUIET("policy-timeout", KW_DURATION, c_policy_timeout, 1,
+	K_QUIET("policy-timeout", KW_DURATION, c_pol.po_timeout, 1,
 	    MAX_POLICY_TIMEOUT, "DURATION"),
-	K_INT("prefork", c_prefork, 1, MAX_PREFORK),
-	K_TYPED("received-header", KW_BOOL, c_received, 0, 1, "yes|no"),
+	K_INT("prefork", c_lim.lim_prefork, 1, MAX_PREFORK),
+	K_TYPED("received-header", KW_BOOL, c_dlv.dl_received, 0, 1, "yes|no"),
 	K_FORM("recipient-delimiter", "CHAR", config_delim_parse,
 	    config_delim_print),
 	K_SUB("reject", "senders FILE [ignore-case], "
 	    "reject clients NETWORK ..."),
 	K_TYPED("smtputf8", KW_BOOL, c_smtputf8, 0, 1, "yes|no"),
-	K_STRING("spool", c_spool, "DIR", config_check_path),
-	K_TYPED("timeout", KW_DURATION, c_timeout, 1, MAX_DURATION,
+	K_STRING("spool", c_dlv.dl_spool, "DIR", config_check_path),
+	K_TYPED("timeout", KW_DURATION, c_lim.lim_timeout, 1, MAX_DURATION,
 	    "DURATION"),
 	K_SUB("tls", "certificate|ciphers|protocols ..."),
 	K_STRING("user", c_user, "NAME", config_check_user)
@@ -368,30 +368,30 @@ config_default(void)
 	c = xcalloc(1, sizeof(*c));
 	c->c_hostname = config_default_hostname();
 	c->c_banner = xstrdup(DEF_BANNER);
-	c->c_prefork = DEF_PREFORK;
-	c->c_maxclients = DEF_MAXCLIENTS;
-	c->c_maxperaddr = DEF_MAXPERADDR;
-	c->c_maxsessions = DEF_MAXSESSIONS;
-	c->c_maxmsgsize = DEF_MAXMSGSIZE;
-	c->c_maxline = DEF_MAXLINE;
-	c->c_maxlocal = DEF_MAXLOCAL;
-	c->c_maxrcpt = DEF_MAXRCPT;
-	c->c_timeout = DEF_TIMEOUT;
+	c->c_lim.lim_prefork = DEF_PREFORK;
+	c->c_lim.lim_maxclients = DEF_MAXCLIENTS;
+	c->c_lim.lim_maxperaddr = DEF_MAXPERADDR;
+	c->c_lim.lim_maxsessions = DEF_MAXSESSIONS;
+	c->c_lim.lim_maxmsgsize = DEF_MAXMSGSIZE;
+	c->c_lim.lim_maxline = DEF_MAXLINE;
+	c->c_lim.lim_maxlocal = DEF_MAXLOCAL;
+	c->c_lim.lim_maxrcpt = DEF_MAXRCPT;
+	c->c_lim.lim_timeout = DEF_TIMEOUT;
 	c->c_smtputf8 = 0;
-	c->c_cmdlimit = -1;
-	c->c_deliver = DELIVER_STDOUT;
-	c->c_deliver_timeout = DEF_DELIVER_TIMEOUT;
-	c->c_received = 1;
-	c->c_spool = xstrdup(DEF_SPOOL);
+	c->c_lim.lim_cmdlimit = -1;
+	c->c_dlv.dl_mode = DELIVER_STDOUT;
+	c->c_dlv.dl_timeout = DEF_DELIVER_TIMEOUT;
+	c->c_dlv.dl_received = 1;
+	c->c_dlv.dl_spool = xstrdup(DEF_SPOOL);
 	TAILQ_INIT(&c->c_listeners);
-	c->c_tls_protocols = TLSP_DEFAULT;
-	c->c_auth = AUTH_NONE;
-	c->c_auth_mechs = AUTHM_DEFAULT;
-	c->c_auth_maxfail = DEF_AUTH_MAXFAIL;
-	c->c_auth_delay = DEF_AUTH_DELAY;
-	c->c_policy_timeout = DEF_POLICY_TIMEOUT;
-	c->c_policy_default = POLICY_DEFER;
-	c->c_policy_stages = POLICY_STAGE_RCPT;
+	c->c_tls.tl_protocols = TLSP_DEFAULT;
+	c->c_auth.au_backend = AUTH_NONE;
+	c->c_auth.au_mechs = AUTHM_DEFAULT;
+	c->c_auth.au_maxfail = DEF_AUTH_MAXFAIL;
+	c->c_auth.au_delay = DEF_AUTH_DELAY;
+	c->c_pol.po_timeout = DEF_POLICY_TIMEOUT;
+	c->c_pol.po_default = POLICY_DEFER;
+	c->c_pol.po_stages = POLICY_STAGE_RCPT;
 	return c;
 }
 
@@ -411,30 +411,31 @@ void
 config_free(struct config *c)
 {
 	struct listener	*l;
+	int		 i;
 
 	if (c == NULL)
 		return;
-	tls_config_free(c);
-	auth_config_free(c);
-	policy_config_free(c);
 	while ((l = TAILQ_FIRST(&c->c_listeners)) != NULL) {
 		TAILQ_REMOVE(&c->c_listeners, l, l_entry);
 		config_listener_free(l);
 	}
-	config_free_argv(c->c_deliver_argv);
-	free(c->c_deliver_cmd);
+	config_free_argv(c->c_dlv.dl_argv);
+	free(c->c_dlv.dl_cmd);
 	free(c->c_file);
 	free(c->c_hostname);
 	free(c->c_banner);
 	free(c->c_user);
 	free(c->c_chroot);
 	free(c->c_pidfile);
-	free(c->c_spool);
-	free(c->c_tls_cert);
-	free(c->c_tls_key);
-	free(c->c_tls_ciphers);
-	free(c->c_auth_path);
-	config_free_argv(c->c_auth_argv);
+	free(c->c_dlv.dl_spool);
+	free(c->c_tls.tl_cert);
+	free(c->c_tls.tl_key);
+	free(c->c_tls.tl_ciphers);
+	free(c->c_auth.au_path);
+	config_free_argv(c->c_auth.au_argv);
+	for (i = 0; i < PT_NTABLES; i++)
+		free(c->c_pol.po_table_file[i]);
+	free(c->c_pol.po_server);
 	free(c);
 }
 
@@ -443,13 +444,13 @@ config_cmdlimit(const struct config *c, const char *verb)
 {
 	int	 i;
 
-	for (i = 0; i < c->c_ncmdlimits; i++)
-		if (strcasecmp(c->c_cmdlimits[i].cl_verb, verb) == 0)
-			return c->c_cmdlimits[i].cl_max;
-	if (c->c_cmdlimit != -1)
-		return c->c_cmdlimit;
+	for (i = 0; i < c->c_lim.lim_ncmdlimits; i++)
+		if (strcasecmp(c->c_lim.lim_cmdlimits[i].cl_verb, verb) == 0)
+			return c->c_lim.lim_cmdlimits[i].cl_max;
+	if (c->c_lim.lim_cmdlimit != -1)
+		return c->c_lim.lim_cmdlimit;
 	/* PROTOCOL.md 12.1: per-verb limits without `*` default to 20. */
-	if (c->c_ncmdlimits > 0)
+	if (c->c_lim.lim_ncmdlimits > 0)
 		return CMD_LIMIT_DEFAULT;
 	return -1;
 }
@@ -782,14 +783,14 @@ static int
 config_protocols_parse(struct parse *p, int argc, char **argv)
 {
 	return config_bits_parse(p, tls_protocols, argc, argv,
-	    &p->p_conf->c_tls_protocols);
+	    &p->p_conf->c_tls.tl_protocols);
 }
 
 static int
 config_mechs_parse(struct parse *p, int argc, char **argv)
 {
 	return config_bits_parse(p, auth_mechs, argc, argv,
-	    &p->p_conf->c_auth_mechs);
+	    &p->p_conf->c_auth.au_mechs);
 }
 
 /* A path argument of a sub-form, checked; -1 after the message. */
@@ -816,11 +817,11 @@ config_tlscert_parse(struct parse *p, int argc, char **argv)
 	if (config_path_arg(p, argv[1]) == -1 ||
 	    config_path_arg(p, argv[3]) == -1)
 		return -1;
-	free(c->c_tls_cert);
-	free(c->c_tls_key);
-	c->c_tls_cert = xstrdup(argv[1]);
-	c->c_tls_key = xstrdup(argv[3]);
-	c->c_tls_line = p->p_line;
+	free(c->c_tls.tl_cert);
+	free(c->c_tls.tl_key);
+	c->c_tls.tl_cert = xstrdup(argv[1]);
+	c->c_tls.tl_key = xstrdup(argv[3]);
+	c->c_tls.tl_line = p->p_line;
 	return 0;
 }
 
@@ -837,10 +838,11 @@ config_auth_parse(struct parse *p, int argc, char **argv)
 
 	if (argc != 2)
 		return config_usage(p);
-	if (c->c_auth != AUTH_NONE) {
+	if (c->c_auth.au_backend != AUTH_NONE) {
 		config_error(p, "%s: only one backend: auth %s is set on "
-		    "line %d", p->p_kw->k_name, c->c_auth == AUTH_PASSWD ?
-		    "passwd" : "checkpassword", c->c_auth_line);
+		    "line %d", p->p_kw->k_name,
+		    c->c_auth.au_backend == AUTH_PASSWD ?
+		    "passwd" : "checkpassword", c->c_auth.au_line);
 		return -1;
 	}
 	if (passwd && config_path_arg(p, argv[1]) == -1)
@@ -856,14 +858,14 @@ config_auth_parse(struct parse *p, int argc, char **argv)
 		config_free_argv(av);
 		return -1;
 	}
-	c->c_auth = passwd ? AUTH_PASSWD : AUTH_CHECKPASSWORD;
-	c->c_auth_path = xstrdup(argv[1]);
-	c->c_auth_argv = av;
-	c->c_auth_line = p->p_line;
+	c->c_auth.au_backend = passwd ? AUTH_PASSWD : AUTH_CHECKPASSWORD;
+	c->c_auth.au_path = xstrdup(argv[1]);
+	c->c_auth.au_argv = av;
+	c->c_auth.au_line = p->p_line;
 	return 0;
 }
 
-/* The index in c_table[] of the sub-form being parsed or printed. */
+/* The index in c_pol.po_table[] of the sub-form being parsed or printed. */
 static int
 config_table_index(const char *name)
 {
@@ -888,10 +890,10 @@ config_table_parse(struct parse *p, int argc, char **argv)
 		return config_usage(p);
 	if (config_path_arg(p, argv[1]) == -1)
 		return -1;
-	free(c->c_table_file[i]);
-	c->c_table_file[i] = xstrdup(argv[1]);
-	c->c_table_nocase[i] = argc == 3;
-	c->c_table_line[i] = p->p_line;
+	free(c->c_pol.po_table_file[i]);
+	c->c_pol.po_table_file[i] = xstrdup(argv[1]);
+	c->c_pol.po_table_nocase[i] = argc == 3;
+	c->c_pol.po_table_line[i] = p->p_line;
 	return 0;
 }
 
@@ -906,19 +908,19 @@ config_clients_parse(struct parse *p, int argc, char **argv)
 	if (argc < 2)
 		return config_usage(p);
 	for (i = 1; i < argc; i++) {
-		if (c->c_nclients[list] == MAX_CLIENT_NETS) {
+		if (c->c_pol.po_nclients[list] == MAX_CLIENT_NETS) {
 			config_error(p, "%s: more than %d networks",
 			    p->p_kw->k_name, MAX_CLIENT_NETS);
 			return -1;
 		}
 		if (proxy_net_parse(argv[i],
-		    &c->c_clients[list][c->c_nclients[list]]) == -1) {
+		    &c->c_pol.po_clients[list][c->c_pol.po_nclients[list]]) == -1) {
 			config_error(p, "%s: \"%s\" is not an address or "
 			    "network (CIDR, host bits zero)", p->p_kw->k_name,
 			    config_esc(p, argv[i]));
 			return -1;
 		}
-		c->c_nclients[list]++;
+		c->c_pol.po_nclients[list]++;
 	}
 	return 0;
 }
@@ -948,8 +950,8 @@ config_policy_parse(struct parse *p, int argc, char **argv)
 	    "inet:HOST:PORT", config_esc(p, s));
 	return -1;
  ok:
-	free(p->p_conf->c_policy);
-	p->p_conf->c_policy = xstrdup(s);
+	free(p->p_conf->c_pol.po_server);
+	p->p_conf->c_pol.po_server = xstrdup(s);
 	return 0;
 }
 
@@ -959,7 +961,7 @@ config_pdefault_parse(struct parse *p, int argc, char **argv)
 	if (argc != 2 || (strcmp(argv[1], "defer") != 0 &&
 	    strcmp(argv[1], "dunno") != 0))
 		return config_usage(p);
-	p->p_conf->c_policy_default = strcmp(argv[1], "defer") == 0 ?
+	p->p_conf->c_pol.po_default = strcmp(argv[1], "defer") == 0 ?
 	    POLICY_DEFER : POLICY_DUNNO;
 	return 0;
 }
@@ -968,7 +970,7 @@ static int
 config_stages_parse(struct parse *p, int argc, char **argv)
 {
 	return config_bits_parse(p, policy_stages, argc, argv,
-	    &p->p_conf->c_policy_stages);
+	    &p->p_conf->c_pol.po_stages);
 }
 
 /*
@@ -984,7 +986,7 @@ config_delim_parse(struct parse *p, int argc, char **argv)
 		    "!#$%%&'*+-/=?^_`{|}~");
 		return -1;
 	}
-	p->p_conf->c_rcpt_delim = (unsigned char)argv[1][0];
+	p->p_conf->c_pol.po_rcpt_delim = (unsigned char)argv[1][0];
 	return 0;
 }
 
@@ -1004,22 +1006,22 @@ config_cmdlimit_verb(struct parse *p, const char *verb, long long n)
 		    VERB_MAX - 1);
 		return -1;
 	}
-	for (i = 0; i < c->c_ncmdlimits; i++)
-		if (strcasecmp(c->c_cmdlimits[i].cl_verb, verb) == 0)
+	for (i = 0; i < c->c_lim.lim_ncmdlimits; i++)
+		if (strcasecmp(c->c_lim.lim_cmdlimits[i].cl_verb, verb) == 0)
 			break;
 	if (i == MAX_CMDLIMITS) {
 		config_error(p, "command-limit: more than %d commands",
 		    MAX_CMDLIMITS);
 		return -1;
 	}
-	cl = &c->c_cmdlimits[i];
+	cl = &c->c_lim.lim_cmdlimits[i];
 	/* Sessions look verbs up upper-cased (PROTOCOL.md 4, step 3). */
 	for (len = 0; verb[len] != '\0'; len++)
 		cl->cl_verb[len] = (char)toupper((unsigned char)verb[len]);
 	cl->cl_verb[len] = '\0';
 	cl->cl_max = n;
-	if (i == c->c_ncmdlimits)
-		c->c_ncmdlimits++;
+	if (i == c->c_lim.lim_ncmdlimits)
+		c->c_lim.lim_ncmdlimits++;
 	return 0;
 }
 
@@ -1044,7 +1046,7 @@ config_cmdlimit_parse(struct parse *p, int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "*") != 0)
 		return config_cmdlimit_verb(p, argv[1], n);
-	p->p_conf->c_cmdlimit = n;
+	p->p_conf->c_lim.lim_cmdlimit = n;
 	return 0;
 }
 
@@ -1124,7 +1126,7 @@ config_deliver_parse(struct parse *p, int argc, char **argv)
 		return -1;
 	}
 	if (strcmp(argv[1], "discard") == 0) {
-		c->c_deliver = DELIVER_DISCARD;
+		c->c_dlv.dl_mode = DELIVER_DISCARD;
 		return 0;
 	}
 	if (config_split_argv(argv[1], &av, err, sizeof(err)) == -1) {
@@ -1136,12 +1138,12 @@ config_deliver_parse(struct parse *p, int argc, char **argv)
 		config_error(p, "deliver: %s", err);
 		return -1;
 	}
-	config_free_argv(c->c_deliver_argv);
-	free(c->c_deliver_cmd);
-	c->c_deliver = DELIVER_PROGRAM;
-	c->c_deliver_cmd = xstrdup(argv[1]);
-	c->c_deliver_argv = av;
-	c->c_deliver_per_rcpt = per_rcpt;
+	config_free_argv(c->c_dlv.dl_argv);
+	free(c->c_dlv.dl_cmd);
+	c->c_dlv.dl_mode = DELIVER_PROGRAM;
+	c->c_dlv.dl_cmd = xstrdup(argv[1]);
+	c->c_dlv.dl_argv = av;
+	c->c_dlv.dl_per_rcpt = per_rcpt;
 	return 0;
 }
 
@@ -1533,10 +1535,10 @@ config_check_listener(struct parse *p, const struct listener *l)
 	p->p_line = l->l_line;
 	if ((l->l_flags & LF_TLS) && (l->l_flags & LF_STARTTLS))
 		config_error(p, "listen: tls cannot be combined with %s", st);
-	if ((l->l_flags & LF_AUTH) && c->c_auth == AUTH_NONE)
+	if ((l->l_flags & LF_AUTH) && c->c_auth.au_backend == AUTH_NONE)
 		config_error(p, "listen: %s needs \"auth passwd\" or "
 		    "\"auth checkpassword\"", au);
-	if ((l->l_flags & (LF_TLS | LF_STARTTLS)) && c->c_tls_cert == NULL)
+	if ((l->l_flags & (LF_TLS | LF_STARTTLS)) && c->c_tls.tl_cert == NULL)
 		config_error(p, "listen: %s needs \"tls certificate\"",
 		    (l->l_flags & LF_TLS) ? "tls" : st);
 }
@@ -1564,13 +1566,13 @@ config_check(struct parse *p)
 		}
 		config_check_listener(p, l);
 	}
-	if (c->c_prefork > c->c_maxclients) {
+	if (c->c_lim.lim_prefork > c->c_lim.lim_maxclients) {
 		/* Blame the later of the two lines. */
 		a = p->p_seen[config_keyword("prefork") - keywords];
 		b = p->p_seen[config_keyword("max-clients") - keywords];
 		p->p_line = a > b ? a : b;
 		config_error(p, "prefork %d is larger than max-clients %d",
-		    c->c_prefork, c->c_maxclients);
+		    c->c_lim.lim_prefork, c->c_lim.lim_maxclients);
 	}
 }
 
@@ -1719,15 +1721,6 @@ config_load(const char *path)
 	} else
 		config_check(&p);
 	fclose(fp);
-	/* Only a valid file is worth its keys; each logs its own errors. */
-	if (p.p_errors == 0) {
-		if (tls_config_load(p.p_conf) == -1)
-			p.p_errors++;
-		if (auth_config_load(p.p_conf) == -1)
-			p.p_errors++;
-		if (policy_config_load(p.p_conf) == -1)
-			p.p_errors++;
-	}
 	if (p.p_errors > 0) {
 		log_warnx("%s: %d error(s)", path, p.p_errors);
 		config_free(p.p_conf);
@@ -1796,23 +1789,25 @@ config_cmdlimit_print(FILE *fp, const struct config *c)
 {
 	int	 i;
 
-	if (c->c_cmdlimit != -1)
+	if (c->c_lim.lim_cmdlimit != -1)
 		fprintf(fp, "command-limit %s%lld\n",
-		    c->c_ncmdlimits > 0 ? "* " : "", c->c_cmdlimit);
-	for (i = 0; i < c->c_ncmdlimits; i++)
+		    c->c_lim.lim_ncmdlimits > 0 ? "* " : "",
+		    c->c_lim.lim_cmdlimit);
+	for (i = 0; i < c->c_lim.lim_ncmdlimits; i++)
 		fprintf(fp, "command-limit %s %lld\n",
-		    c->c_cmdlimits[i].cl_verb, c->c_cmdlimits[i].cl_max);
+		    c->c_lim.lim_cmdlimits[i].cl_verb,
+		    c->c_lim.lim_cmdlimits[i].cl_max);
 }
 
 /* The stdout sink has no directive: it is what no `deliver` means. */
 static void
 config_deliver_print(FILE *fp, const struct config *c)
 {
-	if (c->c_deliver == DELIVER_DISCARD)
+	if (c->c_dlv.dl_mode == DELIVER_DISCARD)
 		fputs("deliver discard\n", fp);
-	else if (c->c_deliver == DELIVER_PROGRAM) {
+	else if (c->c_dlv.dl_mode == DELIVER_PROGRAM) {
 		fputs("deliver ", fp);
-		config_print_word(fp, c->c_deliver_cmd, 1);
+		config_print_word(fp, c->c_dlv.dl_cmd, 1);
 		putc('\n', fp);
 	}
 }
@@ -1833,24 +1828,25 @@ static void
 config_protocols_print(FILE *fp, const struct config *c)
 {
 	config_bits_print(fp, "tls protocols", tls_protocols,
-	    c->c_tls_protocols);
+	    c->c_tls.tl_protocols);
 }
 
 static void
 config_mechs_print(FILE *fp, const struct config *c)
 {
-	config_bits_print(fp, "auth mechanisms", auth_mechs, c->c_auth_mechs);
+	config_bits_print(fp, "auth mechanisms", auth_mechs,
+	    c->c_auth.au_mechs);
 }
 
 static void
 config_tlscert_print(FILE *fp, const struct config *c)
 {
-	if (c->c_tls_cert == NULL)
+	if (c->c_tls.tl_cert == NULL)
 		return;
 	fputs("tls certificate ", fp);
-	config_print_word(fp, c->c_tls_cert, 1);
+	config_print_word(fp, c->c_tls.tl_cert, 1);
 	fputs(" key ", fp);
-	config_print_word(fp, c->c_tls_key, 1);
+	config_print_word(fp, c->c_tls.tl_key, 1);
 	putc('\n', fp);
 }
 
@@ -1858,10 +1854,10 @@ static void
 config_backend_print(FILE *fp, const struct config *c,
     enum auth_backend backend, const char *kw)
 {
-	if (c->c_auth != backend)
+	if (c->c_auth.au_backend != backend)
 		return;
 	fprintf(fp, "%s ", kw);
-	config_print_word(fp, c->c_auth_path, 1);
+	config_print_word(fp, c->c_auth.au_path, 1);
 	putc('\n', fp);
 }
 
@@ -1906,11 +1902,11 @@ config_table_print(FILE *fp, const struct config *c, const char *kw)
 {
 	int	 i = config_table_index(kw);
 
-	if (c->c_table_file[i] == NULL)
+	if (c->c_pol.po_table_file[i] == NULL)
 		return;
 	fprintf(fp, "%s ", kw);
-	config_print_word(fp, c->c_table_file[i], 1);
-	fputs(c->c_table_nocase[i] ? " ignore-case\n" : "\n", fp);
+	config_print_word(fp, c->c_pol.po_table_file[i], 1);
+	fputs(c->c_pol.po_table_nocase[i] ? " ignore-case\n" : "\n", fp);
 }
 
 static void
@@ -1935,10 +1931,11 @@ config_rejsenders_print(FILE *fp, const struct config *c)
 static void
 config_clients_print(FILE *fp, const struct config *c, int list)
 {
-	if (c->c_nclients[list] == 0)
+	if (c->c_pol.po_nclients[list] == 0)
 		return;
 	fprintf(fp, "%s clients", list == PN_ACCEPT ? "accept" : "reject");
-	config_nets_print(fp, c->c_clients[list], c->c_nclients[list]);
+	config_nets_print(fp, c->c_pol.po_clients[list],
+	    c->c_pol.po_nclients[list]);
 	putc('\n', fp);
 }
 
@@ -1958,22 +1955,22 @@ config_rejclients_print(FILE *fp, const struct config *c)
 static void
 config_policy_print(FILE *fp, const struct config *c)
 {
-	if (c->c_policy == NULL)
+	if (c->c_pol.po_server == NULL)
 		return;
 	fputs("policy ", fp);
-	config_print_word(fp, c->c_policy, 0);
-	fprintf(fp, "\npolicy-default %s\n", c->c_policy_default ==
+	config_print_word(fp, c->c_pol.po_server, 0);
+	fprintf(fp, "\npolicy-default %s\n", c->c_pol.po_default ==
 	    POLICY_DEFER ? "defer" : "dunno");
 	config_bits_print(fp, "policy-stages", policy_stages,
-	    c->c_policy_stages);
-	fprintf(fp, "policy-timeout %d\n", c->c_policy_timeout);
+	    c->c_pol.po_stages);
+	fprintf(fp, "policy-timeout %d\n", c->c_pol.po_timeout);
 }
 
 static void
 config_delim_print(FILE *fp, const struct config *c)
 {
-	if (c->c_rcpt_delim != 0)
-		fprintf(fp, "recipient-delimiter %c\n", c->c_rcpt_delim);
+	if (c->c_pol.po_rcpt_delim != 0)
+		fprintf(fp, "recipient-delimiter %c\n", c->c_pol.po_rcpt_delim);
 }
 
 /* For the directives printed by another one's printer. */

@@ -405,7 +405,7 @@ deliver_sink(const struct config *c, const struct client *cl,
     const struct envelope *e, struct spool *sp, struct deliver_run *dr)
 {
 	/* In LMTP one copy, not one per recipient. */
-	if (c->c_deliver == DELIVER_STDOUT && dr->dr_rcpts == e->e_rcpts)
+	if (c->c_dlv.dl_mode == DELIVER_STDOUT && dr->dr_rcpts == e->e_rcpts)
 		deliver_print(cl, e, sp);
 	dr->dr_exited = 1;
 	dr->dr_status = 0;
@@ -465,16 +465,16 @@ deliver_argv(const struct config *c, const struct client *cl,
 	size_t		  i, n = 0, w, size = 1;
 
 	/* Each %{recipients} word (there may be several) takes them all. */
-	for (w = 0; c->c_deliver_argv[w] != NULL; w++)
-		size += strcmp(c->c_deliver_argv[w], "%{recipients}") == 0 ?
+	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++)
+		size += strcmp(c->c_dlv.dl_argv[w], "%{recipients}") == 0 ?
 		    dr->dr_nrcpts : 1;
 	argv = xreallocarray(NULL, size, sizeof(*argv));
-	for (w = 0; c->c_deliver_argv[w] != NULL; w++) {
-		if (strcmp(c->c_deliver_argv[w], "%{recipients}") == 0) {
+	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++) {
+		if (strcmp(c->c_dlv.dl_argv[w], "%{recipients}") == 0) {
 			for (i = 0; i < dr->dr_nrcpts; i++)
 				argv[n++] = xstrdup(dr->dr_rcpts[i]);
 		} else
-			argv[n++] = deliver_expand(c->c_deliver_argv[w], v,
+			argv[n++] = deliver_expand(c->c_dlv.dl_argv[w], v,
 			    sizeof(v) / sizeof(v[0]));
 	}
 	argv[n] = NULL;
@@ -701,7 +701,7 @@ deliver_start(const struct config *c, const struct client *cl,
 	char	**argv, **envp;
 	int	  in, rv;
 
-	if (c->c_received)
+	if (c->c_dlv.dl_received)
 		deliver_received(c, cl, e, dr);
 	if ((in = deliver_input(dr, sp, e->e_prepend)) == -1) {
 		dr->dr_error = errno;
@@ -951,7 +951,7 @@ deliver_run(const struct config *c, const struct client *cl,
 	size_t	 skip;
 	int	 rv = 0;
 
-	if (c->c_deliver_argv == NULL || c->c_deliver_argv[0] == NULL)
+	if (c->c_dlv.dl_argv == NULL || c->c_dlv.dl_argv[0] == NULL)
 		fatalx("%s: no deliver command", __func__);
 	if (deliver_start(c, cl, e, sp, dr) == -1) {
 		if (dr->dr_noinput) {
@@ -960,7 +960,7 @@ deliver_run(const struct config *c, const struct client *cl,
 			rv = -1;
 		} else {
 			log_warnx("%s deliver id=%s: %s: %s", cl->cl_sid,
-			    e->e_id, c->c_deliver_argv[0],
+			    e->e_id, c->c_dlv.dl_argv[0],
 			    strerror(dr->dr_error));
 			/* Our shortage, not the program's failing execve(). */
 			if (dr->dr_error == EMFILE || dr->dr_error == ENFILE ||
@@ -968,7 +968,7 @@ deliver_run(const struct config *c, const struct client *cl,
 				rv = -1;
 		}
 	} else
-		deliver_io(dr, c->c_deliver_timeout);
+		deliver_io(dr, c->c_dlv.dl_timeout);
 	deliver_result(dr, e->e_id);
 	/* PROTOCOL.md 16: no room for the message; nothing ran. */
 	if (dr->dr_noinput)
@@ -997,7 +997,7 @@ deliver_one(const struct config *c, const struct client *cl,
 		dr->dr_class = DC_TEMP;
 		strlcpy(dr->dr_reply, REPLY_NOSPOOL, sizeof(dr->dr_reply));
 		rv = -1;
-	} else if (c->c_deliver != DELIVER_PROGRAM)
+	} else if (c->c_dlv.dl_mode != DELIVER_PROGRAM)
 		deliver_sink(c, cl, e, sp, dr);
 	else
 		rv = deliver_run(c, cl, e, sp, dr);
@@ -1019,8 +1019,8 @@ deliver_message(const struct config *c, const struct client *cl,
 	deliver_signals();
 	/* The file must hold every octet before anyone reads it. */
 	(void)spool_flush(sp);
-	per_rcpt = cl->cl_lmtp || (c->c_deliver == DELIVER_PROGRAM &&
-	    c->c_deliver_per_rcpt);
+	per_rcpt = cl->cl_lmtp || (c->c_dlv.dl_mode == DELIVER_PROGRAM &&
+	    c->c_dlv.dl_per_rcpt);
 	nruns = per_rcpt ? e->e_nrcpts : 1;
 	agg[0] = '\0';
 	for (i = 0; i < nruns; i++) {

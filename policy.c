@@ -300,18 +300,18 @@ policy_table_lookup(const struct policy_table *t, const char *addr,
 	return at != NULL && policy_table_has(t, key + llen);
 }
 
-/* Loads the tables of c; called by config_load on a valid file. */
+/* Loads the tables of c; called by load_config on a valid file. */
 int
 policy_config_load(struct config *c)
 {
 	int	 i, rc = 0;
 
 	for (i = 0; i < PT_NTABLES; i++) {
-		if (c->c_table_file[i] == NULL)
+		if (c->c_pol.po_table_file[i] == NULL)
 			continue;
-		c->c_table[i] = policy_table_load(c->c_table_file[i],
-		    c->c_table_nocase[i]);
-		if (c->c_table[i] == NULL)
+		c->c_pol.po_table[i] = policy_table_load(c->c_pol.po_table_file[i],
+		    c->c_pol.po_table_nocase[i]);
+		if (c->c_pol.po_table[i] == NULL)
 			rc = -1;
 	}
 	return rc;
@@ -323,13 +323,9 @@ policy_config_free(struct config *c)
 	int	 i;
 
 	for (i = 0; i < PT_NTABLES; i++) {
-		policy_table_free(c->c_table[i]);
-		c->c_table[i] = NULL;
-		free(c->c_table_file[i]);
-		c->c_table_file[i] = NULL;
+		policy_table_free(c->c_pol.po_table[i]);
+		c->c_pol.po_table[i] = NULL;
 	}
-	free(c->c_policy);
-	c->c_policy = NULL;
 }
 
 /*
@@ -341,10 +337,10 @@ policy_net_best(const struct config *c, int list, const struct sockaddr *sa)
 {
 	int	 i, best = -1;
 
-	for (i = 0; i < c->c_nclients[list]; i++)
-		if (c->c_clients[list][i].na_prefix > best &&
-		    proxy_net_match(&c->c_clients[list][i], 1, sa))
-			best = c->c_clients[list][i].na_prefix;
+	for (i = 0; i < c->c_pol.po_nclients[list]; i++)
+		if (c->c_pol.po_clients[list][i].na_prefix > best &&
+		    proxy_net_match(&c->c_pol.po_clients[list][i], 1, sa))
+			best = c->c_pol.po_clients[list][i].na_prefix;
 	return best;
 }
 
@@ -363,7 +359,8 @@ policy_client(const struct config *c, const struct client *cl,
 	char			 addr[sizeof(cl->cl_addr)];
 	int			 acc, rej;
 
-	if (c->c_nclients[PN_ACCEPT] == 0 && c->c_nclients[PN_REJECT] == 0)
+	if (c->c_pol.po_nclients[PN_ACCEPT] == 0 &&
+	    c->c_pol.po_nclients[PN_REJECT] == 0)
 		return 0;
 	if (cl->cl_addr[0] == '\0')	/* a UNIX socket: local */
 		return 0;
@@ -379,7 +376,7 @@ policy_client(const struct config *c, const struct client *cl,
 		goto refuse;
 	acc = policy_net_best(c, PN_ACCEPT, (struct sockaddr *)&ss);
 	rej = policy_net_best(c, PN_REJECT, (struct sockaddr *)&ss);
-	if (rej == -1 && (acc != -1 || c->c_nclients[PN_ACCEPT] == 0))
+	if (rej == -1 && (acc != -1 || c->c_pol.po_nclients[PN_ACCEPT] == 0))
 		return 0;
 	if (acc > rej)
 		return 0;
@@ -394,12 +391,12 @@ int
 policy_sender(const struct config *c, const char *sender, char *reply,
     size_t len)
 {
-	const struct policy_table	*acc = c->c_table[PT_SENDER_ACCEPT];
-	const struct policy_table	*rej = c->c_table[PT_SENDER_REJECT];
+	const struct policy_table	*acc = c->c_pol.po_table[PT_SENDER_ACCEPT];
+	const struct policy_table	*rej = c->c_pol.po_table[PT_SENDER_REJECT];
 
 	if ((rej == NULL || !policy_table_lookup(rej, sender,
-	    c->c_rcpt_delim)) && (acc == NULL || policy_table_lookup(acc,
-	    sender, c->c_rcpt_delim)))
+	    c->c_pol.po_rcpt_delim)) && (acc == NULL || policy_table_lookup(acc,
+	    sender, c->c_pol.po_rcpt_delim)))
 		return 0;
 	snprintf(reply, len, "550 5.7.1 <%.*s>: Sender address rejected: "
 	    "Access denied", POLICY_ADDR_MAX, sender);
@@ -539,7 +536,7 @@ policy_open(const struct config *c)
 {
 	struct policy_conn	*pc;
 
-	if (c->c_policy == NULL)
+	if (c->c_pol.po_server == NULL)
 		return NULL;
 	pc = xcalloc(1, sizeof(*pc));
 	pc->pc_fd = -1;
@@ -626,7 +623,7 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 	socklen_t		 slen, elen = sizeof(int);
 	int			 fd, err = 0;
 
-	if (policy_addr(c->c_policy, &ss, &slen) == -1) {
+	if (policy_addr(c->c_pol.po_server, &ss, &slen) == -1) {
 		errno = EADDRNOTAVAIL;
 		return -1;
 	}
@@ -708,7 +705,7 @@ policy_exchange(struct policy_conn *pc, const struct config *c,
 	ssize_t		 n = -1;
 	int		 try, reused;
 
-	deadline = util_now_ms() + (long long)c->c_policy_timeout * 1000;
+	deadline = util_now_ms() + (long long)c->c_pol.po_timeout * 1000;
 	for (try = 0; try < 2 && n == -1; try++) {
 		reused = pc->pc_fd != -1;
 		if (!reused && policy_connect(pc, c, deadline) == -1)
@@ -723,12 +720,12 @@ policy_exchange(struct policy_conn *pc, const struct config *c,
 		}
 	}
 	if (n == -1) {
-		log_warn("policy %s", c->c_policy);
+		log_warn("policy %s", c->c_pol.po_server);
 		return -1;
 	}
 	pc->pc_requests++;
 	if (policy_reply_action(buf, n, action, size) == -1) {
-		log_warnx("policy %s: malformed reply", c->c_policy);
+		log_warnx("policy %s: malformed reply", c->c_pol.po_server);
 		return -1;
 	}
 	return 0;
@@ -835,14 +832,14 @@ policy_ask(struct policy_conn *pc, const struct config *c,
 	else if ((rc = policy_action(action, what, reply, len, hdr,
 	    sizeof(hdr))) == PA_BAD)
 		log_warnx("%s policy %s: action \"%.*s\" not understood",
-		    cl->cl_sid, c->c_policy, 100, action);
+		    cl->cl_sid, c->c_pol.po_server, 100, action);
 	if (rc == PA_PREPEND)
 		policy_add_header(e, hdr);
 	if (rc == PA_REFUSE)
 		log_info("%s policy: %s", cl->cl_sid, reply);
 	if (rc != PA_BAD)
 		return rc == PA_REFUSE ? -1 : 0;
-	if (c->c_policy_default == POLICY_DUNNO)
+	if (c->c_pol.po_default == POLICY_DUNNO)
 		return 0;
 	/* Postfix's smtpd_policy_service_default_action. */
 	snprintf(reply, len, "451 4.3.5 Server configuration problem");
@@ -863,13 +860,13 @@ policy_rcpt(struct policy_conn *pc, const struct config *c,
 
 	snprintf(what, sizeof(what), "<%.*s>: Recipient address rejected",
 	    POLICY_ADDR_MAX, rcpt);
-	if (c->c_table[PT_RCPT_ACCEPT] != NULL &&
-	    !policy_table_lookup(c->c_table[PT_RCPT_ACCEPT], rcpt,
-	    c->c_rcpt_delim)) {
+	if (c->c_pol.po_table[PT_RCPT_ACCEPT] != NULL &&
+	    !policy_table_lookup(c->c_pol.po_table[PT_RCPT_ACCEPT], rcpt,
+	    c->c_pol.po_rcpt_delim)) {
 		snprintf(reply, len, "550 5.1.1 %s: User unknown", what);
 		return -1;
 	}
-	if (pc == NULL || (c->c_policy_stages & POLICY_STAGE_RCPT) == 0)
+	if (pc == NULL || (c->c_pol.po_stages & POLICY_STAGE_RCPT) == 0)
 		return 0;
 	q.pq_state = "RCPT";
 	q.pq_rcpt = rcpt;
@@ -886,7 +883,7 @@ policy_data(struct policy_conn *pc, const struct config *c,
 {
 	struct policy_query	 q;
 
-	if (pc == NULL || (c->c_policy_stages & POLICY_STAGE_DATA) == 0)
+	if (pc == NULL || (c->c_pol.po_stages & POLICY_STAGE_DATA) == 0)
 		return 0;
 	q.pq_state = "END-OF-MESSAGE";
 	q.pq_rcpt = e->e_nrcpts == 1 ? e->e_rcpts[0] : "";

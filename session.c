@@ -48,7 +48,8 @@ struct session {
 	const struct listener	*s_listener;
 	int			 s_fd;
 	enum session_state	 s_state;
-	int			 s_closing;	/* QUIT, 421, 502: stop reading */
+	int			 s_closing;	/* QUIT, 421,
+	    502: stop reading */
 	int			 s_dead;	/* the client cannot be written */
 	int			 s_eof;
 	int			 s_tls;		/* TLS active */
@@ -217,7 +218,7 @@ static void
 deadline_restart(struct session *s)
 {
 	clock_gettime(CLOCK_MONOTONIC, &s->s_deadline);
-	s->s_deadline.tv_sec += s->s_conf->c_timeout;
+	s->s_deadline.tv_sec += s->s_conf->c_lim.lim_timeout;
 }
 
 static void
@@ -298,7 +299,8 @@ session_flush(struct session *s)
 		if (n == -1 && errno == EAGAIN) {
 			pfd.fd = s->s_fd;
 			pfd.events = io_want(s, POLLOUT);
-			if (poll(&pfd, 1, s->s_conf->c_timeout * 1000) > 0)
+			if (poll(&pfd, 1,
+			    s->s_conf->c_lim.lim_timeout * 1000) > 0)
 				continue;
 		}
 		/* Gone or stalled: keep handling what arrived, write nothing. */
@@ -398,7 +400,7 @@ session_fill(struct session *s)
 static enum getline_result
 session_getline(struct session *s, char **linep, size_t *lenp)
 {
-	size_t	 maxline = (size_t)s->s_conf->c_maxline;
+	size_t	 maxline = (size_t)s->s_conf->c_lim.lim_maxline;
 	size_t	 avail, len;
 	char	*p, *nl, *z;
 
@@ -485,7 +487,7 @@ command_max_len(const struct session *s, const char *verb)
 	size_t	 max = CMD_LINE_MAX;
 
 	if (s->s_client.cl_esmtp && strcmp(verb, "MAIL") == 0) {
-		if (s->s_conf->c_maxmsgsize != 0)
+		if (s->s_conf->c_lim.lim_maxmsgsize != 0)
 			max += CMD_SIZE_EXTRA;
 		if (s->s_conf->c_smtputf8)
 			max += CMD_UTF8_EXTRA;
@@ -522,7 +524,8 @@ command_over_budget(struct session *s, const char *verb)
 static int
 command_limits_on(const struct session *s)
 {
-	return s->s_conf->c_cmdlimit != -1 || s->s_conf->c_ncmdlimits > 0;
+	return s->s_conf->c_lim.lim_cmdlimit != -1 ||
+	    s->s_conf->c_lim.lim_ncmdlimits > 0;
 }
 
 /* Split a line into the upper-cased verb and the trimmed argument. */
@@ -701,8 +704,8 @@ session_capabilities(struct session *s)
 	int			 lf = s->s_listener->l_flags;
 
 	session_reply(s, "250-%s", c->c_hostname);
-	if (c->c_maxmsgsize != 0)
-		session_reply(s, "250-SIZE %lld", c->c_maxmsgsize);
+	if (c->c_lim.lim_maxmsgsize != 0)
+		session_reply(s, "250-SIZE %lld", c->c_lim.lim_maxmsgsize);
 	session_reply(s, "250-8BITMIME");
 	session_reply(s, "250-PIPELINING");
 	if (c->c_smtputf8)
@@ -711,8 +714,8 @@ session_capabilities(struct session *s)
 		session_reply(s, "250-STARTTLS");
 	if (auth_offered(s))
 		session_reply(s, "250-AUTH%s%s",
-		    (c->c_auth_mechs & AUTHM_LOGIN) ? " LOGIN" : "",
-		    (c->c_auth_mechs & AUTHM_PLAIN) ? " PLAIN" : "");
+		    (c->c_auth.au_mechs & AUTHM_LOGIN) ? " LOGIN" : "",
+		    (c->c_auth.au_mechs & AUTHM_PLAIN) ? " PLAIN" : "");
 	session_reply(s, "250 HELP");
 }
 
@@ -879,13 +882,14 @@ auth_finish(struct session *s, const char *mech, const char *user,
 		session_reply(s, "235 2.7.0 Authentication successful");
 	} else if (r == AUTH_TEMPFAIL)
 		session_reply(s, "454 4.7.0 Temporary authentication failure");
-	else if (++s->s_authfail >= s->s_conf->c_auth_maxfail) {
+	else if (++s->s_authfail >= s->s_conf->c_auth.au_maxfail) {
 		session_reply(s, "421 4.7.0 Too many authentication failures");
 		s->s_closing = 1;
 	} else {
-		if (s->s_conf->c_auth_delay > 0)
-			sleep((unsigned int)s->s_conf->c_auth_delay);
-		session_reply(s, "535 5.7.8 Authentication credentials invalid");
+		if (s->s_conf->c_auth.au_delay > 0)
+			sleep((unsigned int)s->s_conf->c_auth.au_delay);
+		session_reply(s,
+		    "535 5.7.8 Authentication credentials invalid");
 	}
 }
 
@@ -913,7 +917,7 @@ static void
 cmd_auth(struct session *s, char *arg)
 {
 	char	 user[AUTH_FIELD_MAX], pass[AUTH_FIELD_MAX], *mech, *ir, *last;
-	int	 mechs = s->s_conf->c_auth_mechs, r;
+	int	 mechs = s->s_conf->c_auth.au_mechs, r;
 
 	if (auth_refused(s, arg))
 		return;
@@ -972,8 +976,9 @@ session_path(struct session *s, char *arg, char *out, size_t outsz,
 	if (has_ctl(arg) || 2 * strlen(arg) + 8 > outsz)
 		return ADDR_BAD;
 	res = addr_parse(arg, out, outsz, &locallen, &r);
-	if (res == ADDR_BAD || out[0] == '-' || (s->s_conf->c_maxlocal > 0 &&
-	    locallen > (size_t)s->s_conf->c_maxlocal))
+	if (res == ADDR_BAD || out[0] == '-' ||
+	    (s->s_conf->c_lim.lim_maxlocal > 0 &&
+	    locallen > (size_t)s->s_conf->c_lim.lim_maxlocal))
 		return ADDR_BAD;
 	r += strspn(r, WHITESPACE);
 	*rest = arg + (r - arg);
@@ -1080,8 +1085,9 @@ mail_params_check(struct session *s, const struct mail_params *mp,
 		session_reply(s, "501 %s", syntax);
 		return -1;
 	}
-	if (mp->mp_size != NULL && s->s_conf->c_maxmsgsize != 0 &&
-	    size_too_big(param_value(mp->mp_size), s->s_conf->c_maxmsgsize)) {
+	if (mp->mp_size != NULL && s->s_conf->c_lim.lim_maxmsgsize != 0 &&
+	    size_too_big(param_value(mp->mp_size),
+	    s->s_conf->c_lim.lim_maxmsgsize)) {
 		session_reply(s, "552 Error: message size exceeds fixed "
 		    "maximum message size");
 		return -1;
@@ -1212,7 +1218,7 @@ cmd_rcpt(struct session *s, char *arg)
 		    "not implemented");
 		return;
 	}
-	if (s->s_env.e_nrcpts >= (size_t)s->s_conf->c_maxrcpt) {
+	if (s->s_env.e_nrcpts >= (size_t)s->s_conf->c_lim.lim_maxrcpt) {
 		session_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
@@ -1262,11 +1268,11 @@ data_take(struct session *s, struct data_reader *d, const char *p,
 
 	if (d->d_error == DATA_OK) {
 		/* The index of the octet that crosses each limit. */
-		if (c->c_maxmsgsize != 0 &&
-		    d->d_size + (long long)n > c->c_maxmsgsize)
-			size_at = c->c_maxmsgsize - d->d_size;
-		if (d->d_linelen + n > (size_t)c->c_maxline)
-			line_at = (long long)c->c_maxline -
+		if (c->c_lim.lim_maxmsgsize != 0 &&
+		    d->d_size + (long long)n > c->c_lim.lim_maxmsgsize)
+			size_at = c->c_lim.lim_maxmsgsize - d->d_size;
+		if (d->d_linelen + n > (size_t)c->c_lim.lim_maxline)
+			line_at = (long long)c->c_lim.lim_maxline -
 			    (long long)d->d_linelen;
 		if (size_at != -1 && (line_at == -1 || size_at <= line_at))
 			d->d_error = DATA_TOO_BIG;
@@ -1409,7 +1415,7 @@ cmd_data(struct session *s, char *arg)
 		data_reply_all(s, "500 Line too long (see RFC5321 4.5.3.1.6)");
 	else if (s->s_spool.sp_error)
 		data_reply_all(s, "452 4.3.1 Insufficient system storage");
-	else if ((s->s_conf->c_policy_stages & POLICY_STAGE_DATA) &&
+	else if ((s->s_conf->c_pol.po_stages & POLICY_STAGE_DATA) &&
 	    policy_data(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
 	    d.d_size, reply, sizeof(reply)) == -1)
 		data_reply_all(s, reply);
@@ -1515,8 +1521,8 @@ cmd_help(struct session *s, char *arg)
 static int
 session_tls_start(struct session *s)
 {
-	s->s_tlsc = tls_accept(s->s_conf->c_tls_ctx, s->s_fd,
-	    s->s_conf->c_timeout * 1000, s->s_client.cl_sid);
+	s->s_tlsc = tls_accept(s->s_conf->c_tls.tl_ctx, s->s_fd,
+	    s->s_conf->c_lim.lim_timeout * 1000, s->s_client.cl_sid);
 	if (s->s_tlsc == NULL)
 		return -1;
 	s->s_tls = 1;
@@ -1530,7 +1536,7 @@ cmd_starttls(struct session *s, char *arg)
 {
 	(void)arg;
 	if ((s->s_listener->l_flags & (LF_STARTTLS | LF_REQ_STARTTLS)) == 0 ||
-	    s->s_conf->c_tls_ctx == NULL) {
+	    s->s_conf->c_tls.tl_ctx == NULL) {
 		session_reply(s, "454 TLS not available");
 		return;
 	}
@@ -1730,14 +1736,14 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	s->s_conf = c;
 	s->s_listener = l;
 	s->s_fd = fd;
-	s->s_isize = (size_t)c->c_maxline + IBUF_EXTRA;
+	s->s_isize = (size_t)c->c_lim.lim_maxline + IBUF_EXTRA;
 	s->s_ibuf = xmalloc(s->s_isize);
 	util_session_id(s->s_client.cl_sid, sizeof(s->s_client.cl_sid));
 	util_sockaddr_str(sa, salen, s->s_client.cl_addr,
 	    sizeof(s->s_client.cl_addr), s->s_client.cl_port,
 	    sizeof(s->s_client.cl_port));
 	s->s_client.cl_lmtp = (l->l_flags & LF_LMTP) != 0;
-	spool_init(&s->s_spool, c->c_spool);
+	spool_init(&s->s_spool, c->c_dlv.dl_spool);
 	s->s_policy = policy_open(c);
 	return s;
 }

@@ -43,13 +43,23 @@
 #define SPAWN_BACKOFF_MAX_MS	30000
 #define REFUSE_TEXT		"Service not available, too many connections"
 
+/*
+ * Where a child is in its life, as the master sees it.  A child is
+ * handed connections only when CH_IDLE; ch_fd is open in the first two.
+ */
+enum child_state {
+	CH_IDLE,		/* waits for a connection */
+	CH_BUSY,		/* runs a session */
+	CH_GONE,		/* closed its socket: exiting or dead */
+	CH_RETIRED		/* we closed its socket: exits when idle */
+};
+
 /* One pre-forked child, as the master sees it. */
 struct child {
 	TAILQ_ENTRY(child)	 ch_entry;
 	pid_t			 ch_pid;
-	int			 ch_fd;		/* socketpair; -1: exiting */
-	int			 ch_busy;
-	int			 ch_retired;	/* we closed ch_fd: exit */
+	int			 ch_fd;		/* socketpair; -1 once closed */
+	enum child_state	 ch_state;
 	unsigned int		 ch_gen;	/* configuration generation */
 	long long		 ch_born;	/* monotonic ms */
 	char			 ch_addr[64];	/* peer of the busy session */
@@ -369,7 +379,7 @@ master_default_config(void)
 	    l->l_port);
 	TAILQ_INSERT_TAIL(&c->c_listeners, l, l_entry);
 	c->c_nlisteners++;
-	c->c_deliver = DELIVER_STDOUT;
+	c->c_dlv.dl_mode = DELIVER_STDOUT;
 	return c;
 }
 
@@ -407,7 +417,7 @@ master_rlimit(const struct config *c)
 	struct rlimit	 rl;
 	rlim_t		 want;
 
-	want = (rlim_t)c->c_maxclients * 2 + 64;
+	want = (rlim_t)c->c_lim.lim_maxclients * 2 + 64;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		log_warn("getrlimit");
 		return;
@@ -419,7 +429,7 @@ master_rlimit(const struct config *c)
 			log_warn("setrlimit RLIMIT_NOFILE");
 		else if (rl.rlim_cur < want)
 			log_warnx("max-clients %d needs %llu open files, the "
-			    "limit is %llu", c->c_maxclients,
+			    "limit is %llu", c->c_lim.lim_maxclients,
 			    (unsigned long long)want,
 			    (unsigned long long)rl.rlim_cur);
 	}
@@ -661,8 +671,8 @@ child_main(int fd)
 		malloc_trim(0);
 #endif
 		/* The last session: exit without asking for another. */
-		if (session_quit || (conf->c_maxsessions > 0 &&
-		    n >= conf->c_maxsessions))
+		if (session_quit || (conf->c_lim.lim_maxsessions > 0 &&
+		    n >= conf->c_lim.lim_maxsessions))
 			break;
 		if (write(fd, "i", 1) != 1)
 			break;
@@ -722,6 +732,7 @@ pool_spawn(void)
 	ch = xcalloc(1, sizeof(*ch));
 	ch->ch_pid = pid;
 	ch->ch_fd = sv[0];
+	ch->ch_state = CH_IDLE;
 	ch->ch_gen = gen;
 	ch->ch_born = util_now_ms();
 	TAILQ_INSERT_TAIL(&children, ch, ch_entry);
@@ -736,7 +747,17 @@ pool_retire(struct child *ch)
 	if (ch->ch_fd != -1)
 		(void)close(ch->ch_fd);
 	ch->ch_fd = -1;
-	ch->ch_retired = 1;
+	ch->ch_state = CH_RETIRED;
+}
+
+/* The child's socket is dead: it is exiting, and is reaped later. */
+static void
+pool_gone(struct child *ch)
+{
+	if (ch->ch_fd != -1)
+		(void)close(ch->ch_fd);
+	ch->ch_fd = -1;
+	ch->ch_state = CH_GONE;
 }
 
 /*
@@ -751,12 +772,12 @@ pool_count(int *idle, int *active, int *dying)
 
 	*idle = *active = *dying = 0;
 	TAILQ_FOREACH(ch, &children, ch_entry) {
-		if (ch->ch_retired)
+		if (ch->ch_state == CH_RETIRED)
 			continue;
 		(*active)++;
-		if (ch->ch_fd == -1)
+		if (ch->ch_state == CH_GONE)
 			(*dying)++;
-		else if (!ch->ch_busy && ch->ch_gen == gen)
+		else if (ch->ch_state == CH_IDLE && ch->ch_gen == gen)
 			(*idle)++;
 	}
 }
@@ -767,7 +788,7 @@ pool_idle(void)
 	struct child	*ch;
 
 	TAILQ_FOREACH(ch, &children, ch_entry)
-		if (ch->ch_fd != -1 && !ch->ch_busy && ch->ch_gen == gen)
+		if (ch->ch_state == CH_IDLE && ch->ch_gen == gen)
 			return ch;
 	return NULL;
 }
@@ -779,7 +800,7 @@ pool_peer_count(const char *addr)
 	int		 n = 0;
 
 	TAILQ_FOREACH(ch, &children, ch_entry)
-		if (ch->ch_busy && strcmp(ch->ch_addr, addr) == 0)
+		if (ch->ch_state == CH_BUSY && strcmp(ch->ch_addr, addr) == 0)
 			n++;
 	return n;
 }
@@ -796,7 +817,8 @@ pool_topup(void)
 	pool_count(&idle, &active, &dying);
 	if (dying > 0)
 		return;
-	while (idle < conf->c_prefork && active < conf->c_maxclients) {
+	while (idle < conf->c_lim.lim_prefork &&
+	    active < conf->c_lim.lim_maxclients) {
 		if (pool_spawn() == NULL)
 			return;
 		idle++;
@@ -821,7 +843,7 @@ pool_exited(struct child *ch, int status)
 		bad = 1;
 	} else
 		log_debug("child %ld exited", (long)ch->ch_pid);
-	if (bad && !ch->ch_retired && !quitting && age < SPAWN_QUICK_MS)
+	if (bad && ch->ch_state != CH_RETIRED && !quitting && age < SPAWN_QUICK_MS)
 		pool_backoff("children fail at startup");
 	else if (age >= SPAWN_QUICK_MS)
 		spawn_fails = 0;
@@ -865,7 +887,7 @@ pool_peer(struct child *ch, const char *addr)
 
 	strlcpy(ch->ch_addr, addr, sizeof(ch->ch_addr));
 	over = ch->ch_addr[0] != '\0' &&
-	    pool_peer_count(ch->ch_addr) > conf->c_maxperaddr;
+	    pool_peer_count(ch->ch_addr) > conf->c_lim.lim_maxperaddr;
 	if (write(ch->ch_fd, over ? "n" : "y", 1) != 1)
 		log_warn("%s: write to child %ld", __func__, (long)ch->ch_pid);
 }
@@ -877,24 +899,23 @@ pool_report(struct child *ch)
 	char	 buf[80];
 	ssize_t	 n;
 
-	if (ch->ch_fd == -1)
+	if (ch->ch_state != CH_IDLE && ch->ch_state != CH_BUSY)
 		return;
 	n = read(ch->ch_fd, buf, sizeof(buf) - 1);
 	if (n == -1 && (errno == EINTR || errno == EAGAIN))
 		return;
-	if (n >= 1 && buf[0] == 'a' && ch->ch_busy) {
+	if (n >= 1 && buf[0] == 'a' && ch->ch_state == CH_BUSY) {
 		buf[n] = '\0';
 		pool_peer(ch, buf + 1);
 		return;
 	}
-	ch->ch_busy = 0;
 	ch->ch_addr[0] = '\0';
 	if (n <= 0) {
 		/* The slot itself goes when the child is reaped. */
-		(void)close(ch->ch_fd);
-		ch->ch_fd = -1;
+		pool_gone(ch);
 		return;
 	}
+	ch->ch_state = CH_IDLE;
 	spawn_fails = 0;
 	/* An older generation never gets another connection. */
 	if (ch->ch_gen != gen || quitting)
@@ -988,7 +1009,7 @@ master_dispatch(const struct handoff *h, int fd)
 		pool_count(&idle, &active, &dying);
 		dispatch_fd = fd;
 		if ((ch = pool_idle()) == NULL &&
-		    (active >= conf->c_maxclients ||
+		    (active >= conf->c_lim.lim_maxclients ||
 		    (ch = pool_spawn()) == NULL)) {
 			dispatch_fd = -1;
 			return NULL;
@@ -996,8 +1017,7 @@ master_dispatch(const struct handoff *h, int fd)
 		dispatch_fd = -1;
 		if (master_send(ch, h, fd) == 0)
 			return ch;
-		(void)close(ch->ch_fd);
-		ch->ch_fd = -1;
+		pool_gone(ch);
 	}
 	return NULL;
 }
@@ -1021,8 +1041,8 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	}
 	util_sockaddr_str((struct sockaddr *)&h.h_peer, h.h_peerlen, addr,
 	    sizeof(addr), port, sizeof(port));
-	if (addr[0] != '\0' && conf->c_maxperaddr > 0 &&
-	    pool_peer_count(addr) >= conf->c_maxperaddr) {
+	if (addr[0] != '\0' && conf->c_lim.lim_maxperaddr > 0 &&
+	    pool_peer_count(addr) >= conf->c_lim.lim_maxperaddr) {
 		master_refuse(fd, addr, "too many connections from this "
 		    "address");
 		return;
@@ -1032,7 +1052,7 @@ master_accept(const struct listener *l, int lidx, int fidx)
 		return;
 	}
 	(void)close(fd);
-	ch->ch_busy = 1;
+	ch->ch_state = CH_BUSY;
 	(void)strlcpy(ch->ch_addr, addr, sizeof(ch->ch_addr));
 }
 
@@ -1136,9 +1156,9 @@ master_reload(void)
 		log_info("no configuration file to reload");
 		return;
 	}
-	if ((nc = config_load(conffile)) == NULL)
+	if ((nc = load_config(conffile)) == NULL)
 		goto fail;
-	if (nc->c_deliver == DELIVER_STDOUT && !debug) {
+	if (nc->c_dlv.dl_mode == DELIVER_STDOUT && !debug) {
 		log_warnx("%s: no \"deliver\" directive; the standard output "
 		    "sink needs -d", conffile);
 		goto fail;
@@ -1149,19 +1169,19 @@ master_reload(void)
 	}
 	if (master_reload_listeners(nc) == -1)
 		goto fail;
-	config_free(conf);
+	load_release(conf);
 	conf = nc;
 	gen++;
 	run_uid = uid;
 	run_gid = gid;
 	TAILQ_FOREACH(ch, &children, ch_entry)
-		if (!ch->ch_busy)
+		if (ch->ch_state != CH_BUSY)
 			pool_retire(ch);
 	master_rlimit(conf);
 	log_info("reloaded configuration from %s", conffile);
 	return;
 fail:
-	config_free(nc);
+	load_release(nc);
 	log_warnx("reload failed, keeping the old configuration");
 }
 
@@ -1179,7 +1199,7 @@ master_shutdown(void)
 	quit_deadline = util_now_ms() + SHUTDOWN_GRACE * 1000LL;
 	listeners_close(conf, 1);
 	TAILQ_FOREACH(ch, &children, ch_entry)
-		if (!ch->ch_busy)
+		if (ch->ch_state != CH_BUSY)
 			pool_retire(ch);
 }
 
@@ -1277,7 +1297,8 @@ master_accepting(long long now)
 	if (quitting || now < accept_after)
 		return 0;
 	pool_count(&idle, &active, &dying);
-	return idle > 0 || active >= conf->c_maxclients || now >= spawn_after;
+	return idle > 0 || active >= conf->c_lim.lim_maxclients ||
+	    now >= spawn_after;
 }
 
 static size_t
@@ -1366,7 +1387,7 @@ master_config(const char *file)
 		file = SMTPD_CONFIG;
 	if (file == NULL)
 		return master_default_config();
-	if ((c = config_load(file)) == NULL)
+	if ((c = load_config(file)) == NULL)
 		return NULL;
 	/* Reloads must find the file after daemon() went to "/". */
 	if ((abs = realpath(file, NULL)) != NULL)
@@ -1382,7 +1403,7 @@ master_check(void)
 {
 	char	 err[512];
 
-	if (conf->c_deliver == DELIVER_STDOUT && !debug) {
+	if (conf->c_dlv.dl_mode == DELIVER_STDOUT && !debug) {
 		if (conf->c_file != NULL)
 			errx(1, "%s: no \"deliver\" directive; the standard "
 			    "output sink needs -d", conf->c_file);
@@ -1433,7 +1454,7 @@ master_exit(void)
 	if (pidfile != NULL && unlink(pidfile) == -1)
 		log_warn("unlink %s", pidfile);
 	log_info("exiting");
-	config_free(conf);
+	load_release(conf);
 	free(conffile);
 	free(pidfile);
 	free(pfds);

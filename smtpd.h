@@ -24,6 +24,8 @@
 #endif
 #define SMTPD_CONFIG		SYSCONFDIR "/smtpd.conf"
 
+#define NITEMS(a)		(sizeof(a) / sizeof((a)[0]))
+
 /* Defaults (DESIGN.md, smtpd.conf.5). */
 #define DEF_BANNER		"ESMTP smtpd"
 #define DEF_USER		"_smtpd"
@@ -164,6 +166,70 @@ struct authdb;
 
 struct policy_table;
 
+/* Connection, session and transaction limits. */
+struct conf_limits {
+	int			 lim_prefork;
+	int			 lim_maxclients;
+	int			 lim_maxperaddr;
+	int			 lim_maxsessions;
+	long long		 lim_maxmsgsize; /* 0: unlimited */
+	int			 lim_maxline;
+	int			 lim_maxlocal;	/* 0: unlimited */
+	int			 lim_maxrcpt;
+	int			 lim_timeout;
+	long long		 lim_cmdlimit;	/* -1: no command-limit */
+	struct cmdlimit		 lim_cmdlimits[MAX_CMDLIMITS];
+	int			 lim_ncmdlimits;
+};
+
+/* Delivery: the program, its limits, the spool. */
+struct conf_deliver {
+	enum deliver_mode	 dl_mode;
+	char			*dl_cmd;	/* as written */
+	char		       **dl_argv;	/* split, NULL-terminated */
+	int			 dl_per_rcpt;	/* uses %{recipient} */
+	int			 dl_timeout;
+	int			 dl_received;	/* prepend a Received: header */
+	char			*dl_spool;
+};
+
+/* TLS: the files as written; tls.c loads tl_ctx from them. */
+struct conf_tls {
+	char			*tl_cert;
+	char			*tl_key;
+	char			*tl_ciphers;	/* NULL: OpenSSL's default */
+	int			 tl_protocols;	/* TLSP_* bits */
+	int			 tl_line;	/* where `tls certificate` is */
+	void			*tl_ctx;	/* SSL_CTX * */
+};
+
+/* AUTH: the backend; auth.c loads au_db from a passwd file. */
+struct conf_auth {
+	enum auth_backend	 au_backend;
+	char			*au_path;	/* passwd file or program line */
+	char		       **au_argv;	/* checkpassword, split */
+	int			 au_line;
+	int			 au_mechs;	/* AUTHM_* bits */
+	int			 au_maxfail;
+	int			 au_delay;	/* seconds before each 535 */
+	struct authdb		*au_db;
+};
+
+/* Policy: tables (policy.c loads po_table[]), networks, the server. */
+struct conf_policy {
+	char			*po_table_file[PT_NTABLES];
+	int			 po_table_nocase[PT_NTABLES];
+	int			 po_table_line[PT_NTABLES];
+	struct policy_table	*po_table[PT_NTABLES];
+	struct netaddr		 po_clients[PN_NLISTS][MAX_CLIENT_NETS];
+	int			 po_nclients[PN_NLISTS];
+	int			 po_rcpt_delim;	/* 0: no recipient-delimiter */
+	char			*po_server;	/* unix:PATH, inet:HOST:PORT */
+	int			 po_timeout;
+	int			 po_default;	/* POLICY_DEFER, _DUNNO */
+	int			 po_stages;	/* POLICY_STAGE_* bits */
+};
+
 struct config {
 	char			*c_file;	/* NULL: built-in default */
 	char			*c_hostname;
@@ -171,56 +237,14 @@ struct config {
 	char			*c_user;	/* NULL: the default */
 	char			*c_chroot;
 	char			*c_pidfile;	/* NULL: the default */
-	int			 c_prefork;
-	int			 c_maxclients;
-	int			 c_maxperaddr;
-	int			 c_maxsessions;
-	long long		 c_maxmsgsize;	/* 0: unlimited */
-	int			 c_maxline;
-	int			 c_maxlocal;	/* 0: unlimited */
-	int			 c_maxrcpt;
-	int			 c_timeout;
 	int			 c_smtputf8;
-	long long		 c_cmdlimit;	/* -1: no command-limit */
-	struct cmdlimit		 c_cmdlimits[MAX_CMDLIMITS];
-	int			 c_ncmdlimits;
-	enum deliver_mode	 c_deliver;
-	char			*c_deliver_cmd;	/* as written */
-	char		       **c_deliver_argv; /* split, NULL-terminated */
-	int			 c_deliver_per_rcpt; /* uses %{recipient} */
-	int			 c_deliver_timeout;
-	int			 c_received;
-	char			*c_spool;
+	struct conf_limits	 c_lim;
+	struct conf_deliver	 c_dlv;
+	struct conf_tls		 c_tls;
+	struct conf_auth	 c_auth;
+	struct conf_policy	 c_pol;
 	struct listenerlist	 c_listeners;
 	int			 c_nlisteners;
-	/* TLS (tls.c loads c_tls_ctx from the files) */
-	char			*c_tls_cert;
-	char			*c_tls_key;
-	char			*c_tls_ciphers;	/* NULL: OpenSSL's default */
-	int			 c_tls_protocols; /* TLSP_* bits */
-	int			 c_tls_line;	/* where `tls certificate` is */
-	void			*c_tls_ctx;	/* SSL_CTX * */
-	/* AUTH (auth.c loads c_auth_db from a passwd file) */
-	enum auth_backend	 c_auth;
-	char			*c_auth_path;	/* passwd file or program line */
-	char		       **c_auth_argv;	/* checkpassword, split */
-	int			 c_auth_line;
-	int			 c_auth_mechs;	/* AUTHM_* bits */
-	int			 c_auth_maxfail;
-	int			 c_auth_delay;	/* seconds before each 535 */
-	struct authdb		*c_auth_db;
-	/* Policy (policy.c loads c_table[] from the files) */
-	char			*c_table_file[PT_NTABLES];
-	int			 c_table_nocase[PT_NTABLES];
-	int			 c_table_line[PT_NTABLES];
-	struct policy_table	*c_table[PT_NTABLES];
-	struct netaddr		 c_clients[PN_NLISTS][MAX_CLIENT_NETS];
-	int			 c_nclients[PN_NLISTS];
-	int			 c_rcpt_delim;	/* 0: no recipient-delimiter */
-	char			*c_policy;	/* unix:PATH, inet:HOST:PORT */
-	int			 c_policy_timeout;
-	int			 c_policy_default; /* POLICY_DEFER, _DUNNO */
-	int			 c_policy_stages; /* POLICY_STAGE_* bits */
 };
 
 /* The envelope of one transaction and what delivery needs to know. */
@@ -301,6 +325,10 @@ void		 spool_reset(struct spool *);
 int		 deliver_message(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *, deliver_reply_cb,
 		    void *);
+
+/* load.c */
+struct config	*load_config(const char *);
+void		 load_release(struct config *);
 
 /* log.c */
 void		 log_init(int, int);

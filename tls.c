@@ -72,7 +72,7 @@ tls_conf_error(const struct config *c, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	log_warnx("%s:%d: tls: %s", c->c_file != NULL ? c->c_file :
-	    "smtpd.conf", c->c_tls_line, buf);
+	    "smtpd.conf", c->c_tls.tl_line, buf);
 }
 
 /* The first (root cause) OpenSSL error of the queue, which is emptied. */
@@ -100,7 +100,7 @@ tls_config_load(struct config *c)
 {
 	SSL_CTX	*ctx;
 
-	if (c->c_tls_cert == NULL)
+	if (c->c_tls.tl_cert == NULL)
 		return 0;
 	if ((ctx = tls_ctx_new(c)) == NULL)
 		return -1;
@@ -109,15 +109,15 @@ tls_config_load(struct config *c)
 		return -1;
 	}
 	tls_config_free(c);
-	c->c_tls_ctx = ctx;
+	c->c_tls.tl_ctx = ctx;
 	return 0;
 }
 
 void
 tls_config_free(struct config *c)
 {
-	SSL_CTX_free(c->c_tls_ctx);
-	c->c_tls_ctx = NULL;
+	SSL_CTX_free(c->c_tls.tl_ctx);
+	c->c_tls.tl_ctx = NULL;
 }
 
 /* The server context: protocols, ciphers and options, without the keys. */
@@ -134,9 +134,9 @@ tls_ctx_new(const struct config *c)
 	if (tls_ctx_protocols(c, ctx) == -1)
 		goto fail;
 	SSL_CTX_set_security_level(ctx, 2);
-	if (c->c_tls_ciphers != NULL &&
-	    !SSL_CTX_set_cipher_list(ctx, c->c_tls_ciphers)) {
-		tls_conf_error(c, "ciphers \"%s\": %s", c->c_tls_ciphers,
+	if (c->c_tls.tl_ciphers != NULL &&
+	    !SSL_CTX_set_cipher_list(ctx, c->c_tls.tl_ciphers)) {
+		tls_conf_error(c, "ciphers \"%s\": %s", c->c_tls.tl_ciphers,
 		    tls_ssl_reason());
 		goto fail;
 	}
@@ -168,7 +168,7 @@ tls_ctx_protocols(const struct config *c, SSL_CTX *ctx)
 {
 	int	 min = TLS1_2_VERSION, max = TLS1_3_VERSION;
 
-	switch (c->c_tls_protocols & TLSP_DEFAULT) {
+	switch (c->c_tls.tl_protocols & TLSP_DEFAULT) {
 	case TLSP_TLSv1_2:
 		max = TLS1_2_VERSION;
 		break;
@@ -194,14 +194,14 @@ tls_load_cert(const struct config *c, SSL_CTX *ctx)
 	struct stat	 st;
 	X509		*x;
 
-	if (stat(c->c_tls_cert, &st) == -1) {
-		tls_conf_error(c, "certificate file %s: %s", c->c_tls_cert,
+	if (stat(c->c_tls.tl_cert, &st) == -1) {
+		tls_conf_error(c, "certificate file %s: %s", c->c_tls.tl_cert,
 		    strerror(errno));
 		return -1;
 	}
 	ERR_clear_error();
-	if (!SSL_CTX_use_certificate_chain_file(ctx, c->c_tls_cert)) {
-		tls_conf_error(c, "certificate file %s: %s", c->c_tls_cert,
+	if (!SSL_CTX_use_certificate_chain_file(ctx, c->c_tls.tl_cert)) {
+		tls_conf_error(c, "certificate file %s: %s", c->c_tls.tl_cert,
 		    tls_ssl_reason());
 		return -1;
 	}
@@ -236,7 +236,7 @@ tls_warn_date(const struct config *c, const char *what, const ASN1_TIME *t)
 	if (!ASN1_TIME_to_tm(t, &tm) ||
 	    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
 		strlcpy(date, "?", sizeof(date));
-	tls_conf_error(c, "warning: certificate %s %s %s", c->c_tls_cert,
+	tls_conf_error(c, "warning: certificate %s %s %s", c->c_tls.tl_cert,
 	    what, date);
 }
 
@@ -253,23 +253,23 @@ tls_read_keyfile(const struct config *c, char *buf, size_t size,
 	ssize_t		 n;
 	int		 fd;
 
-	if ((fd = open(c->c_tls_key, O_RDONLY | O_CLOEXEC)) == -1 ||
+	if ((fd = open(c->c_tls.tl_key, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fstat(fd, &st) == -1) {
-		tls_conf_error(c, "key file %s: %s", c->c_tls_key,
+		tls_conf_error(c, "key file %s: %s", c->c_tls.tl_key,
 		    strerror(errno));
 		goto fail;
 	}
 	if (st.st_mode & 077) {
 		tls_conf_error(c, "key file %s is readable by group or others "
-		    "(mode %04o); chmod 600 %s", c->c_tls_key,
-		    (unsigned int)(st.st_mode & 07777), c->c_tls_key);
+		    "(mode %04o); chmod 600 %s", c->c_tls.tl_key,
+		    (unsigned int)(st.st_mode & 07777), c->c_tls.tl_key);
 		goto fail;
 	}
 	*lenp = 0;
 	while ((n = read(fd, buf + *lenp, size - *lenp)) > 0)
 		*lenp += n;
 	if (n == -1 || *lenp == size) {
-		tls_conf_error(c, "key file %s: %s", c->c_tls_key,
+		tls_conf_error(c, "key file %s: %s", c->c_tls.tl_key,
 		    n == -1 ? strerror(errno) : "too large");
 		goto fail;
 	}
@@ -301,7 +301,7 @@ tls_load_key(const struct config *c, SSL_CTX *ctx)
 	size_t		 len = 0;
 	int		 ret = -1;
 
-	if (c->c_tls_key == NULL) {
+	if (c->c_tls.tl_key == NULL) {
 		tls_conf_error(c, "no key file");
 		return -1;
 	}
@@ -313,13 +313,14 @@ tls_load_key(const struct config *c, SSL_CTX *ctx)
 	    (pkey = PEM_read_bio_PrivateKey(bio, NULL, tls_nopass,
 	    NULL)) == NULL) {
 		tls_conf_error(c, "key file %s: no unencrypted PEM private "
-		    "key (%s)", c->c_tls_key, tls_ssl_reason());
+		    "key (%s)", c->c_tls.tl_key, tls_ssl_reason());
 		goto done;
 	}
 	if (!SSL_CTX_use_PrivateKey(ctx, pkey) ||
 	    !SSL_CTX_check_private_key(ctx)) {
 		tls_conf_error(c, "key file %s does not match certificate "
-		    "%s: %s", c->c_tls_key, c->c_tls_cert, tls_ssl_reason());
+		    "%s: %s", c->c_tls.tl_key, c->c_tls.tl_cert,
+		    tls_ssl_reason());
 		goto done;
 	}
 	ret = 0;

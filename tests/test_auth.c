@@ -148,9 +148,9 @@ load_passwd(const char *text, mode_t mode, char **logp)
 	int	 rv;
 
 	auth_config_free(&conf);
-	free(conf.c_auth_path);
-	conf.c_auth = AUTH_PASSWD;
-	conf.c_auth_path = write_file("passwd", text, mode);
+	free(conf.c_auth.au_path);
+	conf.c_auth.au_backend = AUTH_PASSWD;
+	conf.c_auth.au_path = write_file("passwd", text, mode);
 	capture_start();
 	rv = auth_config_load(&conf);
 	*logp = capture_end();
@@ -164,8 +164,8 @@ expect_bad(const char *text, int line, const char *msg)
 	char	*log, want[1024];
 
 	assert_int_equal(load_passwd(text, 0600, &log), -1);
-	assert_null(conf.c_auth_db);
-	snprintf(want, sizeof(want), "%s:%d: %s", conf.c_auth_path, line,
+	assert_null(conf.c_auth.au_db);
+	snprintf(want, sizeof(want), "%s:%d: %s", conf.c_auth.au_path, line,
 	    msg);
 	assert_has(log, want);
 	free(log);
@@ -188,7 +188,7 @@ teardown(void **state)
 
 	(void)state;
 	auth_config_free(&conf);
-	free(conf.c_auth_path);
+	free(conf.c_auth.au_path);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -342,7 +342,7 @@ test_passwd_good(void **state)
 	    "dave:!%s\nerin:*\nfrank:%s", h6, hy, h6, h6, hb);
 	assert_int_equal(load_passwd(text, 0600, &log), 0);
 	assert_string_equal(log, "");
-	assert_non_null(conf.c_auth_db);
+	assert_non_null(conf.c_auth.au_db);
 	assert_int_equal(auth_check(&conf, "alice", "secret"), AUTH_OK);
 	assert_int_equal(auth_check(&conf, "alice", "Secret"), AUTH_FAILED);
 	assert_int_equal(auth_check(&conf, "alice", ""), AUTH_FAILED);
@@ -364,7 +364,7 @@ test_passwd_good(void **state)
 	free(log);
 	assert_int_equal(load_passwd(text, 0640, &log), 0);
 	auth_config_free(&conf);
-	assert_null(conf.c_auth_db);
+	assert_null(conf.c_auth.au_db);
 	free(log);
 	free(text);
 	free(h6);
@@ -430,14 +430,14 @@ test_passwd_nul(void **state)
 
 	(void)state;
 	auth_config_free(&conf);
-	free(conf.c_auth_path);
+	free(conf.c_auth.au_path);
 	path = write_file("passwd", "", 0600);
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fwrite("# x\n\0alice:$6$aa$bb\n", 1, 20, f);
 	fclose(f);
-	conf.c_auth = AUTH_PASSWD;
-	conf.c_auth_path = path;
+	conf.c_auth.au_backend = AUTH_PASSWD;
+	conf.c_auth.au_path = path;
 	capture_start();
 	assert_int_equal(auth_config_load(&conf), -1);
 	log = capture_end();
@@ -470,9 +470,9 @@ test_passwd_all_errors(void **state)
 	xasprintf(&text, "alice:%s\nnocolon\nbob:%s\n:%s\ncarol:\n"
 	    "alice:%s\ndave:??\nalice:%s\nbob:*\n", h, h, h, h, h);
 	assert_int_equal(load_passwd(text, 0600, &log), -1);
-	assert_null(conf.c_auth_db);
+	assert_null(conf.c_auth.au_db);
 	for (i = 0; i < (int)(sizeof(errs) / sizeof(errs[0])); i++) {
-		snprintf(want, sizeof(want), "%s:%d: %s", conf.c_auth_path,
+		snprintf(want, sizeof(want), "%s:%d: %s", conf.c_auth.au_path,
 		    errs[i].line, errs[i].msg);
 		assert_has(log, want);
 	}
@@ -493,9 +493,9 @@ test_passwd_mode(void **state)
 	xasprintf(&text, "alice:%s\n", h);
 	assert_int_equal(load_passwd(text, 0644, &log), -1);
 	snprintf(want, sizeof(want), "passwd file %s is readable by others "
-	    "(mode 0644)", conf.c_auth_path);
+	    "(mode 0644)", conf.c_auth.au_path);
 	assert_has(log, want);
-	assert_null(conf.c_auth_db);
+	assert_null(conf.c_auth.au_db);
 	free(log);
 	assert_int_equal(load_passwd(text, 0602, &log), -1);
 	assert_has(log, "is writable by others (mode 0602)");
@@ -505,15 +505,15 @@ test_passwd_mode(void **state)
 	free(log);
 	/* With the config file known, its file:line comes first. */
 	conf.c_file = xstrdup("/etc/smtpd.conf");
-	conf.c_auth_line = 7;
+	conf.c_auth.au_line = 7;
 	assert_int_equal(load_passwd(text, 0604, &log), -1);
 	snprintf(want, sizeof(want), "/etc/smtpd.conf:7: passwd file %s is "
-	    "readable by others (mode 0604)", conf.c_auth_path);
+	    "readable by others (mode 0604)", conf.c_auth.au_path);
 	assert_has(log, want);
 	free(log);
 	free(conf.c_file);
 	conf.c_file = NULL;
-	conf.c_auth_line = 0;
+	conf.c_auth.au_line = 0;
 	free(text);
 	free(h);
 }
@@ -525,16 +525,16 @@ test_passwd_missing(void **state)
 
 	(void)state;
 	auth_config_free(&conf);
-	free(conf.c_auth_path);
-	conf.c_auth = AUTH_PASSWD;
-	xasprintf(&conf.c_auth_path, "%s/nonexistent", tmpdir);
+	free(conf.c_auth.au_path);
+	conf.c_auth.au_backend = AUTH_PASSWD;
+	xasprintf(&conf.c_auth.au_path, "%s/nonexistent", tmpdir);
 	capture_start();
 	assert_int_equal(auth_config_load(&conf), -1);
 	log = capture_end();
 	assert_has(log, "nonexistent: No such file or directory");
 	free(log);
-	free(conf.c_auth_path);
-	conf.c_auth_path = xstrdup(tmpdir);
+	free(conf.c_auth.au_path);
+	conf.c_auth.au_path = xstrdup(tmpdir);
 	capture_start();
 	assert_int_equal(auth_config_load(&conf), -1);
 	log = capture_end();
@@ -580,16 +580,16 @@ use_script(const char *body)
 	char	*text;
 
 	auth_config_free(&conf);
-	free(conf.c_auth_path);
-	if (conf.c_auth_argv != NULL) {
-		free(conf.c_auth_argv[0]);
-		free(conf.c_auth_argv);
+	free(conf.c_auth.au_path);
+	if (conf.c_auth.au_argv != NULL) {
+		free(conf.c_auth.au_argv[0]);
+		free(conf.c_auth.au_argv);
 	}
 	xasprintf(&text, "#!/bin/sh\nD='%s'\n%s\n", tmpdir, body);
-	conf.c_auth = AUTH_CHECKPASSWORD;
-	conf.c_auth_path = write_file("check", text, 0700);
-	conf.c_auth_argv = xcalloc(2, sizeof(char *));
-	conf.c_auth_argv[0] = xstrdup(conf.c_auth_path);
+	conf.c_auth.au_backend = AUTH_CHECKPASSWORD;
+	conf.c_auth.au_path = write_file("check", text, 0700);
+	conf.c_auth.au_argv = xcalloc(2, sizeof(char *));
+	conf.c_auth.au_argv[0] = xstrdup(conf.c_auth.au_path);
 	assert_int_equal(auth_config_load(&conf), 0);
 	free(text);
 }
@@ -597,10 +597,10 @@ use_script(const char *body)
 static void
 free_script(void)
 {
-	if (conf.c_auth_argv != NULL) {
-		free(conf.c_auth_argv[0]);
-		free(conf.c_auth_argv);
-		conf.c_auth_argv = NULL;
+	if (conf.c_auth.au_argv != NULL) {
+		free(conf.c_auth.au_argv[0]);
+		free(conf.c_auth.au_argv);
+		conf.c_auth.au_argv = NULL;
 	}
 }
 
@@ -612,11 +612,11 @@ test_cp_config(void **state)
 
 	(void)state;
 	auth_config_free(&conf);
-	conf.c_auth = AUTH_NONE;
+	conf.c_auth.au_backend = AUTH_NONE;
 	assert_int_equal(auth_config_load(&conf), 0);
 	assert_int_equal(auth_check(&conf, "a", "b"), AUTH_FAILED);
-	conf.c_auth = AUTH_CHECKPASSWORD;
-	conf.c_auth_argv = argv;
+	conf.c_auth.au_backend = AUTH_CHECKPASSWORD;
+	conf.c_auth.au_argv = argv;
 	argv[0] = xstrdup("bin/checkpassword");
 	capture_start();
 	assert_int_equal(auth_config_load(&conf), -1);
@@ -632,7 +632,7 @@ test_cp_config(void **state)
 	argv[0] = xstrdup("/bin/false");
 	assert_int_equal(auth_check(&conf, "a", "b"), AUTH_FAILED);
 	free(argv[0]);
-	conf.c_auth_argv = NULL;
+	conf.c_auth.au_argv = NULL;
 }
 
 static void
@@ -677,8 +677,8 @@ test_cp_exec_failure(void **state)
 
 	(void)state;
 	auth_config_free(&conf);
-	conf.c_auth = AUTH_CHECKPASSWORD;
-	conf.c_auth_argv = argv;
+	conf.c_auth.au_backend = AUTH_CHECKPASSWORD;
+	conf.c_auth.au_argv = argv;
 	xasprintf(&argv[0], "%s/nonexistent", tmpdir);
 	capture_start();
 	assert_int_equal(auth_check(&conf, "alice", "secret"), AUTH_TEMPFAIL);
@@ -695,7 +695,7 @@ test_cp_exec_failure(void **state)
 	assert_has(log, "Permission denied");
 	free(log);
 	free(argv[0]);
-	conf.c_auth_argv = NULL;
+	conf.c_auth.au_argv = NULL;
 }
 
 /* fd 3 carries exactly user NUL password NUL timestamp NUL. */

@@ -66,7 +66,7 @@ read_all(int fd)
 	return buf;
 }
 
-/* config_load(path), with what it logs on stderr captured into *logp. */
+/* load_config(path), with what it logs on stderr captured into *logp. */
 static struct config *
 load_path(const char *path, char **logp)
 {
@@ -81,7 +81,7 @@ load_path(const char *path, char **logp)
 	saved = dup(STDERR_FILENO);
 	assert_true(saved != -1);
 	dup2(fd, STDERR_FILENO);
-	c = config_load(path);
+	c = load_config(path);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	*logp = read_all(fd);
@@ -131,7 +131,7 @@ expect_error(const char *text, int line, const char *msg)
 		snprintf(want, sizeof(want), "%s: %s", conf_path, msg);
 	if (c != NULL) {
 		print_error("loaded, expected \"%s\":\n%s\n", want, text);
-		config_free(c);
+		load_release(c);
 		fail();
 	}
 	assert_log_has(log, want);
@@ -248,37 +248,37 @@ test_defaults(void **state)
 	assert_null(c->c_user);
 	assert_null(c->c_chroot);
 	assert_null(c->c_pidfile);
-	assert_int_equal(c->c_prefork, DEF_PREFORK);
-	assert_int_equal(c->c_maxclients, DEF_MAXCLIENTS);
-	assert_int_equal(c->c_maxperaddr, DEF_MAXPERADDR);
-	assert_int_equal(c->c_maxsessions, DEF_MAXSESSIONS);
-	assert_true(c->c_maxmsgsize == 32LL * 1024 * 1024);
-	assert_int_equal(c->c_maxline, 1001);
-	assert_int_equal(c->c_maxlocal, 0);
-	assert_int_equal(c->c_maxrcpt, 1000);
-	assert_int_equal(c->c_timeout, 300);
+	assert_int_equal(c->c_lim.lim_prefork, DEF_PREFORK);
+	assert_int_equal(c->c_lim.lim_maxclients, DEF_MAXCLIENTS);
+	assert_int_equal(c->c_lim.lim_maxperaddr, DEF_MAXPERADDR);
+	assert_int_equal(c->c_lim.lim_maxsessions, DEF_MAXSESSIONS);
+	assert_true(c->c_lim.lim_maxmsgsize == 32LL * 1024 * 1024);
+	assert_int_equal(c->c_lim.lim_maxline, 1001);
+	assert_int_equal(c->c_lim.lim_maxlocal, 0);
+	assert_int_equal(c->c_lim.lim_maxrcpt, 1000);
+	assert_int_equal(c->c_lim.lim_timeout, 300);
 	assert_int_equal(c->c_smtputf8, 0);
-	assert_true(c->c_cmdlimit == -1);
-	assert_int_equal(c->c_ncmdlimits, 0);
-	assert_int_equal(c->c_deliver, DELIVER_STDOUT);
-	assert_null(c->c_deliver_cmd);
-	assert_null(c->c_deliver_argv);
-	assert_int_equal(c->c_deliver_timeout, 300);
-	assert_int_equal(c->c_received, 1);
-	assert_string_equal(c->c_spool, "/tmp");
+	assert_true(c->c_lim.lim_cmdlimit == -1);
+	assert_int_equal(c->c_lim.lim_ncmdlimits, 0);
+	assert_int_equal(c->c_dlv.dl_mode, DELIVER_STDOUT);
+	assert_null(c->c_dlv.dl_cmd);
+	assert_null(c->c_dlv.dl_argv);
+	assert_int_equal(c->c_dlv.dl_timeout, 300);
+	assert_int_equal(c->c_dlv.dl_received, 1);
+	assert_string_equal(c->c_dlv.dl_spool, "/tmp");
 	assert_int_equal(c->c_nlisteners, 0);
 	assert_true(TAILQ_EMPTY(&c->c_listeners));
-	assert_null(c->c_tls_cert);
-	assert_null(c->c_tls_key);
-	assert_null(c->c_tls_ciphers);
-	assert_int_equal(c->c_tls_protocols, TLSP_DEFAULT);
-	assert_int_equal(c->c_auth, AUTH_NONE);
-	assert_null(c->c_auth_path);
-	assert_null(c->c_auth_argv);
-	assert_int_equal(c->c_auth_mechs, AUTHM_DEFAULT);
-	assert_int_equal(c->c_auth_maxfail, DEF_AUTH_MAXFAIL);
-	assert_int_equal(c->c_auth_delay, DEF_AUTH_DELAY);
-	config_free(c);
+	assert_null(c->c_tls.tl_cert);
+	assert_null(c->c_tls.tl_key);
+	assert_null(c->c_tls.tl_ciphers);
+	assert_int_equal(c->c_tls.tl_protocols, TLSP_DEFAULT);
+	assert_int_equal(c->c_auth.au_backend, AUTH_NONE);
+	assert_null(c->c_auth.au_path);
+	assert_null(c->c_auth.au_argv);
+	assert_int_equal(c->c_auth.au_mechs, AUTHM_DEFAULT);
+	assert_int_equal(c->c_auth.au_maxfail, DEF_AUTH_MAXFAIL);
+	assert_int_equal(c->c_auth.au_delay, DEF_AUTH_DELAY);
+	load_release(c);
 }
 
 static const char full_conf[] =
@@ -326,32 +326,32 @@ test_full(void **state)
 	assert_string_equal(c->c_user, "_mail");
 	assert_string_equal(c->c_chroot, "/var/empty");
 	assert_string_equal(c->c_pidfile, "/run/smtpd.pid");
-	assert_int_equal(c->c_prefork, 8);
-	assert_int_equal(c->c_maxclients, 100);
-	assert_int_equal(c->c_maxperaddr, 200);
-	assert_int_equal(c->c_maxsessions, 50);
-	assert_true(c->c_maxmsgsize == 10 * 1024 * 1024);
-	assert_int_equal(c->c_maxline, 2048);
-	assert_int_equal(c->c_maxlocal, 64);
-	assert_int_equal(c->c_maxrcpt, 50);
-	assert_int_equal(c->c_timeout, 120);
+	assert_int_equal(c->c_lim.lim_prefork, 8);
+	assert_int_equal(c->c_lim.lim_maxclients, 100);
+	assert_int_equal(c->c_lim.lim_maxperaddr, 200);
+	assert_int_equal(c->c_lim.lim_maxsessions, 50);
+	assert_true(c->c_lim.lim_maxmsgsize == 10 * 1024 * 1024);
+	assert_int_equal(c->c_lim.lim_maxline, 2048);
+	assert_int_equal(c->c_lim.lim_maxlocal, 64);
+	assert_int_equal(c->c_lim.lim_maxrcpt, 50);
+	assert_int_equal(c->c_lim.lim_timeout, 120);
 	assert_int_equal(c->c_smtputf8, 1);
-	assert_true(c->c_cmdlimit == 100);
-	assert_int_equal(c->c_ncmdlimits, 2);
-	assert_string_equal(c->c_cmdlimits[0].cl_verb, "RCPT");
-	assert_true(c->c_cmdlimits[0].cl_max == 11);
-	assert_string_equal(c->c_cmdlimits[1].cl_verb, "NOOP");
-	assert_int_equal(c->c_deliver, DELIVER_PROGRAM);
-	assert_string_equal(c->c_deliver_cmd,
+	assert_true(c->c_lim.lim_cmdlimit == 100);
+	assert_int_equal(c->c_lim.lim_ncmdlimits, 2);
+	assert_string_equal(c->c_lim.lim_cmdlimits[0].cl_verb, "RCPT");
+	assert_true(c->c_lim.lim_cmdlimits[0].cl_max == 11);
+	assert_string_equal(c->c_lim.lim_cmdlimits[1].cl_verb, "NOOP");
+	assert_int_equal(c->c_dlv.dl_mode, DELIVER_PROGRAM);
+	assert_string_equal(c->c_dlv.dl_cmd,
 	    "/usr/sbin/sendmail -i -f %{sender} -- %{recipients}");
-	assert_string_equal(c->c_deliver_argv[0], "/usr/sbin/sendmail");
-	assert_string_equal(c->c_deliver_argv[3], "%{sender}");
-	assert_string_equal(c->c_deliver_argv[5], "%{recipients}");
-	assert_null(c->c_deliver_argv[6]);
-	assert_int_equal(c->c_deliver_per_rcpt, 0);
-	assert_int_equal(c->c_deliver_timeout, 3600);
-	assert_int_equal(c->c_received, 0);
-	assert_string_equal(c->c_spool, "/var/spool/smtpd");
+	assert_string_equal(c->c_dlv.dl_argv[0], "/usr/sbin/sendmail");
+	assert_string_equal(c->c_dlv.dl_argv[3], "%{sender}");
+	assert_string_equal(c->c_dlv.dl_argv[5], "%{recipients}");
+	assert_null(c->c_dlv.dl_argv[6]);
+	assert_int_equal(c->c_dlv.dl_per_rcpt, 0);
+	assert_int_equal(c->c_dlv.dl_timeout, 3600);
+	assert_int_equal(c->c_dlv.dl_received, 0);
+	assert_string_equal(c->c_dlv.dl_spool, "/var/spool/smtpd");
 	assert_int_equal(c->c_nlisteners, 5);
 
 	l = TAILQ_FIRST(&c->c_listeners);
@@ -376,7 +376,7 @@ test_full(void **state)
 	assert_int_equal(l->l_port, 0);
 	assert_int_equal(l->l_mode, 0660);
 	assert_int_equal(l->l_flags, LF_LMTP);
-	config_free(c);
+	load_release(c);
 }
 
 static void
@@ -386,28 +386,28 @@ test_deliver_forms(void **state)
 
 	(void)state;
 	c = expect_ok(LISTEN "deliver discard\n");
-	assert_int_equal(c->c_deliver, DELIVER_DISCARD);
-	assert_null(c->c_deliver_argv);
-	config_free(c);
+	assert_int_equal(c->c_dlv.dl_mode, DELIVER_DISCARD);
+	assert_null(c->c_dlv.dl_argv);
+	load_release(c);
 
 	c = expect_ok(LISTEN
 	    "deliver \"/usr/bin/maildrop -d %{recipient} 'a b' "
 	    "x\\\\\\\"y\"\n");
-	assert_int_equal(c->c_deliver, DELIVER_PROGRAM);
-	assert_int_equal(c->c_deliver_per_rcpt, 1);
-	assert_string_equal(c->c_deliver_cmd,
+	assert_int_equal(c->c_dlv.dl_mode, DELIVER_PROGRAM);
+	assert_int_equal(c->c_dlv.dl_per_rcpt, 1);
+	assert_string_equal(c->c_dlv.dl_cmd,
 	    "/usr/bin/maildrop -d %{recipient} 'a b' x\\\"y");
-	assert_string_equal(c->c_deliver_argv[2], "%{recipient}");
-	assert_string_equal(c->c_deliver_argv[3], "a b");
-	assert_string_equal(c->c_deliver_argv[4], "x\"y");
-	assert_null(c->c_deliver_argv[5]);
-	config_free(c);
+	assert_string_equal(c->c_dlv.dl_argv[2], "%{recipient}");
+	assert_string_equal(c->c_dlv.dl_argv[3], "a b");
+	assert_string_equal(c->c_dlv.dl_argv[4], "x\"y");
+	assert_null(c->c_dlv.dl_argv[5]);
+	load_release(c);
 
 	/* Embedded placeholders other than %{recipients} are fine. */
 	c = expect_ok(LISTEN "deliver \"/bin/p --from=%{sender} "
 	    "-c %{client}/%{helo}/%{user}/%{id} --rcpt=%{recipient}\"\n");
-	assert_int_equal(c->c_deliver_per_rcpt, 1);
-	config_free(c);
+	assert_int_equal(c->c_dlv.dl_per_rcpt, 1);
+	load_release(c);
 }
 
 struct error_case {
@@ -753,17 +753,17 @@ test_quoting_comments(void **state)
 	assert_string_equal(c->c_hostname, "mx.example");
 	assert_string_equal(c->c_banner,
 	    "a \"quoted\" \\ # not a comment");
-	assert_string_equal(c->c_spool, "/var/spool dir");
+	assert_string_equal(c->c_dlv.dl_spool, "/var/spool dir");
 	/* Other backslashes stay, as in sh. */
 	assert_string_equal(c->c_chroot, "/x\\y");
 	assert_string_equal(c->c_user, "_s");
-	assert_int_equal(c->c_timeout, 10);
+	assert_int_equal(c->c_lim.lim_timeout, 10);
 	assert_int_equal(TAILQ_FIRST(&c->c_listeners)->l_port, 25);
-	config_free(c);
+	load_release(c);
 
 	c = expect_ok(LISTEN "banner \"\"\n");
 	assert_string_equal(c->c_banner, "");
-	config_free(c);
+	load_release(c);
 }
 
 static void
@@ -796,9 +796,9 @@ test_sizes_durations(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(text, sizeof(text), LISTEN "%s", cases[i].text);
 		c = expect_ok(text);
-		assert_true(c->c_maxmsgsize == cases[i].size);
-		assert_int_equal(c->c_timeout, cases[i].timeout);
-		config_free(c);
+		assert_true(c->c_lim.lim_maxmsgsize == cases[i].size);
+		assert_int_equal(c->c_lim.lim_timeout, cases[i].timeout);
+		load_release(c);
 	}
 }
 
@@ -832,7 +832,7 @@ test_whole_config(void **state)
 	    "listen on 127.0.0.2\nlisten on ::1\nlisten on /tmp/a\n"
 	    "listen on /tmp/b\nmax-clients 4\nmax-clients-per-address 9\n");
 	assert_int_equal(c->c_nlisteners, 6);
-	config_free(c);
+	load_release(c);
 }
 
 static void
@@ -899,18 +899,18 @@ test_tls_auth(void **state)
 	text = with_files(tls_auth_conf);
 	c = expect_ok(text);
 	free(text);
-	assert_string_equal(c->c_tls_cert, cert_path);
-	assert_string_equal(c->c_tls_key, key_path);
-	assert_int_equal(c->c_tls_line, 1);
-	assert_string_equal(c->c_tls_ciphers, "HIGH:!aNULL:!MD5");
-	assert_int_equal(c->c_tls_protocols, TLSP_TLSv1_3);
-	assert_int_equal(c->c_auth, AUTH_PASSWD);
-	assert_string_equal(c->c_auth_path, passwd_path);
-	assert_null(c->c_auth_argv);
-	assert_int_equal(c->c_auth_line, 4);
-	assert_int_equal(c->c_auth_mechs, AUTHM_PLAIN);
-	assert_int_equal(c->c_auth_maxfail, 1000);
-	assert_int_equal(c->c_auth_delay, 0);
+	assert_string_equal(c->c_tls.tl_cert, cert_path);
+	assert_string_equal(c->c_tls.tl_key, key_path);
+	assert_int_equal(c->c_tls.tl_line, 1);
+	assert_string_equal(c->c_tls.tl_ciphers, "HIGH:!aNULL:!MD5");
+	assert_int_equal(c->c_tls.tl_protocols, TLSP_TLSv1_3);
+	assert_int_equal(c->c_auth.au_backend, AUTH_PASSWD);
+	assert_string_equal(c->c_auth.au_path, passwd_path);
+	assert_null(c->c_auth.au_argv);
+	assert_int_equal(c->c_auth.au_line, 4);
+	assert_int_equal(c->c_auth.au_mechs, AUTHM_PLAIN);
+	assert_int_equal(c->c_auth.au_maxfail, 1000);
+	assert_int_equal(c->c_auth.au_delay, 0);
 
 	l = TAILQ_FIRST(&c->c_listeners);
 	assert_int_equal(l->l_flags, LF_TLS);
@@ -948,7 +948,7 @@ test_tls_auth(void **state)
 	l = TAILQ_NEXT(l, l_entry);
 	assert_int_equal(l->l_flags, LF_STARTTLS | LF_REQ_STARTTLS |
 	    LF_AUTH | LF_REQ_AUTH);
-	config_free(c);
+	load_release(c);
 }
 
 static void
@@ -967,27 +967,27 @@ test_checkpassword(void **state)
 	    "listen on * port 587 starttls auth\n");
 	c = expect_ok(text);
 	free(text);
-	assert_int_equal(c->c_auth, AUTH_CHECKPASSWORD);
-	assert_string_equal(c->c_auth_path, "/bin/false 'a b' \"c\" d");
-	assert_string_equal(c->c_auth_argv[0], "/bin/false");
-	assert_string_equal(c->c_auth_argv[1], "a b");
-	assert_string_equal(c->c_auth_argv[2], "c");
-	assert_string_equal(c->c_auth_argv[3], "d");
-	assert_null(c->c_auth_argv[4]);
-	assert_int_equal(c->c_auth_line, 2);
-	assert_int_equal(c->c_auth_mechs, AUTHM_LOGIN | AUTHM_PLAIN);
-	assert_int_equal(c->c_auth_maxfail, 1);
-	assert_int_equal(c->c_auth_delay, 60);
-	assert_int_equal(c->c_tls_protocols, TLSP_TLSv1_2);
-	assert_null(c->c_tls_ciphers);
-	config_free(c);
+	assert_int_equal(c->c_auth.au_backend, AUTH_CHECKPASSWORD);
+	assert_string_equal(c->c_auth.au_path, "/bin/false 'a b' \"c\" d");
+	assert_string_equal(c->c_auth.au_argv[0], "/bin/false");
+	assert_string_equal(c->c_auth.au_argv[1], "a b");
+	assert_string_equal(c->c_auth.au_argv[2], "c");
+	assert_string_equal(c->c_auth.au_argv[3], "d");
+	assert_null(c->c_auth.au_argv[4]);
+	assert_int_equal(c->c_auth.au_line, 2);
+	assert_int_equal(c->c_auth.au_mechs, AUTHM_LOGIN | AUTHM_PLAIN);
+	assert_int_equal(c->c_auth.au_maxfail, 1);
+	assert_int_equal(c->c_auth.au_delay, 60);
+	assert_int_equal(c->c_tls.tl_protocols, TLSP_TLSv1_2);
+	assert_null(c->c_tls.tl_ciphers);
+	load_release(c);
 
 	/* No listener uses them: a backend and a certificate are fine. */
 	text = with_files(LISTEN "auth passwd %P\ntls certificate %C key %K\n"
 	    "listen on 127.0.0.2 auth-plaintext proxy-protocol\n");
 	c = expect_ok(text);
 	free(text);
-	config_free(c);
+	load_release(c);
 }
 
 /*
@@ -1181,28 +1181,28 @@ test_cmdlimit(void **state)
 	(void)state;
 	c = config_default();
 	assert_true(config_cmdlimit(c, "MAIL") == -1);
-	config_free(c);
+	load_release(c);
 
 	c = expect_ok(LISTEN "command-limit 7\n");
 	assert_true(config_cmdlimit(c, "MAIL") == 7);
 	assert_true(config_cmdlimit(c, "XYZZY") == 7);
-	config_free(c);
+	load_release(c);
 
 	c = expect_ok(LISTEN "command-limit mail 3\ncommand-limit RCPT 9\n");
 	assert_true(config_cmdlimit(c, "MAIL") == 3);
 	assert_true(config_cmdlimit(c, "RCPT") == 9);
 	assert_true(config_cmdlimit(c, "NOOP") == CMD_LIMIT_DEFAULT);
-	config_free(c);
+	load_release(c);
 
 	c = expect_ok(LISTEN "command-limit MAIL 3\ncommand-limit * 50\n");
 	assert_true(config_cmdlimit(c, "MAIL") == 3);
 	assert_true(config_cmdlimit(c, "NOOP") == 50);
-	config_free(c);
+	load_release(c);
 
 	/* Both forms set the same default: the later line wins. */
 	c = expect_ok(LISTEN "command-limit * 50\ncommand-limit 60\n");
 	assert_true(config_cmdlimit(c, "HELO") == 60);
-	config_free(c);
+	load_release(c);
 }
 
 static void
@@ -1219,9 +1219,9 @@ test_cmdlimit_full(void **state)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "command-limit X%c%c 5\n", 'A' + i / 26, 'A' + i % 26);
 	c = expect_ok(text);
-	assert_int_equal(c->c_ncmdlimits, MAX_CMDLIMITS);
+	assert_int_equal(c->c_lim.lim_ncmdlimits, MAX_CMDLIMITS);
 	assert_true(config_cmdlimit(c, "XAF") == 5);
-	config_free(c);
+	load_release(c);
 	/* Overwriting an entry is fine when full, a new one is not. */
 	n += (size_t)snprintf(text + n, sizeof(text) - n,
 	    "command-limit xaa 6\ncommand-limit ZZZ 5\n");
@@ -1255,19 +1255,19 @@ roundtrip(const char *text)
 	c2 = expect_ok(t1);
 	t2 = print_text(c2);
 	assert_string_equal(t1, t2);
-	assert_int_equal(c1->c_deliver_per_rcpt, c2->c_deliver_per_rcpt);
-	if (c1->c_deliver_argv != NULL) {
+	assert_int_equal(c1->c_dlv.dl_per_rcpt, c2->c_dlv.dl_per_rcpt);
+	if (c1->c_dlv.dl_argv != NULL) {
 		size_t	 i;
 
-		for (i = 0; c1->c_deliver_argv[i] != NULL; i++)
-			assert_string_equal(c1->c_deliver_argv[i],
-			    c2->c_deliver_argv[i]);
-		assert_null(c2->c_deliver_argv[i]);
+		for (i = 0; c1->c_dlv.dl_argv[i] != NULL; i++)
+			assert_string_equal(c1->c_dlv.dl_argv[i],
+			    c2->c_dlv.dl_argv[i]);
+		assert_null(c2->c_dlv.dl_argv[i]);
 	}
 	free(t1);
 	free(t2);
-	config_free(c1);
-	config_free(c2);
+	load_release(c1);
+	load_release(c2);
 }
 
 static void
@@ -1344,16 +1344,17 @@ test_policy(void **state)
 	    "policy-default dunno\n"
 	    "policy-stages data rcpt\n", rcpts, tmpdir, tmpdir);
 	c = expect_ok(text);
-	assert_non_null(c->c_table[PT_RCPT_ACCEPT]);
-	assert_int_equal(policy_table_count(c->c_table[PT_RCPT_ACCEPT]), 2);
-	assert_true(policy_table_lookup(c->c_table[PT_RCPT_ACCEPT],
-	    "ANNE+x@EXAMPLE.org", c->c_rcpt_delim));
-	assert_int_equal(c->c_nclients[PN_ACCEPT], 3);
-	assert_int_equal(c->c_nclients[PN_REJECT], 1);
-	assert_int_equal(c->c_rcpt_delim, '+');
-	assert_int_equal(c->c_policy_timeout, 60);
-	assert_int_equal(c->c_policy_default, POLICY_DUNNO);
-	assert_int_equal(c->c_policy_stages,
+	assert_non_null(c->c_pol.po_table[PT_RCPT_ACCEPT]);
+	assert_int_equal(policy_table_count(c->c_pol.po_table[PT_RCPT_ACCEPT]),
+	    2);
+	assert_true(policy_table_lookup(c->c_pol.po_table[PT_RCPT_ACCEPT],
+	    "ANNE+x@EXAMPLE.org", c->c_pol.po_rcpt_delim));
+	assert_int_equal(c->c_pol.po_nclients[PN_ACCEPT], 3);
+	assert_int_equal(c->c_pol.po_nclients[PN_REJECT], 1);
+	assert_int_equal(c->c_pol.po_rcpt_delim, '+');
+	assert_int_equal(c->c_pol.po_timeout, 60);
+	assert_int_equal(c->c_pol.po_default, POLICY_DUNNO);
+	assert_int_equal(c->c_pol.po_stages,
 	    POLICY_STAGE_RCPT | POLICY_STAGE_DATA);
 	t = print_text(c);
 	snprintf(want, sizeof(want), "accept clients 10.0.0.0/8 ::1/128 "
@@ -1366,7 +1367,7 @@ test_policy(void **state)
 	assert_non_null(strstr(t, "recipient-delimiter +\n"
 	    "reject clients 10.1.0.0/16\nreject senders"));
 	free(t);
-	config_free(c);
+	load_release(c);
 	roundtrip(text);
 
 	/* Without policy, none of its lines; the defaults. */
@@ -1374,12 +1375,12 @@ test_policy(void **state)
 	t = print_text(c);
 	assert_null(strstr(t, "policy"));
 	free(t);
-	config_free(c);
+	load_release(c);
 	c = expect_ok(LISTEN "policy unix:/run/policy.sock\n");
-	assert_int_equal(c->c_policy_default, POLICY_DEFER);
-	assert_int_equal(c->c_policy_stages, POLICY_STAGE_RCPT);
-	assert_int_equal(c->c_policy_timeout, DEF_POLICY_TIMEOUT);
-	config_free(c);
+	assert_int_equal(c->c_pol.po_default, POLICY_DEFER);
+	assert_int_equal(c->c_pol.po_stages, POLICY_STAGE_RCPT);
+	assert_int_equal(c->c_pol.po_timeout, DEF_POLICY_TIMEOUT);
+	load_release(c);
 
 	/* A table once only; a broken or missing one fails the load. */
 	snprintf(text, sizeof(text), LISTEN "accept recipients %s\n"
@@ -1444,7 +1445,7 @@ test_print_golden(void **state)
 	t = print_text(c);
 	assert_string_equal(t, want);
 	free(t);
-	config_free(c);
+	load_release(c);
 
 	/* Defaults: no user, pidfile, chroot, command-limit or deliver. */
 	c = config_default();
@@ -1463,7 +1464,7 @@ test_print_golden(void **state)
 	assert_null(strstr(t, "auth p"));
 	assert_null(strstr(t, "auth c"));
 	free(t);
-	config_free(c);
+	load_release(c);
 }
 
 /* The lines of the TLS, AUTH and listener options, in canonical form. */
@@ -1510,14 +1511,14 @@ test_print_tls_auth(void **state)
 	assert_non_null(strstr(t, listeners));
 	assert_string_equal(strstr(t, "listen on"), listeners);
 	free(t);
-	config_free(c);
+	load_release(c);
 
 	c = expect_ok(LISTEN "auth checkpassword \"/bin/x a\"\n");
 	t = print_text(c);
 	assert_non_null(strstr(t, "auth checkpassword \"/bin/x a\"\n"
 	    "auth failure-delay 1\n"));
 	free(t);
-	config_free(c);
+	load_release(c);
 }
 
 /* A whole file, NUL-terminated, or NULL if it cannot be opened. */
@@ -1562,7 +1563,7 @@ test_fixtures(void **state)
 	free(t);
 	free(golden);
 	free(log);
-	config_free(c);
+	load_release(c);
 
 	snprintf(path, sizeof(path), "%s/bad.err", dir);
 	assert_non_null(golden = read_path(path));

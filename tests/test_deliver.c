@@ -59,9 +59,9 @@ setup(void **state)
 	strlcpy(tdir, "/tmp/test_deliver.XXXXXX", sizeof(tdir));
 	assert_non_null(mkdtemp(tdir));
 	memset(&tc, 0, sizeof(tc));
-	tc.c_deliver = DELIVER_PROGRAM;
-	tc.c_deliver_argv = targv;
-	tc.c_deliver_timeout = 10;
+	tc.c_dlv.dl_mode = DELIVER_PROGRAM;
+	tc.c_dlv.dl_argv = targv;
+	tc.c_dlv.dl_timeout = 10;
 	tc.c_hostname = (char *)(uintptr_t)"mx.example.org";
 	memset(&tcl, 0, sizeof(tcl));
 	strlcpy(tcl.cl_addr, "192.0.2.7", sizeof(tcl.cl_addr));
@@ -474,7 +474,7 @@ test_stdin_received(void **state)
 
 	(void)state;
 	message(msg);
-	tc.c_received = 1;
+	tc.c_dlv.dl_received = 1;
 	strlcpy(tcl.cl_user, "alice", sizeof(tcl.cl_user));
 	strlcpy(tcl.cl_tls, "TLSv1.3 X", sizeof(tcl.cl_tls));
 	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
@@ -586,7 +586,7 @@ test_stdin_file(void **state)
 
 	(void)state;
 	message(msg);
-	tc.c_received = 1;
+	tc.c_dlv.dl_received = 1;
 	set_argv(script("p", "stat -L -c '%F %s' /dev/stdin >\"$1.type\"; "
 	    "cat >\"$1\""), tpath("in"), NULL);
 	fds = count_fds();
@@ -605,7 +605,7 @@ test_stdin_file(void **state)
 	assert_int_equal(count_fds(), fds);
 
 	spool_reset(&tsp);
-	tc.c_received = 0;
+	tc.c_dlv.dl_received = 0;
 	buf = random_message(n);
 	assert_int_not_equal(tsp.sp_fd, -1);
 	assert_int_equal(deliver(), 0);
@@ -770,7 +770,7 @@ test_timeout(void **state)
 
 	(void)state;
 	message("x\r\n");
-	tc.c_deliver_timeout = 1;
+	tc.c_dlv.dl_timeout = 1;
 	set_argv(script("p", "echo '451 4.4.0 slow'; exec sleep 30"), NULL);
 	t0 = now();
 	assert_int_equal(deliver(), 0);
@@ -791,7 +791,7 @@ test_timeout_group(void **state)
 
 	(void)state;
 	message("x\r\n");
-	tc.c_deliver_timeout = 1;
+	tc.c_dlv.dl_timeout = 1;
 	set_argv(script("p", "sleep 30 & echo $! >\"$1\"; wait"),
 	    tpath("pid"), NULL);
 	t0 = now();
@@ -813,7 +813,7 @@ test_background(void **state)
 
 	(void)state;
 	message("x\r\n");
-	tc.c_deliver_timeout = 5;
+	tc.c_dlv.dl_timeout = 5;
 	set_argv(script("p", "sleep 30 & echo $! >\"$1\"; exit 0"),
 	    tpath("pid"), NULL);
 	t0 = now();
@@ -879,7 +879,7 @@ test_per_rcpt(void **state)
 
 	(void)state;
 	message("x\r\n");
-	tc.c_deliver_per_rcpt = 1;
+	tc.c_dlv.dl_per_rcpt = 1;
 	set_argv(script("p", per_rcpt_prog), "%{recipient}", NULL);
 	set_rcpts("ok@x", "ok2@x", NULL);
 	assert_int_equal(deliver(), 0);
@@ -896,7 +896,7 @@ test_per_rcpt(void **state)
 	assert_int_equal(deliver(), 0);
 	assert_string_equal(treplies[0], "554 5.0.0 p2");
 	/* Without per-recipient runs: one run with all of them. */
-	tc.c_deliver_per_rcpt = 0;
+	tc.c_dlv.dl_per_rcpt = 0;
 	set_argv(tpath("p"), "%{recipients}", NULL);
 	set_rcpts("ok@x", "p2@x", NULL);
 	unlink(tpath("p.log"));
@@ -928,7 +928,7 @@ test_lmtp(void **state)
 	assert_string_equal(log, "ok@x|1|ok@x|" ID "\np1@x|1|p1@x|" ID "\n"
 	    "t2@x|1|t2@x|" ID "\nok@x|1|ok@x|" ID "\n");
 	free(log);
-	tc.c_deliver = DELIVER_DISCARD;
+	tc.c_dlv.dl_mode = DELIVER_DISCARD;
 	assert_int_equal(deliver(), 0);
 	assert_int_equal(tnreplies, 4);
 	assert_string_equal(treplies[3], R_OK250);
@@ -963,11 +963,11 @@ test_sinks(void **state)
 	(void)state;
 	message("Subject: hi\r\n\r\nbody\r\nline2");
 	set_rcpts("b@example.net", "c@example.net", NULL);
-	tc.c_deliver = DELIVER_DISCARD;
+	tc.c_dlv.dl_mode = DELIVER_DISCARD;
 	assert_int_equal(deliver(), 0);
 	assert_int_equal(tnreplies, 1);
 	assert_string_equal(treplies[0], R_OK250);
-	tc.c_deliver = DELIVER_STDOUT;
+	tc.c_dlv.dl_mode = DELIVER_STDOUT;
 	got = capture(STDOUT_FILENO);
 	assert_string_equal(got, "---------- MESSAGE FOLLOWS ----------\n"
 	    "X-Peer: 192.0.2.7\nX-MailFrom: a@example.org\n"

@@ -181,8 +181,8 @@ test_clients(void **state)
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
 	/* Only reject: the rest is welcome. */
 	assert_int_equal(proxy_net_parse("10.0.0.0/8",
-	    &c->c_clients[PN_REJECT][0]), 0);
-	c->c_nclients[PN_REJECT] = 1;
+	    &c->c_pol.po_clients[PN_REJECT][0]), 0);
+	c->c_pol.po_nclients[PN_REJECT] = 1;
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
 	assert_string_equal(reply, "554 5.7.1 <10.1.2.3>: Client host "
 	    "rejected: Access denied");
@@ -190,10 +190,10 @@ test_clients(void **state)
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
 	/* The more specific network wins, whichever list. */
 	assert_int_equal(proxy_net_parse("10.1.0.0/16",
-	    &c->c_clients[PN_ACCEPT][0]), 0);
+	    &c->c_pol.po_clients[PN_ACCEPT][0]), 0);
 	assert_int_equal(proxy_net_parse("2001:db8::/32",
-	    &c->c_clients[PN_ACCEPT][1]), 0);
-	c->c_nclients[PN_ACCEPT] = 2;
+	    &c->c_pol.po_clients[PN_ACCEPT][1]), 0);
+	c->c_pol.po_nclients[PN_ACCEPT] = 2;
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
 	strlcpy(cl.cl_addr, "10.1.2.3", sizeof(cl.cl_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
@@ -209,8 +209,8 @@ test_clients(void **state)
 	    "rejected: Access denied");
 	/* A tie is a refusal; a UNIX socket client is local. */
 	assert_int_equal(proxy_net_parse("10.1.0.0/16",
-	    &c->c_clients[PN_REJECT][1]), 0);
-	c->c_nclients[PN_REJECT] = 2;
+	    &c->c_pol.po_clients[PN_REJECT][1]), 0);
+	c->c_pol.po_nclients[PN_REJECT] = 2;
 	strlcpy(cl.cl_addr, "10.1.2.3", sizeof(cl.cl_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
 	cl.cl_addr[0] = '\0';
@@ -227,9 +227,9 @@ test_senders(void **state)
 	(void)state;
 	c = config_default();
 	assert_int_equal(policy_sender(c, "any@x", reply, sizeof(reply)), 0);
-	c->c_table[PT_SENDER_REJECT] = table("spam@example.com\n"
+	c->c_pol.po_table[PT_SENDER_REJECT] = table("spam@example.com\n"
 	    "@bad.example\n", 0);
-	c->c_rcpt_delim = '+';
+	c->c_pol.po_rcpt_delim = '+';
 	assert_int_equal(policy_sender(c, "any@x", reply, sizeof(reply)), 0);
 	assert_int_equal(policy_sender(c, "", reply, sizeof(reply)), 0);
 	assert_int_equal(policy_sender(c, "spam+1@example.com", reply,
@@ -238,7 +238,7 @@ test_senders(void **state)
 	    "address rejected: Access denied");
 	assert_int_equal(policy_sender(c, "a@Bad.Example", reply,
 	    sizeof(reply)), -1);
-	c->c_table[PT_SENDER_ACCEPT] = table("<>\n@good.example\n", 0);
+	c->c_pol.po_table[PT_SENDER_ACCEPT] = table("<>\n@good.example\n", 0);
 	assert_int_equal(policy_sender(c, "", reply, sizeof(reply)), 0);
 	assert_int_equal(policy_sender(c, "a@good.example", reply,
 	    sizeof(reply)), 0);
@@ -447,9 +447,9 @@ test_server(void **state)
 	pid = server_start(path, replies);
 	c = config_default();
 	assert_null(policy_open(c));
-	xasprintf(&c->c_policy, "unix:%s", path);
-	c->c_policy_timeout = 1;
-	c->c_table[PT_RCPT_ACCEPT] = table("@x\n", 0);
+	xasprintf(&c->c_pol.po_server, "unix:%s", path);
+	c->c_pol.po_timeout = 1;
+	c->c_pol.po_table[PT_RCPT_ACCEPT] = table("@x\n", 0);
 	memset(&e, 0, sizeof(e));
 	e.e_sender = xstrdup("s@y");
 	assert_non_null(pc = policy_open(c));
@@ -473,17 +473,17 @@ test_server(void **state)
 	strlcpy(cl.cl_addr, "192.0.2.7", sizeof(cl.cl_addr));
 	assert_int_equal(policy_data(pc, c, &cl, &e, 10, reply,
 	    sizeof(reply)), 0);
-	c->c_policy_stages = POLICY_STAGE_DATA;
+	c->c_pol.po_stages = POLICY_STAGE_DATA;
 	assert_int_equal(policy_data(pc, c, &cl, &e, 10, reply,
 	    sizeof(reply)), 0);
 	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), 0);
-	c->c_policy_stages = POLICY_STAGE_RCPT;
+	c->c_pol.po_stages = POLICY_STAGE_RCPT;
 	/* No answer within policy-timeout: policy-default, both ways. */
-	c->c_policy_default = POLICY_DUNNO;
+	c->c_pol.po_default = POLICY_DUNNO;
 	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), 0);
 	server_stop(pid);
 	/* No server at all. */
-	c->c_policy_default = POLICY_DEFER;
+	c->c_pol.po_default = POLICY_DEFER;
 	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
 	assert_string_equal(reply, "451 4.3.5 Server configuration problem");
 	policy_close(pc);

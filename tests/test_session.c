@@ -36,8 +36,8 @@ setup(void **state)
 	conf = config_default();
 	free(conf->c_hostname);
 	conf->c_hostname = xstrdup("mx.test");
-	conf->c_deliver = DELIVER_DISCARD;
-	conf->c_timeout = 5;
+	conf->c_dlv.dl_mode = DELIVER_DISCARD;
+	conf->c_lim.lim_timeout = 5;
 	memset(&lst, 0, sizeof(lst));
 	lst.l_flags = 0;
 	strlcpy(lst.l_name, "test", sizeof(lst.l_name));
@@ -52,13 +52,13 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	if (conf->c_deliver == DELIVER_PROGRAM) {
-		free(conf->c_deliver_argv[0]);
-		free(conf->c_deliver_argv[1]);
-		free(conf->c_deliver_argv[2]);
-		free(conf->c_deliver_argv);
-		conf->c_deliver_argv = NULL;
-		conf->c_deliver = DELIVER_DISCARD;
+	if (conf->c_dlv.dl_mode == DELIVER_PROGRAM) {
+		free(conf->c_dlv.dl_argv[0]);
+		free(conf->c_dlv.dl_argv[1]);
+		free(conf->c_dlv.dl_argv[2]);
+		free(conf->c_dlv.dl_argv);
+		conf->c_dlv.dl_argv = NULL;
+		conf->c_dlv.dl_mode = DELIVER_DISCARD;
 	}
 	config_free(conf);
 	unlink(outfile);
@@ -69,14 +69,14 @@ teardown(void **state)
 static void
 deliver_to_file(void)
 {
-	if (conf->c_deliver == DELIVER_PROGRAM)
+	if (conf->c_dlv.dl_mode == DELIVER_PROGRAM)
 		return;		/* set up by an earlier check in this test */
-	conf->c_deliver = DELIVER_PROGRAM;
-	conf->c_deliver_argv = xcalloc(4, sizeof(char *));
-	conf->c_deliver_argv[0] = xstrdup("/bin/cp");
-	conf->c_deliver_argv[1] = xstrdup("/dev/stdin");
-	conf->c_deliver_argv[2] = xstrdup(outfile);
-	conf->c_received = 0;
+	conf->c_dlv.dl_mode = DELIVER_PROGRAM;
+	conf->c_dlv.dl_argv = xcalloc(4, sizeof(char *));
+	conf->c_dlv.dl_argv[0] = xstrdup("/bin/cp");
+	conf->c_dlv.dl_argv[1] = xstrdup("/dev/stdin");
+	conf->c_dlv.dl_argv[2] = xstrdup(outfile);
+	conf->c_dlv.dl_received = 0;
 }
 
 /* Run a session on the script; return the transcript (malloc'd). */
@@ -258,7 +258,7 @@ test_helo_ehlo(void **state)
 	    "501 Syntax: HELO hostname\n501 Syntax: EHLO hostname\n"
 	    "250 mx.test\n");
 	conf->c_smtputf8 = 1;
-	conf->c_maxmsgsize = 0;
+	conf->c_lim.lim_maxmsgsize = 0;
 	check("EHLO c\r\n", GREET "250-mx.test\n250-8BITMIME\n"
 	    "250-PIPELINING\n250-SMTPUTF8\n250 HELP\n");
 }
@@ -320,7 +320,7 @@ static void
 test_rcpt(void **state)
 {
 	(void)state;
-	conf->c_maxrcpt = 2;
+	conf->c_lim.lim_maxrcpt = 2;
 	check("RCPT TO:<a@b>\r\nEHLO c\r\nRCPT TO:<a@b>\r\nMAIL FROM:<>\r\n"
 	    "RCPT\r\nRCPT FROM:<a@b>\r\nRCPT TO:\r\nRCPT TO:<>\r\n"
 	    "RCPT TO:<> NOTIFY=NEVER\r\nRCPT TO:<-x@y>\r\n"
@@ -406,7 +406,7 @@ test_data_limits(void **state)
 	char	*big, *p;
 
 	(void)state;
-	conf->c_maxmsgsize = 100;
+	conf->c_lim.lim_maxmsgsize = 100;
 	big = xmalloc(4000);
 	p = big;
 	p += snprintf(p, 200, TXN);
@@ -419,7 +419,7 @@ test_data_limits(void **state)
 	    "354 End data with <CR><LF>.<CR><LF>\n"
 	    "552 Error: Too much mail data\n250 OK\n");
 	/* A long line: 600 LF 600 CRLF is one 1203-octet line. */
-	conf->c_maxmsgsize = 0;
+	conf->c_lim.lim_maxmsgsize = 0;
 	p = big + snprintf(big, 200, TXN);
 	memset(p, 'y', 1203);
 	p[600] = '\n';
@@ -471,14 +471,14 @@ static void
 test_command_limit(void **state)
 {
 	(void)state;
-	conf->c_cmdlimit = 2;
+	conf->c_lim.lim_cmdlimit = 2;
 	check("NOOP\r\nNOOP\r\nNOOP\r\n", GREET "250 OK\n250 OK\n"
 	    "421 4.7.0 NOOP sent too many times\n");
-	conf->c_cmdlimit = -1;
-	conf->c_ncmdlimits = 1;
-	strlcpy(conf->c_cmdlimits[0].cl_verb, "FOO",
-	    sizeof(conf->c_cmdlimits[0].cl_verb));
-	conf->c_cmdlimits[0].cl_max = 1;
+	conf->c_lim.lim_cmdlimit = -1;
+	conf->c_lim.lim_ncmdlimits = 1;
+	strlcpy(conf->c_lim.lim_cmdlimits[0].cl_verb, "FOO",
+	    sizeof(conf->c_lim.lim_cmdlimits[0].cl_verb));
+	conf->c_lim.lim_cmdlimits[0].cl_max = 1;
 	check("FOO\r\nFOO\r\n", GREET
 	    "500 Error: command \"FOO\" not recognized\n"
 	    "421 4.7.0 FOO sent too many times\n");

@@ -197,10 +197,10 @@ conf_init(struct config *c, const char *cert, const char *key)
 {
 	memset(c, 0, sizeof(*c));
 	c->c_file = (char *)(uintptr_t)"/etc/test.conf";
-	c->c_tls_line = 7;
-	c->c_tls_protocols = TLSP_DEFAULT;
-	c->c_tls_cert = cert == NULL ? NULL : (char *)(uintptr_t)path(cert);
-	c->c_tls_key = key == NULL ? NULL : (char *)(uintptr_t)path(key);
+	c->c_tls.tl_line = 7;
+	c->c_tls.tl_protocols = TLSP_DEFAULT;
+	c->c_tls.tl_cert = cert == NULL ? NULL : (char *)(uintptr_t)path(cert);
+	c->c_tls.tl_key = key == NULL ? NULL : (char *)(uintptr_t)path(key);
 }
 
 /* tls_config_load(c) fails with one log line holding "file:7: tls: want" */
@@ -217,7 +217,7 @@ load_fails(struct config *c, const char *want)
 	log = cap_end();
 	assert_log_has(log, full);
 	assert_int_equal(log_lines(log), 1);
-	assert_null(c->c_tls_ctx);
+	assert_null(c->c_tls.tl_ctx);
 	free(log);
 }
 
@@ -230,7 +230,7 @@ test_load(void **state)
 	(void)state;
 	conf_init(&c, NULL, NULL);
 	assert_int_equal(tls_config_load(&c), 0);
-	assert_null(c.c_tls_ctx);
+	assert_null(c.c_tls.tl_ctx);
 
 	conf_init(&c, "chain.pem", "server.key");
 	cap_start();
@@ -238,9 +238,9 @@ test_load(void **state)
 	log = cap_end();
 	assert_string_equal(log, "");
 	free(log);
-	assert_non_null(c.c_tls_ctx);
+	assert_non_null(c.c_tls.tl_ctx);
 	tls_config_free(&c);
-	assert_null(c.c_tls_ctx);
+	assert_null(c.c_tls.tl_ctx);
 	tls_config_free(&c);
 }
 
@@ -286,7 +286,7 @@ test_load_errors(void **state)
 	load_fails(&c, want);
 
 	conf_init(&c, "chain.pem", "server.key");
-	c.c_tls_ciphers = (char *)(uintptr_t)"NO-SUCH-CIPHER";
+	c.c_tls.tl_ciphers = (char *)(uintptr_t)"NO-SUCH-CIPHER";
 	load_fails(&c, "ciphers \"NO-SUCH-CIPHER\": no cipher match");
 }
 
@@ -307,7 +307,7 @@ test_load_dates(void **state)
 	    "certificate %s expired on 20", path("expired.crt"));
 	assert_log_has(log, want);
 	assert_int_equal(log_lines(log), 1);
-	assert_non_null(c.c_tls_ctx);
+	assert_non_null(c.c_tls.tl_ctx);
 	tls_config_free(&c);
 	free(log);
 
@@ -506,7 +506,7 @@ test_roundtrip(void **state)
 	load_ok(&c);
 	client_start(&cl, &sfd);
 	cap_start();
-	t = tls_accept(c.c_tls_ctx, sfd, 5000, "t1");
+	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t1");
 	log = cap_end();
 	assert_non_null(t);
 	assert_log_has(log, "t1 tls TLSv1.3 TLS_");
@@ -539,7 +539,7 @@ test_abrupt_eof(void **state)
 	load_ok(&c);
 	client_start(&cl, &sfd);
 	cap_start();
-	t = tls_accept(c.c_tls_ctx, sfd, 5000, "t2");
+	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t2");
 	log = cap_end();
 	assert_non_null(t);
 	pthread_join(cl.thread, NULL);
@@ -568,7 +568,7 @@ test_no_sigpipe(void **state)
 	load_ok(&c);
 	client_start(&cl, &sfd);
 	cap_start();
-	t = tls_accept(c.c_tls_ctx, sfd, 5000, "t3");
+	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t3");
 	log = cap_end();
 	assert_non_null(t);
 	pthread_join(cl.thread, NULL);
@@ -597,7 +597,7 @@ handshake_fails(struct config *c, struct peer *cl, const char *want)
 
 	client_start(cl, &sfd);
 	cap_start();
-	assert_null(tls_accept(c->c_tls_ctx, sfd, 5000, "t4"));
+	assert_null(tls_accept(c->c_tls.tl_ctx, sfd, 5000, "t4"));
 	log = cap_end();
 	client_end(cl, sfd);
 	assert_false(cl->connected);
@@ -619,7 +619,7 @@ test_old_protocols(void **state)
 
 	/* `tls protocols TLSv1.3`: a TLS 1.2 client is refused. */
 	conf_init(&c, "chain.pem", "server.key");
-	c.c_tls_protocols = TLSP_TLSv1_3;
+	c.c_tls.tl_protocols = TLSP_TLSv1_3;
 	assert_int_equal(tls_config_load(&c), 0);
 	cl.maxver = TLS1_2_VERSION;
 	handshake_fails(&c, &cl, "t4 tls handshake failed: unsupported "
@@ -639,12 +639,12 @@ test_tls12_ciphers(void **state)
 
 	(void)state;
 	conf_init(&c, "chain.pem", "server.key");
-	c.c_tls_protocols = TLSP_TLSv1_2;
-	c.c_tls_ciphers = (char *)(uintptr_t)"ECDHE-ECDSA-CHACHA20-POLY1305";
+	c.c_tls.tl_protocols = TLSP_TLSv1_2;
+	c.c_tls.tl_ciphers = (char *)(uintptr_t)"ECDHE-ECDSA-CHACHA20-POLY1305";
 	assert_int_equal(tls_config_load(&c), 0);
 	client_start(&cl, &sfd);
 	cap_start();
-	t = tls_accept(c.c_tls_ctx, sfd, 5000, "t5");
+	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t5");
 	log = cap_end();
 	assert_non_null(t);
 	assert_string_equal(tls_info(t),
@@ -683,7 +683,7 @@ silent_peer(const char *send, size_t len, int timeout_ms, long long min_ms,
 	assert_int_equal(write(sv[1], send, len), (ssize_t)len);
 	t0 = now_ms();
 	cap_start();
-	assert_null(tls_accept(c.c_tls_ctx, sv[0], timeout_ms, "t6"));
+	assert_null(tls_accept(c.c_tls.tl_ctx, sv[0], timeout_ms, "t6"));
 	log = cap_end();
 	dt = now_ms() - t0;
 	if (dt < min_ms || dt > max_ms)

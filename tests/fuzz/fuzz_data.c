@@ -141,15 +141,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return (0);
 	len = size - 5;
 	memset(&c, 0, sizeof(c));
-	c.c_maxline = MIN_LINE + (data[0] << 8 | data[1]) % 1000;
-	c.c_maxmsgsize = (data[2] << 8 | data[3]) % 9000;
+	c.c_lim.lim_maxline = MIN_LINE + (data[0] << 8 | data[1]) % 1000;
+	c.c_lim.lim_maxmsgsize = (data[2] << 8 | data[3]) % 9000;
 	memset(&s, 0, sizeof(s));
 	s.s_conf = &c;
-	s.s_isize = (size_t)c.c_maxline + IBUF_EXTRA;
+	s.s_isize = (size_t)c.c_lim.lim_maxline + IBUF_EXTRA;
 	s.s_ibuf = xmalloc(s.s_isize);
 	spool_init(&s.s_spool, DEF_SPOOL);
 	done = fz_read(&s, &d, in, len, data[4], &end);
-	fz_reference(in, len, c.c_maxmsgsize, (size_t)c.c_maxline, &ref);
+	fz_reference(in, len, c.c_lim.lim_maxmsgsize,
+	    (size_t)c.c_lim.lim_maxline, &ref);
 	if (done != ref.r_done)
 		abort();
 	if (done && (end != ref.r_end || d.d_size != ref.r_size ||

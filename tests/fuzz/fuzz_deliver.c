@@ -79,15 +79,15 @@ fz_check_run(const struct config *c, const struct client *cl,
 	vals[4] = cl->cl_user;
 	vals[5] = e->e_id;
 	argv = deliver_argv(c, cl, e, &dr);
-	for (w = 0; c->c_deliver_argv[w] != NULL; w++) {
-		if (strcmp(c->c_deliver_argv[w], "%{recipients}") == 0) {
+	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++) {
+		if (strcmp(c->c_dlv.dl_argv[w], "%{recipients}") == 0) {
 			for (i = 0; i < nrcpts; i++)
 				if (argv[n] == NULL ||
 				    strcmp(argv[n++], rcpts[i]) != 0)
 					abort();
 			continue;
 		}
-		want = fz_expand(c->c_deliver_argv[w], names, vals, 6);
+		want = fz_expand(c->c_dlv.dl_argv[w], names, vals, 6);
 		if (argv[n] == NULL || strcmp(argv[n++], want) != 0)
 			abort();
 		free(want);
@@ -128,7 +128,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (k = 5; k < nf && f[k][0] != '\0'; k++)
 		words[nw++] = f[k];
 	words[nw] = NULL;
-	c.c_deliver_argv = words;
+	c.c_dlv.dl_argv = words;
 	e.e_rcpts = f + k + (k < nf);
 	e.e_nrcpts = nf - k - (k < nf);
 	if (data[0] & 1)

@@ -67,9 +67,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz_conf = config_default();
 	free(fz_conf->c_hostname);
 	fz_conf->c_hostname = xstrdup("mx.example.org");
-	fz_conf->c_deliver = DELIVER_DISCARD;
-	fz_conf->c_timeout = 5;
-	fz_conf->c_auth_delay = 0;
+	fz_conf->c_dlv.dl_mode = DELIVER_DISCARD;
+	fz_conf->c_lim.lim_timeout = 5;
+	fz_conf->c_auth.au_delay = 0;
 	return (0);
 }
 
@@ -181,16 +181,16 @@ fz_configure(struct listener *l, uint8_t flags)
 	l->l_addr = addr;
 	strlcpy(l->l_name, "127.0.0.1:25", sizeof(l->l_name));
 	c->c_smtputf8 = (flags & FZ_SMTPUTF8) != 0;
-	c->c_cmdlimit = (flags & FZ_CMDLIMIT) ? 4 : -1;
-	c->c_ncmdlimits = (flags & FZ_CMDLIMIT) ? 1 : 0;
-	strlcpy(c->c_cmdlimits[0].cl_verb, "NOOP", VERB_MAX);
-	c->c_cmdlimits[0].cl_max = 2;
-	c->c_maxline = small ? MIN_LINE : DEF_MAXLINE;
-	c->c_maxmsgsize = small ? 300 : DEF_MAXMSGSIZE;
-	c->c_maxrcpt = small ? 3 : DEF_MAXRCPT;
-	c->c_maxlocal = small ? 8 : DEF_MAXLOCAL;
+	c->c_lim.lim_cmdlimit = (flags & FZ_CMDLIMIT) ? 4 : -1;
+	c->c_lim.lim_ncmdlimits = (flags & FZ_CMDLIMIT) ? 1 : 0;
+	strlcpy(c->c_lim.lim_cmdlimits[0].cl_verb, "NOOP", VERB_MAX);
+	c->c_lim.lim_cmdlimits[0].cl_max = 2;
+	c->c_lim.lim_maxline = small ? MIN_LINE : DEF_MAXLINE;
+	c->c_lim.lim_maxmsgsize = small ? 300 : DEF_MAXMSGSIZE;
+	c->c_lim.lim_maxrcpt = small ? 3 : DEF_MAXRCPT;
+	c->c_lim.lim_maxlocal = small ? 8 : DEF_MAXLOCAL;
 	/* No passwd file loaded: every attempt is a quick 454. */
-	c->c_auth = (flags & FZ_AUTH) ? AUTH_PASSWD : AUTH_NONE;
+	c->c_auth.au_backend = (flags & FZ_AUTH) ? AUTH_PASSWD : AUTH_NONE;
 	if (flags & FZ_LMTP)
 		l->l_flags |= LF_LMTP;
 	if (flags & FZ_AUTH)
