@@ -29,7 +29,7 @@
 #define HOSTNAME_MAX	253
 #define BANNER_MAX	200
 #define USER_MAX	32
-#define PATH_MAXLEN	1024
+#define CONF_PATH_MAX	1024
 #define MODE_MAX	0777
 #define CIPHERS_MAX	1024
 #define MAX_AUTH_MAXFAIL 1000
@@ -57,10 +57,10 @@ enum kw_type {
 
 
 enum {
-	LINE_OK,
-	LINE_LONG,
-	LINE_NUL,
-	LINE_EOF
+	RL_OK,
+	RL_LONG,
+	RL_NUL,
+	RL_EOF
 };
 
 struct parse;
@@ -445,8 +445,8 @@ config_cmdlimit(const struct config *c, const char *verb)
 	int	 i;
 
 	for (i = 0; i < c->c_lim.lim_ncmdlimits; i++)
-		if (strcasecmp(c->c_lim.lim_cmdlimits[i].cl_verb, verb) == 0)
-			return c->c_lim.lim_cmdlimits[i].cl_max;
+		if (strcasecmp(c->c_lim.lim_cmdlimits[i].cml_verb, verb) == 0)
+			return c->c_lim.lim_cmdlimits[i].cml_max;
 	if (c->c_lim.lim_cmdlimit != -1)
 		return c->c_lim.lim_cmdlimit;
 	/* PROTOCOL.md 12.1: per-verb limits without `*` default to 20. */
@@ -519,7 +519,7 @@ config_check_path(const char *s)
 {
 	if (s[0] != '/')
 		return "is not an absolute path";
-	if (strlen(s) > PATH_MAXLEN)
+	if (strlen(s) > CONF_PATH_MAX)
 		return "is longer than 1024 characters";
 	return config_check_cntrl(s);
 }
@@ -1007,7 +1007,7 @@ config_cmdlimit_verb(struct parse *p, const char *verb, long long n)
 		return -1;
 	}
 	for (i = 0; i < c->c_lim.lim_ncmdlimits; i++)
-		if (strcasecmp(c->c_lim.lim_cmdlimits[i].cl_verb, verb) == 0)
+		if (strcasecmp(c->c_lim.lim_cmdlimits[i].cml_verb, verb) == 0)
 			break;
 	if (i == MAX_CMDLIMITS) {
 		config_error(p, "command-limit: more than %d commands",
@@ -1017,9 +1017,9 @@ config_cmdlimit_verb(struct parse *p, const char *verb, long long n)
 	cl = &c->c_lim.lim_cmdlimits[i];
 	/* Sessions look verbs up upper-cased (PROTOCOL.md 4, step 3). */
 	for (len = 0; verb[len] != '\0'; len++)
-		cl->cl_verb[len] = (char)toupper((unsigned char)verb[len]);
-	cl->cl_verb[len] = '\0';
-	cl->cl_max = n;
+		cl->cml_verb[len] = (char)toupper((unsigned char)verb[len]);
+	cl->cml_verb[len] = '\0';
+	cl->cml_max = n;
 	if (i == c->c_lim.lim_ncmdlimits)
 		c->c_lim.lim_ncmdlimits++;
 	return 0;
@@ -1668,13 +1668,13 @@ config_read_line(FILE *fp, char *buf, size_t size)
 			cut = 1;
 	}
 	if (c == EOF && len == 0)
-		return LINE_EOF;
+		return RL_EOF;
 	if (len > 0 && buf[len - 1] == '\r' && !cut)
 		len--;
 	buf[len] = '\0';
 	if (cut || len > MAX_CONF_LINE)
-		return LINE_LONG;
-	return nul ? LINE_NUL : LINE_OK;
+		return RL_LONG;
+	return nul ? RL_NUL : RL_OK;
 }
 
 static int
@@ -1684,16 +1684,16 @@ config_parse_file(struct parse *p, FILE *fp)
 	char	*words[CONF_MAXWORDS];
 	int	 st, n;
 
-	while ((st = config_read_line(fp, line, sizeof(line))) != LINE_EOF) {
+	while ((st = config_read_line(fp, line, sizeof(line))) != RL_EOF) {
 		if (p->p_line == INT_MAX) {
 			config_error(p, "too many lines");
 			break;
 		}
 		p->p_line++;
-		if (st == LINE_LONG)
+		if (st == RL_LONG)
 			config_error(p, "line longer than %d characters",
 			    MAX_CONF_LINE);
-		else if (st == LINE_NUL)
+		else if (st == RL_NUL)
 			config_error(p, "NUL character");
 		else if ((n = config_words(p, line, words)) > 0)
 			config_directive(p, n, words);
@@ -1795,8 +1795,8 @@ config_cmdlimit_print(FILE *fp, const struct config *c)
 		    c->c_lim.lim_cmdlimit);
 	for (i = 0; i < c->c_lim.lim_ncmdlimits; i++)
 		fprintf(fp, "command-limit %s %lld\n",
-		    c->c_lim.lim_cmdlimits[i].cl_verb,
-		    c->c_lim.lim_cmdlimits[i].cl_max);
+		    c->c_lim.lim_cmdlimits[i].cml_verb,
+		    c->c_lim.lim_cmdlimits[i].cml_max);
 }
 
 /* The stdout sink has no directive: it is what no `deliver` means. */

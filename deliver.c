@@ -59,23 +59,23 @@ struct deliver_out {
 };
 
 /* One run of the delivery program for some of the recipients. */
-struct deliver_run {
-	char	*const	*dr_rcpts;
-	size_t		 dr_nrcpts;
-	pid_t		 dr_pid;
-	int		 dr_pidfd;	/* -1: poll waitpid instead */
-	char		*dr_hdr;	/* Received: header, or NULL */
-	size_t		 dr_hdrlen;
-	int		 dr_exited;
-	int		 dr_status;	/* from waitpid */
-	int		 dr_timedout;
-	int		 dr_noinput;	/* its input file could not be made */
-	int		 dr_error;	/* errno: failed spawn or I/O */
-	struct deliver_out dr_out;
-	struct deliver_out dr_err;
-	struct timespec	 dr_start;
-	enum deliver_class dr_class;
-	char		 dr_reply[REPLY_MAX];
+struct deliver_job {
+	char	*const	*dj_rcpts;
+	size_t		 dj_nrcpts;
+	pid_t		 dj_pid;
+	int		 dj_pidfd;	/* -1: poll waitpid instead */
+	char		*dj_hdr;	/* Received: header, or NULL */
+	size_t		 dj_hdrlen;
+	int		 dj_exited;
+	int		 dj_status;	/* from waitpid */
+	int		 dj_timedout;
+	int		 dj_noinput;	/* its input file could not be made */
+	int		 dj_error;	/* errno: failed spawn or I/O */
+	struct deliver_out dj_out;
+	struct deliver_out dj_err;
+	struct timespec	 dj_start;
+	enum deliver_class dj_class;
+	char		 dj_reply[REPLY_MAX];
 };
 
 /* A %{name} of the deliver string and its value for one run. */
@@ -95,43 +95,42 @@ static void	 deliver_print(const struct client *,
 		    const struct envelope *, struct spool *);
 static void	 deliver_sink(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *,
-		    struct deliver_run *);
+		    struct deliver_job *);
 static char	*deliver_expand(const char *, const struct deliver_var *,
 		    size_t);
 static char	**deliver_argv(const struct config *, const struct client *,
-		    const struct envelope *, const struct deliver_run *);
+		    const struct envelope *, const struct deliver_job *);
 static char	**deliver_envp(const struct client *,
-		    const struct envelope *, const struct deliver_run *);
+		    const struct envelope *, const struct deliver_job *);
 static void	 deliver_received(const struct config *,
 		    const struct client *, const struct envelope *,
-		    struct deliver_run *);
+		    struct deliver_job *);
 static void	 deliver_free(char **);
 static void	 deliver_close(int *);
-static int	 deliver_above(int);
 static int	 deliver_pipe(int [2]);
-static int	 deliver_input(struct deliver_run *, struct spool *,
+static int	 deliver_input(struct deliver_job *, struct spool *,
 		    const char *);
-static int	 deliver_spawn(struct deliver_run *, int, char **, char **);
+static int	 deliver_spawn(struct deliver_job *, int, char **, char **);
 static int	 deliver_start(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *,
-		    struct deliver_run *);
+		    struct deliver_job *);
 static void	 deliver_read(struct deliver_out *, int);
-static void	 deliver_reap(struct deliver_run *, int);
+static void	 deliver_reap(struct deliver_job *, int);
 static int	 deliver_timeleft(const struct timespec *, int);
-static void	 deliver_io(struct deliver_run *, int);
-static size_t	 deliver_override(struct deliver_run *);
-static void	 deliver_result(struct deliver_run *, const char *);
+static void	 deliver_io(struct deliver_job *, int);
+static size_t	 deliver_override(struct deliver_job *);
+static void	 deliver_result(struct deliver_job *, const char *);
 static void	 deliver_log_output(const struct client *,
 		    const struct envelope *, struct deliver_out *, size_t,
 		    const char *);
 static void	 deliver_log(const struct client *, const struct envelope *,
-		    const struct spool *, const struct deliver_run *);
+		    const struct spool *, const struct deliver_job *);
 static int	 deliver_run(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *,
-		    struct deliver_run *);
+		    struct deliver_job *);
 static int	 deliver_one(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *,
-		    struct deliver_run *);
+		    struct deliver_job *);
 
 void
 spool_init(struct spool *sp, const char *dir)
@@ -375,7 +374,7 @@ deliver_print(const struct client *cl, const struct envelope *e,
 	int		 cr = 0, bol = 1;
 
 	printf("---------- MESSAGE FOLLOWS ----------\n");
-	printf("X-Peer: %s\nX-MailFrom: %s\nX-RcptTo: ", cl->cl_addr,
+	printf("X-Peer: %s\nX-MailFrom: %s\nX-RcptTo: ", cl->ci_addr,
 	    e->e_sender);
 	for (r = 0; r < e->e_nrcpts; r++)
 		printf("%s%s", r > 0 ? ", " : "", e->e_rcpts[r]);
@@ -402,14 +401,14 @@ deliver_print(const struct client *cl, const struct envelope *e,
 /* DELIVER_DISCARD and DELIVER_STDOUT: accepted as soon as it is here. */
 static void
 deliver_sink(const struct config *c, const struct client *cl,
-    const struct envelope *e, struct spool *sp, struct deliver_run *dr)
+    const struct envelope *e, struct spool *sp, struct deliver_job *dj)
 {
 	/* In LMTP one copy, not one per recipient. */
-	if (c->c_dlv.dl_mode == DELIVER_STDOUT && dr->dr_rcpts == e->e_rcpts)
+	if (c->c_dlv.dl_mode == DELIVER_STDOUT && dj->dj_rcpts == e->e_rcpts)
 		deliver_print(cl, e, sp);
-	dr->dr_exited = 1;
-	dr->dr_status = 0;
-	deliver_result(dr, e->e_id);
+	dj->dj_exited = 1;
+	dj->dj_status = 0;
+	deliver_result(dj, e->e_id);
 }
 
 /* One word of the deliver string with its %{name}s replaced. */
@@ -451,14 +450,14 @@ deliver_expand(const char *word, const struct deliver_var *v, size_t nv)
  */
 static char **
 deliver_argv(const struct config *c, const struct client *cl,
-    const struct envelope *e, const struct deliver_run *dr)
+    const struct envelope *e, const struct deliver_job *dj)
 {
 	const struct deliver_var v[] = {
 		{ "sender",	e->e_sender },
-		{ "recipient",	dr->dr_nrcpts > 0 ? *dr->dr_rcpts : "" },
-		{ "client",	cl->cl_addr },
-		{ "helo",	cl->cl_helo },
-		{ "user",	cl->cl_user },
+		{ "recipient",	dj->dj_nrcpts > 0 ? *dj->dj_rcpts : "" },
+		{ "client",	cl->ci_addr },
+		{ "helo",	cl->ci_helo },
+		{ "user",	cl->ci_user },
 		{ "id",		e->e_id }
 	};
 	char		**argv;
@@ -467,12 +466,12 @@ deliver_argv(const struct config *c, const struct client *cl,
 	/* Each %{recipients} word (there may be several) takes them all. */
 	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++)
 		size += strcmp(c->c_dlv.dl_argv[w], "%{recipients}") == 0 ?
-		    dr->dr_nrcpts : 1;
+		    dj->dj_nrcpts : 1;
 	argv = xreallocarray(NULL, size, sizeof(*argv));
 	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++) {
 		if (strcmp(c->c_dlv.dl_argv[w], "%{recipients}") == 0) {
-			for (i = 0; i < dr->dr_nrcpts; i++)
-				argv[n++] = xstrdup(dr->dr_rcpts[i]);
+			for (i = 0; i < dj->dj_nrcpts; i++)
+				argv[n++] = xstrdup(dj->dj_rcpts[i]);
 		} else
 			argv[n++] = deliver_expand(c->c_dlv.dl_argv[w], v,
 			    sizeof(v) / sizeof(v[0]));
@@ -484,30 +483,30 @@ deliver_argv(const struct config *c, const struct client *cl,
 /* The environment, exactly: PATH and the SMTPD_* of DESIGN.md. */
 static char **
 deliver_envp(const struct client *cl, const struct envelope *e,
-    const struct deliver_run *dr)
+    const struct deliver_job *dj)
 {
 	const char	*path;
 	char		**envp, *rcpts, *p;
 	size_t		  i, len = 1;
 	int		  n = 0;
 
-	for (i = 0; i < dr->dr_nrcpts; i++)
-		len += strlen(dr->dr_rcpts[i]) + 1;
+	for (i = 0; i < dj->dj_nrcpts; i++)
+		len += strlen(dj->dj_rcpts[i]) + 1;
 	rcpts = p = xmalloc(len);
 	*p = '\0';
-	for (i = 0; i < dr->dr_nrcpts; i++)
-		p += sprintf(p, "%s%s", i > 0 ? "\n" : "", dr->dr_rcpts[i]);
+	for (i = 0; i < dj->dj_nrcpts; i++)
+		p += sprintf(p, "%s%s", i > 0 ? "\n" : "", dj->dj_rcpts[i]);
 	if ((path = getenv("PATH")) == NULL)
 		path = "/usr/bin:/bin";
 	envp = xreallocarray(NULL, 12, sizeof(*envp));
 	xasprintf(&envp[n++], "PATH=%s", path);
 	xasprintf(&envp[n++], "SMTPD_SENDER=%s", e->e_sender);
 	xasprintf(&envp[n++], "SMTPD_RECIPIENTS=%s", rcpts);
-	xasprintf(&envp[n++], "SMTPD_CLIENT_ADDR=%s", cl->cl_addr);
-	xasprintf(&envp[n++], "SMTPD_CLIENT_PORT=%s", cl->cl_port);
-	xasprintf(&envp[n++], "SMTPD_HELO=%s", cl->cl_helo);
-	xasprintf(&envp[n++], "SMTPD_AUTH_USER=%s", cl->cl_user);
-	xasprintf(&envp[n++], "SMTPD_TLS=%s", cl->cl_tls);
+	xasprintf(&envp[n++], "SMTPD_CLIENT_ADDR=%s", cl->ci_addr);
+	xasprintf(&envp[n++], "SMTPD_CLIENT_PORT=%s", cl->ci_port);
+	xasprintf(&envp[n++], "SMTPD_HELO=%s", cl->ci_helo);
+	xasprintf(&envp[n++], "SMTPD_AUTH_USER=%s", cl->ci_user);
+	xasprintf(&envp[n++], "SMTPD_TLS=%s", cl->ci_tls);
 	xasprintf(&envp[n++], "SMTPD_ID=%s", e->e_id);
 	xasprintf(&envp[n++], "SMTPD_BODY=%s",
 	    e->e_body8 ? "8BITMIME" : "7BIT");
@@ -535,7 +534,7 @@ deliver_free(char **v)
  */
 static void
 deliver_received(const struct config *c, const struct client *cl,
-    const struct envelope *e, struct deliver_run *dr)
+    const struct envelope *e, struct deliver_job *dj)
 {
 	char		 date[64], proto[8], from[128];
 	struct tm	 tm;
@@ -545,23 +544,23 @@ deliver_received(const struct config *c, const struct client *cl,
 
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
 	    localtime_r(&now, &tm));
-	snprintf(proto, sizeof(proto), "%s%s%s", cl->cl_lmtp ? "LMTP" :
-	    cl->cl_esmtp ? "ESMTP" : "SMTP", cl->cl_tls[0] ? "S" : "",
-	    cl->cl_user[0] ? "A" : "");
+	snprintf(proto, sizeof(proto), "%s%s%s", cl->ci_lmtp ? "LMTP" :
+	    cl->ci_esmtp ? "ESMTP" : "SMTP", cl->ci_tls[0] ? "S" : "",
+	    cl->ci_user[0] ? "A" : "");
 	from[0] = '\0';
-	if (cl->cl_addr[0] != '\0')
+	if (cl->ci_addr[0] != '\0')
 		snprintf(from, sizeof(from), " ([%s%s])",
-		    strchr(cl->cl_addr, ':') != NULL ? "IPv6:" : "",
-		    cl->cl_addr);
-	if ((f = open_memstream(&dr->dr_hdr, &dr->dr_hdrlen)) == NULL)
+		    strchr(cl->ci_addr, ':') != NULL ? "IPv6:" : "",
+		    cl->ci_addr);
+	if ((f = open_memstream(&dj->dj_hdr, &dj->dj_hdrlen)) == NULL)
 		fatal("open_memstream");
 	fprintf(f, "Received: from %s%s\r\n\tby %s (smtpd) with %s id %s",
-	    cl->cl_helo, from, c->c_hostname != NULL ? c->c_hostname :
+	    cl->ci_helo, from, c->c_hostname != NULL ? c->c_hostname :
 	    "localhost", proto, e->e_id);
-	if (dr->dr_nrcpts == 1) {
-		fold = strlen(dr->dr_rcpts[0]) + strlen(date) + 10 >=
+	if (dj->dj_nrcpts == 1) {
+		fold = strlen(dj->dj_rcpts[0]) + strlen(date) + 10 >=
 		    RECEIVED_MAX;
-		fprintf(f, "\r\n\tfor <%s>;%s%s\r\n", dr->dr_rcpts[0],
+		fprintf(f, "\r\n\tfor <%s>;%s%s\r\n", dj->dj_rcpts[0],
 		    fold ? "\r\n\t" : " ", date);
 	} else
 		fprintf(f, ";\r\n\t%s\r\n", date);
@@ -577,25 +576,6 @@ deliver_close(int *fd)
 	*fd = -1;
 }
 
-/*
- * fd, moved above the standard descriptors if it is one of them: else the
- * child's dup2() onto 0-2 could overwrite it before it is used.  On error
- * fd is closed.
- */
-static int
-deliver_above(int fd)
-{
-	int	 nfd, save;
-
-	if (fd > STDERR_FILENO)
-		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-	save = errno;
-	close(fd);
-	errno = save;
-	return nfd;
-}
-
 /* A pipe whose ends are above the standard descriptors, close-on-exec. */
 static int
 deliver_pipe(int fds[2])
@@ -605,7 +585,7 @@ deliver_pipe(int fds[2])
 	if (pipe2(fds, O_CLOEXEC) == -1)
 		return -1;
 	for (i = 0; i < 2; i++)
-		if ((fds[i] = deliver_above(fds[i])) == -1) {
+		if ((fds[i] = util_fd_above(fds[i])) == -1) {
 			save = errno;
 			close(fds[1 - i]);
 			errno = save;
@@ -625,7 +605,7 @@ deliver_pipe(int fds[2])
  * Returns the descriptor at offset 0, or -1 with errno.
  */
 static int
-deliver_input(struct deliver_run *dr, struct spool *sp, const char *prepend)
+deliver_input(struct deliver_job *dj, struct spool *sp, const char *prepend)
 {
 	int	 fd = -1, save;
 
@@ -636,7 +616,7 @@ deliver_input(struct deliver_run *dr, struct spool *sp, const char *prepend)
 	if (fd == -1)
 		return -1;
 	/* The policy server's PREPEND headers go below Received:. */
-	if (spool_append(fd, dr->dr_hdr, dr->dr_hdrlen) == -1 ||
+	if (spool_append(fd, dj->dj_hdr, dj->dj_hdrlen) == -1 ||
 	    (prepend != NULL && spool_append(fd, prepend,
 	    strlen(prepend)) == -1) ||
 	    (sp->sp_fd == -1 ? spool_append(fd, sp->sp_buf, sp->sp_len) :
@@ -646,7 +626,7 @@ deliver_input(struct deliver_run *dr, struct spool *sp, const char *prepend)
 		errno = save;
 		return -1;
 	}
-	return deliver_above(fd);
+	return util_fd_above(fd);
 }
 
 /*
@@ -655,7 +635,7 @@ deliver_input(struct deliver_run *dr, struct spool *sp, const char *prepend)
  * whole group), default signals, an empty mask, and only fds 0-2.
  */
 static int
-deliver_spawn(struct deliver_run *dr, int in, char **argv, char **envp)
+deliver_spawn(struct deliver_job *dj, int in, char **argv, char **envp)
 {
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 at;
@@ -663,7 +643,7 @@ deliver_spawn(struct deliver_run *dr, int in, char **argv, char **envp)
 
 	for (n = 0; n < 2; n++)
 		if (deliver_pipe(p[n]) == -1) {
-			dr->dr_error = errno;
+			dj->dj_error = errno;
 			goto done;
 		}
 	posix_spawn_file_actions_init(&fa);
@@ -673,47 +653,47 @@ deliver_spawn(struct deliver_run *dr, int in, char **argv, char **envp)
 		posix_spawn_file_actions_adddup2(&fa, p[i][1], i + 1);
 	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
 	util_spawnattr(&at);
-	dr->dr_error = posix_spawn(&dr->dr_pid, argv[0], &fa, &at, argv, envp);
+	dj->dj_error = posix_spawn(&dj->dj_pid, argv[0], &fa, &at, argv, envp);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
-	if (dr->dr_error == 0) {
-		dr->dr_out.do_fd = p[0][0];
-		dr->dr_err.do_fd = p[1][0];
+	if (dj->dj_error == 0) {
+		dj->dj_out.do_fd = p[0][0];
+		dj->dj_err.do_fd = p[1][0];
 	}
  done:
 	/* The child's ends always; ours too when there is no child. */
 	for (i = 0; i < n; i++) {
 		close(p[i][1]);
-		if (dr->dr_error != 0)
+		if (dj->dj_error != 0)
 			close(p[i][0]);
 	}
-	return dr->dr_error == 0 ? 0 : -1;
+	return dj->dj_error == 0 ? 0 : -1;
 }
 
 /*
  * Start one run: header, input file, argv, envp, process; non-blocking
- * parent ends.  dr_noinput tells a failure to make the input file.
+ * parent ends.  dj_noinput tells a failure to make the input file.
  */
 static int
 deliver_start(const struct config *c, const struct client *cl,
-    const struct envelope *e, struct spool *sp, struct deliver_run *dr)
+    const struct envelope *e, struct spool *sp, struct deliver_job *dj)
 {
 	char	**argv, **envp;
 	int	  in, rv;
 
 	if (c->c_dlv.dl_received)
-		deliver_received(c, cl, e, dr);
-	if ((in = deliver_input(dr, sp, e->e_prepend)) == -1) {
-		dr->dr_error = errno;
-		dr->dr_noinput = 1;
+		deliver_received(c, cl, e, dj);
+	if ((in = deliver_input(dj, sp, e->e_prepend)) == -1) {
+		dj->dj_error = errno;
+		dj->dj_noinput = 1;
 	}
-	free(dr->dr_hdr);
-	dr->dr_hdr = NULL;
+	free(dj->dj_hdr);
+	dj->dj_hdr = NULL;
 	if (in == -1)
 		return -1;
-	argv = deliver_argv(c, cl, e, dr);
-	envp = deliver_envp(cl, e, dr);
-	rv = deliver_spawn(dr, in, argv, envp);
+	argv = deliver_argv(c, cl, e, dj);
+	envp = deliver_envp(cl, e, dj);
+	rv = deliver_spawn(dj, in, argv, envp);
 	/* The program has its own descriptor; nothing writes the file now. */
 	close(in);
 	deliver_free(argv);
@@ -722,12 +702,12 @@ deliver_start(const struct config *c, const struct client *cl,
 		return -1;
 #ifdef SYS_pidfd_open
 	/* Not reaped yet, so the pid cannot have been reused. */
-	dr->dr_pidfd = (int)syscall(SYS_pidfd_open, dr->dr_pid, 0);
+	dj->dj_pidfd = (int)syscall(SYS_pidfd_open, dj->dj_pid, 0);
 #endif
-	if (dr->dr_pidfd != -1)
-		fcntl(dr->dr_pidfd, F_SETFD, FD_CLOEXEC);
-	fcntl(dr->dr_out.do_fd, F_SETFL, O_NONBLOCK);
-	fcntl(dr->dr_err.do_fd, F_SETFL, O_NONBLOCK);
+	if (dj->dj_pidfd != -1)
+		fcntl(dj->dj_pidfd, F_SETFD, FD_CLOEXEC);
+	fcntl(dj->dj_out.do_fd, F_SETFL, O_NONBLOCK);
+	fcntl(dj->dj_err.do_fd, F_SETFL, O_NONBLOCK);
 	return 0;
 }
 
@@ -760,7 +740,7 @@ deliver_read(struct deliver_out *o, int reads)
  * own children too may hold our pipes) and reap it.
  */
 static void
-deliver_reap(struct deliver_run *dr, int kill_group)
+deliver_reap(struct deliver_job *dj, int kill_group)
 {
 	siginfo_t	 si;
 	pid_t		 pid;
@@ -771,18 +751,18 @@ deliver_reap(struct deliver_run *dr, int kill_group)
 	 * run outlives it without a time limit.
 	 */
 	memset(&si, 0, sizeof(si));
-	if (!kill_group && waitid(P_PID, (id_t)dr->dr_pid, &si,
-	    WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == dr->dr_pid)
+	if (!kill_group && waitid(P_PID, (id_t)dj->dj_pid, &si,
+	    WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == dj->dj_pid)
 		kill_group = 1;
 	if (kill_group)
-		kill(-dr->dr_pid, SIGKILL);
-	while ((pid = waitpid(dr->dr_pid, &dr->dr_status,
+		kill(-dj->dj_pid, SIGKILL);
+	while ((pid = waitpid(dj->dj_pid, &dj->dj_status,
 	    kill_group ? 0 : WNOHANG)) == -1 && errno == EINTR)
 		;
-	if (pid == dr->dr_pid || (pid == -1 && errno == ECHILD))
-		dr->dr_exited = 1;
+	if (pid == dj->dj_pid || (pid == -1 && errno == ECHILD))
+		dj->dj_exited = 1;
 	if (pid == -1 && errno == ECHILD)
-		dr->dr_status = 0xff00;		/* lost: treat as 255 */
+		dj->dj_status = 0xff00;		/* lost: treat as 255 */
 }
 
 static int
@@ -807,23 +787,23 @@ deliver_timeleft(const struct timespec *start, int timeout)
  * the reply.
  */
 static void
-deliver_io(struct deliver_run *dr, int timeout)
+deliver_io(struct deliver_job *dj, int timeout)
 {
 	struct pollfd	 pfd[3];
 	int		 ms;
 
-	while (!dr->dr_exited) {
-		pfd[0].fd = dr->dr_out.do_fd;
-		pfd[1].fd = dr->dr_err.do_fd;
-		pfd[2].fd = dr->dr_pidfd;
+	while (!dj->dj_exited) {
+		pfd[0].fd = dj->dj_out.do_fd;
+		pfd[1].fd = dj->dj_err.do_fd;
+		pfd[2].fd = dj->dj_pidfd;
 		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
-		if ((ms = deliver_timeleft(&dr->dr_start, timeout)) == 0) {
-			dr->dr_timedout = 1;
-			deliver_reap(dr, 1);
+		if ((ms = deliver_timeleft(&dj->dj_start, timeout)) == 0) {
+			dj->dj_timedout = 1;
+			deliver_reap(dj, 1);
 			break;
 		}
 		/* Without a pidfd, look for the exit now and then. */
-		if (dr->dr_pidfd == -1 && (ms == -1 || ms > 50))
+		if (dj->dj_pidfd == -1 && (ms == -1 || ms > 50))
 			ms = 50;
 		if (poll(pfd, 3, ms) == -1) {
 			if (errno == EINTR)
@@ -831,14 +811,14 @@ deliver_io(struct deliver_run *dr, int timeout)
 			fatal("poll");
 		}
 		if (pfd[0].revents != 0)
-			deliver_read(&dr->dr_out, 1);
+			deliver_read(&dj->dj_out, 1);
 		if (pfd[1].revents != 0)
-			deliver_read(&dr->dr_err, 1);
-		if (dr->dr_pidfd == -1 || pfd[2].revents != 0)
-			deliver_reap(dr, 0);
+			deliver_read(&dj->dj_err, 1);
+		if (dj->dj_pidfd == -1 || pfd[2].revents != 0)
+			deliver_reap(dj, 0);
 	}
-	deliver_read(&dr->dr_out, DELIVER_DRAIN);
-	deliver_read(&dr->dr_err, DELIVER_DRAIN);
+	deliver_read(&dj->dj_out, DELIVER_DRAIN);
+	deliver_read(&dj->dj_err, DELIVER_DRAIN);
 }
 
 /*
@@ -848,53 +828,53 @@ deliver_io(struct deliver_run *dr, int timeout)
  * Returns the length of the line taken, with its end, for the log to skip.
  */
 static size_t
-deliver_override(struct deliver_run *dr)
+deliver_override(struct deliver_job *dj)
 {
 	static const char	 digit[] = { '2', '5', '4' };
-	const char		*s = dr->dr_out.do_buf, *nl;
+	const char		*s = dj->dj_out.do_buf, *nl;
 	size_t			 len, i, end;
 
-	if ((nl = memchr(s, '\n', dr->dr_out.do_len)) == NULL)
-		len = end = dr->dr_out.do_len;
+	if ((nl = memchr(s, '\n', dj->dj_out.do_len)) == NULL)
+		len = end = dj->dj_out.do_len;
 	else {
 		end = (size_t)(nl - s) + 1;
 		len = end - 1;
 	}
 	if (len > 0 && s[len - 1] == '\r')
 		len--;
-	if (len < 5 || len >= sizeof(dr->dr_reply) - 2 ||
-	    s[0] != digit[dr->dr_class] || s[1] < '0' || s[1] > '9' ||
+	if (len < 5 || len >= sizeof(dj->dj_reply) - 2 ||
+	    s[0] != digit[dj->dj_class] || s[1] < '0' || s[1] > '9' ||
 	    s[2] < '0' || s[2] > '9' || s[3] != ' ')
 		return 0;
 	for (i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
 			return 0;
-	memcpy(dr->dr_reply, s, len);
-	dr->dr_reply[len] = '\0';
+	memcpy(dj->dj_reply, s, len);
+	dj->dj_reply[len] = '\0';
 	return end;
 }
 
 /* Exit status to reply class and text (PROTOCOL.md 15.1). */
 static void
-deliver_result(struct deliver_run *dr, const char *id)
+deliver_result(struct deliver_job *dj, const char *id)
 {
 	size_t	 i;
 	int	 st = -1;
 
-	if (dr->dr_exited && !dr->dr_timedout && WIFEXITED(dr->dr_status))
-		st = WEXITSTATUS(dr->dr_status);
-	dr->dr_class = DC_TEMP;
-	strlcpy(dr->dr_reply, REPLY_TEMPFAIL, sizeof(dr->dr_reply));
+	if (dj->dj_exited && !dj->dj_timedout && WIFEXITED(dj->dj_status))
+		st = WEXITSTATUS(dj->dj_status);
+	dj->dj_class = DC_TEMP;
+	strlcpy(dj->dj_reply, REPLY_TEMPFAIL, sizeof(dj->dj_reply));
 	if (st == 0) {
-		dr->dr_class = DC_OK;
-		snprintf(dr->dr_reply, sizeof(dr->dr_reply), "250 OK id=%s",
+		dj->dj_class = DC_OK;
+		snprintf(dj->dj_reply, sizeof(dj->dj_reply), "250 OK id=%s",
 		    id);
 	}
 	for (i = 0; i < sizeof(deliver_exits) / sizeof(deliver_exits[0]); i++)
 		if (deliver_exits[i].de_status == st) {
-			dr->dr_class = DC_PERM;
-			strlcpy(dr->dr_reply, deliver_exits[i].de_reply,
-			    sizeof(dr->dr_reply));
+			dj->dj_class = DC_PERM;
+			strlcpy(dj->dj_reply, deliver_exits[i].de_reply,
+			    sizeof(dj->dj_reply));
 		}
 }
 
@@ -911,97 +891,97 @@ deliver_log_output(const struct client *cl, const struct envelope *e,
 		len--;
 	if (len <= skip)
 		return;
-	log_info("%s deliver id=%s %s: %s", cl->cl_sid, e->e_id, name,
+	log_info("%s deliver id=%s %s: %s", cl->ci_sid, e->e_id, name,
 	    log_escape(o->do_buf + skip, len - skip, buf, sizeof(buf)));
 }
 
 static void
 deliver_log(const struct client *cl, const struct envelope *e,
-    const struct spool *sp, const struct deliver_run *dr)
+    const struct spool *sp, const struct deliver_job *dj)
 {
 	struct timespec	 now;
 	char		 from[512], ex[32];
 	long long	 ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(now.tv_sec - dr->dr_start.tv_sec) * 1000 +
-	    (now.tv_nsec - dr->dr_start.tv_nsec) / 1000000;
-	if (dr->dr_timedout)
+	ms = (long long)(now.tv_sec - dj->dj_start.tv_sec) * 1000 +
+	    (now.tv_nsec - dj->dj_start.tv_nsec) / 1000000;
+	if (dj->dj_timedout)
 		strlcpy(ex, "timeout", sizeof(ex));
-	else if (sp->sp_error || dr->dr_noinput)
+	else if (sp->sp_error || dj->dj_noinput)
 		strlcpy(ex, "none", sizeof(ex));
-	else if (!dr->dr_exited)
+	else if (!dj->dj_exited)
 		strlcpy(ex, "exec-failed", sizeof(ex));
-	else if (WIFSIGNALED(dr->dr_status))
-		snprintf(ex, sizeof(ex), "signal%d", WTERMSIG(dr->dr_status));
+	else if (WIFSIGNALED(dj->dj_status))
+		snprintf(ex, sizeof(ex), "signal%d", WTERMSIG(dj->dj_status));
 	else
-		snprintf(ex, sizeof(ex), "%d", WEXITSTATUS(dr->dr_status));
+		snprintf(ex, sizeof(ex), "%d", WEXITSTATUS(dj->dj_status));
 	log_info("%s deliver id=%s from=<%s> rcpts=%zu size=%lld status=%.3s "
-	    "exit=%s time=%lld.%03llds", cl->cl_sid, e->e_id,
+	    "exit=%s time=%lld.%03llds", cl->ci_sid, e->e_id,
 	    log_escape(e->e_sender, strlen(e->e_sender), from, sizeof(from)),
-	    dr->dr_nrcpts, sp->sp_size, dr->dr_reply, ex, ms / 1000,
+	    dj->dj_nrcpts, sp->sp_size, dj->dj_reply, ex, ms / 1000,
 	    ms % 1000);
 }
 
 /* One run of the program, from spawn to reply; -1 on an internal error. */
 static int
 deliver_run(const struct config *c, const struct client *cl,
-    const struct envelope *e, struct spool *sp, struct deliver_run *dr)
+    const struct envelope *e, struct spool *sp, struct deliver_job *dj)
 {
 	size_t	 skip;
 	int	 rv = 0;
 
 	if (c->c_dlv.dl_argv == NULL || c->c_dlv.dl_argv[0] == NULL)
 		fatalx("%s: no deliver command", __func__);
-	if (deliver_start(c, cl, e, sp, dr) == -1) {
-		if (dr->dr_noinput) {
+	if (deliver_start(c, cl, e, sp, dj) == -1) {
+		if (dj->dj_noinput) {
 			log_warnx("%s deliver id=%s: message file: %s",
-			    cl->cl_sid, e->e_id, strerror(dr->dr_error));
+			    cl->ci_sid, e->e_id, strerror(dj->dj_error));
 			rv = -1;
 		} else {
-			log_warnx("%s deliver id=%s: %s: %s", cl->cl_sid,
+			log_warnx("%s deliver id=%s: %s: %s", cl->ci_sid,
 			    e->e_id, c->c_dlv.dl_argv[0],
-			    strerror(dr->dr_error));
+			    strerror(dj->dj_error));
 			/* Our shortage, not the program's failing execve(). */
-			if (dr->dr_error == EMFILE || dr->dr_error == ENFILE ||
-			    dr->dr_error == EAGAIN || dr->dr_error == ENOMEM)
+			if (dj->dj_error == EMFILE || dj->dj_error == ENFILE ||
+			    dj->dj_error == EAGAIN || dj->dj_error == ENOMEM)
 				rv = -1;
 		}
 	} else
-		deliver_io(dr, c->c_dlv.dl_timeout);
-	deliver_result(dr, e->e_id);
+		deliver_io(dj, c->c_dlv.dl_timeout);
+	deliver_result(dj, e->e_id);
 	/* PROTOCOL.md 16: no room for the message; nothing ran. */
-	if (dr->dr_noinput)
-		strlcpy(dr->dr_reply, REPLY_NOSPOOL, sizeof(dr->dr_reply));
-	skip = deliver_override(dr);
-	deliver_log_output(cl, e, &dr->dr_out, skip, "stdout");
-	deliver_log_output(cl, e, &dr->dr_err, 0, "stderr");
-	deliver_close(&dr->dr_out.do_fd);
-	deliver_close(&dr->dr_err.do_fd);
-	deliver_close(&dr->dr_pidfd);
+	if (dj->dj_noinput)
+		strlcpy(dj->dj_reply, REPLY_NOSPOOL, sizeof(dj->dj_reply));
+	skip = deliver_override(dj);
+	deliver_log_output(cl, e, &dj->dj_out, skip, "stdout");
+	deliver_log_output(cl, e, &dj->dj_err, 0, "stderr");
+	deliver_close(&dj->dj_out.do_fd);
+	deliver_close(&dj->dj_err.do_fd);
+	deliver_close(&dj->dj_pidfd);
 	return rv;
 }
 
 /* One run for the recipients given, whatever the mode; -1: our error. */
 static int
 deliver_one(const struct config *c, const struct client *cl,
-    const struct envelope *e, struct spool *sp, struct deliver_run *dr)
+    const struct envelope *e, struct spool *sp, struct deliver_job *dj)
 {
 	int	 rv = 0;
 
-	dr->dr_out.do_fd = dr->dr_err.do_fd = -1;
-	dr->dr_pidfd = -1;
-	clock_gettime(CLOCK_MONOTONIC, &dr->dr_start);
+	dj->dj_out.do_fd = dj->dj_err.do_fd = -1;
+	dj->dj_pidfd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &dj->dj_start);
 	if (sp->sp_error) {
 		/* PROTOCOL.md 16: the message was never whole. */
-		dr->dr_class = DC_TEMP;
-		strlcpy(dr->dr_reply, REPLY_NOSPOOL, sizeof(dr->dr_reply));
+		dj->dj_class = DC_TEMP;
+		strlcpy(dj->dj_reply, REPLY_NOSPOOL, sizeof(dj->dj_reply));
 		rv = -1;
 	} else if (c->c_dlv.dl_mode != DELIVER_PROGRAM)
-		deliver_sink(c, cl, e, sp, dr);
+		deliver_sink(c, cl, e, sp, dj);
 	else
-		rv = deliver_run(c, cl, e, sp, dr);
-	deliver_log(cl, e, sp, dr);
+		rv = deliver_run(c, cl, e, sp, dj);
+	deliver_log(cl, e, sp, dj);
 	return rv;
 }
 
@@ -1010,7 +990,7 @@ deliver_message(const struct config *c, const struct client *cl,
     const struct envelope *e, struct spool *sp, deliver_reply_cb cb,
     void *arg)
 {
-	struct deliver_run	 dr;
+	struct deliver_job	 dj;
 	char			 agg[REPLY_MAX];
 	enum deliver_class	 worst = DC_OK;
 	size_t			 i, nruns;
@@ -1019,25 +999,25 @@ deliver_message(const struct config *c, const struct client *cl,
 	deliver_signals();
 	/* The file must hold every octet before anyone reads it. */
 	(void)spool_flush(sp);
-	per_rcpt = cl->cl_lmtp || (c->c_dlv.dl_mode == DELIVER_PROGRAM &&
+	per_rcpt = cl->ci_lmtp || (c->c_dlv.dl_mode == DELIVER_PROGRAM &&
 	    c->c_dlv.dl_per_rcpt);
 	nruns = per_rcpt ? e->e_nrcpts : 1;
 	agg[0] = '\0';
 	for (i = 0; i < nruns; i++) {
-		memset(&dr, 0, sizeof(dr));
-		dr.dr_rcpts = per_rcpt ? e->e_rcpts + i : e->e_rcpts;
-		dr.dr_nrcpts = per_rcpt ? 1 : e->e_nrcpts;
-		if (deliver_one(c, cl, e, sp, &dr) == -1)
+		memset(&dj, 0, sizeof(dj));
+		dj.dj_rcpts = per_rcpt ? e->e_rcpts + i : e->e_rcpts;
+		dj.dj_nrcpts = per_rcpt ? 1 : e->e_nrcpts;
+		if (deliver_one(c, cl, e, sp, &dj) == -1)
 			rv = -1;
-		if (cl->cl_lmtp)
-			cb(arg, dr.dr_reply);
-		else if (agg[0] == '\0' || dr.dr_class > worst) {
+		if (cl->ci_lmtp)
+			cb(arg, dj.dj_reply);
+		else if (agg[0] == '\0' || dj.dj_class > worst) {
 			/* RCPT order: the first reply of the worst class. */
-			worst = dr.dr_class;
-			strlcpy(agg, dr.dr_reply, sizeof(agg));
+			worst = dj.dj_class;
+			strlcpy(agg, dj.dj_reply, sizeof(agg));
 		}
 	}
-	if (!cl->cl_lmtp)
+	if (!cl->ci_lmtp)
 		cb(arg, agg[0] != '\0' ? agg : REPLY_TEMPFAIL);
 	return rv;
 }

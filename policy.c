@@ -356,16 +356,16 @@ policy_client(const struct config *c, const struct client *cl,
 	struct sockaddr_storage	 ss;
 	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
-	char			 addr[sizeof(cl->cl_addr)];
+	char			 addr[sizeof(cl->ci_addr)];
 	int			 acc, rej;
 
 	if (c->c_pol.po_nclients[PN_ACCEPT] == 0 &&
 	    c->c_pol.po_nclients[PN_REJECT] == 0)
 		return 0;
-	if (cl->cl_addr[0] == '\0')	/* a UNIX socket: local */
+	if (cl->ci_addr[0] == '\0')	/* a UNIX socket: local */
 		return 0;
 	/* A link-local peer has a zone: fe80::1%eth0. */
-	strlcpy(addr, cl->cl_addr, sizeof(addr));
+	strlcpy(addr, cl->ci_addr, sizeof(addr));
 	addr[strcspn(addr, "%")] = '\0';
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1)
@@ -382,7 +382,7 @@ policy_client(const struct config *c, const struct client *cl,
 		return 0;
  refuse:
 	snprintf(reply, len, "554 5.7.1 <%s>: Client host rejected: "
-	    "Access denied", cl->cl_addr);
+	    "Access denied", cl->ci_addr);
 	return -1;
 }
 
@@ -753,13 +753,13 @@ policy_request(const struct client *cl, const struct envelope *e,
 		fatal("open_memstream");
 	policy_attr(f, "request", "smtpd_access_policy");
 	policy_attr(f, "protocol_state", q->pq_state);
-	policy_attr(f, "protocol_name", cl->cl_lmtp ? "LMTP" :
-	    cl->cl_esmtp ? "ESMTP" : "SMTP");
-	policy_attr(f, "client_address", cl->cl_addr);
+	policy_attr(f, "protocol_name", cl->ci_lmtp ? "LMTP" :
+	    cl->ci_esmtp ? "ESMTP" : "SMTP");
+	policy_attr(f, "client_address", cl->ci_addr);
 	/* smtpd does no DNS: the names are the address. */
-	policy_attr(f, "client_name", cl->cl_addr);
-	policy_attr(f, "reverse_client_name", cl->cl_addr);
-	policy_attr(f, "helo_name", cl->cl_helo);
+	policy_attr(f, "client_name", cl->ci_addr);
+	policy_attr(f, "reverse_client_name", cl->ci_addr);
+	policy_attr(f, "helo_name", cl->ci_helo);
 	policy_attr(f, "sender", e->e_sender != NULL ? e->e_sender : "");
 	policy_attr(f, "recipient", q->pq_rcpt);
 	snprintf(num, sizeof(num), "%zu", q->pq_count);
@@ -771,9 +771,9 @@ policy_request(const struct client *cl, const struct envelope *e,
 	snprintf(num, sizeof(num), "%lld", q->pq_size);
 	policy_attr(f, "size", num);
 	policy_attr(f, "sasl_method", "");
-	policy_attr(f, "sasl_username", cl->cl_user);
+	policy_attr(f, "sasl_username", cl->ci_user);
 	policy_attr(f, "sasl_sender", "");
-	strlcpy(proto, cl->cl_tls, sizeof(proto));
+	strlcpy(proto, cl->ci_tls, sizeof(proto));
 	cipher = strchr(proto, ' ');
 	if (cipher != NULL)
 		*cipher++ = '\0';
@@ -823,7 +823,7 @@ policy_ask(struct policy_conn *pc, const struct config *c,
 	/* Postfix's instance: one name for every request of a message. */
 	if (e->e_instance[0] == '\0')
 		snprintf(e->e_instance, sizeof(e->e_instance), "%s.%u",
-		    cl->cl_sid, ++pc->pc_msgs);
+		    cl->ci_sid, ++pc->pc_msgs);
 	req = policy_request(cl, e, q, &reqlen);
 	rc = policy_exchange(pc, c, req, reqlen, action, sizeof(action));
 	free(req);
@@ -832,11 +832,11 @@ policy_ask(struct policy_conn *pc, const struct config *c,
 	else if ((rc = policy_action(action, what, reply, len, hdr,
 	    sizeof(hdr))) == PA_BAD)
 		log_warnx("%s policy %s: action \"%.*s\" not understood",
-		    cl->cl_sid, c->c_pol.po_server, 100, action);
+		    cl->ci_sid, c->c_pol.po_server, 100, action);
 	if (rc == PA_PREPEND)
 		policy_add_header(e, hdr);
 	if (rc == PA_REFUSE)
-		log_info("%s policy: %s", cl->cl_sid, reply);
+		log_info("%s policy: %s", cl->ci_sid, reply);
 	if (rc != PA_BAD)
 		return rc == PA_REFUSE ? -1 : 0;
 	if (c->c_pol.po_default == POLICY_DUNNO)

@@ -167,7 +167,7 @@ static void
 session_set_state(struct session *s, enum session_state st)
 {
 	if (s->s_state != st)
-		log_debug("%s state %s -> %s", s->s_client.cl_sid,
+		log_debug("%s state %s -> %s", s->s_client.ci_sid,
 		    state_names[s->s_state], state_names[st]);
 	s->s_state = st;
 }
@@ -195,7 +195,7 @@ session_reset_envelope(struct session *s)
 
 /* Client text in a reply: control characters shown as '?'. */
 static char *
-session_echo(char *s)
+session_echo_mask(char *s)
 {
 	char	*p;
 
@@ -304,7 +304,7 @@ session_flush(struct session *s)
 				continue;
 		}
 		/* Gone or stalled: keep handling what arrived, write nothing. */
-		log_debug("%s write failed", s->s_client.cl_sid);
+		log_debug("%s write failed", s->s_client.ci_sid);
 		s->s_dead = 1;
 	}
 	s->s_olen = 0;
@@ -325,7 +325,7 @@ session_reply(struct session *s, const char *fmt, ...)
 		fatalx("%s: bad reply format", __func__);
 	if (n > REPLY_MAX - 3)
 		n = REPLY_MAX - 3;
-	log_debug("%s > %.*s", s->s_client.cl_sid, n, s->s_obuf + s->s_olen);
+	log_debug("%s > %.*s", s->s_client.ci_sid, n, s->s_obuf + s->s_olen);
 	s->s_olen += (size_t)n;
 	s->s_obuf[s->s_olen++] = '\r';
 	s->s_obuf[s->s_olen++] = '\n';
@@ -371,7 +371,7 @@ session_fill(struct session *s)
 			if (r == -1 && errno == EINTR)
 				continue;
 			if (r == 0) {
-				log_info("%s timeout", s->s_client.cl_sid);
+				log_info("%s timeout", s->s_client.ci_sid);
 				return -1;
 			}
 		}
@@ -381,7 +381,7 @@ session_fill(struct session *s)
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n == -1) {
-			log_debug("%s read: %s", s->s_client.cl_sid,
+			log_debug("%s read: %s", s->s_client.ci_sid,
 			    strerror(errno));
 			return -1;
 		}
@@ -486,7 +486,7 @@ command_max_len(const struct session *s, const char *verb)
 {
 	size_t	 max = CMD_LINE_MAX;
 
-	if (s->s_client.cl_esmtp && strcmp(verb, "MAIL") == 0) {
+	if (s->s_client.ci_esmtp && strcmp(verb, "MAIL") == 0) {
 		if (s->s_conf->c_lim.lim_maxmsgsize != 0)
 			max += CMD_SIZE_EXTRA;
 		if (s->s_conf->c_smtputf8)
@@ -577,7 +577,7 @@ command_run(struct session *s, const struct command *cmd, char *arg)
 		session_reply(s, "503 Error: send HELO first");
 	else if ((cmd->cmd_flags & CMD_F_AUTH) &&
 	    (s->s_listener->l_flags & LF_REQ_AUTH) &&
-	    s->s_client.cl_user[0] == '\0')
+	    s->s_client.ci_user[0] == '\0')
 		session_reply(s, "530 5.7.0 Authentication required");
 	else if ((cmd->cmd_flags & CMD_F_NOARG) && arg != NULL)
 		session_reply(s, "501 %s", cmd->cmd_syntax);
@@ -592,7 +592,7 @@ session_not_recognized(struct session *s)
 
 	strlcpy(verb, s->s_verb, sizeof(verb));
 	session_reply(s, "500 Error: command \"%s\" not recognized",
-	    session_echo(verb));
+	    session_echo_mask(verb));
 }
 
 /* Step 8; PROTOCOL.md 12.2: the fifth unknown verb ends the session. */
@@ -641,7 +641,7 @@ session_command(struct session *s, char *line, size_t len)
 	if (command_limits_on(s) && command_over_budget(s, s->s_verb)) {
 		strlcpy(verb, s->s_verb, sizeof(verb));
 		session_reply(s, "421 4.7.0 %s sent too many times",
-		    session_echo(verb));
+		    session_echo_mask(verb));
 		s->s_closing = 1;
 		return;
 	}
@@ -670,8 +670,8 @@ session_greet(struct session *s, const char *arg, int esmtp)
 		return -1;
 	}
 	session_reset_envelope(s);
-	strlcpy(s->s_client.cl_helo, arg, sizeof(s->s_client.cl_helo));
-	s->s_client.cl_esmtp = esmtp;
+	strlcpy(s->s_client.ci_helo, arg, sizeof(s->s_client.ci_helo));
+	s->s_client.ci_esmtp = esmtp;
 	session_set_state(s, S_HELO);
 	return 0;
 }
@@ -872,13 +872,13 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	 * time a slow backend (checkpassword) takes is not the client's.
 	 */
 	deadline_extend(s, util_now_ms() - start);
-	log_info("%s auth user=%s %s mechanism=%s", s->s_client.cl_sid,
+	log_info("%s auth user=%s %s mechanism=%s", s->s_client.ci_sid,
 	    log_escape(user, strlen(user), esc, sizeof(esc)),
 	    r == AUTH_OK ? "ok" : r == AUTH_TEMPFAIL ? "tempfail" : "failed",
 	    mech);
 	if (r == AUTH_OK) {
-		strlcpy(s->s_client.cl_user, user,
-		    sizeof(s->s_client.cl_user));
+		strlcpy(s->s_client.ci_user, user,
+		    sizeof(s->s_client.ci_user));
 		session_reply(s, "235 2.7.0 Authentication successful");
 	} else if (r == AUTH_TEMPFAIL)
 		session_reply(s, "454 4.7.0 Temporary authentication failure");
@@ -899,12 +899,12 @@ auth_refused(struct session *s, const char *arg)
 {
 	if (s->s_state == S_INIT)
 		session_reply(s, "503 Error: send EHLO first");
-	else if (!s->s_client.cl_esmtp)
+	else if (!s->s_client.ci_esmtp)
 		session_reply(s, "500 Error: command 'AUTH' not recognized");
 	else if (!s->s_tls && (s->s_listener->l_flags & LF_AUTH_PLAIN) == 0)
 		session_reply(s, "538 5.7.11 Encryption required for "
 		    "requested authentication mechanism");
-	else if (s->s_client.cl_user[0] != '\0')
+	else if (s->s_client.ci_user[0] != '\0')
 		session_reply(s, "503 Already authenticated");
 	else if (arg == NULL)
 		session_reply(s, "501 Not enough value");
@@ -1126,7 +1126,7 @@ mail_params(struct session *s, char *rest, const char *syntax,
 	return mail_params_check(s, mp, syntax);
 }
 
-#define PATH_MAX_LEN	(2 * (CMD_LINE_MAX + CMD_SIZE_EXTRA + \
+#define ADDR_BUF_LEN	(2 * (CMD_LINE_MAX + CMD_SIZE_EXTRA + \
 			    CMD_UTF8_EXTRA) + 8)
 
 static void
@@ -1134,10 +1134,10 @@ cmd_mail(struct session *s, char *arg)
 {
 	struct mail_params	 mp;
 	const char		*syntax;
-	char			 addr[PATH_MAX_LEN], esc[256], *rest;
+	char			 addr[ADDR_BUF_LEN], esc[256], *rest;
 	char			 reply[REPLY_MAX];
 
-	syntax = s->s_client.cl_esmtp ?
+	syntax = s->s_client.ci_esmtp ?
 	    "Syntax: MAIL FROM: <address>" MAIL_PARAMS :
 	    "Syntax: MAIL FROM: <address>";
 	if ((arg = strip_keyword(arg, "FROM:")) == NULL || *arg == '\0') {
@@ -1148,7 +1148,7 @@ cmd_mail(struct session *s, char *arg)
 		session_reply(s, "553 5.1.3 Error: malformed address");
 		return;
 	}
-	if (!s->s_client.cl_esmtp && *rest != '\0') {
+	if (!s->s_client.ci_esmtp && *rest != '\0') {
 		session_reply(s, "501 %s", syntax);
 		return;
 	}
@@ -1166,7 +1166,7 @@ cmd_mail(struct session *s, char *arg)
 	s->s_env.e_body8 = mp.mp_body != NULL &&
 	    strcmp(param_value(mp.mp_body), "8BITMIME") == 0;
 	s->s_env.e_smtputf8 = mp.mp_utf8 != NULL;
-	log_info("%s mail from=<%s> size=%s", s->s_client.cl_sid,
+	log_info("%s mail from=<%s> size=%s", s->s_client.ci_sid,
 	    log_escape(addr, strlen(addr), esc, sizeof(esc)),
 	    mp.mp_size != NULL ? param_value(mp.mp_size) : "0");
 	session_set_state(s, S_MAIL);
@@ -1188,10 +1188,10 @@ static void
 cmd_rcpt(struct session *s, char *arg)
 {
 	const char	*syntax;
-	char		 addr[PATH_MAX_LEN], esc[256], *rest, reply[REPLY_MAX];
+	char		 addr[ADDR_BUF_LEN], esc[256], *rest, reply[REPLY_MAX];
 	int		 r;
 
-	syntax = s->s_client.cl_esmtp ?
+	syntax = s->s_client.ci_esmtp ?
 	    "Syntax: RCPT TO: <address>" MAIL_PARAMS :
 	    "Syntax: RCPT TO: <address>";
 	if (s->s_state < S_MAIL) {
@@ -1208,7 +1208,7 @@ cmd_rcpt(struct session *s, char *arg)
 		session_reply(s, "553 5.1.3 Error: malformed address");
 		return;
 	}
-	if (addr[0] == '\0' || (!s->s_client.cl_esmtp && *rest != '\0') ||
+	if (addr[0] == '\0' || (!s->s_client.ci_esmtp && *rest != '\0') ||
 	    (r = params_split(rest, NULL, 0)) == -1) {
 		session_reply(s, "501 %s", syntax);
 		return;
@@ -1229,7 +1229,7 @@ cmd_rcpt(struct session *s, char *arg)
 		return;
 	}
 	envelope_add_rcpt(&s->s_env, addr);
-	log_info("%s rcpt to=<%s>", s->s_client.cl_sid,
+	log_info("%s rcpt to=<%s>", s->s_client.ci_sid,
 	    log_escape(addr, strlen(addr), esc, sizeof(esc)));
 	session_set_state(s, S_RCPT);
 	session_reply(s, "250 OK");
@@ -1399,7 +1399,7 @@ cmd_data(struct session *s, char *arg)
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	s->s_nmsgs++;
 	snprintf(s->s_env.e_id, sizeof(s->s_env.e_id), "%s.%u",
-	    s->s_client.cl_sid, s->s_nmsgs);
+	    s->s_client.ci_sid, s->s_nmsgs);
 	spool_reset(&s->s_spool);
 	s->s_indata = 1;
 	r = data_read(s, &d);
@@ -1407,7 +1407,7 @@ cmd_data(struct session *s, char *arg)
 	if (!r) {
 		/* Nothing is delivered of an unfinished message. */
 		log_info("%s message %s aborted after %lld octets",
-		    s->s_client.cl_sid, s->s_env.e_id, d.d_size);
+		    s->s_client.ci_sid, s->s_env.e_id, d.d_size);
 		s->s_closing = 1;
 	} else if (d.d_error == DATA_TOO_BIG)
 		data_reply_all(s, "552 Error: Too much mail data");
@@ -1458,12 +1458,12 @@ cmd_quit(struct session *s, char *arg)
 static void
 cmd_vrfy(struct session *s, char *arg)
 {
-	char	 addr[PATH_MAX_LEN], *rest;
+	char	 addr[ADDR_BUF_LEN], *rest;
 
 	if (arg == NULL)
 		session_reply(s, "501 Syntax: VRFY <address>");
 	else if (session_path(s, arg, addr, sizeof(addr), &rest) == ADDR_BAD)
-		session_reply(s, "502 Could not VRFY %s", session_echo(arg));
+		session_reply(s, "502 Could not VRFY %s", session_echo_mask(arg));
 	else
 		session_reply(s, "252 Cannot VRFY user, but will accept "
 		    "message and attempt delivery");
@@ -1510,7 +1510,7 @@ cmd_help(struct session *s, char *arg)
 		help_list(s, 501);
 		return;
 	}
-	if (s->s_client.cl_esmtp && (strcmp(cmd->cmd_verb, "MAIL") == 0 ||
+	if (s->s_client.ci_esmtp && (strcmp(cmd->cmd_verb, "MAIL") == 0 ||
 	    strcmp(cmd->cmd_verb, "RCPT") == 0))
 		session_reply(s, "250 %s%s", cmd->cmd_syntax, MAIL_PARAMS);
 	else
@@ -1522,12 +1522,12 @@ static int
 session_tls_start(struct session *s)
 {
 	s->s_tlsc = tls_accept(s->s_conf->c_tls.tl_ctx, s->s_fd,
-	    s->s_conf->c_lim.lim_timeout * 1000, s->s_client.cl_sid);
+	    s->s_conf->c_lim.lim_timeout * 1000, s->s_client.ci_sid);
 	if (s->s_tlsc == NULL)
 		return -1;
 	s->s_tls = 1;
-	strlcpy(s->s_client.cl_tls, tls_info(s->s_tlsc),
-	    sizeof(s->s_client.cl_tls));
+	strlcpy(s->s_client.ci_tls, tls_info(s->s_tlsc),
+	    sizeof(s->s_client.ci_tls));
 	return 0;
 }
 
@@ -1560,9 +1560,9 @@ cmd_starttls(struct session *s, char *arg)
 	/* A new session: greeting name, ESMTP, envelope and AUTH go. */
 	session_reset_envelope(s);
 	session_set_state(s, S_INIT);
-	s->s_client.cl_helo[0] = '\0';
-	s->s_client.cl_esmtp = 0;
-	s->s_client.cl_user[0] = '\0';
+	s->s_client.ci_helo[0] = '\0';
+	s->s_client.ci_esmtp = 0;
+	s->s_client.ci_user[0] = '\0';
 }
 
 /*
@@ -1668,24 +1668,24 @@ session_proxy(struct session *s, const struct sockaddr *sa)
 	if (l->l_nproxy_from > 0 && (sa == NULL ||
 	    !proxy_net_match(l->l_proxy_from, l->l_nproxy_from, sa))) {
 		log_info("%s proxy: %s is not allowed to send a header",
-		    s->s_client.cl_sid, s->s_client.cl_addr);
+		    s->s_client.ci_sid, s->s_client.ci_addr);
 		return -1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &s->s_deadline);
 	s->s_deadline.tv_sec += l->l_proxy_timeout;
 	if (proxy_read(s, hdr, &pi, &why) == -1) {
 		log_info("%s proxy header from %s refused: %s",
-		    s->s_client.cl_sid, s->s_client.cl_addr, why);
+		    s->s_client.ci_sid, s->s_client.ci_addr, why);
 		return -1;
 	}
 	if (!pi.pi_local)
 		util_sockaddr_str((struct sockaddr *)&pi.pi_src, pi.pi_srclen,
-		    s->s_client.cl_addr, sizeof(s->s_client.cl_addr),
-		    s->s_client.cl_port, sizeof(s->s_client.cl_port));
+		    s->s_client.ci_addr, sizeof(s->s_client.ci_addr),
+		    s->s_client.ci_port, sizeof(s->s_client.ci_port));
 	if (session_peer_check != NULL &&
-	    session_peer_check(s->s_client.cl_addr) == -1) {
+	    session_peer_check(s->s_client.ci_addr) == -1) {
 		log_info("%s refused %s: too many connections",
-		    s->s_client.cl_sid, s->s_client.cl_addr);
+		    s->s_client.ci_sid, s->s_client.ci_addr);
 		session_reply(s, "421 %s Service not available, too many "
 		    "connections", s->s_conf->c_hostname);
 		return -1;
@@ -1697,11 +1697,11 @@ session_proxy(struct session *s, const struct sockaddr *sa)
 static const char *
 session_peer(const struct session *s, char *buf, size_t len)
 {
-	if (s->s_client.cl_addr[0] == '\0')
+	if (s->s_client.ci_addr[0] == '\0')
 		strlcpy(buf, "local", len);
 	else
-		snprintf(buf, len, "%s:%s", s->s_client.cl_addr,
-		    s->s_client.cl_port);
+		snprintf(buf, len, "%s:%s", s->s_client.ci_addr,
+		    s->s_client.ci_port);
 	return buf;
 }
 
@@ -1715,7 +1715,7 @@ session_start(struct session *s, const struct sockaddr *sa)
 	session_peer(s, peer, sizeof(peer));
 	if ((l->l_flags & LF_PROXY) && session_proxy(s, sa) == -1)
 		return -1;
-	log_info("%s connect from %s (listener %s%s%s)", s->s_client.cl_sid,
+	log_info("%s connect from %s (listener %s%s%s)", s->s_client.ci_sid,
 	    session_peer(s, client, sizeof(client)), l->l_name,
 	    (l->l_flags & LF_PROXY) ? ", via " : "",
 	    (l->l_flags & LF_PROXY) ? peer : "");
@@ -1738,11 +1738,11 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	s->s_fd = fd;
 	s->s_isize = (size_t)c->c_lim.lim_maxline + IBUF_EXTRA;
 	s->s_ibuf = xmalloc(s->s_isize);
-	util_session_id(s->s_client.cl_sid, sizeof(s->s_client.cl_sid));
-	util_sockaddr_str(sa, salen, s->s_client.cl_addr,
-	    sizeof(s->s_client.cl_addr), s->s_client.cl_port,
-	    sizeof(s->s_client.cl_port));
-	s->s_client.cl_lmtp = (l->l_flags & LF_LMTP) != 0;
+	util_session_id(s->s_client.ci_sid, sizeof(s->s_client.ci_sid));
+	util_sockaddr_str(sa, salen, s->s_client.ci_addr,
+	    sizeof(s->s_client.ci_addr), s->s_client.ci_port,
+	    sizeof(s->s_client.ci_port));
+	s->s_client.ci_lmtp = (l->l_flags & LF_LMTP) != 0;
 	spool_init(&s->s_spool, c->c_dlv.dl_spool);
 	s->s_policy = policy_open(c);
 	return s;
@@ -1796,7 +1796,7 @@ session_run(const struct config *c, const struct listener *l, int fd,
 		session_loop(s);
 	}
 	session_flush(s);
-	log_info("%s disconnect commands=%u messages=%u", s->s_client.cl_sid,
+	log_info("%s disconnect commands=%u messages=%u", s->s_client.ci_sid,
 	    s->s_ncmds, s->s_nmsgs);
 	session_free(s);
 	close(fd);

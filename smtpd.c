@@ -86,7 +86,7 @@ static struct config	*conf;
 static char		*conffile;	/* absolute; NULL: built-in default */
 static unsigned int	 gen;		/* bumped by each reload */
 static int		 debug;
-static int		 root;		/* started as root: chroot and drop */
+static int		 as_root;	/* started as root: chroot and drop */
 static uid_t		 run_uid;
 static gid_t		 run_gid;
 static char		*pidfile;	/* written by us, removed at exit */
@@ -531,7 +531,7 @@ child_drop(void)
 	uid_t	 ru, eu, su;
 	gid_t	 rg, eg, sg;
 
-	if (!root)
+	if (!as_root)
 		return;
 	if (conf->c_chroot != NULL && (chroot(conf->c_chroot) == -1 ||
 	    chdir("/") == -1))
@@ -1163,7 +1163,7 @@ master_reload(void)
 		    "sink needs -d", conffile);
 		goto fail;
 	}
-	if (root && master_user(nc, &uid, &gid, err, sizeof(err)) == -1) {
+	if (as_root && master_user(nc, &uid, &gid, err, sizeof(err)) == -1) {
 		log_warnx("%s: %s", conffile, err);
 		goto fail;
 	}
@@ -1410,11 +1410,11 @@ master_check(void)
 		errx(1, "no %s; the built-in default configuration needs -d",
 		    SMTPD_CONFIG);
 	}
-	root = geteuid() == 0;
-	if (root && master_user(conf, &run_uid, &run_gid, err,
+	as_root = geteuid() == 0;
+	if (as_root && master_user(conf, &run_uid, &run_gid, err,
 	    sizeof(err)) == -1)
 		errx(1, "%s", err);
-	if (!root && conf->c_chroot != NULL)
+	if (!as_root && conf->c_chroot != NULL)
 		warnx("not started as root: chroot %s ignored",
 		    conf->c_chroot);
 }

@@ -118,8 +118,8 @@ struct listener {
 TAILQ_HEAD(listenerlist, listener);
 
 struct cmdlimit {
-	char			 cl_verb[VERB_MAX];
-	long long		 cl_max;
+	char			 cml_verb[VERB_MAX];
+	long long		 cml_max;
 };
 
 #define TLSP_TLSv1_2		0x01
@@ -263,14 +263,14 @@ struct envelope {
 };
 
 struct client {
-	char			 cl_addr[64];	/* numeric address, "" if none */
-	char			 cl_port[8];
-	char			 cl_helo[CMD_LINE_MAX];
-	char			 cl_user[AUTH_FIELD_MAX]; /* authenticated user */
-	char			 cl_tls[128];	/* "TLSv1.3 CIPHER" or "" */
-	int			 cl_esmtp;
-	int			 cl_lmtp;
-	char			 cl_sid[SESSION_ID_LEN];
+	char			 ci_addr[64];	/* numeric address, "" if none */
+	char			 ci_port[8];
+	char			 ci_helo[CMD_LINE_MAX];
+	char			 ci_user[AUTH_FIELD_MAX]; /* authenticated user */
+	char			 ci_tls[128];	/* "TLSv1.3 CIPHER" or "" */
+	int			 ci_esmtp;
+	int			 ci_lmtp;
+	char			 ci_sid[SESSION_ID_LEN];
 };
 
 /*
@@ -427,5 +427,6 @@ void		 util_sockaddr_str(const struct sockaddr *, socklen_t,
 void		 util_session_id(char *, size_t);
 long long	 util_now_ms(void);
 void		 util_spawnattr(posix_spawnattr_t *);
+int		 util_fd_above(int);
 
 #endif /* SMTPD_H */

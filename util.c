@@ -8,11 +8,14 @@
 
 #include <netinet/in.h>
 #include <sys/un.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 
 #include <signal.h>
 #include <spawn.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -130,4 +133,23 @@ util_spawnattr(posix_spawnattr_t *at)
 	posix_spawnattr_setsigmask(at, &none);
 	posix_spawnattr_setflags(at, POSIX_SPAWN_SETSID |
 	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+}
+
+/*
+ * fd, moved above the standard descriptors if it is one of them: else the
+ * child's dup2() onto 0-2 could overwrite it before it is used.  On error
+ * fd is closed.
+ */
+int
+util_fd_above(int fd)
+{
+	int	 nfd, save;
+
+	if (fd > STDERR_FILENO)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+	save = errno;
+	close(fd);
+	errno = save;
+	return nfd;
 }

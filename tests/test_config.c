@@ -338,9 +338,9 @@ test_full(void **state)
 	assert_int_equal(c->c_smtputf8, 1);
 	assert_true(c->c_lim.lim_cmdlimit == 100);
 	assert_int_equal(c->c_lim.lim_ncmdlimits, 2);
-	assert_string_equal(c->c_lim.lim_cmdlimits[0].cl_verb, "RCPT");
-	assert_true(c->c_lim.lim_cmdlimits[0].cl_max == 11);
-	assert_string_equal(c->c_lim.lim_cmdlimits[1].cl_verb, "NOOP");
+	assert_string_equal(c->c_lim.lim_cmdlimits[0].cml_verb, "RCPT");
+	assert_true(c->c_lim.lim_cmdlimits[0].cml_max == 11);
+	assert_string_equal(c->c_lim.lim_cmdlimits[1].cml_verb, "NOOP");
 	assert_int_equal(c->c_dlv.dl_mode, DELIVER_PROGRAM);
 	assert_string_equal(c->c_dlv.dl_cmd,
 	    "/usr/sbin/sendmail -i -f %{sender} -- %{recipients}");

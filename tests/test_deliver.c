@@ -64,11 +64,11 @@ setup(void **state)
 	tc.c_dlv.dl_timeout = 10;
 	tc.c_hostname = (char *)(uintptr_t)"mx.example.org";
 	memset(&tcl, 0, sizeof(tcl));
-	strlcpy(tcl.cl_addr, "192.0.2.7", sizeof(tcl.cl_addr));
-	strlcpy(tcl.cl_port, "51514", sizeof(tcl.cl_port));
-	strlcpy(tcl.cl_helo, "client.example", sizeof(tcl.cl_helo));
-	strlcpy(tcl.cl_sid, "4f1a2b", sizeof(tcl.cl_sid));
-	tcl.cl_esmtp = 1;
+	strlcpy(tcl.ci_addr, "192.0.2.7", sizeof(tcl.ci_addr));
+	strlcpy(tcl.ci_port, "51514", sizeof(tcl.ci_port));
+	strlcpy(tcl.ci_helo, "client.example", sizeof(tcl.ci_helo));
+	strlcpy(tcl.ci_sid, "4f1a2b", sizeof(tcl.ci_sid));
+	tcl.ci_esmtp = 1;
 	memset(&te, 0, sizeof(te));
 	te.e_sender = (char *)(uintptr_t)"a@example.org";
 	trcpts[0] = (char *)(uintptr_t)"b@example.net";
@@ -390,7 +390,7 @@ test_argv(void **state)
 	te.e_sender = (char *)(uintptr_t)"";
 	set_rcpts("\"a b;c\"@example.net",
 	    "$(touch pwned)`id`|&;<>*?'\\x@y.org", NULL);
-	strlcpy(tcl.cl_user, "alice", sizeof(tcl.cl_user));
+	strlcpy(tcl.ci_user, "alice", sizeof(tcl.ci_user));
 	set_argv(script("p", "for a; do printf '[%s]\\n' \"$a\"; done >args"),
 	    "-f", "%{sender}", "--", "%{recipients}", "id=%{id}",
 	    "%{client}/%{helo}/%{user}", "x%{nope}y", "r=%{recipient}", NULL);
@@ -425,9 +425,9 @@ test_env(void **state)
 	te.e_sender = (char *)(uintptr_t)"";
 	te.e_body8 = te.e_smtputf8 = 1;
 	set_rcpts("b@example.net", "c@example.net", NULL);
-	strlcpy(tcl.cl_user, "alice", sizeof(tcl.cl_user));
-	strlcpy(tcl.cl_tls, "TLSv1.3 TLS_AES_256_GCM_SHA384",
-	    sizeof(tcl.cl_tls));
+	strlcpy(tcl.ci_user, "alice", sizeof(tcl.ci_user));
+	strlcpy(tcl.ci_tls, "TLSv1.3 TLS_AES_256_GCM_SHA384",
+	    sizeof(tcl.ci_tls));
 	set_argv(script("p", "cat /proc/$$/environ >\"$1\""), tpath("env"),
 	    NULL);
 	assert_int_equal(deliver(), 0);
@@ -475,8 +475,8 @@ test_stdin_received(void **state)
 	(void)state;
 	message(msg);
 	tc.c_dlv.dl_received = 1;
-	strlcpy(tcl.cl_user, "alice", sizeof(tcl.cl_user));
-	strlcpy(tcl.cl_tls, "TLSv1.3 X", sizeof(tcl.cl_tls));
+	strlcpy(tcl.ci_user, "alice", sizeof(tcl.ci_user));
+	strlcpy(tcl.ci_tls, "TLSv1.3 X", sizeof(tcl.ci_tls));
 	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
 	assert_int_equal(deliver(), 0);
 	got = slurp(tpath("in"), &len);
@@ -486,9 +486,9 @@ test_stdin_received(void **state)
 	free(got);
 
 	/* HELO, no TLS or AUTH, IPv6, two recipients: no `for'. */
-	tcl.cl_esmtp = 0;
-	tcl.cl_user[0] = tcl.cl_tls[0] = '\0';
-	strlcpy(tcl.cl_addr, "2001:db8::1", sizeof(tcl.cl_addr));
+	tcl.ci_esmtp = 0;
+	tcl.ci_user[0] = tcl.ci_tls[0] = '\0';
+	strlcpy(tcl.ci_addr, "2001:db8::1", sizeof(tcl.ci_addr));
 	set_rcpts("b@example.net", "c@example.net", NULL);
 	assert_int_equal(deliver(), 0);
 	got = slurp(tpath("in"), &len);
@@ -498,7 +498,7 @@ test_stdin_received(void **state)
 	free(got);
 
 	/* LMTP: one run per recipient, each with its own `for'. */
-	tcl.cl_lmtp = 1;
+	tcl.ci_lmtp = 1;
 	set_rcpts("c@example.net", NULL);
 	assert_int_equal(deliver(), 0);
 	got = slurp(tpath("in"), &len);
@@ -915,7 +915,7 @@ test_lmtp(void **state)
 
 	(void)state;
 	message("x\r\n");
-	tcl.cl_lmtp = 1;
+	tcl.ci_lmtp = 1;
 	set_argv(script("p", per_rcpt_prog), "%{recipients}", NULL);
 	set_rcpts("ok@x", "p1@x", "t2@x", "ok@x", NULL);
 	assert_int_equal(deliver(), 0);

@@ -177,7 +177,7 @@ test_clients(void **state)
 	(void)state;
 	c = config_default();
 	memset(&cl, 0, sizeof(cl));
-	strlcpy(cl.cl_addr, "10.1.2.3", sizeof(cl.cl_addr));
+	strlcpy(cl.ci_addr, "10.1.2.3", sizeof(cl.ci_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
 	/* Only reject: the rest is welcome. */
 	assert_int_equal(proxy_net_parse("10.0.0.0/8",
@@ -186,7 +186,7 @@ test_clients(void **state)
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
 	assert_string_equal(reply, "554 5.7.1 <10.1.2.3>: Client host "
 	    "rejected: Access denied");
-	strlcpy(cl.cl_addr, "192.0.2.1", sizeof(cl.cl_addr));
+	strlcpy(cl.ci_addr, "192.0.2.1", sizeof(cl.ci_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
 	/* The more specific network wins, whichever list. */
 	assert_int_equal(proxy_net_parse("10.1.0.0/16",
@@ -195,15 +195,15 @@ test_clients(void **state)
 	    &c->c_pol.po_clients[PN_ACCEPT][1]), 0);
 	c->c_pol.po_nclients[PN_ACCEPT] = 2;
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
-	strlcpy(cl.cl_addr, "10.1.2.3", sizeof(cl.cl_addr));
+	strlcpy(cl.ci_addr, "10.1.2.3", sizeof(cl.ci_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
-	strlcpy(cl.cl_addr, "10.2.2.3", sizeof(cl.cl_addr));
+	strlcpy(cl.ci_addr, "10.2.2.3", sizeof(cl.ci_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
-	strlcpy(cl.cl_addr, "2001:db8::1", sizeof(cl.cl_addr));
+	strlcpy(cl.ci_addr, "2001:db8::1", sizeof(cl.ci_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
-	strlcpy(cl.cl_addr, "::ffff:10.1.0.9", sizeof(cl.cl_addr));
+	strlcpy(cl.ci_addr, "::ffff:10.1.0.9", sizeof(cl.ci_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
-	strlcpy(cl.cl_addr, "2001:db9::1", sizeof(cl.cl_addr));
+	strlcpy(cl.ci_addr, "2001:db9::1", sizeof(cl.ci_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
 	assert_string_equal(reply, "554 5.7.1 <2001:db9::1>: Client host "
 	    "rejected: Access denied");
@@ -211,9 +211,9 @@ test_clients(void **state)
 	assert_int_equal(proxy_net_parse("10.1.0.0/16",
 	    &c->c_pol.po_clients[PN_REJECT][1]), 0);
 	c->c_pol.po_nclients[PN_REJECT] = 2;
-	strlcpy(cl.cl_addr, "10.1.2.3", sizeof(cl.cl_addr));
+	strlcpy(cl.ci_addr, "10.1.2.3", sizeof(cl.ci_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
-	cl.cl_addr[0] = '\0';
+	cl.ci_addr[0] = '\0';
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
 	config_free(c);
 }
@@ -414,10 +414,10 @@ rcpt(struct policy_conn *pc, const struct config *c, struct envelope *e,
 	struct client	 cl;
 
 	memset(&cl, 0, sizeof(cl));
-	strlcpy(cl.cl_addr, "192.0.2.7", sizeof(cl.cl_addr));
-	strlcpy(cl.cl_helo, "client.example", sizeof(cl.cl_helo));
-	strlcpy(cl.cl_sid, "0123456789abcdef", sizeof(cl.cl_sid));
-	cl.cl_esmtp = 1;
+	strlcpy(cl.ci_addr, "192.0.2.7", sizeof(cl.ci_addr));
+	strlcpy(cl.ci_helo, "client.example", sizeof(cl.ci_helo));
+	strlcpy(cl.ci_sid, "0123456789abcdef", sizeof(cl.ci_sid));
+	cl.ci_esmtp = 1;
 	reply[0] = '\0';
 	return policy_rcpt(pc, c, &cl, e, addr, reply, REPLY_MAX);
 }
@@ -470,7 +470,7 @@ test_server(void **state)
 	assert_string_equal(reply, "451 4.3.5 Server configuration problem");
 	/* END-OF-MESSAGE only when asked for. */
 	memset(&cl, 0, sizeof(cl));
-	strlcpy(cl.cl_addr, "192.0.2.7", sizeof(cl.cl_addr));
+	strlcpy(cl.ci_addr, "192.0.2.7", sizeof(cl.ci_addr));
 	assert_int_equal(policy_data(pc, c, &cl, &e, 10, reply,
 	    sizeof(reply)), 0);
 	c->c_pol.po_stages = POLICY_STAGE_DATA;

@@ -476,9 +476,9 @@ test_command_limit(void **state)
 	    "421 4.7.0 NOOP sent too many times\n");
 	conf->c_lim.lim_cmdlimit = -1;
 	conf->c_lim.lim_ncmdlimits = 1;
-	strlcpy(conf->c_lim.lim_cmdlimits[0].cl_verb, "FOO",
-	    sizeof(conf->c_lim.lim_cmdlimits[0].cl_verb));
-	conf->c_lim.lim_cmdlimits[0].cl_max = 1;
+	strlcpy(conf->c_lim.lim_cmdlimits[0].cml_verb, "FOO",
+	    sizeof(conf->c_lim.lim_cmdlimits[0].cml_verb));
+	conf->c_lim.lim_cmdlimits[0].cml_max = 1;
 	check("FOO\r\nFOO\r\n", GREET
 	    "500 Error: command \"FOO\" not recognized\n"
 	    "421 4.7.0 FOO sent too many times\n");

@@ -12,7 +12,7 @@
 
 #include "smtpd.h"
 
-#define FZ_OUT		4096	/* as session.c's PATH_MAX_LEN room */
+#define FZ_OUT		4096	/* as session.c's ADDR_BUF_LEN room */
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

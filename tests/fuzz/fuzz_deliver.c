@@ -65,20 +65,20 @@ fz_check_run(const struct config *c, const struct client *cl,
 	static const char *const names[] = { "%{sender}", "%{recipient}",
 	    "%{client}", "%{helo}", "%{user}", "%{id}" };
 	const char		*vals[6];
-	struct deliver_run	 dr;
+	struct deliver_job	 dj;
 	char			**argv, *want;
 	size_t			 w, i, n = 0;
 
-	memset(&dr, 0, sizeof(dr));
-	dr.dr_rcpts = rcpts;
-	dr.dr_nrcpts = nrcpts;
+	memset(&dj, 0, sizeof(dj));
+	dj.dj_rcpts = rcpts;
+	dj.dj_nrcpts = nrcpts;
 	vals[0] = e->e_sender;
 	vals[1] = nrcpts > 0 ? rcpts[0] : "";
-	vals[2] = cl->cl_addr;
-	vals[3] = cl->cl_helo;
-	vals[4] = cl->cl_user;
+	vals[2] = cl->ci_addr;
+	vals[3] = cl->ci_helo;
+	vals[4] = cl->ci_user;
 	vals[5] = e->e_id;
-	argv = deliver_argv(c, cl, e, &dr);
+	argv = deliver_argv(c, cl, e, &dj);
 	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++) {
 		if (strcmp(c->c_dlv.dl_argv[w], "%{recipients}") == 0) {
 			for (i = 0; i < nrcpts; i++)
@@ -121,9 +121,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&cl, 0, sizeof(cl));
 	memset(&e, 0, sizeof(e));
 	e.e_sender = f[0];
-	strlcpy(cl.cl_addr, f[1], sizeof(cl.cl_addr));
-	strlcpy(cl.cl_helo, f[2], sizeof(cl.cl_helo));
-	strlcpy(cl.cl_user, f[3], sizeof(cl.cl_user));
+	strlcpy(cl.ci_addr, f[1], sizeof(cl.ci_addr));
+	strlcpy(cl.ci_helo, f[2], sizeof(cl.ci_helo));
+	strlcpy(cl.ci_user, f[3], sizeof(cl.ci_user));
 	strlcpy(e.e_id, f[4], sizeof(e.e_id));
 	for (k = 5; k < nf && f[k][0] != '\0'; k++)
 		words[nw++] = f[k];

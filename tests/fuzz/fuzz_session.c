@@ -183,8 +183,8 @@ fz_configure(struct listener *l, uint8_t flags)
 	c->c_smtputf8 = (flags & FZ_SMTPUTF8) != 0;
 	c->c_lim.lim_cmdlimit = (flags & FZ_CMDLIMIT) ? 4 : -1;
 	c->c_lim.lim_ncmdlimits = (flags & FZ_CMDLIMIT) ? 1 : 0;
-	strlcpy(c->c_lim.lim_cmdlimits[0].cl_verb, "NOOP", VERB_MAX);
-	c->c_lim.lim_cmdlimits[0].cl_max = 2;
+	strlcpy(c->c_lim.lim_cmdlimits[0].cml_verb, "NOOP", VERB_MAX);
+	c->c_lim.lim_cmdlimits[0].cml_max = 2;
 	c->c_lim.lim_maxline = small ? MIN_LINE : DEF_MAXLINE;
 	c->c_lim.lim_maxmsgsize = small ? 300 : DEF_MAXMSGSIZE;
 	c->c_lim.lim_maxrcpt = small ? 3 : DEF_MAXRCPT;
