@@ -215,7 +215,7 @@ test_clients(void **state)
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
 	cl.ci_addr[0] = '\0';
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
-	config_free(c);
+	load_release(c);
 }
 
 static void
@@ -245,7 +245,7 @@ test_senders(void **state)
 	assert_int_equal(policy_sender(c, "any@x", reply, sizeof(reply)), -1);
 	assert_string_equal(reply, "550 5.7.1 <any@x>: Sender address "
 	    "rejected: Access denied");
-	config_free(c);
+	load_release(c);
 }
 
 static int
@@ -489,7 +489,7 @@ test_server(void **state)
 	policy_close(pc);
 	free(e.e_sender);
 	free(e.e_prepend);
-	config_free(c);
+	load_release(c);
 	unlink(path);
 }
 
