@@ -1,8 +1,9 @@
 /*
  * addr.c: parse and normalise the address of MAIL FROM, RCPT TO and VRFY
- * (PROTOCOL.md section 7).  The grammar and the normal form are those of
+ * (smtpd.8, ADDRESSES).  The grammar and the normal form are those of
  * aiosmtpd, which uses Python's RFC 5322 parser (get_angle_addr and
- * get_addr_spec); its crashes and the [DAEMON] rules of 7.3 are ours.
+ * get_addr_spec); where Python crashes or accepts an unterminated quoted
+ * string, domain literal or angle path, the address is refused.
  */
 
 #include <stddef.h>
@@ -396,8 +397,9 @@ addr_route(struct addrp *ap)
 }
 
 /*
- * angle-addr: `<>`, or `<` [route] addr-spec `>`.  [QUIRK] The closing
- * `>` may be missing, as in Python.
+ * angle-addr: `<>`, or `<` [route] addr-spec `>`.  RFC 5321 4.1.2: a
+ * Path ends with `>`; one never closed (`<a`, `<a@b c>`) is refused, as
+ * Postfix does (Python only notes a defect).
  */
 static int
 addr_angle(struct addrp *ap)
@@ -419,8 +421,9 @@ addr_angle(struct addrp *ap)
 		if (addr_route(ap) == -1 || addr_spec(ap, 1) == -1)
 			return (-1);
 	}
-	if (*ap->ap_p == '>')
-		ap->ap_p++;
+	if (*ap->ap_p != '>')
+		return (-1);
+	ap->ap_p++;
 	if (addr_skip_cfws(ap) == -1)
 		return (-1);
 	return (ADDR_OK);

@@ -47,7 +47,6 @@ ACCEPTED = [
     ('"-a b"@example.com', '"-a b"@example.com'),
     ("a-b@example.com", "a-b@example.com"),
     ("a@-b.example", "a@-b.example"),
-    ("<anne@example.com", "anne@example.com"),
     ("a b@c", '"a b"@c'),
     ("x" * 70 + "@example.com", "x" * 70 + "@example.com"),
     ("y" * 500, "y" * 500),
@@ -66,6 +65,8 @@ REFUSED = [
     "-oQ@example.com", "<-oQ@example.com>", "-f", '"-a"@example.com',
     '"\\-a"@example.com', "(c)-a@example.com",
     "<@example.org:-a@example.com>",
+    "<a", "<anne@example.com", "<@example.org:anne@example.com",
+    "<anne@example.com SIZE=1", "<a@b c>",
     "<a\x00b@example.com>", "<a\rb@example.com>", "<a\tb@example.com>",
     "<a\x7fb@example.com>", "a\x01b@example.com", "<a@exa\x1bmple.com>",
 ]
@@ -152,6 +153,16 @@ class TestAddresses(SmtpdTest):
             with self.subTest(addr=sent):
                 c.check("VRFY " + sent, VRFY_OK)
         c.check("VRFY <>", VRFY_OK)
+
+    def test_unclosed_path_bare_lf(self):
+        # A bare LF ends a command line: "<a" is all there is.
+        c = self.session()
+        c.send(b"MAIL FROM:<a\n")
+        c.expect(MALFORMED)
+        c.send(b"MAIL FROM:<s@example.com>\n")
+        c.expect("250 OK")
+        c.send(b"RCPT TO:<r@example.com\n")
+        c.expect(MALFORMED)
 
     def test_nothing_refused_was_delivered(self):
         c = self.session()
