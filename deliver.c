@@ -28,6 +28,8 @@
 #define REPLY_TEMPFAIL	\
     "451 4.3.0 Delivery failed temporarily, try again later"
 #define REPLY_NOSPOOL	"452 4.3.1 Insufficient system storage"
+#define REPLY_E2BIG	\
+    "554 5.3.4 Delivery failed: message too big for the program"
 #define DELIVER_IOBUF	16384	/* spool chunk, output scratch */
 #define DELIVER_DRAIN	16	/* reads of output left at exit */
 #define RECEIVED_MAX	998	/* RFC 5322 2.1.1: octets per line */
@@ -950,9 +952,17 @@ deliver_run(const struct config *c, const struct client *cl,
 	} else
 		deliver_io(dj, c->c_dlv.dl_timeout);
 	deliver_result(dj, e->e_id);
-	/* PROTOCOL.md 16: no room for the message; nothing ran. */
+	/* No room for the message; nothing ran. */
 	if (dj->dj_noinput)
 		strlcpy(dj->dj_reply, REPLY_NOSPOOL, sizeof(dj->dj_reply));
+	else if (!dj->dj_exited && dj->dj_error == E2BIG) {
+		/*
+		 * The message's own arguments or environment are more than
+		 * the kernel takes: every retry would fail the same way.
+		 */
+		dj->dj_class = DC_PERM;
+		strlcpy(dj->dj_reply, REPLY_E2BIG, sizeof(dj->dj_reply));
+	}
 	skip = deliver_override(dj);
 	deliver_log_output(cl, e, &dj->dj_out, skip, "stdout");
 	deliver_log_output(cl, e, &dj->dj_err, 0, "stderr");

@@ -184,6 +184,7 @@ session_reset_envelope(struct session *s)
 	for (i = 0; i < e->e_nrcpts; i++)
 		free(e->e_rcpts[i]);
 	e->e_nrcpts = 0;
+	e->e_rcptlen = 0;
 	free(e->e_prepend);
 	e->e_prepend = NULL;
 	e->e_instance[0] = '\0';
@@ -1182,6 +1183,7 @@ envelope_add_rcpt(struct envelope *e, const char *addr)
 		    sizeof(*e->e_rcpts));
 	}
 	e->e_rcpts[e->e_nrcpts++] = xstrdup(addr);
+	e->e_rcptlen += strlen(addr) + 1;
 }
 
 static void
@@ -1218,7 +1220,13 @@ cmd_rcpt(struct session *s, char *arg)
 		    "not implemented");
 		return;
 	}
-	if (s->s_env.e_nrcpts >= (size_t)s->s_conf->c_lim.lim_maxrcpt) {
+	/*
+	 * By count, and by size: the program could not be started with a
+	 * SMTPD_RECIPIENTS longer than the kernel takes (E2BIG), and every
+	 * retry of the client would fail the same way.
+	 */
+	if (s->s_env.e_nrcpts >= (size_t)s->s_conf->c_lim.lim_maxrcpt ||
+	    s->s_env.e_rcptlen + strlen(addr) + 1 > RCPT_ENV_MAX) {
 		session_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}

@@ -71,6 +71,12 @@
 #define REPLY_MAX		1024	/* one reply line, CRLF included */
 #define VERB_MAX		32
 #define SESSION_ID_LEN		16
+/*
+ * The recipients of one transaction, each with its separator, fit in
+ * SMTPD_RECIPIENTS: Linux's MAX_ARG_STRLEN (32 pages, NUL included) less
+ * the 17 octets of "SMTPD_RECIPIENTS=".
+ */
+#define RCPT_ENV_MAX		(32 * 4096 - 17)
 #define MSG_ID_LEN		32
 #define SPOOL_MEM_MAX		(256 * 1024)	/* then an unlinked file */
 #define DELIVER_OUT_MAX		4096	/* captured program output */
@@ -253,6 +259,7 @@ struct envelope {
 	char		       **e_rcpts;	/* normalised, in RCPT order */
 	size_t			 e_nrcpts;
 	size_t			 e_rcptcap;
+	size_t			 e_rcptlen;	/* sum of (length + 1) */
 	int			 e_body8;	/* BODY=8BITMIME */
 	int			 e_smtputf8;
 	char			 e_id[MSG_ID_LEN];

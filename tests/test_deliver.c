@@ -861,6 +861,47 @@ test_exec_failure(void **state)
 	assert_int_equal(count_fds(), fds);
 }
 
+/*
+ * E2BIG comes from the message (its envelope in argv), not from us: a
+ * permanent failure, or the client would retry it for ever.
+ */
+static void
+test_e2big(void **state)
+{
+	char		*sender, *word, *mark, *prog;
+	const size_t	 slen = 1000, reps = 140;	/* 140000 > 128 KiB */
+	size_t		 i;
+
+	(void)state;
+	message("x\r\n");
+	sender = xmalloc(slen + 1);
+	memset(sender, 's', slen);
+	sender[slen] = '\0';
+	te.e_sender = sender;
+	word = xmalloc(reps * 9 + 1);
+	for (i = 0; i < reps; i++)
+		memcpy(word + i * 9, "%{sender}", 9);
+	word[reps * 9] = '\0';
+	mark = xstrdup(tpath("p.ran"));
+	prog = xstrdup(script("p", "touch \"$0.ran\"; exit 0"));
+	set_argv(prog, word, NULL);
+	assert_int_equal(deliver(), 0);
+	assert_int_equal(tnreplies, 1);
+	assert_string_equal(treplies[0],
+	    "554 5.3.4 Delivery failed: message too big for the program");
+	assert_int_equal(access(mark, F_OK), -1);
+	/* The same program with a short enough argument runs. */
+	word[9] = '\0';
+	set_argv(prog, word, NULL);
+	assert_int_equal(deliver(), 0);
+	assert_string_equal(treplies[0], R_OK250);
+	assert_int_equal(access(mark, F_OK), 0);
+	free(prog);
+	free(mark);
+	free(word);
+	free(sender);
+}
+
 static const char per_rcpt_prog[] =
     "echo \"$SMTPD_RECIPIENTS|$#|$1|$SMTPD_ID\" >>\"$0.log\"\n"
     "case $1 in\n"
@@ -1045,6 +1086,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_signal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_failure, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_e2big, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_per_rcpt, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lmtp, setup, teardown),

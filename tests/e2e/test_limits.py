@@ -1,0 +1,89 @@
+"""Session limits of smtpd.conf(5): recipients by total size, exec
+failures caused by the message (E2BIG), junk commands, the session time
+limit."""
+
+import unittest
+
+from harness import OK_ID, RECORD, SmtpdTest
+
+TOO_MANY = "452 4.5.3 Error: too many recipients"
+DATA_354 = "354 End data with <CR><LF>.<CR><LF>"
+E2BIG = "554 5.3.4 Delivery failed: message too big for the program"
+RCPT_ENV_MAX = 131072 - len("SMTPD_RECIPIENTS=")
+
+
+def rcpt(n, size=200):
+    """A recipient of exactly size octets."""
+    head = "r%05d" % n
+    tail = "@example.com"
+    return head + "x" * (size - len(head) - len(tail)) + tail
+
+
+def pipelined_rcpts(c, rcpts):
+    """All RCPTs in one write; their replies in order."""
+    c.send("".join("RCPT TO:<%s>\r\n" % r for r in rcpts))
+    return [c.recv_reply() for _ in rcpts]
+
+
+class TestRecipientSize(SmtpdTest):
+    CONFIG = RECORD + "\nreceived-header no"
+
+    def test_700_recipients_of_200_octets(self):
+        rcpts = [rcpt(i) for i in range(700)]
+        fit = RCPT_ENV_MAX // 201          # 652 recipients fit
+        c = self.session()
+        c.check("MAIL FROM:<s@example.com>", "250 OK")
+        got = pipelined_rcpts(c, rcpts)
+        self.assertEqual(got[:fit], ["250 OK"] * fit)
+        self.assertEqual(got[fit:], [TOO_MANY] * (700 - fit))
+        # 3 octets are left: "a@b" does not fit, "ab" (and its separator)
+        # does, exactly.
+        self.assertEqual(RCPT_ENV_MAX - fit * 201, 3)
+        c.check("RCPT TO:<a@b>", TOO_MANY)
+        c.check("RCPT TO:<ab>", "250 OK")
+        c.check("RCPT TO:<a>", TOO_MANY)
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+        c.expect_match(OK_ID)
+        runs = self.d.deliveries()
+        self.assertEqual(len(runs), 1)
+        self.assertEqual(len(runs[0]["argv"]), 1 + fit + 1)
+        self.assertEqual(len(runs[0]["env"]["SMTPD_RECIPIENTS"]) + 1,
+                         RCPT_ENV_MAX)
+
+    def test_size_restarts_with_the_transaction(self):
+        c = self.session()
+        c.check("MAIL FROM:<s@example.com>", "250 OK")
+        got = pipelined_rcpts(c, [rcpt(i) for i in range(660)])
+        self.assertEqual(got[-1], TOO_MANY)
+        c.check("RSET", "250 OK")
+        c.check("MAIL FROM:<s@example.com>", "250 OK")
+        c.check("RCPT TO:<%s>" % rcpt(1), "250 OK")
+
+
+class TestE2big(SmtpdTest):
+    # 60 copies of the recipients: far past what execve() takes in all
+    # (at most 6 MB of arguments, whatever the stack limit).
+    CONFIG = ('deliver "@RECORDER@ @OUT@ %{sender}'
+              + " %{recipients}" * 60 + '"\nreceived-header no')
+
+    def test_permanent(self):
+        c = self.session()
+        c.check("MAIL FROM:<s@example.com>", "250 OK")
+        got = pipelined_rcpts(c, [rcpt(i, 400) for i in range(300)])
+        self.assertEqual(got, ["250 OK"] * 300)
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+        c.expect(E2BIG)
+        self.assertEqual(self.d.deliveries(), [])
+        # A small message goes through the same program.
+        c.check("MAIL FROM:<s@example.com>", "250 OK")
+        c.check("RCPT TO:<r@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+        c.expect_match(OK_ID)
+        self.assertEqual(len(self.d.deliveries()), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
