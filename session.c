@@ -215,6 +215,17 @@ has_ctl(const char *s)
 	return 0;
 }
 
+/*
+ * A name the client chose that reaches the Received header and the
+ * delivery program's argv (%{helo}, %{user}): it must neither break a
+ * line nor look like an option.
+ */
+static int
+name_unsafe(const char *s)
+{
+	return s[0] == '-' || has_ctl(s);
+}
+
 static void
 deadline_restart(struct session *s)
 {
@@ -665,7 +676,7 @@ session_command(struct session *s, char *line, size_t len)
 static int
 session_greet(struct session *s, const char *arg, int esmtp)
 {
-	if (arg == NULL || has_ctl(arg) || arg[0] == '-') {
+	if (arg == NULL || name_unsafe(arg)) {
 		session_reply(s, "501 Syntax: %s hostname",
 		    esmtp ? "EHLO" : "HELO");
 		return -1;
@@ -939,6 +950,9 @@ cmd_auth(struct session *s, char *arg)
 	}
 	if (ir != NULL)
 		explicit_bzero(ir, strlen(ir));
+	/* Refused like a HELO name, before any backend sees it. */
+	if (r == AUTHX_OK && name_unsafe(user))
+		r = AUTHX_UNUSABLE;
 	if (r != AUTHX_REPLIED)
 		auth_finish(s, mech, user, pass, r == AUTHX_UNUSABLE);
 	explicit_bzero(pass, sizeof(pass));

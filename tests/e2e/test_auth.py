@@ -23,7 +23,8 @@ SWAKS = shutil.which("swaks")
 USERS = {"alice": "Pw-alice-3f9Kq", "bob": "Pw-bob-x7Rt2"}
 WRONG = "Pw-wrong-Zz81q"
 CP_USER, CP_PASS = "carol", "Pw-carol-cp-5521"
-PASSWORDS = list(USERS.values()) + [WRONG, CP_PASS]
+ANY_PASS = "Pw-any-user-7731"
+PASSWORDS = list(USERS.values()) + [WRONG, CP_PASS, ANY_PASS]
 
 OK_235 = "235 2.7.0 Authentication successful"
 BAD_535 = "535 5.7.8 Authentication credentials invalid"
@@ -76,16 +77,18 @@ def write_passwd(directory):
 
 
 # A checkpassword program: carol/CP_PASS is good, user "temp" is a
-# temporary failure (111), user "hang" never answers, anything else is bad.
+# temporary failure (111), user "hang" never answers, any user with
+# ANY_PASS is good, anything else is bad.
 CHECKPASSWORD = r"""#!/bin/sh
 input=$(tr '\000' '\n' <&3 | head -n 2 | tr '\n' ':')
 case "$input" in
 %s:%s:) exit 0 ;;
 temp:*) exit 111 ;;
 hang:*) exec sleep 60 ;;
+*:%s:) exit 0 ;;
 *) exit 1 ;;
 esac
-""" % (CP_USER, CP_PASS)
+""" % (CP_USER, CP_PASS, ANY_PASS)
 
 
 def caps(starttls=False, auth=None, hostname=HOST):
@@ -560,6 +563,21 @@ class TestCheckpassword(AuthCase):
         for _ in range(5):
             c.check("AUTH PLAIN " + plain("temp", "x"), TEMP_454)
         c.check("NOOP", "250 OK")
+
+    def test_unsafe_user_names(self):
+        # %{user} and SMTPD_AUTH_USER: no option, no broken line, whatever
+        # the backend says (this one accepts any user with ANY_PASS).
+        for user in ("-oQ", "-", "a\tb", "a\x01b", "a\x7fb", "a\rb"):
+            with self.subTest(user=user):
+                c = self.d.session()
+                c.check("AUTH PLAIN " + plain(user, ANY_PASS), BAD_535)
+                c.close()
+        c = self.d.session()
+        c.check("AUTH LOGIN", LOGIN_USER)
+        c.check(b64("-f"), LOGIN_PASS)
+        c.check(b64(ANY_PASS), BAD_535)
+        c.check("AUTH PLAIN " + plain("a-b", ANY_PASS), OK_235)
+        self.assert_auth_run(self.message(c), "a-b", "ESMTPA")
 
     def test_hang_times_out(self):
         c = self.d.session()
