@@ -104,6 +104,8 @@ static char	**deliver_argv(const struct config *, const struct client *,
 		    const struct envelope *, const struct deliver_job *);
 static char	**deliver_envp(const struct client *,
 		    const struct envelope *, const struct deliver_job *);
+static size_t	 deliver_fold(FILE *, const char *, size_t);
+static size_t	 deliver_run_max(const char *);
 static void	 deliver_received(const struct config *,
 		    const struct client *, const struct envelope *,
 		    struct deliver_job *);
@@ -529,19 +531,63 @@ deliver_free(char **v)
 }
 
 /*
- * RFC 5321 4.4 trace header; protocol words of RFC 3848.  `for' only
- * names the recipient of a one-recipient run.  Each piece is far below
- * 998 octets (names and addresses are bounded by the command line), and
- * the date goes to a line of its own when the `for' line would be long.
+ * RFC 5322 2.2.3: one line of the trace header, folded before white
+ * space wherever it would pass RECEIVED_MAX octets.  Returns the column
+ * it ends at.  A run without white space is never broken: the caller
+ * keeps those short enough.
+ */
+static size_t
+deliver_fold(FILE *f, const char *s, size_t col)
+{
+	size_t	 len;
+
+	while (*s != '\0') {
+		len = strspn(s, " \t");
+		len += strcspn(s + len, " \t");
+		if (col + len > RECEIVED_MAX && col > 1 &&
+		    (*s == ' ' || *s == '\t')) {
+			fputs("\r\n", f);
+			col = 0;
+		}
+		fwrite(s, 1, len, f);
+		col += len;
+		s += len;
+	}
+	return col;
+}
+
+/* The longest run of s without white space. */
+static size_t
+deliver_run_max(const char *s)
+{
+	size_t	 len, max = 0;
+
+	while (*s != '\0') {
+		s += strspn(s, " \t");
+		len = strcspn(s, " \t");
+		if (len > max)
+			max = len;
+		s += len;
+	}
+	return max;
+}
+
+/*
+ * RFC 5321 4.4 trace header; protocol words of RFC 3848.  `for' names
+ * the recipient of a one-recipient run, unless the address has a run
+ * without white space that no folding could fit in a line (RFC 5321
+ * 4.4 makes the clause optional); the date goes to a line of its own
+ * when the `for' line would be long.
  */
 static void
 deliver_received(const struct config *c, const struct client *cl,
     const struct envelope *e, struct deliver_job *dj)
 {
-	char		 date[64], proto[8], from[128];
+	char		 date[64], proto[8], *line;
 	struct tm	 tm;
 	time_t		 now = time(NULL);
 	FILE		*f;
+	size_t		 col;
 	int		 fold;
 
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
@@ -549,23 +595,34 @@ deliver_received(const struct config *c, const struct client *cl,
 	snprintf(proto, sizeof(proto), "%s%s%s", cl->ci_lmtp ? "LMTP" :
 	    cl->ci_esmtp ? "ESMTP" : "SMTP", cl->ci_tls[0] ? "S" : "",
 	    cl->ci_user[0] ? "A" : "");
-	from[0] = '\0';
-	if (cl->ci_addr[0] != '\0')
-		snprintf(from, sizeof(from), " ([%s%s])",
-		    strchr(cl->ci_addr, ':') != NULL ? "IPv6:" : "",
-		    cl->ci_addr);
 	if ((f = open_memstream(&dj->dj_hdr, &dj->dj_hdrlen)) == NULL)
 		fatal("open_memstream");
-	fprintf(f, "Received: from %s%s\r\n\tby %s (smtpd) with %s id %s",
-	    cl->ci_helo, from, c->c_hostname != NULL ? c->c_hostname :
-	    "localhost", proto, e->e_id);
-	if (dj->dj_nrcpts == 1) {
-		fold = strlen(dj->dj_rcpts[0]) + strlen(date) + 10 >=
-		    RECEIVED_MAX;
-		fprintf(f, "\r\n\tfor <%s>;%s%s\r\n", dj->dj_rcpts[0],
-		    fold ? "\r\n\t" : " ", date);
-	} else
-		fprintf(f, ";\r\n\t%s\r\n", date);
+	xasprintf(&line, "Received: from %s%s%s%s%s", cl->ci_helo,
+	    cl->ci_addr[0] != '\0' ? " ([" : "",
+	    strchr(cl->ci_addr, ':') != NULL ? "IPv6:" : "", cl->ci_addr,
+	    cl->ci_addr[0] != '\0' ? "])" : "");
+	deliver_fold(f, line, 0);
+	free(line);
+	xasprintf(&line, "\tby %s (smtpd) with %s id %s", c->c_hostname !=
+	    NULL ? c->c_hostname : "localhost", proto, e->e_id);
+	fputs("\r\n", f);
+	col = deliver_fold(f, line, 0);
+	free(line);
+	line = NULL;
+	if (dj->dj_nrcpts == 1 &&
+	    deliver_run_max(dj->dj_rcpts[0]) + 3 < RECEIVED_MAX)
+		xasprintf(&line, "\tfor <%s>;", dj->dj_rcpts[0]);
+	if (line != NULL) {
+		fputs("\r\n", f);
+		col = deliver_fold(f, line, 0);
+		fold = col + 1 + strlen(date) > RECEIVED_MAX;
+	} else {
+		/* The date on a line of its own, as for several recipients. */
+		(void)deliver_fold(f, ";", col);
+		fold = 1;
+	}
+	free(line);
+	fprintf(f, "%s%s\r\n", fold ? "\r\n\t" : " ", date);
 	if (fclose(f) == EOF)
 		fatal("open_memstream");
 }

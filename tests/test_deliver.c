@@ -508,6 +508,69 @@ test_stdin_received(void **state)
 	free(got);
 }
 
+/* The longest line of the header (up to the empty line), CRLF excluded. */
+static size_t
+longest_line(const char *s)
+{
+	const char	*nl;
+	size_t		 max = 0;
+
+	while ((nl = strstr(s, "\r\n")) != NULL && nl != s) {
+		if ((size_t)(nl - s) > max)
+			max = (size_t)(nl - s);
+		s = nl + 2;
+	}
+	return max;
+}
+
+/*
+ * RFC 5322 2.1.1, 2.2.3: no line over 998 octets, whatever the address:
+ * folded before white space, and without the optional `for' when the
+ * address has a longer run without any.
+ */
+static void
+test_received_fold(void **state)
+{
+	char	*rcpt, *got, *want;
+	size_t	 len, i;
+
+	(void)state;
+	message("\r\nx\r\n");
+	tc.c_dlv.dl_received = 1;
+	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
+	/* RCPT TO:<\\...@a>: 500 backslashes, normalised to 1000. */
+	rcpt = xmalloc(1100);
+	rcpt[0] = '"';
+	memset(rcpt + 1, '\\', 1000);
+	strlcpy(rcpt + 1001, "\"@a", 1100 - 1001);
+	set_rcpts(rcpt, NULL);
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("in"), &len);
+	assert_true(longest_line(got) <= 998);
+	assert_null(strstr(got, "for <"));
+	check_received(got, len, "Received: from client.example "
+	    "([192.0.2.7])\r\n\tby mx.example.org (smtpd) with ESMTP "
+	    "id 4f1a2b.1;\r\n\t", "\r\nx\r\n");
+	free(got);
+	/* With white space: folded, and unfolding gives the address back. */
+	rcpt[0] = '"';
+	for (i = 1; i < 1000; i++)
+		rcpt[i] = i % 100 == 0 ? ' ' : 'q';
+	strlcpy(rcpt + 1000, "\"@a", 1100 - 1000);
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("in"), &len);
+	assert_true(longest_line(got) <= 998);
+	assert_non_null(strstr(got, "\r\n\tby"));
+	xasprintf(&want, "\tfor <%s>;", rcpt);
+	for (i = 0; got[i] != '\0'; i++)
+		if (strncmp(got + i, "\r\n ", 3) == 0)
+			memmove(got + i, got + i + 2, strlen(got + i + 2) + 1);
+	assert_non_null(strstr(got, want));
+	free(want);
+	free(got);
+	free(rcpt);
+}
+
 /* Without a Received: header, a file-spooled message arrives exactly. */
 static void
 test_stdin_exact(void **state)
@@ -1064,6 +1127,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_argv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stdin_received, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_received_fold, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stdin_exact, setup,
 		    teardown),

@@ -1,10 +1,10 @@
 """Session limits of smtpd.conf(5): recipients by total size, exec
-failures caused by the message (E2BIG), junk commands, the session time
-limit."""
+failures caused by the message (E2BIG), the Received header's line
+length, junk commands, the session time limit."""
 
 import unittest
 
-from harness import OK_ID, RECORD, SmtpdTest
+from harness import OK_ID, RECORD, SmtpdTest, strip_received
 
 TOO_MANY = "452 4.5.3 Error: too many recipients"
 DATA_354 = "354 End data with <CR><LF>.<CR><LF>"
@@ -83,6 +83,38 @@ class TestE2big(SmtpdTest):
         c.send(b"x\r\n.\r\n")
         c.expect_match(OK_ID)
         self.assertEqual(len(self.d.deliveries()), 1)
+
+
+class TestReceivedFolding(SmtpdTest):
+    def lines(self, rcpt):
+        c = self.session()
+        c.check("MAIL FROM:<s@example.com>", "250 OK")
+        c.check("RCPT TO:" + rcpt, "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"Subject: x\r\n\r\nx\r\n.\r\n")
+        c.expect_match(OK_ID)
+        runs = self.d.deliveries()
+        self.assertEqual(len(runs), 1)
+        head, rest = strip_received(runs[0]["data"])
+        self.assertEqual(rest, b"Subject: x\r\n\r\nx\r\n")
+        self.assertTrue(head.endswith(b"\r\n"))
+        return head, head[:-2].split(b"\r\n")
+
+    def test_500_backslashes(self):
+        # Was a 1012-octet line; RFC 5322 2.1.1 allows 998.
+        head, lines = self.lines("<" + "\\" * 500 + "@a>")
+        self.assertLessEqual(max(len(x) for x in lines), 998)
+        self.assertNotIn(b"for <", head)
+        self.assertTrue(lines[-1].startswith(b"\t"))
+        self.assertTrue(lines[-2].endswith(b";"))
+
+    def test_folded_at_white_space(self):
+        # Normalised: "\\...\\a \\...\\"@a, 1000 octets with one space.
+        head, lines = self.lines("<" + "\\" * 249 + "a " + "\\" * 248 + "@a>")
+        self.assertLessEqual(max(len(x) for x in lines), 998)
+        want = '\tfor <"' + "\\" * 498 + "a " + "\\" * 496 + '"@a>;'
+        self.assertNotIn(want.encode(), head)
+        self.assertIn(want.encode(), head.replace(b"\r\n ", b" "))
 
 
 if __name__ == "__main__":
