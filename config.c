@@ -82,6 +82,7 @@ static const char *config_check_hostname(const char *);
 static const char *config_check_banner(const char *);
 static const char *config_check_user(const char *);
 static const char *config_check_path(const char *);
+static const char *config_check_socket(const char *);
 static void	 config_listener_free(struct listener *);
 static const char *config_check_ciphers(const char *);
 static int	 config_auth_parse(struct parse *, int, char **);
@@ -177,6 +178,7 @@ static const struct keyword keywords[] = {
 	K_STRING("chroot", c_chroot, "DIR", config_check_path),
 	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,
 	    config_cmdlimit_print),
+	K_STRING("control", c_control, "PATH", config_check_socket),
 	K_FUNC("deliver", 0, config_deliver_parse, config_deliver_print),
 	K_TYPED("deliver-timeout", KW_DURATION, c_dlv.dl_timeout, 1,
 	    MAX_DURATION, "DURATION"),
@@ -427,6 +429,7 @@ config_free(struct config *c)
 	free(c->c_user);
 	free(c->c_chroot);
 	free(c->c_pidfile);
+	free(c->c_control);
 	free(c->c_dlv.dl_spool);
 	free(c->c_tls.tl_cert);
 	free(c->c_tls.tl_key);
@@ -522,6 +525,17 @@ config_check_path(const char *s)
 	if (strlen(s) > CONF_PATH_MAX)
 		return "is longer than 1024 characters";
 	return config_check_cntrl(s);
+}
+
+/* A UNIX socket's path must fit struct sockaddr_un. */
+static const char *
+config_check_socket(const char *s)
+{
+	struct sockaddr_un	 sun;
+
+	if (strlen(s) >= sizeof(sun.sun_path))
+		return "is too long for a socket";
+	return config_check_path(s);
 }
 
 /* A decimal number of digits only: strtonum alone accepts "+1", " 1". */
@@ -1329,6 +1343,8 @@ config_listen_flag(const char *opt)
 		return LF_AUTH_PLAIN;
 	if (strcmp(opt, "lmtp") == 0)
 		return LF_LMTP;
+	if (strcmp(opt, "metrics") == 0)
+		return LF_METRICS;
 	return 0;
 }
 
@@ -1453,6 +1469,26 @@ config_listen_opts(struct parse *p, struct listener *l, int argc,
 	return 0;
 }
 
+/*
+ * A metrics listener speaks HTTP, not SMTP: none of the SMTP options
+ * apply, and no SMTP port is a sensible default for it.
+ */
+static int
+config_listen_metrics(struct parse *p, const struct listener *l)
+{
+	if ((l->l_flags & LF_METRICS) == 0)
+		return 0;
+	if (l->l_unix || l->l_port == 0) {
+		config_error(p, "listen: metrics needs an explicit port");
+		return -1;
+	}
+	if (l->l_flags != LF_METRICS) {
+		config_error(p, "listen: metrics takes no other option");
+		return -1;
+	}
+	return 0;
+}
+
 /* listen on ADDRESS [port N] [OPTIONS...] */
 static int
 config_listen_parse(struct parse *p, int argc, char **argv)
@@ -1474,7 +1510,8 @@ config_listen_parse(struct parse *p, int argc, char **argv)
 	l = xcalloc(1, sizeof(*l));
 	l->l_proxy_timeout = DEF_PROXY_TIMEOUT;
 	if (config_listen_addr(p, l, argv[2]) == -1 ||
-	    config_listen_opts(p, l, argc - 3, argv + 3) == -1) {
+	    config_listen_opts(p, l, argc - 3, argv + 3) == -1 ||
+	    config_listen_metrics(p, l) == -1) {
 		config_listener_free(l);
 		return -1;
 	}
@@ -2011,6 +2048,8 @@ config_listen_print(FILE *fp, const struct listener *l)
 		config_proxy_print(fp, l);
 	if (l->l_flags & LF_LMTP)
 		fputs(" lmtp", fp);
+	if (l->l_flags & LF_METRICS)
+		fputs(" metrics", fp);
 	putc('\n', fp);
 }
 

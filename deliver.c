@@ -961,20 +961,29 @@ deliver_log(const struct client *cl, const struct envelope *e,
 	struct timespec	 now;
 	char		 from[512], ex[32];
 	long long	 ms;
+	int		 st;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (long long)(now.tv_sec - dj->dj_start.tv_sec) * 1000 +
 	    (now.tv_nsec - dj->dj_start.tv_nsec) / 1000000;
 	if (dj->dj_timedout)
-		strlcpy(ex, "timeout", sizeof(ex));
+		st = SD_TIMEOUT;
 	else if (sp->sp_error || dj->dj_noinput)
-		strlcpy(ex, "none", sizeof(ex));
+		st = SD_NONE;
 	else if (!dj->dj_exited)
-		strlcpy(ex, "exec-failed", sizeof(ex));
+		st = SD_EXEC;
 	else if (WIFSIGNALED(dj->dj_status))
+		st = SD_SIGNAL;
+	else
+		st = WEXITSTATUS(dj->dj_status);
+	score_delivery(st, ms);
+	if (st >= 0)
+		snprintf(ex, sizeof(ex), "%d", st);
+	else if (st == SD_SIGNAL)
 		snprintf(ex, sizeof(ex), "signal%d", WTERMSIG(dj->dj_status));
 	else
-		snprintf(ex, sizeof(ex), "%d", WEXITSTATUS(dj->dj_status));
+		strlcpy(ex, st == SD_TIMEOUT ? "timeout" : st == SD_NONE ?
+		    "none" : "exec-failed", sizeof(ex));
 	log_info("%s deliver id=%s from=<%s> rcpts=%zu size=%lld status=%.3s "
 	    "exit=%s time=%lld.%03llds", cl->ci_sid, e->e_id,
 	    log_escape(e->e_sender, strlen(e->e_sender), from, sizeof(from)),

@@ -553,29 +553,6 @@ policy_close(struct policy_conn *pc)
 	free(pc);
 }
 
-/* Waits for events on fd until the deadline: 0, or -1 with errno. */
-static int
-policy_wait(int fd, short events, long long deadline)
-{
-	struct pollfd	 pfd;
-	long long	 left;
-	int		 n;
-
-	pfd.fd = fd;
-	pfd.events = events;
-	for (;;) {
-		if ((left = deadline - util_now_ms()) <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		n = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
-		if (n > 0)
-			return 0;
-		if (n == -1 && errno != EINTR)
-			return -1;
-	}
-}
-
 /* The address of `policy unix:PATH | inet:HOST:PORT` (config.c checked). */
 static int
 policy_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *slen)
@@ -631,7 +608,7 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 	    SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&ss, slen) == -1 &&
-	    (errno != EINPROGRESS || policy_wait(fd, POLLOUT,
+	    (errno != EINPROGRESS || util_wait(fd, POLLOUT,
 	    deadline) == -1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
 	    &elen) == -1 || (errno = err) != 0)) {
 		err = errno;
@@ -652,7 +629,7 @@ policy_send(struct policy_conn *pc, const char *buf, size_t len,
 	while (len > 0) {
 		n = send(pc->pc_fd, buf, len, MSG_NOSIGNAL);
 		if (n == -1 && errno == EAGAIN &&
-		    policy_wait(pc->pc_fd, POLLOUT, deadline) == 0)
+		    util_wait(pc->pc_fd, POLLOUT, deadline) == 0)
 			continue;
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -677,7 +654,7 @@ policy_recv(struct policy_conn *pc, char *buf, size_t size,
 			errno = EMSGSIZE;
 			return -1;
 		}
-		if (policy_wait(pc->pc_fd, POLLIN, deadline) == -1)
+		if (util_wait(pc->pc_fd, POLLIN, deadline) == -1)
 			return -1;
 		n = read(pc->pc_fd, buf + len, size - len);
 		if (n == 0)
@@ -833,6 +810,9 @@ policy_ask(struct policy_conn *pc, const struct config *c,
 	    sizeof(hdr))) == PA_BAD)
 		log_warnx("%s policy %s: action \"%.*s\" not understood",
 		    cl->ci_sid, c->c_pol.po_server, 100, action);
+	score_count(rc == PA_DUNNO ? SC_POLICY_DUNNO : rc == PA_PREPEND ?
+	    SC_POLICY_PREPEND : rc == PA_REFUSE ? SC_POLICY_REFUSE :
+	    SC_POLICY_ERROR);
 	if (rc == PA_PREPEND)
 		policy_add_header(e, hdr);
 	if (rc == PA_REFUSE)

@@ -31,6 +31,7 @@ enum session_state {
 };
 
 static const char *state_names[] = { "INIT", "HELO", "MAIL", "RCPT" };
+static const int state_scores[] = { SS_INIT, SS_HELO, SS_MAIL, SS_RCPT };
 
 enum getline_result {
 	LINE_OK,
@@ -75,6 +76,8 @@ struct session {
 	char			 s_verb[VERB_MAX];
 	unsigned int		 s_ncmds;
 	unsigned int		 s_nmsgs;
+	int			 s_msgreply;	/* replies answer a message */
+	enum score_counter	 s_outcome;	/* how the session ended */
 };
 
 /* Command flags, checked from the table before the handler runs. */
@@ -170,6 +173,7 @@ session_set_state(struct session *s, enum session_state st)
 		log_debug("%s state %s -> %s", s->s_client.ci_sid,
 		    state_names[s->s_state], state_names[st]);
 	s->s_state = st;
+	score_state(state_scores[st]);
 }
 
 /* Forget the transaction: RSET, HELO/EHLO/LHLO, end of DATA. */
@@ -338,6 +342,8 @@ session_reply(struct session *s, const char *fmt, ...)
 	if (n > REPLY_MAX - 3)
 		n = REPLY_MAX - 3;
 	log_debug("%s > %.*s", s->s_client.ci_sid, n, s->s_obuf + s->s_olen);
+	if (s->s_msgreply)
+		score_reply(s->s_obuf + s->s_olen);
 	s->s_olen += (size_t)n;
 	s->s_obuf[s->s_olen++] = '\r';
 	s->s_obuf[s->s_olen++] = '\n';
@@ -384,6 +390,7 @@ session_fill(struct session *s)
 				continue;
 			if (r == 0) {
 				log_info("%s timeout", s->s_client.ci_sid);
+				s->s_outcome = SC_SESS_TIMEOUT;
 				return -1;
 			}
 		}
@@ -399,6 +406,8 @@ session_fill(struct session *s)
 		}
 		if (n == 0)
 			s->s_eof = 1;
+		else
+			score_received((size_t)n);
 		s->s_ilen += (size_t)n;
 		return n;
 	}
@@ -888,6 +897,8 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	    log_escape(user, strlen(user), esc, sizeof(esc)),
 	    r == AUTH_OK ? "ok" : r == AUTH_TEMPFAIL ? "tempfail" : "failed",
 	    mech);
+	score_count(r == AUTH_OK ? SC_AUTH_OK : r == AUTH_TEMPFAIL ?
+	    SC_AUTH_TEMPFAIL : SC_AUTH_FAILED);
 	if (r == AUTH_OK) {
 		strlcpy(s->s_client.ci_user, user,
 		    sizeof(s->s_client.ci_user));
@@ -1424,8 +1435,12 @@ cmd_data(struct session *s, char *arg)
 	    s->s_client.ci_sid, s->s_nmsgs);
 	spool_reset(&s->s_spool);
 	s->s_indata = 1;
+	score_state(SS_DATA);
 	r = data_read(s, &d);
 	s->s_indata = 0;
+	if (r)
+		score_message(d.d_size);
+	s->s_msgreply = 1;
 	if (!r) {
 		/* Nothing is delivered of an unfinished message. */
 		log_info("%s message %s aborted after %lld octets",
@@ -1444,6 +1459,7 @@ cmd_data(struct session *s, char *arg)
 	else
 		deliver_message(s->s_conf, &s->s_client, &s->s_env,
 		    &s->s_spool, session_reply_cb, s);
+	s->s_msgreply = 0;
 	/* The time the delivery took is not the client's. */
 	deadline_restart(s);
 	spool_reset(&s->s_spool);
@@ -1475,6 +1491,7 @@ cmd_quit(struct session *s, char *arg)
 	(void)arg;
 	session_reply(s, "221 Bye");
 	s->s_closing = 1;
+	s->s_outcome = SC_SESS_QUIT;
 }
 
 static void
@@ -1545,6 +1562,7 @@ session_tls_start(struct session *s)
 {
 	s->s_tlsc = tls_accept(s->s_conf->c_tls.tl_ctx, s->s_fd,
 	    s->s_conf->c_lim.lim_timeout * 1000, s->s_client.ci_sid);
+	score_count(s->s_tlsc != NULL ? SC_TLS_OK : SC_TLS_FAILED);
 	if (s->s_tlsc == NULL)
 		return -1;
 	s->s_tls = 1;
@@ -1606,9 +1624,11 @@ session_loop(struct session *s)
 			session_reply(s, "500 Command line too long");
 			break;
 		case LINE_END:
-			if (session_quit && !s->s_eof)
+			if (session_quit && !s->s_eof) {
 				session_reply(s, "421 %s Service shutting "
 				    "down", s->s_conf->c_hostname);
+				s->s_outcome = SC_SESS_SHUTDOWN;
+			}
 			return;
 		}
 	}
@@ -1735,8 +1755,10 @@ session_start(struct session *s, const struct sockaddr *sa)
 	char			 peer[80], client[80];
 
 	session_peer(s, peer, sizeof(peer));
-	if ((l->l_flags & LF_PROXY) && session_proxy(s, sa) == -1)
+	if ((l->l_flags & LF_PROXY) && session_proxy(s, sa) == -1) {
+		score_count(SC_CONN_PROXY);
 		return -1;
+	}
 	log_info("%s connect from %s (listener %s%s%s)", s->s_client.ci_sid,
 	    session_peer(s, client, sizeof(client)), l->l_name,
 	    (l->l_flags & LF_PROXY) ? ", via " : "",
@@ -1765,6 +1787,7 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	    sizeof(s->s_client.ci_addr), s->s_client.ci_port,
 	    sizeof(s->s_client.ci_port));
 	s->s_client.ci_lmtp = (l->l_flags & LF_LMTP) != 0;
+	s->s_outcome = SC_SESS_DISCONNECT;
 	spool_init(&s->s_spool, c->c_dlv.dl_spool);
 	s->s_policy = policy_open(c);
 	return s;
@@ -1781,6 +1804,20 @@ session_free(struct session *s)
 	free(s->s_env.e_rcpts);
 	free(s->s_ibuf);
 	free(s);
+}
+
+/* How the session ended, for the scoreboard; the slot is idle again. */
+static void
+session_score_end(const struct session *s)
+{
+	enum score_counter	 o = s->s_outcome;
+
+	if (s->s_rejected)
+		o = SC_SESS_REJECTED;
+	else if (o == SC_SESS_DISCONNECT && s->s_closing && !s->s_eof)
+		o = SC_SESS_CLOSED;
+	score_count(o);
+	score_state(SS_IDLE);
 }
 
 /* 220, or the refusal of a client that `reject clients` names. */
@@ -1813,11 +1850,14 @@ session_run(const struct config *c, const struct listener *l, int fd,
 		return;
 	}
 	s = session_new(c, l, fd, sa, salen);
+	score_session(s->s_client.ci_addr, SS_INIT);
 	if (session_start(s, sa) == 0) {
 		session_greeting(s);
 		session_loop(s);
-	}
+	} else
+		s->s_outcome = SC_SESS_ABORTED;
 	session_flush(s);
+	session_score_end(s);
 	log_info("%s disconnect commands=%u messages=%u", s->s_client.ci_sid,
 	    s->s_ncmds, s->s_nmsgs);
 	session_free(s);

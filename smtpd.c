@@ -63,6 +63,8 @@ struct child {
 	unsigned int		 ch_gen;	/* configuration generation */
 	long long		 ch_born;	/* monotonic ms */
 	char			 ch_addr[64];	/* peer of the busy session */
+	int			 ch_slot;	/* in the scoreboard, or -1 */
+	int			 ch_metrics;	/* busy with a metrics scrape */
 };
 TAILQ_HEAD(childlist, child);
 
@@ -80,7 +82,10 @@ struct pollref {
 	int			 pr_lidx;
 	int			 pr_fidx;
 	struct child		*pr_child;
+	int			 pr_control;	/* PC_* */
 };
+#define PC_NONE			(-2)
+#define PC_LISTEN		(-1)	/* else the control client's index */
 
 static struct config	*conf;
 static char		*conffile;	/* absolute; NULL: built-in default */
@@ -90,6 +95,7 @@ static int		 as_root;	/* started as root: chroot and drop */
 static uid_t		 run_uid;
 static gid_t		 run_gid;
 static char		*pidfile;	/* written by us, removed at exit */
+static time_t		 conf_loaded;	/* when conf was read */
 
 static struct childlist	 children = TAILQ_HEAD_INITIALIZER(children);
 static int		 spawn_fails;	/* children that died at start */
@@ -116,7 +122,7 @@ static void	 child_main(int) __attribute__((__noreturn__));
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: smtpd [-dnv] [-f file]\n");
+	fprintf(stderr, "usage: smtpd [-dnsv] [-f file]\n");
 	exit(1);
 }
 
@@ -220,42 +226,6 @@ listener_bind_inet(struct listener *l, int family, const char *host,
 	return 0;
 }
 
-/*
- * A socket left behind by a server that is gone may be removed; a file
- * that is no socket, or a socket that still accepts, is someone else's.
- */
-static int
-listener_unlink_stale(const struct sockaddr_un *sun, char *why,
-    size_t whylen)
-{
-	struct stat	 st;
-	int		 fd, live;
-
-	if (lstat(sun->sun_path, &st) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		(void)snprintf(why, whylen, "%s", strerror(errno));
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		(void)snprintf(why, whylen, "exists and is not a socket");
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		(void)snprintf(why, whylen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
-	    errno == EAGAIN;
-	(void)close(fd);
-	if (live || unlink(sun->sun_path) == -1) {
-		(void)snprintf(why, whylen, "%s",
-		    strerror(live ? EADDRINUSE : errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* `owner` and `group` of a UNIX socket listener; errno 0: why says. */
 static int
 listener_chown(const struct listener *l, const char *path, char *why,
@@ -295,7 +265,7 @@ listener_bind_unix(struct listener *l, char *why, size_t whylen)
 		(void)snprintf(why, whylen, "socket path too long");
 		return -1;
 	}
-	if (listener_unlink_stale(&sun, why, whylen) == -1)
+	if (util_unlink_stale(&sun, why, whylen) == -1)
 		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1) {
@@ -510,6 +480,7 @@ child_closefds(int self)
 	struct child	*ch;
 
 	listeners_close(conf, 0);
+	control_close(0);
 	TAILQ_FOREACH(ch, &children, ch_entry)
 		if (ch->ch_fd != -1 && ch->ch_fd != self)
 			(void)close(ch->ch_fd);
@@ -664,8 +635,11 @@ child_main(int fd)
 		util_sockaddr_str((struct sockaddr *)&h.h_peer, h.h_peerlen,
 		    addr, sizeof(addr), port, sizeof(port));
 		setproctitle("%s", addr[0] != '\0' ? addr : l->l_name);
-		session_run(conf, l, cfd, (struct sockaddr *)&h.h_peer,
-		    h.h_peerlen);
+		if (l->l_flags & LF_METRICS)
+			metrics_serve(cfd);
+		else
+			session_run(conf, l, cfd, (struct sockaddr *)&h.h_peer,
+			    h.h_peerlen);
 #ifdef __GLIBC__
 		/* Give the session's buffers back: idle children stay small. */
 		malloc_trim(0);
@@ -705,7 +679,7 @@ pool_spawn(void)
 	struct child	*ch;
 	sigset_t	 all, old;
 	pid_t		 pid;
-	int		 sv[2];
+	int		 sv[2], slot;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair");
@@ -715,8 +689,10 @@ pool_spawn(void)
 	/* The child installs its own handlers before taking any signal. */
 	sigfillset(&all);
 	(void)sigprocmask(SIG_BLOCK, &all, &old);
+	slot = score_claim();
 	if ((pid = fork()) == 0) {
 		(void)close(sv[0]);
+		score_child(slot);
 		child_main(sv[1]);
 	}
 	(void)sigprocmask(SIG_SETMASK, &old, NULL);
@@ -724,9 +700,11 @@ pool_spawn(void)
 	if (pid == -1) {
 		log_warn("fork");
 		(void)close(sv[0]);
+		score_release(slot);
 		pool_backoff("cannot make a child");
 		return NULL;
 	}
+	score_count(SC_CHILD_STARTED);
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1)
 		fatal("fcntl");
 	ch = xcalloc(1, sizeof(*ch));
@@ -735,6 +713,7 @@ pool_spawn(void)
 	ch->ch_state = CH_IDLE;
 	ch->ch_gen = gen;
 	ch->ch_born = util_now_ms();
+	ch->ch_slot = slot;
 	TAILQ_INSERT_TAIL(&children, ch, ch_entry);
 	log_debug("child %ld started", (long)pid);
 	return ch;
@@ -772,7 +751,9 @@ pool_count(int *idle, int *active, int *dying)
 
 	*idle = *active = *dying = 0;
 	TAILQ_FOREACH(ch, &children, ch_entry) {
-		if (ch->ch_state == CH_RETIRED)
+		/* A scrape is no client: it never counts for max-clients. */
+		if (ch->ch_state == CH_RETIRED ||
+		    (ch->ch_state == CH_BUSY && ch->ch_metrics))
 			continue;
 		(*active)++;
 		if (ch->ch_state == CH_GONE)
@@ -843,6 +824,8 @@ pool_exited(struct child *ch, int status)
 		bad = 1;
 	} else
 		log_debug("child %ld exited", (long)ch->ch_pid);
+	if (bad)
+		score_count(SC_CHILD_FAILED);
 	if (bad && ch->ch_state != CH_RETIRED && !quitting && age < SPAWN_QUICK_MS)
 		pool_backoff("children fail at startup");
 	else if (age >= SPAWN_QUICK_MS)
@@ -852,6 +835,7 @@ pool_exited(struct child *ch, int status)
 static void
 pool_remove(struct child *ch)
 {
+	score_release(ch->ch_slot);
 	if (ch->ch_fd != -1)
 		(void)close(ch->ch_fd);
 	TAILQ_REMOVE(&children, ch, ch_entry);
@@ -916,6 +900,7 @@ pool_report(struct child *ch)
 		return;
 	}
 	ch->ch_state = CH_IDLE;
+	ch->ch_metrics = 0;
 	spawn_fails = 0;
 	/* An older generation never gets another connection. */
 	if (ch->ch_gen != gen || quitting)
@@ -1000,7 +985,7 @@ master_accept_error(void)
  * that died before we read its EOF fails the send and is passed over.
  */
 static struct child *
-master_dispatch(const struct handoff *h, int fd)
+master_dispatch(const struct handoff *h, int fd, int metrics)
 {
 	struct child	*ch;
 	int		 tries, idle, active, dying;
@@ -1009,7 +994,7 @@ master_dispatch(const struct handoff *h, int fd)
 		pool_count(&idle, &active, &dying);
 		dispatch_fd = fd;
 		if ((ch = pool_idle()) == NULL &&
-		    (active >= conf->c_lim.lim_maxclients ||
+		    ((!metrics && active >= conf->c_lim.lim_maxclients) ||
 		    (ch = pool_spawn()) == NULL)) {
 			dispatch_fd = -1;
 			return NULL;
@@ -1020,6 +1005,43 @@ master_dispatch(const struct handoff *h, int fd)
 		pool_gone(ch);
 	}
 	return NULL;
+}
+
+/*
+ * Children busy with sessions (metrics 0) or scrapes (1).  A child a
+ * scrape made over max-clients may take a session later: the sessions
+ * are what max-clients counts.
+ */
+static int
+master_busy(int metrics)
+{
+	struct child	*ch;
+	int		 n = 0;
+
+	TAILQ_FOREACH(ch, &children, ch_entry)
+		if (ch->ch_state == CH_BUSY && ch->ch_metrics == metrics)
+			n++;
+	return n;
+}
+
+/*
+ * A metrics connection skips the SMTP limits and never gets their 421;
+ * when no child may take it, it is closed.
+ */
+static void
+master_accept_metrics(const struct handoff *h, int fd)
+{
+	struct child	*ch = NULL;
+
+	if (master_busy(1) < METRICS_MAX_BUSY)
+		ch = master_dispatch(h, fd, 1);
+	(void)close(fd);
+	if (ch == NULL) {
+		log_warnx("metrics: no child free for a scrape");
+		return;
+	}
+	ch->ch_state = CH_BUSY;
+	ch->ch_metrics = 1;
 }
 
 static void
@@ -1039,19 +1061,27 @@ master_accept(const struct listener *l, int lidx, int fidx)
 		master_accept_error();
 		return;
 	}
+	if (l->l_flags & LF_METRICS) {
+		master_accept_metrics(&h, fd);
+		return;
+	}
 	util_sockaddr_str((struct sockaddr *)&h.h_peer, h.h_peerlen, addr,
 	    sizeof(addr), port, sizeof(port));
 	if (addr[0] != '\0' && conf->c_lim.lim_maxperaddr > 0 &&
 	    pool_peer_count(addr) >= conf->c_lim.lim_maxperaddr) {
+		score_count(SC_CONN_PERADDR);
 		master_refuse(fd, addr, "too many connections from this "
 		    "address");
 		return;
 	}
-	if ((ch = master_dispatch(&h, fd)) == NULL) {
+	if (master_busy(0) >= conf->c_lim.lim_maxclients ||
+	    (ch = master_dispatch(&h, fd, 0)) == NULL) {
+		score_count(SC_CONN_MAXCLIENTS);
 		master_refuse(fd, addr, "too many connections");
 		return;
 	}
 	(void)close(fd);
+	score_count(SC_CONN_ACCEPTED);
 	ch->ch_state = CH_BUSY;
 	(void)strlcpy(ch->ch_addr, addr, sizeof(ch->ch_addr));
 }
@@ -1171,16 +1201,21 @@ master_reload(void)
 		goto fail;
 	load_release(conf);
 	conf = nc;
+	conf_loaded = time(NULL);
 	gen++;
+	control_reopen(conf->c_control != NULL ? conf->c_control :
+	    DEF_CONTROL);
 	run_uid = uid;
 	run_gid = gid;
 	TAILQ_FOREACH(ch, &children, ch_entry)
 		if (ch->ch_state != CH_BUSY)
 			pool_retire(ch);
 	master_rlimit(conf);
+	score_count(SC_RELOAD_OK);
 	log_info("reloaded configuration from %s", conffile);
 	return;
 fail:
+	score_count(SC_RELOAD_FAILED);
 	load_release(nc);
 	log_warnx("reload failed, keeping the old configuration");
 }
@@ -1282,7 +1317,28 @@ master_pollfd(size_t *n, int fd, struct listener *l, int lidx, int fidx,
 	prefs[*n].pr_lidx = lidx;
 	prefs[*n].pr_fidx = fidx;
 	prefs[*n].pr_child = ch;
+	prefs[*n].pr_control = PC_NONE;
 	(*n)++;
+}
+
+/* The control socket and its clients, which the master serves too. */
+static void
+master_pollset_control(size_t *n)
+{
+	short	 events;
+	int	 i, fd;
+
+	if ((fd = control_fd()) != -1) {
+		master_pollfd(n, fd, NULL, -1, -1, NULL);
+		prefs[*n - 1].pr_control = PC_LISTEN;
+	}
+	for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		if ((fd = control_client_fd(i, &events)) == -1)
+			continue;
+		master_pollfd(n, fd, NULL, -1, -1, NULL);
+		pfds[*n - 1].events = events;
+		prefs[*n - 1].pr_control = i;
+	}
 }
 
 /*
@@ -1321,6 +1377,7 @@ master_pollset(long long now)
 	TAILQ_FOREACH(ch, &children, ch_entry)
 		if (ch->ch_fd != -1)
 			master_pollfd(&n, ch->ch_fd, NULL, -1, -1, ch);
+	master_pollset_control(&n);
 	return n;
 }
 
@@ -1328,13 +1385,14 @@ master_pollset(long long now)
 static int
 master_timeout(long long now)
 {
-	long long	 t = -1, at[3];
+	long long	 t = -1, at[4];
 	int		 i;
 
 	at[0] = quitting ? quit_deadline : 0;
 	at[1] = accept_after;
 	at[2] = spawn_after;
-	for (i = 0; i < 3; i++) {
+	at[3] = control_expire(now);
+	for (i = 0; i < 4; i++) {
 		if (at[i] <= now)
 			continue;
 		if (t == -1 || at[i] - now < t)
@@ -1366,11 +1424,56 @@ master_loop(void)
 				continue;
 			if (prefs[i].pr_child != NULL)
 				pool_report(prefs[i].pr_child);
+			else if (prefs[i].pr_control == PC_LISTEN)
+				control_accept();
+			else if (prefs[i].pr_control != PC_NONE)
+				control_client_io(prefs[i].pr_control);
 			else if (!quitting)
 				master_accept(prefs[i].pr_listener,
 				    prefs[i].pr_lidx, prefs[i].pr_fidx);
 		}
 	}
+}
+
+/*
+ * The status `smtpd -s` prints: the master's own lines, then the
+ * sessions and totals of the scoreboard.
+ */
+static void
+master_status(FILE *fp, int verbose)
+{
+	struct child	*ch;
+	char		 when[32];
+	long long	 up = (long long)time(NULL) - score_started();
+	int		 idle = 0, busy = 0;
+
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		if (ch->ch_state == CH_IDLE)
+			idle++;
+		else if (ch->ch_state == CH_BUSY)
+			busy++;
+	}
+	fprintf(fp, "smtpd %s, pid %ld, up %lldd %02lld:%02lld:%02lld%s\n",
+	    SMTPD_VERSION, (long)getpid(), up / 86400, up / 3600 % 24,
+	    up / 60 % 60, up % 60, quitting ? ", shutting down" : "");
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
+	    localtime(&conf_loaded));
+	fprintf(fp, "config %s, loaded %s\n", conffile != NULL ? conffile :
+	    "(built-in default)", when);
+	fprintf(fp, "children %d idle, %d busy\n", idle, busy);
+	control_print_sessions(fp, verbose);
+}
+
+/* The control socket; a failing default one is no reason to stop. */
+static void
+master_control(void)
+{
+	const char	*path;
+
+	path = conf->c_control != NULL ? conf->c_control : DEF_CONTROL;
+	if (control_open(path, -1, master_status) == -1 &&
+	    conf->c_control != NULL)
+		fatalx("control %s: cannot listen", path);
 }
 
 /*
@@ -1395,6 +1498,23 @@ master_config(const char *file)
 	else
 		conffile = xstrdup(file);
 	return c;
+}
+
+/* smtpd -s: the control socket the configuration names. */
+static int
+master_query(const char *file, int verbose)
+{
+	struct config	*c = NULL;
+	int		 rv;
+
+	if (file == NULL && access(SMTPD_CONFIG, F_OK) == 0)
+		file = SMTPD_CONFIG;
+	if (file != NULL && (c = config_load(file)) == NULL)
+		return 1;
+	rv = control_query(c != NULL && c->c_control != NULL ?
+	    c->c_control : DEF_CONTROL, verbose);
+	config_free(c);
+	return rv;
 }
 
 /* Everything that can refuse to start, reported on stderr. */
@@ -1438,6 +1558,9 @@ master_start(void)
 	log_procinit("master");
 	master_rlimit(conf);
 	master_listen();
+	master_control();
+	score_init(-1);
+	conf_loaded = time(NULL);
 	if (!debug && daemon(0, 0) == -1)
 		fatal("daemon");
 	if (!debug || conf->c_pidfile != NULL)
@@ -1453,6 +1576,7 @@ master_exit(void)
 {
 	if (pidfile != NULL && unlink(pidfile) == -1)
 		log_warn("unlink %s", pidfile);
+	control_close(1);
 	log_info("exiting");
 	load_release(conf);
 	free(conffile);
@@ -1466,10 +1590,10 @@ int
 main(int argc, char *argv[])
 {
 	const char	*file = NULL;
-	int		 ch, check = 0, verbose = 0;
+	int		 ch, check = 0, status = 0, verbose = 0;
 
 	setproctitle_init(argc, argv, environ);
-	while ((ch = getopt(argc, argv, "df:nv")) != -1) {
+	while ((ch = getopt(argc, argv, "df:nsv")) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
@@ -1480,6 +1604,9 @@ main(int argc, char *argv[])
 		case 'n':
 			check = 1;
 			break;
+		case 's':
+			status = 1;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -1487,8 +1614,10 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (status && (check || debug)))
 		usage();
+	if (status)
+		exit(master_query(file, verbose));
 	log_setverbose(verbose);
 
 	if ((conf = master_config(file)) == NULL)

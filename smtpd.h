@@ -48,6 +48,8 @@
 #define DEF_TIMEOUT		300
 #define DEF_DELIVER_TIMEOUT	300
 #define DEF_UNIX_MODE		0666
+#define DEF_CONTROL		"/run/smtpd/smtpd.sock"
+#define SMTPD_VERSION		"1.0"
 
 /* Ranges accepted by the configuration parser. */
 #define MAX_PREFORK		1024
@@ -92,6 +94,7 @@
 #define LF_AUTH_PLAIN		0x0020
 #define LF_PROXY		0x0040
 #define LF_LMTP			0x0080
+#define LF_METRICS		0x0100	/* HTTP GET /metrics, not SMTP */
 
 #define LISTENER_MAXFD		2	/* `*` and `localhost`: v4 and v6 */
 #define MAX_PROXY_FROM		16	/* networks of `proxy-protocol from` */
@@ -243,6 +246,7 @@ struct config {
 	char			*c_user;	/* NULL: the default */
 	char			*c_chroot;
 	char			*c_pidfile;	/* NULL: the default */
+	char			*c_control;	/* NULL: DEF_CONTROL */
 	int			 c_smtputf8;
 	struct conf_limits	 c_lim;
 	struct conf_deliver	 c_dlv;
@@ -356,6 +360,12 @@ void		 fatalx(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2), __noreturn__));
 const char	*log_escape(const char *, size_t, char *, size_t);
 
+/* metrics.c */
+#define METRICS_REQ_MAX		8192	/* request line and headers */
+#define METRICS_TIMEOUT		5	/* seconds for the whole request */
+#define METRICS_MAX_BUSY	4	/* scrapes at once, over max-clients */
+void		 metrics_serve(int);
+
 /* policy.c */
 #define PA_DUNNO		0	/* go on: OK, DUNNO */
 #define PA_PREPEND		1	/* go on, and add the header */
@@ -404,6 +414,119 @@ int		 proxy_net_match(const struct netaddr *, int,
 		    const struct sockaddr *);
 int		 proxy_net_parse(const char *, struct netaddr *);
 
+/* control.c */
+#define CONTROL_MAX_CLIENTS	4
+#define CONTROL_TIMEOUT		5	/* seconds for a whole exchange */
+typedef void	(*control_status_cb)(FILE *, int);
+int		 control_open(const char *, int, control_status_cb);
+void		 control_reopen(const char *);
+void		 control_close(int);
+int		 control_fd(void);
+void		 control_accept(void);
+int		 control_client_fd(int, short *);
+void		 control_client_io(int);
+long long	 control_expire(long long);
+void		 control_print_sessions(FILE *, int);
+int		 control_query(const char *, int);
+
+/* score.c */
+enum score_counter {
+	SC_CONN_ACCEPTED,
+	SC_CONN_MAXCLIENTS,
+	SC_CONN_PERADDR,
+	SC_CONN_PROXY,
+	SC_SESS_QUIT,
+	SC_SESS_DISCONNECT,
+	SC_SESS_TIMEOUT,
+	SC_SESS_CLOSED,
+	SC_SESS_SHUTDOWN,
+	SC_SESS_REJECTED,
+	SC_SESS_ABORTED,
+	SC_MSG_2XX,
+	SC_MSG_4XX,
+	SC_MSG_5XX,
+	SC_RECEIVED,
+	SC_DLV_0,
+	SC_DLV_65,
+	SC_DLV_67,
+	SC_DLV_68,
+	SC_DLV_69,
+	SC_DLV_75,
+	SC_DLV_77,
+	SC_DLV_OTHER,
+	SC_DLV_SIGNAL,
+	SC_DLV_TIMEOUT,
+	SC_DLV_EXEC,
+	SC_DLV_NONE,
+	SC_TLS_OK,
+	SC_TLS_FAILED,
+	SC_AUTH_OK,
+	SC_AUTH_FAILED,
+	SC_AUTH_TEMPFAIL,
+	SC_POLICY_DUNNO,
+	SC_POLICY_PREPEND,
+	SC_POLICY_REFUSE,
+	SC_POLICY_ERROR,
+	SC_RELOAD_OK,
+	SC_RELOAD_FAILED,
+	SC_UPGRADE_OK,
+	SC_UPGRADE_FAILED,
+	SC_CHILD_STARTED,
+	SC_CHILD_FAILED,
+	/* Histogram buckets (the last one is +Inf) and sums. */
+#define SC_DLV_TIME_NB		12
+	SC_DLV_TIME_B0,
+	SC_DLV_TIME_SUM = SC_DLV_TIME_B0 + SC_DLV_TIME_NB + 1,
+#define SC_SIZE_NB		9
+	SC_SIZE_B0,
+	SC_SIZE_SUM = SC_SIZE_B0 + SC_SIZE_NB + 1,
+	SC_NCOUNTERS
+};
+/* What a child is doing, in its slot. */
+enum score_state {
+	SS_IDLE,
+	SS_INIT,
+	SS_HELO,
+	SS_MAIL,
+	SS_RCPT,
+	SS_DATA,
+	SS_METRICS,
+	SS_NSTATES
+};
+/* score_delivery(): runs without an exit status. */
+#define SD_SIGNAL		(-1)
+#define SD_TIMEOUT		(-2)
+#define SD_EXEC			(-3)	/* the program did not start */
+#define SD_NONE			(-4)	/* no message to give it */
+struct score_view {
+	int			 sv_pid;
+	int			 sv_state;
+	long long		 sv_since;
+	unsigned long long	 sv_bytes;
+	unsigned int		 sv_msgs;
+	char			 sv_addr[64];
+};
+void		 score_init(int);
+int		 score_fd(void);
+long long	 score_started(void);
+void		 score_add(enum score_counter, unsigned long long);
+void		 score_count(enum score_counter);
+int		 score_claim(void);
+void		 score_release(int);
+void		 score_child(int);
+void		 score_session(const char *, int);
+void		 score_state(int);
+void		 score_received(size_t);
+void		 score_message(long long);
+void		 score_reply(const char *);
+void		 score_delivery(int, long long);
+unsigned long long score_get(enum score_counter);
+int		 score_slot(int, struct score_view *);
+int		 score_nslots(void);
+const char	*score_state_name(int);
+void		 score_print_totals(FILE *);
+void		 score_print_metrics(FILE *);
+
 /* session.c */
 extern volatile sig_atomic_t session_quit;	/* SIGTERM in a child */
 extern int	(*session_peer_check)(const char *);
@@ -435,5 +558,9 @@ void		 util_session_id(char *, size_t);
 long long	 util_now_ms(void);
 void		 util_spawnattr(posix_spawnattr_t *);
 int		 util_fd_above(int);
+struct sockaddr_un;
+int		 util_unlink_stale(const struct sockaddr_un *, char *, size_t);
+int		 util_unix_path_is(int, const char *);
+int		 util_wait(int, short, long long);
 
 #endif /* SMTPD_H */

@@ -5,12 +5,14 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <netinet/in.h>
 #include <sys/un.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 
 #include <signal.h>
 #include <spawn.h>
@@ -152,4 +154,77 @@ util_fd_above(int fd)
 	close(fd);
 	errno = save;
 	return nfd;
+}
+
+/*
+ * A socket left behind by a server that is gone may be removed; a file
+ * that is no socket, or a socket that still accepts, is someone else's.
+ */
+int
+util_unlink_stale(const struct sockaddr_un *sun, char *why,
+    size_t whylen)
+{
+	struct stat	 st;
+	int		 fd, live;
+
+	if (lstat(sun->sun_path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		(void)snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		(void)snprintf(why, whylen, "exists and is not a socket");
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		(void)snprintf(why, whylen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
+	    errno == EAGAIN;
+	(void)close(fd);
+	if (live || unlink(sun->sun_path) == -1) {
+		(void)snprintf(why, whylen, "%s",
+		    strerror(live ? EADDRINUSE : errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether fd is a UNIX socket bound to path. */
+int
+util_unix_path_is(int fd, const char *path)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len = sizeof(sun);
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1 ||
+	    sun.sun_family != AF_UNIX)
+		return 0;
+	return strncmp(sun.sun_path, path, sizeof(sun.sun_path)) == 0;
+}
+
+/* Waits for events on fd until the deadline: 0, or -1 with errno. */
+int
+util_wait(int fd, short events, long long deadline)
+{
+	struct pollfd	 pfd;
+	long long	 left;
+	int		 n;
+
+	pfd.fd = fd;
+	pfd.events = events;
+	for (;;) {
+		if ((left = deadline - util_now_ms()) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		n = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (n > 0)
+			return 0;
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
 }

@@ -62,6 +62,9 @@ if [ "$what" = check ]; then
 	# tests/e2e/test_policy.py runs postgrey itself, as its own process
 	# on a loopback port; the package's service must not run.
 	[ -x /usr/sbin/postgrey ] || nostart="$nostart postgrey"
+	# tests/e2e/test_ops.py checks the metrics listener's output with
+	# promtool, from the prometheus package; its service must not run.
+	command -v promtool >/dev/null 2>&1 || nostart="$nostart prometheus"
 fi
 
 [ -z "$need$nostart" ] && exit 0

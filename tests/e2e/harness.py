@@ -346,6 +346,7 @@ class Smtpd:
         os.mkdir(self.spool)
         os.chmod(self.spool, 0o1777)
         self.conf = os.path.join(self.tmp, "smtpd.conf")
+        self.control = os.path.join(self.tmp, "control.sock")
         self.logfile = os.path.join(self.tmp, "stderr.log")
         self.stdoutfile = os.path.join(self.tmp, "stdout.log")
         self.port = free_port()
@@ -406,6 +407,10 @@ class Smtpd:
             head.append("timeout %s" % self.timeout)
         if "spool" not in have:
             head.append("spool %s" % self.spool)
+        # Every daemon its own control socket: the default one is shared
+        # by every smtpd of the host.
+        if "control" not in have:
+            head.append("control %s" % self.control)
         if "listen" not in have:
             head.append(("listen on 127.0.0.1 port %d %s"
                          % (self.port, self.listen_opts)).rstrip())
@@ -510,6 +515,13 @@ class Smtpd:
         if config is not None:
             self.write_config(config, raw=raw)
         self.proc.send_signal(signal.SIGHUP)
+
+    def status(self, *args):
+        """smtpd -s on this daemon's configuration: (exit status, output)."""
+        r = subprocess.run([smtpd_path(), "-s", "-f", self.conf] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=10)
+        return r.returncode, (r.stdout + r.stderr).decode("utf-8", "replace")
 
     def wait_exit(self, timeout=10.0):
         try:

@@ -1,0 +1,563 @@
+/*
+ * score.c: the scoreboard, a shared mapping made by the master before
+ * its first fork.  Each child writes only its own slot; the counters only
+ * grow (relaxed atomic adds).  It lives in a memfd so that a master that
+ * replaces itself (SIGUSR2) hands it on, counters and all.
+ */
+
+#include <sys/types.h>
+#include <sys/mman.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smtpd.h"
+
+#define SCORE_MAGIC		0x736d7470	/* "smtp" */
+#define SCORE_VERSION		1
+#define SCORE_SLOTS		(MAX_CLIENTS + MAX_PREFORK + 64)
+#define SCORE_READ_TRIES	8
+
+/* A child's slot: its session as `smtpd -s` shows it. */
+struct score_slot {
+	_Atomic int		 ss_owner;	/* master that claimed it; 0 */
+	_Atomic int		 ss_pid;	/* the child, 0 before it runs */
+	_Atomic unsigned int	 ss_seq;	/* odd while ss_addr changes */
+	_Atomic int		 ss_state;	/* SS_* */
+	_Atomic long long	 ss_since;	/* session start, epoch seconds */
+	_Atomic unsigned long long ss_bytes;	/* received in this session */
+	_Atomic unsigned int	 ss_msgs;	/* messages of this session */
+	char			 ss_addr[64];	/* client, "" for UNIX */
+};
+
+struct score_board {
+	uint32_t		 sb_magic;
+	uint32_t		 sb_version;
+	uint32_t		 sb_nslots;
+	uint32_t		 sb_slotsize;
+	long long		 sb_started;	/* epoch seconds of the start */
+	_Atomic int		 sb_used;	/* slots below this were used */
+	_Atomic unsigned long long sb_count[SC_NCOUNTERS];
+	struct score_slot	 sb_slots[];
+};
+
+/*
+ * What each counter is called: a metric family (families contiguous, in
+ * enum order), its label, the help text of the family's first entry.
+ */
+struct score_desc {
+	const char	*sd_name;
+	const char	*sd_label;	/* "key=\"value\"" or NULL */
+	const char	*sd_help;
+};
+
+#define D(n, l, h)	{ "smtpd_" n, l, h }
+static const struct score_desc score_descs[SC_NCOUNTERS] = {
+	[SC_CONN_ACCEPTED] = D("connections_accepted_total", NULL,
+	    "Connections handed to a child."),
+	[SC_CONN_MAXCLIENTS] = D("connections_refused_total",
+	    "reason=\"max_clients\"", "Connections refused, by reason."),
+	[SC_CONN_PERADDR] = D("connections_refused_total",
+	    "reason=\"max_clients_per_address\"", NULL),
+	[SC_CONN_PROXY] = D("connections_refused_total",
+	    "reason=\"proxy_protocol\"", NULL),
+	[SC_SESS_QUIT] = D("sessions_total", "outcome=\"quit\"",
+	    "Sessions ended, by how they ended."),
+	[SC_SESS_DISCONNECT] = D("sessions_total", "outcome=\"disconnect\"",
+	    NULL),
+	[SC_SESS_TIMEOUT] = D("sessions_total", "outcome=\"timeout\"", NULL),
+	[SC_SESS_CLOSED] = D("sessions_total", "outcome=\"closed\"", NULL),
+	[SC_SESS_SHUTDOWN] = D("sessions_total", "outcome=\"shutdown\"",
+	    NULL),
+	[SC_SESS_REJECTED] = D("sessions_total", "outcome=\"rejected\"",
+	    NULL),
+	[SC_SESS_ABORTED] = D("sessions_total", "outcome=\"aborted\"", NULL),
+	[SC_MSG_2XX] = D("messages_total", "reply=\"2xx\"",
+	    "Replies to messages (one per recipient in LMTP), by class."),
+	[SC_MSG_4XX] = D("messages_total", "reply=\"4xx\"", NULL),
+	[SC_MSG_5XX] = D("messages_total", "reply=\"5xx\"", NULL),
+	[SC_RECEIVED] = D("received_bytes_total", NULL,
+	    "Octets read from clients."),
+	[SC_DLV_0] = D("deliveries_total", "exit=\"0\"",
+	    "Delivery program runs, by exit status."),
+	[SC_DLV_65] = D("deliveries_total", "exit=\"65\"", NULL),
+	[SC_DLV_67] = D("deliveries_total", "exit=\"67\"", NULL),
+	[SC_DLV_68] = D("deliveries_total", "exit=\"68\"", NULL),
+	[SC_DLV_69] = D("deliveries_total", "exit=\"69\"", NULL),
+	[SC_DLV_75] = D("deliveries_total", "exit=\"75\"", NULL),
+	[SC_DLV_77] = D("deliveries_total", "exit=\"77\"", NULL),
+	[SC_DLV_OTHER] = D("deliveries_total", "exit=\"other\"", NULL),
+	[SC_DLV_SIGNAL] = D("deliveries_total", "exit=\"signal\"", NULL),
+	[SC_DLV_TIMEOUT] = D("deliveries_total", "exit=\"timeout\"", NULL),
+	[SC_DLV_EXEC] = D("deliveries_total", "exit=\"exec_failed\"", NULL),
+	[SC_DLV_NONE] = D("deliveries_total", "exit=\"none\"", NULL),
+	[SC_TLS_OK] = D("tls_handshakes_total", "result=\"ok\"",
+	    "TLS handshakes, by result."),
+	[SC_TLS_FAILED] = D("tls_handshakes_total", "result=\"failed\"",
+	    NULL),
+	[SC_AUTH_OK] = D("auth_total", "result=\"ok\"",
+	    "AUTH attempts that reached the backend, by result."),
+	[SC_AUTH_FAILED] = D("auth_total", "result=\"failed\"", NULL),
+	[SC_AUTH_TEMPFAIL] = D("auth_total", "result=\"tempfail\"", NULL),
+	[SC_POLICY_DUNNO] = D("policy_answers_total", "answer=\"dunno\"",
+	    "Answers of the policy server, by action."),
+	[SC_POLICY_PREPEND] = D("policy_answers_total", "answer=\"prepend\"",
+	    NULL),
+	[SC_POLICY_REFUSE] = D("policy_answers_total", "answer=\"refuse\"",
+	    NULL),
+	[SC_POLICY_ERROR] = D("policy_answers_total", "answer=\"error\"",
+	    NULL),
+	[SC_RELOAD_OK] = D("reloads_total", "result=\"ok\"",
+	    "Configuration reloads (SIGHUP), by result."),
+	[SC_RELOAD_FAILED] = D("reloads_total", "result=\"failed\"", NULL),
+	[SC_UPGRADE_OK] = D("upgrades_total", "result=\"ok\"",
+	    "Binary upgrades (SIGUSR2), by result."),
+	[SC_UPGRADE_FAILED] = D("upgrades_total", "result=\"failed\"", NULL),
+	[SC_CHILD_STARTED] = D("child_starts_total", NULL,
+	    "Children forked."),
+	[SC_CHILD_FAILED] = D("child_failures_total", NULL,
+	    "Children that exited on a signal or with a failure status.")
+};
+#undef D
+
+/* Histograms: upper bounds of the buckets, then counters from base. */
+static const long long score_time_le[SC_DLV_TIME_NB] = {
+	10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000
+};
+static const long long score_size_le[SC_SIZE_NB] = {
+	1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216,
+	67108864
+};
+
+/* The delivery program's exit statuses that have a counter of their own. */
+static const struct {
+	int	 se_status;
+	int	 se_counter;
+} score_exits[] = {
+	{ 0, SC_DLV_0 }, { 65, SC_DLV_65 }, { 67, SC_DLV_67 },
+	{ 68, SC_DLV_68 }, { 69, SC_DLV_69 }, { 75, SC_DLV_75 },
+	{ 77, SC_DLV_77 }, { SD_SIGNAL, SC_DLV_SIGNAL },
+	{ SD_TIMEOUT, SC_DLV_TIMEOUT }, { SD_EXEC, SC_DLV_EXEC },
+	{ SD_NONE, SC_DLV_NONE }
+};
+
+static const char *const score_states[SS_NSTATES] = {
+	"idle", "init", "helo", "mail", "rcpt", "data", "metrics"
+};
+
+static struct score_board	*board;
+static size_t			 board_size;
+static int			 board_fd = -1;
+static struct score_slot	*self;		/* in a child: its slot */
+
+static size_t
+score_size(void)
+{
+	return sizeof(struct score_board) +
+	    (size_t)SCORE_SLOTS * sizeof(struct score_slot);
+}
+
+/* A board handed on by the master we replace, if it is one we know. */
+static int
+score_attach(int fd)
+{
+	struct score_board	*b;
+
+	board_size = score_size();
+	b = mmap(NULL, board_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (b == MAP_FAILED) {
+		log_warn("scoreboard: mmap");
+		return -1;
+	}
+	if (b->sb_magic != SCORE_MAGIC || b->sb_version != SCORE_VERSION ||
+	    b->sb_nslots != SCORE_SLOTS ||
+	    b->sb_slotsize != sizeof(struct score_slot)) {
+		log_warnx("scoreboard of another version: counters restart");
+		munmap(b, board_size);
+		return -1;
+	}
+	board = b;
+	board_fd = fd;
+	return 0;
+}
+
+/*
+ * Before the first fork.  inherited: the descriptor of the board of the
+ * master this one replaces, or -1.  Without a memfd the board is an
+ * anonymous mapping that an upgrade cannot hand on.
+ */
+void
+score_init(int inherited)
+{
+	int	 fd, flags = MAP_SHARED;
+
+	if (inherited != -1 && score_attach(inherited) == 0)
+		return;
+	if (inherited != -1)
+		(void)close(inherited);
+	board_size = score_size();
+	if ((fd = memfd_create("smtpd-score", MFD_CLOEXEC)) == -1 ||
+	    ftruncate(fd, (off_t)board_size) == -1) {
+		log_warn("scoreboard: memfd");
+		if (fd != -1)
+			(void)close(fd);
+		fd = -1;
+		flags |= MAP_ANONYMOUS;
+	}
+	board = mmap(NULL, board_size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	if (board == MAP_FAILED)
+		fatal("scoreboard: mmap");
+	board_fd = fd;
+	board->sb_magic = SCORE_MAGIC;
+	board->sb_version = SCORE_VERSION;
+	board->sb_nslots = SCORE_SLOTS;
+	board->sb_slotsize = sizeof(struct score_slot);
+	board->sb_started = (long long)time(NULL);
+}
+
+/* The memfd to hand on at an upgrade, -1 if there is none. */
+int
+score_fd(void)
+{
+	return board_fd;
+}
+
+long long
+score_started(void)
+{
+	return board != NULL ? board->sb_started : 0;
+}
+
+void
+score_add(enum score_counter c, unsigned long long n)
+{
+	if (board != NULL)
+		atomic_fetch_add_explicit(&board->sb_count[c], n,
+		    memory_order_relaxed);
+}
+
+void
+score_count(enum score_counter c)
+{
+	score_add(c, 1);
+}
+
+/*
+ * The master takes a free slot for the child it is about to fork; two
+ * masters share the board during an upgrade, hence the compare-and-swap.
+ */
+int
+score_claim(void)
+{
+	int	 i, want, used;
+
+	if (board == NULL)
+		return -1;
+	for (i = 0; i < SCORE_SLOTS; i++) {
+		want = 0;
+		if (!atomic_compare_exchange_strong(&board->sb_slots[i].ss_owner,
+		    &want, (int)getpid()))
+			continue;
+		used = atomic_load(&board->sb_used);
+		while (used < i + 1 && !atomic_compare_exchange_weak(
+		    &board->sb_used, &used, i + 1))
+			;
+		return i;
+	}
+	return -1;
+}
+
+/* At reap: the slot is free for the next child. */
+void
+score_release(int slot)
+{
+	struct score_slot	*ss;
+
+	if (board == NULL || slot < 0 || slot >= SCORE_SLOTS)
+		return;
+	ss = &board->sb_slots[slot];
+	atomic_store(&ss->ss_pid, 0);
+	atomic_store_explicit(&ss->ss_state, SS_IDLE, memory_order_relaxed);
+	atomic_store(&ss->ss_owner, 0);
+}
+
+/* In the child, right after fork: the slot is its own from now on. */
+void
+score_child(int slot)
+{
+	if (board == NULL || slot < 0 || slot >= SCORE_SLOTS)
+		return;
+	self = &board->sb_slots[slot];
+	atomic_store_explicit(&self->ss_state, SS_IDLE, memory_order_relaxed);
+	atomic_store(&self->ss_pid, (int)getpid());
+}
+
+/* A session begins: who, since when; per-session figures restart. */
+void
+score_session(const char *addr, int state)
+{
+	if (self == NULL)
+		return;
+	atomic_fetch_add_explicit(&self->ss_seq, 1, memory_order_acq_rel);
+	strlcpy(self->ss_addr, addr, sizeof(self->ss_addr));
+	atomic_store_explicit(&self->ss_since, (long long)time(NULL),
+	    memory_order_relaxed);
+	atomic_store_explicit(&self->ss_bytes, 0, memory_order_relaxed);
+	atomic_store_explicit(&self->ss_msgs, 0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&self->ss_seq, 1, memory_order_acq_rel);
+	score_state(state);
+}
+
+void
+score_state(int state)
+{
+	if (self != NULL)
+		atomic_store_explicit(&self->ss_state, state,
+		    memory_order_relaxed);
+}
+
+/* Octets read from the client: the totals and the session's. */
+void
+score_received(size_t n)
+{
+	score_add(SC_RECEIVED, n);
+	if (self != NULL)
+		atomic_fetch_add_explicit(&self->ss_bytes, n,
+		    memory_order_relaxed);
+}
+
+/* A message was read to its end: the session's count, the size. */
+void
+score_message(long long size)
+{
+	size_t	 i;
+
+	for (i = 0; i < SC_SIZE_NB && size > score_size_le[i]; i++)
+		;
+	score_count(SC_SIZE_B0 + i);
+	score_add(SC_SIZE_SUM, size > 0 ? (unsigned long long)size : 0);
+	if (self != NULL)
+		atomic_fetch_add_explicit(&self->ss_msgs, 1,
+		    memory_order_relaxed);
+}
+
+/* The reply to a message (each recipient's in LMTP), by its class. */
+void
+score_reply(const char *reply)
+{
+	if (reply[0] == '2')
+		score_count(SC_MSG_2XX);
+	else if (reply[0] == '4')
+		score_count(SC_MSG_4XX);
+	else if (reply[0] == '5')
+		score_count(SC_MSG_5XX);
+}
+
+/* One delivery program run: an exit status or SD_*, and how long. */
+void
+score_delivery(int status, long long ms)
+{
+	size_t	 i;
+	int	 c = SC_DLV_OTHER;
+
+	for (i = 0; i < NITEMS(score_exits); i++)
+		if (score_exits[i].se_status == status)
+			c = score_exits[i].se_counter;
+	score_count(c);
+	for (i = 0; i < SC_DLV_TIME_NB && ms > score_time_le[i]; i++)
+		;
+	score_count(SC_DLV_TIME_B0 + i);
+	score_add(SC_DLV_TIME_SUM, ms > 0 ? (unsigned long long)ms : 0);
+}
+
+unsigned long long
+score_get(enum score_counter c)
+{
+	if (board == NULL)
+		return 0;
+	return atomic_load_explicit(&board->sb_count[c], memory_order_relaxed);
+}
+
+/*
+ * A consistent copy of slot i (its address may be changing as we read):
+ * 0, or -1 for a slot without a running child.
+ */
+int
+score_slot(int i, struct score_view *v)
+{
+	struct score_slot	*ss;
+	unsigned int		 s1, s2;
+	int			 tries;
+
+	if (board == NULL || i < 0 || i >= atomic_load(&board->sb_used))
+		return -1;
+	ss = &board->sb_slots[i];
+	if ((v->sv_pid = atomic_load(&ss->ss_pid)) == 0)
+		return -1;
+	for (tries = 0; tries < SCORE_READ_TRIES; tries++) {
+		s1 = atomic_load_explicit(&ss->ss_seq, memory_order_acquire);
+		memcpy(v->sv_addr, ss->ss_addr, sizeof(v->sv_addr));
+		v->sv_since = atomic_load_explicit(&ss->ss_since,
+		    memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&ss->ss_seq, memory_order_relaxed);
+		if (s1 == s2 && (s1 & 1) == 0)
+			break;
+	}
+	v->sv_addr[sizeof(v->sv_addr) - 1] = '\0';
+	v->sv_state = atomic_load_explicit(&ss->ss_state,
+	    memory_order_relaxed);
+	if (v->sv_state < 0 || v->sv_state >= SS_NSTATES)
+		v->sv_state = SS_IDLE;
+	v->sv_bytes = atomic_load_explicit(&ss->ss_bytes,
+	    memory_order_relaxed);
+	v->sv_msgs = atomic_load_explicit(&ss->ss_msgs, memory_order_relaxed);
+	return 0;
+}
+
+int
+score_nslots(void)
+{
+	return board != NULL ? atomic_load(&board->sb_used) : 0;
+}
+
+const char *
+score_state_name(int state)
+{
+	return state >= 0 && state < SS_NSTATES ? score_states[state] : "?";
+}
+
+/*
+ * Printing: the same table gives `smtpd -s` its totals ("family.value
+ * count") and the metrics listener its Prometheus text.
+ */
+
+/* "connections_refused.max_clients" of smtpd_connections_refused_total. */
+static void
+score_key(const struct score_desc *d, char *buf, size_t len)
+{
+	const char	*name = d->sd_name + strlen("smtpd_");
+	size_t		 n = strlen(name), v;
+
+	if (n > 6 && strcmp(name + n - 6, "_total") == 0)
+		n -= 6;
+	if (d->sd_label == NULL) {
+		snprintf(buf, len, "%.*s", (int)n, name);
+		return;
+	}
+	v = strcspn(d->sd_label, "\"");
+	snprintf(buf, len, "%.*s.%.*s", (int)n, name,
+	    (int)strcspn(d->sd_label + v + 1, "\""), d->sd_label + v + 1);
+}
+
+void
+score_print_totals(FILE *fp)
+{
+	char	 key[128];
+	int	 c;
+
+	for (c = 0; c < SC_NCOUNTERS; c++) {
+		if (score_descs[c].sd_name == NULL)
+			continue;
+		score_key(&score_descs[c], key, sizeof(key));
+		fprintf(fp, "%-40s %llu\n", key, score_get(c));
+	}
+}
+
+static void
+score_print_family(FILE *fp, const char *name, const char *type,
+    const char *help)
+{
+	fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Buckets are cumulative in the exposition format; le in base units. */
+static void
+score_print_histogram(FILE *fp, const char *name, const char *help,
+    const long long *le, int nb, int base, int sum, double scale)
+{
+	unsigned long long	 n = 0;
+	int			 i;
+
+	score_print_family(fp, name, "histogram", help);
+	for (i = 0; i < nb; i++) {
+		n += score_get(base + i);
+		fprintf(fp, "%s_bucket{le=\"%.15g\"} %llu\n", name,
+		    (double)le[i] / scale, n);
+	}
+	n += score_get(base + nb);
+	fprintf(fp, "%s_bucket{le=\"+Inf\"} %llu\n", name, n);
+	fprintf(fp, "%s_sum %.15g\n%s_count %llu\n", name,
+	    (double)score_get(sum) / scale, name, n);
+}
+
+static void
+score_print_counters(FILE *fp)
+{
+	const struct score_desc	*d;
+	int			 c;
+
+	for (c = 0; c < SC_NCOUNTERS; c++) {
+		d = &score_descs[c];
+		if (d->sd_name == NULL)
+			continue;
+		if (d->sd_help != NULL)
+			score_print_family(fp, d->sd_name, "counter",
+			    d->sd_help);
+		if (d->sd_label != NULL)
+			fprintf(fp, "%s{%s} %llu\n", d->sd_name, d->sd_label,
+			    score_get(c));
+		else
+			fprintf(fp, "%s %llu\n", d->sd_name, score_get(c));
+	}
+}
+
+/* Sessions by state and children idle or busy, from the slots. */
+static void
+score_print_gauges(FILE *fp)
+{
+	struct score_view	 v;
+	int			 n[SS_NSTATES], i, busy = 0;
+
+	memset(n, 0, sizeof(n));
+	for (i = 0; i < score_nslots(); i++)
+		if (score_slot(i, &v) == 0)
+			n[v.sv_state]++;
+	score_print_family(fp, "smtpd_sessions", "gauge",
+	    "Sessions in progress, by state.");
+	for (i = SS_INIT; i < SS_NSTATES; i++) {
+		if (i != SS_METRICS)
+			fprintf(fp, "smtpd_sessions{state=\"%s\"} %d\n",
+			    score_states[i], n[i]);
+		busy += n[i];
+	}
+	score_print_family(fp, "smtpd_children", "gauge",
+	    "Children, by state.");
+	fprintf(fp, "smtpd_children{state=\"idle\"} %d\n", n[SS_IDLE]);
+	fprintf(fp, "smtpd_children{state=\"busy\"} %d\n", busy);
+}
+
+void
+score_print_metrics(FILE *fp)
+{
+	score_print_counters(fp);
+	score_print_histogram(fp, "smtpd_delivery_duration_seconds",
+	    "Time the delivery program took.", score_time_le, SC_DLV_TIME_NB,
+	    SC_DLV_TIME_B0, SC_DLV_TIME_SUM, 1000.0);
+	score_print_histogram(fp, "smtpd_message_size_bytes",
+	    "Size of the messages read to their end.", score_size_le,
+	    SC_SIZE_NB, SC_SIZE_B0, SC_SIZE_SUM, 1.0);
+	score_print_gauges(fp);
+	score_print_family(fp, "smtpd_start_time_seconds", "gauge",
+	    "When the daemon started (an upgrade keeps it), epoch seconds.");
+	fprintf(fp, "smtpd_start_time_seconds %lld\n", score_started());
+	score_print_family(fp, "smtpd_build_info", "gauge",
+	    "The version of smtpd.");
+	fprintf(fp, "smtpd_build_info{version=\"%s\"} 1\n", SMTPD_VERSION);
+}

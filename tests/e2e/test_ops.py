@@ -1,0 +1,253 @@
+"""Operations: the scoreboard as `smtpd -s` shows it (the control socket)
+and as the `metrics` listener serves it (Prometheus text format)."""
+
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+import unittest
+
+from harness import (RECORD, Smtpd, SmtpdTest, free_port, smtpd_path,
+                     wait_for)
+
+TOO_MANY = "421 mx.test Service not available, too many connections"
+
+
+def http(port, request, timeout=5.0):
+    """Send request bytes, return everything until the server closes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(request)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    finally:
+        s.close()
+
+
+def scrape(port):
+    """(status line, headers dict, body) of GET /metrics."""
+    raw = http(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {}
+    for h in lines[1:]:
+        k, _, v = h.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return lines[0], headers, body.decode()
+
+
+def metric(body, name):
+    """The value of the sample called name (with its labels), or None."""
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def total(text, key):
+    """A line `key  N` of smtpd -s."""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == key:
+            return int(parts[1])
+    return None
+
+
+class TestStatus(SmtpdTest):
+    CONFIG = RECORD
+
+    def test_socket_is_private(self):
+        st = os.stat(self.d.control)
+        self.assertTrue(stat.S_ISSOCK(st.st_mode))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+        self.assertEqual(st.st_uid, os.geteuid())
+
+    def test_status_shows_sessions_and_totals(self):
+        rc, before = self.d.status()
+        self.assertEqual(rc, 0, before)
+        c = self.session()
+        self.assertEqual(self.transaction(c, "a@example.org",
+                                          ["b@example.net"])[:3], "250")
+        c.check("MAIL FROM:<a@example.org>", "250 OK")
+        rc, out = self.d.status()
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"smtpd \S+, pid %d, up " % self.d.pid)
+        self.assertIn("config %s, loaded " % os.path.realpath(self.d.conf),
+                      out)
+        self.assertRegex(out, r"children \d+ idle, 1 busy")
+        self.assertRegex(out, r"\n\d+ +mail +127\.0\.0\.1 +\d+s +1\n")
+        self.assertEqual(total(out, "messages.2xx"),
+                         total(before, "messages.2xx") + 1)
+        self.assertEqual(total(out, "deliveries.0"),
+                         total(before, "deliveries.0") + 1)
+        self.assertGreater(total(out, "connections_accepted"),
+                           total(before, "connections_accepted"))
+        c.check("QUIT", "221 Bye")
+        c.expect_closed()
+        self.assertTrue(wait_for(lambda: total(self.d.status()[1],
+                                               "sessions.quit") ==
+                                 total(before, "sessions.quit") + 1))
+
+    def test_verbose_lists_idle_children(self):
+        rc, out = self.d.status()
+        self.assertNotRegex(out, r"\n\d+ +idle ")
+        rc, out = self.d.status("-v")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"\n\d+ +idle +- ")
+        self.assertIn("OCTETS", out)
+
+    def test_counters_survive_reload(self):
+        c = self.session()
+        self.transaction(c, "a@example.org", ["b@example.net"])
+        c.check("QUIT", "221 Bye")
+        before = self.d.status()[1]
+        self.d.reload()
+        self.assertTrue(wait_for(lambda: total(self.d.status()[1],
+                                               "reloads.ok") ==
+                                 total(before, "reloads.ok") + 1))
+        after = self.d.status()[1]
+        self.assertEqual(total(after, "messages.2xx"),
+                         total(before, "messages.2xx"))
+
+
+class TestNoDaemon(unittest.TestCase):
+    def test_exit_1_when_nobody_answers(self):
+        d = Smtpd(RECORD, start=False)
+        try:
+            rc, out = d.status()
+            self.assertEqual(rc, 1)
+            self.assertIn("no daemon answers on %s" % d.control, out)
+        finally:
+            d.cleanup()
+
+    def test_directory_is_made(self):
+        d = Smtpd(RECORD + "\ncontrol @TMP@/run/smtpd.sock")
+        try:
+            path = os.path.join(d.tmp, "run", "smtpd.sock")
+            self.assertTrue(stat.S_ISSOCK(os.stat(path).st_mode))
+            rc, out = d.status()
+            self.assertEqual(rc, 0, out)
+            d.stop()
+            self.assertFalse(os.path.exists(path))
+        finally:
+            d.cleanup()
+
+
+class TestMetrics(SmtpdTest):
+    CONFIG = RECORD + """
+max-clients 1
+listen on 127.0.0.1 port @PORT@
+listen on 127.0.0.1 port @PORT2@ metrics"""
+    OPTS = {"prefork": 1}
+
+    def test_scrape(self):
+        c = self.session()
+        self.transaction(c, "a@example.org", ["b@example.net"])
+        c.check("QUIT", "221 Bye")
+        c.expect_closed()
+        line, headers, body = scrape(self.d.port2)
+        self.assertEqual(line, "HTTP/1.1 200 OK")
+        self.assertEqual(headers["content-type"],
+                         "text/plain; version=0.0.4")
+        self.assertEqual(int(headers["content-length"]),
+                         len(body.encode()))
+        self.assertGreaterEqual(
+            metric(body, 'smtpd_messages_total{reply="2xx"}'), 1)
+        self.assertGreaterEqual(
+            metric(body, "smtpd_delivery_duration_seconds_count"), 1)
+        self.assertGreaterEqual(
+            metric(body, 'smtpd_message_size_bytes_bucket{le="+Inf"}'), 1)
+        self.assertEqual(metric(body, 'smtpd_build_info{version="1.0"}'), 1)
+        self.assertIn("# TYPE smtpd_sessions gauge", body)
+        self.assertIn('smtpd_children{state="idle"}', body)
+        # No client addresses: those are for smtpd -s and the logs.
+        self.assertNotIn("127.0.0.1", body)
+
+    @unittest.skipUnless(shutil.which("promtool"), "no promtool")
+    def test_promtool_check_metrics(self):
+        body = scrape(self.d.port2)[2]
+        r = subprocess.run(["promtool", "check", "metrics"],
+                           input=body.encode(), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout.decode())
+        self.assertEqual(r.stdout.decode().strip(), "")
+
+    def test_errors(self):
+        for req, status in (
+                (b"POST /metrics HTTP/1.1\r\n\r\n", "405"),
+                (b"GET /other HTTP/1.1\r\n\r\n", "404"),
+                (b"GET /metrics SMTP/1.0\r\n\r\n", "400"),
+                (b"EHLO x\r\n\r\n", "400"),
+                (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
+                 "400")):
+            with self.subTest(req=req[:30]):
+                raw = http(self.d.port2, req)
+                self.assertTrue(raw.startswith(b"HTTP/1.1 " +
+                                               status.encode()), raw[:80])
+
+    def test_slow_request_is_closed(self):
+        s = socket.create_connection(("127.0.0.1", self.d.port2), timeout=10)
+        try:
+            s.sendall(b"GET /metrics HTTP/1.1\r\n")
+            t0 = time.monotonic()
+            self.assertEqual(s.recv(100), b"")
+            self.assertLess(time.monotonic() - t0, 8)
+        finally:
+            s.close()
+
+    def test_scrape_at_max_clients(self):
+        c1 = self.session()
+        c2 = self.connect(greeting=False)
+        c2.expect(TOO_MANY)
+        line, _, body = scrape(self.d.port2)
+        self.assertEqual(line, "HTTP/1.1 200 OK")
+        self.assertEqual(metric(body, 'smtpd_sessions{state="helo"}'), 1)
+        self.assertGreaterEqual(metric(
+            body, 'smtpd_connections_refused_total{reason="max_clients"}'),
+            1)
+        c1.check("NOOP", "250 OK")
+
+
+class TestConfig(unittest.TestCase):
+    def check_conf(self, text):
+        d = Smtpd(start=False)
+        try:
+            d.write_config(text, raw=True)
+            r = subprocess.run([smtpd_path(), "-n", "-f", d.conf],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=10)
+            return r.returncode, (r.stdout + r.stderr).decode()
+        finally:
+            d.cleanup()
+
+    def test_metrics_needs_port(self):
+        rc, out = self.check_conf("deliver discard\n"
+                                  "listen on 127.0.0.1 port 25\n"
+                                  "listen on 127.0.0.1 metrics\n")
+        self.assertEqual(rc, 1)
+        self.assertIn(":3: listen: metrics needs an explicit port", out)
+
+    def test_metrics_alone(self):
+        rc, out = self.check_conf("deliver discard\n"
+                                  "listen on 127.0.0.1 port 9154 metrics "
+                                  "proxy-protocol\n")
+        self.assertEqual(rc, 1)
+        self.assertIn(":2: listen: metrics takes no other option", out)
+
+    def test_canonical(self):
+        rc, out = self.check_conf("deliver discard\ncontrol /run/x.sock\n"
+                                  "listen on ::1 port 9154 metrics\n")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("control /run/x.sock\n", out)
+        self.assertIn("listen on ::1 port 9154 metrics\n", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
