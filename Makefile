@@ -52,9 +52,13 @@ LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
 UNITTESTS =	test_addr test_config test_session test_deliver test_tls test_proxy test_auth test_policy
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)
 CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
+# The bench's clients (contrib/bench), built by make bench and make test.
+BENCHDIR =	$(BUILDDIR)/contrib/bench
+BENCHBINS =	$(BENCHDIR)/bdat-client $(BENCHDIR)/tls-client \
+		$(BENCHDIR)/spawn-floor
 
 .PHONY: all deps deps-check run check test unit e2e check-valgrind install \
-	uninstall clean lint bench soak
+	uninstall clean lint bench bench-tools soak
 
 all: $(BUILDDIR)/smtpd $(CONTRIB)
 	@if [ "$(BUILDDIR)" = build ]; then ln -sf build/smtpd smtpd; fi
@@ -74,6 +78,22 @@ $(BUILDDIR)/contrib/%.o: contrib/%.c
 	@mkdir -p $(@D)
 	$(MAILDIR_CC) -D_GNU_SOURCE $(CFLAGS_BASE) -c -o $@ $<
 
+# The bench's clients: the system's compiler (tls-client needs OpenSSL's
+# headers), the project's warnings; benchio.o is what they share.
+$(BENCHDIR)/%.o: contrib/bench/%.c contrib/bench/benchio.h
+	@mkdir -p $(@D)
+	$(CC) -D_GNU_SOURCE $(CFLAGS_BASE) \
+	    $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null) -c -o $@ $<
+
+$(BENCHDIR)/tls-client: $(BENCHDIR)/tls-client.o $(BENCHDIR)/benchio.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null)
+
+$(BENCHDIR)/%: $(BENCHDIR)/%.o $(BENCHDIR)/benchio.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
+bench-tools: $(BENCHBINS)
+.PRECIOUS: $(BENCHDIR)/%.o
+
 $(BUILDDIR)/smtpd: $(BUILDDIR)/smtpd.o $(LIBOBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -91,7 +111,7 @@ run: deps
 	./build/smtpd -d
 
 # The unit and end-to-end tests of one build (BUILDDIR, SAN).
-test: all $(UNITBINS)
+test: all $(UNITBINS) $(BENCHBINS)
 	@sh tests/run-unit.sh $(BUILDDIR) $(UNITTESTS)
 	@sh tests/test_maildir.sh $(CONTRIB)
 	@sh tests/test_manuals.sh
@@ -107,11 +127,14 @@ check: deps-check
 	    mandoc -Tlint -W warning smtpd.8 smtpd.conf.5 && \
 	    echo "mandoc -Tlint: clean"; fi
 
-# smtpd against Postfix's smtp-sink, driven by smtp-source (installs the
-# postfix package when missing, without starting it); see contrib/bench.
-bench: $(BUILDDIR)/smtpd $(CONTRIB)
+# smtpd against Postfix's smtp-sink driven by smtp-source, the spawn floor
+# of a delivery program, BDAT against DATA, and STARTTLS sessions against a
+# private Postfix (installs the postfix package when missing, without
+# starting it); see contrib/bench/bench.sh.  BENCH_ONLY="tls bdat" runs a
+# part.
+bench: $(BUILDDIR)/smtpd $(CONTRIB) $(BENCHBINS)
 	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
-	    sh contrib/bench/bench.sh
+	    BENCH_BIN=$(BENCHDIR) sh contrib/bench/bench.sh
 
 # 1000 concurrent sessions for SOAK_SECONDS (default 600) into a Maildir
 # on /dev/shm: every acknowledged message delivered once, RSS, processes,

@@ -1,0 +1,172 @@
+# contrib/bench/source.sh: Postfix's smtp-source against smtp-sink, smtpd
+# with deliver discard and smtpd with deliver-maildir, and the RCPT rate
+# with a 1,000,000-entry recipient table.  Sourced by bench.sh.
+
+# Word splitting of flags is intended here.
+# shellcheck disable=SC2086
+
+# name|title|sessions|length|messages|source flags (-d: many msgs/connection)
+SCENARIOS="
+a|20 sessions x 4 KiB|20|4096|${BENCH_MSGS_A:-20000}|-d
+b|1 msg/connection, 20 sess|20|4096|${BENCH_MSGS_B:-5000}|
+c|1 session (latency)|1|4096|${BENCH_MSGS_C:-6000}|-d
+d|200 sessions x 4 KiB|200|4096|${BENCH_MSGS_D:-10000}|-d
+e|20 sessions x 1 MiB|20|1048576|${BENCH_MSGS_E:-500}|-d
+"
+RCPT_MSGS=${BENCH_MSGS_R:-2000}
+RCPT_PER=100
+
+# Targets, as ratios to smtp-sink; "-" means none.  e: not below the
+# ratio smtpd had when these targets were set.
+target() {	# target scenario deliver-mode
+	case "$2:$1" in
+	discard:a|discard:d)	echo 0.95 ;;
+	discard:b)		echo 0.80 ;;
+	discard:c)		echo 1.00 ;;
+	discard:e)		echo 4.00 ;;
+	maildir:*)		echo 0.15 ;;
+	*)			echo - ;;
+	esac
+}
+
+# run_source SCEN TARGET ROUND PORT SESS LEN MSGS FLAGS: one smtp-source
+# run; records its rate and the server's CPU per message.
+run_source() {
+	scen=$1 tgt=$2 round=$3 spid=$(server_pid "$2")
+	[ "$tgt" = maildir ] && find "$MAILDIR/new" -type f -delete
+	c0=$(tree_ticks "$spid")
+	t0=$(now)
+	$SOURCE $8 -s "$5" -l "$6" -m "$7" -M $HOST -f "sender@$HOST" \
+	    -t "rcpt@$HOST" "127.0.0.1:$4" </dev/null >/dev/null \
+	    2>"$TMP/source.err"
+	rc=$?
+	t1=$(now)
+	c1=$(tree_ticks "$spid")
+	if [ $rc -ne 0 ] || [ -s "$TMP/source.err" ]; then
+		echo "($scen) $tgt round $round: smtp-source exit $rc: $(head -3 "$TMP/source.err")" >>"$ERRORS"
+		record "$scen $tgt $round ERR ERR"
+		return
+	fi
+	if [ "$tgt" = maildir ]; then
+		got=$(find "$MAILDIR/new" -type f | wc -l)
+		[ "$got" -eq "$7" ] ||
+		    echo "($scen) maildir round $round: $got of $7 messages in new/" >>"$ERRORS"
+		find "$MAILDIR/new" -type f -delete
+	fi
+	record "$scen $tgt $round $(awk -v a="$t0" -v b="$t1" -v m="$7" \
+	    'BEGIN { printf "%.1f", m / (b - a) }') $(cpu_us "$c0" "$c1" "$7")"
+}
+
+source_run() {
+	while IFS='|' read -r scen title sess len msgs flags; do
+		[ -n "$scen" ] || continue
+		printf 'bench: (%s) %s: %s msgs ' "$scen" "$title" "$msgs" >&2
+		r=1
+		while [ $r -le "$ROUNDS" ]; do
+			for t in sink discard maildir; do
+				run_source "$scen" $t $r $(port_of $t) "$sess" \
+				    "$len" "$msgs" "$flags"
+			done
+			printf '.' >&2
+			r=$((r + 1))
+		done
+		printf '\n' >&2
+	done <<EOF
+$SCENARIOS
+EOF
+}
+
+port_of() {	# port_of TARGET
+	case $1 in
+	sink)		echo "$SINK_PORT" ;;
+	discard)	echo "$DISCARD_PORT" ;;
+	maildir)	echo "$MAILDIR_PORT" ;;
+	esac
+}
+
+# RCPT rate with a 1,000,000-entry recipient table against none: a hash
+# lookup per RCPT should not show.  smtp-source -r N sends RCPT TO the
+# recipients 1rcpt@ .. Nrcpt@; the table holds them (and 0rcpt@) among a
+# million.
+rcpt_run() {
+	awk -v h=$HOST -v n=$RCPT_PER 'BEGIN {
+		for (i = 0; i < 1000000 - n - 2; i++)
+			printf "user%d@d%d.%s\n", i, i % 997, h
+		for (i = 0; i <= n; i++) printf "%drcpt@%s\n", i, h
+		printf "rcpt@%s\n", h }' >"$TMP/rcpts"
+	[ -n "$RUNAS" ] && chmod 644 "$TMP/rcpts"
+	T0=$(now)
+	start_smtpd table discard "accept recipients $TMP/rcpts"
+	TABLE_PID=$SMTPD_PID TABLE_PORT=$SMTPD_PORT
+	wait_prefork $TABLE_PID
+	TABLE_UP=$(awk -v a="$T0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+	r=1
+	printf 'bench: (r) RCPT rate, %s msgs x %s rcpts ' "$RCPT_MSGS" $RCPT_PER >&2
+	while [ $r -le "$ROUNDS" ]; do
+		run_source r notable $r $DISCARD_PORT 20 1024 "$RCPT_MSGS" \
+		    "-d -r $RCPT_PER"
+		run_source r table $r $TABLE_PORT 20 1024 "$RCPT_MSGS" \
+		    "-d -r $RCPT_PER"
+		printf '.' >&2
+		r=$((r + 1))
+	done
+	printf '\n' >&2
+	# The table's smtpd holds a million entries: not needed any more.
+	stop_pid $TABLE_PID
+}
+
+rcpt_rate() {	# rcpt_rate TARGET: median RCPT/s of scenario r
+	m=$(median r "$1")
+	[ "$m" = ERR ] && { echo ERR; return; }
+	awk -v m="$m" -v n=$RCPT_PER 'BEGIN { printf "%.0f", m * n }'
+}
+
+source_report() {
+	echo
+	echo "throughput: smtp-source (messages/s and server CPU us/message, median of $ROUNDS;"
+	echo "ratio = smtpd / smtp-sink)"
+	printf '%-30s %6s %5s | %6s %5s %5s %6s %-4s | %6s %5s %5s %6s %-4s\n' \
+	    scenario sink us discard us ratio target "" maildir us ratio \
+	    target ""
+	echo "$SCENARIOS" | while IFS='|' read -r scen title sess len msgs flags; do
+		[ -n "$scen" ] || continue
+		s=$(median "$scen" sink)
+		d=$(median "$scen" discard)
+		m=$(median "$scen" maildir)
+		printf '%-30s %6s %5s | %6s %5s %s | %6s %5s %s\n' \
+		    "($scen) $title" "$s" "$(median "$scen" sink 5)" \
+		    "$d" "$(median "$scen" discard 5)" \
+		    "$(ratio_cols "$d" "$s" "$(target "$scen" discard)")" \
+		    "$m" "$(median "$scen" maildir 5)" \
+		    "$(ratio_cols "$m" "$s" "$(target "$scen" maildir)")"
+	done
+
+	echo
+	RN=$(rcpt_rate notable)
+	RT=$(rcpt_rate table)
+	printf '(r) smtp-source -r %s: %s RCPT/s | with a 1,000,000-entry table %s RCPT/s' \
+	    $RCPT_PER "$RN" "$RT"
+	r=$(ratio "$RT" "$RN")
+	[ "$r" != - ] &&
+	    printf ' ratio %s (target >=0.90 %s)' "$r" "$(passmiss "$r" ">=" 0.90)"
+	echo
+	echo "    (smtpd with the table was up in $TABLE_UP s)"
+
+	echo
+	echo "rounds (msg/s: sink discard maildir)"
+	echo "$SCENARIOS" | while IFS='|' read -r scen title sess len msgs flags; do
+		[ -n "$scen" ] || continue
+		printf '  (%s) %s msgs, smtp-source -s %s -l %s %s:' "$scen" \
+		    "$msgs" "$sess" "$len" "$flags"
+		r=1
+		while [ $r -le "$ROUNDS" ]; do
+			for t in sink discard maildir; do
+				printf ' %s' "$(awk -v s="$scen" -v t="$t" -v r=$r \
+				    '$1 == s && $2 == t && $3 == r { print $4 }' "$RESULTS")"
+			done
+			[ $r -lt "$ROUNDS" ] && printf ' |'
+			r=$((r + 1))
+		done
+		echo
+	done
+}
