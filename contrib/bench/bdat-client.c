@@ -345,6 +345,7 @@ main(int argc, char *argv[])
 	else
 		printf("BDAT chunks of %lld", o.bo_chunk > 0 ? o.bo_chunk : len);
 	printf(": %.3f s, %.1f msgs/s\n", t, sent / t);
+	free(o.bo_msg);
 	if (failed > 0 || sent != o.bo_msgs) {
 		fprintf(stderr, "bdat-client: %d sessions failed, %lld of %lld "
 		    "messages accepted\n", failed, sent, o.bo_msgs);

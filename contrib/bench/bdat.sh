@@ -3,6 +3,10 @@
 # with deliver discard; DATA to smtp-sink for reference (smtp-sink does
 # not offer CHUNKING).  Sourced by bench.sh.
 
+# Word splitting of PID lists, flags and "a b c" results is intended; the
+# variables set here are read by the other parts.
+# shellcheck shell=sh disable=SC2086,SC2046,SC2034
+
 BDAT_MSGS=${BENCH_MSGS_BDAT:-1000}
 BDAT_LEN=1048576
 BDAT_SESSIONS=20
@@ -10,21 +14,11 @@ BDAT_SKIP=""	# why the BDAT runs were skipped
 
 # run_bdat SCEN TARGET ROUND PORT [-D]: one bdat-client run
 run_bdat() {
-	spid=$(server_pid "$2")
-	c0=$(tree_ticks "$spid")
-	"$BENCH_BIN/bdat-client" ${5:-} -s $BDAT_SESSIONS -l $BDAT_LEN \
-	    -m "$BDAT_MSGS" -H "$HOST" -f "sender@$HOST" -t "rcpt@$HOST" \
-	    "127.0.0.1:$4" >"$TMP/bdat.out" 2>"$TMP/bdat.err"
-	rc=$?
-	c1=$(tree_ticks "$spid")
-	if [ $rc -ne 0 ]; then
-		echo "($1) $2 round $3: bdat-client exit $rc: $(head -3 "$TMP/bdat.err")" >>"$ERRORS"
-		record "$1 $2 $3 ERR ERR"
-		return
-	fi
-	record "$1 $2 $3 $(awk '{ for (i = 2; i <= NF; i++)
-	    if ($i == "msgs/s") print $(i - 1) }' "$TMP/bdat.out") \
-	    $(cpu_us "$c0" "$c1" "$BDAT_MSGS")"
+	measure "$1" "$2" "$3" "$BENCH_BIN/bdat-client" ${5:-} \
+	    -s $BDAT_SESSIONS -l $BDAT_LEN -m "$BDAT_MSGS" -H "$HOST" \
+	    -f "sender@$HOST" -t "rcpt@$HOST" "127.0.0.1:$4" || return
+	# "bdat-client: ...: T s, R msgs/s"
+	record "$1 $2 $3 $(field_before msgs/s) $(cpu_us "$C0" "$C1" "$BDAT_MSGS")"
 }
 
 bdat_run() {

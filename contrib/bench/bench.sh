@@ -26,6 +26,8 @@
 # It is a measurement, not a test: PASS/MISS is printed, the exit status is 0
 # unless the bench itself could not run.
 
+# The parts are sourced from BENCHDIR; PIDs and ports split as intended.
+# shellcheck disable=SC1090,SC1091,SC2086,SC2015
 set -u
 
 cd "$(dirname "$0")/../.." || exit 1

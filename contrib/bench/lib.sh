@@ -3,8 +3,9 @@
 # instances, results and medians.  Sourced by bench.sh; sets nothing up by
 # itself but the variables below.
 
-# Word splitting of PID lists and "a b c" results is intended here.
-# shellcheck disable=SC2086,SC2046,SC2317,SC2009,SC2015
+# Word splitting of PID lists, flags and "a b c" results is intended; the
+# variables set here are read by the other parts.
+# shellcheck shell=sh disable=SC2086,SC2046,SC2034,SC2317,SC2009,SC2015
 
 SOURCE=/usr/sbin/smtp-source
 SINK=/usr/sbin/smtp-sink
@@ -157,6 +158,7 @@ server_pid() {	# server_pid TARGET: the PID at the top of its tree
 	maildir)	echo "$MAILDIR_PID" ;;
 	table)		echo "$TABLE_PID" ;;
 	program)	echo "$PROGRAM_PID" ;;
+	floor)		;;
 	tls)		echo "$TLS_PID" ;;
 	postfix)	echo "$PF_PID" ;;
 	*)		die "server_pid: $1?" ;;
@@ -172,11 +174,38 @@ server_pid() {	# server_pid TARGET: the PID at the top of its tree
 # the CPU the whole tree spent in between: smtpd's master, children and
 # delivery programs, Postfix's master and all its daemons.
 tree_ticks() {
+	[ -n "$1" ] || { echo 0; return; }
 	files=""
 	for p in $(descendants "$1"); do files="$files /proc/$p/stat"; done
 	# Fields after "pid (comm) ": utime stime cutime cstime are 12-15.
 	cat $files 2>/dev/null | awk '{ sub(/^.*\) /, "")
 	    s += $12 + $13 + $14 + $15 } END { print s + 0 }'
+}
+
+# measure SCEN TARGET ROUND COMMAND...: runs a client with the CPU of the
+# TARGET server's tree sampled before and after (C0, C1, in ticks) and the
+# clock (T0, T1); its output in $TMP/run.out and run.err.  A client that
+# fails or complains on stderr is an error of the run: recorded, and
+# measure returns 1.
+measure() {
+	m_scen=$1 m_tgt=$2 m_round=$3
+	shift 3
+	m_pid=$(server_pid "$m_tgt")
+	C0=$(tree_ticks "$m_pid")
+	T0=$(now)
+	"$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err"
+	m_rc=$?
+	T1=$(now)
+	C1=$(tree_ticks "$m_pid")
+	[ $m_rc -eq 0 ] && [ ! -s "$TMP/run.err" ] && return 0
+	echo "($m_scen) $m_tgt round $m_round: ${1##*/} exit $m_rc: $(head -3 "$TMP/run.err")" >>"$ERRORS"
+	record "$m_scen $m_tgt $m_round ERR ERR ERR ERR"
+	return 1
+}
+
+field_before() {	# field_before WORD: in run.out, the field before WORD
+	awk -v w="$1" '{ for (i = 2; i <= NF; i++) if ($i == w) print $(i - 1) }' \
+	    "$TMP/run.out"
 }
 
 cpu_us() {	# cpu_us TICKS0 TICKS1 COUNT: microseconds of CPU per unit

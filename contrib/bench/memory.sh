@@ -2,8 +2,9 @@
 # and of the whole process tree while 200 sessions are busy.  Sourced by
 # bench.sh.
 
-# Word splitting of "pss private" pairs is intended here.
-# shellcheck disable=SC2086,SC2046
+# Word splitting of PID lists, flags and "a b c" results is intended; the
+# variables set here are read by the other parts.
+# shellcheck shell=sh disable=SC2086,SC2046,SC2034,SC2317,SC2009,SC2015
 
 IDLE_MAX_KIB=300
 TREE_MAX_KIB=$((60 * 1024))

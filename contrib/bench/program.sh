@@ -4,6 +4,10 @@
 # (spawn-floor).  Then smtpd delivering every message to that same program
 # at scenario a's shape.  Sourced by bench.sh.
 
+# Word splitting of PID lists, flags and "a b c" results is intended; the
+# variables set here are read by the other parts.
+# shellcheck shell=sh disable=SC2086,SC2046,SC2034
+
 PROGRAM_MSGS=${BENCH_MSGS_P:-2000}
 PROGRAM_TARGET=0.90	# smtpd's rate as a ratio to the floor
 
@@ -31,17 +35,12 @@ program_run() {
 }
 
 floor_run() {	# floor_run ROUND: one spawn-floor run
-	if "$BENCH_BIN/spawn-floor" -P 20 -n "$PROGRAM_MSGS" -i "$TMP/message" \
-	    "$PROGRAM" >"$TMP/floor.out" 2>"$TMP/floor.err"; then
-		# "... 281.6 spawns/s, 6697 us CPU/spawn"
-		record "p floor $1 $(awk '{ for (i = 2; i <= NF; i++) {
-		    if ($i == "spawns/s,") r = $(i - 1)
-		    if ($i == "CPU/spawn") c = $(i - 2) } }
-		    END { print r, c }' "$TMP/floor.out")"
-	else
-		echo "(p) floor round $1: $(head -3 "$TMP/floor.err")" >>"$ERRORS"
-		record "p floor $1 ERR ERR"
-	fi
+	measure p floor "$1" "$BENCH_BIN/spawn-floor" -P 20 \
+	    -n "$PROGRAM_MSGS" -i "$TMP/message" "$PROGRAM" || return
+	# "... 281.6 spawns/s, 6697 us CPU/spawn"
+	record "p floor $1 $(field_before spawns/s,) $(awk '{
+	    for (i = 3; i <= NF; i++) if ($i == "CPU/spawn") print $(i - 2) }' \
+	    "$TMP/run.out")"
 }
 
 program_report() {

@@ -2,8 +2,9 @@
 # with deliver discard and smtpd with deliver-maildir, and the RCPT rate
 # with a 1,000,000-entry recipient table.  Sourced by bench.sh.
 
-# Word splitting of flags is intended here.
-# shellcheck disable=SC2086
+# Word splitting of PID lists, flags and "a b c" results is intended; the
+# variables set here are read by the other parts.
+# shellcheck shell=sh disable=SC2086,SC2046,SC2034,SC2317,SC2009,SC2015
 
 # name|title|sessions|length|messages|source flags (-d: many msgs/connection)
 SCENARIOS="
@@ -32,29 +33,17 @@ target() {	# target scenario deliver-mode
 # run_source SCEN TARGET ROUND PORT SESS LEN MSGS FLAGS: one smtp-source
 # run; records its rate and the server's CPU per message.
 run_source() {
-	scen=$1 tgt=$2 round=$3 spid=$(server_pid "$2")
-	[ "$tgt" = maildir ] && find "$MAILDIR/new" -type f -delete
-	c0=$(tree_ticks "$spid")
-	t0=$(now)
-	$SOURCE $8 -s "$5" -l "$6" -m "$7" -M $HOST -f "sender@$HOST" \
-	    -t "rcpt@$HOST" "127.0.0.1:$4" </dev/null >/dev/null \
-	    2>"$TMP/source.err"
-	rc=$?
-	t1=$(now)
-	c1=$(tree_ticks "$spid")
-	if [ $rc -ne 0 ] || [ -s "$TMP/source.err" ]; then
-		echo "($scen) $tgt round $round: smtp-source exit $rc: $(head -3 "$TMP/source.err")" >>"$ERRORS"
-		record "$scen $tgt $round ERR ERR"
-		return
-	fi
-	if [ "$tgt" = maildir ]; then
+	[ "$2" = maildir ] && find "$MAILDIR/new" -type f -delete
+	measure "$1" "$2" "$3" $SOURCE $8 -s "$5" -l "$6" -m "$7" -M $HOST \
+	    -f "sender@$HOST" -t "rcpt@$HOST" "127.0.0.1:$4" || return
+	if [ "$2" = maildir ]; then
 		got=$(find "$MAILDIR/new" -type f | wc -l)
 		[ "$got" -eq "$7" ] ||
-		    echo "($scen) maildir round $round: $got of $7 messages in new/" >>"$ERRORS"
+		    echo "($1) maildir round $3: $got of $7 messages in new/" >>"$ERRORS"
 		find "$MAILDIR/new" -type f -delete
 	fi
-	record "$scen $tgt $round $(awk -v a="$t0" -v b="$t1" -v m="$7" \
-	    'BEGIN { printf "%.1f", m / (b - a) }') $(cpu_us "$c0" "$c1" "$7")"
+	record "$1 $2 $3 $(awk -v a="$T0" -v b="$T1" -v m="$7" \
+	    'BEGIN { printf "%.1f", m / (b - a) }') $(cpu_us "$C0" "$C1" "$7")"
 }
 
 source_run() {
@@ -125,7 +114,7 @@ source_report() {
 	echo
 	echo "throughput: smtp-source (messages/s and server CPU us/message, median of $ROUNDS;"
 	echo "ratio = smtpd / smtp-sink)"
-	printf '%-30s %6s %5s | %6s %5s %5s %6s %-4s | %6s %5s %5s %6s %-4s\n' \
+	printf '%-30s %8s %5s | %8s %5s %5s %6s %-4s | %8s %5s %5s %6s %-4s\n' \
 	    scenario sink us discard us ratio target "" maildir us ratio \
 	    target ""
 	echo "$SCENARIOS" | while IFS='|' read -r scen title sess len msgs flags; do
@@ -133,7 +122,7 @@ source_report() {
 		s=$(median "$scen" sink)
 		d=$(median "$scen" discard)
 		m=$(median "$scen" maildir)
-		printf '%-30s %6s %5s | %6s %5s %s | %6s %5s %s\n' \
+		printf '%-30s %8s %5s | %8s %5s %s | %8s %5s %s\n' \
 		    "($scen) $title" "$s" "$(median "$scen" sink 5)" \
 		    "$d" "$(median "$scen" discard 5)" \
 		    "$(ratio_cols "$d" "$s" "$(target "$scen" discard)")" \

@@ -6,6 +6,7 @@
  */
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -56,19 +57,23 @@ usage(void)
 static char *
 floor_read(const char *path, size_t *len)
 {
-	char	*buf;
-	ssize_t	 n;
-	int	 fd;
+	struct stat	 st;
+	char		*buf;
+	ssize_t		 n;
+	int		 fd;
 
-	if ((fd = open(path, O_RDONLY)) == -1)
+	if ((fd = open(path, O_RDONLY)) == -1 || fstat(fd, &st) == -1)
 		err(1, "%s", path);
-	if ((buf = malloc(FLOOR_MAXINPUT)) == NULL)
+	if (st.st_size > FLOOR_MAXINPUT)
+		errx(1, "%s: larger than %d octets", path, FLOOR_MAXINPUT);
+	if ((buf = malloc(st.st_size + 1)) == NULL)
 		err(1, "malloc");
 	*len = 0;
-	while ((n = read(fd, buf + *len, FLOOR_MAXINPUT - *len)) > 0)
+	while ((size_t)st.st_size > *len &&
+	    (n = read(fd, buf + *len, st.st_size - *len)) > 0)
 		*len += n;
-	if (n == -1)
-		err(1, "%s", path);
+	if (*len != (size_t)st.st_size)
+		err(1, "%s: short read", path);
 	close(fd);
 	return buf;
 }
@@ -186,6 +191,7 @@ main(int argc, char *argv[])
 	printf("spawn-floor: %lld spawns, %d in parallel: %.3f s, "
 	    "%.1f spawns/s, %.0f us CPU/spawn\n", sum.fr_ok, o.fo_workers, t,
 	    sum.fr_ok / t, sum.fr_ok > 0 ? cpu * 1e6 / sum.fr_ok : 0.0);
+	free(o.fo_input);
 	if (sum.fr_failed > 0 || sum.fr_ok != o.fo_count) {
 		fprintf(stderr, "spawn-floor: %lld of %lld runs failed\n",
 		    o.fo_count - sum.fr_ok, o.fo_count);

@@ -296,6 +296,7 @@ main(int argc, char *argv[])
 	    "resumption offered" : "full handshakes", o.to_workers, t,
 	    s.ts_n / t, s.ts_n ? 100.0 * s.ts_resumed / s.ts_n : 0.0,
 	    tlsc_pct(&s, 50), tlsc_pct(&s, 90));
+	free(s.ts_lat);
 	if (failed > 0 || s.ts_failed > 0 || s.ts_n == 0) {
 		fprintf(stderr, "tls-client: %lld sessions failed, %d processes "
 		    "gave up\n", s.ts_failed, failed);

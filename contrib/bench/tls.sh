@@ -6,6 +6,10 @@
 # with `master -c DIR`, stopped by PID; nothing under /etc/postfix is read
 # or written but the package's defaults.  Sourced by bench.sh.
 
+# Word splitting of PID lists, flags and "a b c" results is intended; the
+# variables set here are read by the other parts.
+# shellcheck shell=sh disable=SC2086,SC2046,SC2034
+
 TLS_SECONDS=${BENCH_TLS_SECONDS:-5}
 TLS_PROCS=${BENCH_TLS_PROCS:-8}
 TLS_EHLO_MAX_MS=2	# the first EHLO over TLS, answered on loopback
@@ -74,25 +78,16 @@ EOF
 # run_tls SCEN TARGET ROUND PORT [-r]: one tls-client run; records
 # sessions/s, server CPU per session, EHLO median in ms, % resumed.
 run_tls() {
-	spid=$(server_pid "$2")
-	c0=$(tree_ticks "$spid")
-	"$BENCH_BIN/tls-client" ${5:-} -P "$TLS_PROCS" -T "$TLS_SECONDS" \
-	    -H "client.$HOST" "127.0.0.1:$4" >"$TMP/tls.out" 2>"$TMP/tls.err"
-	rc=$?
-	c1=$(tree_ticks "$spid")
-	if [ $rc -ne 0 ]; then
-		echo "($1) $2 round $3: tls-client exit $rc: $(head -3 "$TMP/tls.err")" >>"$ERRORS"
-		record "$1 $2 $3 ERR ERR ERR ERR"
-		return
-	fi
+	measure "$1" "$2" "$3" "$BENCH_BIN/tls-client" ${5:-} \
+	    -P "$TLS_PROCS" -T "$TLS_SECONDS" -H "client.$HOST" \
+	    "127.0.0.1:$4" || return
 	# "tls-client: N sessions (...), ...: T s, R sessions/s, P% resumed,
 	# EHLO after the handshake: median M ms, 90% Q ms"
-	set -- "$1" "$2" "$3" $(awk '{ for (i = 2; i <= NF; i++) {
-	    if ($i == "sessions/s,") r = $(i - 1)
-	    if ($i == "resumed,") p = $(i - 1)
-	    if ($i == "median") m = $(i + 1) }
-	    sub(/%/, "", p); print $2, r, m, p }' "$TMP/tls.out")
-	record "$1 $2 $3 $5 $(cpu_us "$c0" "$c1" "$4") $6 $7"
+	n=$(awk '{ print $2 }' "$TMP/run.out")
+	p=$(field_before resumed,)
+	record "$1 $2 $3 $(field_before sessions/s,) $(cpu_us "$C0" "$C1" "$n")" \
+	    "$(awk '{ for (i = 2; i <= NF; i++) if ($i == "median") print $(i + 1) }' \
+	    "$TMP/run.out") ${p%\%}"
 }
 
 tls_warm() {	# tls_warm PORT: sessions to start up what starts on demand
