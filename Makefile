@@ -171,7 +171,8 @@ check-valgrind: all
 #      argv[0] is c_deliver_argv[0], which config.c guarantees is an
 #      absolute path (an empty deliver string or one starting with %{...}
 #      is a configuration error).
-LINT_SRCS =	$(LIBSRCS) smtpd.c contrib/deliver-maildir.c
+LINT_SRCS =	$(LIBSRCS) smtpd.c contrib/deliver-maildir.c \
+		$(wildcard contrib/bench/*.c)
 LINT_SCAN_FP =	"smtpd.c:master_shutdown_done:Use-after-free" \
 		"deliver.c:deliver_spawn:Argument with 'nonnull' attribute passed null"
 lint:

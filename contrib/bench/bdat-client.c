@@ -20,7 +20,7 @@
 
 #include "benchio.h"
 
-#define BDAT_WINDOW	32		/* chunks sent ahead of their replies */
+#define BDAT_WINDOW	32		/* chunks ahead of their replies */
 #define BDAT_MAXLEN	(1LL << 30)	/* largest message */
 #define BDAT_LINELEN	76		/* body line, before its CRLF */
 
@@ -55,6 +55,7 @@ static int	 bdat_session(struct bconn *, const struct bdat_opts *,
 static int	 bdat_worker(int, int, void *);
 static void	 bdat_count(const void *, void *);
 static void	 bdat_probe(struct bdat_opts *);
+static long long bdat_options(int, char *[], struct bdat_opts *);
 
 static void
 usage(void)
@@ -104,7 +105,8 @@ bdat_sendv(struct bconn *c, struct iovec *iov, size_t cnt)
 		if ((n = writev(c->bc_fd, iov + i, (int)(cnt - i))) <= 0) {
 			if (n == -1 && errno == EINTR)
 				continue;
-			warnx("write: %s", n == 0 ? "closed" : strerror(errno));
+			warnx("write: %s",
+			    n == 0 ? "closed" : strerror(errno));
 			return -1;
 		}
 		for (; i < cnt && (size_t)n >= iov[i].iov_len; i++)
@@ -287,42 +289,40 @@ bdat_probe(struct bdat_opts *o)
 	close(fd);
 }
 
-int
-main(int argc, char *argv[])
+/* The options: sets o and returns the message length. */
+static long long
+bdat_options(int argc, char *argv[], struct bdat_opts *o)
 {
-	struct bdat_opts o = { .bo_helo = "bench.example",
-	    .bo_from = "sender@bench.example", .bo_to = "rcpt@bench.example",
-	    .bo_msgs = 100, .bo_sessions = 1 };
-	long long	 len = 1048576, sent = 0;
-	double		 t0, t;
-	int		 ch, failed;
+	long long	 len = 1048576;
+	int		 ch;
 
 	while ((ch = getopt(argc, argv, "c:Df:H:l:m:s:t:")) != -1) {
 		switch (ch) {
 		case 'c':
-			o.bo_chunk = bench_number(optarg, 1, BDAT_MAXLEN, "-c");
+			o->bo_chunk = bench_number(optarg, 1, BDAT_MAXLEN,
+			    "-c");
 			break;
 		case 'D':
-			o.bo_data = 1;
+			o->bo_data = 1;
 			break;
 		case 'f':
-			o.bo_from = optarg;
+			o->bo_from = optarg;
 			break;
 		case 'H':
-			o.bo_helo = optarg;
+			o->bo_helo = optarg;
 			break;
 		case 'l':
 			len = bench_number(optarg, 1, BDAT_MAXLEN, "-l");
 			break;
 		case 'm':
-			o.bo_msgs = bench_number(optarg, 1, 1LL << 40, "-m");
+			o->bo_msgs = bench_number(optarg, 1, 1LL << 40, "-m");
 			break;
 		case 's':
-			o.bo_sessions = bench_number(optarg, 1,
+			o->bo_sessions = bench_number(optarg, 1,
 			    BENCH_MAXWORKERS, "-s");
 			break;
 		case 't':
-			o.bo_to = optarg;
+			o->bo_to = optarg;
 			break;
 		default:
 			usage();
@@ -330,7 +330,21 @@ main(int argc, char *argv[])
 	}
 	if (argc - optind != 1)
 		usage();
-	o.bo_target = argv[optind];
+	o->bo_target = argv[optind];
+	return len;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct bdat_opts o = { .bo_helo = "bench.example",
+	    .bo_from = "sender@bench.example", .bo_to = "rcpt@bench.example",
+	    .bo_msgs = 100, .bo_sessions = 1 };
+	long long	 len, sent = 0;
+	double		 t0, t;
+	int		 failed;
+
+	len = bdat_options(argc, argv, &o);
 	o.bo_len = len;
 	o.bo_msg = bdat_message(&o, len);
 	bdat_probe(&o);
@@ -343,12 +357,14 @@ main(int argc, char *argv[])
 	if (o.bo_data)
 		printf("DATA");
 	else
-		printf("BDAT chunks of %lld", o.bo_chunk > 0 ? o.bo_chunk : len);
+		printf("BDAT chunks of %lld",
+		    o.bo_chunk > 0 ? o.bo_chunk : len);
 	printf(": %.3f s, %.1f msgs/s\n", t, sent / t);
 	free(o.bo_msg);
 	if (failed > 0 || sent != o.bo_msgs) {
-		fprintf(stderr, "bdat-client: %d sessions failed, %lld of %lld "
-		    "messages accepted\n", failed, sent, o.bo_msgs);
+		fprintf(stderr, "bdat-client: %d sessions failed, "
+		    "%lld of %lld messages accepted\n", failed, sent,
+		    o.bo_msgs);
 		return 1;
 	}
 	return 0;

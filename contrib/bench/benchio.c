@@ -122,7 +122,8 @@ bconn_send(struct bconn *c, const void *buf, size_t len)
 		if ((n = c->bc_write(c, p, len)) <= 0) {
 			if (n == -1 && errno == EINTR)
 				continue;
-			warnx("write: %s", n == 0 ? "closed" : strerror(errno));
+			warnx("write: %s",
+			    n == 0 ? "closed" : strerror(errno));
 			return -1;
 		}
 		p += n;

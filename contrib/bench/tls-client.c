@@ -193,7 +193,8 @@ tlsc_worker(int i, int rfd, void *arg)
 	signal(SIGPIPE, SIG_IGN);
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
 		errx(1, "SSL_CTX_new failed");
-	n = o->to_sessions / o->to_workers + (i < o->to_sessions % o->to_workers);
+	n = o->to_sessions / o->to_workers +
+	    (i < o->to_sessions % o->to_workers);
 	while (o->to_sessions > 0 ? n-- > 0 : bench_now() < o->to_until) {
 		memset(&r, 0, sizeof(r));
 		r.tr_ok = tlsc_session(ctx, o, &prev, &r) == 0;
@@ -262,7 +263,8 @@ main(int argc, char *argv[])
 			o.to_helo = optarg;
 			break;
 		case 'n':
-			o.to_sessions = bench_number(optarg, 1, 1LL << 40, "-n");
+			o.to_sessions = bench_number(optarg, 1, 1LL << 40,
+			    "-n");
 			break;
 		case 'P':
 			o.to_workers = bench_number(optarg, 1,
@@ -298,8 +300,8 @@ main(int argc, char *argv[])
 	    tlsc_pct(&s, 50), tlsc_pct(&s, 90));
 	free(s.ts_lat);
 	if (failed > 0 || s.ts_failed > 0 || s.ts_n == 0) {
-		fprintf(stderr, "tls-client: %lld sessions failed, %d processes "
-		    "gave up\n", s.ts_failed, failed);
+		fprintf(stderr, "tls-client: %lld sessions failed, "
+		    "%d processes gave up\n", s.ts_failed, failed);
 		return 1;
 	}
 	return 0;
