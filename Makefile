@@ -47,7 +47,7 @@ CMOCKA_LIBS =	$(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Everything but main() links into the unit tests.
 LIBSRCS =	addr.c auth.c config.c control.c deliver.c load.c log.c \
-		metrics.c policy.c proxy.c score.c session.c tls.c util.c
+		metrics.c net.c policy.c proxy.c score.c session.c tls.c util.c
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
 UNITTESTS =	test_addr test_config test_session test_deliver test_tls test_proxy test_auth test_policy
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)

@@ -927,7 +927,7 @@ config_clients_parse(struct parse *p, int argc, char **argv)
 			    p->p_kw->k_name, MAX_CLIENT_NETS);
 			return -1;
 		}
-		if (proxy_net_parse(argv[i],
+		if (net_parse(argv[i],
 		    &c->c_pol.po_clients[list][c->c_pol.po_nclients[list]]) == -1) {
 			config_error(p, "%s: \"%s\" is not an address or "
 			    "network (CIDR, host bits zero)", p->p_kw->k_name,
@@ -1370,7 +1370,7 @@ config_listen_from(struct parse *p, struct listener *l, int argc,
 			    "than %d networks", MAX_PROXY_FROM);
 			return -1;
 		}
-		if (proxy_net_parse(argv[i],
+		if (net_parse(argv[i],
 		    &l->l_proxy_from[l->l_nproxy_from]) == -1) {
 			config_error(p, "listen: proxy-protocol from: \"%s\" "
 			    "is not ADDRESS or ADDRESS/PREFIX without host "

@@ -339,7 +339,7 @@ policy_net_best(const struct config *c, int list, const struct sockaddr *sa)
 
 	for (i = 0; i < c->c_pol.po_nclients[list]; i++)
 		if (c->c_pol.po_clients[list][i].na_prefix > best &&
-		    proxy_net_match(&c->c_pol.po_clients[list][i], 1, sa))
+		    net_match(&c->c_pol.po_clients[list][i], 1, sa))
 			best = c->c_pol.po_clients[list][i].na_prefix;
 	return best;
 }

@@ -1708,7 +1708,7 @@ session_proxy(struct session *s, const struct sockaddr *sa)
 	const char		*why;
 
 	if (l->l_nproxy_from > 0 && (sa == NULL ||
-	    !proxy_net_match(l->l_proxy_from, l->l_nproxy_from, sa))) {
+	    !net_match(l->l_proxy_from, l->l_nproxy_from, sa))) {
 		log_info("%s proxy: %s is not allowed to send a header",
 		    s->s_client.ci_sid, s->s_client.ci_addr);
 		return -1;

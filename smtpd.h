@@ -366,6 +366,11 @@ const char	*log_escape(const char *, size_t, char *, size_t);
 #define METRICS_MAX_BUSY	4	/* scrapes at once, over max-clients */
 void		 metrics_serve(int);
 
+/* net.c */
+int		 net_match(const struct netaddr *, int,
+		    const struct sockaddr *);
+int		 net_parse(const char *, struct netaddr *);
+
 /* policy.c */
 #define PA_DUNNO		0	/* go on: OK, DUNNO */
 #define PA_PREPEND		1	/* go on, and add the header */
@@ -410,9 +415,6 @@ struct proxy_info {
 };
 int		 proxy_parse(const unsigned char *, size_t,
 		    struct proxy_info *, const char **);
-int		 proxy_net_match(const struct netaddr *, int,
-		    const struct sockaddr *);
-int		 proxy_net_parse(const char *, struct netaddr *);
 
 /* control.c */
 #define CONTROL_MAX_CLIENTS	4

@@ -180,7 +180,7 @@ test_clients(void **state)
 	strlcpy(cl.ci_addr, "10.1.2.3", sizeof(cl.ci_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
 	/* Only reject: the rest is welcome. */
-	assert_int_equal(proxy_net_parse("10.0.0.0/8",
+	assert_int_equal(net_parse("10.0.0.0/8",
 	    &c->c_pol.po_clients[PN_REJECT][0]), 0);
 	c->c_pol.po_nclients[PN_REJECT] = 1;
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
@@ -189,9 +189,9 @@ test_clients(void **state)
 	strlcpy(cl.ci_addr, "192.0.2.1", sizeof(cl.ci_addr));
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
 	/* The more specific network wins, whichever list. */
-	assert_int_equal(proxy_net_parse("10.1.0.0/16",
+	assert_int_equal(net_parse("10.1.0.0/16",
 	    &c->c_pol.po_clients[PN_ACCEPT][0]), 0);
-	assert_int_equal(proxy_net_parse("2001:db8::/32",
+	assert_int_equal(net_parse("2001:db8::/32",
 	    &c->c_pol.po_clients[PN_ACCEPT][1]), 0);
 	c->c_pol.po_nclients[PN_ACCEPT] = 2;
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
@@ -208,7 +208,7 @@ test_clients(void **state)
 	assert_string_equal(reply, "554 5.7.1 <2001:db9::1>: Client host "
 	    "rejected: Access denied");
 	/* A tie is a refusal; a UNIX socket client is local. */
-	assert_int_equal(proxy_net_parse("10.1.0.0/16",
+	assert_int_equal(net_parse("10.1.0.0/16",
 	    &c->c_pol.po_clients[PN_REJECT][1]), 0);
 	c->c_pol.po_nclients[PN_REJECT] = 2;
 	strlcpy(cl.ci_addr, "10.1.2.3", sizeof(cl.ci_addr));

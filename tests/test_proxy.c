@@ -570,25 +570,25 @@ test_net_parse(void **state)
 	    "1.2.3.4/32 ", "fe80::1%eth0", "01.2.3.4" };
 
 	(void)state;
-	assert_int_equal(proxy_net_parse("10.0.0.0/8", &na), 0);
+	assert_int_equal(net_parse("10.0.0.0/8", &na), 0);
 	assert_int_equal(na.na_family, AF_INET);
 	assert_int_equal(na.na_prefix, 8);
 	assert_int_equal(na.na_addr[0], 10);
-	assert_int_equal(proxy_net_parse("192.0.2.7", &na), 0);
+	assert_int_equal(net_parse("192.0.2.7", &na), 0);
 	assert_int_equal(na.na_prefix, 32);
-	assert_int_equal(proxy_net_parse("0.0.0.0/0", &na), 0);
+	assert_int_equal(net_parse("0.0.0.0/0", &na), 0);
 	assert_int_equal(na.na_prefix, 0);
-	assert_int_equal(proxy_net_parse("192.0.2.128/25", &na), 0);
-	assert_int_equal(proxy_net_parse("2001:db8::/32", &na), 0);
+	assert_int_equal(net_parse("192.0.2.128/25", &na), 0);
+	assert_int_equal(net_parse("2001:db8::/32", &na), 0);
 	assert_int_equal(na.na_family, AF_INET6);
 	assert_int_equal(na.na_prefix, 32);
-	assert_int_equal(proxy_net_parse("::1", &na), 0);
+	assert_int_equal(net_parse("::1", &na), 0);
 	assert_int_equal(na.na_prefix, 128);
 	assert_int_equal(na.na_addr[15], 1);
-	assert_int_equal(proxy_net_parse("::/0", &na), 0);
-	assert_int_equal(proxy_net_parse("2001:db8::8/125", &na), 0);
+	assert_int_equal(net_parse("::/0", &na), 0);
+	assert_int_equal(net_parse("2001:db8::8/125", &na), 0);
 	for (i = 0; i < NITEMS(bad); i++)
-		if (proxy_net_parse(bad[i], &na) != -1) {
+		if (net_parse(bad[i], &na) != -1) {
 			print_error("accepted \"%s\"\n", bad[i]);
 			fail();
 		}
@@ -614,7 +614,7 @@ match(const struct netaddr *nets, int n, const char *addr)
 		    1);
 		memcpy(&ss, &sin6, sizeof(sin6));
 	}
-	return (proxy_net_match(nets, n, (struct sockaddr *)&ss));
+	return (net_match(nets, n, (struct sockaddr *)&ss));
 }
 
 static void
@@ -624,10 +624,10 @@ test_net_match(void **state)
 	struct sockaddr_storage	 ss;
 
 	(void)state;
-	assert_int_equal(proxy_net_parse("10.0.0.0/8", &nets[0]), 0);
-	assert_int_equal(proxy_net_parse("192.0.2.128/25", &nets[1]), 0);
-	assert_int_equal(proxy_net_parse("2001:db8::/32", &nets[2]), 0);
-	assert_int_equal(proxy_net_parse("::1", &nets[3]), 0);
+	assert_int_equal(net_parse("10.0.0.0/8", &nets[0]), 0);
+	assert_int_equal(net_parse("192.0.2.128/25", &nets[1]), 0);
+	assert_int_equal(net_parse("2001:db8::/32", &nets[2]), 0);
+	assert_int_equal(net_parse("::1", &nets[3]), 0);
 	assert_int_equal(match(nets, 4, "10.1.2.3"), 1);
 	assert_int_equal(match(nets, 4, "11.0.0.1"), 0);
 	assert_int_equal(match(nets, 4, "192.0.2.128"), 1);
@@ -645,17 +645,17 @@ test_net_match(void **state)
 	/* Only the first n networks count; none match nothing. */
 	assert_int_equal(match(nets, 1, "192.0.2.200"), 0);
 	assert_int_equal(match(nets, 0, "10.1.2.3"), 0);
-	assert_int_equal(proxy_net_parse("0.0.0.0/0", &nets[0]), 0);
+	assert_int_equal(net_parse("0.0.0.0/0", &nets[0]), 0);
 	assert_int_equal(match(nets, 1, "203.0.113.9"), 1);
 	assert_int_equal(match(nets, 1, "::ffff:203.0.113.9"), 1);
 	assert_int_equal(match(nets, 1, "2001:db8::1"), 0);
-	assert_int_equal(proxy_net_parse("::/0", &nets[0]), 0);
+	assert_int_equal(net_parse("::/0", &nets[0]), 0);
 	assert_int_equal(match(nets, 1, "2001:db8::1"), 1);
 	assert_int_equal(match(nets, 1, "203.0.113.9"), 0);
 	/* Not an IP socket. */
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = AF_UNIX;
-	assert_int_equal(proxy_net_match(nets, 1, (struct sockaddr *)&ss), 0);
+	assert_int_equal(net_match(nets, 1, (struct sockaddr *)&ss), 0);
 }
 
 int
