@@ -69,7 +69,7 @@ deps:
 deps-check:
 	@sh contrib/deps.sh check
 
-$(BUILDDIR)/%.o: %.c smtpd.h
+$(BUILDDIR)/%.o: %.c smtpd.h internal.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -103,7 +103,7 @@ $(BUILDDIR)/smtpd: $(BUILDDIR)/smtpd.o $(LIBOBJS)
 $(BUILDDIR)/contrib/deliver-maildir: $(BUILDDIR)/contrib/deliver-maildir.o
 	$(MAILDIR_CC) $(MAILDIR_LDFLAGS) -o $@ $^
 
-$(BUILDDIR)/tests/%: $(BUILDDIR)/tests/%.o $(LIBOBJS)
+$(BUILDDIR)/tests/%: $(BUILDDIR)/tests/%.o $(BUILDDIR)/tests/testlib.o $(LIBOBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
 run: deps
@@ -234,7 +234,7 @@ FUZZ_SRCS_fuzz_deliver = $(filter-out deliver.c,$(LIBSRCS))
 
 fuzz: $(FUZZERS:%=$(FUZZDIR)/%)
 
-$(FUZZDIR)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBSRCS) smtpd.h
+$(FUZZDIR)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBSRCS) smtpd.h internal.h
 	@mkdir -p $(@D)
 	$(FUZZCC) $(CPPFLAGS) -std=c11 $(FUZZFLAGS) $(WARNINGS) \
 	    $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -o $@ $< \

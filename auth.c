@@ -27,6 +27,7 @@
 #include <openssl/crypto.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define AUTH_CP_FD	3	/* checkpassword reads its input here */
 #define AUTH_CP_POLL	20	/* ms between waitpid()s without a pidfd */
@@ -563,19 +564,6 @@ auth_cp_spawn(char *const argv[], int in, pid_t *pid)
 	return error == 0 ? 0 : -1;
 }
 
-/* Milliseconds left of the time limit that began at start. */
-static int
-auth_cp_left(const struct timespec *start)
-{
-	struct timespec	 now;
-	long long	 ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = auth_timeout_ms - ((long long)(now.tv_sec - start->tv_sec) *
-	    1000 + (now.tv_nsec - start->tv_nsec) / 1000000);
-	return ms < 0 ? 0 : (int)ms;
-}
-
 /*
  * The program's wait status, or -1 when it is lost or ran out of time:
  * then its whole process group gets SIGKILL and it is reaped.  A pidfd
@@ -584,12 +572,12 @@ auth_cp_left(const struct timespec *start)
 static int
 auth_cp_wait(pid_t pid)
 {
-	struct timespec	 start;
+	long long	 deadline;
 	struct pollfd	 pfd;
 	pid_t		 r;
 	int		 status = -1, ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	deadline = util_now_ms() + auth_timeout_ms;
 	pfd.fd = -1;
 	pfd.events = POLLIN;
 #ifdef SYS_pidfd_open
@@ -597,7 +585,7 @@ auth_cp_wait(pid_t pid)
 #endif
 	while ((r = waitpid(pid, &status, WNOHANG)) == 0 ||
 	    (r == -1 && errno == EINTR)) {
-		if ((ms = auth_cp_left(&start)) == 0)
+		if ((ms = util_ms_left(deadline)) == 0)
 			break;
 		if (pfd.fd == -1 && ms > AUTH_CP_POLL)
 			ms = AUTH_CP_POLL;

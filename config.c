@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define CONF_MAXWORDS	128	/* words on one line */
 #define CONF_ESCLEN	100	/* a value quoted in an error message */

@@ -24,6 +24,9 @@
 #include <unistd.h>
 
 #include "smtpd.h"
+#include "internal.h"
+
+#define DELIVER_OUT_MAX	4096		/* captured program output */
 
 #define REPLY_TEMPFAIL	\
     "451 4.3.0 Delivery failed temporarily, try again later"
@@ -75,7 +78,7 @@ struct deliver_job {
 	int		 dj_error;	/* errno: failed spawn or I/O */
 	struct deliver_out dj_out;
 	struct deliver_out dj_err;
-	struct timespec	 dj_start;
+	long long	 dj_start;	/* util_now_ms() clock */
 	enum deliver_class dj_class;
 	char		 dj_reply[REPLY_MAX];
 };
@@ -120,7 +123,6 @@ static int	 deliver_start(const struct config *, const struct client *,
 		    struct deliver_job *);
 static void	 deliver_read(struct deliver_out *, int);
 static void	 deliver_reap(struct deliver_job *, int);
-static int	 deliver_timeleft(const struct timespec *, int);
 static void	 deliver_io(struct deliver_job *, int);
 static size_t	 deliver_override(struct deliver_job *);
 static void	 deliver_result(struct deliver_job *, const char *);
@@ -824,21 +826,6 @@ deliver_reap(struct deliver_job *dj, int kill_group)
 		dj->dj_status = 0xff00;		/* lost: treat as 255 */
 }
 
-static int
-deliver_timeleft(const struct timespec *start, int timeout)
-{
-	struct timespec	 now;
-	long long	 ms;
-
-	if (timeout <= 0)
-		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)timeout * 1000 -
-	    ((long long)(now.tv_sec - start->tv_sec) * 1000 +
-	    (now.tv_nsec - start->tv_nsec) / 1000000);
-	return ms < 0 ? 0 : (int)ms;
-}
-
 /*
  * Read stdout and stderr, so that a program writing much cannot block,
  * until the program exits.  Its output is then taken as far as it is
@@ -856,7 +843,7 @@ deliver_io(struct deliver_job *dj, int timeout)
 		pfd[1].fd = dj->dj_err.do_fd;
 		pfd[2].fd = dj->dj_pidfd;
 		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
-		if ((ms = deliver_timeleft(&dj->dj_start, timeout)) == 0) {
+		if ((ms = util_ms_left(dj->dj_start + timeout * 1000LL)) == 0) {
 			dj->dj_timedout = 1;
 			deliver_reap(dj, 1);
 			break;
@@ -958,14 +945,11 @@ static void
 deliver_log(const struct client *cl, const struct envelope *e,
     const struct spool *sp, const struct deliver_job *dj)
 {
-	struct timespec	 now;
 	char		 from[512], ex[32];
 	long long	 ms;
 	int		 st;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(now.tv_sec - dj->dj_start.tv_sec) * 1000 +
-	    (now.tv_nsec - dj->dj_start.tv_nsec) / 1000000;
+	ms = util_now_ms() - dj->dj_start;
 	if (dj->dj_timedout)
 		st = SD_TIMEOUT;
 	else if (sp->sp_error || dj->dj_noinput)
@@ -1047,7 +1031,7 @@ deliver_one(const struct config *c, const struct client *cl,
 
 	dj->dj_out.do_fd = dj->dj_err.do_fd = -1;
 	dj->dj_pidfd = -1;
-	clock_gettime(CLOCK_MONOTONIC, &dj->dj_start);
+	dj->dj_start = util_now_ms();
 	if (sp->sp_error) {
 		/* PROTOCOL.md 16: the message was never whole. */
 		dj->dj_class = DC_TEMP;

@@ -41,12 +41,6 @@ log_setverbose(int v)
 	log_verbose = v;
 }
 
-int
-log_getverbose(void)
-{
-	return log_verbose;
-}
-
 /* The process role, shown in stderr lines ("master", "child"). */
 void
 log_procinit(const char *name)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define TABLE_KEY_MAX	512	/* an address of a table line */
 #define TABLE_MIN_SLOTS	64

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define PROXY_SIGLEN		5	/* octets that choose the version */
 #define PROXY_V2_SIGLEN		12

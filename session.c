@@ -20,6 +20,9 @@
 #include "smtpd.h"
 
 #define OBUF_SIZE	8192		/* queued replies */
+#define CMD_SIZE_EXTRA	26		/* MAIL allowance with SIZE */
+#define CMD_UTF8_EXTRA	10		/* MAIL allowance with SMTPUTF8 */
+#define CMD_UNKNOWN_MAX	5		/* 5th unknown verb: 502, close */
 #define IBUF_EXTRA	16384		/* input buffer beyond max-line-length */
 #define MAX_BUDGETS	32		/* command-limit verbs per session */
 
@@ -66,7 +69,7 @@ struct session {
 	size_t			 s_ilen;	/* end of the buffered input */
 	char			 s_obuf[OBUF_SIZE];
 	size_t			 s_olen;
-	struct timespec		 s_deadline;
+	long long		 s_deadline;	/* util_now_ms() clock */
 	struct client		 s_client;
 	struct envelope		 s_env;
 	struct spool		 s_spool;
@@ -233,31 +236,19 @@ name_unsafe(const char *s)
 static void
 deadline_restart(struct session *s)
 {
-	clock_gettime(CLOCK_MONOTONIC, &s->s_deadline);
-	s->s_deadline.tv_sec += s->s_conf->c_lim.lim_timeout;
+	s->s_deadline = util_now_ms() + s->s_conf->c_lim.lim_timeout * 1000LL;
 }
 
 static void
 deadline_extend(struct session *s, long long ms)
 {
-	s->s_deadline.tv_sec += ms / 1000;
-	s->s_deadline.tv_nsec += (ms % 1000) * 1000000;
-	if (s->s_deadline.tv_nsec >= 1000000000) {
-		s->s_deadline.tv_sec++;
-		s->s_deadline.tv_nsec -= 1000000000;
-	}
+	s->s_deadline += ms;
 }
 
 static int
 deadline_ms(const struct session *s)
 {
-	struct timespec	 now;
-	long long	 ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (s->s_deadline.tv_sec - now.tv_sec) * 1000LL +
-	    (s->s_deadline.tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (int)ms;
+	return util_ms_left(s->s_deadline);
 }
 
 /*
@@ -1713,8 +1704,7 @@ session_proxy(struct session *s, const struct sockaddr *sa)
 		    s->s_client.ci_sid, s->s_client.ci_addr);
 		return -1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &s->s_deadline);
-	s->s_deadline.tv_sec += l->l_proxy_timeout;
+	s->s_deadline = util_now_ms() + l->l_proxy_timeout * 1000LL;
 	if (proxy_read(s, hdr, &pi, &why) == -1) {
 		log_info("%s proxy header from %s refused: %s",
 		    s->s_client.ci_sid, s->s_client.ci_addr, why);

@@ -66,9 +66,6 @@
 
 /* Protocol constants (PROTOCOL.md). */
 #define CMD_LINE_MAX		512	/* RFC 5321 4.5.3.1.4 */
-#define CMD_SIZE_EXTRA		26	/* MAIL allowance with SIZE */
-#define CMD_UTF8_EXTRA		10	/* MAIL allowance with SMTPUTF8 */
-#define CMD_UNKNOWN_MAX		5	/* 5th unknown verb: 502, close */
 #define CMD_LIMIT_DEFAULT	20	/* per-verb limits without `*` */
 #define REPLY_MAX		1024	/* one reply line, CRLF included */
 #define VERB_MAX		32
@@ -80,8 +77,6 @@
  */
 #define RCPT_ENV_MAX		(32 * 4096 - 17)
 #define MSG_ID_LEN		32
-#define SPOOL_MEM_MAX		(256 * 1024)	/* then an unlinked file */
-#define DELIVER_OUT_MAX		4096	/* captured program output */
 #define SHUTDOWN_GRACE		30	/* seconds for sessions at SIGTERM */
 #define SHUTDOWN_KILL		10	/* then SIGTERM, and this long to end */
 
@@ -140,7 +135,6 @@ struct cmdlimit {
 #define AUTHM_DEFAULT		(AUTHM_LOGIN | AUTHM_PLAIN)
 #define DEF_AUTH_MAXFAIL	3
 #define DEF_AUTH_DELAY		1
-#define AUTH_TIMEOUT		10	/* seconds for checkpassword */
 #define AUTH_FIELD_MAX		512	/* user name, password */
 
 enum auth_backend {
@@ -285,7 +279,7 @@ struct client {
 };
 
 /*
- * The spool of one message: memory up to SPOOL_MEM_MAX, then an unlinked
+ * The spool of one message: memory up to a limit, then an unlinked
  * file in the spool directory.  Holds the dot-unstuffed content.
  */
 struct spool {
@@ -323,15 +317,12 @@ struct config	*config_default(void);
 struct config	*config_load(const char *);
 void		 config_print(FILE *, const struct config *);
 void		 config_free(struct config *);
-int		 config_split_argv(const char *, char ***, char *, size_t);
 long long	 config_cmdlimit(const struct config *, const char *);
-int		 config_table_sorted(void);
 
 /* deliver.c */
 typedef void	(*deliver_reply_cb)(void *, const char *);
 void		 spool_init(struct spool *, const char *);
 int		 spool_write(struct spool *, const void *, size_t);
-int		 spool_flush(struct spool *);
 void		 spool_reset(struct spool *);
 int		 deliver_message(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *, deliver_reply_cb,
@@ -344,7 +335,6 @@ void		 load_release(struct config *);
 /* log.c */
 void		 log_init(int, int);
 void		 log_setverbose(int);
-int		 log_getverbose(void);
 void		 log_procinit(const char *);
 void		 log_warn(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2)));
@@ -372,22 +362,9 @@ int		 net_match(const struct netaddr *, int,
 int		 net_parse(const char *, struct netaddr *);
 
 /* policy.c */
-#define PA_DUNNO		0	/* go on: OK, DUNNO */
-#define PA_PREPEND		1	/* go on, and add the header */
-#define PA_REFUSE		(-1)	/* the reply says why */
-#define PA_BAD			(-2)	/* not understood: policy-default */
-#define POLICY_HEADER_MAX	998	/* RFC 5322 2.1.1 */
 struct policy_conn;
 int		 policy_config_load(struct config *);
 void		 policy_config_free(struct config *);
-struct policy_table *policy_table_load(const char *, int);
-int		 policy_table_lookup(const struct policy_table *,
-		    const char *, int);
-size_t		 policy_table_count(const struct policy_table *);
-void		 policy_table_free(struct policy_table *);
-int		 policy_reply_action(const char *, size_t, char *, size_t);
-int		 policy_action(const char *, const char *, char *, size_t,
-		    char *, size_t);
 int		 policy_client(const struct config *, const struct client *,
 		    char *, size_t);
 int		 policy_sender(const struct config *, const char *, char *,
@@ -403,7 +380,6 @@ int		 policy_data(struct policy_conn *, const struct config *,
 
 /* proxy.c */
 #define PROXY_MAX_LEN		(16 + 4096)	/* longest v2 header taken */
-#define PROXY_V1_MAX		107
 
 struct proxy_info {
 	int			 pi_version;	/* 1 or 2 */
@@ -558,6 +534,7 @@ void		 util_sockaddr_str(const struct sockaddr *, socklen_t,
 		    char *, size_t, char *, size_t);
 void		 util_session_id(char *, size_t);
 long long	 util_now_ms(void);
+int		 util_ms_left(long long);
 void		 util_spawnattr(posix_spawnattr_t *);
 int		 util_fd_above(int);
 struct sockaddr_un;

@@ -55,7 +55,6 @@ static int	 tls_bio_write(BIO *, const char *, size_t, size_t *);
 static int	 tls_bio_read(BIO *, char *, size_t, size_t *);
 static long	 tls_bio_ctrl(BIO *, int, long, void *);
 static int	 tls_handshake(struct tls_conn *, int, int, const char **);
-static long long tls_now_ms(void);
 static ssize_t	 tls_result(struct tls_conn *, int, int);
 
 /*
@@ -449,7 +448,7 @@ tls_handshake(struct tls_conn *t, int fd, int timeout_ms, const char **why)
 	long long	 deadline, left;
 	int		 r, e;
 
-	deadline = tls_now_ms() + timeout_ms;
+	deadline = util_now_ms() + timeout_ms;
 	pfd.fd = fd;
 	for (;;) {
 		ERR_clear_error();
@@ -469,7 +468,7 @@ tls_handshake(struct tls_conn *t, int fd, int timeout_ms, const char **why)
 			return -1;
 		}
 		do {
-			if ((left = deadline - tls_now_ms()) <= 0) {
+			if ((left = deadline - util_now_ms()) <= 0) {
 				*why = "timed out";
 				return -1;
 			}
@@ -480,15 +479,6 @@ tls_handshake(struct tls_conn *t, int fd, int timeout_ms, const char **why)
 	}
 	*why = strerror(errno);
 	return -1;
-}
-
-static long long
-tls_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 ssize_t

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 
@@ -116,6 +117,17 @@ util_now_ms(void)
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
 		fatal("clock_gettime");
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds from now to deadline (util_now_ms's clock), 0 if past. */
+int
+util_ms_left(long long deadline)
+{
+	long long	 ms = deadline - util_now_ms();
+
+	if (ms <= 0)
+		return 0;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 /*

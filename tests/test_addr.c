@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define T_BAD		ADDR_BAD
 #define T_NULL		ADDR_NULL

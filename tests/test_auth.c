@@ -26,12 +26,13 @@
 #include <cmocka.h>
 
 #include "../smtpd.h"
+#include "../internal.h"
+#include "testlib.h"
 
 /* In auth.c, for tests only. */
 void		 auth_test_timeout(int);
 
 static char	 tmpdir[64];
-static int	 logfd = -1, savedfd = -1;
 static struct config conf;
 
 /* ---- helpers ---- */
@@ -39,10 +40,7 @@ static struct config conf;
 static double
 now_sec(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return util_now_ms() / 1000.0;
 }
 
 /* The whole content of a file (NUL-terminated, *lenp octets). */
@@ -83,45 +81,6 @@ write_file(const char *name, const char *text, mode_t mode)
 	assert_int_equal(fclose(f), 0);
 	assert_int_equal(chmod(path, mode), 0);
 	return path;
-}
-
-/* stderr (where log.c writes in debug mode) goes to a file until done. */
-static void
-capture_start(void)
-{
-	char	 path[] = "/tmp/test_auth_log.XXXXXX";
-
-	fflush(stderr);
-	logfd = mkstemp(path);
-	assert_true(logfd != -1);
-	unlink(path);
-	savedfd = dup(STDERR_FILENO);
-	dup2(logfd, STDERR_FILENO);
-}
-
-static char *
-capture_end(void)
-{
-	char	*buf;
-	off_t	 size;
-
-	dup2(savedfd, STDERR_FILENO);
-	close(savedfd);
-	size = lseek(logfd, 0, SEEK_END);
-	buf = xmalloc((size_t)size + 1);
-	assert_int_equal(pread(logfd, buf, (size_t)size, 0), (ssize_t)size);
-	buf[size] = '\0';
-	close(logfd);
-	return buf;
-}
-
-static void
-assert_has(const char *text, const char *want)
-{
-	if (strstr(text, want) == NULL) {
-		print_error("expected \"%s\" in:\n%s\n", want, text);
-		fail();
-	}
 }
 
 /* A crypt(3) hash of pass made with a fresh salt of the method prefix. */

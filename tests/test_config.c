@@ -26,6 +26,8 @@
 #include <cmocka.h>
 
 #include "../smtpd.h"
+#include "../internal.h"
+#include "testlib.h"
 
 #define LISTEN	"listen on 127.0.0.1\n"
 
@@ -71,21 +73,10 @@ static struct config *
 load_path(const char *path, char **logp)
 {
 	struct config	*c;
-	char		 logpath[] = "/tmp/test_config_log.XXXXXX";
-	int		 fd, saved;
 
-	fd = mkstemp(logpath);
-	assert_true(fd != -1);
-	unlink(logpath);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	assert_true(saved != -1);
-	dup2(fd, STDERR_FILENO);
+	capture_start();
 	c = load_config(path);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	*logp = read_all(fd);
-	close(fd);
+	*logp = capture_end();
 	return c;
 }
 

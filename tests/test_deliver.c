@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define MAXREPLIES	8
 #define ID		"4f1a2b.1"
@@ -181,10 +182,7 @@ deliver(void)
 static double
 now(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return util_now_ms() / 1000.0;
 }
 
 static int

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "../smtpd.h"
+#include "../internal.h"
 
 #define BIG_TABLE	1000000
 
@@ -54,10 +55,7 @@ table(const char *text, int nocase)
 static double
 now(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return util_now_ms() / 1000.0;
 }
 
 static void

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define V2SIG		"\r\n\r\n\0\r\nQUIT\n"
 #define V2SIGLEN	12

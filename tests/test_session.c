@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 static struct config	*conf;
 static struct listener	 lst;

@@ -32,6 +32,8 @@
 #include <openssl/x509.h>
 
 #include "smtpd.h"
+#include "internal.h"
+#include "testlib.h"
 
 #define DATA_LEN	(100 * 1024)	/* several TLS records */
 
@@ -141,47 +143,6 @@ teardown(void **state)
 	return 0;
 }
 
-/* Capture what is logged on stderr between cap_start() and cap_end(). */
-static int	 cap_saved = -1, cap_fd = -1;
-
-static void
-cap_start(void)
-{
-	char	 p[] = "/tmp/test_tls_log.XXXXXX";
-
-	assert_true((cap_fd = mkstemp(p)) != -1);
-	unlink(p);
-	fflush(stderr);
-	assert_true((cap_saved = dup(STDERR_FILENO)) != -1);
-	dup2(cap_fd, STDERR_FILENO);
-}
-
-static char *
-cap_end(void)
-{
-	char	*buf;
-	off_t	 size;
-
-	dup2(cap_saved, STDERR_FILENO);
-	close(cap_saved);
-	size = lseek(cap_fd, 0, SEEK_END);
-	buf = xmalloc((size_t)size + 1);
-	assert_int_equal(pread(cap_fd, buf, (size_t)size, 0), (ssize_t)size);
-	buf[size] = '\0';
-	close(cap_fd);
-	/* TEST_TLS_VERBOSE=1: show what was captured. */
-	if (getenv("TEST_TLS_VERBOSE") != NULL)
-		fputs(buf, stderr);
-	return buf;
-}
-
-static void
-assert_log_has(const char *log, const char *want)
-{
-	if (strstr(log, want) == NULL)
-		fail_msg("expected in the log: \"%s\"\nlog was:\n%s", want, log);
-}
-
 static int
 log_lines(const char *log)
 {
@@ -212,10 +173,10 @@ load_fails(struct config *c, const char *want)
 
 	snprintf(full, sizeof(full), "%s:7: tls: %s",
 	    c->c_file != NULL ? c->c_file : "smtpd.conf", want);
-	cap_start();
+	capture_start();
 	assert_int_equal(tls_config_load(c), -1);
-	log = cap_end();
-	assert_log_has(log, full);
+	log = capture_end();
+	assert_has(log, full);
 	assert_int_equal(log_lines(log), 1);
 	assert_null(c->c_tls.tl_ctx);
 	free(log);
@@ -233,9 +194,9 @@ test_load(void **state)
 	assert_null(c.c_tls.tl_ctx);
 
 	conf_init(&c, "chain.pem", "server.key");
-	cap_start();
+	capture_start();
 	assert_int_equal(tls_config_load(&c), 0);
-	log = cap_end();
+	log = capture_end();
 	assert_string_equal(log, "");
 	free(log);
 	assert_non_null(c.c_tls.tl_ctx);
@@ -300,22 +261,22 @@ test_load_dates(void **state)
 
 	(void)state;
 	conf_init(&c, "expired.crt", "server.key");
-	cap_start();
+	capture_start();
 	assert_int_equal(tls_config_load(&c), 0);
-	log = cap_end();
+	log = capture_end();
 	snprintf(want, sizeof(want), "/etc/test.conf:7: tls: warning: "
 	    "certificate %s expired on 20", path("expired.crt"));
-	assert_log_has(log, want);
+	assert_has(log, want);
 	assert_int_equal(log_lines(log), 1);
 	assert_non_null(c.c_tls.tl_ctx);
 	tls_config_free(&c);
 	free(log);
 
 	conf_init(&c, "future.crt", "server.key");
-	cap_start();
+	capture_start();
 	assert_int_equal(tls_config_load(&c), 0);
-	log = cap_end();
-	assert_log_has(log, "is not valid before 20");
+	log = capture_end();
+	assert_has(log, "is not valid before 20");
 	assert_int_equal(log_lines(log), 1);
 	tls_config_free(&c);
 	free(log);
@@ -505,11 +466,11 @@ test_roundtrip(void **state)
 	(void)state;
 	load_ok(&c);
 	client_start(&cl, &sfd);
-	cap_start();
+	capture_start();
 	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t1");
-	log = cap_end();
+	log = capture_end();
 	assert_non_null(t);
-	assert_log_has(log, "t1 tls TLSv1.3 TLS_");
+	assert_has(log, "t1 tls TLSv1.3 TLS_");
 	assert_int_equal(strncmp(tls_info(t), "TLSv1.3 TLS_", 12), 0);
 	assert_true(server_read_all(t, sfd));
 	server_write_all(t, sfd);
@@ -538,9 +499,9 @@ test_abrupt_eof(void **state)
 	(void)state;
 	load_ok(&c);
 	client_start(&cl, &sfd);
-	cap_start();
+	capture_start();
 	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t2");
-	log = cap_end();
+	log = capture_end();
 	assert_non_null(t);
 	pthread_join(cl.thread, NULL);
 	while ((n = tls_read(t, buf, sizeof(buf))) == -1 && errno == EAGAIN)
@@ -567,9 +528,9 @@ test_no_sigpipe(void **state)
 	(void)state;
 	load_ok(&c);
 	client_start(&cl, &sfd);
-	cap_start();
+	capture_start();
 	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t3");
-	log = cap_end();
+	log = capture_end();
 	assert_non_null(t);
 	pthread_join(cl.thread, NULL);
 	close(cl.fd);
@@ -596,12 +557,12 @@ handshake_fails(struct config *c, struct peer *cl, const char *want)
 	int	 sfd;
 
 	client_start(cl, &sfd);
-	cap_start();
+	capture_start();
 	assert_null(tls_accept(c->c_tls.tl_ctx, sfd, 5000, "t4"));
-	log = cap_end();
+	log = capture_end();
 	client_end(cl, sfd);
 	assert_false(cl->connected);
-	assert_log_has(log, want);
+	assert_has(log, want);
 	free(log);
 }
 
@@ -643,9 +604,9 @@ test_tls12_ciphers(void **state)
 	c.c_tls.tl_ciphers = (char *)(uintptr_t)"ECDHE-ECDSA-CHACHA20-POLY1305";
 	assert_int_equal(tls_config_load(&c), 0);
 	client_start(&cl, &sfd);
-	cap_start();
+	capture_start();
 	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t5");
-	log = cap_end();
+	log = capture_end();
 	assert_non_null(t);
 	assert_string_equal(tls_info(t),
 	    "TLSv1.2 ECDHE-ECDSA-CHACHA20-POLY1305");
@@ -656,15 +617,6 @@ test_tls12_ciphers(void **state)
 	assert_true(cl.done);
 	free(log);
 	tls_config_free(&c);
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The peer sends `send` (may be empty) and then nothing more. */
@@ -681,14 +633,14 @@ silent_peer(const char *send, size_t len, int timeout_ms, long long min_ms,
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
 	assert_int_equal(write(sv[1], send, len), (ssize_t)len);
-	t0 = now_ms();
-	cap_start();
+	t0 = util_now_ms();
+	capture_start();
 	assert_null(tls_accept(c.c_tls.tl_ctx, sv[0], timeout_ms, "t6"));
-	log = cap_end();
-	dt = now_ms() - t0;
+	log = capture_end();
+	dt = util_now_ms() - t0;
 	if (dt < min_ms || dt > max_ms)
 		fail_msg("tls_accept took %lld ms", dt);
-	assert_log_has(log, want);
+	assert_has(log, want);
 	assert_int_equal(log_lines(log), 1);
 	free(log);
 	close(sv[0]);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define FZ_OUT		4096	/* as session.c's ADDR_BUF_LEN room */
 

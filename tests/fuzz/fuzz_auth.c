@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define FZ_BUF		8192
 

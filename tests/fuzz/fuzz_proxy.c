@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

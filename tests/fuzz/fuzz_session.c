@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define FZ_SMTPUTF8	0x01
 #define FZ_CMDLIMIT	0x02	/* command-limit * 4, NOOP 2 */

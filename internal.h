@@ -1,0 +1,39 @@
+/*
+ * internal.h: what one module keeps to itself but exposes to its unit
+ * tests and fuzz harnesses (tests/).  Only the defining file and tests
+ * include it; every other file sees smtpd.h alone.
+ */
+
+#ifndef SMTPD_INTERNAL_H
+#define SMTPD_INTERNAL_H
+
+/* auth.c */
+#define AUTH_TIMEOUT		10	/* seconds for checkpassword */
+
+/* config.c */
+int		 config_split_argv(const char *, char ***, char *, size_t);
+int		 config_table_sorted(void);
+
+/* deliver.c */
+#define SPOOL_MEM_MAX		(256 * 1024)	/* then an unlinked file */
+int		 spool_flush(struct spool *);
+
+/* policy.c */
+#define PA_DUNNO		0	/* go on: OK, DUNNO */
+#define PA_PREPEND		1	/* go on, and add the header */
+#define PA_REFUSE		(-1)	/* the reply says why */
+#define PA_BAD			(-2)	/* not understood: policy-default */
+#define POLICY_HEADER_MAX	998	/* RFC 5322 2.1.1 */
+struct policy_table *policy_table_load(const char *, int);
+int		 policy_table_lookup(const struct policy_table *,
+		    const char *, int);
+size_t		 policy_table_count(const struct policy_table *);
+void		 policy_table_free(struct policy_table *);
+int		 policy_reply_action(const char *, size_t, char *, size_t);
+int		 policy_action(const char *, const char *, char *, size_t,
+		    char *, size_t);
+
+/* proxy.c */
+#define PROXY_V1_MAX		107
+
+#endif /* SMTPD_INTERNAL_H */
