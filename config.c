@@ -218,16 +218,6 @@ static const struct keyword keywords[] = {
 };
 #define NKEYWORDS	NITEMS(keywords)
 
-/* The placeholders of the delivery command (DESIGN.md, Delivery). */
-enum {
-	PH_SENDER,
-	PH_RECIPIENTS,
-	PH_RECIPIENT
-};
-static const char *const placeholders[] = {
-	"%{sender}", "%{recipients}", "%{recipient}", "%{client}",
-	"%{helo}", "%{user}", "%{id}"
-};
 
 /* The words of `tls protocols` and `auth mechanisms`, with their bits. */
 struct bitname {
@@ -1065,19 +1055,6 @@ config_cmdlimit_parse(struct parse *p, int argc, char **argv)
 	return 0;
 }
 
-/* The index of the placeholder of len bytes at s, or -1. */
-static int
-config_placeholder(const char *s, size_t len)
-{
-	size_t	 i;
-
-	for (i = 0; i < NITEMS(placeholders); i++)
-		if (strlen(placeholders[i]) == len &&
-		    strncmp(placeholders[i], s, len) == 0)
-			return (int)i;
-	return -1;
-}
-
 /*
  * The placeholders of a split delivery command: known names only, the
  * program path free of them, %{recipients} a whole word (it becomes
@@ -1104,14 +1081,14 @@ config_deliver_check(char **argv, int *per_rcpt, char *err, size_t errlen)
 				return -1;
 			}
 			len = (size_t)(end - s) + 1;
-			if ((j = config_placeholder(s, len)) == -1) {
+			if ((j = deliver_placeholder(s, len)) == -1) {
 				snprintf(err, errlen, "unknown placeholder "
 				    "\"%.*s\"", (int)(len > 40 ? 40 : len), s);
 				return -1;
 			}
 			if (i == 0) {
 				snprintf(err, errlen, "placeholder %s in the "
-				    "program path", placeholders[j]);
+				    "program path", deliver_placeholder_name(j));
 				return -1;
 			}
 			if (j == PH_RECIPIENTS &&

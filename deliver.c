@@ -83,10 +83,10 @@ struct deliver_job {
 	char		 dj_reply[REPLY_MAX];
 };
 
-/* A %{name} of the deliver string and its value for one run. */
-struct deliver_var {
-	const char	*dv_name;
-	const char	*dv_value;
+/* The placeholders, in enum placeholder order (smtpd.conf.5). */
+static const char *const placeholders[PH_COUNT] = {
+	"%{sender}", "%{recipients}", "%{recipient}", "%{client}",
+	"%{helo}", "%{user}", "%{id}"
 };
 
 static int	 spool_open(const char *);
@@ -101,8 +101,8 @@ static void	 deliver_print(const struct client *,
 static void	 deliver_sink(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *,
 		    struct deliver_job *);
-static char	*deliver_expand(const char *, const struct deliver_var *,
-		    size_t);
+static char	*deliver_expand(const char *, const char *const *);
+static int	 deliver_is_rcpts(const char *);
 static char	**deliver_argv(const struct config *, const struct client *,
 		    const struct envelope *, const struct deliver_job *);
 static char	**deliver_envp(const struct client *,
@@ -417,36 +417,60 @@ deliver_sink(const struct config *c, const struct client *cl,
 	deliver_result(dj, e->e_id);
 }
 
-/* One word of the deliver string with its %{name}s replaced. */
+/* The placeholder spelt by the len octets at s (braces included), or -1. */
+int
+deliver_placeholder(const char *s, size_t len)
+{
+	int	 i;
+
+	for (i = 0; i < PH_COUNT; i++)
+		if (strlen(placeholders[i]) == len &&
+		    strncmp(placeholders[i], s, len) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+deliver_placeholder_name(int ph)
+{
+	if (ph < 0 || ph >= PH_COUNT)
+		fatalx("%s: bad placeholder %d", __func__, ph);
+	return placeholders[ph];
+}
+
+/* One word of the deliver string with its placeholders replaced. */
 static char *
-deliver_expand(const char *word, const struct deliver_var *v, size_t nv)
+deliver_expand(const char *word, const char *const *vals)
 {
 	FILE		*f;
 	char		*s;
 	const char	*p, *q;
-	size_t		 i, len;
+	size_t		 len;
+	int		 ph;
 
 	if ((f = open_memstream(&s, &len)) == NULL)
 		fatal("open_memstream");
 	for (p = word; *p != '\0'; p++) {
 		if (p[0] == '%' && p[1] == '{' &&
-		    (q = strchr(p + 2, '}')) != NULL) {
-			len = (size_t)(q - p - 2);
-			for (i = 0; i < nv; i++)
-				if (strncmp(p + 2, v[i].dv_name, len) == 0 &&
-				    v[i].dv_name[len] == '\0')
-					break;
-			if (i < nv) {
-				fputs(v[i].dv_value, f);
-				p = q;
-				continue;
-			}
+		    (q = strchr(p + 2, '}')) != NULL &&
+		    (ph = deliver_placeholder(p, (size_t)(q - p) + 1)) != -1 &&
+		    vals[ph] != NULL) {
+			fputs(vals[ph], f);
+			p = q;
+			continue;
 		}
 		fputc(*p, f);
 	}
 	if (fclose(f) == EOF)
 		fatal("open_memstream");
 	return s;
+}
+
+/* Whether word is exactly %{recipients}: one argument per recipient. */
+static int
+deliver_is_rcpts(const char *word)
+{
+	return deliver_placeholder(word, strlen(word)) == PH_RECIPIENTS;
 }
 
 /*
@@ -458,29 +482,28 @@ static char **
 deliver_argv(const struct config *c, const struct client *cl,
     const struct envelope *e, const struct deliver_job *dj)
 {
-	const struct deliver_var v[] = {
-		{ "sender",	e->e_sender },
-		{ "recipient",	dj->dj_nrcpts > 0 ? *dj->dj_rcpts : "" },
-		{ "client",	cl->ci_addr },
-		{ "helo",	cl->ci_helo },
-		{ "user",	cl->ci_user },
-		{ "id",		e->e_id }
+	const char	 *vals[PH_COUNT] = {
+		[PH_SENDER] = e->e_sender,
+		[PH_RECIPIENT] = dj->dj_nrcpts > 0 ? *dj->dj_rcpts : "",
+		[PH_CLIENT] = cl->ci_addr,
+		[PH_HELO] = cl->ci_helo,
+		[PH_USER] = cl->ci_user,
+		[PH_ID] = e->e_id
 	};
 	char		**argv;
 	size_t		  i, n = 0, w, size = 1;
 
 	/* Each %{recipients} word (there may be several) takes them all. */
 	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++)
-		size += strcmp(c->c_dlv.dl_argv[w], "%{recipients}") == 0 ?
+		size += deliver_is_rcpts(c->c_dlv.dl_argv[w]) ?
 		    dj->dj_nrcpts : 1;
 	argv = xreallocarray(NULL, size, sizeof(*argv));
 	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++) {
-		if (strcmp(c->c_dlv.dl_argv[w], "%{recipients}") == 0) {
+		if (deliver_is_rcpts(c->c_dlv.dl_argv[w])) {
 			for (i = 0; i < dj->dj_nrcpts; i++)
 				argv[n++] = xstrdup(dj->dj_rcpts[i]);
 		} else
-			argv[n++] = deliver_expand(c->c_dlv.dl_argv[w], v,
-			    sizeof(v) / sizeof(v[0]));
+			argv[n++] = deliver_expand(c->c_dlv.dl_argv[w], vals);
 	}
 	argv[n] = NULL;
 	return argv;

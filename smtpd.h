@@ -320,6 +320,18 @@ void		 config_free(struct config *);
 long long	 config_cmdlimit(const struct config *, const char *);
 
 /* deliver.c */
+enum placeholder {		/* %{...} of the deliver command */
+	PH_SENDER,
+	PH_RECIPIENTS,
+	PH_RECIPIENT,
+	PH_CLIENT,
+	PH_HELO,
+	PH_USER,
+	PH_ID,
+	PH_COUNT
+};
+int		 deliver_placeholder(const char *, size_t);
+const char	*deliver_placeholder_name(int);
 typedef void	(*deliver_reply_cb)(void *, const char *);
 void		 spool_init(struct spool *, const char *);
 int		 spool_write(struct spool *, const void *, size_t);
