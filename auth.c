@@ -335,22 +335,16 @@ auth_db_load(struct config *c)
 	return 0;
 }
 
-/* config.c split the command line; execve() needs no PATH search. */
+/*
+ * config.c split the command line and checked that the program is an
+ * absolute path (execve() needs no PATH search).
+ */
 static int
 auth_cp_config(const struct config *c)
 {
-	char	 esc[256];
-
 	if (c->c_auth.au_argv == NULL || c->c_auth.au_argv[0] == NULL) {
 		auth_error(c->c_file, c->c_auth.au_line,
 		    "auth checkpassword: no program");
-		return -1;
-	}
-	if (c->c_auth.au_argv[0][0] != '/') {
-		auth_error(c->c_file, c->c_auth.au_line, "auth checkpassword: "
-		    "\"%s\" is not an absolute path", log_escape(
-		    c->c_auth.au_argv[0], strlen(c->c_auth.au_argv[0]), esc,
-		    sizeof(esc)));
 		return -1;
 	}
 	return 0;

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1716,32 +1717,67 @@ config_parse_file(struct parse *p, FILE *fp)
 	return ferror(fp) ? -1 : 0;
 }
 
+/*
+ * A configuration from fp, called name in messages; path is the file it
+ * came from (NULL: built in).  NULL, with every error logged, if bad.
+ */
+static struct config *
+config_parse_stream(FILE *fp, const char *name, const char *path)
+{
+	struct parse	 p;
+
+	memset(&p, 0, sizeof(p));
+	p.p_file = name;
+	p.p_conf = config_default();
+	if (path != NULL)
+		p.p_conf->c_file = xstrdup(path);
+	if (config_parse_file(&p, fp) == -1) {
+		log_warn("%s", name);
+		p.p_errors++;
+	} else
+		config_check(&p);
+	if (p.p_errors > 0) {
+		log_warnx("%s: %d error(s)", name, p.p_errors);
+		config_free(p.p_conf);
+		return NULL;
+	}
+	return p.p_conf;
+}
+
 struct config *
 config_load(const char *path)
 {
-	struct parse	 p;
+	struct config	*c;
 	FILE		*fp;
 
 	if ((fp = fopen(path, "r")) == NULL) {
 		log_warn("%s", path);
 		return NULL;
 	}
-	memset(&p, 0, sizeof(p));
-	p.p_file = path;
-	p.p_conf = config_default();
-	p.p_conf->c_file = xstrdup(path);
-	if (config_parse_file(&p, fp) == -1) {
-		log_warn("%s", path);
-		p.p_errors++;
-	} else
-		config_check(&p);
+	c = config_parse_stream(fp, path, path);
 	fclose(fp);
-	if (p.p_errors > 0) {
-		log_warnx("%s: %d error(s)", path, p.p_errors);
-		config_free(p.p_conf);
-		return NULL;
-	}
-	return p.p_conf;
+	return c;
+}
+
+/*
+ * The built-in default (no configuration file): read through the parser
+ * like any file, so it is built and checked by the same code.
+ */
+struct config *
+config_builtin(void)
+{
+	static const char	 text[] = BUILTIN_CONFIG;
+	struct config		*c;
+	FILE			*fp;
+
+	if ((fp = fmemopen((void *)(uintptr_t)text, sizeof(text) - 1,
+	    "r")) == NULL)
+		fatal("fmemopen");
+	c = config_parse_stream(fp, "built-in configuration", NULL);
+	fclose(fp);
+	if (c == NULL)
+		fatalx("%s: the built-in configuration is bad", __func__);
+	return c;
 }
 
 /*

@@ -1443,8 +1443,7 @@ cmd_data(struct session *s, char *arg)
 		data_reply_all(s, "500 Line too long (see RFC5321 4.5.3.1.6)");
 	else if (s->s_spool.sp_error)
 		data_reply_all(s, "452 4.3.1 Insufficient system storage");
-	else if ((s->s_conf->c_pol.po_stages & POLICY_STAGE_DATA) &&
-	    policy_data(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
+	else if (policy_data(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
 	    d.d_size, reply, sizeof(reply)) == -1)
 		data_reply_all(s, reply);
 	else

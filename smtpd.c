@@ -330,29 +330,6 @@ listener_bind(const struct config *c, struct listener *l, char *err,
  * Configuration.
  */
 
-/* Without a file: 127.0.0.1 port 8025, messages to standard output. */
-static struct config *
-master_default_config(void)
-{
-	struct config	*c;
-	struct listener	*l;
-	int		 i;
-
-	c = config_default();
-	l = xcalloc(1, sizeof(*l));
-	l->l_addr = xstrdup(DEF_DEBUG_ADDR);
-	l->l_port = DEF_DEBUG_PORT;
-	l->l_mode = DEF_UNIX_MODE;
-	for (i = 0; i < LISTENER_MAXFD; i++)
-		l->l_fds[i] = -1;
-	(void)snprintf(l->l_name, sizeof(l->l_name), "%s:%d", l->l_addr,
-	    l->l_port);
-	TAILQ_INSERT_TAIL(&c->c_listeners, l, l_entry);
-	c->c_nlisteners++;
-	c->c_dlv.dl_mode = DELIVER_STDOUT;
-	return c;
-}
-
 /* The account sessions run as; only asked when started as root. */
 static int
 master_user(const struct config *c, uid_t *uid, gid_t *gid, char *err,
@@ -1489,7 +1466,7 @@ master_config(const char *file)
 	if (file == NULL && access(SMTPD_CONFIG, F_OK) == 0)
 		file = SMTPD_CONFIG;
 	if (file == NULL)
-		return master_default_config();
+		return config_builtin();
 	if ((c = load_config(file)) == NULL)
 		return NULL;
 	/* Reloads must find the file after daemon() went to "/". */

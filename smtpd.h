@@ -35,8 +35,7 @@
 #define DEF_PORT		25
 #define DEF_PORT_TLS		465
 #define DEF_PORT_LMTP		24
-#define DEF_DEBUG_ADDR		"127.0.0.1"
-#define DEF_DEBUG_PORT		8025
+#define BUILTIN_CONFIG		"listen on 127.0.0.1 port 8025\n"
 #define DEF_PREFORK		4
 #define DEF_MAXCLIENTS		256
 #define DEF_MAXPERADDR		32
@@ -315,6 +314,7 @@ int		 auth_check(const struct config *, const char *,
 /* config.c */
 struct config	*config_default(void);
 struct config	*config_load(const char *);
+struct config	*config_builtin(void);
 void		 config_print(FILE *, const struct config *);
 void		 config_free(struct config *);
 long long	 config_cmdlimit(const struct config *, const char *);
