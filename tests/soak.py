@@ -31,6 +31,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+from harness import pid_children  # noqa: E402
 SMTPD = os.path.join(REPO, os.environ.get("SMTPD", "build/smtpd"))
 MAILDIR_PROG = os.path.join(REPO, os.environ.get(
     "DELIVER_MAILDIR", "build/contrib/deliver-maildir"))
@@ -58,24 +60,10 @@ def free_port():
     return port
 
 
-def children(pid):
-    kids = []
-    try:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            try:
-                with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                    kids.extend(int(x) for x in f.read().split())
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return kids
-
-
 def descendants(pid):
     todo, seen = [pid], []
     while todo:
-        for k in children(todo.pop()):
+        for k in pid_children(todo.pop()):
             seen.append(k)
             todo.append(k)
     return seen
@@ -226,7 +214,7 @@ async def worker(n, port, st, stop_at, started):
 def sample(pid, t0, samples):
     procs = descendants(pid)
     states = [proc_state(p) for p in procs]
-    kids = children(pid)
+    kids = pid_children(pid)
     child_rss = [rss_kib(p) for p in kids]
     s = {
         "t": time.monotonic() - t0,
@@ -362,7 +350,7 @@ def main():
                 time.sleep(0.05)
         time.sleep(1.0)
         nsock0, fds0 = fd_kinds(fds(pid))
-        kids0 = len(children(pid))
+        kids0 = len(pid_children(pid))
         log("smtpd pid %d port %d, %d sessions for %.0f s, maildir %s"
             % (pid, port, SESSIONS, SECONDS, md))
         log("master before: %d descriptors (%d sockets, %d children)"
@@ -376,7 +364,7 @@ def main():
         s = sample(pid, 0, [])
         zombies = [p for p in descendants(pid) if proc_state(p) == "Z"]
         nsock1, fds1 = fd_kinds(fds(pid))
-        kids1 = len(children(pid))
+        kids1 = len(pid_children(pid))
         log("master after: %d descriptors (%d sockets, %d children)"
             % (len(fds1) + nsock1, nsock1, kids1))
         if proc.poll() is not None:

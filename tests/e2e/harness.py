@@ -59,7 +59,7 @@ def free_port():
             return port
 
 
-def _listening_tcp():
+def listening_tcp():
     ports = set()
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -476,7 +476,7 @@ class Smtpd:
             if self.proc.poll() is not None:
                 raise RuntimeError("smtpd exited with %s at start; log:\n%s"
                                    % (self.proc.returncode, self.log()))
-            tcp = _listening_tcp()
+            tcp = listening_tcp()
             unix = _listening_unix() if self.unix_paths else set()
             if (all(p in tcp for p in self.tcp_ports)
                     and all(p in unix for p in self.unix_paths)):
@@ -784,13 +784,19 @@ class SmtpdTest(unittest.TestCase):
         return runs[0]
 
 
-def ehlo_lines(hostname=HOSTNAME, size=33554432, smtputf8=False):
+def ehlo_lines(hostname=HOSTNAME, size=33554432, smtputf8=False,
+               starttls=False, auth=None):
+    """The EHLO reply smtpd sends with these settings, line by line."""
     lines = ["250-" + hostname]
     if size:
         lines.append("250-SIZE %d" % size)
     lines += ["250-8BITMIME", "250-PIPELINING"]
     if smtputf8:
         lines.append("250-SMTPUTF8")
+    if starttls:
+        lines.append("250-STARTTLS")
+    if auth:
+        lines.append("250-AUTH " + auth)
     lines.append("250 HELP")
     return "\n".join(lines)
 

@@ -14,7 +14,7 @@ import warnings
 
 import certs
 from certs import client_context, connect_tls, starttls
-from harness import Smtpd, SmtpdTest, strip_received
+from harness import Smtpd, SmtpdTest, ehlo_lines, strip_received
 
 HOST = "mx.test"
 SWAKS = shutil.which("swaks")
@@ -91,17 +91,6 @@ esac
 """ % (CP_USER, CP_PASS, ANY_PASS)
 
 
-def caps(starttls=False, auth=None, hostname=HOST):
-    lines = ["250-" + hostname, "250-SIZE 33554432", "250-8BITMIME",
-             "250-PIPELINING"]
-    if starttls:
-        lines.append("250-STARTTLS")
-    if auth:
-        lines.append("250-AUTH " + auth)
-    lines.append("250 HELP")
-    return "\n".join(lines)
-
-
 def swaks_supports_tls():
     if not SWAKS:
         return False
@@ -169,23 +158,23 @@ class TestAuth(AuthCase):
         c = self.connect()
         starttls(c)
         if ehlo:
-            c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+            c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
         return c
 
     # -- advertisement, HELP --
 
     def test_ehlo_auth_line_only_in_tls(self):
         c = self.connect()
-        c.check("EHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test", ehlo_lines(starttls=True))
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), NEED_538)
         c.check("AUTH LOGIN", NEED_538)
         c.check("MAIL FROM:<a@example.com>", "250 OK")
         starttls(c)
-        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
 
     def test_auth_plaintext_listener_advertises(self):
         c = self.connect(port=self.d.port2)
-        c.check("EHLO client.test", caps(starttls=True, auth="LOGIN PLAIN"))
+        c.check("EHLO client.test", ehlo_lines(starttls=True, auth="LOGIN PLAIN"))
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
         run = self.message(c)
         self.assert_auth_run(run, "alice", "ESMTPA")
@@ -193,7 +182,7 @@ class TestAuth(AuthCase):
 
     def test_implicit_tls_advertises(self):
         c = connect_tls(self.d, port=self.d.port3)
-        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
         c.check("AUTH PLAIN " + plain("bob", USERS["bob"]), OK_235)
         self.assert_auth_run(self.message(c), "bob", "ESMTPSA")
 
@@ -270,7 +259,7 @@ class TestAuth(AuthCase):
         c.check("AUTH", "503 Already authenticated")
         # kept over RSET and EHLO
         c.check("RSET", "250 OK")
-        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
         c.check("AUTH LOGIN", "503 Already authenticated")
         self.assert_auth_run(self.message(c), "alice", "ESMTPSA")
 
@@ -357,7 +346,7 @@ class TestAuth(AuthCase):
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]),
                 "500 Error: command 'AUTH' not recognized")
         c.check("AUTH", "500 Error: command 'AUTH' not recognized")
-        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
         c3 = connect_tls(self.d, port=self.d.port3)
         c3.check("AUTH LOGIN", "503 Error: send EHLO first")
@@ -394,10 +383,10 @@ class TestAuth(AuthCase):
 
     def test_starttls_forgets_authentication(self):
         c = self.connect(port=self.d.port2)
-        c.check("EHLO client.test", caps(starttls=True, auth="LOGIN PLAIN"))
+        c.check("EHLO client.test", ehlo_lines(starttls=True, auth="LOGIN PLAIN"))
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
         starttls(c)
-        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
         c.check("AUTH PLAIN " + plain("bob", USERS["bob"]), OK_235)
         self.assert_auth_run(self.message(c), "bob", "ESMTPSA")
 
@@ -446,7 +435,7 @@ class TestAuthMechanismsPlain(AuthCase):
 
     def test_only_plain(self):
         c = self.connect()
-        c.check("EHLO client.test", caps(auth="PLAIN"))
+        c.check("EHLO client.test", ehlo_lines(auth="PLAIN"))
         c.check("AUTH LOGIN", UNRECOGNIZED_504)
         c.check("AUTH LOGIN " + b64("alice"), UNRECOGNIZED_504)
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
@@ -459,13 +448,13 @@ class TestNoAuthListener(AuthCase):
 
     def test_auth_is_unknown(self):
         c = self.connect()
-        c.check("EHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test", ehlo_lines(starttls=True))
         c.check("HELP", "250 Supported commands: "
                 "DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET STARTTLS VRFY")
         c.check("HELP AUTH", "501 Supported commands: "
                 "DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET STARTTLS VRFY")
         starttls(c)
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]),
                 '500 Error: command "AUTH" not recognized')
         c.check("AUTH", '500 Error: command "AUTH" not recognized')
@@ -484,7 +473,7 @@ class TestRequireAuth(AuthCase):
         c.check("NOOP", "250 OK")
         c.check("RSET", "250 OK")
         c.check("EXPN x", "502 EXPN not implemented")
-        c.check("EHLO client.test", caps(auth="LOGIN PLAIN"))
+        c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
         for line in ("MAIL FROM:<a@example.com>", "RCPT TO:<r@example.com>",
                      "DATA", "VRFY a@example.com", "VRFY", "HELP",
                      "HELP MAIL"):

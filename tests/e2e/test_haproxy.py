@@ -19,7 +19,7 @@ import tempfile
 import time
 import unittest
 
-from harness import (REPO, RECORD, Smtpd, _listening_tcp, free_port,
+from harness import (REPO, RECORD, Smtpd, listening_tcp, free_port,
                      strip_received, wait_for)
 
 HAPROXY = (shutil.which("haproxy")
@@ -87,7 +87,7 @@ class HaproxyCase(unittest.TestCase):
             cls.proc = subprocess.Popen([HAPROXY, "-f", cls.cfg, "-db"],
                                         stdin=subprocess.DEVNULL,
                                         stdout=cls._err, stderr=cls._err)
-            if not wait_for(lambda: cls.front in _listening_tcp()
+            if not wait_for(lambda: cls.front in listening_tcp()
                             or cls.proc.poll() is not None, 5.0):
                 raise RuntimeError("haproxy not listening")
             if cls.proc.poll() is not None:

@@ -7,7 +7,7 @@ import subprocess
 import time
 import unittest
 
-from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, _listening_tcp,
+from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, listening_tcp,
                      ehlo_lines, pid_alive, smtpd_path, socket_inode,
                      wait_for)
 
@@ -173,7 +173,7 @@ class TestSigterm(unittest.TestCase):
         self.assertLess(time.monotonic() - t, 3.0)
         self.assertTrue(wait_for(lambda: not any(pid_alive(p) for p in pids),
                                  3.0), "children left behind")
-        self.assertNotIn(self.d.port, _listening_tcp())
+        self.assertNotIn(self.d.port, listening_tcp())
 
     def test_sigint_idle(self):
         self.d.signal(signal.SIGINT)
@@ -328,7 +328,7 @@ class TestCheckConfig(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("mx.test", out)
         self.assertIn("listen", out)
-        self.assertNotIn(self.d.port, _listening_tcp())
+        self.assertNotIn(self.d.port, listening_tcp())
         # the canonical form is itself a valid config, printed the same
         again = self.write(out, "canonical.conf")
         rc2, out2, err2 = run_smtpd(["-n", "-f", again])
@@ -432,7 +432,7 @@ class TestDefaultConfig(unittest.TestCase):
     def test_builtin_default(self):
         if os.path.exists(DEFAULT_CONF):
             self.skipTest("%s exists" % DEFAULT_CONF)
-        if 8025 in _listening_tcp():
+        if 8025 in listening_tcp():
             self.skipTest("port 8025 in use")
         rc, out, err = run_smtpd(["-n"])
         self.assertEqual(rc, 0, err)

@@ -13,8 +13,8 @@ import unittest
 
 import certs
 from certs import client_context, connect_tls, starttls, tls_wrap
-from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, smtpd_path,
-                     strip_received, wait_for)
+from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, ehlo_lines,
+                     smtpd_path, strip_received, wait_for)
 
 HOST = "mx.test"
 SMTPD_TLS_RE = r"TLSv1\.3 TLS_[A-Z0-9_]+"
@@ -32,17 +32,6 @@ def swaks_supports_tls():
 
 SWAKS_TLS = swaks_supports_tls()
 OPENSSL = shutil.which("openssl")
-
-
-def caps(starttls=False, auth=None, hostname=HOST):
-    lines = ["250-" + hostname, "250-SIZE 33554432", "250-8BITMIME",
-             "250-PIPELINING"]
-    if starttls:
-        lines.append("250-STARTTLS")
-    if auth:
-        lines.append("250-AUTH " + auth)
-    lines.append("250 HELP")
-    return "\n".join(lines)
 
 
 TLS_CONF = "tls certificate @CERT@ key @KEY@"
@@ -83,9 +72,9 @@ class TestStarttls(TlsCase):
 
     def test_ehlo_offers_starttls_only_before_tls(self):
         c = self.connect()
-        c.check("EHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test", ehlo_lines(starttls=True))
         starttls(c)
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         c.check("QUIT", "221 Bye")
 
     def test_smtplib_starttls_full_message(self):
@@ -108,9 +97,9 @@ class TestStarttls(TlsCase):
 
     def test_raw_starttls_message_and_env(self):
         c = self.connect()
-        c.check("EHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test", ehlo_lines(starttls=True))
         starttls(c)
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         run = self.message(c)
         self.assert_tls_run(run)
         self.assertEqual(run["env"]["SMTPD_AUTH_USER"], "")
@@ -134,22 +123,22 @@ class TestStarttls(TlsCase):
 
     def test_injection_rset(self):
         c = self.connect()
-        c.check("EHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test", ehlo_lines(starttls=True))
         c.send(b"STARTTLS\r\nRSET\r\n")
         c.expect("220 Ready to start TLS")
         # nothing after the 220 in plaintext: that would be the RSET's reply
         tls_wrap(c)
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         c.check("NOOP", "250 OK")
         c.assert_silent(0.3)
 
     def test_injection_mail(self):
         c = self.connect()
-        c.check("EHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test", ehlo_lines(starttls=True))
         c.send(b"STARTTLS\r\nMAIL FROM:<evil@x>\r\n")
         c.expect("220 Ready to start TLS")
         tls_wrap(c)
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         # no transaction was open: MAIL succeeds, no pending reply
         c.check("MAIL FROM:<good@example.com>", "250 OK")
         c.check("RCPT TO:<r@example.com>", "250 OK")
@@ -172,7 +161,7 @@ class TestStarttls(TlsCase):
         c = self.connect()
         starttls(c)
         c.check("STARTTLS", "503 5.5.1 Error: TLS already active")
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         c.check("STARTTLS", "503 5.5.1 Error: TLS already active")
         c.check("STARTTLS x", "501 Syntax: STARTTLS")
         c.check("NOOP", "250 OK")
@@ -180,18 +169,18 @@ class TestStarttls(TlsCase):
     def test_starttls_argument(self):
         c = self.connect()
         c.check("STARTTLS x", "501 Syntax: STARTTLS")
-        c.check("EHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test", ehlo_lines(starttls=True))
         c.check("STARTTLS now", "501 Syntax: STARTTLS")
         c.check("NOOP", "250 OK")
 
     def test_mail_after_starttls_needs_new_ehlo(self):
         c = self.connect()
-        c.check("EHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test", ehlo_lines(starttls=True))
         c.check("MAIL FROM:<a@example.com>", "250 OK")
         starttls(c)
         c.check("MAIL FROM:<a@example.com>", "503 Error: send HELO first")
         c.check("RCPT TO:<r@example.com>", "503 Error: send HELO first")
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         c.check("MAIL FROM:<a@example.com>", "250 OK")
 
     def test_starttls_right_after_greeting_and_after_helo(self):
@@ -201,7 +190,7 @@ class TestStarttls(TlsCase):
         c2 = self.connect()
         c2.check("HELO client.test", "250 " + HOST)
         starttls(c2)
-        c2.check("EHLO client.test", caps())
+        c2.check("EHLO client.test", ehlo_lines())
 
     def test_help_keeps_starttls(self):
         lst = "DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET STARTTLS VRFY"
@@ -264,7 +253,7 @@ class TestNoStarttls(TlsCase):
 
     def test_starttls_not_available(self):
         c = self.connect()
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         c.check("STARTTLS", "454 TLS not available")
         c.check("STARTTLS x", "501 Syntax: STARTTLS")
         c.check("HELP", "250 Supported commands: "
@@ -293,7 +282,7 @@ class TestRequireStarttls(TlsCase):
         # 7 unknown verbs, none counted as unrecognised: still open
         c.check("NOOP", "250 OK")
         c.check("NOOP x", "250 OK")
-        c.check("EHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test", ehlo_lines(starttls=True))
         for line in self.REFUSED:
             with self.subTest(after_ehlo=line):
                 c.check(line, NOT_FIRST)
@@ -302,7 +291,7 @@ class TestRequireStarttls(TlsCase):
 
     def test_served_after_tls(self):
         c = self.connect()
-        c.check("EHLO client.test", caps(starttls=True))
+        c.check("EHLO client.test", ehlo_lines(starttls=True))
         starttls(c)
         c.check("HELO client.test", "250 " + HOST)
         c.check("RSET", "250 OK")
@@ -310,12 +299,12 @@ class TestRequireStarttls(TlsCase):
                 "accept message and attempt delivery")
         c.check("HELP", "250 Supported commands: "
                 "DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET STARTTLS VRFY")
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         self.assert_tls_run(self.message(c))
 
     def test_lmtp_lhlo_served(self):
         c = self.connect(port=self.d.port2)
-        c.check("LHLO client.test", caps(starttls=True))
+        c.check("LHLO client.test", ehlo_lines(starttls=True))
         c.check("EHLO client.test",
                 '500 Error: command "EHLO" not recognized')
         c.check("NOOP", "250 OK")
@@ -325,7 +314,7 @@ class TestRequireStarttls(TlsCase):
                 c.check(line, NOT_FIRST)
         starttls(c)
         c.check("MAIL FROM:<a@example.com>", "503 Error: send HELO first")
-        c.check("LHLO client.test", caps())
+        c.check("LHLO client.test", ehlo_lines())
         c.check("MAIL FROM:<a@example.com>", "250 OK")
         c.check("QUIT", "221 Bye")
 
@@ -365,7 +354,7 @@ class TestImplicitTls(TlsCase):
         c = connect_tls(self.d)
         self.assertEqual(int(c.sock.getpeercert()["serialNumber"], 16),
                          self.serial)
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         c.check("STARTTLS", "454 TLS not available")
         c.check("STARTTLS x", "501 Syntax: STARTTLS")
         self.assert_tls_run(self.message(c))
@@ -440,7 +429,7 @@ class TestTls13Only(TlsCase):
     def test_tls13_client_served(self):
         c = connect_tls(self.d)
         self.assertEqual(c.sock.version(), "TLSv1.3")
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
 
 
 class TestTls12Ciphers(TlsCase):
@@ -454,7 +443,7 @@ class TestTls12Ciphers(TlsCase):
         tls_wrap(c)
         self.assertEqual(c.sock.version(), "TLSv1.2")
         self.assertEqual(c.sock.cipher()[0], "ECDHE-ECDSA-AES128-GCM-SHA256")
-        c.check("EHLO client.test", caps())
+        c.check("EHLO client.test", ehlo_lines())
         run = self.message(c)
         self.assert_tls_run(run,
                             tls_re=r"TLSv1\.2 ECDHE-ECDSA-AES128-GCM-SHA256")
@@ -534,7 +523,7 @@ class TestCertRotation(TlsCase):
         starttls(old)
         self.assertEqual(int(old.sock.getpeercert()["serialNumber"], 16),
                          self.serial)
-        old.check("EHLO client.test", caps())
+        old.check("EHLO client.test", ehlo_lines())
         old.check("MAIL FROM:<old@example.com>", "250 OK")
         old.check("RCPT TO:<r@example.com>", "250 OK")
         # new cert + key, moved into place under the configured names
