@@ -89,7 +89,7 @@ lopts_later=$(sed -n '/listen_later\[\] = {/,/};/p' config.c |
     grep -o '"[^"]*"' | tr -d '"')
 
 # Placeholders of the delivery command.
-placeholders=$(sed -n '/placeholders\[\] = {/,/};/p' config.c |
+placeholders=$(sed -n '/placeholders\[PH_COUNT\] = {/,/};/p' deliver.c |
     grep -o '"%{[a-z]*}"' | tr -d '"')
 
 # The environment of the delivery program.
@@ -107,7 +107,7 @@ optstring=$(sed -n 's/.*getopt(argc, argv, "\([^"]*\)").*/\1/p' smtpd.c)
 
 check "config.c: keyword table found" [ -n "$supported" ]
 check "config.c: listener options found" [ -n "$lopts" ]
-check "config.c: placeholders found" [ -n "$placeholders" ]
+check "deliver.c: placeholders found" [ -n "$placeholders" ]
 check "deliver.c: environment variables found" [ -n "$envvars" ]
 check "deliver.c: delivery replies found" [ -s "$tmp/replies" ]
 check "smtpd.c: usage() found" [ -n "$usage" ]
@@ -184,9 +184,9 @@ for ph in $placeholders; do
 done
 for ph in $(sed -n 's/^\.It Cm \(%{[^ ]*\).*/\1/p' "$MAN5" | sort -u); do
 	if printf '%s\n' "$placeholders" | grep -q -x -F -e "$ph"; then
-		ok "$MAN5: placeholder entry $ph is in config.c"
+		ok "$MAN5: placeholder entry $ph is in deliver.c"
 	else
-		not_ok "$MAN5: placeholder entry $ph is in config.c"
+		not_ok "$MAN5: placeholder entry $ph is in deliver.c"
 	fi
 done
 for ev in $envvars; do
