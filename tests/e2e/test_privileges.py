@@ -39,7 +39,15 @@ class TestPrivileges(SmtpdTest):
 
     def test_children_unprivileged(self):
         nobody = pwd.getpwnam("nobody")
-        kids = wait_for(lambda: self.d.children() or None, 5.0)
+
+        # A child just forked is root for the moment it takes to drop
+        # (before it takes any connection): wait for every one to have.
+        def dropped():
+            kids = self.d.children()
+            if kids and all(ids(p)[0][0] != 0 for p in kids):
+                return kids
+            return None
+        kids = wait_for(dropped, 5.0) or self.d.children()
         self.assertTrue(kids)
         for pid in kids:
             uids, gids, groups = ids(pid)
