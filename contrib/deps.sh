@@ -5,8 +5,14 @@
 set -e
 what=${1:-build}
 
+apt="apt-get -o DPkg::Lock::Timeout=900"
+# Where the e2e tests find Exim (tests/e2e/exim.py); its .debs are kept
+# beside it.
+EXIM_ROOT=${EXIM_ROOT:-/var/cache/smtpd-tests/exim}
+
 # pkg-config module -> Debian package
 need=""
+exim=""
 # Packages whose services must not start: installed under a policy-rc.d
 # that forbids it (invoke-rc.d's exit 101, "action forbidden").
 nostart=""
@@ -15,6 +21,48 @@ pkg_mod() {
 }
 cmd_pkg() {
 	command -v "$1" >/dev/null 2>&1 || need="$need $2"
+}
+
+# Exim conflicts with Postfix as the system's MTA, so its packages are
+# downloaded and unpacked with dpkg-deb -x into EXIM_ROOT, as a second MTA
+# is run for a test; the libraries its binary needs are installed as
+# usual, and the Debian-exim system user it runs as is made.
+fetch_exim() {
+	if [ ! -x "$EXIM_ROOT/usr/sbin/exim4" ]; then
+		debs=$(dirname "$EXIM_ROOT")/debs
+		mkdir -p "$debs"
+		echo "deps.sh: apt-get download exim4-daemon-light exim4-base" \
+		    "(into $debs; not installed)"
+		(cd "$debs" && rm -f exim4-*.deb &&
+		    $apt -q -o APT::Sandbox::User=root download \
+		    exim4-daemon-light exim4-base)
+		libs=""
+		for lib in $(dpkg-deb -f "$debs"/exim4-daemon-light_*.deb \
+		    Depends | tr ',|' '\n\n' |
+		    sed -n 's/^ *\(lib[^ ]*\).*/\1/p'); do
+			dpkg -s "$lib" >/dev/null 2>&1 || libs="$libs $lib"
+		done
+		if [ -n "$libs" ]; then
+			echo "deps.sh: apt-get install -y" \
+			    "--no-install-recommends$libs (for Exim)"
+			$apt install -y -qq --no-install-recommends $libs
+		fi
+		tmp=$(mktemp -d "$EXIM_ROOT.new.XXXXXX")
+		for deb in "$debs"/exim4-daemon-light_*.deb \
+		    "$debs"/exim4-base_*.deb; do
+			dpkg-deb -x "$deb" "$tmp"
+		done
+		chmod 755 "$tmp"
+		rm -rf "$EXIM_ROOT"
+		# A concurrent run may have won: keep its copy.
+		mv -T "$tmp" "$EXIM_ROOT" 2>/dev/null || rm -rf "$tmp"
+		echo "deps.sh: Exim unpacked in $EXIM_ROOT"
+	fi
+	getent passwd Debian-exim >/dev/null || {
+		echo "deps.sh: useradd --system Debian-exim"
+		useradd --system --user-group --home-dir /nonexistent \
+		    --no-create-home --shell /usr/sbin/nologin Debian-exim
+	}
 }
 
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
@@ -62,26 +110,43 @@ if [ "$what" = check ]; then
 	# tests/e2e/test_policy.py runs postgrey itself, as its own process
 	# on a loopback port; the package's service must not run.
 	[ -x /usr/sbin/postgrey ] || nostart="$nostart postgrey"
+	# tests/e2e/postfix.py runs a private Postfix (master -c DIR, its own
+	# config and queue under a temp dir); smtp-source and smtp-sink come
+	# with it.  The package stays unconfigured (no /etc/postfix/main.cf)
+	# and its service never starts.
+	[ -x /usr/lib/postfix/sbin/master ] || nostart="$nostart postfix"
 	# tests/e2e/test_ops.py checks the metrics listener's output with
-	# promtool, from the prometheus package; its service must not run.
+	# promtool, and tests/e2e/prom.py starts a Prometheus server on a
+	# loopback port with its own data directory: the prometheus package,
+	# whose service must not run.
 	command -v promtool >/dev/null 2>&1 || nostart="$nostart prometheus"
+	cmd_pkg systemd-socket-activate systemd
+	cmd_pkg setpriv util-linux
+	# tests/e2e/exim.py: Exim as a second MTA, unpacked, not installed
+	# (see fetch_exim below).
+	[ -x "$EXIM_ROOT/usr/sbin/exim4" ] || exim=1
+	getent passwd Debian-exim >/dev/null || exim=1
 fi
 
-[ -z "$need$nostart" ] && exit 0
-echo "deps.sh: missing Debian packages:$need$nostart"
+[ -z "$need$nostart$exim" ] && exit 0
+[ -z "$need$nostart" ] || echo "deps.sh: missing Debian packages:$need$nostart"
+[ -z "$exim" ] || echo "deps.sh: missing: Exim unpacked in $EXIM_ROOT"
 if [ "$(id -u)" != 0 ]; then
-	echo "deps.sh: run as root: apt-get install -y$need$nostart" >&2
+	[ -z "$need$nostart" ] ||
+	    echo "deps.sh: run as root: apt-get install -y$need$nostart" >&2
 	[ -z "$nostart" ] ||
 	    echo "deps.sh: (with a policy-rc.d that exits 101, so that" \
 	    "$nostart does not start)" >&2
+	[ -z "$exim" ] || echo "deps.sh: run as root for Exim" >&2
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+$apt update -qq
 if [ -n "$need" ]; then
 	echo "deps.sh: apt-get install -y --no-install-recommends$need"
-	apt-get install -y -qq --no-install-recommends $need
+	$apt install -y -qq --no-install-recommends $need
 fi
+[ -z "$exim" ] || fetch_exim
 [ -z "$nostart" ] && exit 0
 
 # An existing policy-rc.d is the administrator's: used as it is, and
@@ -100,8 +165,13 @@ else
 fi
 echo "deps.sh: apt-get install -y --no-install-recommends$nostart" \
     "(services not started)"
+# Postfix unconfigured: no main.cf, so nothing could start it later.
+echo "postfix postfix/main_mailer_type select No configuration" |
+    debconf-set-selections
 status=0
-apt-get install -y -qq --no-install-recommends $nostart || status=$?
+# --no-remove: never replace the MTA that is installed (exim4, ...).
+$apt install -y -qq --no-install-recommends --no-remove $nostart ||
+    status=$?
 if [ -n "$made" ]; then
 	rm -f "$rcd"
 	trap - EXIT HUP INT TERM

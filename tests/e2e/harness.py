@@ -138,6 +138,28 @@ def wait_for(pred, timeout=5.0, interval=0.02):
         time.sleep(interval)
 
 
+def wait_listening(port, proc=None, timeout=10.0):
+    """Wait until a TCP socket listens on port; False on timeout or if
+    proc (a Popen) has exited first."""
+    def ready():
+        if proc is not None and proc.poll() is not None:
+            return "exited"
+        return port in _listening_tcp()
+    return wait_for(ready, timeout, 0.02) is True
+
+
+def stop_process(proc, grace=5.0):
+    """Stop a Popen started by a test: SIGTERM, then SIGKILL after grace
+    seconds; reap it and return its exit status."""
+    if proc.poll() is None:
+        try:
+            proc.terminate()
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
 class Closed(AssertionError):
     pass
 
@@ -727,6 +749,39 @@ def strip_received(data):
         pos = end + 2
         if data[pos:pos + 1] not in (b" ", b"\t"):
             return data[:pos], data[pos:]
+
+
+def strip_all_received(data):
+    """The message without the Received headers at its top (each MTA on
+    the way puts one there): what the first sender wrote."""
+    while True:
+        head, rest = strip_received(data)
+        if head is None:
+            return data
+        data = rest
+
+
+def sample_message(size, sender="s@example.com", rcpts=("r@example.com",),
+                   subject="interop"):
+    """A 7-bit message of about size bytes (CRLF line ends), complete
+    headers (so that no MTA adds any but Received), and body lines of 76
+    characters, some starting with a dot (they are dot-stuffed on the
+    wire)."""
+    head = ("From: <%s>\r\nTo: %s\r\nSubject: %s\r\n"
+            "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n"
+            "Message-ID: <%d.%s@example.com>\r\n\r\n"
+            % (sender, ", ".join("<%s>" % r for r in rcpts), subject,
+               size, subject)).encode()
+    lines = [head]
+    n = len(head)
+    i = 0
+    while n < size:
+        line = ("%s%07d " % ("." if i % 100 == 0 else "", i)).encode()
+        line += bytes(33 + (i * 7 + j) % 94 for j in range(76 - len(line)))
+        lines.append(line + b"\r\n")
+        n += len(line) + 2
+        i += 1
+    return b"".join(lines)
 
 
 class SmtpdTest(unittest.TestCase):
