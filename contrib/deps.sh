@@ -123,7 +123,7 @@ if [ "$what" = check ]; then
 	cmd_pkg systemd-socket-activate systemd
 	cmd_pkg setpriv util-linux
 	# tests/e2e/exim.py: Exim as a second MTA, unpacked, not installed
-	# (see fetch_exim below).
+	# (fetch_exim).
 	[ -x "$EXIM_ROOT/usr/sbin/exim4" ] || exim=1
 	getent passwd Debian-exim >/dev/null || exim=1
 fi
@@ -172,6 +172,11 @@ status=0
 # --no-remove: never replace the MTA that is installed (exim4, ...).
 $apt install -y -qq --no-install-recommends --no-remove $nostart ||
     status=$?
+# Nor at boot: the packages enable their units (systemctl also works
+# without a running systemd, and does the SysV links too).
+for svc in $nostart; do
+	systemctl disable "$svc" >/dev/null 2>&1 || true
+done
 if [ -n "$made" ]; then
 	rm -f "$rcd"
 	trap - EXIT HUP INT TERM

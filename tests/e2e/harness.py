@@ -160,6 +160,99 @@ def stop_process(proc, grace=5.0):
     return proc.wait()
 
 
+def group_pids(pgid):
+    """The live processes of process group pgid (a test started its leader
+    with start_new_session=True)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            pids.append(int(name))
+    return pids
+
+
+def kill_group(pgid, grace=3.0):
+    """Wait up to grace seconds for process group pgid to end, then kill
+    what is left of it, by PID."""
+    if wait_for(lambda: not group_pids(pgid), grace):
+        return
+    for pid in group_pids(pgid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+class Service:
+    """A third-party program a test runs in the background (Postfix,
+    Prometheus): a directory of its own (self.dir, under tmpdir or a new
+    temp dir) and a session of its own.  A subclass defines _start(), which
+    runs the program with spawn() and waits until it serves.  start()
+    returns self, or stops everything and raises; stop() ends the program
+    and whatever is left in its process group, by PID, and removes the
+    directory (safe to call twice).  As a context manager it starts and
+    stops."""
+
+    def __init__(self, prefix, tmpdir=None):
+        self.dir = tempfile.mkdtemp(prefix=prefix, dir=tmpdir)
+        self.proc = None
+        self.pid = None
+        self._out = None
+
+    def spawn(self, argv, output):
+        """Run argv in self.dir, its output appended to the file output
+        there."""
+        self._out = open(os.path.join(self.dir, output), "ab")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=self._out,
+                                     stderr=subprocess.STDOUT, cwd=self.dir,
+                                     start_new_session=True)
+        self.pid = self.proc.pid
+        return self.proc
+
+    def start(self):
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, grace=5.0):
+        if self.proc is not None:
+            stop_process(self.proc, grace)
+            kill_group(self.pid)
+            self.proc = None
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def read(self, name):
+        """The text of file name in self.dir ("" if there is none)."""
+        try:
+            with open(os.path.join(self.dir, name), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except (OSError, TypeError):
+            return ""
+
+    def __enter__(self):
+        if self.proc is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 class Closed(AssertionError):
     pass
 

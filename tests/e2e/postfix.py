@@ -34,13 +34,11 @@ above it must let that user in.  The Debian package postfix provides it
 import os
 import re
 import shutil
-import signal
 import smtplib
 import subprocess
-import tempfile
 import time
 
-from harness import free_port, stop_process, wait_for, wait_listening
+from harness import Service, free_port, wait_for, wait_listening
 
 MASTER = "/usr/lib/postfix/sbin/master"
 POSTFIX = "/usr/sbin/postfix"
@@ -107,24 +105,20 @@ def available():
             and os.geteuid() == 0)
 
 
-class PostfixInstance:
+class PostfixInstance(Service):
     def __init__(self, tmpdir=None, *, relay=None, lmtp=None, tls=False,
                  extra=None, hostname=HOSTNAME):
         if (relay is None) == (lmtp is None):
             raise ValueError("give exactly one of relay= and lmtp=")
-        self._owndir = tmpdir is None
-        self.dir = tempfile.mkdtemp(prefix="postfix-", dir=tmpdir)
+        super().__init__("postfix-", tmpdir)
         os.chmod(self.dir, 0o755)
         self.conf_dir = os.path.join(self.dir, "conf")
         self.queue_dir = os.path.join(self.dir, "queue")
         self.data_dir = os.path.join(self.dir, "data")
-        self.maillog = os.path.join(self.dir, "maillog")
         self.port = free_port()
         self.hostname = hostname
         self.params = self._main_cf(relay, lmtp, tls)
         self.params.update(extra or {})
-        self.proc = None
-        self.pid = None
 
     def _main_cf(self, relay, lmtp, tls):
         p = {
@@ -146,7 +140,7 @@ class PostfixInstance:
             "smtpd_relay_restrictions": "permit_mynetworks, reject",
             # The message leaves as it came: no header rewriting.
             "local_header_rewrite_clients": "",
-            "maillog_file": self.maillog,
+            "maillog_file": os.path.join(self.dir, "maillog"),
             "maillog_file_prefixes": self.dir,
             "queue_run_delay": "1s",
             "minimal_backoff_time": "1s",
@@ -170,16 +164,11 @@ class PostfixInstance:
 
     # -- process --------------------------------------------------------
 
-    def start(self):
-        """Write the configuration, make the queue and run master(8);
-        return self once it listens."""
-        try:
-            self._setup()
-            self._run_master()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def _start(self):
+        """Write the configuration, make the queue and run master(8) until
+        it listens."""
+        self._setup()
+        self._run_master()
 
     def _setup(self):
         os.mkdir(self.conf_dir, 0o755)
@@ -204,57 +193,13 @@ class PostfixInstance:
             os.chmod(path, mode)
 
     def _run_master(self):
-        self._out = open(os.path.join(self.dir, "master.out"), "ab")
-        # -s: the foreground mode of "postfix start-fg".  Its own session:
-        # master(8) stops its daemons by signalling its process group.
-        self.proc = subprocess.Popen(
-            [MASTER, "-c", self.conf_dir, "-s"], stdin=subprocess.DEVNULL,
-            stdout=self._out, stderr=subprocess.STDOUT, cwd=self.dir,
-            start_new_session=True)
-        self.pid = self.proc.pid
+        # -s: the foreground mode of "postfix start-fg".  In a session of
+        # its own: master(8) stops its daemons by signalling its process
+        # group.
+        self.spawn([MASTER, "-c", self.conf_dir, "-s"], "master.out")
         if not wait_listening(self.port, self.proc, 15.0):
             raise RuntimeError("postfix master not listening (exit %s):\n%s"
                                % (self.proc.poll(), self.log_text()))
-
-    def _group(self):
-        """PIDs of the processes in master's process group."""
-        pids = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % name) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == self.pid and fields[0] not in "ZX":
-                pids.append(int(name))
-        return pids
-
-    def stop(self):
-        """Stop master(8) and every process of its group, by PID; remove
-        the instance's directory.  Safe to call twice."""
-        if self.proc is not None:
-            stop_process(self.proc, 5.0)
-            if not wait_for(lambda: not self._group(), 3.0):
-                for pid in self._group():
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            self._out.close()
-            self.proc = None
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    def __enter__(self):
-        if self.proc is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # -- mail -----------------------------------------------------------
 
@@ -295,11 +240,8 @@ class PostfixInstance:
     # -- log ------------------------------------------------------------
 
     def log_text(self):
-        try:
-            with open(self.maillog, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        """The instance's maillog."""
+        return self.read("maillog")
 
     def log_lines(self):
         """The instance's maillog, one str per line."""

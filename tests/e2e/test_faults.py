@@ -13,8 +13,8 @@ import threading
 import time
 import unittest
 
-from harness import (OK_ID, RECORD, Smtpd, ehlo_lines, pid_alive,
-                     wait_for)
+from harness import (OK_ID, RECORD, Smtpd, ehlo_lines, group_pids,
+                     pid_alive, wait_for)
 from test_master import DATA_354, serving_child
 
 
@@ -41,22 +41,6 @@ def spool_fds(pids, spool):
             if target.startswith(spool + "/"):
                 found.append((pid, fd, target))
     return found
-
-
-def pgrp_members(pgid):
-    """Live processes in process group pgid."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            out.append(int(name))
-    return out
 
 
 def read_pids(path):
@@ -278,8 +262,8 @@ class TestDeliveryPrograms(FaultTest):
         self.assertTrue(wait_for(lambda: not os.path.exists(
             "/proc/%d" % pid), 2.0), "program %d not reaped" % pid)
         # Nothing of its process group (its own session) is left.
-        self.assertTrue(wait_for(lambda: not pgrp_members(pid), 2.0),
-                        "left in the process group: %r" % pgrp_members(pid))
+        self.assertTrue(wait_for(lambda: not group_pids(pid), 2.0),
+                        "left in the process group: %r" % group_pids(pid))
         for g in gpids:
             self.assertTrue(wait_for(lambda: not pid_alive(g), 2.0),
                             "grandchild %d still running" % g)
