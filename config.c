@@ -107,6 +107,10 @@ static int	 config_policy_parse(struct parse *, int, char **);
 static int	 config_pdefault_parse(struct parse *, int, char **);
 static int	 config_stages_parse(struct parse *, int, char **);
 static int	 config_delim_parse(struct parse *, int, char **);
+static int	 config_bare_parse(struct parse *, int, char **);
+static int	 config_exempt_parse(struct parse *, int, char **);
+static void	 config_bare_print(FILE *, const struct config *);
+static void	 config_exempt_print(FILE *, const struct config *);
 static void	 config_rcpts_print(FILE *, const struct config *);
 static void	 config_senders_print(FILE *, const struct config *);
 static void	 config_rejsenders_print(FILE *, const struct config *);
@@ -177,6 +181,10 @@ static const struct keyword keywords[] = {
 	K_SUB("auth", "passwd|checkpassword|mechanisms|max-failures|"
 	    "failure-delay ..."),
 	K_TEXT("banner", c_banner, "\"TEXT\"", config_check_banner),
+	K_FORM("bare-newline", "keep|normalize|reject", config_bare_parse,
+	    config_bare_print),
+	K_FORMS("bare-newline-exempt", "NETWORK ...", config_exempt_parse,
+	    config_exempt_print),
 	K_STRING("chroot", c_chroot, "DIR", config_check_path),
 	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,
 	    config_cmdlimit_print),
@@ -185,6 +193,7 @@ static const struct keyword keywords[] = {
 	K_TYPED("deliver-timeout", KW_DURATION, c_dlv.dl_timeout, 1,
 	    MAX_DURATION, "DURATION"),
 	K_STRING("hostname", c_hostname, "NAME", config_check_hostname),
+	K_INT("junk-command-limit", c_lim.lim_junk, 0, MAX_CMDLIMIT),
 	/* Listeners are printed after every global directive. */
 	K_FUNC("listen", KF_REPEAT, config_listen_parse, NULL),
 	K_INT("max-clients", c_lim.lim_maxclients, 1, MAX_CLIENTS),
@@ -195,6 +204,8 @@ static const struct keyword keywords[] = {
 	    MAX_MSGSIZE,
 	    "SIZE"),
 	K_INT("max-recipients", c_lim.lim_maxrcpt, 1, MAX_RCPT),
+	K_TYPED("max-session-time", KW_DURATION, c_lim.lim_session, 0,
+	    MAX_DURATION, "DURATION"),
 	K_INT("max-sessions-per-child", c_lim.lim_maxsessions, 1, 1000000),
 	K_STRING("pidfile", c_pidfile, "FILE", config_check_path),
 	/* The policy-* lines are printed with `policy`, when it is set. */
@@ -373,6 +384,8 @@ config_default(void)
 	c->c_lim.lim_timeout = DEF_TIMEOUT;
 	c->c_smtputf8 = 0;
 	c->c_lim.lim_cmdlimit = -1;
+	c->c_lim.lim_junk = DEF_JUNK_LIMIT;
+	c->c_lim.lim_session = DEF_SESSION_TIME;
 	c->c_dlv.dl_mode = DELIVER_STDOUT;
 	c->c_dlv.dl_timeout = DEF_DELIVER_TIMEOUT;
 	c->c_dlv.dl_received = 1;
@@ -903,32 +916,67 @@ config_table_parse(struct parse *p, int argc, char **argv)
 	return 0;
 }
 
-/* accept|reject clients NETWORK ...: CIDR, added to the list. */
+/* NETWORK ...: CIDR, added to the list nets of *n (MAX_CLIENT_NETS). */
 static int
-config_clients_parse(struct parse *p, int argc, char **argv)
+config_nets_parse(struct parse *p, int argc, char **argv,
+    struct netaddr *nets, int *n)
 {
-	struct config	*c = p->p_conf;
-	int		 i, list = p->p_kw->k_name[0] == 'a' ?
-		    PN_ACCEPT : PN_REJECT;
+	int	 i;
 
 	if (argc < 2)
 		return config_usage(p);
 	for (i = 1; i < argc; i++) {
-		if (c->c_pol.po_nclients[list] == MAX_CLIENT_NETS) {
+		if (*n == MAX_CLIENT_NETS) {
 			config_error(p, "%s: more than %d networks",
 			    p->p_kw->k_name, MAX_CLIENT_NETS);
 			return -1;
 		}
-		if (net_parse(argv[i],
-		    &c->c_pol.po_clients[list][c->c_pol.po_nclients[list]]) == -1) {
+		if (net_parse(argv[i], &nets[*n]) == -1) {
 			config_error(p, "%s: \"%s\" is not an address or "
 			    "network (CIDR, host bits zero)", p->p_kw->k_name,
 			    config_esc(p, argv[i]));
 			return -1;
 		}
-		c->c_pol.po_nclients[list]++;
+		(*n)++;
 	}
 	return 0;
+}
+
+/* accept|reject clients NETWORK ... */
+static int
+config_clients_parse(struct parse *p, int argc, char **argv)
+{
+	struct conf_policy	*po = &p->p_conf->c_pol;
+	int			 list = p->p_kw->k_name[0] == 'a' ?
+				    PN_ACCEPT : PN_REJECT;
+
+	return config_nets_parse(p, argc, argv, po->po_clients[list],
+	    &po->po_nclients[list]);
+}
+
+static int
+config_exempt_parse(struct parse *p, int argc, char **argv)
+{
+	struct conf_policy	*po = &p->p_conf->c_pol;
+
+	return config_nets_parse(p, argc, argv, po->po_bare_exempt,
+	    &po->po_nbare_exempt);
+}
+
+static const char *const bare_modes[] = { "keep", "normalize", "reject" };
+
+/* bare-newline keep|normalize|reject, BARE_* in this order. */
+static int
+config_bare_parse(struct parse *p, int argc, char **argv)
+{
+	size_t	 i;
+
+	for (i = 0; argc == 2 && i < NITEMS(bare_modes); i++)
+		if (strcmp(argv[1], bare_modes[i]) == 0) {
+			p->p_conf->c_pol.po_bare = (int)i;
+			return 0;
+		}
+	return config_usage(p);
 }
 
 /* policy unix:/PATH | inet:HOST:PORT ([HOST] for an IPv6 address) */
@@ -1988,6 +2036,23 @@ config_clients_print(FILE *fp, const struct config *c, int list)
 	config_nets_print(fp, c->c_pol.po_clients[list],
 	    c->c_pol.po_nclients[list]);
 	putc('\n', fp);
+}
+
+static void
+config_exempt_print(FILE *fp, const struct config *c)
+{
+	if (c->c_pol.po_nbare_exempt == 0)
+		return;
+	fputs("bare-newline-exempt", fp);
+	config_nets_print(fp, c->c_pol.po_bare_exempt,
+	    c->c_pol.po_nbare_exempt);
+	putc('\n', fp);
+}
+
+static void
+config_bare_print(FILE *fp, const struct config *c)
+{
+	fprintf(fp, "bare-newline %s\n", bare_modes[c->c_pol.po_bare]);
 }
 
 static void

@@ -46,6 +46,8 @@
 #define DEF_MAXRCPT		1000
 #define DEF_TIMEOUT		300
 #define DEF_DELIVER_TIMEOUT	300
+#define DEF_JUNK_LIMIT		100	/* as Postfix's smtpd_junk_command_limit */
+#define DEF_SESSION_TIME	3600
 #define DEF_UNIX_MODE		0666
 #define DEF_CONTROL		"/run/smtpd/smtpd.sock"
 #define SMTPD_VERSION		"1.0"
@@ -164,6 +166,9 @@ struct authdb;
 #define POLICY_STAGE_RCPT	0x01
 #define POLICY_STAGE_DATA	0x02
 #define DEF_POLICY_TIMEOUT	10
+#define BARE_KEEP		0	/* bare-newline: as the client sent it */
+#define BARE_NORMALIZE		1	/* a bare LF becomes CRLF */
+#define BARE_REJECT		2	/* 550 after the message */
 #define MAX_POLICY_TIMEOUT	3600
 
 struct policy_table;
@@ -180,6 +185,8 @@ struct conf_limits {
 	int			 lim_maxrcpt;
 	int			 lim_timeout;
 	long long		 lim_cmdlimit;	/* -1: no command-limit */
+	int			 lim_junk;	/* junk-command-limit, 0: off */
+	int			 lim_session;	/* max-session-time, 0: off */
 	struct cmdlimit		 lim_cmdlimits[MAX_CMDLIMITS];
 	int			 lim_ncmdlimits;
 };
@@ -230,6 +237,9 @@ struct conf_policy {
 	int			 po_timeout;
 	int			 po_default;	/* POLICY_DEFER, _DUNNO */
 	int			 po_stages;	/* POLICY_STAGE_* bits */
+	int			 po_bare;	/* BARE_* */
+	struct netaddr		 po_bare_exempt[MAX_CLIENT_NETS];
+	int			 po_nbare_exempt; /* clients that get keep */
 };
 
 struct config {

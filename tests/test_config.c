@@ -251,6 +251,10 @@ test_defaults(void **state)
 	assert_int_equal(c->c_smtputf8, 0);
 	assert_true(c->c_lim.lim_cmdlimit == -1);
 	assert_int_equal(c->c_lim.lim_ncmdlimits, 0);
+	assert_int_equal(c->c_lim.lim_junk, 100);
+	assert_int_equal(c->c_lim.lim_session, 3600);
+	assert_int_equal(c->c_pol.po_bare, BARE_KEEP);
+	assert_int_equal(c->c_pol.po_nbare_exempt, 0);
 	assert_int_equal(c->c_dlv.dl_mode, DELIVER_STDOUT);
 	assert_null(c->c_dlv.dl_cmd);
 	assert_null(c->c_dlv.dl_argv);
@@ -436,6 +440,17 @@ static const struct error_case error_cases[] = {
 	{ "accept recipients /x ignore-case y", "accept recipients: "
 	    "expected" },
 	{ "accept bogus /x", "accept: expected accept recipients|senders" },
+	{ "bare-newline strip", "bare-newline: expected bare-newline "
+	    "keep|normalize|reject" },
+	{ "bare-newline keep reject", "bare-newline: expected" },
+	{ "bare-newline-exempt", "bare-newline-exempt: expected "
+	    "bare-newline-exempt NETWORK ..." },
+	{ "bare-newline-exempt 10.0.0.1/8", "bare-newline-exempt: "
+	    "\"10.0.0.1/8\" is not an address or network" },
+	{ "junk-command-limit -1", "junk-command-limit: \"-1\" is not a "
+	    "number in 0..1000000" },
+	{ "max-session-time 1.5h", "max-session-time: \"1.5h\" is not a "
+	    "duration in 0..604800" },
 	{ "reject recipients /x", "reject: expected reject senders" },
 	{ "reject senders", "reject senders: expected reject senders FILE" },
 	{ "accept clients", "accept clients: expected accept clients "
@@ -1400,6 +1415,7 @@ test_print_golden(void **state)
 	    "auth max-failures 3\n"
 	    "auth mechanisms LOGIN PLAIN\n"
 	    "banner \"ESMTP ready\"\n"
+	    "bare-newline keep\n"
 	    "chroot /var/empty\n"
 	    "command-limit * 100\n"
 	    "command-limit RCPT 11\n"
@@ -1408,12 +1424,14 @@ test_print_golden(void **state)
 	    "%{recipients}\"\n"
 	    "deliver-timeout 3600\n"
 	    "hostname mx.example.org\n"
+	    "junk-command-limit 100\n"
 	    "max-clients 100\n"
 	    "max-clients-per-address 200\n"
 	    "max-line-length 2048\n"
 	    "max-local-part 64\n"
 	    "max-message-size 10M\n"
 	    "max-recipients 50\n"
+	    "max-session-time 3600\n"
 	    "max-sessions-per-child 50\n"
 	    "pidfile /run/smtpd.pid\n"
 	    "prefork 8\n"
@@ -1448,7 +1466,10 @@ test_print_golden(void **state)
 	assert_null(strstr(t, "user"));
 	assert_null(strstr(t, "pidfile"));
 	assert_null(strstr(t, "chroot"));
-	assert_null(strstr(t, "command-limit"));
+	assert_null(strstr(t, "bare-newline-exempt"));
+	assert_null(strstr(t, "\ncommand-limit"));
+	assert_non_null(strstr(t, "\njunk-command-limit 100\n"));
+	assert_non_null(strstr(t, "\nmax-session-time 3600\n"));
 	assert_null(strstr(t, "deliver "));
 	assert_null(strstr(t, "listen"));
 	assert_null(strstr(t, "tls c"));
