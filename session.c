@@ -70,10 +70,13 @@ struct session {
 	char			 s_obuf[OBUF_SIZE];
 	size_t			 s_olen;
 	long long		 s_deadline;	/* util_now_ms() clock */
+	long long		 s_end;		/* accept + max-session-time */
+	int			 s_waitcmd;	/* waiting for a command line */
 	struct client		 s_client;
 	struct envelope		 s_env;
 	struct spool		 s_spool;
 	int			 s_unknown;	/* unrecognised commands */
+	int			 s_junk;	/* junk commands since a 250 message */
 	struct budget		 s_budgets[MAX_BUDGETS];
 	int			 s_nbudgets;
 	char			 s_verb[VERB_MAX];
@@ -92,6 +95,7 @@ struct session {
 #define CMD_F_LMTP	0x20	/* LMTP listeners only */
 #define CMD_F_TIMER	0x40	/* dispatching it restarts the timer */
 #define CMD_F_AUTHL	0x80	/* listeners with `auth` only */
+#define CMD_F_JUNK	0x100	/* counts for junk-command-limit */
 
 struct command {
 	const char	*cmd_verb;
@@ -132,27 +136,27 @@ static const struct command commands[] = {
 	    CMD_F_TIMER, "Syntax: DATA" },
 	{ "EHLO", cmd_ehlo, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_TIMER,
 	    "Syntax: EHLO hostname" },
-	{ "EXPN", cmd_expn, CMD_F_TIMER, NULL },
+	{ "EXPN", cmd_expn, CMD_F_TIMER | CMD_F_JUNK, NULL },
 	{ "HELO", cmd_helo, CMD_F_HELP | CMD_F_TIMER,
 	    "Syntax: HELO hostname" },
-	{ "HELP", cmd_help, CMD_F_AUTH | CMD_F_HELP | CMD_F_TIMER,
-	    "Syntax: HELP [command]" },
+	{ "HELP", cmd_help, CMD_F_AUTH | CMD_F_HELP | CMD_F_TIMER |
+	    CMD_F_JUNK, "Syntax: HELP [command]" },
 	{ "LHLO", cmd_lhlo, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_LMTP |
 	    CMD_F_TIMER, "Syntax: LHLO hostname" },
 	{ "MAIL", cmd_mail, CMD_F_HELO | CMD_F_AUTH | CMD_F_HELP |
 	    CMD_F_TIMER, "Syntax: MAIL FROM: <address>" },
-	{ "NOOP", cmd_noop, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_TIMER,
-	    "Syntax: NOOP [ignored]" },
+	{ "NOOP", cmd_noop, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_TIMER |
+	    CMD_F_JUNK, "Syntax: NOOP [ignored]" },
 	{ "QUIT", cmd_quit, CMD_F_PRE_TLS | CMD_F_NOARG | CMD_F_HELP |
 	    CMD_F_TIMER, "Syntax: QUIT" },
 	{ "RCPT", cmd_rcpt, CMD_F_HELO | CMD_F_AUTH | CMD_F_HELP |
 	    CMD_F_TIMER, "Syntax: RCPT TO: <address>" },
-	{ "RSET", cmd_rset, CMD_F_NOARG | CMD_F_HELP | CMD_F_TIMER,
-	    "Syntax: RSET" },
+	{ "RSET", cmd_rset, CMD_F_NOARG | CMD_F_HELP | CMD_F_TIMER |
+	    CMD_F_JUNK, "Syntax: RSET" },
 	{ "STARTTLS", cmd_starttls, CMD_F_PRE_TLS | CMD_F_NOARG |
 	    CMD_F_HELP | CMD_F_TIMER, "Syntax: STARTTLS" },
-	{ "VRFY", cmd_vrfy, CMD_F_AUTH | CMD_F_HELP | CMD_F_TIMER,
-	    "Syntax: VRFY <address>" },
+	{ "VRFY", cmd_vrfy, CMD_F_AUTH | CMD_F_HELP | CMD_F_TIMER |
+	    CMD_F_JUNK, "Syntax: VRFY <address>" },
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
@@ -251,6 +255,38 @@ deadline_ms(const struct session *s)
 	return util_ms_left(s->s_deadline);
 }
 
+static int
+session_expired(const struct session *s)
+{
+	return s->s_conf->c_lim.lim_session > 0 && util_ms_left(s->s_end) == 0;
+}
+
+/* max-session-time has passed: the session ends with a 421. */
+static void
+session_timeup(struct session *s)
+{
+	log_info("%s session time limit reached (%ds)", s->s_client.ci_sid,
+	    s->s_conf->c_lim.lim_session);
+	session_reply(s,
+	    "421 4.4.2 Error: session time limit reached, goodbye.");
+	s->s_closing = 1;
+}
+
+/*
+ * How long to wait for input: the `timeout`, but a wait for a command
+ * also ends with max-session-time, not with the client's next line.
+ */
+static int
+session_wait_ms(const struct session *s)
+{
+	int	 ms = deadline_ms(s), left;
+
+	if (s->s_waitcmd && s->s_conf->c_lim.lim_session > 0 &&
+	    (left = util_ms_left(s->s_end)) < ms)
+		ms = left;
+	return ms;
+}
+
 /*
  * One read/write layer for plain sockets and TLS, so the line reader,
  * the reply queue and the DATA reader work the same over both.
@@ -340,10 +376,16 @@ session_reply(struct session *s, const char *fmt, ...)
 	s->s_obuf[s->s_olen++] = '\n';
 }
 
+/* The replies of a message's delivery. */
 static void
 session_reply_cb(void *arg, const char *line)
 {
-	session_reply(arg, "%s", line);
+	struct session	*s = arg;
+
+	/* A message went through: the junk count starts again (Postfix). */
+	if (line[0] == '2')
+		s->s_junk = 0;
+	session_reply(s, "%s", line);
 }
 
 /*
@@ -374,14 +416,19 @@ session_fill(struct session *s)
 		/* A message in transfer is finished first. */
 		if (session_quit && !s->s_indata)
 			return -1;
+		if (s->s_waitcmd && session_expired(s))
+			return -1;
 		/* TLS may hold decrypted input that poll() cannot see. */
 		if (s->s_tlsc == NULL || !tls_pending(s->s_tlsc)) {
-			r = poll(&pfd, 1, deadline_ms(s));
+			r = poll(&pfd, 1, session_wait_ms(s));
 			if (r == -1 && errno == EINTR)
 				continue;
 			if (r == 0) {
-				log_info("%s timeout", s->s_client.ci_sid);
-				s->s_outcome = SC_SESS_TIMEOUT;
+				if (!s->s_waitcmd || !session_expired(s)) {
+					log_info("%s timeout",
+					    s->s_client.ci_sid);
+					s->s_outcome = SC_SESS_TIMEOUT;
+				}
 				return -1;
 			}
 		}
@@ -620,6 +667,26 @@ session_unknown(struct session *s)
 	session_not_recognized(s);
 }
 
+/*
+ * As Postfix's smtpd_junk_command_limit: commands that move no mail
+ * cannot hold a session for ever, one under each `timeout`.  Returns 1
+ * when the session ends here.
+ */
+static int
+session_junk(struct session *s, const struct command *cmd)
+{
+	int	 max = s->s_conf->c_lim.lim_junk;
+
+	if (max == 0 || (cmd != NULL && (cmd->cmd_flags & CMD_F_JUNK) == 0) ||
+	    ++s->s_junk <= max)
+		return 0;
+	log_info("%s junk-command-limit reached (%d)", s->s_client.ci_sid,
+	    max);
+	session_reply(s, "421 4.7.0 Error: too many junk commands, goodbye.");
+	s->s_closing = 1;
+	return 1;
+}
+
 static void
 session_command(struct session *s, char *line, size_t len)
 {
@@ -662,6 +729,8 @@ session_command(struct session *s, char *line, size_t len)
 		session_reply(s, "503 5.7.1 Error: access denied, send QUIT");
 		return;
 	}
+	if (session_junk(s, cmd))
+		return;
 	if (cmd == NULL)
 		session_unknown(s);
 	else
@@ -1437,7 +1506,9 @@ cmd_data(struct session *s, char *arg)
 		log_info("%s message %s aborted after %lld octets",
 		    s->s_client.ci_sid, s->s_env.e_id, d.d_size);
 		s->s_closing = 1;
-	} else if (d.d_error == DATA_TOO_BIG)
+	} else if (session_expired(s))
+		session_timeup(s);	/* read to its end, not delivered */
+	else if (d.d_error == DATA_TOO_BIG)
 		data_reply_all(s, "552 Error: Too much mail data");
 	else if (d.d_error == DATA_LINE_TOO_LONG)
 		data_reply_all(s, "500 Line too long (see RFC5321 4.5.3.1.6)");
@@ -1602,11 +1673,19 @@ cmd_starttls(struct session *s, char *arg)
 static void
 session_loop(struct session *s)
 {
-	char	*line;
-	size_t	 len;
+	enum getline_result	 r;
+	char			*line;
+	size_t			 len;
 
 	while (!s->s_closing) {
-		switch (session_getline(s, &line, &len)) {
+		if (session_expired(s)) {
+			session_timeup(s);
+			return;
+		}
+		s->s_waitcmd = 1;
+		r = session_getline(s, &line, &len);
+		s->s_waitcmd = 0;
+		switch (r) {
 		case LINE_OK:
 			session_command(s, line, len);
 			break;
@@ -1618,7 +1697,8 @@ session_loop(struct session *s)
 				session_reply(s, "421 %s Service shutting "
 				    "down", s->s_conf->c_hostname);
 				s->s_outcome = SC_SESS_SHUTDOWN;
-			}
+			} else if (session_expired(s) && !s->s_eof)
+				session_timeup(s);
 			return;
 		}
 	}
@@ -1771,6 +1851,7 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	s->s_fd = fd;
 	s->s_isize = (size_t)c->c_lim.lim_maxline + IBUF_EXTRA;
 	s->s_ibuf = xmalloc(s->s_isize);
+	s->s_end = util_now_ms() + c->c_lim.lim_session * 1000LL;
 	util_session_id(s->s_client.ci_sid, sizeof(s->s_client.ci_sid));
 	util_sockaddr_str(sa, salen, s->s_client.ci_addr,
 	    sizeof(s->s_client.ci_addr), s->s_client.ci_port,

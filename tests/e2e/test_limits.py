@@ -2,6 +2,7 @@
 failures caused by the message (E2BIG), the Received header's line
 length, junk commands, the session time limit."""
 
+import time
 import unittest
 
 from harness import OK_ID, RECORD, SmtpdTest, strip_received
@@ -10,6 +11,10 @@ TOO_MANY = "452 4.5.3 Error: too many recipients"
 DATA_354 = "354 End data with <CR><LF>.<CR><LF>"
 E2BIG = "554 5.3.4 Delivery failed: message too big for the program"
 RCPT_ENV_MAX = 131072 - len("SMTPD_RECIPIENTS=")
+JUNK_421 = "421 4.7.0 Error: too many junk commands, goodbye."
+TIME_421 = "421 4.4.2 Error: session time limit reached, goodbye."
+VRFY_252 = ("252 Cannot VRFY user, but will accept message and attempt "
+            "delivery")
 
 
 def rcpt(n, size=200):
@@ -115,6 +120,131 @@ class TestReceivedFolding(SmtpdTest):
         want = '\tfor <"' + "\\" * 498 + "a " + "\\" * 496 + '"@a>;'
         self.assertNotIn(want.encode(), head)
         self.assertIn(want.encode(), head.replace(b"\r\n ", b" "))
+
+
+class TestJunkDefault(SmtpdTest):
+    def test_100_noops_then_421(self):
+        c = self.session()
+        c.send("NOOP\r\n" * 100)
+        for _ in range(100):
+            c.expect("250 OK")
+        c.check("NOOP", JUNK_421)
+        c.expect_closed()
+        self.assertTrue(self.d.wait_log(r"junk-command-limit reached"))
+
+
+class TestJunkLimit(SmtpdTest):
+    CONFIG = RECORD + "\njunk-command-limit 5"
+
+    def test_what_counts(self):
+        c = self.session()
+        c.check("NOOP", "250 OK")
+        c.check("RSET", "250 OK")
+        c.check("VRFY a@b", VRFY_252)
+        c.check("EXPN a", "502 EXPN not implemented")
+        # Commands that move mail do not count.
+        c.send("EHLO client.test\r\n")
+        self.assertTrue(c.recv_reply().endswith("250 HELP"))
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("HELP", "250 Supported commands: DATA EHLO HELO HELP "
+                "MAIL NOOP QUIT RCPT RSET VRFY")
+        c.check("FOO", JUNK_421)
+        c.expect_closed()
+
+    def test_unknown_verbs_count(self):
+        c = self.session()
+        for _ in range(4):
+            c.check("FOO", '500 Error: command "FOO" not recognized')
+        c.check("NOOP", "250 OK")
+        c.check("NOOP", JUNK_421)
+
+    def test_restarts_after_each_message(self):
+        c = self.session()
+        for _ in range(4):
+            c.check("RSET", "250 OK")
+            for _ in range(4):
+                c.check("NOOP", "250 OK")
+            self.transaction(c, "a@example.com", ["b@example.com"])
+        self.assertEqual(len(self.d.deliveries()), 4)
+        c.check("NOOP", "250 OK")
+
+    def test_failed_message_does_not_restart(self):
+        c = self.session()
+        for _ in range(4):
+            c.check("NOOP", "250 OK")
+        self.d.set_exit(67)
+        self.assertEqual(self.transaction(c, "a@example.com",
+                                          ["b@example.com"]),
+                         "550 5.1.1 Delivery failed: no such user")
+        c.check("NOOP", "250 OK")
+        c.check("NOOP", JUNK_421)
+
+
+class TestJunkOff(SmtpdTest):
+    CONFIG = RECORD + "\njunk-command-limit 0"
+
+    def test_no_limit(self):
+        c = self.session()
+        c.send("NOOP\r\n" * 300)
+        for _ in range(300):
+            c.expect("250 OK")
+        c.check("QUIT", "221 Bye")
+
+
+class TestSessionTime(SmtpdTest):
+    # The command timeout is longer than the test: only max-session-time
+    # can end these sessions.
+    CONFIG = RECORD + "\nmax-session-time 2\nreceived-header no"
+    OPTS = {"timeout": 60}
+
+    def test_idle_wakes_at_the_limit(self):
+        t0 = time.monotonic()
+        c = self.session()
+        c.expect(TIME_421, timeout=10)
+        c.expect_closed()
+        self.assertLess(time.monotonic() - t0, 4.5)
+        self.assertTrue(self.d.wait_log(r"session time limit reached"))
+
+    def test_noops_do_not_keep_it(self):
+        t0 = time.monotonic()
+        c = self.session()
+        while True:
+            got = c.cmd("NOOP")
+            if got != "250 OK":
+                break
+            time.sleep(0.3)
+        self.assertEqual(got, TIME_421)
+        c.expect_closed()
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_message_in_transfer_is_not_delivered(self):
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"Subject: x\r\n\r\n")
+        time.sleep(2.5)
+        c.assert_silent(0.1)
+        c.send(b"late\r\n.\r\n")
+        c.expect(TIME_421)
+        c.expect_closed()
+        self.assertEqual(self.d.deliveries(), [])
+
+
+class TestSessionTimeDelivery(SmtpdTest):
+    CONFIG = ('deliver "/bin/sh -c \'sleep 3\'"\nmax-session-time 2')
+    OPTS = {"timeout": 60}
+
+    def test_running_delivery_is_answered_first(self):
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+        c.expect_match(OK_ID, timeout=10)
+        c.expect(TIME_421)
+        c.expect_closed()
 
 
 if __name__ == "__main__":
