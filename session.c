@@ -1338,44 +1338,56 @@ enum data_error {
 	DATA_LINE_TOO_LONG	/* 500 */
 };
 
+/*
+ * DATA's own work: the final dot, transparency dots and the size as
+ * received.  The content rules (line length, bare CR and LF) are
+ * content.c's, shared with BDAT.
+ */
 struct data_reader {
-	size_t		 d_linelen;	/* octets of the current line so far */
 	int		 d_bol;		/* at the beginning of a line */
 	int		 d_cr;		/* the last octet consumed was CR */
 	int		 d_lines;	/* lines completed in this scan */
 	long long	 d_size;	/* octets received, as counted by 9.2 */
 	enum data_error	 d_error;	/* the first limit crossed */
+	struct content	 d_content;
 };
 
+static void
+data_start(struct session *s, struct data_reader *d, int bare)
+{
+	memset(d, 0, sizeof(*d));
+	d->d_bol = 1;
+	content_init(&d->d_content, &s->s_spool,
+	    (size_t)s->s_conf->c_lim.lim_maxline, bare);
+}
+
 /*
- * Account for n received octets of the current line, then keep them
- * (p is NULL for a stuffing dot, which counts but is not kept).  When
- * the octets cross both limits, the one crossed first decides (9.2).
+ * n received octets of the current line, for the content rules (p is
+ * NULL for a stuffing dot, which counts for the line but is not kept).
+ * Only the octets before the one that passes max-message-size are
+ * given, so when one run of octets crosses both limits, the one crossed
+ * first decides, and the size when it is the same octet (9.2).
  */
 static void
 data_take(struct session *s, struct data_reader *d, const char *p,
     size_t n)
 {
-	const struct config	*c = s->s_conf;
-	long long		 size_at = -1, line_at = -1;
+	long long	 max = s->s_conf->c_lim.lim_maxmsgsize;
+	size_t		 keep = n;
 
+	if (max != 0 && d->d_size + (long long)n > max)
+		keep = d->d_size >= max ? 0 : (size_t)(max - d->d_size);
 	if (d->d_error == DATA_OK) {
-		/* The index of the octet that crosses each limit. */
-		if (c->c_lim.lim_maxmsgsize != 0 &&
-		    d->d_size + (long long)n > c->c_lim.lim_maxmsgsize)
-			size_at = c->c_lim.lim_maxmsgsize - d->d_size;
-		if (d->d_linelen + n > (size_t)c->c_lim.lim_maxline)
-			line_at = (long long)c->c_lim.lim_maxline -
-			    (long long)d->d_linelen;
-		if (size_at != -1 && (line_at == -1 || size_at <= line_at))
-			d->d_error = DATA_TOO_BIG;
-		else if (line_at != -1)
+		if (p == NULL)
+			content_count(&d->d_content, keep);
+		else
+			content_write(&d->d_content, p, keep);
+		if (d->d_content.ct_toolong)
 			d->d_error = DATA_LINE_TOO_LONG;
+		else if (keep < n)
+			d->d_error = DATA_TOO_BIG;
 	}
-	d->d_linelen += n;
 	d->d_size += (long long)n;
-	if (d->d_error == DATA_OK && p != NULL)
-		spool_write(&s->s_spool, p, n);
 }
 
 /*
@@ -1390,7 +1402,6 @@ data_line_start(struct session *s, struct data_reader *d)
 	size_t		 n = s->s_ilen - s->s_ipos;
 
 	d->d_bol = 0;
-	d->d_linelen = 0;
 	if (p[0] != '.')
 		return 0;
 	if (n < 3 && (n == 1 || p[1] == '\r')) {
@@ -1450,12 +1461,13 @@ data_scan(struct session *s, struct data_reader *d)
 static int
 data_read(struct session *s, struct data_reader *d)
 {
-	memset(d, 0, sizeof(*d));
-	d->d_bol = 1;
+	data_start(s, d, policy_bare_newline(s->s_conf, &s->s_client));
 	for (;;) {
 		d->d_lines = 0;
-		if (data_scan(s, d))
+		if (data_scan(s, d)) {
+			content_end(&d->d_content);
 			return 1;
+		}
 		/* PROTOCOL.md 12.3 [DAEMON]: every line restarts the timer. */
 		if (d->d_lines > 0)
 			deadline_restart(s);
@@ -1474,11 +1486,41 @@ data_reply_all(struct session *s, const char *reply)
 		session_reply(s, "%s", reply);
 }
 
+/*
+ * A message has been received whole (size octets as received): its
+ * reply, from the first rule it breaks, else from the policy server
+ * and the delivery program.
+ */
+static void
+data_finish(struct session *s, enum data_error error,
+    const struct content *ct, long long size)
+{
+	char	 reply[REPLY_MAX];
+
+	if (session_expired(s))
+		session_timeup(s);	/* read to its end, not delivered */
+	else if (error == DATA_TOO_BIG)
+		data_reply_all(s, "552 Error: Too much mail data");
+	else if (error == DATA_LINE_TOO_LONG)
+		data_reply_all(s, "500 Line too long (see RFC5321 4.5.3.1.6)");
+	else if (ct->ct_sawbare && ct->ct_bare == BARE_REJECT) {
+		log_info("%s message %s refused: bare CR or LF",
+		    s->s_client.ci_sid, s->s_env.e_id);
+		data_reply_all(s, "550 5.5.2 Error: bare <CR> or <LF> received");
+	} else if (s->s_spool.sp_error)
+		data_reply_all(s, "452 4.3.1 Insufficient system storage");
+	else if (policy_data(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
+	    size, reply, sizeof(reply)) == -1)
+		data_reply_all(s, reply);
+	else
+		deliver_message(s->s_conf, &s->s_client, &s->s_env,
+		    &s->s_spool, session_reply_cb, s);
+}
+
 static void
 cmd_data(struct session *s, char *arg)
 {
 	struct data_reader	 d;
-	char			 reply[REPLY_MAX];
 	int			 r;
 
 	if (s->s_state < S_RCPT) {
@@ -1506,20 +1548,8 @@ cmd_data(struct session *s, char *arg)
 		log_info("%s message %s aborted after %lld octets",
 		    s->s_client.ci_sid, s->s_env.e_id, d.d_size);
 		s->s_closing = 1;
-	} else if (session_expired(s))
-		session_timeup(s);	/* read to its end, not delivered */
-	else if (d.d_error == DATA_TOO_BIG)
-		data_reply_all(s, "552 Error: Too much mail data");
-	else if (d.d_error == DATA_LINE_TOO_LONG)
-		data_reply_all(s, "500 Line too long (see RFC5321 4.5.3.1.6)");
-	else if (s->s_spool.sp_error)
-		data_reply_all(s, "452 4.3.1 Insufficient system storage");
-	else if (policy_data(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
-	    d.d_size, reply, sizeof(reply)) == -1)
-		data_reply_all(s, reply);
-	else
-		deliver_message(s->s_conf, &s->s_client, &s->s_env,
-		    &s->s_spool, session_reply_cb, s);
+	} else
+		data_finish(s, d.d_error, &d.d_content, d.d_size);
 	s->s_msgreply = 0;
 	/* The time the delivery took is not the client's. */
 	deadline_restart(s);

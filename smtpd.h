@@ -301,6 +301,21 @@ struct spool {
 	const char		*sp_dir;
 };
 
+/*
+ * The content rules of one message (content.c), fed by DATA after dot
+ * removal and by BDAT chunks alike: line length, bare CR and LF.
+ */
+struct content {
+	struct spool		*ct_spool;	/* where kept octets go */
+	size_t			 ct_maxline;	/* octets with CRLF */
+	int			 ct_bare;	/* BARE_* for this client */
+	size_t			 ct_linelen;	/* of the current line */
+	int			 ct_cr;		/* the last octet was a CR */
+	int			 ct_toolong;	/* a line passed ct_maxline */
+	int			 ct_sawbare;	/* a bare CR or LF came */
+	int			 ct_stop;	/* refused: keep nothing more */
+};
+
 /* addr.c */
 #define ADDR_OK			0
 #define ADDR_NULL		1	/* <> */
@@ -328,6 +343,12 @@ struct config	*config_builtin(void);
 void		 config_print(FILE *, const struct config *);
 void		 config_free(struct config *);
 long long	 config_cmdlimit(const struct config *, const char *);
+
+/* content.c */
+void		 content_init(struct content *, struct spool *, size_t, int);
+void		 content_count(struct content *, size_t);
+void		 content_write(struct content *, const char *, size_t);
+void		 content_end(struct content *);
 
 /* deliver.c */
 enum placeholder {		/* %{...} of the deliver command */
@@ -391,6 +412,8 @@ int		 policy_client(const struct config *, const struct client *,
 		    char *, size_t);
 int		 policy_sender(const struct config *, const char *, char *,
 		    size_t);
+int		 policy_bare_newline(const struct config *,
+		    const struct client *);
 struct policy_conn *policy_open(const struct config *);
 void		 policy_close(struct policy_conn *);
 int		 policy_rcpt(struct policy_conn *, const struct config *,

@@ -233,16 +233,14 @@ class TestSessionTime(SmtpdTest):
 
 
 class TestSessionTimeDelivery(SmtpdTest):
-    CONFIG = ('deliver "/bin/sh -c \'sleep 3\'"\nmax-session-time 2')
+    CONFIG = ('deliver "/bin/sh -c \'sleep 2\'"\nmax-session-time 1')
     OPTS = {"timeout": 60}
 
     def test_running_delivery_is_answered_first(self):
         c = self.session()
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        c.check("RCPT TO:<b@example.com>", "250 OK")
-        c.check("DATA", DATA_354)
-        c.send(b"x\r\n.\r\n")
-        c.expect_match(OK_ID, timeout=10)
+        got = self.transaction(c, "a@example.com", ["b@example.com"],
+                               b"x\r\n")
+        self.assertRegex(got, "^" + OK_ID + "$")
         c.expect(TIME_421)
         c.expect_closed()
 

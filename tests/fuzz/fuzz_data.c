@@ -1,13 +1,15 @@
 /*
  * fuzz_data.c: libFuzzer harness of the DATA reader (session.c's
- * data_scan(), reached by including session.c).  The input buffer of a
- * struct session is filled in chunks as session_fill() would, and the
- * outcome is compared with a deliberately naive reading of PROTOCOL.md
- * 9.1 and 9.2: whether the message ended, where, its size, the limit
- * crossed first, and the unstuffed message.
+ * data_scan(), reached by including session.c, and content.c behind
+ * it).  The input buffer of a struct session is filled in chunks as
+ * session_fill() would, and the outcome is compared with a deliberately
+ * naive reading of smtpd.conf(5) (max-line-length, max-message-size,
+ * bare-newline) and RFC 5321 4.5.2: whether the message ended, where,
+ * its size, the limit crossed first, whether it had a bare CR or LF,
+ * and the message the program would get.
  *
  * Input: octets 0-1 max-line-length, 2-3 max-message-size, 4 the chunk
- * sizes; the rest is what the client sends after 354.
+ * sizes, 5 bare-newline; the rest is what the client sends after 354.
  */
 
 #include "../../session.c"
@@ -23,6 +25,7 @@ struct fz_ref {
 	size_t		 r_end;		/* the offset after it */
 	long long	 r_size;
 	enum data_error	 r_error;
+	int		 r_bare;	/* a bare CR or LF in the message */
 	char		*r_msg;
 	size_t		 r_len;
 };
@@ -82,6 +85,33 @@ fz_reference(const char *in, size_t len, long long maxsize, size_t maxline,
 		r->r_error = DATA_LINE_TOO_LONG;
 }
 
+/*
+ * bare-newline on the unstuffed message: a CR not followed by LF, an LF
+ * not preceded by CR; with normalize each such LF becomes CRLF.
+ */
+static void
+fz_bare(struct fz_ref *r, int mode)
+{
+	char	*out;
+	size_t	 i, n = 0;
+
+	if ((out = malloc(2 * r->r_len + 1)) == NULL)
+		abort();
+	for (i = 0; i < r->r_len; i++) {
+		if ((r->r_msg[i] == '\r' && (i + 1 == r->r_len ||
+		    r->r_msg[i + 1] != '\n')) || (r->r_msg[i] == '\n' &&
+		    (i == 0 || r->r_msg[i - 1] != '\r')))
+			r->r_bare = 1;
+		if (mode == BARE_NORMALIZE && r->r_msg[i] == '\n' &&
+		    (i == 0 || r->r_msg[i - 1] != '\r'))
+			out[n++] = '\r';
+		out[n++] = r->r_msg[i];
+	}
+	free(r->r_msg);
+	r->r_msg = out;
+	r->r_len = n;
+}
+
 /* The next chunk size: 1..7, 1..63, 1..4095 or everything, by seed. */
 static size_t
 fz_chunk(unsigned int *seed, size_t left)
@@ -99,13 +129,12 @@ fz_chunk(unsigned int *seed, size_t left)
 /* data_read(), with session_fill() taking the next chunk of the input. */
 static int
 fz_read(struct session *s, struct data_reader *d, const char *in,
-    size_t len, unsigned int seed, size_t *end)
+    size_t len, unsigned int seed, int mode, size_t *end)
 {
 	size_t	 off = 0, shifted = 0, n;
 	int	 done;
 
-	memset(d, 0, sizeof(*d));
-	d->d_bol = 1;
+	data_start(s, d, mode);
 	for (;;) {
 		d->d_lines = 0;
 		if ((done = data_scan(s, d)) || off == len)
@@ -123,6 +152,8 @@ fz_read(struct session *s, struct data_reader *d, const char *in,
 		off += n;
 	}
 	*end = shifted + s->s_ipos;
+	if (done)
+		content_end(&d->d_content);
 	return (done);
 }
 
@@ -133,13 +164,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct session		 s;
 	struct data_reader	 d;
 	struct fz_ref		 ref;
-	const char		*in = (const char *)data + 5;
+	const char		*in = (const char *)data + 6;
 	size_t			 len, end;
-	int			 done;
+	int			 done, mode;
 
-	if (size < 5)
+	if (size < 6)
 		return (0);
-	len = size - 5;
+	len = size - 6;
+	mode = data[5] % 3;
 	memset(&c, 0, sizeof(c));
 	c.c_lim.lim_maxline = MIN_LINE + (data[0] << 8 | data[1]) % 1000;
 	c.c_lim.lim_maxmsgsize = (data[2] << 8 | data[3]) % 9000;
@@ -148,15 +180,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.s_isize = (size_t)c.c_lim.lim_maxline + IBUF_EXTRA;
 	s.s_ibuf = xmalloc(s.s_isize);
 	spool_init(&s.s_spool, DEF_SPOOL);
-	done = fz_read(&s, &d, in, len, data[4], &end);
+	done = fz_read(&s, &d, in, len, data[4], mode, &end);
 	fz_reference(in, len, c.c_lim.lim_maxmsgsize,
 	    (size_t)c.c_lim.lim_maxline, &ref);
+	fz_bare(&ref, mode);
 	if (done != ref.r_done)
 		abort();
 	if (done && (end != ref.r_end || d.d_size != ref.r_size ||
 	    d.d_error != ref.r_error))
 		abort();
-	if (done && d.d_error == DATA_OK && (s.s_spool.sp_error ||
+	if (done && d.d_error == DATA_OK &&
+	    d.d_content.ct_sawbare != ref.r_bare)
+		abort();
+	/* Under reject, a message with a bare CR or LF is not kept whole. */
+	if (done && d.d_error == DATA_OK &&
+	    !(mode == BARE_REJECT && ref.r_bare) && (s.s_spool.sp_error ||
 	    s.s_spool.sp_size != (long long)ref.r_len ||
 	    s.s_spool.sp_fd != -1 || s.s_spool.sp_len != ref.r_len ||
 	    (ref.r_len > 0 &&

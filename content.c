@@ -1,0 +1,89 @@
+/*
+ * content.c: the rules for the octets of a message, whatever carries
+ * them: DATA after its dots are removed, or the chunks of BDAT.  Lines
+ * are counted against max-line-length up to their CRLF, bare CR and LF
+ * are kept, turned into CRLF or refused (bare-newline), and what is kept
+ * goes to the spool.  What ends a message is not decided here.
+ */
+
+#include <string.h>
+
+#include "smtpd.h"
+
+void
+content_init(struct content *ct, struct spool *sp, size_t maxline, int bare)
+{
+	memset(ct, 0, sizeof(*ct));
+	ct->ct_spool = sp;
+	ct->ct_maxline = maxline;
+	ct->ct_bare = bare;
+}
+
+/*
+ * Octets that belong to the current line as received but not to the
+ * message: the transparency dot of DATA (RFC 5321 4.5.2), which counts
+ * for the line's length.  Always at the start of a line.
+ */
+void
+content_count(struct content *ct, size_t n)
+{
+	ct->ct_linelen += n;
+	if (ct->ct_linelen > ct->ct_maxline)
+		ct->ct_toolong = 1;
+}
+
+/* A bare CR or LF: noted, and under `reject` nothing more is kept. */
+static void
+content_bare(struct content *ct)
+{
+	ct->ct_sawbare = 1;
+	if (ct->ct_bare == BARE_REJECT)
+		ct->ct_stop = 1;
+}
+
+/* Keep p[0..n) unless the message is already refused. */
+static void
+content_keep(struct content *ct, const char *p, size_t n)
+{
+	if (n > 0 && !ct->ct_stop && !ct->ct_toolong)
+		spool_write(ct->ct_spool, p, n);
+}
+
+/*
+ * n octets of the message.  Only CRLF ends a line; a CR whose LF is in
+ * the next call is remembered (ct_cr), so chunks may split the message
+ * anywhere.  Under `normalize` a bare LF is written as CRLF.
+ */
+void
+content_write(struct content *ct, const char *p, size_t n)
+{
+	size_t	 i, from = 0;
+
+	for (i = 0; i < n; i++) {
+		if (ct->ct_cr && p[i] != '\n')
+			content_bare(ct);		/* CR without LF */
+		if (p[i] == '\n' && !ct->ct_cr) {
+			content_bare(ct);
+			if (ct->ct_bare == BARE_NORMALIZE) {
+				content_keep(ct, p + from, i - from);
+				content_keep(ct, "\r", 1);
+				from = i;
+			}
+		}
+		if (++ct->ct_linelen > ct->ct_maxline)
+			ct->ct_toolong = 1;	/* nothing more is kept */
+		if (p[i] == '\n' && ct->ct_cr)
+			ct->ct_linelen = 0;
+		ct->ct_cr = p[i] == '\r';
+	}
+	content_keep(ct, p + from, n - from);
+}
+
+/* The message is complete: a CR at its very end had no LF. */
+void
+content_end(struct content *ct)
+{
+	if (ct->ct_cr)
+		content_bare(ct);
+	ct->ct_cr = 0;
+}
