@@ -10,6 +10,15 @@
 
 #include "smtpd.h"
 
+/* n more octets of the current line; past max-line-length nothing is kept. */
+static void
+content_line(struct content *ct, size_t n)
+{
+	ct->ct_linelen += n;
+	if (ct->ct_linelen > ct->ct_maxline)
+		ct->ct_toolong = 1;
+}
+
 void
 content_init(struct content *ct, struct spool *sp, size_t maxline, int bare)
 {
@@ -27,9 +36,7 @@ content_init(struct content *ct, struct spool *sp, size_t maxline, int bare)
 void
 content_count(struct content *ct, size_t n)
 {
-	ct->ct_linelen += n;
-	if (ct->ct_linelen > ct->ct_maxline)
-		ct->ct_toolong = 1;
+	content_line(ct, n);
 }
 
 /* A bare CR or LF: noted, and under `reject` nothing more is kept. */
@@ -52,29 +59,42 @@ content_keep(struct content *ct, const char *p, size_t n)
 /*
  * n octets of the message.  Only CRLF ends a line; a CR whose LF is in
  * the next call is remembered (ct_cr), so chunks may split the message
- * anywhere.  Under `normalize` a bare LF is written as CRLF.
+ * anywhere.  Under `normalize` a bare LF is written as CRLF: what came
+ * before it is kept first, then the CR, and the LF starts the next run.
  */
 void
 content_write(struct content *ct, const char *p, size_t n)
 {
-	size_t	 i, from = 0;
+	size_t	 i, j, from = 0;
 
-	for (i = 0; i < n; i++) {
-		if (ct->ct_cr && p[i] != '\n')
-			content_bare(ct);		/* CR without LF */
-		if (p[i] == '\n' && !ct->ct_cr) {
-			content_bare(ct);
+	for (i = 0; i < n; i = j) {
+		j = i + 1;
+		if (p[i] != '\r' && p[i] != '\n') {
+			/* A run without CR or LF: only counted. */
+			while (j < n && p[j] != '\r' && p[j] != '\n')
+				j++;
+			if (ct->ct_cr)
+				content_bare(ct);	/* CR without LF */
+			ct->ct_cr = 0;
+			content_line(ct, j - i);
+			continue;
+		}
+		content_line(ct, 1);
+		if (p[i] == '\r') {
+			if (ct->ct_cr)
+				content_bare(ct);	/* CR CR */
+			ct->ct_cr = 1;
+		} else if (ct->ct_cr) {
+			ct->ct_cr = 0;
+			ct->ct_linelen = 0;		/* CRLF ends the line */
+		} else {
+			content_bare(ct);		/* LF without CR */
 			if (ct->ct_bare == BARE_NORMALIZE) {
 				content_keep(ct, p + from, i - from);
 				content_keep(ct, "\r", 1);
 				from = i;
 			}
 		}
-		if (++ct->ct_linelen > ct->ct_maxline)
-			ct->ct_toolong = 1;	/* nothing more is kept */
-		if (p[i] == '\n' && ct->ct_cr)
-			ct->ct_linelen = 0;
-		ct->ct_cr = p[i] == '\r';
 	}
 	content_keep(ct, p + from, n - from);
 }
