@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,4 +101,28 @@ net_match(const struct netaddr *nets, int n, const struct sockaddr *sa)
 			return (1);
 	}
 	return (0);
+}
+
+/*
+ * A numeric address as the session keeps it (ci_addr: "192.0.2.7",
+ * "2001:db8::1", "fe80::1%eth0") into a sockaddr for net_match(); -1
+ * when it has none (a UNIX socket client) or it does not parse.
+ */
+int
+net_sockaddr(const char *addr, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+	char			 buf[INET6_ADDRSTRLEN + IF_NAMESIZE];
+
+	/* A link-local peer has a zone, which no network names. */
+	if (strlcpy(buf, addr, sizeof(buf)) >= sizeof(buf))
+		return (-1);
+	buf[strcspn(buf, "%")] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, buf, &sin->sin_addr) == 1)
+		ss->ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1)
+		ss->ss_family = AF_INET6;
+	return (ss->ss_family == AF_UNSPEC ? -1 : 0);
 }

@@ -345,28 +345,6 @@ policy_net_best(const struct config *c, int list, const struct sockaddr *sa)
 	return best;
 }
 
-/*
- * The client's numeric address as a sockaddr for the network lists;
- * -1 when it has none (a UNIX socket) or it does not parse.
- */
-static int
-policy_client_sa(const struct client *cl, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
-	char			 addr[sizeof(cl->ci_addr)];
-
-	/* A link-local peer has a zone: fe80::1%eth0. */
-	strlcpy(addr, cl->ci_addr, sizeof(addr));
-	addr[strcspn(addr, "%")] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1)
-		ss->ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1)
-		ss->ss_family = AF_INET6;
-	return ss->ss_family == AF_UNSPEC ? -1 : 0;
-}
-
 /* bare-newline for this client: `keep` in bare-newline-exempt. */
 int
 policy_bare_newline(const struct config *c, const struct client *cl)
@@ -374,8 +352,8 @@ policy_bare_newline(const struct config *c, const struct client *cl)
 	struct sockaddr_storage	 ss;
 
 	if (c->c_pol.po_bare != BARE_KEEP && c->c_pol.po_nbare_exempt > 0 &&
-	    policy_client_sa(cl, &ss) == 0 &&
-	    proxy_net_match(c->c_pol.po_bare_exempt, c->c_pol.po_nbare_exempt,
+	    net_sockaddr(cl->ci_addr, &ss) == 0 &&
+	    net_match(c->c_pol.po_bare_exempt, c->c_pol.po_nbare_exempt,
 	    (struct sockaddr *)&ss))
 		return BARE_KEEP;
 	return c->c_pol.po_bare;
@@ -398,7 +376,7 @@ policy_client(const struct config *c, const struct client *cl,
 		return 0;
 	if (cl->ci_addr[0] == '\0')	/* a UNIX socket: local */
 		return 0;
-	if (policy_client_sa(cl, &ss) == -1)	/* cannot be: refuse */
+	if (net_sockaddr(cl->ci_addr, &ss) == -1)	/* cannot be: refuse */
 		goto refuse;
 	acc = policy_net_best(c, PN_ACCEPT, (struct sockaddr *)&ss);
 	rej = policy_net_best(c, PN_REJECT, (struct sockaddr *)&ss);

@@ -403,6 +403,7 @@ void		 metrics_serve(int);
 int		 net_match(const struct netaddr *, int,
 		    const struct sockaddr *);
 int		 net_parse(const char *, struct netaddr *);
+int		 net_sockaddr(const char *, struct sockaddr_storage *);
 
 /* policy.c */
 struct policy_conn;
