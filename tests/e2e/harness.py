@@ -144,7 +144,7 @@ def wait_listening(port, proc=None, timeout=10.0):
     def ready():
         if proc is not None and proc.poll() is not None:
             return "exited"
-        return port in _listening_tcp()
+        return port in listening_tcp()
     return wait_for(ready, timeout, 0.02) is True
 
 
