@@ -13,6 +13,7 @@
 TLS_SECONDS=${BENCH_TLS_SECONDS:-5}
 TLS_PROCS=${BENCH_TLS_PROCS:-8}
 TLS_EHLO_MAX_MS=2	# the first EHLO over TLS, answered on loopback
+TLS_RESUMED_MIN=90	# % of the sessions resumed when the client offers
 TLS_SKIP_PF=""		# why Postfix could not run
 
 tls_cert() {	# an RSA 2048 certificate, the kind most MX hosts have
@@ -149,6 +150,9 @@ tls_report() {
 		[ -z "$TLS_SKIP_PF" ] && printf '  ratio to Postfix %s' \
 		    "$(ratio_cols "$(median "t-$mode" tls)" \
 		    "$(median "t-$mode" postfix)" 1.00)"
+		[ $mode = resumed ] && printf '  resumed >=%s%% %s' \
+		    $TLS_RESUMED_MIN "$(passmiss "$(median "t-$mode" tls 7)" \
+		    ">=" $TLS_RESUMED_MIN)"
 		echo
 	done
 	[ -n "$TLS_SKIP_PF" ] && echo "  (no Postfix: $TLS_SKIP_PF)"
