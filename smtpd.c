@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 
 #include <err.h>
@@ -86,6 +87,7 @@ struct pollref {
 };
 #define PC_NONE			(-2)
 #define PC_LISTEN		(-1)	/* else the control client's index */
+#define PC_UPGRADE		(-3)	/* the new master says it is ready */
 
 static struct config	*conf;
 static char		*conffile;	/* absolute; NULL: built-in default */
@@ -96,6 +98,13 @@ static uid_t		 run_uid;
 static gid_t		 run_gid;
 static char		*pidfile;	/* written by us, removed at exit */
 static time_t		 conf_loaded;	/* when conf was read */
+static struct upgrade_fds inherited;	/* from the master we replace */
+static pid_t		 upgrade_pid;	/* the new master we started */
+static int		 upgrade_fd = -1; /* its pipe, until it is ready */
+static long long	 upgrade_deadline;
+static int		 ready_sent;	/* the pool was up once */
+static long long	 status_next;	/* the next STATUS= for systemd */
+static char		 status_last[128];
 
 static struct childlist	 children = TAILQ_HEAD_INITIALIZER(children);
 static int		 spawn_fails;	/* children that died at start */
@@ -112,12 +121,14 @@ static size_t		 pcap;
 static int		 sigpipe[2] = { -1, -1 };
 static int		 child_fd = -1;	/* in a child: the master's socket */
 static int		 dispatch_fd = -1; /* the client being handed out */
-static volatile sig_atomic_t sig_term, sig_hup, sig_chld;
+static volatile sig_atomic_t sig_term, sig_hup, sig_chld, sig_usr2;
 
 extern char		**environ;
 
 static void	 usage(void) __attribute__((__noreturn__));
 static void	 child_main(int) __attribute__((__noreturn__));
+static void	 master_upgrade_reaped(int);
+static void	 master_notify_status(const char *);
 
 static void
 usage(void)
@@ -162,7 +173,8 @@ listener_close(struct listener *l, int unlink_path)
 {
 	int	 i;
 
-	if (l->l_unix && l->l_nfds > 0 && unlink_path)
+	/* A socket systemd made stays its own. */
+	if (l->l_unix && l->l_nfds > 0 && unlink_path && !l->l_activated)
 		(void)unlink(l->l_addr);
 	for (i = 0; i < l->l_nfds; i++) {
 		(void)close(l->l_fds[i]);
@@ -326,6 +338,102 @@ listener_bind(const struct config *c, struct listener *l, char *err,
 	return 0;
 }
 
+/* Whether the address of listener l names host, a numeric address. */
+static int
+listener_addr_is(const struct listener *l, const char *host)
+{
+	unsigned char	 a[sizeof(struct in6_addr)];
+	unsigned char	 b[sizeof(struct in6_addr)];
+	int		 af;
+
+	if (strcmp(l->l_addr, "*") == 0)
+		return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+	if (strcmp(l->l_addr, "localhost") == 0)
+		return strcmp(host, "127.0.0.1") == 0 ||
+		    strcmp(host, "::1") == 0;
+	af = strchr(host, ':') != NULL ? AF_INET6 : AF_INET;
+	memset(a, 0, sizeof(a));
+	memset(b, 0, sizeof(b));
+	return inet_pton(af, l->l_addr, a) == 1 &&
+	    inet_pton(af, host, b) == 1 && memcmp(a, b, sizeof(a)) == 0;
+}
+
+/*
+ * The listener whose `listen` line names the address fd is bound to;
+ * name gets that address.  systemd's one dual-stack socket (::) and two
+ * separate ones both belong to `listen on *`.
+ */
+static struct listener *
+listener_match(const struct config *c, int fd, char *name, size_t len)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
+	struct listener		*l;
+	socklen_t		 sslen = sizeof(ss);
+	char			 host[64], port[8];
+	int			 pnum;
+
+	memset(&ss, 0, sizeof(ss));
+	(void)snprintf(name, len, "descriptor %d", fd);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1)
+		return NULL;
+	util_sockaddr_str((struct sockaddr *)&ss, sslen, host, sizeof(host),
+	    port, sizeof(port));
+	if (ss.ss_family == AF_UNIX)
+		(void)snprintf(name, len, "%.*s", (int)sizeof(sun->sun_path),
+		    sun->sun_path);
+	else
+		(void)snprintf(name, len, "%s:%s", host, port);
+	pnum = (int)strtonum(port, 1, 65535, NULL);
+	TAILQ_FOREACH(l, &c->c_listeners, l_entry) {
+		if (ss.ss_family == AF_UNIX ? l->l_unix &&
+		    strncmp(sun->sun_path, l->l_addr, sizeof(sun->sun_path))
+		    == 0 : !l->l_unix && l->l_port == pnum &&
+		    listener_addr_is(l, host))
+			return l;
+	}
+	return NULL;
+}
+
+/*
+ * A socket from systemd (activated) or from the master we replace joins
+ * the listener of its address, keeping its mode and owner.  One that no
+ * `listen` line names is an error if systemd made it; the old master's
+ * is closed (the new configuration dropped it).
+ */
+static int
+listener_adopt(const struct config *c, int fd, int activated, char *err,
+    size_t errlen)
+{
+	struct listener	*l;
+	char		 name[128];
+	int		 fl;
+
+	if ((l = listener_match(c, fd, name, sizeof(name))) == NULL ||
+	    l->l_nfds == LISTENER_MAXFD) {
+		if (!activated) {
+			log_info("%s: no longer listened on", name);
+			(void)close(fd);
+			return 0;
+		}
+		(void)snprintf(err, errlen, "socket %s from systemd: no "
+		    "\"listen on\" line names it", name);
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		(void)snprintf(err, errlen, "socket %s: %s", name,
+		    strerror(errno));
+		return -1;
+	}
+	l->l_fds[l->l_nfds++] = fd;
+	l->l_activated |= activated;
+	log_info("listening on %s (inherited%s)", l->l_name,
+	    activated ? " from systemd" : "");
+	return 0;
+}
+
 /*
  * Configuration.
  */
@@ -437,8 +545,10 @@ child_signals(void)
 		fatal("sigaction");
 	sa.sa_flags = 0;
 	sa.sa_handler = SIG_IGN;
+	/* SIGUSR2 is the master's: `systemctl kill` signals every process. */
 	if (sigaction(SIGHUP, &sa, NULL) == -1 ||
 	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGUSR2, &sa, NULL) == -1 ||
 	    sigaction(SIGPIPE, &sa, NULL) == -1)
 		fatal("sigaction");
 	sa.sa_handler = SIG_DFL;
@@ -470,6 +580,11 @@ child_closefds(int self)
 	 */
 	if (dispatch_fd != -1)
 		(void)close(dispatch_fd);
+	/* Else the old master would not see the new one die. */
+	if (inherited.uf_ready != -1)
+		(void)close(inherited.uf_ready);
+	if (upgrade_fd != -1)
+		(void)close(upgrade_fd);
 }
 
 /* chroot and drop to the user, before any client socket arrives. */
@@ -830,8 +945,11 @@ pool_reap(void)
 		TAILQ_FOREACH(ch, &children, ch_entry)
 			if (ch->ch_pid == pid)
 				break;
-		if (ch == NULL)
+		if (ch == NULL) {
+			if (pid == upgrade_pid)
+				master_upgrade_reaped(status);
 			continue;
+		}
 		pool_exited(ch, status);
 		pool_remove(ch);
 	}
@@ -1084,6 +1202,9 @@ master_sighandler(int sig)
 	case SIGCHLD:
 		sig_chld = 1;
 		break;
+	case SIGUSR2:
+		sig_usr2 = 1;
+		break;
 	}
 	/* Wakes poll() even when the signal came just before it. */
 	n = write(sigpipe[1], "s", 1);
@@ -1105,6 +1226,7 @@ master_signals_init(void)
 	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
 	    sigaction(SIGINT, &sa, NULL) == -1 ||
 	    sigaction(SIGHUP, &sa, NULL) == -1 ||
+	    sigaction(SIGUSR2, &sa, NULL) == -1 ||
 	    sigaction(SIGCHLD, &sa, NULL) == -1)
 		fatal("sigaction");
 	sa.sa_handler = SIG_IGN;
@@ -1141,6 +1263,7 @@ master_reload_listeners(struct config *nc)
 			o->l_fds[i] = -1;
 		}
 		l->l_nfds = o->l_nfds;
+		l->l_activated = o->l_activated;
 		o->l_nfds = 0;
 	}
 	TAILQ_FOREACH(o, &conf->c_listeners, l_entry)
@@ -1202,14 +1325,25 @@ fail:
  * progress may finish (master_shutdown_done() bounds that).
  */
 static void
-master_shutdown(void)
+master_shutdown(int handover)
 {
 	struct child	*ch;
 
-	log_info("shutting down");
+	if (handover)
+		log_info("draining: the new master has the sockets");
+	else {
+		log_info("shutting down");
+		systemd_notify("STOPPING=1");
+	}
 	quitting = 1;
 	quit_deadline = util_now_ms() + SHUTDOWN_GRACE * 1000LL;
-	listeners_close(conf, 1);
+	/* The sockets and the pidfile a new master took are its own. */
+	listeners_close(conf, !handover);
+	control_close(!handover);
+	if (handover) {
+		free(pidfile);
+		pidfile = NULL;
+	}
 	TAILQ_FOREACH(ch, &children, ch_entry)
 		if (ch->ch_state != CH_BUSY)
 			pool_retire(ch);
@@ -1251,6 +1385,162 @@ master_shutdown_done(void)
 	return 1;
 }
 
+/*
+ * Upgrade in place (SIGUSR2).
+ */
+
+/* What became of the new master, from the SIGCHLD that reaped it. */
+static void
+master_upgrade_reaped(int status)
+{
+	if (WIFEXITED(status))
+		log_warnx("upgrade: new master %ld exited with status %d",
+		    (long)upgrade_pid, WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		log_warnx("upgrade: new master %ld exited on signal %d",
+		    (long)upgrade_pid, WTERMSIG(status));
+	upgrade_pid = 0;
+}
+
+static void
+master_upgrade_fail(const char *why)
+{
+	char	*path = pidfile;
+
+	log_warnx("upgrade failed: %s; this master keeps serving", why);
+	score_count(SC_UPGRADE_FAILED);
+	if (upgrade_pid > 0)
+		(void)kill(upgrade_pid, SIGKILL);
+	if (upgrade_fd != -1)
+		(void)close(upgrade_fd);
+	upgrade_fd = -1;
+	/* The new master may have written its pid there already. */
+	if (path != NULL) {
+		pidfile = NULL;
+		master_pidfile(path);
+		free(path);
+	}
+}
+
+/*
+ * SIGUSR2: the binary at its path again, with the listening sockets, the
+ * control socket and the scoreboard; this master serves until the new
+ * one says its pool is up.
+ */
+static void
+master_upgrade(void)
+{
+	struct upgrade_fds	 uf;
+	struct listener		*l;
+	int			 i;
+
+	if (quitting || upgrade_fd != -1) {
+		log_warnx("SIGUSR2 ignored: %s", quitting ? "shutting down" :
+		    "an upgrade is in progress");
+		return;
+	}
+	memset(&uf, 0, sizeof(uf));
+	TAILQ_FOREACH(l, &conf->c_listeners, l_entry)
+		for (i = 0; i < l->l_nfds; i++) {
+			uf.uf_activated[uf.uf_nlisten] = l->l_activated;
+			uf.uf_listen[uf.uf_nlisten++] = l->l_fds[i];
+		}
+	uf.uf_control = control_fd();
+	uf.uf_score = score_fd();
+	if ((upgrade_pid = upgrade_exec(&uf, &upgrade_fd)) == -1) {
+		upgrade_pid = 0;
+		master_upgrade_fail("cannot start the new master");
+		return;
+	}
+	log_info("upgrade: new master %ld started", (long)upgrade_pid);
+	upgrade_deadline = util_now_ms() + UPGRADE_TIMEOUT * 1000LL;
+}
+
+/* The new master wrote that it is ready, or its pipe closed. */
+static void
+master_upgrade_io(void)
+{
+	ssize_t	 n;
+	char	 c;
+
+	n = read(upgrade_fd, &c, 1);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n != 1 || c != 'r') {
+		master_upgrade_fail("the new master exited before it was "
+		    "ready");
+		return;
+	}
+	(void)close(upgrade_fd);
+	upgrade_fd = -1;
+	score_count(SC_UPGRADE_OK);
+	log_info("upgrade: new master %ld is ready", (long)upgrade_pid);
+	/* systemd (NotifyAccess=main) hears from the new one from now on. */
+	systemd_notify("MAINPID=%ld", (long)upgrade_pid);
+	master_shutdown(1);
+}
+
+static void
+master_upgrade_timer(long long now)
+{
+	char	 why[64];
+
+	if (upgrade_fd == -1 || now < upgrade_deadline)
+		return;
+	(void)snprintf(why, sizeof(why), "the new master was not ready "
+	    "within %d seconds", UPGRADE_TIMEOUT);
+	master_upgrade_fail(why);
+}
+
+/*
+ * systemd's STATUS=, a one-line summary: with READY=1, and when it has
+ * changed, every STATUS_INTERVAL seconds.
+ */
+static void
+master_notify_status(const char *also)
+{
+	struct child	*ch;
+	char		 line[sizeof(status_last)];
+	int		 idle = 0, busy = 0;
+
+	/* Draining after an upgrade, this is no longer systemd's MAINPID. */
+	if (systemd_notify_socket() == NULL || quitting)
+		return;
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		if (ch->ch_state == CH_IDLE)
+			idle++;
+		else if (ch->ch_state == CH_BUSY)
+			busy++;
+	}
+	(void)snprintf(line, sizeof(line), "%d sessions, %d idle children, "
+	    "%llu messages accepted", busy, idle, score_get(SC_MSG_2XX));
+	status_next = util_now_ms() + STATUS_INTERVAL * 1000LL;
+	if (*also == '\0' && strcmp(line, status_last) == 0)
+		return;
+	(void)strlcpy(status_last, line, sizeof(status_last));
+	systemd_notify("%sSTATUS=%s", also, line);
+}
+
+/*
+ * Once, when the pool is first up: tell the master we replace, or
+ * systemd.
+ */
+static void
+master_ready(void)
+{
+	if (ready_sent)
+		return;
+	ready_sent = 1;
+	if (inherited.uf_ready != -1) {
+		upgrade_ready(&inherited);
+		log_info("upgrade: ready; the old master stops accepting");
+		if (!debug || conf->c_pidfile != NULL)
+			master_pidfile(conf->c_pidfile != NULL ?
+			    conf->c_pidfile : DEF_PIDFILE);
+	} else
+		master_notify_status("READY=1\n");
+}
+
 static void
 master_signals(void)
 {
@@ -1265,12 +1555,20 @@ master_signals(void)
 	if (sig_term) {
 		sig_term = 0;
 		if (!quitting)
-			master_shutdown();
+			master_shutdown(0);
 	}
 	if (sig_hup) {
 		sig_hup = 0;
-		if (!quitting)
+		if (!quitting) {
+			systemd_notify("RELOADING=1\nMONOTONIC_USEC=%lld",
+			    util_now_ms() * 1000);
 			master_reload();
+			master_notify_status("READY=1\n");
+		}
+	}
+	if (sig_usr2) {
+		sig_usr2 = 0;
+		master_upgrade();
 	}
 }
 
@@ -1355,6 +1653,10 @@ master_pollset(long long now)
 		if (ch->ch_fd != -1)
 			master_pollfd(&n, ch->ch_fd, NULL, -1, -1, ch);
 	master_pollset_control(&n);
+	if (upgrade_fd != -1) {
+		master_pollfd(&n, upgrade_fd, NULL, -1, -1, NULL);
+		prefs[n - 1].pr_control = PC_UPGRADE;
+	}
 	return n;
 }
 
@@ -1362,14 +1664,16 @@ master_pollset(long long now)
 static int
 master_timeout(long long now)
 {
-	long long	 t = -1, at[4];
+	long long	 t = -1, at[6];
 	int		 i;
 
 	at[0] = quitting ? quit_deadline : 0;
 	at[1] = accept_after;
 	at[2] = spawn_after;
 	at[3] = control_expire(now);
-	for (i = 0; i < 4; i++) {
+	at[4] = upgrade_fd != -1 ? upgrade_deadline : 0;
+	at[5] = systemd_notify_socket() != NULL ? status_next : 0;
+	for (i = 0; i < 6; i++) {
 		if (at[i] <= now)
 			continue;
 		if (t == -1 || at[i] - now < t)
@@ -1389,7 +1693,11 @@ master_loop(void)
 		if (quitting && master_shutdown_done())
 			return;
 		pool_topup();
+		master_ready();
 		now = util_now_ms();
+		master_upgrade_timer(now);
+		if (now >= status_next)
+			master_notify_status("");
 		n = master_pollset(now);
 		if (poll(pfds, n, master_timeout(now)) == -1) {
 			if (errno != EINTR)
@@ -1401,6 +1709,8 @@ master_loop(void)
 				continue;
 			if (prefs[i].pr_child != NULL)
 				pool_report(prefs[i].pr_child);
+			else if (prefs[i].pr_control == PC_UPGRADE)
+				master_upgrade_io();
 			else if (prefs[i].pr_control == PC_LISTEN)
 				control_accept();
 			else if (prefs[i].pr_control != PC_NONE)
@@ -1448,7 +1758,7 @@ master_control(void)
 	const char	*path;
 
 	path = conf->c_control != NULL ? conf->c_control : DEF_CONTROL;
-	if (control_open(path, -1, master_status) == -1 &&
+	if (control_open(path, inherited.uf_control, master_status) == -1 &&
 	    conf->c_control != NULL)
 		fatalx("control %s: cannot listen", path);
 }
@@ -1516,14 +1826,25 @@ master_check(void)
 		    conf->c_chroot);
 }
 
+/* Inherited sockets first (systemd's, the old master's), then bind. */
 static void
 master_listen(void)
 {
 	struct listener	*l;
 	char		 err[512];
+	int		 i, first, n;
 
+	n = systemd_listen_fds(&first);
+	for (i = 0; i < n; i++)
+		if (listener_adopt(conf, first + i, 1, err, sizeof(err)) == -1)
+			errx(1, "%s", err);
+	for (i = 0; i < inherited.uf_nlisten; i++)
+		if (listener_adopt(conf, inherited.uf_listen[i],
+		    inherited.uf_activated[i], err, sizeof(err)) == -1)
+			errx(1, "%s", err);
 	TAILQ_FOREACH(l, &conf->c_listeners, l_entry)
-		if (listener_bind(conf, l, err, sizeof(err)) == -1)
+		if (l->l_nfds == 0 &&
+		    listener_bind(conf, l, err, sizeof(err)) == -1)
 			errx(1, "%s", err);
 }
 
@@ -1536,11 +1857,13 @@ master_start(void)
 	master_rlimit(conf);
 	master_listen();
 	master_control();
-	score_init(-1);
+	score_init(inherited.uf_score);
 	conf_loaded = time(NULL);
-	if (!debug && daemon(0, 0) == -1)
+	/* A new master started by SIGUSR2 is in the background already. */
+	if (!debug && inherited.uf_ready == -1 && daemon(0, 0) == -1)
 		fatal("daemon");
-	if (!debug || conf->c_pidfile != NULL)
+	/* After an upgrade, the pidfile is ours once we serve. */
+	if ((!debug || conf->c_pidfile != NULL) && inherited.uf_ready == -1)
 		master_pidfile(conf->c_pidfile != NULL ? conf->c_pidfile :
 		    DEF_PIDFILE);
 	master_signals_init();
@@ -1569,6 +1892,7 @@ main(int argc, char *argv[])
 	const char	*file = NULL;
 	int		 ch, check = 0, status = 0, verbose = 0;
 
+	upgrade_save(argc, argv);
 	setproctitle_init(argc, argv, environ);
 	while ((ch = getopt(argc, argv, "df:nsv")) != -1) {
 		switch (ch) {
@@ -1596,6 +1920,8 @@ main(int argc, char *argv[])
 	if (status)
 		exit(master_query(file, verbose));
 	log_setverbose(verbose);
+	systemd_init();
+	upgrade_inherit(&inherited);
 
 	if ((conf = master_config(file)) == NULL)
 		exit(1);

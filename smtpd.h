@@ -115,6 +115,7 @@ struct listener {
 	int			 l_line;	/* line in the config file */
 	int			 l_fds[LISTENER_MAXFD];
 	int			 l_nfds;
+	int			 l_activated;	/* systemd's sockets: kept */
 	char			 l_name[128];	/* "127.0.0.1:25", for logs */
 	int			 l_proxy_timeout; /* seconds */
 	struct netaddr		 l_proxy_from[MAX_PROXY_FROM];
@@ -568,6 +569,30 @@ int		 tls_pending(struct tls_conn *);
 int		 tls_want(struct tls_conn *);
 const char	*tls_info(struct tls_conn *);
 void		 tls_close(struct tls_conn *);
+
+/* systemd.c */
+#define STATUS_INTERVAL		10	/* seconds between STATUS= updates */
+void		 systemd_init(void);
+int		 systemd_listen_fds(int *);
+const char	*systemd_notify_socket(void);
+void		 systemd_notify(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2)));
+
+/* upgrade.c */
+#define UPGRADE_TIMEOUT		30	/* seconds for the new master */
+#define UPGRADE_MAXFD		(MAX_LISTENERS * LISTENER_MAXFD)
+struct upgrade_fds {
+	int			 uf_listen[UPGRADE_MAXFD];
+	int			 uf_activated[UPGRADE_MAXFD];
+	int			 uf_nlisten;
+	int			 uf_control;	/* -1: none */
+	int			 uf_score;	/* -1: none */
+	int			 uf_ready;	/* -1: no upgrade */
+};
+void		 upgrade_save(int, char **);
+pid_t		 upgrade_exec(struct upgrade_fds *, int *);
+void		 upgrade_inherit(struct upgrade_fds *);
+void		 upgrade_ready(struct upgrade_fds *);
 
 /* util.c */
 void		*xmalloc(size_t);

@@ -95,9 +95,11 @@ check_file $p/share/man/man8/smtpd.8 644
 check_file $p/share/man/man5/smtpd.conf.5 644
 check_file $p/etc/smtpd.conf 644
 check_file $unitdir/smtpd.service 644
+check_file $unitdir/smtpd.socket 644
 check "nothing else is installed" [ "$(cd "$root" && find . ! -type d |
     LC_ALL=C sort | tr '\n' ' ')" = "./usr/local/etc/smtpd.conf \
 ./usr/local/lib/systemd/system/smtpd.service \
+./usr/local/lib/systemd/system/smtpd.socket \
 ./usr/local/libexec/smtpd/deliver-maildir ./usr/local/sbin/smtpd \
 ./usr/local/share/man/man5/smtpd.conf.5 \
 ./usr/local/share/man/man8/smtpd.8 " ]
@@ -143,17 +145,19 @@ check "second install says so" grep -q "keeping the existing" "$tmp/make.out"
 
 if command -v systemd-analyze >/dev/null 2>&1; then
 	mkdir "$tmp/unit"
-	sed "s|$p/|$root$p/|g" "$root$unitdir/smtpd.service" \
-	    >"$tmp/unit/smtpd.service"
-	if systemd-analyze verify --man=no "$tmp/unit/smtpd.service" \
-	    >"$tmp/verify.out" 2>&1 && [ ! -s "$tmp/verify.out" ]; then
-		ok "systemd-analyze verify smtpd.service"
+	for u in smtpd.service smtpd.socket; do
+		sed "s|$p/|$root$p/|g" "$root$unitdir/$u" >"$tmp/unit/$u"
+	done
+	if systemd-analyze verify --man=no "$tmp/unit/smtpd.socket" \
+	    "$tmp/unit/smtpd.service" >"$tmp/verify.out" 2>&1 &&
+	    [ ! -s "$tmp/verify.out" ]; then
+		ok "systemd-analyze verify smtpd.service smtpd.socket"
 	else
 		show "$tmp/verify.out"
-		not_ok "systemd-analyze verify smtpd.service"
+		not_ok "systemd-analyze verify smtpd.service smtpd.socket"
 	fi
 else
-	skipped "systemd-analyze verify smtpd.service (no systemd-analyze)"
+	skipped "systemd-analyze verify (no systemd-analyze)"
 fi
 check "installed unit runs $p/sbin/smtpd -d -f $p/etc/smtpd.conf" \
     grep -q -x -F "ExecStart=$p/sbin/smtpd -d -f $p/etc/smtpd.conf" \
@@ -323,7 +327,7 @@ else
 fi
 for f in $p/sbin/smtpd $p/libexec/smtpd/deliver-maildir \
     $p/share/man/man8/smtpd.8 $p/share/man/man5/smtpd.conf.5 \
-    $unitdir/smtpd.service $p/libexec/smtpd; do
+    $unitdir/smtpd.service $unitdir/smtpd.socket $p/libexec/smtpd; do
 	check "uninstall removes $f" absent "$f"
 done
 check "uninstall keeps the edited smtpd.conf" \

@@ -119,6 +119,28 @@ def pid_children(pid):
     return sorted(set(kids))
 
 
+def stop_process(proc, grace=10.0):
+    """SIGTERM to a subprocess.Popen, SIGKILL if it is still there after
+    grace seconds; its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def read_pid(path):
+    """The process id in a pidfile, or None."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -451,7 +473,8 @@ class Smtpd:
 
     def __init__(self, config="", *, listen_opts="", prefork=2, timeout=5,
                  hostname=HOSTNAME, args=(), env=None, start=True,
-                 noconf=False, unix_listen=None, unix_opts="", wrapper=()):
+                 noconf=False, unix_listen=None, unix_opts="", wrapper=(),
+                 binary=None):
         self.tmp = tempfile.mkdtemp(prefix="smtpd-e2e-")
         os.chmod(self.tmp, 0o777)
         self.out = os.path.join(self.tmp, "out")
@@ -474,6 +497,7 @@ class Smtpd:
         self.args = list(args)
         self.env = env
         self.noconf = noconf        # run without -f (built-in default)
+        self.binary = binary        # None: smtpd_path()
         # wrapper: argv put before smtpd's, e.g. ["prlimit",
         # "--nofile=40:40", "--"]; it must exec smtpd (same pid).
         self.wrapper = list(wrapper)
@@ -562,7 +586,7 @@ class Smtpd:
         # delivery program.
         env.setdefault("E2E_CANARY", "leak")
         env.setdefault("SMTPD_CANARY", "leak")
-        cmd = [smtpd_path(), "-d"] + self.args
+        cmd = [self.binary or smtpd_path(), "-d"] + self.args
         if not self.noconf:
             cmd[2:2] = ["-f", self.conf]
         else:

@@ -12,7 +12,8 @@ import tempfile
 import time
 import unittest
 
-from harness import HERE, RECORD, Smtpd, SmtpdTest, free_port, wait_for
+from harness import (HERE, RECORD, Smtpd, SmtpdTest, free_port, stop_process,
+                     wait_for)
 
 SERVER = os.path.join(HERE, "policy_server.py")
 
@@ -244,12 +245,7 @@ class TestPostgrey(SmtpdTest):
     @classmethod
     def tearDownClass(cls):
         super().tearDownClass()
-        cls.pg.send_signal(signal.SIGTERM)
-        try:
-            cls.pg.wait(10)
-        except subprocess.TimeoutExpired:
-            cls.pg.kill()
-            cls.pg.wait()
+        stop_process(cls.pg)
         shutil.rmtree(cls.pg_tmp, ignore_errors=True)
 
     def attempt(self):

@@ -1,0 +1,132 @@
+"""Upgrade in place: SIGUSR2 starts the binary at its path again with the
+listening sockets; the old master drains once the new one is ready.
+(make check-upgrade runs the same under load.)"""
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import time
+import unittest
+
+from harness import (RECORD, Client, Smtpd, pid_alive, read_pid, smtpd_path,
+                     wait_for)
+
+
+class UpgradeTest(unittest.TestCase):
+    """smtpd runs from a copy in the test's directory, which the test
+    replaces as install(1) would."""
+
+    def setUp(self):
+        self.d = Smtpd(RECORD + "\npidfile @TMP@/smtpd.pid", start=False,
+                       unix_listen="lmtp.sock", unix_opts="lmtp")
+        self.binary = os.path.join(self.d.tmp, "smtpd")
+        shutil.copy2(smtpd_path(), self.binary)
+        self.pidfile = os.path.join(self.d.tmp, "smtpd.pid")
+        self.d.binary = self.binary
+        self.d.start()
+        self.assertTrue(wait_for(
+            lambda: read_pid(self.pidfile) == self.d.pid, 5))
+
+    def tearDown(self):
+        pid = read_pid(self.pidfile)
+        if pid is not None and pid != self.d.pid and pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(pid), 15)
+        self.d.cleanup()
+
+    def install(self, text=None):
+        new = self.binary + ".new"
+        if text is None:
+            shutil.copy2(smtpd_path(), new)
+        else:
+            with open(new, "w") as f:
+                f.write(text)
+            os.chmod(new, 0o755)
+        os.rename(new, self.binary)
+
+    def upgrade(self):
+        old = self.d.pid
+        self.install()
+        self.d.signal(signal.SIGUSR2)
+        self.assertTrue(wait_for(
+            lambda: read_pid(self.pidfile) not in (None, old), 15),
+            self.d.log())
+        return read_pid(self.pidfile)
+
+    def test_upgrade(self):
+        c = self.d.session()
+        c.check("MAIL FROM:<a@example.org>", "250 OK")
+        new = self.upgrade()
+        self.assertTrue(self.d.wait_log(
+            r"upgrade: new master %d is ready" % new))
+        # The session on the old master goes on to the end.
+        c.check("RCPT TO:<b@example.net>", "250 OK")
+        c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
+        c.send("Subject: t\r\n\r\nhi\r\n.\r\n")
+        self.assertRegex(c.recv_reply(), r"^250 OK id=")
+        c.check("QUIT", "221 Bye")
+        # The old master exits, leaving the sockets and the pidfile.
+        self.assertEqual(self.d.wait_exit(15), 0, self.d.log())
+        self.assertEqual(read_pid(self.pidfile), new)
+        self.assertTrue(stat.S_ISSOCK(os.stat(self.d.unix_listen).st_mode))
+        self.assertTrue(stat.S_ISSOCK(os.stat(self.d.control).st_mode))
+        c2 = self.d.connect()
+        c2.check("QUIT", "221 Bye")
+        c3 = Client(path=self.d.unix_listen)
+        c3.expect("220 mx.test ESMTP smtpd")
+        c3.close()
+        rc, out = self.d.status()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("pid %d," % new, out)
+        self.assertIn("\nupgrades.ok", out)
+        self.assertRegex(out, r"\nupgrades\.ok +1\n")
+        self.assertRegex(out, r"\nmessages\.2xx +1\n")
+        # And it upgrades again.
+        self.d.pid = new
+        self.d.signal = lambda sig: os.kill(new, sig)
+        newer = self.upgrade()
+        self.assertNotEqual(newer, new)
+        self.assertTrue(wait_for(lambda: not pid_alive(new), 15))
+        c4 = self.d.connect()
+        c4.check("QUIT", "221 Bye")
+
+    def test_failed_start_keeps_serving(self):
+        self.install("#!/bin/sh\nexit 3\n")
+        self.d.signal(signal.SIGUSR2)
+        self.assertTrue(self.d.wait_log(
+            r"upgrade failed: the new master exited before it was ready; "
+            r"this master keeps serving"), self.d.log())
+        self.assertTrue(self.d.wait_log(r"new master \d+ exited with "
+                                        r"status 3"), self.d.log())
+        self.assertEqual(read_pid(self.pidfile), self.d.pid)
+        c = self.d.connect()
+        c.check("QUIT", "221 Bye")
+        self.assertRegex(self.d.status()[1], r"\nupgrades\.failed +1\n")
+
+    def test_second_sigusr2_ignored(self):
+        # A new binary slow to start: a script that waits, then runs it.
+        self.install("#!/bin/sh\nsleep 1\nexec %s \"$@\"\n"
+                     % os.path.abspath(smtpd_path()))
+        self.d.signal(signal.SIGUSR2)
+        time.sleep(0.2)
+        self.d.signal(signal.SIGUSR2)
+        self.assertTrue(self.d.wait_log(
+            r"SIGUSR2 ignored: an upgrade is in progress"), self.d.log())
+        self.assertTrue(wait_for(
+            lambda: read_pid(self.pidfile) not in (None, self.d.pid), 15))
+        self.assertEqual(self.d.wait_exit(15), 0)
+
+    def test_children_ignore_sigusr2(self):
+        c = self.d.session()
+        for pid in self.d.children():
+            os.kill(pid, signal.SIGUSR2)
+        time.sleep(0.2)
+        self.assertTrue(all(pid_alive(p) for p in self.d.children()))
+        c.check("NOOP", "250 OK")
+        self.assertNotIn("upgrade", self.d.log())
+
+
+if __name__ == "__main__":
+    unittest.main()
