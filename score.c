@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -249,6 +250,16 @@ score_count(enum score_counter c)
 }
 
 /*
+ * A slot whose master is gone (killed: it could not release it) is
+ * free; so are its children, which exit when their master does.
+ */
+static int
+score_orphan(int owner)
+{
+	return owner != 0 && kill((pid_t)owner, 0) == -1 && errno == ESRCH;
+}
+
+/*
  * The master takes a free slot for the child it is about to fork; two
  * masters share the board during an upgrade, hence the compare-and-swap.
  */
@@ -260,10 +271,14 @@ score_claim(void)
 	if (board == NULL)
 		return -1;
 	for (i = 0; i < SCORE_SLOTS; i++) {
-		want = 0;
+		want = atomic_load(&board->sb_slots[i].ss_owner);
+		if (want != 0 && (i >= atomic_load(&board->sb_used) ||
+		    !score_orphan(want)))
+			continue;
 		if (!atomic_compare_exchange_strong(&board->sb_slots[i].ss_owner,
 		    &want, (int)getpid()))
 			continue;
+		atomic_store(&board->sb_slots[i].ss_pid, 0);
 		used = atomic_load(&board->sb_used);
 		while (used < i + 1 && !atomic_compare_exchange_weak(
 		    &board->sb_used, &used, i + 1))
@@ -398,7 +413,8 @@ score_slot(int i, struct score_view *v)
 	if (board == NULL || i < 0 || i >= atomic_load(&board->sb_used))
 		return -1;
 	ss = &board->sb_slots[i];
-	if ((v->sv_pid = atomic_load(&ss->ss_pid)) == 0)
+	if ((v->sv_pid = atomic_load(&ss->ss_pid)) == 0 ||
+	    score_orphan(atomic_load(&ss->ss_owner)))
 		return -1;
 	for (tries = 0; tries < SCORE_READ_TRIES; tries++) {
 		s1 = atomic_load_explicit(&ss->ss_seq, memory_order_acquire);

@@ -133,7 +133,8 @@ static void	 master_notify_status(const char *);
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: smtpd [-dnsv] [-f file]\n");
+	fprintf(stderr, "usage: smtpd [-dnv] [-f file]\n"
+	    "       smtpd -s [-v] [-f file]\n");
 	exit(1);
 }
 

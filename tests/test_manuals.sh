@@ -99,10 +99,12 @@ envvars=$(grep -o '"SMTPD_[A-Z0-9_]*=' deliver.c | tr -d '"=' | sort -u)
 grep -o '"[245][0-9][0-9] [^"%]*"' deliver.c | tr -d '"' | sort -u \
     >"$tmp/replies"
 
-# usage() of smtpd.c, without "usage: ", and its option letters.
-usage=$(sed -n 's/.*"usage: \(.*\)\\n".*/\1/p' smtpd.c)
-letters=$(printf '%s\n' "$usage" | grep -o '\[-[A-Za-z0-9]*' |
-    sed 's/^\[-//' | fold -w 1 | sort -u)
+# usage() of smtpd.c, its forms on one line without "usage: " and the
+# indentation of the second form, and its option letters.
+usage=$(sed -n '/"usage: /,/;$/s/.*"\(usage: \)\{0,1\} *\([^"]*\)\\n".*/\2/p' \
+    smtpd.c | paste -s -d ' ' -)
+letters=$(printf '%s\n' "$usage" | grep -o -e '\[-[A-Za-z0-9]*' \
+    -e ' -[A-Za-z0-9]*' | sed 's/^\[-//; s/^ -//' | fold -w 1 | sort -u)
 optstring=$(sed -n 's/.*getopt(argc, argv, "\([^"]*\)").*/\1/p' smtpd.c)
 
 check "config.c: keyword table found" [ -n "$supported" ]
@@ -232,7 +234,11 @@ synopsis=$(section "$MAN8" SYNOPSIS | awk -v name="$name" '
 	}
 	$1 == ".Nm" { out = out " " (NF > 1 ? $2 : name); next }
 	$1 == ".Op" { out = out " [" words(2) "]"; next }
-	$1 == ".Fl" || $1 == ".Ar" { out = out " " words(1); next }
+	$1 == ".Fl" || $1 == ".Ar" {
+		$1 = substr($1, 2)
+		out = out " " words(1)
+		next
+	}
 	{ out = out " ?" $0 }
 	END { sub(/^ /, "", out); print out }')
 if [ "$synopsis" = "$usage" ]; then
