@@ -454,7 +454,11 @@ long long	 control_expire(long long);
 void		 control_print_sessions(FILE *, int);
 int		 control_query(const char *, int);
 
-/* score.c */
+/*
+ * score.c.  To count an event: an SC_ value here, its metric name and
+ * label in score.c's score_descs[] (a family's entries side by side, the
+ * first with the help text), and score_count(SC_...) where it happens.
+ */
 enum score_counter {
 	SC_CONN_ACCEPTED,
 	SC_CONN_MAXCLIENTS,

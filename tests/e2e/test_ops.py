@@ -140,6 +140,32 @@ class TestNoDaemon(unittest.TestCase):
             d.cleanup()
 
 
+class TestControlPath(unittest.TestCase):
+    def test_reload_moves_the_socket(self):
+        d = Smtpd(RECORD)
+        try:
+            old = d.control
+            d.control = os.path.join(d.tmp, "moved.sock")
+            d.reload(RECORD + "\ncontrol %s" % d.control)
+            self.assertTrue(wait_for(lambda: os.path.exists(d.control)))
+            self.assertFalse(os.path.exists(old))
+            rc, out = d.status()
+            self.assertEqual(rc, 0, out)
+        finally:
+            d.cleanup()
+
+    def test_explicit_path_that_cannot_be_made(self):
+        d = Smtpd(RECORD + "\ncontrol @TMP@/no/such/dir/smtpd.sock",
+                  start=False)
+        try:
+            d.start(wait=False)
+            self.assertEqual(d.wait_exit(10), 1)
+            self.assertIn("control %s/no/such/dir/smtpd.sock: cannot "
+                          "listen" % d.tmp, d.log())
+        finally:
+            d.cleanup()
+
+
 class TestMetrics(SmtpdTest):
     CONFIG = RECORD + """
 max-clients 1
