@@ -119,19 +119,6 @@ def pid_children(pid):
     return sorted(set(kids))
 
 
-def stop_process(proc, grace=10.0):
-    """SIGTERM to a subprocess.Popen, SIGKILL if it is still there after
-    grace seconds; its exit status."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
-
-
 def read_pid(path):
     """The process id in a pidfile, or None."""
     try:

@@ -10,8 +10,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (RECORD, Smtpd, SmtpdTest, free_port, smtpd_path,
-                     wait_for)
+import prom
+from harness import RECORD, Smtpd, SmtpdTest, smtpd_path, wait_for
 
 TOO_MANY = "421 mx.test Service not available, too many connections"
 
@@ -196,14 +196,11 @@ listen on 127.0.0.1 port @PORT2@ metrics"""
         # No client addresses: those are for smtpd -s and the logs.
         self.assertNotIn("127.0.0.1", body)
 
-    @unittest.skipUnless(shutil.which("promtool"), "no promtool")
+    @unittest.skipUnless(prom.available(), "no prometheus package")
     def test_promtool_check_metrics(self):
-        body = scrape(self.d.port2)[2]
-        r = subprocess.run(["promtool", "check", "metrics"],
-                           input=body.encode(), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=30)
-        self.assertEqual(r.returncode, 0, r.stdout.decode())
-        self.assertEqual(r.stdout.decode().strip(), "")
+        clean, out = prom.promtool_check_metrics(scrape(self.d.port2)[2])
+        self.assertTrue(clean, out)
+        self.assertEqual(out.strip(), "")
 
     def test_errors(self):
         for req, status in (
@@ -239,6 +236,30 @@ listen on 127.0.0.1 port @PORT2@ metrics"""
             body, 'smtpd_connections_refused_total{reason="max_clients"}'),
             1)
         c1.check("NOOP", "250 OK")
+
+
+@unittest.skipUnless(prom.available(), "no prometheus package")
+class TestPrometheus(SmtpdTest):
+    """A real Prometheus (its own configuration and data, loopback only)
+    scrapes the listener."""
+    CONFIG = RECORD + """
+listen on 127.0.0.1 port @PORT@
+listen on 127.0.0.1 port @PORT2@ metrics"""
+
+    def test_scrapes(self):
+        before = metric(scrape(self.d.port2)[2],
+                        'smtpd_messages_total{reply="2xx"}')
+        for _ in range(3):
+            c = self.session()
+            self.transaction(c, "a@example.org", ["b@example.net"])
+            c.check("QUIT", "221 Bye")
+        with prom.Prometheus("127.0.0.1:%d" % self.d.port2,
+                             self.d.tmp) as p:
+            self.assertEqual(p.wait_value('up{job="test"}',
+                                          lambda v: v == 1), 1, p.log())
+            self.assertEqual(p.wait_value(
+                'smtpd_messages_total{job="test",reply="2xx"}',
+                lambda v: v == before + 3), before + 3, p.log())
 
 
 class TestConfig(unittest.TestCase):
