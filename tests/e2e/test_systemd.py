@@ -11,8 +11,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (RECORD, Client, Smtpd, smtpd_path, stop_process,
-                     wait_for)
+from harness import (RECORD, Client, Smtpd, pid_alive, smtpd_path,
+                     stop_process, wait_for)
 
 
 class Notify:
@@ -65,6 +65,21 @@ class TestNotify(unittest.TestCase):
         self.d.signal(signal.SIGTERM)
         self.assertEqual(self.n.wait("STOPPING"), "STOPPING=1")
         self.assertEqual(self.d.wait_exit(), 0)
+
+    def test_mainpid_after_upgrade(self):
+        self.d.signal(signal.SIGUSR2)
+        msg = self.n.wait("MAINPID", 15)
+        new = int(msg.split("=", 1)[1])
+        self.addCleanup(lambda: pid_alive(new) and os.kill(new,
+                                                           signal.SIGKILL))
+        self.assertNotEqual(new, self.d.pid)
+        self.assertTrue(self.d.wait_log(r"upgrade: new master %d is ready"
+                                        % new))
+        # The new master notifies from now on; the old one drains.
+        self.assertEqual(self.d.wait_exit(15), 0)
+        os.kill(new, signal.SIGTERM)
+        self.assertEqual(self.n.wait("STOPPING", 15), "STOPPING=1")
+        self.assertTrue(wait_for(lambda: not pid_alive(new), 15))
 
     def test_children_cannot_notify(self):
         # What a child could read: its environment as it is now.
