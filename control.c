@@ -186,10 +186,12 @@ void
 control_accept(void)
 {
 	struct control_client	*cc = NULL;
+	struct sockaddr_un	 sun;
+	socklen_t		 len = sizeof(sun);
 	size_t			 i;
 	int			 fd;
 
-	if ((fd = accept4(control_sock, NULL, NULL,
+	if ((fd = accept4(control_sock, (struct sockaddr *)&sun, &len,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
 		if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)

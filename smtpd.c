@@ -1731,6 +1731,7 @@ static void
 master_status(FILE *fp, int verbose)
 {
 	struct child	*ch;
+	struct tm	 tm;
 	char		 when[32];
 	long long	 up = (long long)time(NULL) - score_started();
 	int		 idle = 0, busy = 0;
@@ -1744,8 +1745,8 @@ master_status(FILE *fp, int verbose)
 	fprintf(fp, "smtpd %s, pid %ld, up %lldd %02lld:%02lld:%02lld%s\n",
 	    SMTPD_VERSION, (long)getpid(), up / 86400, up / 3600 % 24,
 	    up / 60 % 60, up % 60, quitting ? ", shutting down" : "");
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
-	    localtime(&conf_loaded));
+	(void)strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
+	    localtime_r(&conf_loaded, &tm));
 	fprintf(fp, "config %s, loaded %s\n", conffile != NULL ? conffile :
 	    "(built-in default)", when);
 	fprintf(fp, "children %d idle, %d busy\n", idle, busy);
