@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/mman.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -408,6 +409,7 @@ score_slot(int i, struct score_view *v)
 {
 	struct score_slot	*ss;
 	unsigned int		 s1, s2;
+	char			*p;
 	int			 tries;
 
 	if (board == NULL || i < 0 || i >= atomic_load(&board->sb_used))
@@ -427,6 +429,10 @@ score_slot(int i, struct score_view *v)
 			break;
 	}
 	v->sv_addr[sizeof(v->sv_addr) - 1] = '\0';
+	/* A child writes it: nothing of it may reach a terminal raw. */
+	for (p = v->sv_addr; *p != '\0'; p++)
+		if (!isprint((unsigned char)*p))
+			*p = '?';
 	v->sv_state = atomic_load_explicit(&ss->ss_state,
 	    memory_order_relaxed);
 	if (v->sv_state < 0 || v->sv_state >= SS_NSTATES)
