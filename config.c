@@ -170,7 +170,8 @@ static const struct keyword subforms[] = {
 	K_TEXT("tls ciphers", c_tls.tl_ciphers, "\"LIST\"",
 	    config_check_ciphers),
 	K_FORM("tls protocols", "P ...", config_protocols_parse,
-	    config_protocols_print)
+	    config_protocols_print),
+	K_TYPED("tls tickets", KW_BOOL, c_tls.tl_tickets, 0, 1, "yes|no")
 };
 #define NSUBFORMS	NITEMS(subforms)
 
@@ -225,7 +226,7 @@ static const struct keyword keywords[] = {
 	K_STRING("spool", c_dlv.dl_spool, "DIR", config_check_path),
 	K_TYPED("timeout", KW_DURATION, c_lim.lim_timeout, 1, MAX_DURATION,
 	    "DURATION"),
-	K_SUB("tls", "certificate|ciphers|protocols ..."),
+	K_SUB("tls", "certificate|ciphers|protocols|tickets ..."),
 	K_STRING("user", c_user, "NAME", config_check_user)
 };
 #define NKEYWORDS	NITEMS(keywords)
@@ -392,6 +393,7 @@ config_default(void)
 	c->c_dlv.dl_spool = xstrdup(DEF_SPOOL);
 	TAILQ_INIT(&c->c_listeners);
 	c->c_tls.tl_protocols = TLSP_DEFAULT;
+	c->c_tls.tl_tickets = 1;
 	c->c_auth.au_backend = AUTH_NONE;
 	c->c_auth.au_mechs = AUTHM_DEFAULT;
 	c->c_auth.au_maxfail = DEF_AUTH_MAXFAIL;

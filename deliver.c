@@ -149,11 +149,30 @@ spool_init(struct spool *sp, const char *dir)
 void
 spool_reset(struct spool *sp)
 {
-	free(sp->sp_buf);
+	spool_clear(sp, 0);
+}
+
+/*
+ * Empty for the next message.  The memory buffer stays unless it is
+ * larger than keep: growing it again for every message is heap churn.
+ */
+void
+spool_clear(struct spool *sp, size_t keep)
+{
+	char	*buf = sp->sp_buf;
+	size_t	 cap = sp->sp_cap;
+
+	if (cap > keep) {
+		free(buf);
+		buf = NULL;
+		cap = 0;
+	}
 	/* The file was unlinked at creation: closing it frees the space. */
 	if (sp->sp_fd != -1)
 		close(sp->sp_fd);
 	spool_init(sp, sp->sp_dir);
+	sp->sp_buf = buf;
+	sp->sp_cap = cap;
 }
 
 /* An anonymous file in dir, so that nothing remains after a crash. */

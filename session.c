@@ -7,10 +7,14 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,8 @@
 #define CMD_UNKNOWN_MAX	5		/* 5th unknown verb: 502, close */
 #define IBUF_EXTRA	16384		/* input buffer beyond max-line-length */
 #define MAX_BUDGETS	32		/* command-limit verbs per session */
+#define SPOOL_KEEP	(64 * 1024)	/* spool memory the next session gets */
+#define RCPT_KEEP	1024		/* recipient slots the next one gets */
 
 enum session_state {
 	S_INIT,		/* greeted, no HELO/EHLO/LHLO yet */
@@ -56,6 +62,8 @@ struct session {
 	    502: stop reading */
 	int			 s_dead;	/* the client cannot be written */
 	int			 s_eof;
+	int			 s_acked;	/* we wrote after the last read */
+	int			 s_quickack;	/* TCP_QUICKACK since the write */
 	int			 s_tls;		/* TLS active */
 	struct tls_conn		*s_tlsc;	/* NULL: plain socket */
 	struct policy_conn	*s_policy;	/* the policy server, if any */
@@ -123,6 +131,7 @@ static void	 cmd_vrfy(struct session *, char *);
 static void	 cmd_expn(struct session *, char *);
 static void	 cmd_help(struct session *, char *);
 static void	 cmd_starttls(struct session *, char *);
+static void	 session_free(struct session *);
 
 /*
  * The command table, in ASCII order (HELP lists it in this order).
@@ -335,6 +344,8 @@ session_flush(struct session *s)
 		n = io_write(s, s->s_obuf + off, s->s_olen - off);
 		if (n > 0) {
 			off += (size_t)n;
+			s->s_acked = 1;
+			s->s_quickack = 0;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
@@ -389,17 +400,37 @@ session_reply_cb(void *arg, const char *line)
 }
 
 /*
+ * About to wait for input with nothing sent since the last read: the
+ * client may hold its next segment until we acknowledge the last one
+ * (Nagle), and our delayed ACK would keep it waiting up to 40 ms (after
+ * a TLS handshake, within a message that takes more than one read).
+ * TCP_QUICKACK sends the ACK now, and later ones at once until we
+ * write again; it is not sticky beyond that.
+ */
+static void
+session_ack(struct session *s)
+{
+	int	 on = 1;
+
+	if (s->s_acked || s->s_quickack || s->s_listener->l_unix)
+		return;
+	s->s_quickack = 1;
+	(void)setsockopt(s->s_fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof(on));
+}
+
+/*
  * Input: one fixed buffer per session.  session_fill() flushes the
- * queued replies, then waits (bounded by the timeout) and reads as much
- * as fits.  Returns the number of octets read, 0 at EOF, -1 when the
- * session must end (timeout, error, shutdown).
+ * queued replies, then reads as much as fits, waiting (bounded by the
+ * timeout) only when nothing is there.  Returns the number of octets
+ * read, 0 at EOF, -1 when the session must end (timeout, error,
+ * shutdown).
  */
 static ssize_t
 session_fill(struct session *s)
 {
 	struct pollfd	 pfd;
 	ssize_t		 n;
-	int		 r;
+	int		 r, block;
 
 	if (s->s_ipos > 0) {
 		memmove(s->s_ibuf, s->s_ibuf + s->s_ipos,
@@ -407,6 +438,13 @@ session_fill(struct session *s)
 		s->s_ilen -= s->s_ipos;
 		s->s_ipos = 0;
 	}
+	/*
+	 * Read first: a message in transfer, pipelined commands and TLS
+	 * records read ahead are there already.  A client that has just
+	 * been sent replies has not answered them yet: wait at once.
+	 */
+	block = s->s_olen > 0 && (s->s_tlsc == NULL ||
+	    !tls_pending(s->s_tlsc));
 	session_flush(s);
 	if (s->s_eof)
 		return 0;
@@ -418,8 +456,8 @@ session_fill(struct session *s)
 			return -1;
 		if (s->s_waitcmd && session_expired(s))
 			return -1;
-		/* TLS may hold decrypted input that poll() cannot see. */
-		if (s->s_tlsc == NULL || !tls_pending(s->s_tlsc)) {
+		if (block) {
+			session_ack(s);
 			r = poll(&pfd, 1, session_wait_ms(s));
 			if (r == -1 && errno == EINTR)
 				continue;
@@ -433,8 +471,10 @@ session_fill(struct session *s)
 			}
 		}
 		n = io_read(s, s->s_ibuf + s->s_ilen, s->s_isize - s->s_ilen);
-		if (n == -1 && errno == EAGAIN)
+		if (n == -1 && errno == EAGAIN) {
 			pfd.events = io_want(s, POLLIN);
+			block = 1;
+		}
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n == -1) {
@@ -447,6 +487,7 @@ session_fill(struct session *s)
 		else
 			score_received((size_t)n);
 		s->s_ilen += (size_t)n;
+		s->s_acked = 0;
 		return n;
 	}
 }
@@ -1535,7 +1576,7 @@ cmd_data(struct session *s, char *arg)
 	s->s_nmsgs++;
 	snprintf(s->s_env.e_id, sizeof(s->s_env.e_id), "%s.%u",
 	    s->s_client.ci_sid, s->s_nmsgs);
-	spool_reset(&s->s_spool);
+	spool_clear(&s->s_spool, SIZE_MAX);
 	s->s_indata = 1;
 	score_state(SS_DATA);
 	r = data_read(s, &d);
@@ -1553,7 +1594,7 @@ cmd_data(struct session *s, char *arg)
 	s->s_msgreply = 0;
 	/* The time the delivery took is not the client's. */
 	deadline_restart(s);
-	spool_reset(&s->s_spool);
+	spool_clear(&s->s_spool, SIZE_MAX);
 	session_reset_envelope(s);
 }
 
@@ -1657,6 +1698,8 @@ session_tls_start(struct session *s)
 	if (s->s_tlsc == NULL)
 		return -1;
 	s->s_tls = 1;
+	/* The client's Finished came last: nothing of ours acknowledged it. */
+	s->s_acked = 0;
 	strlcpy(s->s_client.ci_tls, tls_info(s->s_tlsc),
 	    sizeof(s->s_client.ci_tls));
 	return 0;
@@ -1869,18 +1912,50 @@ session_start(struct session *s, const struct sockaddr *sa)
 	return 0;
 }
 
+/*
+ * A child runs one session after another.  The session and the buffers
+ * every session needs stay allocated for the next one: allocating them
+ * per session, and giving the heap back after each, cost more than the
+ * session itself.  What a large session grew beyond SPOOL_KEEP and
+ * RCPT_KEEP is given back at its end, so an idle child stays small.
+ */
+static struct session	*session_spare;
+
 static struct session *
 session_new(const struct config *c, const struct listener *l, int fd,
     const struct sockaddr *sa, socklen_t salen)
 {
 	struct session	*s;
+	struct spool	 sp;
+	char		*ibuf, **rcpts;
+	size_t		 isize, rcptcap;
 
-	s = xcalloc(1, sizeof(*s));
+	isize = (size_t)c->c_lim.lim_maxline + IBUF_EXTRA;
+	if ((s = session_spare) != NULL && s->s_isize != isize) {
+		session_free(s);
+		s = NULL;
+	}
+	session_spare = NULL;
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		s->s_ibuf = xmalloc(isize);
+		spool_init(&s->s_spool, NULL);
+	}
+	ibuf = s->s_ibuf;
+	rcpts = s->s_env.e_rcpts;
+	rcptcap = s->s_env.e_rcptcap;
+	sp = s->s_spool;
+	memset(s, 0, sizeof(*s));
+	s->s_ibuf = ibuf;
+	s->s_isize = isize;
+	s->s_env.e_rcpts = rcpts;
+	s->s_env.e_rcptcap = rcptcap;
+	spool_init(&s->s_spool, c->c_dlv.dl_spool);
+	s->s_spool.sp_buf = sp.sp_buf;		/* emptied by spool_clear() */
+	s->s_spool.sp_cap = sp.sp_cap;
 	s->s_conf = c;
 	s->s_listener = l;
 	s->s_fd = fd;
-	s->s_isize = (size_t)c->c_lim.lim_maxline + IBUF_EXTRA;
-	s->s_ibuf = xmalloc(s->s_isize);
 	s->s_end = util_now_ms() + c->c_lim.lim_session * 1000LL;
 	util_session_id(s->s_client.ci_sid, sizeof(s->s_client.ci_sid));
 	util_sockaddr_str(sa, salen, s->s_client.ci_addr,
@@ -1888,18 +1963,32 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	    sizeof(s->s_client.ci_port));
 	s->s_client.ci_lmtp = (l->l_flags & LF_LMTP) != 0;
 	s->s_outcome = SC_SESS_DISCONNECT;
-	spool_init(&s->s_spool, c->c_dlv.dl_spool);
 	s->s_policy = policy_open(c);
 	return s;
+}
+
+/* The end of a session: what is the client's goes, the buffers stay. */
+static void
+session_end(struct session *s)
+{
+	if (s->s_tlsc != NULL)
+		tls_close(s->s_tlsc);
+	s->s_tlsc = NULL;
+	policy_close(s->s_policy);
+	s->s_policy = NULL;
+	session_reset_envelope(s);
+	spool_clear(&s->s_spool, SPOOL_KEEP);
+	if (s->s_env.e_rcptcap > RCPT_KEEP) {
+		free(s->s_env.e_rcpts);
+		s->s_env.e_rcpts = NULL;
+		s->s_env.e_rcptcap = 0;
+	}
+	session_spare = s;
 }
 
 static void
 session_free(struct session *s)
 {
-	if (s->s_tlsc != NULL)
-		tls_close(s->s_tlsc);
-	policy_close(s->s_policy);
-	session_reset_envelope(s);
 	spool_reset(&s->s_spool);
 	free(s->s_env.e_rcpts);
 	free(s->s_ibuf);
@@ -1943,8 +2032,9 @@ session_run(const struct config *c, const struct listener *l, int fd,
 	struct session	*s;
 	int		 fl;
 
-	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+	/* The master accepts non-blocking sockets; tests may pass others. */
+	if ((fl = fcntl(fd, F_GETFL)) == -1 || ((fl & O_NONBLOCK) == 0 &&
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)) {
 		log_warn("%s: fcntl", __func__);
 		close(fd);
 		return;
@@ -1960,6 +2050,6 @@ session_run(const struct config *c, const struct listener *l, int fd,
 	session_score_end(s);
 	log_info("%s disconnect commands=%u messages=%u", s->s_client.ci_sid,
 	    s->s_ncmds, s->s_nmsgs);
-	session_free(s);
+	session_end(s);
 	close(fd);
 }

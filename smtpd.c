@@ -43,6 +43,8 @@
 #define SPAWN_BACKOFF_MIN_MS	250
 #define SPAWN_BACKOFF_MAX_MS	30000
 #define REFUSE_TEXT		"Service not available, too many connections"
+#define CHILD_MMAP_MIN		(64 * 1024)	/* M_MMAP_THRESHOLD */
+#define CHILD_TRIM_MIN		(128 * 1024)	/* M_TRIM_THRESHOLD */
 
 /*
  * Where a child is in its life, as the master sees it.  A child is
@@ -113,6 +115,7 @@ static long long	 accept_after;	/* accept() ran out of resources */
 static int		 quitting;
 static long long	 quit_deadline;
 static int		 quit_termed;	/* busy children got SIGTERM */
+static long long	 tickets_at;	/* next TLS ticket key; 0: none */
 
 static struct pollfd	*pfds;
 static struct pollref	*prefs;
@@ -703,6 +706,22 @@ child_peer_check(const char *addr)
 	return answer == 'y' ? 0 : -1;
 }
 
+/*
+ * The heap of a child that runs one session after another: a session
+ * reuses what the last one freed (no trimming after each), buffers as
+ * large as CHILD_MMAP_MIN are mappings of their own that free() unmaps,
+ * and the heap is trimmed only when CHILD_TRIM_MIN is free at its top.
+ * The fixed values also stop glibc from raising them as it goes.
+ */
+static void
+child_malloc(void)
+{
+#ifdef __GLIBC__
+	(void)mallopt(M_MMAP_THRESHOLD, CHILD_MMAP_MIN);
+	(void)mallopt(M_TRIM_THRESHOLD, CHILD_TRIM_MIN);
+#endif
+}
+
 static void
 child_main(int fd)
 {
@@ -712,6 +731,7 @@ child_main(int fd)
 	int		 cfd, n;
 
 	log_procinit("child");
+	child_malloc();
 	child_fd = fd;
 	session_peer_check = child_peer_check;
 	child_closefds(fd);
@@ -733,10 +753,6 @@ child_main(int fd)
 		else
 			session_run(conf, l, cfd, (struct sockaddr *)&h.h_peer,
 			    h.h_peerlen);
-#ifdef __GLIBC__
-		/* Give the session's buffers back: idle children stay small. */
-		malloc_trim(0);
-#endif
 		/* The last session: exit without asking for another. */
 		if (session_quit || (conf->c_lim.lim_maxsessions > 0 &&
 		    n >= conf->c_lim.lim_maxsessions))
@@ -1087,11 +1103,13 @@ master_dispatch(const struct handoff *h, int fd, int metrics)
 	int		 tries, idle, active, dying;
 
 	for (tries = 0; tries < 3; tries++) {
-		pool_count(&idle, &active, &dying);
 		dispatch_fd = fd;
-		if ((ch = pool_idle()) == NULL &&
-		    ((!metrics && active >= conf->c_lim.lim_maxclients) ||
-		    (ch = pool_spawn()) == NULL)) {
+		if ((ch = pool_idle()) == NULL) {
+			pool_count(&idle, &active, &dying);
+			if (metrics || active < conf->c_lim.lim_maxclients)
+				ch = pool_spawn();
+		}
+		if (ch == NULL) {
 			dispatch_fd = -1;
 			return NULL;
 		}
@@ -1140,7 +1158,12 @@ master_accept_metrics(const struct handoff *h, int fd)
 	ch->ch_metrics = 1;
 }
 
-static void
+/*
+ * One connection: to a child, or refused.  -1 when there is none to
+ * accept (EAGAIN) or accept() failed.  The socket is non-blocking from
+ * the start: the child needs it so.
+ */
+static int
 master_accept(const struct listener *l, int lidx, int fidx)
 {
 	struct handoff	 h;
@@ -1153,13 +1176,13 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	h.h_fd = fidx;
 	h.h_peerlen = sizeof(h.h_peer);
 	if ((fd = accept4(l->l_fds[fidx], (struct sockaddr *)&h.h_peer,
-	    &h.h_peerlen, SOCK_CLOEXEC)) == -1) {
+	    &h.h_peerlen, SOCK_CLOEXEC | SOCK_NONBLOCK)) == -1) {
 		master_accept_error();
-		return;
+		return -1;
 	}
 	if (l->l_flags & LF_METRICS) {
 		master_accept_metrics(&h, fd);
-		return;
+		return 0;
 	}
 	util_sockaddr_str((struct sockaddr *)&h.h_peer, h.h_peerlen, addr,
 	    sizeof(addr), port, sizeof(port));
@@ -1168,18 +1191,32 @@ master_accept(const struct listener *l, int lidx, int fidx)
 		score_count(SC_CONN_PERADDR);
 		master_refuse(fd, addr, "too many connections from this "
 		    "address");
-		return;
+		return 0;
 	}
 	if (master_busy(0) >= conf->c_lim.lim_maxclients ||
 	    (ch = master_dispatch(&h, fd, 0)) == NULL) {
 		score_count(SC_CONN_MAXCLIENTS);
 		master_refuse(fd, addr, "too many connections");
-		return;
+		return 0;
 	}
 	(void)close(fd);
 	score_count(SC_CONN_ACCEPTED);
 	ch->ch_state = CH_BUSY;
 	(void)strlcpy(ch->ch_addr, addr, sizeof(ch->ch_addr));
+	return 0;
+}
+
+/*
+ * Every connection waiting on a listener, not one per wake-up, while
+ * idle children are there to take them; without one, back to poll(),
+ * which reads the children that have become idle meanwhile.
+ */
+static void
+master_accept_all(const struct listener *l, int lidx, int fidx)
+{
+	while (master_accept(l, lidx, fidx) == 0 && !quitting &&
+	    pool_idle() != NULL)
+		;
 }
 
 /*
@@ -1274,11 +1311,50 @@ master_reload_listeners(struct config *nc)
 	return 0;
 }
 
+/*
+ * A new generation: idle children exit now, busy ones after their
+ * session, and new ones start with what the master has now.
+ */
+static void
+master_renew(void)
+{
+	struct child	*ch;
+
+	gen++;
+	TAILQ_FOREACH(ch, &children, ch_entry)
+		if (ch->ch_state != CH_BUSY)
+			pool_retire(ch);
+}
+
+/* The next ticket key is due TLS_TICKET_ROTATE seconds after a load. */
+static void
+master_tickets_timer(void)
+{
+	tickets_at = 0;
+	if (conf->c_tls.tl_ctx != NULL && conf->c_tls.tl_tickets)
+		tickets_at = util_now_ms() + TLS_TICKET_ROTATE * 1000LL;
+}
+
+/*
+ * Every TLS_TICKET_ROTATE seconds a new ticket key, and a new generation
+ * of children to use it (as at a reload); the previous key still opens
+ * the tickets that the older children sealed.
+ */
+static void
+master_tickets(long long now)
+{
+	if (tickets_at == 0 || now < tickets_at || quitting)
+		return;
+	tls_ticket_rotate();
+	master_renew();
+	tickets_at = now + TLS_TICKET_ROTATE * 1000LL;
+	log_info("new TLS ticket key");
+}
+
 static void
 master_reload(void)
 {
 	struct config	*nc;
-	struct child	*ch;
 	char		 err[512];
 	uid_t		 uid = run_uid;
 	gid_t		 gid = run_gid;
@@ -1303,14 +1379,12 @@ master_reload(void)
 	load_release(conf);
 	conf = nc;
 	conf_loaded = time(NULL);
-	gen++;
 	control_reopen(conf->c_control != NULL ? conf->c_control :
 	    DEF_CONTROL);
 	run_uid = uid;
 	run_gid = gid;
-	TAILQ_FOREACH(ch, &children, ch_entry)
-		if (ch->ch_state != CH_BUSY)
-			pool_retire(ch);
+	master_renew();
+	master_tickets_timer();
 	master_rlimit(conf);
 	score_count(SC_RELOAD_OK);
 	log_info("reloaded configuration from %s", conffile);
@@ -1542,13 +1616,19 @@ master_ready(void)
 		master_notify_status("READY=1\n");
 }
 
+/* The handlers' wake-up bytes: the flags say what happened. */
 static void
-master_signals(void)
+master_sigpipe(void)
 {
 	char	 buf[64];
 
 	while (read(sigpipe[0], buf, sizeof(buf)) > 0)
 		;
+}
+
+static void
+master_signals(void)
+{
 	if (sig_chld) {
 		sig_chld = 0;
 		pool_reap();
@@ -1665,7 +1745,7 @@ master_pollset(long long now)
 static int
 master_timeout(long long now)
 {
-	long long	 t = -1, at[6];
+	long long	 t = -1, at[7];
 	int		 i;
 
 	at[0] = quitting ? quit_deadline : 0;
@@ -1674,7 +1754,8 @@ master_timeout(long long now)
 	at[3] = control_expire(now);
 	at[4] = upgrade_fd != -1 ? upgrade_deadline : 0;
 	at[5] = systemd_notify_socket() != NULL ? status_next : 0;
-	for (i = 0; i < 6; i++) {
+	at[6] = tickets_at;
+	for (i = 0; i < 7; i++) {
 		if (at[i] <= now)
 			continue;
 		if (t == -1 || at[i] - now < t)
@@ -1693,6 +1774,7 @@ master_loop(void)
 		master_signals();
 		if (quitting && master_shutdown_done())
 			return;
+		master_tickets(util_now_ms());
 		pool_topup();
 		master_ready();
 		now = util_now_ms();
@@ -1705,19 +1787,23 @@ master_loop(void)
 				fatal("poll");
 			continue;
 		}
-		for (i = 1; i < n; i++) {
-			if (pfds[i].revents == 0)
-				continue;
-			if (prefs[i].pr_child != NULL)
+		if (pfds[0].revents != 0)
+			master_sigpipe();
+		/* Children first: those that became idle take connections. */
+		for (i = 1; i < n; i++)
+			if (pfds[i].revents != 0 && prefs[i].pr_child != NULL)
 				pool_report(prefs[i].pr_child);
-			else if (prefs[i].pr_control == PC_UPGRADE)
+		for (i = 1; i < n; i++) {
+			if (pfds[i].revents == 0 || prefs[i].pr_child != NULL)
+				continue;
+			if (prefs[i].pr_control == PC_UPGRADE)
 				master_upgrade_io();
 			else if (prefs[i].pr_control == PC_LISTEN)
 				control_accept();
 			else if (prefs[i].pr_control != PC_NONE)
 				control_client_io(prefs[i].pr_control);
 			else if (!quitting)
-				master_accept(prefs[i].pr_listener,
+				master_accept_all(prefs[i].pr_listener,
 				    prefs[i].pr_lidx, prefs[i].pr_fidx);
 		}
 	}
@@ -1869,6 +1955,7 @@ master_start(void)
 		master_pidfile(conf->c_pidfile != NULL ? conf->c_pidfile :
 		    DEF_PIDFILE);
 	master_signals_init();
+	master_tickets_timer();
 	setproctitle("%s", "master");
 	log_info("startup");
 }

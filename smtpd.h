@@ -131,6 +131,8 @@ struct cmdlimit {
 #define TLSP_TLSv1_2		0x01
 #define TLSP_TLSv1_3		0x02
 #define TLSP_DEFAULT		(TLSP_TLSv1_2 | TLSP_TLSv1_3)
+#define TLS_TICKET_ROTATE	3600	/* seconds: ticket key, ticket life */
+#define TLS_TICKETS_SENT	1	/* per handshake (RFC 8446 4.6.1) */
 
 #define AUTHM_LOGIN		0x01
 #define AUTHM_PLAIN		0x02
@@ -210,6 +212,7 @@ struct conf_tls {
 	char			*tl_ciphers;	/* NULL: OpenSSL's default */
 	int			 tl_protocols;	/* TLSP_* bits */
 	int			 tl_line;	/* where `tls certificate` is */
+	int			 tl_tickets;	/* send session tickets */
 	void			*tl_ctx;	/* SSL_CTX * */
 };
 
@@ -368,6 +371,7 @@ typedef void	(*deliver_reply_cb)(void *, const char *);
 void		 spool_init(struct spool *, const char *);
 int		 spool_write(struct spool *, const void *, size_t);
 void		 spool_reset(struct spool *);
+void		 spool_clear(struct spool *, size_t);
 int		 deliver_message(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *, deliver_reply_cb,
 		    void *);
@@ -573,6 +577,7 @@ int		 tls_pending(struct tls_conn *);
 int		 tls_want(struct tls_conn *);
 const char	*tls_info(struct tls_conn *);
 void		 tls_close(struct tls_conn *);
+void		 tls_ticket_rotate(void);
 
 /* systemd.c */
 #define STATUS_INTERVAL		10	/* seconds between STATUS= updates */

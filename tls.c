@@ -1,7 +1,8 @@
 /*
  * tls.c: OpenSSL for smtpd.  The master loads the certificate and key into
- * one server SSL_CTX before it forks (children never open the key file);
- * children run the handshake and the record I/O on non-blocking sockets.
+ * one server SSL_CTX before it forks (children never open the key file),
+ * and makes the session ticket keys; children run the handshake and the
+ * record I/O on non-blocking sockets.
  */
 
 #include <sys/types.h>
@@ -21,8 +22,11 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -36,6 +40,24 @@ struct tls_conn {
 	int		 t_dead;	/* fatal error: no close_notify */
 	char		 t_info[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
 };
+
+/*
+ * A session ticket key (RFC 5077 4): the name that finds it, the key of
+ * the cipher and the key of the MAC.
+ */
+struct tls_ticket_key {
+	unsigned char	 tk_name[16];
+	unsigned char	 tk_aes[32];	/* AES-256-CBC */
+	unsigned char	 tk_hmac[32];	/* HMAC-SHA256 */
+	int		 tk_set;
+};
+
+/*
+ * [0] seals new tickets, [1] is the key before it, still accepted.  The
+ * master makes them before it forks, so every child opens the tickets
+ * of every other child.
+ */
+static struct tls_ticket_key	 tls_keys[2];
 
 static void	 tls_conf_error(const struct config *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
@@ -56,6 +78,10 @@ static int	 tls_bio_read(BIO *, char *, size_t, size_t *);
 static long	 tls_bio_ctrl(BIO *, int, long, void *);
 static int	 tls_handshake(struct tls_conn *, int, int, const char **);
 static ssize_t	 tls_result(struct tls_conn *, int, int);
+static void	 tls_ctx_tickets(const struct config *, SSL_CTX *);
+static int	 tls_ticket_cb(SSL *, unsigned char *, unsigned char *,
+		    EVP_CIPHER_CTX *, EVP_MAC_CTX *, int);
+static int	 tls_ticket_mac(EVP_MAC_CTX *, const struct tls_ticket_key *);
 
 /*
  * Configuration errors: one line, "file:line: tls: ...", like every other
@@ -109,6 +135,8 @@ tls_config_load(struct config *c)
 	}
 	tls_config_free(c);
 	c->c_tls.tl_ctx = ctx;
+	/* A new configuration, a new ticket key (the last one still opens). */
+	tls_ticket_rotate();
 	return 0;
 }
 
@@ -139,17 +167,16 @@ tls_ctx_new(const struct config *c)
 		    tls_ssl_reason());
 		goto fail;
 	}
-	/*
-	 * Every child is its own process with its own copy of this context:
-	 * a session cache would not be shared, and tickets would need a
-	 * ticket key common to all children plus machinery to rotate it.
-	 * Resumption saves little for SMTP, so both are off.
-	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-	    SSL_OP_NO_TICKET);
-	SSL_CTX_set_num_tickets(ctx, 0);
+	    SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/*
+	 * Every child is its own process: a session cache would not be
+	 * shared.  Tickets are: their keys are common to all children.
+	 */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	tls_ctx_tickets(c, ctx);
+	/* One recv(2) for what the client sent, not two per record. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	/* PROTOCOL.md 11.4: never ask for a client certificate. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	/* write(2) semantics: partial writes; the caller may move its data */
@@ -184,6 +211,95 @@ tls_ctx_protocols(const struct config *c, SSL_CTX *ctx)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Session tickets, or none with `tls tickets no`.  RFC 8446 4.6.1: the
+ * server sends its ticket right after the handshake; besides resumption
+ * it acknowledges the client's Finished at once, which a client that
+ * sends its first command behind that segment (Nagle) waits for.
+ */
+static void
+tls_ctx_tickets(const struct config *c, SSL_CTX *ctx)
+{
+	static const unsigned char	 sid_ctx[] = "smtpd";
+
+	if (!c->c_tls.tl_tickets) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+		return;
+	}
+	SSL_CTX_set_num_tickets(ctx, TLS_TICKETS_SENT);
+	SSL_CTX_set_timeout(ctx, TLS_TICKET_ROTATE);
+	(void)SSL_CTX_set_session_id_context(ctx, sid_ctx,
+	    sizeof(sid_ctx) - 1);
+	(void)SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
+}
+
+/*
+ * A new ticket key; the one it replaces is still accepted.  A ticket
+ * lives TLS_TICKET_ROTATE seconds, so rotating at that interval (and at
+ * each reload) leaves every live ticket a key to open it.
+ */
+void
+tls_ticket_rotate(void)
+{
+	struct tls_ticket_key	*k = &tls_keys[0];
+
+	tls_keys[1] = tls_keys[0];
+	arc4random_buf(k->tk_name, sizeof(k->tk_name));
+	arc4random_buf(k->tk_aes, sizeof(k->tk_aes));
+	arc4random_buf(k->tk_hmac, sizeof(k->tk_hmac));
+	k->tk_set = 1;
+}
+
+static int
+tls_ticket_mac(EVP_MAC_CTX *hctx, const struct tls_ticket_key *k)
+{
+	OSSL_PARAM	 params[3];
+
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	    (void *)(uintptr_t)k->tk_hmac, sizeof(k->tk_hmac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)(uintptr_t)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	return EVP_MAC_CTX_set_params(hctx, params) ? 0 : -1;
+}
+
+/*
+ * OpenSSL's ticket callback: seal with the current key; open with the
+ * key the name says: 1, or 2 (renew) for the previous key, 0 when none
+ * has that name (a full handshake follows).
+ */
+static int
+tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	const struct tls_ticket_key	*k;
+	int				 i;
+
+	(void)ssl;
+	if (enc) {
+		k = &tls_keys[0];
+		if (!k->tk_set || RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+			return -1;
+		memcpy(name, k->tk_name, sizeof(k->tk_name));
+		if (!EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL,
+		    k->tk_aes, iv) || tls_ticket_mac(hctx, k) == -1)
+			return -1;
+		return 1;
+	}
+	for (i = 0; i < 2; i++)
+		if (tls_keys[i].tk_set && memcmp(name, tls_keys[i].tk_name,
+		    sizeof(tls_keys[i].tk_name)) == 0)
+			break;
+	if (i == 2)
+		return 0;
+	k = &tls_keys[i];
+	if (tls_ticket_mac(hctx, k) == -1 || !EVP_DecryptInit_ex(cctx,
+	    EVP_aes_256_cbc(), NULL, k->tk_aes, iv))
+		return -1;
+	return i == 0 ? 1 : 2;
 }
 
 /* The certificate file may hold the intermediates after the leaf. */
@@ -551,14 +667,14 @@ tls_result(struct tls_conn *t, int r, int reading)
 }
 
 /*
- * Decrypted bytes that poll() cannot see.  SSL_pending(), not
- * SSL_has_pending(): the latter also counts a partial record, for which
- * a read would answer EAGAIN and a caller that skips poll() would spin.
+ * Input that poll() cannot see: decrypted bytes, or records read ahead.
+ * It may be a partial record, for which a read answers EAGAIN: the
+ * caller then polls.
  */
 int
 tls_pending(struct tls_conn *t)
 {
-	return SSL_pending(t->t_ssl) > 0;
+	return SSL_has_pending(t->t_ssl);
 }
 
 int

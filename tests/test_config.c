@@ -604,8 +604,10 @@ static const struct error_case error_cases[] = {
 	{ "listen on 127.0.0.2 starttls=yes",
 	    "listen: unknown option \"starttls=yes\"" },
 	/* tls */
-	{ "tls", "tls: expected tls certificate|ciphers|protocols ..." },
+	{ "tls", "tls: expected tls certificate|ciphers|protocols|tickets "
+	    "..." },
 	{ "tls key /a", "tls: expected tls certificate|ciphers|protocols" },
+	{ "tls tickets maybe", "tls tickets: \"maybe\" is not yes or no" },
 	{ "tls Protocols TLSv1.2", "tls: expected tls certificate|" },
 	{ "tls certificate /a", "tls certificate: expected tls certificate "
 	    "FILE key FILE" },
@@ -1292,6 +1294,7 @@ test_roundtrip(void **state)
 	    "spool \"/var/sp ool/#x\"\nmax-message-size 1536\n"
 	    "timeout 90s\nlisten on \"/tmp/a b\" mode 0600\n");
 	roundtrip(LISTEN "max-message-size 1073741825\n");
+	roundtrip(LISTEN "tls tickets no\n");
 	roundtrip(LISTEN "tls protocols TLSv1.2\nauth mechanisms LOGIN\n"
 	    "tls ciphers HIGH\nauth failure-delay 0\n"
 	    "listen on 127.0.0.2 proxy-protocol from 10.0.0.0/8 ::1 "
@@ -1440,6 +1443,7 @@ test_print_golden(void **state)
 	    "spool /var/spool/smtpd\n"
 	    "timeout 120\n"
 	    "tls protocols TLSv1.2 TLSv1.3\n"
+	    "tls tickets yes\n"
 	    "user _mail\n"
 	    "listen on 127.0.0.1 port 25\n"
 	    "listen on ::1 port 2525\n"
@@ -1493,6 +1497,7 @@ test_print_tls_auth(void **state)
 	    "tls certificate \"%C\" key \"%K\"\n"
 	    "tls ciphers \"HIGH:!aNULL:!MD5\"\n"
 	    "tls protocols TLSv1.3\n"
+	    "tls tickets yes\n"
 	    "listen";
 	static const char listeners[] =
 	    "listen on 127.0.0.1 port 465 tls\n"

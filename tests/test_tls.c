@@ -296,6 +296,9 @@ struct peer {
 	enum cl_mode	 mode;
 	int		 connected;
 	int		 done;
+	SSL_SESSION	*offer;		/* a session to resume, or NULL */
+	SSL_SESSION	**save;		/* where to keep the session after it */
+	int		 reused;
 	pthread_t	 thread;
 };
 
@@ -353,10 +356,16 @@ client_main(void *arg)
 	ctx = peer_ctx(cl);
 	ssl = SSL_new(ctx);
 	SSL_set_fd(ssl, cl->fd);
+	if (cl->offer != NULL)
+		SSL_set_session(ssl, cl->offer);
 	if (SSL_connect(ssl) == 1) {
 		cl->connected = 1;
+		cl->reused = SSL_session_reused(ssl);
 		if (cl->mode == CL_ECHO)
 			cl->done = client_echo(ssl);
+		/* TLSv1.3: the echo read the ticket that follows the handshake */
+		if (cl->save != NULL)
+			*cl->save = SSL_get1_session(ssl);
 		if (cl->mode != CL_ABRUPT)
 			SSL_shutdown(ssl);
 		else
@@ -482,6 +491,72 @@ test_roundtrip(void **state)
 	assert_true(cl.connected);
 	assert_true(cl.done);
 	free(log);
+	tls_config_free(&c);
+}
+
+/* An echo session that offers a session to resume: 1 when resumed. */
+static int
+ticket_session(struct config *c, SSL_SESSION *offer, SSL_SESSION **got)
+{
+	struct peer	 cl = { .mode = CL_ECHO };
+	struct tls_conn	*t;
+	SSL_SESSION	*sess = NULL;
+	char		 buf[1];
+	int		 sfd;
+
+	cl.offer = offer;
+	cl.save = &sess;
+	client_start(&cl, &sfd);
+	t = tls_accept(c->c_tls.tl_ctx, sfd, 5000, "t7");
+	assert_non_null(t);
+	(void)server_read_all(t, sfd);
+	server_write_all(t, sfd);
+	wait_for(sfd, POLLIN);
+	assert_int_equal(tls_read(t, buf, 1), 0);
+	tls_close(t);
+	client_end(&cl, sfd);
+	assert_true(cl.done);
+	assert_non_null(sess);
+	if (got != NULL)
+		*got = sess;
+	else
+		SSL_SESSION_free(sess);
+	return cl.reused;
+}
+
+/*
+ * Tickets: sealed with the current key, opened after one rotation (the
+ * previous key), not after two; `tls tickets no` sends none.
+ */
+static void
+test_tickets(void **state)
+{
+	struct config	 c;
+	SSL_SESSION	*first, *later;
+
+	(void)state;
+	conf_init(&c, "chain.pem", "server.key");
+	c.c_tls.tl_tickets = 1;
+	assert_int_equal(tls_config_load(&c), 0);
+	assert_false(ticket_session(&c, NULL, &first));
+	assert_true(SSL_SESSION_is_resumable(first));
+	assert_true(ticket_session(&c, first, NULL));
+	tls_ticket_rotate();
+	assert_true(ticket_session(&c, first, &later));
+	tls_ticket_rotate();
+	/* Two keys on: a full handshake, not a failure. */
+	assert_false(ticket_session(&c, first, NULL));
+	/* The ticket renewed after the first rotation still opens. */
+	assert_true(ticket_session(&c, later, NULL));
+	SSL_SESSION_free(first);
+	SSL_SESSION_free(later);
+	tls_config_free(&c);
+
+	c.c_tls.tl_tickets = 0;
+	assert_int_equal(tls_config_load(&c), 0);
+	assert_false(ticket_session(&c, NULL, &first));
+	assert_false(SSL_SESSION_is_resumable(first));
+	SSL_SESSION_free(first);
 	tls_config_free(&c);
 }
 
@@ -676,6 +751,7 @@ main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_load_dates),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_tickets),
 		cmocka_unit_test(test_abrupt_eof),
 		cmocka_unit_test(test_no_sigpipe),
 		cmocka_unit_test(test_old_protocols),

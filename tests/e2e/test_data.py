@@ -2,6 +2,7 @@
 gets (dot-unstuffing, bare CR/LF, smuggling variants), the size and line
 limits, EOF handling."""
 
+import time
 import unittest
 
 from harness import OK_ID, RECORD, SmtpdTest
@@ -344,6 +345,27 @@ class TestReceived(DataCase):
         self.assertIn(b"mx.test", head)
         self.assertIn(b"client.test", head)
         self.assertNotIn(b"\n", head.replace(b"\r\n", b""))
+
+
+class TestNoDelayedAck(DataCase):
+    CONFIG = "deliver discard"
+
+    def test_final_dot_in_its_own_segment(self):
+        # The client writes the text, then the final dot: with Nagle (no
+        # TCP_NODELAY here) the dot waits for the ACK of the text, which
+        # must not be a delayed ACK (40 ms).
+        c = self.session()
+        times = []
+        for _ in range(5):
+            c.check("MAIL FROM:<a@example.com>", "250 OK")
+            c.check("RCPT TO:<b@example.com>", "250 OK")
+            c.check("DATA", DATA_354)
+            t0 = time.monotonic()
+            c.send(b"Subject: x\r\n\r\n" + (b"y" * 70 + b"\r\n") * 40)
+            c.send(b".\r\n")
+            c.expect_match(OK_ID)
+            times.append((time.monotonic() - t0) * 1000)
+        self.assertLess(min(times), 20.0, times)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """PROTOCOL.md 6.15 and 11 (STARTTLS, require-starttls, implicit TLS),
-DESIGN.md `tls certificate`, `tls protocols`, `tls ciphers`, SIGHUP
-certificate rotation; real clients: smtplib, openssl s_client, swaks."""
+DESIGN.md `tls certificate`, `tls protocols`, `tls ciphers`, `tls tickets`,
+SIGHUP certificate and ticket key rotation; real clients: smtplib, openssl
+s_client, swaks."""
 
 import os
 import shutil
@@ -546,6 +547,98 @@ class TestCertRotation(TlsCase):
         self.assertEqual(len(runs), 1)
         self.assertEqual(runs[0]["argv"][0], "old@example.com")
         self.assert_tls_run(runs[0])
+
+
+# -- session tickets --------------------------------------------------------
+
+class TicketCase(TlsCase):
+    OPTS = {"listen_opts": "starttls"}
+
+    def tls_session(self, ctx, session=None):
+        """STARTTLS offering session; returns the client after its first
+        EHLO inside TLS and the time that EHLO took, in ms."""
+        c = self.connect()
+        c.check("STARTTLS", "220 Ready to start TLS")
+        c.sock.settimeout(c.timeout)
+        c.sock = ctx.wrap_socket(c.sock, server_hostname=certs.SERVER_NAME,
+                                 session=session)
+        t0 = time.monotonic()
+        c.check("EHLO client.test", ehlo_lines())
+        return c, (time.monotonic() - t0) * 1000
+
+    def ticket(self, ctx):
+        c, _ = self.tls_session(ctx)
+        try:
+            # TLSv1.3: the ticket came after the handshake, read by now
+            return c.sock.session
+        finally:
+            c.check("QUIT", "221 Bye")
+            c.close()
+
+    def resumes(self, ctx, session):
+        c, _ = self.tls_session(ctx, session)
+        try:
+            return c.sock.session_reused
+        finally:
+            c.close()
+
+    def assert_prompt_ehlo(self):
+        # A client that sends EHLO right behind its Finished (Nagle, no
+        # TCP_NODELAY here) must not wait for a delayed ACK (40 ms).
+        ctx = client_context()
+        times = []
+        for _ in range(5):
+            c, ms = self.tls_session(ctx)
+            c.close()
+            times.append(ms)
+        self.assertLess(min(times), 20.0, times)
+
+
+class TestTickets(TicketCase):
+    def test_resumed_session_delivers(self):
+        ctx = client_context()
+        session = self.ticket(ctx)
+        self.assertTrue(session.has_ticket)
+        c, _ = self.tls_session(ctx, session)
+        self.assertTrue(c.sock.session_reused)
+        run = self.message(c)
+        self.assert_tls_run(run)
+        c.check("QUIT", "221 Bye")
+
+    def test_first_ehlo_after_handshake_is_prompt(self):
+        self.assert_prompt_ehlo()
+
+
+class TestNoTickets(TicketCase):
+    CONFIG = TlsCase.CONFIG + "\ntls tickets no"
+
+    def test_no_ticket_no_resumption(self):
+        ctx = client_context()
+        session = self.ticket(ctx)
+        self.assertFalse(session.has_ticket)
+        self.assertFalse(self.resumes(ctx, session))
+
+    def test_first_ehlo_after_handshake_is_prompt(self):
+        self.assert_prompt_ehlo()
+
+
+class TestTicketKeyRotation(TicketCase):
+    def reload(self, n):
+        self.d.reload()
+        self.assertTrue(self.d.wait_log("reloaded configuration", n),
+                        self.d.log()[-2000:])
+
+    def test_reload_keeps_previous_key_only(self):
+        ctx = client_context()
+        session = self.ticket(ctx)
+        self.assertTrue(self.resumes(ctx, session))
+        # a new key; the one that sealed the ticket still opens it
+        self.reload(1)
+        self.assertTrue(self.resumes(ctx, session))
+        # two keys later it is forgotten: a full handshake, no failure
+        self.reload(2)
+        self.assertFalse(self.resumes(ctx, session))
+        self.assertTrue(self.resumes(ctx, self.ticket(ctx)))
 
 
 if __name__ == "__main__":
