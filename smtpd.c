@@ -6,6 +6,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -44,6 +45,7 @@
 #define SPAWN_BACKOFF_MAX_MS	30000
 #define REFUSE_TEXT		"Service not available, too many connections"
 #define CHILD_MMAP_MIN		(64 * 1024)	/* M_MMAP_THRESHOLD */
+#define MASTER_EVENTS		256	/* epoll events read at once */
 #define CHILD_TRIM_MIN		(128 * 1024)	/* M_TRIM_THRESHOLD */
 
 /*
@@ -57,6 +59,20 @@ enum child_state {
 	CH_RETIRED		/* we closed its socket: exits when idle */
 };
 
+struct child;
+
+/* What an entry of the poll set or the epoll set stands for. */
+struct pollref {
+	struct listener		*pr_listener;
+	int			 pr_lidx;
+	int			 pr_fidx;
+	struct child		*pr_child;
+	int			 pr_control;	/* PC_* */
+};
+#define PC_NONE			(-2)
+#define PC_LISTEN		(-1)	/* else the control client's index */
+#define PC_UPGRADE		(-3)	/* the new master says it is ready */
+
 /* One pre-forked child, as the master sees it. */
 struct child {
 	TAILQ_ENTRY(child)	 ch_entry;
@@ -68,6 +84,7 @@ struct child {
 	char			 ch_addr[64];	/* peer of the busy session */
 	int			 ch_slot;	/* in the scoreboard, or -1 */
 	int			 ch_metrics;	/* busy with a metrics scrape */
+	struct pollref		 ch_ref;	/* its entry in the epoll set */
 };
 TAILQ_HEAD(childlist, child);
 
@@ -78,18 +95,6 @@ struct handoff {
 	socklen_t		 h_peerlen;
 	struct sockaddr_storage	 h_peer;
 };
-
-/* What each entry of the poll set stands for. */
-struct pollref {
-	struct listener		*pr_listener;
-	int			 pr_lidx;
-	int			 pr_fidx;
-	struct child		*pr_child;
-	int			 pr_control;	/* PC_* */
-};
-#define PC_NONE			(-2)
-#define PC_LISTEN		(-1)	/* else the control client's index */
-#define PC_UPGRADE		(-3)	/* the new master says it is ready */
 
 static struct config	*conf;
 static char		*conffile;	/* absolute; NULL: built-in default */
@@ -121,6 +126,17 @@ static struct pollfd	*pfds;
 static struct pollref	*prefs;
 static size_t		 pcap;
 
+/*
+ * The children's sockets and the listeners are in an epoll set: a
+ * poll() of hundreds of descriptors at every wake-up was most of the
+ * master's work.  poll() watches the epoll descriptor, the signal pipe
+ * and the control sockets.
+ */
+static int		 epfd = -1;
+static struct pollref	*lrefs;		/* listeners in the epoll set */
+static size_t		 nlrefs;
+static int		 ep_listening;
+
 static int		 sigpipe[2] = { -1, -1 };
 static int		 child_fd = -1;	/* in a child: the master's socket */
 static int		 dispatch_fd = -1; /* the client being handed out */
@@ -132,6 +148,7 @@ static void	 usage(void) __attribute__((__noreturn__));
 static void	 child_main(int) __attribute__((__noreturn__));
 static void	 master_upgrade_reaped(int);
 static void	 master_notify_status(const char *);
+static void	 master_listen_sync(int);
 
 static void
 usage(void)
@@ -577,6 +594,8 @@ child_closefds(int self)
 			(void)close(ch->ch_fd);
 	(void)close(sigpipe[0]);
 	(void)close(sigpipe[1]);
+	if (epfd != -1)
+		(void)close(epfd);
 	/*
 	 * Forked to take a connection the master holds: the child gets its
 	 * own copy over the socketpair, and this one would keep the client
@@ -782,6 +801,32 @@ pool_backoff(const char *why)
 	log_warnx("%s; next fork in %lld ms", why, delay);
 }
 
+/* In the epoll set or out of it; the set exists once the master runs. */
+static void
+master_epoll(int op, int fd, struct pollref *ref)
+{
+	struct epoll_event	 ev;
+
+	if (epfd == -1)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = ref;
+	if (epoll_ctl(epfd, op, fd, &ev) == -1)
+		fatal("epoll_ctl");
+}
+
+/* The master's end of a child's socket. */
+static void
+pool_close(struct child *ch)
+{
+	if (ch->ch_fd == -1)
+		return;
+	master_epoll(EPOLL_CTL_DEL, ch->ch_fd, NULL);
+	(void)close(ch->ch_fd);
+	ch->ch_fd = -1;
+}
+
 static struct child *
 pool_spawn(void)
 {
@@ -823,6 +868,9 @@ pool_spawn(void)
 	ch->ch_gen = gen;
 	ch->ch_born = util_now_ms();
 	ch->ch_slot = slot;
+	ch->ch_ref.pr_child = ch;
+	ch->ch_ref.pr_control = PC_NONE;
+	master_epoll(EPOLL_CTL_ADD, ch->ch_fd, &ch->ch_ref);
 	TAILQ_INSERT_TAIL(&children, ch, ch_entry);
 	log_debug("child %ld started", (long)pid);
 	return ch;
@@ -832,9 +880,7 @@ pool_spawn(void)
 static void
 pool_retire(struct child *ch)
 {
-	if (ch->ch_fd != -1)
-		(void)close(ch->ch_fd);
-	ch->ch_fd = -1;
+	pool_close(ch);
 	ch->ch_state = CH_RETIRED;
 }
 
@@ -842,9 +888,7 @@ pool_retire(struct child *ch)
 static void
 pool_gone(struct child *ch)
 {
-	if (ch->ch_fd != -1)
-		(void)close(ch->ch_fd);
-	ch->ch_fd = -1;
+	pool_close(ch);
 	ch->ch_state = CH_GONE;
 }
 
@@ -945,8 +989,7 @@ static void
 pool_remove(struct child *ch)
 {
 	score_release(ch->ch_slot);
-	if (ch->ch_fd != -1)
-		(void)close(ch->ch_fd);
+	pool_close(ch);
 	TAILQ_REMOVE(&children, ch, ch_entry);
 	free(ch);
 }
@@ -1374,6 +1417,7 @@ master_reload(void)
 		log_warnx("%s: %s", conffile, err);
 		goto fail;
 	}
+	master_listen_sync(0);
 	if (master_reload_listeners(nc) == -1)
 		goto fail;
 	load_release(conf);
@@ -1413,6 +1457,7 @@ master_shutdown(int handover)
 	quitting = 1;
 	quit_deadline = util_now_ms() + SHUTDOWN_GRACE * 1000LL;
 	/* The sockets and the pidfile a new master took are its own. */
+	master_listen_sync(0);
 	listeners_close(conf, !handover);
 	control_close(!handover);
 	if (handover) {
@@ -1713,26 +1758,51 @@ master_accepting(long long now)
 	    now >= spawn_after;
 }
 
+/*
+ * The listeners in the epoll set while connections can be taken, out of
+ * it otherwise (and before a reload or shutdown moves or closes them).
+ */
+static void
+master_listen_sync(int on)
+{
+	struct listener	*l;
+	size_t		 k;
+	int		 lidx = 0, i;
+
+	if (on == ep_listening)
+		return;
+	ep_listening = on;
+	if (!on) {
+		for (k = 0; k < nlrefs; k++)
+			master_epoll(EPOLL_CTL_DEL, lrefs[k].pr_listener->
+			    l_fds[lrefs[k].pr_fidx], NULL);
+		nlrefs = 0;
+		return;
+	}
+	free(lrefs);
+	lrefs = xcalloc(conf->c_nlisteners * LISTENER_MAXFD + 1,
+	    sizeof(*lrefs));
+	TAILQ_FOREACH(l, &conf->c_listeners, l_entry) {
+		for (i = 0; i < l->l_nfds; i++) {
+			lrefs[nlrefs].pr_listener = l;
+			lrefs[nlrefs].pr_lidx = lidx;
+			lrefs[nlrefs].pr_fidx = i;
+			lrefs[nlrefs].pr_control = PC_NONE;
+			master_epoll(EPOLL_CTL_ADD, l->l_fds[i],
+			    &lrefs[nlrefs++]);
+		}
+		lidx++;
+	}
+}
+
 static size_t
 master_pollset(long long now)
 {
-	struct listener	*l;
-	struct child	*ch;
 	size_t		 n = 0;
-	int		 lidx = 0, i;
 
 	master_pollfd(&n, sigpipe[0], NULL, -1, -1, NULL);
-	if (master_accepting(now)) {
-		TAILQ_FOREACH(l, &conf->c_listeners, l_entry) {
-			for (i = 0; i < l->l_nfds; i++)
-				master_pollfd(&n, l->l_fds[i], l, lidx, i,
-				    NULL);
-			lidx++;
-		}
-	}
-	TAILQ_FOREACH(ch, &children, ch_entry)
-		if (ch->ch_fd != -1)
-			master_pollfd(&n, ch->ch_fd, NULL, -1, -1, ch);
+	master_pollfd(&n, epfd, NULL, -1, -1, NULL);
+	master_listen_sync(master_accepting(now));
 	master_pollset_control(&n);
 	if (upgrade_fd != -1) {
 		master_pollfd(&n, upgrade_fd, NULL, -1, -1, NULL);
@@ -1764,6 +1834,35 @@ master_timeout(long long now)
 	return t > INT_MAX ? INT_MAX : (int)t;
 }
 
+/*
+ * What the epoll set has: children first, so that those that became
+ * idle take the connections waiting on the listeners.
+ */
+static void
+master_events(void)
+{
+	struct epoll_event	 ev[MASTER_EVENTS];
+	struct pollref		*ref;
+	int			 i, n;
+
+	if ((n = epoll_wait(epfd, ev, MASTER_EVENTS, 0)) == -1) {
+		if (errno != EINTR)
+			fatal("epoll_wait");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		ref = ev[i].data.ptr;
+		if (ref->pr_child != NULL)
+			pool_report(ref->pr_child);
+	}
+	for (i = 0; i < n && !quitting; i++) {
+		ref = ev[i].data.ptr;
+		if (ref->pr_child == NULL && ep_listening)
+			master_accept_all(ref->pr_listener, ref->pr_lidx,
+			    ref->pr_fidx);
+	}
+}
+
 static void
 master_loop(void)
 {
@@ -1789,22 +1888,17 @@ master_loop(void)
 		}
 		if (pfds[0].revents != 0)
 			master_sigpipe();
-		/* Children first: those that became idle take connections. */
-		for (i = 1; i < n; i++)
-			if (pfds[i].revents != 0 && prefs[i].pr_child != NULL)
-				pool_report(prefs[i].pr_child);
-		for (i = 1; i < n; i++) {
-			if (pfds[i].revents == 0 || prefs[i].pr_child != NULL)
+		if (pfds[1].revents != 0)
+			master_events();
+		for (i = 2; i < n; i++) {
+			if (pfds[i].revents == 0)
 				continue;
 			if (prefs[i].pr_control == PC_UPGRADE)
 				master_upgrade_io();
 			else if (prefs[i].pr_control == PC_LISTEN)
 				control_accept();
-			else if (prefs[i].pr_control != PC_NONE)
+			else
 				control_client_io(prefs[i].pr_control);
-			else if (!quitting)
-				master_accept_all(prefs[i].pr_listener,
-				    prefs[i].pr_lidx, prefs[i].pr_fidx);
 		}
 	}
 }
@@ -1955,6 +2049,8 @@ master_start(void)
 		master_pidfile(conf->c_pidfile != NULL ? conf->c_pidfile :
 		    DEF_PIDFILE);
 	master_signals_init();
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
 	master_tickets_timer();
 	setproctitle("%s", "master");
 	log_info("startup");
