@@ -13,7 +13,7 @@ SMTPD_WRAPPER="valgrind -q --vgdb=no --trace-children=yes \
 --trace-children-skip=*/python3*,*/sh,*/bash,*recorder.py --leak-check=full \
 --errors-for-leak-kinds=definite --log-file=$logs/vg.%p" \
     SMTPD=$smtpd python3 tests/e2e/run.py test_commands test_addresses \
-    test_data test_pipelining test_lmtp test_auth
+    test_data test_pipelining test_lmtp test_auth test_bare_newline
 rc=$?
 bad=$(grep -l "ERROR SUMMARY: [1-9]\|definitely lost: [1-9]\|^==[0-9]*== [A-Z]" \
     "$logs"/vg.* 2>/dev/null)
