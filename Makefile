@@ -13,22 +13,33 @@ PKG_CONFIG ?=	pkg-config
 BUILDDIR ?=	build
 SAN ?=		0
 
-WARNINGS =	-Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
+# The flags a build needs are kept apart from the user's CPPFLAGS, CFLAGS,
+# LDFLAGS and LDLIBS, which only add to them: `make CFLAGS=-g` keeps -std,
+# the libbsd overlay and the pkg-config flags.  Every build turns an
+# implicit declaration into an error (a libbsd function without its
+# overlay header would be called as int f()); -Werror on every warning is
+# for `make check` and CI (WERROR=-Werror), not for a user's compiler.
+WARNINGS =	-Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual \
 		-Wstrict-prototypes -Wmissing-prototypes \
 		-Wmissing-declarations -Wwrite-strings -Wformat=2 \
 		-Wformat-security -Wundef -Wvla -Wimplicit-fallthrough \
-		-Wnull-dereference -Wold-style-definition
+		-Wnull-dereference -Wold-style-definition \
+		-Werror=implicit-function-declaration
+WERROR ?=
 HARDEN =	-fstack-protector-strong -fPIE
 ifeq ($(SAN),1)
-OPT =		-O1 -g -fno-omit-frame-pointer \
+CFLAGS ?=	-O1 -g
+SANFLAGS =	-fno-omit-frame-pointer \
 		-fsanitize=address,undefined -fno-sanitize-recover=all
 SANLD =		-fsanitize=address,undefined
-MAILDIR_LDFLAGS = $(LDFLAGS)
+MAILDIR_LDFLAGS = $(SMTPD_LDFLAGS)
 MAILDIR_CC =	$(CC)
 else
-OPT =		-O2 -g -D_FORTIFY_SOURCE=2
+# _FORTIFY_SOURCE needs an optimizing build: it goes with -O2.
+CFLAGS ?=	-O2 -g -D_FORTIFY_SOURCE=2
+SANFLAGS =
 SANLD =
-MAILDIR_LDFLAGS = -static-pie -Wl,-z,relro,-z,now
+MAILDIR_LDFLAGS = -static-pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # With musl (Debian's musl-tools) the program starts in a third of the
 # time a static glibc one takes on this machine (glibc probes the CPU at
 # every start); it is used when it is there.
@@ -36,13 +47,13 @@ MAILDIR_CC :=	$(shell command -v musl-gcc 2>/dev/null || echo $(CC))
 endif
 
 PKGS =		openssl libbsd-overlay libcrypt
-CPPFLAGS +=	-I. -D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' \
-		-DLIBEXECDIR='"$(LIBEXECDIR)"'
-CFLAGS_BASE =	-std=c11 $(OPT) $(WARNINGS) $(HARDEN)
-CFLAGS +=	$(CFLAGS_BASE) \
-		$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LDFLAGS +=	-pie -Wl,-z,relro,-z,now $(SANLD)
-LDLIBS +=	$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+SMTPD_CPPFLAGS = -I. -D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' \
+		-DLIBEXECDIR='"$(LIBEXECDIR)"' $(CPPFLAGS)
+CFLAGS_BASE =	-std=c11 $(WARNINGS) $(WERROR) $(HARDEN) $(SANFLAGS)
+SMTPD_CFLAGS =	$(CFLAGS_BASE) \
+		$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
+SMTPD_LDFLAGS =	-pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
+SMTPD_LDLIBS =	$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) $(LDLIBS)
 CMOCKA_LIBS =	$(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Everything but main() links into the unit tests.
@@ -72,31 +83,33 @@ deps-check:
 
 $(BUILDDIR)/%.o: %.c smtpd.h internal.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(SMTPD_CPPFLAGS) $(SMTPD_CFLAGS) -c -o $@ $<
 
 # The contrib programs use libc alone (no libbsd overlay).
 $(BUILDDIR)/contrib/%.o: contrib/%.c
 	@mkdir -p $(@D)
-	$(MAILDIR_CC) -D_GNU_SOURCE $(CFLAGS_BASE) -c -o $@ $<
+	$(MAILDIR_CC) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -c -o $@ $<
 
 # The bench's clients: the system's compiler (tls-client needs OpenSSL's
 # headers), the project's warnings; benchio.o is what they share.
 $(BENCHDIR)/%.o: contrib/bench/%.c contrib/bench/benchio.h
 	@mkdir -p $(@D)
-	$(CC) -D_GNU_SOURCE $(CFLAGS_BASE) \
-	    $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null) -c -o $@ $<
+	$(CC) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS_BASE) \
+	    $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null) $(CFLAGS) \
+	    -c -o $@ $<
 
 $(BENCHDIR)/tls-client: $(BENCHDIR)/tls-client.o $(BENCHDIR)/benchio.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null)
+	$(CC) $(SMTPD_LDFLAGS) -o $@ $^ \
+	    $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null)
 
 $(BENCHDIR)/%: $(BENCHDIR)/%.o $(BENCHDIR)/benchio.o
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(SMTPD_LDFLAGS) -o $@ $^
 
 bench-tools: $(BENCHBINS)
 .PRECIOUS: $(BENCHDIR)/%.o
 
 $(BUILDDIR)/smtpd: $(BUILDDIR)/smtpd.o $(LIBOBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(SMTPD_LDFLAGS) -o $@ $^ $(SMTPD_LDLIBS)
 
 # A static program starts faster: smtpd runs it once per message, and the
 # dynamic loader's start-up was most of its cost (make bench).  It needs
@@ -105,7 +118,7 @@ $(BUILDDIR)/contrib/deliver-maildir: $(BUILDDIR)/contrib/deliver-maildir.o
 	$(MAILDIR_CC) $(MAILDIR_LDFLAGS) -o $@ $^
 
 $(BUILDDIR)/tests/%: $(BUILDDIR)/tests/%.o $(BUILDDIR)/tests/testlib.o $(LIBOBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(SMTPD_LDFLAGS) -o $@ $^ $(SMTPD_LDLIBS) $(CMOCKA_LIBS)
 
 run: deps
 	$(MAKE) all
@@ -120,9 +133,10 @@ test: all $(UNITBINS) $(BENCHBINS)
 	    python3 tests/e2e/run.py
 
 check: deps-check
-	$(MAKE) test BUILDDIR=build SAN=0
-	$(MAKE) test BUILDDIR=build-asan SAN=1
-	$(MAKE) fuzz-check
+	$(MAKE) test BUILDDIR=build SAN=0 WERROR=-Werror
+	$(MAKE) test BUILDDIR=build-asan SAN=1 WERROR=-Werror
+	$(MAKE) fuzz-check WERROR=-Werror
+	@sh tests/test_build.sh
 	@sh tests/test_install.sh
 	@if command -v mandoc >/dev/null; then \
 	    mandoc -Tlint -W warning smtpd.8 smtpd.conf.5 && \
@@ -169,7 +183,8 @@ check-valgrind: all
 #    va_end_missing:log.c  fatal()/fatalx() hand their va_list to
 #      log_vfatal(), which is __noreturn__ (exit(1)): cppcheck 2.10 ignores
 #      the attribute, and no va_end can follow a call that never returns;
-#    getpwnamCalled  "not thread-safe": smtpd has no threads.
+#    getpwnamCalled, getgrnamCalled  "not thread-safe, use getpwnam_r":
+#      smtpd has no threads, and each result is used before the next call.
 #  scan-build: the whole build (BUILDDIR in a temp folder) under the clang
 #    analyzer with --status-bugs.  A finding fails the target unless it is
 #    one of LINT_SCAN_FP, "file:function:bug type" of the reports that were
@@ -191,6 +206,7 @@ lint:
 	    --library=posix,gnu,bsd,openssl -D__GNUC__ -D_GNU_SOURCE -I. \
 	    --include=/usr/include/bsd/sys/queue.h \
 	    --suppress=va_end_missing:log.c --suppress=getpwnamCalled \
+	    --suppress=getgrnamCalled \
 	    --inline-suppr $(LINT_SRCS)
 	@command -v scan-build >/dev/null || \
 	    { [ "$$(id -u)" = 0 ] && apt-get install -y -qq clang-tools; } || \
@@ -246,9 +262,9 @@ fuzz: $(FUZZERS:%=$(FUZZDIR)/%)
 
 $(FUZZDIR)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBSRCS) smtpd.h internal.h
 	@mkdir -p $(@D)
-	$(FUZZCC) $(CPPFLAGS) -std=c11 $(FUZZFLAGS) $(WARNINGS) \
-	    $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -o $@ $< \
-	    $(or $(FUZZ_SRCS_fuzz_$*),$(LIBSRCS)) $(LDLIBS)
+	$(FUZZCC) $(SMTPD_CPPFLAGS) -std=c11 $(FUZZFLAGS) $(WARNINGS) \
+	    $(WERROR) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
+	    -o $@ $< $(or $(FUZZ_SRCS_fuzz_$*),$(LIBSRCS)) $(SMTPD_LDLIBS)
 
 # `fuzz-check` (called by `make check`): every harness 3 seconds, failing
 # on any finding.  tests/fuzz/run.sh also replays tests/fuzz/regress/.
@@ -290,6 +306,20 @@ $(PATHSTAMP): FORCE
 	        echo "$$p" >$@; fi
 
 $(BUILDDIR)/smtpd.o $(LIBOBJS): $(PATHSTAMP)
+
+# The same for the compiler flags: a build with other flags (WERROR of
+# `make check`, a user's CFLAGS) recompiles everything in its BUILDDIR.
+FLAGSTAMP =	$(BUILDDIR)/.flags
+FLAGS_KEY =	$(subst ',,$(subst ",,$(CC) $(SMTPD_CPPFLAGS) $(SMTPD_CFLAGS) \
+		$(MAILDIR_CC)))
+$(FLAGSTAMP): FORCE
+	@mkdir -p $(@D)
+	@p='$(FLAGS_KEY)'; \
+	    if [ "$$(cat $@ 2>/dev/null)" != "$$p" ]; then \
+	        echo "$$p" >$@; fi
+
+$(BUILDDIR)/smtpd.o $(LIBOBJS) $(UNITBINS:%=%.o) \
+    $(BUILDDIR)/contrib/deliver-maildir.o: $(FLAGSTAMP)
 
 $(INSTDIR)/smtpd.8: smtpd.8 $(PATHSTAMP)
 $(INSTDIR)/smtpd.conf.5: smtpd.conf.5 $(PATHSTAMP)
