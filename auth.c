@@ -559,17 +559,19 @@ auth_cp_spawn(char *const argv[], int in, pid_t *pid)
 }
 
 /*
- * The program's wait status, or -1 when it is lost or ran out of time:
- * then its whole process group gets SIGKILL and it is reaped.  A pidfd
- * wakes us at its exit; without one, waitpid() now and then.
+ * The program's wait status, or -1 when it is lost or ran out of time.
+ * Either way its whole process group gets SIGKILL before it is reaped
+ * (its zombie holds the group's id until then), so that nothing it left
+ * in the background outlives the check.  A pidfd wakes us at its exit;
+ * without one, waitid() now and then.
  */
 static int
 auth_cp_wait(pid_t pid)
 {
 	long long	 deadline;
 	struct pollfd	 pfd;
-	pid_t		 r;
-	int		 status = -1, ms;
+	siginfo_t	 si;
+	int		 status = -1, ms, exited = 0, lost = 0;
 
 	deadline = util_now_ms() + auth_timeout_ms;
 	pfd.fd = -1;
@@ -577,9 +579,13 @@ auth_cp_wait(pid_t pid)
 #ifdef SYS_pidfd_open
 	pfd.fd = (int)syscall(SYS_pidfd_open, pid, 0);
 #endif
-	while ((r = waitpid(pid, &status, WNOHANG)) == 0 ||
-	    (r == -1 && errno == EINTR)) {
-		if ((ms = util_ms_left(deadline)) == 0)
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
+		    WNOWAIT) == -1 && (lost = errno != EINTR))
+			break;
+		if ((exited = si.si_pid == pid) ||
+		    (ms = util_ms_left(deadline)) == 0)
 			break;
 		if (pfd.fd == -1 && ms > AUTH_CP_POLL)
 			ms = AUTH_CP_POLL;
@@ -588,18 +594,13 @@ auth_cp_wait(pid_t pid)
 	}
 	if (pfd.fd != -1)
 		close(pfd.fd);
-	if (r == pid)
-		return status;
-	if (r == -1) {
-		log_info("auth: backend failure: checkpassword: waitpid: %s",
-		    strerror(errno));
-		return -1;
-	}
-	log_info("auth: backend failure: checkpassword timed out");
+	if (!exited)
+		log_info("auth: backend failure: checkpassword %s",
+		    lost ? "lost" : "timed out");
 	kill(-pid, SIGKILL);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
-	return -1;
+	return exited ? status : -1;
 }
 
 /* The DJB interface: 0 good, 1 bad, anything else temporary. */

@@ -14,7 +14,8 @@ import warnings
 
 import certs
 from certs import client_context, connect_tls, starttls
-from harness import Smtpd, SmtpdTest, ehlo_lines, strip_received
+from harness import (Smtpd, SmtpdTest, ehlo_lines, pid_alive, strip_received,
+                     wait_for)
 
 HOST = "mx.test"
 SWAKS = shutil.which("swaks")
@@ -77,7 +78,8 @@ def write_passwd(directory):
 
 
 # A checkpassword program: carol/CP_PASS is good, user "temp" is a
-# temporary failure (111), user "hang" never answers, any user with
+# temporary failure (111), user "hang" never answers, user "bg" leaves a
+# process behind (its pid in checkpassword.sh.bg) and fails, any user with
 # ANY_PASS is good, anything else is bad.
 CHECKPASSWORD = r"""#!/bin/sh
 input=$(tr '\000' '\n' <&3 | head -n 2 | tr '\n' ':')
@@ -85,6 +87,7 @@ case "$input" in
 %s:%s:) exit 0 ;;
 temp:*) exit 111 ;;
 hang:*) exec sleep 60 ;;
+bg:*) sleep 60 </dev/null >/dev/null 2>&1 3<&- & echo $! >"$0.bg"; exit 1 ;;
 *:%s:) exit 0 ;;
 *) exit 1 ;;
 esac
@@ -567,6 +570,16 @@ class TestCheckpassword(AuthCase):
         c.check(b64(ANY_PASS), BAD_535)
         c.check("AUTH PLAIN " + plain("a-b", ANY_PASS), OK_235)
         self.assert_auth_run(self.message(c), "a-b", "ESMTPA")
+
+    def test_background_process_killed(self):
+        """After a normal exit the program's process group is killed, as
+        the delivery program's is."""
+        c = self.d.session()
+        c.check("AUTH PLAIN " + plain("bg", "x"), BAD_535)
+        with open(os.path.join(self.d.tmp, "checkpassword.sh.bg")) as f:
+            pid = int(f.read())
+        self.assertTrue(wait_for(lambda: not pid_alive(pid), 3.0),
+                        "checkpassword's background process %d lives" % pid)
 
     def test_hang_times_out(self):
         c = self.d.session()
