@@ -315,6 +315,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="smtpd-soak-", dir=TMPBASE)
     os.chmod(tmp, 0o777)
     md = os.path.join(tmp, "Maildir")
+    # The delivery user runs a copy: root's checkout may be private.
+    prog = os.path.join(tmp, "deliver-maildir")
+    shutil.copyfile(MAILDIR_PROG, prog)
+    os.chmod(prog, 0o755)
     spool = os.path.join(tmp, "spool")
     os.mkdir(spool)
     os.chmod(spool, 0o1777)
@@ -329,7 +333,7 @@ def main():
                 "max-sessions-per-child 200\n"
                 "timeout 300\n"
                 "spool %s\n"
-                'deliver "%s -c %s"\n' % (port, spool, MAILDIR_PROG, md))
+                'deliver "%s -c %s"\n' % (port, spool, prog, md))
     logpath = os.path.join(tmp, "smtpd.log")
     logf = open(logpath, "wb")
     proc = subprocess.Popen([SMTPD, "-d", "-f", conf],

@@ -5,13 +5,14 @@ Client    a raw line-level client (bytes in, exact reply texts out)
 SmtpdTest a unittest.TestCase base class that shares one daemon per class
 
 Configs given by tests may use these tokens, replaced by the harness:
-    @RECORDER@  absolute path of recorder.py
+    @RECORDER@  absolute path of (a reachable copy of) recorder.py
     @OUT@       the recorder's output directory of this daemon
     @TMP@       the daemon's temp directory
     @PORT@ @PORT2@ @PORT3@   free TCP ports (PORT is the one the harness
                 listens on unless the config has its own `listen` lines)
 """
 
+import atexit
 import json
 import os
 import re
@@ -26,8 +27,42 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-RECORDER = os.path.join(HERE, "recorder.py")
 HOSTNAME = "mx.test"
+
+_progdir = None
+
+
+def runnable(path):
+    """A copy of the program at path in a directory of mode 0755 under
+    /tmp, made once per test run: the delivery and session users of an
+    smtpd started as root must be able to run it, and root may keep the
+    checkout in a private directory (mode 0700) that they cannot enter.
+    The checkout's own modes are never changed."""
+    global _progdir
+    if _progdir is None:
+        _progdir = tempfile.mkdtemp(prefix="smtpd-e2e-bin-")
+        os.chmod(_progdir, 0o755)
+        atexit.register(shutil.rmtree, _progdir, True)
+    copy = os.path.join(_progdir, os.path.basename(path))
+    if not os.path.exists(copy):
+        shutil.copyfile(path, copy + ".new")
+        os.chmod(copy + ".new", 0o755)
+        os.rename(copy + ".new", copy)
+    return copy
+
+
+RECORDER = runnable(os.path.join(HERE, "recorder.py"))
+
+
+def deliver_maildir_path():
+    """contrib/deliver-maildir as built (DELIVER_MAILDIR), runnable by the
+    delivery user; None when it is not built."""
+    path = os.environ.get("DELIVER_MAILDIR", "build/contrib/deliver-maildir")
+    if not os.path.isabs(path):
+        path = os.path.join(REPO, path)
+    if not os.access(path, os.X_OK):
+        return None
+    return runnable(path)
 
 # The usual delivery line: record sender and recipients.
 RECORD = 'deliver "@RECORDER@ @OUT@ %{sender} %{recipients}"'

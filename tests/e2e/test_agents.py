@@ -21,7 +21,8 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import REPO, Smtpd, smtpd_path, strip_received
+from harness import (REPO, Smtpd, deliver_maildir_path, smtpd_path,
+                     strip_received)
 
 EXAMPLES = os.path.join(REPO, "contrib", "examples")
 ALL_EXAMPLES = ("sendmail.conf", "relay.conf", "maildrop.conf",
@@ -386,20 +387,13 @@ class TestDovecotLda(unittest.TestCase):
                 self.assertIn("auth-userdb", f.read())
 
 
-def deliver_maildir_path():
-    path = os.environ.get("DELIVER_MAILDIR", "build/contrib/deliver-maildir")
-    if not os.path.isabs(path):
-        path = os.path.join(REPO, path)
-    return path
-
-
 class TestDeliverMaildirExample(unittest.TestCase):
     """deliver-maildir.conf with the built deliver-maildir."""
 
     def test_fixed_maildir(self):
         prog = deliver_maildir_path()
-        if not os.access(prog, os.X_OK):
-            self.skipTest("%s not built" % prog)
+        if prog is None:
+            self.skipTest("deliver-maildir not built")
         active, _ = example_delivers("deliver-maildir.conf")
         self.assertEqual(active, "/usr/local/libexec/smtpd/deliver-maildir "
                          "-c /var/mail/smtpd")

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import OK_ID, RECORD, REPO, Smtpd, SmtpdTest
+from harness import OK_ID, RECORD, Smtpd, SmtpdTest, deliver_maildir_path
 
 
 class TestSmtplib(SmtpdTest):
@@ -88,20 +88,13 @@ if __name__ == "__main__":
     unittest.main()
 
 
-def deliver_maildir_path():
-    path = os.environ.get("DELIVER_MAILDIR", "build/contrib/deliver-maildir")
-    if not os.path.isabs(path):
-        path = os.path.join(REPO, path)
-    return path
-
-
 class TestDeliverMaildir(unittest.TestCase):
     """contrib/deliver-maildir behind smtpd (DELIVER_MAILDIR)."""
 
     def test_maildir_delivery(self):
         prog = deliver_maildir_path()
-        if not os.access(prog, os.X_OK):
-            self.skipTest("%s not built" % prog)
+        if prog is None:
+            self.skipTest("deliver-maildir not built")
         conf = 'deliver "%s -c @TMP@/Maildir"\nreceived-header no' % prog
         with Smtpd(conf) as d:
             c = d.session()
