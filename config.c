@@ -1187,6 +1187,7 @@ config_deliver_parse(struct parse *p, int argc, char **argv)
 	c->c_dlv.dl_cmd = xstrdup(argv[1]);
 	c->c_dlv.dl_argv = av;
 	c->c_dlv.dl_per_rcpt = per_rcpt;
+	c->c_dlv.dl_line = p->p_line;
 	return 0;
 }
 

@@ -461,8 +461,8 @@ listener_adopt(const struct config *c, int fd, int activated, char *err,
 
 /* The account sessions run as; only asked when started as root. */
 static int
-master_user(const struct config *c, uid_t *uid, gid_t *gid, char *err,
-    size_t errlen)
+master_user(const struct config *c, uid_t *uid, gid_t *gid,
+    const char **namep, char *err, size_t errlen)
 {
 	const char	*name;
 	struct passwd	*pw;
@@ -481,8 +481,57 @@ master_user(const struct config *c, uid_t *uid, gid_t *gid, char *err,
 	}
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
+	*namep = name;
 	log_debug("sessions run as %s (uid %d, gid %d)", name,
 	    (int)pw->pw_uid, (int)pw->pw_gid);
+	return 0;
+}
+
+/*
+ * A program of the configuration (at line) that the user will run: it
+ * must be there and executable for them, inside the chroot when there is
+ * one, or every session would fail on it later.
+ */
+static int
+master_program(const struct config *c, const char *what, char *path,
+    int line, const char *user, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
+{
+	const char	*root = as_root ? c->c_chroot : NULL;
+	char		 why[128];
+
+	if (util_exec_check(path, root, uid, gid, why, sizeof(why)) == 0)
+		return 0;
+	(void)snprintf(err, errlen, "%s:%d: %s: %s: %s for user %s%s%s",
+	    c->c_file, line, what, path, why, user,
+	    root != NULL ? " in chroot " : "", root != NULL ? root : "");
+	return -1;
+}
+
+/*
+ * Who runs the programs, and whether they can: the session user when
+ * started as root (then uid and gid are theirs), ourselves otherwise.
+ */
+static int
+master_programs(const struct config *c, uid_t *uid, gid_t *gid, char *err,
+    size_t errlen)
+{
+	const char	*user = "(ourselves)";
+
+	if (as_root && master_user(c, uid, gid, &user, err, errlen) == -1)
+		return -1;
+	if (!as_root) {
+		*uid = geteuid();
+		*gid = getegid();
+	}
+	if (c->c_dlv.dl_mode == DELIVER_PROGRAM && master_program(c,
+	    "deliver", c->c_dlv.dl_argv[0], c->c_dlv.dl_line, user, *uid,
+	    *gid, err, errlen) == -1)
+		return -1;
+	if (c->c_auth.au_backend == AUTH_CHECKPASSWORD && master_program(c,
+	    "auth checkpassword", c->c_auth.au_argv[0], c->c_auth.au_line,
+	    user, *uid, *gid, err, errlen) == -1)
+		return -1;
 	return 0;
 }
 
@@ -1413,8 +1462,8 @@ master_reload(void)
 		    "sink needs -d", conffile);
 		goto fail;
 	}
-	if (as_root && master_user(nc, &uid, &gid, err, sizeof(err)) == -1) {
-		log_warnx("%s: %s", conffile, err);
+	if (master_programs(nc, &uid, &gid, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
 		goto fail;
 	}
 	master_listen_sync(0);
@@ -1999,9 +2048,7 @@ master_check(void)
 		errx(1, "no %s; the built-in default configuration needs -d",
 		    SMTPD_CONFIG);
 	}
-	as_root = geteuid() == 0;
-	if (as_root && master_user(conf, &run_uid, &run_gid, err,
-	    sizeof(err)) == -1)
+	if (master_programs(conf, &run_uid, &run_gid, err, sizeof(err)) == -1)
 		errx(1, "%s", err);
 	if (!as_root && conf->c_chroot != NULL)
 		warnx("not started as root: chroot %s ignored",
@@ -2075,6 +2122,7 @@ int
 main(int argc, char *argv[])
 {
 	const char	*file = NULL;
+	char		 err[512];
 	int		 ch, check = 0, status = 0, verbose = 0;
 
 	upgrade_save(argc, argv);
@@ -2110,7 +2158,11 @@ main(int argc, char *argv[])
 
 	if ((conf = master_config(file)) == NULL)
 		exit(1);
+	as_root = geteuid() == 0;
 	if (check) {
+		if (master_programs(conf, &run_uid, &run_gid, err,
+		    sizeof(err)) == -1)
+			errx(1, "%s", err);
 		config_print(stdout, conf);
 		exit(fflush(stdout) == 0 ? 0 : 1);
 	}

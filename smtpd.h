@@ -200,6 +200,7 @@ struct conf_deliver {
 	char			*dl_cmd;	/* as written */
 	char		       **dl_argv;	/* split, NULL-terminated */
 	int			 dl_per_rcpt;	/* uses %{recipient} */
+	int			 dl_line;	/* where `deliver` is */
 	int			 dl_timeout;
 	int			 dl_received;	/* prepend a Received: header */
 	char			*dl_spool;
@@ -621,5 +622,7 @@ struct sockaddr_un;
 int		 util_unlink_stale(const struct sockaddr_un *, char *, size_t);
 int		 util_unix_path_is(int, const char *);
 int		 util_wait(int, short, long long);
+int		 util_exec_check(const char *, const char *, uid_t, gid_t,
+		    char *, size_t);
 
 #endif /* SMTPD_H */

@@ -6,11 +6,13 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <netinet/in.h>
 #include <sys/un.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
@@ -239,4 +241,80 @@ util_wait(int fd, short events, long long deadline)
 		if (n == -1 && errno != EINTR)
 			return -1;
 	}
+}
+
+#define PROBE_NOTREG		254	/* exit status: not a regular file */
+#define PROBE_NOUSER		253	/* exit status: could not drop */
+#define PROBE_NOROOT		252	/* exit status: could not chroot */
+
+/* 0, an errno value, or PROBE_NOTREG: as the current process can see. */
+static int
+util_exec_probe(const char *path)
+{
+	struct stat	 st;
+
+	if (stat(path, &st) == -1)
+		return errno;
+	if (!S_ISREG(st.st_mode))
+		return PROBE_NOTREG;
+	if (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == -1)
+		return errno;
+	return 0;
+}
+
+/* The probe in a process that took the user's identity, as root. */
+static int
+util_exec_probe_as(const char *path, const char *root, uid_t uid,
+    gid_t gid)
+{
+	pid_t	 pid;
+	int	 status;
+
+	if ((pid = fork()) == -1)
+		return errno;
+	if (pid == 0) {
+		if (root != NULL && (chroot(root) == -1 || chdir("/") == -1))
+			_exit(PROBE_NOROOT);
+		if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+		    setresuid(uid, uid, uid) == -1)
+			_exit(PROBE_NOUSER);
+		_exit(util_exec_probe(path));
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : PROBE_NOUSER;
+}
+
+/*
+ * Whether uid:gid (without supplementary groups: the children drop to
+ * exactly these) can execute path, looked up inside root (the chroot, or
+ * NULL) as the children will.  Started as root, a process of its own
+ * takes that identity and asks access(2), which knows every rule (modes
+ * of the file and of each directory above it, ACLs, noexec mounts);
+ * otherwise the user can only be ourselves.  0, or -1 and why.
+ */
+int
+util_exec_check(const char *path, const char *root, uid_t uid, gid_t gid,
+    char *why, size_t whylen)
+{
+	int	 r;
+
+	if (geteuid() == 0)
+		r = util_exec_probe_as(path, root, uid, gid);
+	else
+		r = util_exec_probe(path);
+	if (r == 0)
+		return 0;
+	if (r == PROBE_NOTREG)
+		(void)snprintf(why, whylen, "not a regular file");
+	else if (r == PROBE_NOROOT)
+		(void)snprintf(why, whylen, "cannot enter the chroot");
+	else if (r == PROBE_NOUSER)
+		(void)snprintf(why, whylen, "cannot take the user's identity");
+	else if (r == EACCES)
+		(void)snprintf(why, whylen, "not executable");
+	else
+		(void)snprintf(why, whylen, "%s", strerror(r));
+	return -1;
 }

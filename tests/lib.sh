@@ -30,3 +30,18 @@ check()
 		not_ok "$_desc"
 	fi
 }
+
+# host_lacks ERRFILE: `smtpd -n` (whose standard error is in ERRFILE)
+# refused only what this host lacks and a real one would have: the
+# configuration's user, or the program it runs, does not exist here.
+host_lacks()
+{
+	[ "$(wc -l <"$1")" -eq 1 ] || return 1
+	_u=$(sed -n 's/^smtpd: user \(.*\): no such user$/\1/p' "$1")
+	if [ -n "$_u" ]; then
+		! id "$_u" >/dev/null 2>&1
+		return
+	fi
+	_p=$(sed -n 's/^smtpd: .*:[0-9]*: [a-z ]*: \(\/[^:]*\): No such file or directory for user .*$/\1/p' "$1")
+	[ -n "$_p" ] && [ ! -e "$_p" ]
+}

@@ -3,7 +3,7 @@
 # (and CPPFLAGS, LDFLAGS) in a BUILDDIR of its own must still compile
 # with -std=c11, the libbsd overlay and pkg-config's flags: no warning at
 # all (an implicit declaration of strlcpy or strtonum would be one), and a
-# daemon that parses the test configuration.
+# daemon that parses a configuration.
 # Usage: sh tests/test_build.sh (from the top of the checkout)
 
 . tests/lib.sh
@@ -26,8 +26,9 @@ check "the user's flags are used with the build's own" \
     grep -q -- '-std=c11 .*-DLIBBSD_OVERLAY.* -g' "$t/build/.flags"
 check "the user's CPPFLAGS are used" \
     grep -q -- '-DTEST_BUILD_USER_FLAG' "$t/build/.flags"
-check "the -g build parses the test configuration" \
-    sh -c "'$t/build/smtpd' -n -f tests/conf/good.conf >/dev/null"
+printf 'listen on 127.0.0.1 port 2525\nmax-message-size 10M\n' >"$t/smtpd.conf"
+check "the -g build parses a configuration" \
+    sh -c "'$t/build/smtpd' -n -f '$t/smtpd.conf' | grep -q '^max-message-size 10M$'"
 
 echo "test_build: $pass passed, $fail failed"
 [ $fail -eq 0 ]

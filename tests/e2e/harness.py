@@ -15,6 +15,7 @@ Configs given by tests may use these tokens, replaced by the harness:
 import atexit
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -295,6 +296,24 @@ class Service:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def host_lacks(err):
+    """smtpd -n's standard error err refuses only what this host lacks and
+    a real one would have: the configuration's user, or the program it
+    runs, does not exist here."""
+    m = re.fullmatch(r"smtpd: (?:user (\S+): no such user|\S+:\d+: [a-z ]+: "
+                     r"(/[^:]*): No such file or directory for user .*)\n",
+                     err)
+    if m is None:
+        return False
+    if m.group(1) is not None:
+        try:
+            pwd.getpwnam(m.group(1))
+            return False
+        except KeyError:
+            return True
+    return not os.path.exists(m.group(2))
 
 
 class Closed(AssertionError):

@@ -21,8 +21,8 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import (REPO, Smtpd, deliver_maildir_path, smtpd_path,
-                     strip_received)
+from harness import (REPO, Smtpd, deliver_maildir_path, host_lacks,
+                     smtpd_path, strip_received)
 
 EXAMPLES = os.path.join(REPO, "contrib", "examples")
 ALL_EXAMPLES = ("sendmail.conf", "relay.conf", "maildrop.conf",
@@ -177,8 +177,37 @@ def need_root_user():
         raise unittest.SkipTest("no useradd")
 
 
+def host_copy(path, directory):
+    """A copy of the configuration at path with the users and programs
+    this host lacks replaced by nobody and /bin/true."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"(user\s+)(\S+)", line)
+            if m:
+                try:
+                    pwd.getpwnam(m.group(2))
+                except KeyError:
+                    line = m.group(1) + "nobody\n"
+            m = re.match(r'((?:deliver|auth checkpassword)\s+")(/[^ "]+)',
+                         line)
+            if m and not os.path.exists(m.group(2)):
+                line = line.replace(m.group(2), "/bin/true", 1)
+            out.append(line)
+    copy = os.path.join(directory, os.path.basename(path))
+    with open(copy, "w") as f:
+        f.write("".join(out))
+    return copy
+
+
 class TestExamples(unittest.TestCase):
     """Every example is a complete smtpd.conf that `smtpd -n' accepts."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="smtpd-e2e-examples-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_examples_check(self):
         for name in ALL_EXAMPLES:
@@ -186,6 +215,11 @@ class TestExamples(unittest.TestCase):
                 path = os.path.join(EXAMPLES, name)
                 p = subprocess.run([smtpd_path(), "-n", "-f", path],
                                    capture_output=True, timeout=10)
+                if p.returncode != 0 and host_lacks(p.stderr.decode()):
+                    # checked as far as this host allows: the syntax
+                    p = subprocess.run([smtpd_path(), "-n", "-f",
+                                        host_copy(path, self.tmp)],
+                                       capture_output=True, timeout=10)
                 self.assertEqual(p.returncode, 0, p.stderr.decode())
                 out = p.stdout.decode()
                 self.assertRegex(out, r"(?m)^listen on ")

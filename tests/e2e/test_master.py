@@ -2,6 +2,7 @@
 SIGTERM, child crashes, smtpd -n, the built-in default configuration."""
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -404,6 +405,61 @@ listen on %(tmp)s/lmtp.sock lmtp
                 rc, out, err = run_smtpd(["-n", "-f", path])
                 self.assertEqual(rc, 1, "stdout %r stderr %r" % (out, err))
                 self.assertIn("%s:%d:" % (path, line), err)
+
+    def test_programs_checked(self):
+        """-n and start-up refuse a delivery or checkpassword program that
+        the user who runs it cannot execute, with file:line and why."""
+        priv = os.path.join(self.d.tmp, "private")
+        os.mkdir(priv, 0o700)
+        prog = os.path.join(priv, "prog")
+        shutil.copy("/bin/true", prog)
+        plain = os.path.join(self.d.tmp, "plain")
+        with open(plain, "w") as f:
+            f.write("#!/bin/sh\n")
+        os.chmod(plain, 0o644)
+        head = "hostname mx.test\nlisten on 127.0.0.1 port %d\n" % self.d.port
+        cases = [('deliver "/nonexistent/prog %{sender}"',
+                  "deliver: /nonexistent/prog: No such file or directory"),
+                 ('deliver "%s"' % plain, "deliver: %s: not executable"
+                  % plain),
+                 ('deliver "%s"' % self.d.tmp, "deliver: %s: not a regular "
+                  "file" % self.d.tmp),
+                 ('deliver discard\nauth checkpassword "%s"' % plain,
+                  "auth checkpassword: %s: not executable" % plain)]
+        if os.geteuid() == 0:
+            # root can run it, the session user cannot reach it
+            cases.append(('user nobody\ndeliver "%s"' % prog,
+                          "deliver: %s: not executable for user nobody"
+                          % prog))
+        for conf, why in cases:
+            with self.subTest(conf=conf):
+                path = self.write(head + conf + "\n")
+                line = 3 + conf.count("\n")
+                rc, out, err = run_smtpd(["-n", "-f", path])
+                self.assertEqual(rc, 1, out)
+                self.assertIn("%s:%d: %s" % (path, line, why), err)
+                p = subprocess.run([smtpd_path(), "-d", "-f", path],
+                                   capture_output=True, timeout=10)
+                self.assertEqual(p.returncode, 1)
+                self.assertIn("%s:%d: %s" % (path, line, why),
+                              p.stderr.decode())
+        path = self.write(head + 'deliver "/bin/cat"\n')
+        rc, out, err = run_smtpd(["-n", "-f", path])
+        self.assertEqual(rc, 0, err)
+
+    def test_reload_refuses_bad_program(self):
+        self.d.write_config(RECORD)
+        self.d.start()
+        self.d.reload(RECORD.replace("@RECORDER@", "/nonexistent/prog"))
+        self.assertTrue(self.d.wait_log(
+            r"deliver: /nonexistent/prog: No such file or directory"))
+        self.assertTrue(self.d.wait_log(r"reload failed"))
+        c = self.d.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"Subject: t\r\n\r\nold program\r\n.\r\n")
+        c.expect_match(OK_ID)
 
     def test_no_listener(self):
         path = self.write("hostname mx.test\n")
