@@ -471,8 +471,8 @@ policy_refuse(const char *code, const char *text, const char *deftext,
 		text = deftext;
 	n = policy_enhanced(text, code[0]);
 	for (i = 0; i + 1 < sizeof(safe) && text[n + i] != '\0'; i++)
-		safe[i] = (unsigned char)text[n + i] < 0x20 ? ' ' :
-		    text[n + i];
+		safe[i] = (unsigned char)text[n + i] < 0x20 ||
+		    text[n + i] == 0x7f ? ' ' : text[n + i];
 	safe[i] = '\0';
 	snprintf(reply, len, "%s %.*s %s: %s", code, n == 0 ? 5 : (int)n,
 	    n == 0 ? (code[0] == '4' ? "4.7.1" : "5.7.1") : text, what,
