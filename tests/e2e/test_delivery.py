@@ -7,8 +7,8 @@ import os
 import re
 import unittest
 
-from harness import (OK_ID, RECORD, RECORD_EACH, SmtpdTest, strip_received,
-                     wait_for)
+from harness import (OK_ID, RECORD, RECORD_EACH, Smtpd, SmtpdTest,
+                     strip_received, wait_for)
 
 DATA_354 = "354 End data with <CR><LF>.<CR><LF>"
 TEMP = "451 4.3.0 Delivery failed temporarily, try again later"
@@ -306,7 +306,23 @@ class TestDeliverTimeout(DeliveryCase):
 
 
 class TestExecFailure(DeliveryCase):
-    CONFIG = 'deliver "/nonexistent/program %{sender} %{recipients}"'
+    """The program is there at start (smtpd refuses to start without
+    it), then goes away."""
+    CONFIG = 'deliver "@TMP@/program %{sender} %{recipients}"'
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Smtpd(cls.CONFIG, start=False)
+        try:
+            prog = os.path.join(cls.d.tmp, "program")
+            with open(prog, "w") as f:
+                f.write("#!/bin/sh\nexit 0\n")
+            os.chmod(prog, 0o755)
+            cls.d.start()
+            os.unlink(prog)
+        except BaseException:
+            cls.d.cleanup()
+            raise
 
     def test_cannot_exec_is_temporary(self):
         self.assertEqual(self.deliver(), TEMP)
