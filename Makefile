@@ -318,7 +318,7 @@ $(FLAGSTAMP): FORCE
 	    if [ "$$(cat $@ 2>/dev/null)" != "$$p" ]; then \
 	        echo "$$p" >$@; fi
 
-$(BUILDDIR)/smtpd.o $(LIBOBJS) $(UNITBINS:%=%.o) \
+$(BUILDDIR)/smtpd.o $(LIBOBJS) $(UNITBINS:%=%.o) $(BUILDDIR)/tests/testlib.o \
     $(BUILDDIR)/contrib/deliver-maildir.o: $(FLAGSTAMP)
 
 $(INSTDIR)/smtpd.8: smtpd.8 $(PATHSTAMP)
