@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define FZ_ACTION	1024	/* as policy.c's room for the action */
 
