@@ -1260,6 +1260,7 @@ master_accept(const struct listener *l, int lidx, int fidx)
 {
 	struct handoff	 h;
 	struct child	*ch;
+	const char	*counted;
 	char		 addr[64], port[8];
 	int		 fd;
 
@@ -1278,8 +1279,14 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	}
 	util_sockaddr_str((struct sockaddr *)&h.h_peer, h.h_peerlen, addr,
 	    sizeof(addr), port, sizeof(port));
-	if (addr[0] != '\0' && conf->c_lim.lim_maxperaddr > 0 &&
-	    pool_peer_count(addr) >= conf->c_lim.lim_maxperaddr) {
+	/*
+	 * On a proxy-protocol listener the peer is the proxy, which carries
+	 * many clients: only the address its header names counts, once the
+	 * child has read it (pool_peer).
+	 */
+	counted = (l->l_flags & LF_PROXY) ? "" : addr;
+	if (counted[0] != '\0' && conf->c_lim.lim_maxperaddr > 0 &&
+	    pool_peer_count(counted) >= conf->c_lim.lim_maxperaddr) {
 		score_count(SC_CONN_PERADDR);
 		master_refuse(fd, addr, "too many connections from this "
 		    "address");
@@ -1294,7 +1301,7 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	(void)close(fd);
 	score_count(SC_CONN_ACCEPTED);
 	ch->ch_state = CH_BUSY;
-	(void)strlcpy(ch->ch_addr, addr, sizeof(ch->ch_addr));
+	(void)strlcpy(ch->ch_addr, counted, sizeof(ch->ch_addr));
 	return 0;
 }
 

@@ -19,13 +19,14 @@ import tempfile
 import time
 import unittest
 
-from harness import (REPO, RECORD, Smtpd, listening_tcp, free_port,
+from harness import (REPO, RECORD, Client, Smtpd, free_port, listening_tcp,
                      strip_received, wait_for)
 
 HAPROXY = (shutil.which("haproxy")
            or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin"))
 SOURCE = "127.0.0.5"
 NMAIL = 6
+NBURST = 100
 
 CONTRIB = os.path.join(REPO, "contrib", "haproxy")
 
@@ -174,6 +175,32 @@ class HaproxyCase(unittest.TestCase):
             self.assertIn("connect from %s:" % SOURCE, d.log())
             self.assertNotRegex(d.log(), r"proxy header .* refused")
         self.assertNotIn(" is DOWN", self.haproxy_log())
+
+    def test_zy_burst_sessions_all_greeted(self):
+        """NBURST sessions at once, each from a client address of its own,
+        with the default limits: every one is greeted.  Only the address
+        the header names counts for max-clients-per-address, never the
+        proxy's own (which all the connections come from).  (Runs after
+        the others: under load a health check may time out meanwhile.)"""
+        clients = []
+        try:
+            for i in range(NBURST):
+                clients.append(Client(self.front, timeout=20,
+                                      source="127.0.1.%d" % (i + 1)))
+            greetings = [c.recv_reply() for c in clients]
+            self.assertEqual(greetings, ["220 mx.test ESMTP smtpd"] * NBURST)
+            for c in clients:
+                c.send("QUIT\r\n")
+            for c in clients:
+                c.expect("221 Bye")
+        finally:
+            for c in clients:
+                c.close()
+        for d in self.smtpds:
+            self.assertNotIn("too many connections", d.log())
+        # both servers up again for what follows
+        wait_for(lambda: self.haproxy_log().count(" is UP")
+                 >= self.haproxy_log().count(" is DOWN"), 5.0)
 
     def test_health_checks_carry_a_header(self):
         # a check is a real session: greeting, QUIT, nothing refused

@@ -451,6 +451,19 @@ class TestProxyMaxPerAddress(SmtpdTest):
         self.assertTrue(wait_for(again, 3.0, 0.1),
                         "192.0.2.1 still refused after its session ended")
 
+    def test_proxy_address_not_counted(self):
+        """Connections whose header has not come yet are not counted as
+        the proxy's own address (127.0.0.1): with a limit of 1, a second
+        one is not refused at accept."""
+        c1 = self.connect(greeting=False)
+        c2 = self.connect(greeting=False)
+        c2.assert_silent(0.3)
+        c1.send(self.hdr("192.0.2.11"))
+        c2.send(self.hdr("192.0.2.12"))
+        c1.expect(GREETING)
+        c2.expect(GREETING)
+        self.assertNotIn("refused 127.0.0.1", self.d.log())
+
 
 if __name__ == "__main__":
     unittest.main()
