@@ -259,29 +259,143 @@ listener_bind_inet(struct listener *l, int family, const char *host,
 	return 0;
 }
 
-/* `owner` and `group` of a UNIX socket listener; errno 0: why says. */
+/* `owner` and `group` of a UNIX socket listener; (uid_t)-1: unchanged. */
 static int
-listener_chown(const struct listener *l, const char *path, char *why,
+listener_ids(const struct listener *l, uid_t *uid, gid_t *gid, char *why,
     size_t whylen)
 {
-	struct passwd	*pw = NULL;
-	struct group	*gr = NULL;
+	struct passwd	*pw;
+	struct group	*gr;
 
-	if (l->l_owner == NULL && l->l_group == NULL)
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (l->l_owner != NULL) {
+		if ((pw = getpwnam(l->l_owner)) == NULL) {
+			(void)snprintf(why, whylen, "no user %s", l->l_owner);
+			return -1;
+		}
+		*uid = pw->pw_uid;
+	}
+	if (l->l_group != NULL) {
+		if ((gr = getgrnam(l->l_group)) == NULL) {
+			(void)snprintf(why, whylen, "no group %s", l->l_group);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/*
+ * Root gives the socket at path a mode and an owner by its name, so no
+ * one but root and the socket's owner may be able to put something else
+ * there: every directory from "/" to the socket's must belong to one of
+ * them and be writable by no one else, unless it is sticky (like /tmp:
+ * others cannot rename or remove what is not theirs).
+ */
+static int
+listener_dir_safe(const char *path, uid_t owner, char *why, size_t whylen)
+{
+	struct stat	 st;
+	char		 dir[PATH_MAX], *real, *p;
+
+	(void)strlcpy(dir, path, sizeof(dir));
+	if ((p = strrchr(dir, '/')) != NULL)
+		*(p == dir ? p + 1 : p) = '\0';
+	if ((real = realpath(p != NULL ? dir : ".", NULL)) == NULL) {
+		(void)snprintf(why, whylen, "%.200s: %s", dir, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (stat(real, &st) == -1)
+			(void)snprintf(why, whylen, "%.200s: %s", real,
+			    strerror(errno));
+		else if (st.st_uid != 0 && st.st_uid != owner)
+			(void)snprintf(why, whylen, "directory %.150s belongs to "
+			    "uid %d, not to root or the socket's owner", real,
+			    (int)st.st_uid);
+		else if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+		    !(st.st_mode & S_ISVTX))
+			(void)snprintf(why, whylen, "directory %.150s is writable "
+			    "by others than its owner", real);
+		else if (strcmp(real, "/") != 0) {
+			p = strrchr(real, '/');
+			*(p == real ? p + 1 : p) = '\0';
+			continue;
+		} else {
+			free(real);
+			return 0;
+		}
+		free(real);
+		return -1;
+	}
+}
+
+/*
+ * Owner, group and (unless (mode_t)-1) mode of the socket at path,
+ * through a descriptor of the file itself: a symbolic link or any other
+ * file swapped in for the socket is refused, never followed.
+ */
+static int
+listener_perms(const char *path, uid_t uid, gid_t gid, mode_t mode,
+    char *why, size_t whylen)
+{
+	struct stat	 st;
+	char		 self[64];
+	int		 fd, r = -1;
+
+	if ((fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		(void)snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	(void)snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode))
+		(void)snprintf(why, whylen, "not a socket any more");
+	else if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == -1)
+		(void)snprintf(why, whylen, "chown: %s", strerror(errno));
+	else if (mode != (mode_t)-1 && chmod(self, mode) == -1)
+		(void)snprintf(why, whylen, "chmod: %s", strerror(errno));
+	else
+		r = 0;
+	(void)close(fd);
+	return r;
+}
+
+/* The owner of l's socket, and whether its directories are safe for it. */
+static int
+listener_unix_check(const struct listener *l, uid_t *uid, gid_t *gid,
+    char *why, size_t whylen)
+{
+	if (listener_ids(l, uid, gid, why, whylen) == -1)
+		return -1;
+	return listener_dir_safe(l->l_addr, *uid == (uid_t)-1 ? 0 : *uid, why,
+	    whylen);
+}
+
+/* A reload keeps the socket of o for l: mode, owner and group as l says. */
+static int
+listener_unix_update(const struct listener *l, const struct listener *o,
+    char *why, size_t whylen)
+{
+	uid_t	 uid;
+	gid_t	 gid;
+
+	if (l->l_mode == o->l_mode &&
+	    (l->l_owner == NULL) == (o->l_owner == NULL) &&
+	    (l->l_owner == NULL || strcmp(l->l_owner, o->l_owner) == 0) &&
+	    (l->l_group == NULL) == (o->l_group == NULL) &&
+	    (l->l_group == NULL || strcmp(l->l_group, o->l_group) == 0))
 		return 0;
-	errno = 0;
-	if (l->l_owner != NULL && (pw = getpwnam(l->l_owner)) == NULL) {
-		(void)snprintf(why, whylen, "no user %s", l->l_owner);
-		errno = 0;
+	if (listener_unix_check(l, &uid, &gid, why, whylen) == -1 ||
+	    listener_perms(l->l_addr, uid, gid, l->l_mode, why, whylen) == -1)
 		return -1;
-	}
-	if (l->l_group != NULL && (gr = getgrnam(l->l_group)) == NULL) {
-		(void)snprintf(why, whylen, "no group %s", l->l_group);
-		errno = 0;
-		return -1;
-	}
-	return chown(path, pw != NULL ? pw->pw_uid : (uid_t)-1,
-	    gr != NULL ? gr->gr_gid : (gid_t)-1);
+	log_info("%s: mode %04o%s%s%s%s", l->l_name, (unsigned int)l->l_mode,
+	    l->l_owner != NULL ? " owner " : "",
+	    l->l_owner != NULL ? l->l_owner : "",
+	    l->l_group != NULL ? " group " : "",
+	    l->l_group != NULL ? l->l_group : "");
+	return 0;
 }
 
 static int
@@ -289,6 +403,8 @@ listener_bind_unix(struct listener *l, char *why, size_t whylen)
 {
 	struct sockaddr_un	 sun;
 	mode_t			 omask;
+	uid_t			 uid;
+	gid_t			 gid;
 	int			 fd, r;
 
 	memset(&sun, 0, sizeof(sun));
@@ -298,24 +414,27 @@ listener_bind_unix(struct listener *l, char *why, size_t whylen)
 		(void)snprintf(why, whylen, "socket path too long");
 		return -1;
 	}
-	if (util_unlink_stale(&sun, why, whylen) == -1)
+	if (listener_unix_check(l, &uid, &gid, why, whylen) == -1 ||
+	    util_unlink_stale(&sun, why, whylen) == -1)
 		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1) {
 		(void)snprintf(why, whylen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	/* Created private, then opened up: no moment with a wider mode. */
-	omask = umask(0177);
+	/* Created with its mode: nothing is changed through the name. */
+	omask = umask(~l->l_mode & 0777);
 	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	(void)umask(omask);
-	if (r == -1 || chmod(sun.sun_path, l->l_mode) == -1 ||
-	    listener_chown(l, sun.sun_path, why, whylen) == -1 ||
-	    listen(fd, LISTEN_BACKLOG) == -1) {
-		if (errno != 0)
-			(void)snprintf(why, whylen, "%s", strerror(errno));
-		if (r == 0)
-			(void)unlink(sun.sun_path);
+	if (r == -1)
+		(void)snprintf(why, whylen, "%s", strerror(errno));
+	else if (listener_perms(sun.sun_path, uid, gid, (mode_t)-1, why,
+	    whylen) == -1 || (listen(fd, LISTEN_BACKLOG) == -1 &&
+	    snprintf(why, whylen, "%s", strerror(errno)) >= 0)) {
+		(void)unlink(sun.sun_path);
+		r = -1;
+	}
+	if (r == -1) {
 		(void)close(fd);
 		return -1;
 	}
@@ -1380,13 +1499,18 @@ static int
 master_reload_listeners(struct config *nc)
 {
 	struct listener	*l, *o;
-	char		 err[512];
+	char		 err[512], why[256];
 	int		 i;
 
 	TAILQ_FOREACH(l, &nc->c_listeners, l_entry) {
-		if (listener_find(conf, l) != NULL)
+		if ((o = listener_find(conf, l)) != NULL && (!l->l_unix ||
+		    listener_unix_update(l, o, why, sizeof(why)) == 0))
 			continue;
-		if (listener_bind(nc, l, err, sizeof(err)) == -1) {
+		if (o != NULL)
+			(void)snprintf(err, sizeof(err), "%s:%d: listen on %s: "
+			    "%s", nc->c_file, l->l_line, l->l_name, why);
+		if (o != NULL || listener_bind(nc, l, err,
+		    sizeof(err)) == -1) {
 			log_warnx("%s", err);
 			listeners_close(nc, 1);
 			return -1;

@@ -517,7 +517,10 @@ class Smtpd:
                  noconf=False, unix_listen=None, unix_opts="", wrapper=(),
                  binary=None):
         self.tmp = tempfile.mkdtemp(prefix="smtpd-e2e-")
-        os.chmod(self.tmp, 0o777)
+        # Sticky: the session users may write here, but not put anything
+        # in place of the daemon's UNIX sockets (smtpd refuses those in a
+        # directory that others could change so).
+        os.chmod(self.tmp, 0o1777)
         self.out = os.path.join(self.tmp, "out")
         os.mkdir(self.out)
         os.chmod(self.out, 0o777)
