@@ -168,6 +168,14 @@ check-upgrade: $(BUILDDIR)/smtpd $(CONTRIB)
 	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
 	    UPGRADE_SECONDS=$(UPGRADE_SECONDS) python3 tests/upgrade_load.py
 
+# A racer as nobody swaps a UNIX listener's socket for a link to a file
+# of root's while smtpd (as root) starts RACER_STARTS (300) times: the file
+# must never change; see tests/racer.py.
+RACER_STARTS ?=	300
+racer: $(BUILDDIR)/smtpd
+	@SMTPD=$(BUILDDIR)/smtpd RACER_STARTS=$(RACER_STARTS) \
+	    python3 tests/racer.py
+
 # Full plain, STARTTLS+AUTH and implicit-TLS sessions, and the end-to-end
 # tests that are not bound to timing, under valgrind.
 check-valgrind: all
