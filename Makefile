@@ -61,7 +61,8 @@ LIBSRCS =	addr.c auth.c config.c content.c control.c deliver.c load.c \
 		log.c metrics.c net.c policy.c proxy.c score.c session.c \
 		systemd.c tls.c upgrade.c util.c
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
-UNITTESTS =	test_addr test_config test_session test_deliver test_tls test_proxy test_auth test_policy test_content
+UNITTESTS =	test_addr test_config test_session test_deliver test_tls \
+		test_proxy test_auth test_policy test_content test_ids
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)
 CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
 # The bench's clients (contrib/bench), built by make bench and make test.

@@ -70,7 +70,9 @@
 #define CMD_LIMIT_DEFAULT	20	/* per-verb limits without `*` */
 #define REPLY_MAX		1024	/* one reply line, CRLF included */
 #define VERB_MAX		32
-#define SESSION_ID_LEN		16
+#define SID_TIME_DIGITS		11	/* base 32: microseconds, 55 bits */
+#define SID_RAND_DIGITS		5	/* base 32: 25 random bits */
+#define SESSION_ID_LEN		(SID_TIME_DIGITS + SID_RAND_DIGITS + 1)
 /*
  * The recipients of one transaction, each with its separator, fit in
  * SMTPD_RECIPIENTS: Linux's MAX_ARG_STRLEN (32 pages, NUL included) less

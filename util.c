@@ -103,11 +103,35 @@ util_sockaddr_str(const struct sockaddr *sa, socklen_t salen, char *host,
 	}
 }
 
-/* A short random session id: 6 hex digits are enough for logs. */
+/*
+ * A session id unique on the host for as long as logs are kept, ordered
+ * by time like Postfix's long queue ids: the microseconds since the epoch
+ * (SID_TIME_DIGITS digits, enough until the year 3000), then random bits
+ * (SID_RAND_DIGITS digits) for the sessions that start in the same
+ * microsecond in other children; base 32 in the Crockford alphabet, whose
+ * digits sort as their values do, so ids of one length sort by time.
+ */
 void
 util_session_id(char *buf, size_t len)
 {
-	snprintf(buf, len, "%06x", arc4random() & 0xffffff);
+	static const char	 digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	struct timespec		 ts;
+	unsigned long long	 v;
+	uint32_t		 r = arc4random();
+	char			 id[SID_TIME_DIGITS + SID_RAND_DIGITS + 1];
+	int			 i;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		fatal("clock_gettime");
+	v = (unsigned long long)ts.tv_sec * 1000000 +
+	    (unsigned long long)ts.tv_nsec / 1000;
+	for (i = SID_TIME_DIGITS - 1; i >= 0; i--, v >>= 5)
+		id[i] = digits[v & 31];
+	for (i = SID_TIME_DIGITS; i < SID_TIME_DIGITS + SID_RAND_DIGITS;
+	    i++, r >>= 5)
+		id[i] = digits[r & 31];
+	id[i] = '\0';
+	(void)strlcpy(buf, id, len);
 }
 
 /* Milliseconds of CLOCK_MONOTONIC, for deadlines. */
