@@ -222,6 +222,8 @@ static const struct keyword keywords[] = {
 	    config_delim_print),
 	K_SUB("reject", "senders FILE [ignore-case], "
 	    "reject clients NETWORK ..."),
+	K_TYPED("shutdown-grace", KW_DURATION, c_lim.lim_shutdown_grace, 0,
+	    MAX_DURATION, "DURATION"),
 	K_TYPED("smtputf8", KW_BOOL, c_smtputf8, 0, 1, "yes|no"),
 	K_STRING("spool", c_dlv.dl_spool, "DIR", config_check_path),
 	K_TYPED("timeout", KW_DURATION, c_lim.lim_timeout, 1, MAX_DURATION,
@@ -389,6 +391,7 @@ config_default(void)
 	c->c_lim.lim_session = DEF_SESSION_TIME;
 	c->c_dlv.dl_mode = DELIVER_STDOUT;
 	c->c_dlv.dl_timeout = DEF_DELIVER_TIMEOUT;
+	c->c_lim.lim_shutdown_grace = DEF_SHUTDOWN_GRACE;
 	c->c_dlv.dl_received = 1;
 	c->c_dlv.dl_spool = xstrdup(DEF_SPOOL);
 	TAILQ_INIT(&c->c_listeners);

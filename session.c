@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -333,12 +334,44 @@ io_want(struct session *s, short plain)
  * session is about to wait for input (RFC 2920) or is full.
  */
 
+/*
+ * poll() on one descriptor with SIGTERM blocked except inside ppoll(), as
+ * child_wait() does: a SIGTERM that comes just before the wait ends it at
+ * once (EINTR) instead of being slept through until the timeout.  With
+ * stop, a shutdown already under way returns EINTR without waiting.
+ */
+static int
+session_poll(struct pollfd *pfd, int ms, int stop)
+{
+	struct timespec	 ts;
+	sigset_t	 term, old;
+	int		 r, saved;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &term, &old) == -1)
+		fatal("sigprocmask");
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	if (stop && session_quit) {
+		r = -1;
+		errno = EINTR;
+	} else
+		r = ppoll(pfd, 1, &ts, &old);
+	saved = errno;
+	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
+		fatal("sigprocmask");
+	errno = saved;
+	return r;
+}
+
 static void
 session_flush(struct session *s)
 {
 	struct pollfd	 pfd;
 	size_t		 off = 0;
 	ssize_t		 n;
+	int		 r;
 
 	while (off < s->s_olen && !s->s_dead) {
 		n = io_write(s, s->s_obuf + off, s->s_olen - off);
@@ -353,8 +386,10 @@ session_flush(struct session *s)
 		if (n == -1 && errno == EAGAIN) {
 			pfd.fd = s->s_fd;
 			pfd.events = io_want(s, POLLOUT);
-			if (poll(&pfd, 1,
-			    s->s_conf->c_lim.lim_timeout * 1000) > 0)
+			/* A signal (shutdown) loses none of the replies. */
+			if ((r = session_poll(&pfd,
+			    s->s_conf->c_lim.lim_timeout * 1000, 0)) > 0 ||
+			    (r == -1 && errno == EINTR))
 				continue;
 		}
 		/* Gone or stalled: keep handling what arrived, write nothing. */
@@ -458,7 +493,7 @@ session_fill(struct session *s)
 			return -1;
 		if (block) {
 			session_ack(s);
-			r = poll(&pfd, 1, session_wait_ms(s));
+			r = session_poll(&pfd, session_wait_ms(s), !s->s_indata);
 			if (r == -1 && errno == EINTR)
 				continue;
 			if (r == 0) {
@@ -1751,6 +1786,16 @@ session_loop(struct session *s)
 	size_t			 len;
 
 	while (!s->s_closing) {
+		/*
+		 * Shutdown: after the message or delivery in progress, not
+		 * another command, even one the client already sent.
+		 */
+		if (session_quit) {
+			session_reply(s, "421 %s Service shutting down",
+			    s->s_conf->c_hostname);
+			s->s_outcome = SC_SESS_SHUTDOWN;
+			return;
+		}
 		if (session_expired(s)) {
 			session_timeup(s);
 			return;

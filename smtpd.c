@@ -1635,7 +1635,7 @@ master_shutdown(int handover)
 		systemd_notify("STOPPING=1");
 	}
 	quitting = 1;
-	quit_deadline = util_now_ms() + SHUTDOWN_GRACE * 1000LL;
+	quit_deadline = util_now_ms() + conf->c_lim.lim_shutdown_grace * 1000LL;
 	/* The sockets and the pidfile a new master took are its own. */
 	master_listen_sync(0);
 	listeners_close(conf, !handover);
@@ -1650,10 +1650,10 @@ master_shutdown(int handover)
 }
 
 /*
- * True when the last child is gone.  Sessions get SHUTDOWN_GRACE seconds
- * to end on their own; then SIGTERM makes them answer 421 at their next
- * command (a message in transfer is finished first); SHUTDOWN_KILL
- * seconds later what is left is killed.
+ * True when the last child is gone.  Sessions get shutdown-grace seconds
+ * to end on their own; then SIGTERM makes one waiting for a command
+ * answer 421 at once, and one receiving a message or delivering finish
+ * that step first; SHUTDOWN_KILL seconds later what is left is killed.
  */
 static int
 master_shutdown_done(void)
@@ -1674,7 +1674,8 @@ master_shutdown_done(void)
 	}
 	TAILQ_FOREACH(ch, &children, ch_entry) {
 		log_warnx("child %ld still running after %d seconds; killed",
-		    (long)ch->ch_pid, SHUTDOWN_GRACE + SHUTDOWN_KILL);
+		    (long)ch->ch_pid, conf->c_lim.lim_shutdown_grace +
+		    SHUTDOWN_KILL);
 		(void)kill(ch->ch_pid, SIGKILL);
 	}
 	while ((ch = TAILQ_FIRST(&children)) != NULL) {

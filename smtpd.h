@@ -80,7 +80,7 @@
  */
 #define RCPT_ENV_MAX		(32 * 4096 - 17)
 #define MSG_ID_LEN		32
-#define SHUTDOWN_GRACE		30	/* seconds for sessions at SIGTERM */
+#define DEF_SHUTDOWN_GRACE	30	/* seconds for sessions at SIGTERM */
 #define SHUTDOWN_KILL		10	/* then SIGTERM, and this long to end */
 
 /* Listener flags. */
@@ -189,6 +189,7 @@ struct conf_limits {
 	int			 lim_maxlocal;	/* 0: unlimited */
 	int			 lim_maxrcpt;
 	int			 lim_timeout;
+	int			 lim_shutdown_grace; /* seconds */
 	long long		 lim_cmdlimit;	/* -1: no command-limit */
 	int			 lim_junk;	/* junk-command-limit, 0: off */
 	int			 lim_session;	/* max-session-time, 0: off */

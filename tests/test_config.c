@@ -1439,6 +1439,7 @@ test_print_golden(void **state)
 	    "pidfile /run/smtpd.pid\n"
 	    "prefork 8\n"
 	    "received-header no\n"
+	    "shutdown-grace 30\n"
 	    "smtputf8 yes\n"
 	    "spool /var/spool/smtpd\n"
 	    "timeout 120\n"

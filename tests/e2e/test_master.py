@@ -200,12 +200,16 @@ class TestSigterm(unittest.TestCase):
         self.assertEqual(self.d.wait_exit(10), 0, self.d.log())
         self.assertLess(time.monotonic() - t, 8.0)
 
-    def test_sigterm_idle_session_ends_within_grace(self):
+    def test_sigterm_idle_session_timeout_before_grace(self):
+        """With the default shutdown-grace (30 s) an idle client's timeout
+        (5 s here) ends its session first: no 421 then (TestShutdownGrace
+        has the grace period itself)."""
         c = self.d.connect()
         c.check("EHLO client.test", ehlo_lines())
         self.d.signal(signal.SIGTERM)
-        # the client does nothing: at the latest the timeout (5 s) ends it
+        c.expect_closed(10)
         self.assertEqual(self.d.wait_exit(10), 0, self.d.log())
+        self.assertRegex(self.d.log(), r"\S+ timeout\n")
 
     def test_sigterm_mid_data_completes(self):
         c = self.d.connect()
@@ -225,6 +229,73 @@ class TestSigterm(unittest.TestCase):
         except AssertionError:
             pass
         self.assertEqual(self.d.wait_exit(10), 0, self.d.log())
+
+
+SHUTDOWN_421 = "421 mx.test Service shutting down"
+
+
+class TestShutdownGrace(unittest.TestCase):
+    """shutdown-grace 1 with a session timeout of 30 s: what happens is
+    the grace period's doing, not the timeout's."""
+
+    def setUp(self):
+        self.d = Smtpd(RECORD + "\nreceived-header no\nshutdown-grace 1",
+                       timeout=30)
+
+    def tearDown(self):
+        self.d.cleanup()
+
+    def test_idle_session_421_when_grace_ends(self):
+        c = self.d.connect()
+        c.check("EHLO client.test", ehlo_lines())
+        t = time.monotonic()
+        self.d.signal(signal.SIGTERM)
+        c.expect(SHUTDOWN_421, timeout=5)
+        dt = time.monotonic() - t
+        self.assertGreaterEqual(dt, 0.9)
+        self.assertLess(dt, 3.0)
+        c.expect_closed()
+        self.assertEqual(self.d.wait_exit(5), 0, self.d.log())
+
+    def test_mid_data_finishes_then_421(self):
+        c = self.d.connect()
+        c.check("EHLO client.test", ehlo_lines())
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"before\r\n")
+        self.d.signal(signal.SIGTERM)
+        time.sleep(1.6)             # the grace period is over
+        # the message is finished and answered; the NOOP sent with it is
+        # not: the session ends with the 421
+        c.send(b"after\r\n.\r\nNOOP\r\n")
+        c.expect_match(OK_ID)
+        c.expect(SHUTDOWN_421)
+        c.expect_closed()
+        self.assertEqual([r["data"] for r in self.d.deliveries()],
+                         [b"before\r\nafter\r\n"])
+        self.assertEqual(self.d.wait_exit(5), 0, self.d.log())
+
+    def test_delivery_killed_after_grace_and_kill_time(self):
+        # SHUTDOWN_KILL (10 s) after the grace period, a delivery that
+        # still runs is killed with its session, without a reply
+        with open(os.path.join(self.d.out, "sleep"), "w") as f:
+            f.write("60")
+        c = self.d.connect()
+        c.check("EHLO client.test", ehlo_lines())
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"slow\r\n.\r\n")
+        self.assertTrue(wait_for(lambda: self.d.deliveries(), 5.0))
+        t = time.monotonic()
+        self.d.signal(signal.SIGTERM)
+        c.expect_closed(20)
+        self.assertEqual(self.d.wait_exit(20), 0, self.d.log())
+        dt = time.monotonic() - t
+        self.assertGreaterEqual(dt, 10.5)
+        self.assertLess(dt, 15.0)
+        self.assertIn("still running after 11 seconds; killed", self.d.log())
 
 
 class TestChildCrash(SmtpdTest):
