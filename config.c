@@ -339,15 +339,18 @@ config_keyword(const char *name)
 /*
  * The system FQDN: gethostname(), and when that has no dot, the canonical
  * name the resolver gives for it.  A name the parser would refuse is not
- * used, so that `smtpd -n` output always loads again.
+ * used, so that `smtpd -n` output always loads again.  Looked up once per
+ * process: the master asks at start, and a reload never waits on DNS.
  */
-static char *
+static const char *
 config_default_hostname(void)
 {
+	static char	*fqdn;
 	char		 name[256];
 	struct addrinfo	 hints, *res;
-	char		*fqdn = NULL;
 
+	if (fqdn != NULL)
+		return fqdn;
 	if (gethostname(name, sizeof(name)) == -1)
 		name[0] = '\0';
 	name[sizeof(name) - 1] = '\0';
@@ -374,7 +377,7 @@ config_default(void)
 	struct config	*c;
 
 	c = xcalloc(1, sizeof(*c));
-	c->c_hostname = config_default_hostname();
+	c->c_hostname = xstrdup(config_default_hostname());
 	c->c_banner = xstrdup(DEF_BANNER);
 	c->c_lim.lim_prefork = DEF_PREFORK;
 	c->c_lim.lim_maxclients = DEF_MAXCLIENTS;

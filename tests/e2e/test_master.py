@@ -159,6 +159,34 @@ class TestReload(unittest.TestCase):
         self.assertTrue(wait_for(fixed, 5.0, 0.1), self.d.log())
 
 
+@unittest.skipUnless(shutil.which("strace"), "no strace")
+class TestReloadNoResolver(unittest.TestCase):
+    def test_reload_does_not_resolve(self):
+        """The master never waits on DNS: a reload, without hostname (the
+        default was looked up at start) or with one, asks no resolver (no
+        nsswitch, hosts or resolv.conf, no socket to a name server)."""
+        with Smtpd(RECORD, hostname=None) as d:
+            trace = os.path.join(d.tmp, "strace.out")
+            st = subprocess.Popen(["strace", "-qq", "-o", trace, "-e",
+                                   "trace=openat,connect", "-p",
+                                   str(d.pid)], stderr=subprocess.DEVNULL)
+            try:
+                time.sleep(0.5)             # attached
+                d.reload(RECORD)
+                self.assertTrue(d.wait_log(r"reloaded configuration"))
+                d.reload(RECORD + "\nhostname mx.test")
+                self.assertTrue(d.wait_log(r"reloaded configuration", 2))
+            finally:
+                st.terminate()
+                st.wait()
+            with open(trace) as f:
+                text = f.read()
+            self.assertIn("smtpd.conf", text)   # it did see the reloads
+            for word in ("nsswitch.conf", "/etc/hosts", "resolv.conf",
+                         "htons(53)"):
+                self.assertNotIn(word, text)
+
+
 class TestSigterm(unittest.TestCase):
     def setUp(self):
         self.d = Smtpd(RECORD + "\nreceived-header no")
