@@ -1635,7 +1635,8 @@ master_shutdown(int handover)
 		systemd_notify("STOPPING=1");
 	}
 	quitting = 1;
-	quit_deadline = util_now_ms() + conf->c_lim.lim_shutdown_grace * 1000LL;
+	quit_deadline = util_now_ms() +
+	    conf->c_lim.lim_shutdown_grace * 1000LL;
 	/* The sockets and the pidfile a new master took are its own. */
 	master_listen_sync(0);
 	listeners_close(conf, !handover);
