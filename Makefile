@@ -57,12 +57,13 @@ SMTPD_LDLIBS =	$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) $(LDLIBS)
 CMOCKA_LIBS =	$(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Everything but main() links into the unit tests.
-LIBSRCS =	addr.c auth.c config.c content.c control.c deliver.c load.c \
-		log.c metrics.c net.c policy.c proxy.c score.c session.c \
+LIBSRCS =	addr.c anvil.c auth.c channel.c config.c content.c control.c \
+		deliver.c load.c log.c metrics.c net.c policy.c proxy.c score.c session.c \
 		systemd.c tls.c upgrade.c util.c
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
 UNITTESTS =	test_addr test_config test_session test_deliver test_tls \
-		test_proxy test_auth test_policy test_content test_ids
+		test_proxy test_auth test_policy test_content test_ids \
+		test_channel
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)
 CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
 # The bench's clients (contrib/bench), built by make bench and make test.

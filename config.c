@@ -109,6 +109,8 @@ static int	 config_stages_parse(struct parse *, int, char **);
 static int	 config_delim_parse(struct parse *, int, char **);
 static int	 config_bare_parse(struct parse *, int, char **);
 static int	 config_exempt_parse(struct parse *, int, char **);
+static int	 config_authexempt_parse(struct parse *, int, char **);
+static void	 config_authexempt_print(FILE *, const struct config *);
 static void	 config_bare_print(FILE *, const struct config *);
 static void	 config_exempt_print(FILE *, const struct config *);
 static void	 config_rcpts_print(FILE *, const struct config *);
@@ -155,9 +157,13 @@ static const struct keyword subforms[] = {
 	    config_senders_print),
 	K_FORM("auth checkpassword", "\"PROGRAM ARGS...\"", config_auth_parse,
 	    config_checkpw_print),
+	K_FORMS("auth exempt", "NETWORK ...", config_authexempt_parse,
+	    config_authexempt_print),
 	K_TYPED("auth failure-delay", KW_DURATION, c_auth.au_delay, 0,
 	    MAX_AUTH_DELAY, "DURATION"),
 	K_INT("auth max-failures", c_auth.au_maxfail, 1, MAX_AUTH_MAXFAIL),
+	K_INT("auth max-failures-per-address", c_auth.au_maxfail_addr, 0,
+	    MAX_CLIENTS),
 	K_FORM("auth mechanisms", "M ...", config_mechs_parse,
 	    config_mechs_print),
 	K_FORM("auth passwd", "FILE", config_auth_parse, config_passwd_print),
@@ -180,7 +186,7 @@ static const struct keyword keywords[] = {
 	K_SUB("accept", "recipients|senders FILE [ignore-case], "
 	    "accept clients NETWORK ..."),
 	K_SUB("auth", "passwd|checkpassword|mechanisms|max-failures|"
-	    "failure-delay ..."),
+	    "max-failures-per-address|failure-delay|exempt ..."),
 	K_TEXT("banner", c_banner, "\"TEXT\"", config_check_banner),
 	K_FORM("bare-newline", "keep|normalize|reject", config_bare_parse,
 	    config_bare_print),
@@ -404,6 +410,7 @@ config_default(void)
 	c->c_auth.au_mechs = AUTHM_DEFAULT;
 	c->c_auth.au_maxfail = DEF_AUTH_MAXFAIL;
 	c->c_auth.au_delay = DEF_AUTH_DELAY;
+	c->c_auth.au_maxfail_addr = DEF_AUTH_MAXFAIL_ADDR;
 	c->c_pol.po_timeout = DEF_POLICY_TIMEOUT;
 	c->c_pol.po_default = POLICY_DEFER;
 	c->c_pol.po_stages = POLICY_STAGE_RCPT;
@@ -969,6 +976,16 @@ config_exempt_parse(struct parse *p, int argc, char **argv)
 
 	return config_nets_parse(p, argc, argv, po->po_bare_exempt,
 	    &po->po_nbare_exempt);
+}
+
+/* auth exempt NETWORK ...: never throttled per address. */
+static int
+config_authexempt_parse(struct parse *p, int argc, char **argv)
+{
+	struct conf_auth	*au = &p->p_conf->c_auth;
+
+	return config_nets_parse(p, argc, argv, au->au_exempt,
+	    &au->au_nexempt);
 }
 
 static const char *const bare_modes[] = { "keep", "normalize", "reject" };
@@ -2044,6 +2061,16 @@ config_clients_print(FILE *fp, const struct config *c, int list)
 	fprintf(fp, "%s clients", list == PN_ACCEPT ? "accept" : "reject");
 	config_nets_print(fp, c->c_pol.po_clients[list],
 	    c->c_pol.po_nclients[list]);
+	putc('\n', fp);
+}
+
+static void
+config_authexempt_print(FILE *fp, const struct config *c)
+{
+	if (c->c_auth.au_nexempt == 0)
+		return;
+	fputs("auth exempt", fp);
+	config_nets_print(fp, c->c_auth.au_exempt, c->c_auth.au_nexempt);
 	putc('\n', fp);
 }
 

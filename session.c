@@ -115,6 +115,8 @@ struct command {
 
 volatile sig_atomic_t session_quit;
 int	(*session_peer_check)(const char *);
+int	(*session_auth_check)(const char *);
+void	(*session_auth_failed)(const char *);
 
 static void	 session_reply(struct session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
@@ -1013,6 +1015,31 @@ auth_login(struct session *s, const char *ir, char *user, char *pass)
 	return r;
 }
 
+/*
+ * auth max-failures-per-address: the master counts the failures of the
+ * client's address (the one a PROXY header named) over all sessions;
+ * not those of local clients or of `auth exempt` networks.
+ */
+static int
+auth_counted(const struct session *s)
+{
+	const struct conf_auth	*au = &s->s_conf->c_auth;
+	struct sockaddr_storage	 ss;
+
+	return au->au_maxfail_addr > 0 && session_auth_failed != NULL &&
+	    session_auth_check != NULL && s->s_client.ci_addr[0] != '\0' &&
+	    !(net_sockaddr(s->s_client.ci_addr, &ss) == 0 &&
+	    net_match(au->au_exempt, au->au_nexempt,
+	    (struct sockaddr *)&ss));
+}
+
+static int
+auth_throttled(const struct session *s)
+{
+	return auth_counted(s) &&
+	    session_auth_check(s->s_client.ci_addr) == -1;
+}
+
 /* PROTOCOL.md 10.6: the backend's verdict, bounded failures. */
 static void
 auth_finish(struct session *s, const char *mech, const char *user,
@@ -1022,8 +1049,20 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	long long	 start;
 	int		 r;
 
+	if (auth_throttled(s)) {
+		/* Not even asked: the address failed too often lately. */
+		log_info("%s auth user=%s throttled mechanism=%s",
+		    s->s_client.ci_sid, log_escape(user, strlen(user), esc,
+		    sizeof(esc)), mech);
+		if (s->s_conf->c_auth.au_delay > 0)
+			sleep((unsigned int)s->s_conf->c_auth.au_delay);
+		session_reply(s, "454 4.7.0 Temporary authentication failure");
+		return;
+	}
 	start = util_now_ms();
 	r = unusable ? AUTH_FAILED : auth_check(s->s_conf, user, pass);
+	if (r == AUTH_FAILED && auth_counted(s))
+		session_auth_failed(s->s_client.ci_addr);
 	/*
 	 * PROTOCOL.md 12.3: responses do not restart the timer, but the
 	 * time a slow backend (checkpassword) takes is not the client's.

@@ -88,13 +88,6 @@ struct child {
 };
 TAILQ_HEAD(childlist, child);
 
-/* What the master sends with each client socket. */
-struct handoff {
-	int			 h_listener;	/* index in c_listeners */
-	int			 h_fd;		/* index in l_fds */
-	socklen_t		 h_peerlen;
-	struct sockaddr_storage	 h_peer;
-};
 
 static struct config	*conf;
 static char		*conffile;	/* absolute; NULL: built-in default */
@@ -837,40 +830,31 @@ child_wait(int fd)
 static int
 child_recv(int fd, struct handoff *h)
 {
-	union {
-		struct cmsghdr	 hdr;
-		char		 buf[CMSG_SPACE(sizeof(int))];
-	}		 cm;
-	struct msghdr	 msg;
-	struct iovec	 iov;
-	struct cmsghdr	*cmsg;
-	ssize_t		 n;
-	int		 cfd;
+	struct chan_msg	 m;
+	int		 r;
 
-	if (child_wait(fd) == -1)
-		return -1;
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = h;
-	iov.iov_len = sizeof(*h);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cm.buf;
-	msg.msg_controllen = sizeof(cm.buf);
-	if ((n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) <= 0) {
-		if (n == -1 && errno != ECONNRESET)
-			log_warn("%s: recvmsg", __func__);
-		return -1;
+	for (;;) {
+		if (child_wait(fd) == -1)
+			return -1;
+		if ((r = chan_recv(fd, &m)) == 0 ||
+		    (r == -1 && errno != EAGAIN && errno != EINTR &&
+		    errno != EBADMSG)) {
+			if (r == -1 && errno != ECONNRESET)
+				log_warn("%s: recvmsg", __func__);
+			return -1;
+		}
+		if (r == -1)
+			continue;
+		if (m.cm_hdr.ch_type != CHAN_HANDOFF) {
+			/* An answer that came too late, for instance. */
+			chan_drop(&m, "not a hand-off");
+			continue;
+		}
+		memcpy(h, m.cm_data, sizeof(*h));
+		if (h->h_peerlen <= sizeof(h->h_peer))
+			return m.cm_fd;
+		chan_drop(&m, "bad address length");
 	}
-	cmsg = CMSG_FIRSTHDR(&msg);
-	if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET ||
-	    cmsg->cmsg_type != SCM_RIGHTS ||
-	    cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
-		fatalx("%s: message without a socket", __func__);
-	memcpy(&cfd, CMSG_DATA(cmsg), sizeof(cfd));
-	if ((size_t)n != sizeof(*h) || (msg.msg_flags & MSG_CTRUNC) ||
-	    h->h_peerlen > sizeof(h->h_peer))
-		fatalx("%s: bad message", __func__);
-	return cfd;
 }
 
 /*
@@ -880,17 +864,33 @@ child_recv(int fd, struct handoff *h)
 static int
 child_peer_check(const char *addr)
 {
-	struct pollfd	 pfd;
-	char		 msg[80], answer;
+	struct chan_msg	 m;
 
-	snprintf(msg, sizeof(msg), "a%s", addr);
-	if (write(child_fd, msg, strlen(msg)) == -1)
+	if (chan_ask(child_fd, CHAN_PEER, addr, CHAN_PEER_ANSWER,
+	    CHAN_ANSWER_MS, &m) == -1)
 		return -1;
-	pfd.fd = child_fd;
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 10 * 1000) != 1 || read(child_fd, &answer, 1) != 1)
-		return -1;
-	return answer == 'y' ? 0 : -1;
+	return m.cm_data[0] ? 0 : -1;
+}
+
+/* Before the backend is asked: may this client try AUTH? */
+static int
+child_auth_check(const char *addr)
+{
+	struct chan_msg	 m;
+
+	if (chan_ask(child_fd, CHAN_AUTH_ASK, addr, CHAN_AUTH_ANSWER,
+	    CHAN_ANSWER_MS, &m) == -1)
+		return 0;	/* the master is busy: not throttled */
+	return m.cm_data[0] ? 0 : -1;
+}
+
+/* A 535: the master counts it for the address. */
+static void
+child_auth_failed(const char *addr)
+{
+	if (chan_send(child_fd, CHAN_AUTH_FAILED, 0, addr, strlen(addr),
+	    -1) == -1)
+		log_warn("%s: send", __func__);
 }
 
 /*
@@ -921,6 +921,8 @@ child_main(int fd)
 	child_malloc();
 	child_fd = fd;
 	session_peer_check = child_peer_check;
+	session_auth_check = child_auth_check;
+	session_auth_failed = child_auth_failed;
 	child_closefds(fd);
 	child_signals();
 	child_drop();
@@ -944,7 +946,7 @@ child_main(int fd)
 		if (session_quit || (conf->c_lim.lim_maxsessions > 0 &&
 		    n >= conf->c_lim.lim_maxsessions))
 			break;
-		if (write(fd, "i", 1) != 1)
+		if (chan_send(fd, CHAN_IDLE, 0, NULL, 0, -1) == -1)
 			break;
 	}
 	exit(0);
@@ -1188,46 +1190,75 @@ pool_reap(void)
  * address counts for max-clients-per-address from now on (13.3).
  */
 static void
-pool_peer(struct child *ch, const char *addr)
+pool_peer(struct child *ch, const struct chan_msg *m)
 {
-	int	 over;
+	unsigned char	 ok;
 
-	strlcpy(ch->ch_addr, addr, sizeof(ch->ch_addr));
-	over = ch->ch_addr[0] != '\0' &&
-	    pool_peer_count(ch->ch_addr) > conf->c_lim.lim_maxperaddr;
-	if (write(ch->ch_fd, over ? "n" : "y", 1) != 1)
-		log_warn("%s: write to child %ld", __func__, (long)ch->ch_pid);
+	strlcpy(ch->ch_addr, (const char *)m->cm_data, sizeof(ch->ch_addr));
+	ok = pool_peer_count(ch->ch_addr) <= conf->c_lim.lim_maxperaddr;
+	if (chan_send(ch->ch_fd, CHAN_PEER_ANSWER, m->cm_hdr.ch_id, &ok, 1,
+	    -1) == -1)
+		log_warn("%s: send to child %ld", __func__, (long)ch->ch_pid);
 }
 
-/* A child wrote: its session ended.  EOF: it is exiting or died. */
+/* AUTH failures per address (anvil.c): asked, or told of a 535. */
 static void
-pool_report(struct child *ch)
+pool_auth(struct child *ch, const struct chan_msg *m)
 {
-	char	 buf[80];
-	ssize_t	 n;
+	const char	*addr = (const char *)m->cm_data;
+	int		 max = conf->c_auth.au_maxfail_addr;
+	unsigned char	 ok;
 
-	if (ch->ch_state != CH_IDLE && ch->ch_state != CH_BUSY)
-		return;
-	n = read(ch->ch_fd, buf, sizeof(buf) - 1);
-	if (n == -1 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n >= 1 && buf[0] == 'a' && ch->ch_state == CH_BUSY) {
-		buf[n] = '\0';
-		pool_peer(ch, buf + 1);
+	if (m->cm_hdr.ch_type == CHAN_AUTH_FAILED) {
+		anvil_failed(addr, max, util_now_ms());
 		return;
 	}
+	ok = !anvil_throttled(addr, max, util_now_ms());
+	if (chan_send(ch->ch_fd, CHAN_AUTH_ANSWER, m->cm_hdr.ch_id, &ok, 1,
+	    -1) == -1)
+		log_warn("%s: send to child %ld", __func__, (long)ch->ch_pid);
+}
+
+/* The child's session ended: it is idle again. */
+static void
+pool_idle_again(struct child *ch)
+{
 	ch->ch_addr[0] = '\0';
-	if (n <= 0) {
-		/* The slot itself goes when the child is reaped. */
-		pool_gone(ch);
-		return;
-	}
 	ch->ch_state = CH_IDLE;
 	ch->ch_metrics = 0;
 	spawn_fails = 0;
 	/* An older generation never gets another connection. */
 	if (ch->ch_gen != gen || quitting)
 		pool_retire(ch);
+}
+
+/* A child wrote.  EOF: it is exiting or died. */
+static void
+pool_report(struct child *ch)
+{
+	struct chan_msg	 m;
+	int		 r;
+
+	if (ch->ch_state != CH_IDLE && ch->ch_state != CH_BUSY)
+		return;
+	if ((r = chan_recv(ch->ch_fd, &m)) == -1 && (errno == EINTR ||
+	    errno == EAGAIN || errno == EBADMSG))
+		return;
+	if (r <= 0) {
+		/* The slot itself goes when the child is reaped. */
+		ch->ch_addr[0] = '\0';
+		pool_gone(ch);
+		return;
+	}
+	if (ch->ch_state == CH_BUSY && m.cm_hdr.ch_type == CHAN_PEER)
+		pool_peer(ch, &m);
+	else if (ch->ch_state == CH_BUSY && (m.cm_hdr.ch_type ==
+	    CHAN_AUTH_ASK || m.cm_hdr.ch_type == CHAN_AUTH_FAILED))
+		pool_auth(ch, &m);
+	else if (m.cm_hdr.ch_type == CHAN_IDLE)
+		pool_idle_again(ch);
+	else
+		chan_drop(&m, "not expected from a child");
 }
 
 /*
@@ -1237,28 +1268,7 @@ pool_report(struct child *ch)
 static int
 master_send(struct child *ch, const struct handoff *h, int fd)
 {
-	union {
-		struct cmsghdr	 hdr;
-		char		 buf[CMSG_SPACE(sizeof(int))];
-	}		 cm;
-	struct msghdr	 msg;
-	struct iovec	 iov;
-	struct cmsghdr	*cmsg;
-
-	memset(&msg, 0, sizeof(msg));
-	memset(&cm, 0, sizeof(cm));
-	iov.iov_base = (void *)(uintptr_t)h;
-	iov.iov_len = sizeof(*h);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cm.buf;
-	msg.msg_controllen = sizeof(cm.buf);
-	cmsg = CMSG_FIRSTHDR(&msg);
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &fd, sizeof(fd));
-	if (sendmsg(ch->ch_fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(*h)) {
+	if (chan_send(ch->ch_fd, CHAN_HANDOFF, 0, h, sizeof(*h), fd) == -1) {
 		log_warn("send to child %ld", (long)ch->ch_pid);
 		return -1;
 	}

@@ -14,6 +14,7 @@
 #include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #ifndef SYSCONFDIR
@@ -140,6 +141,7 @@ struct cmdlimit {
 #define AUTHM_PLAIN		0x02
 #define AUTHM_DEFAULT		(AUTHM_LOGIN | AUTHM_PLAIN)
 #define DEF_AUTH_MAXFAIL	3
+#define DEF_AUTH_MAXFAIL_ADDR	10
 #define DEF_AUTH_DELAY		1
 #define AUTH_FIELD_MAX		512	/* user name, password */
 
@@ -229,6 +231,9 @@ struct conf_auth {
 	int			 au_mechs;	/* AUTHM_* bits */
 	int			 au_maxfail;
 	int			 au_delay;	/* seconds before each 535 */
+	int			 au_maxfail_addr; /* 535s per address, 0: off */
+	struct netaddr		 au_exempt[MAX_CLIENT_NETS];
+	int			 au_nexempt;	/* never throttled */
 	struct authdb		*au_db;
 };
 
@@ -567,6 +572,8 @@ void		 score_print_metrics(FILE *);
 /* session.c */
 extern volatile sig_atomic_t session_quit;	/* SIGTERM in a child */
 extern int	(*session_peer_check)(const char *);
+extern int	(*session_auth_check)(const char *);
+extern void	(*session_auth_failed)(const char *);
 void		 session_run(const struct config *, const struct listener *,
 		    int, const struct sockaddr *, socklen_t);
 
@@ -606,6 +613,55 @@ void		 upgrade_save(int, char **);
 pid_t		 upgrade_exec(struct upgrade_fds *, int *);
 void		 upgrade_inherit(struct upgrade_fds *);
 void		 upgrade_ready(struct upgrade_fds *);
+
+/* channel.c: the messages between the master and a child. */
+#define CHAN_PAYLOAD_MAX	512
+#define CHAN_ANSWER_MS		(10 * 1000)	/* a child waits this long */
+enum chan_type {
+	CHAN_HANDOFF = 1,	/* master: a client socket, struct handoff */
+	CHAN_IDLE,		/* child: the session ended */
+	CHAN_PEER,		/* child: the address a PROXY header named */
+	CHAN_PEER_ANSWER,	/* master: 1 within max-clients-per-address */
+	CHAN_AUTH_ASK,		/* child: may this address try AUTH? */
+	CHAN_AUTH_ANSWER,	/* master: 1 yes, 0 throttled */
+	CHAN_AUTH_FAILED,	/* child: a 535 to this address */
+	CHAN_NTYPES
+};
+struct chan_hdr {
+	uint16_t		 ch_type;
+	uint16_t		 ch_len;	/* of the payload */
+	uint32_t		 ch_id;		/* an answer's is the question's */
+};
+struct chan_msg {
+	struct chan_hdr		 cm_hdr;
+	unsigned char		 cm_data[CHAN_PAYLOAD_MAX + 1];
+	int			 cm_fd;		/* CHAN_HANDOFF's socket */
+};
+/* What the master sends with each client socket. */
+struct handoff {
+	int			 h_listener;	/* index in c_listeners */
+	int			 h_fd;		/* index in l_fds */
+	socklen_t		 h_peerlen;
+	struct sockaddr_storage	 h_peer;
+};
+const char	*chan_name(int);
+ssize_t		 chan_encode(unsigned char *, size_t, int, uint32_t,
+		    const void *, size_t);
+int		 chan_decode(const unsigned char *, size_t, struct chan_msg *,
+		    const char **);
+int		 chan_send(int, int, uint32_t, const void *, size_t, int);
+int		 chan_recv(int, struct chan_msg *);
+int		 chan_ask(int, int, const char *, int, int, struct chan_msg *);
+void		 chan_drop(struct chan_msg *, const char *);
+
+/* anvil.c: AUTH failures per client address, in the master. */
+#define ANVIL_SLOTS		1024
+#define ANVIL_WINDOW_MS		(10 * 60 * 1000LL)
+#define ANVIL_KEY_LEN		64
+int		 anvil_key(const char *, char *, size_t);
+int		 anvil_throttled(const char *, int, long long);
+void		 anvil_failed(const char *, int, long long);
+void		 anvil_clear(void);
 
 /* util.c */
 void		*xmalloc(size_t);

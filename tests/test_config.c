@@ -631,7 +631,7 @@ static const struct error_case error_cases[] = {
 	    "not TLSv1.2 or TLSv1.3" },
 	/* auth */
 	{ "auth", "auth: expected auth passwd|checkpassword|mechanisms|"
-	    "max-failures|failure-delay ..." },
+	    "max-failures|max-failures-per-address|failure-delay|exempt ..." },
 	{ "auth sql /x", "auth: expected auth passwd|" },
 	{ "auth passwd", "auth passwd: expected auth passwd FILE" },
 	{ "auth passwd /a /b", "auth passwd: expected auth passwd FILE" },
@@ -665,6 +665,11 @@ static const struct error_case error_cases[] = {
 	{ "auth failure-delay 2m", "auth failure-delay: \"2m\" is not a "
 	    "duration in 0..60" },
 	{ "auth failure-delay -1", "auth failure-delay: \"-1\" is not" },
+	{ "auth max-failures-per-address -1", "auth max-failures-per-address: "
+	    "\"-1\" is not" },
+	{ "auth exempt", "auth exempt: expected" },
+	{ "auth exempt 10.0.0.0/33", "auth exempt: \"10.0.0.0/33\" is not an "
+	    "address or network" },
 	{ "auth failure-delay 1 2", "auth failure-delay: expected one "
 	    "argument: auth failure-delay DURATION" },
 	{ "listen on 127.0.0.2 lmtpx", "listen: unknown option \"lmtpx\"" },
@@ -1416,6 +1421,7 @@ test_print_golden(void **state)
 	static const char want[] =
 	    "auth failure-delay 1\n"
 	    "auth max-failures 3\n"
+	    "auth max-failures-per-address 10\n"
 	    "auth mechanisms LOGIN PLAIN\n"
 	    "banner \"ESMTP ready\"\n"
 	    "bare-newline keep\n"
@@ -1491,6 +1497,7 @@ test_print_tls_auth(void **state)
 	static const char tmpl[] =
 	    "auth failure-delay 0\n"
 	    "auth max-failures 1000\n"
+	    "auth max-failures-per-address 10\n"
 	    "auth mechanisms PLAIN\n"
 	    "auth passwd \"%P\"\n"
 	    "banner \"ESMTP smtpd\"\n";

@@ -107,6 +107,8 @@ class AuthCase(SmtpdTest):
     and a checkpassword program (@CHECKPASSWORD@) in its temp dir."""
 
     CONFIG = RECORD_USER
+    # Many failures from 127.0.0.1: not throttled but where tested.
+    PER_ADDRESS = "auth max-failures-per-address 0\n"
 
     @classmethod
     def setUpClass(cls):
@@ -120,7 +122,8 @@ class AuthCase(SmtpdTest):
             with open(cp, "w") as f:
                 f.write(CHECKPASSWORD)
             os.chmod(cp, 0o755)
-            d.write_config(cls.CONFIG.replace("@CERT@", cls.cert)
+            d.write_config((cls.PER_ADDRESS + cls.CONFIG)
+                           .replace("@CERT@", cls.cert)
                            .replace("@KEY@", cls.key)
                            .replace("@PASSWD@", passwd)
                            .replace("@CHECKPASSWORD@", cp))
@@ -527,6 +530,52 @@ class TestFailureDelay(AuthCase):
         t0 = time.monotonic()
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
         self.assertLess(time.monotonic() - t0, 0.8)
+
+
+class TestAuthPerAddress(AuthCase):
+    """auth max-failures-per-address: 535s to one client address over all
+    sessions, counted by the master; then 454 without the backend."""
+    PER_ADDRESS = ""
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 0\n"
+              "auth max-failures-per-address 3\n"
+              "listen on 127.0.0.1 port @PORT@ auth auth-plaintext\n"
+              "listen on 127.0.0.1 port @PORT2@ auth auth-plaintext "
+              "proxy-protocol\n")
+
+    def test_throttled_then_other_address(self):
+        good = "AUTH PLAIN " + plain("alice", USERS["alice"])
+        for _ in range(3):
+            c = self.d.session()
+            c.check("AUTH PLAIN " + plain("alice", WRONG), BAD_535)
+            c.close()
+        self.assertTrue(self.d.wait_log(
+            r"auth: 127\.0\.0\.1 throttled: 3 failed AUTH in 10 minutes"))
+        c = self.d.session()
+        c.check(good, TEMP_454)          # good credentials, not asked
+        c.check(good, TEMP_454)          # these do not count
+        self.assertIn("auth user=alice throttled", self.d.log())
+        # the address a PROXY header names is another client
+        p = self.d.connect(greeting=False, port=self.d.port2)
+        p.send(b"PROXY TCP4 192.0.2.7 192.0.2.1 1234 25\r\n")
+        p.expect("220 mx.test ESMTP smtpd")
+        p.cmd("EHLO client.test")
+        p.check(good, OK_235)
+
+
+class TestAuthExempt(AuthCase):
+    PER_ADDRESS = ""
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 0\n"
+              "auth max-failures-per-address 1\nauth exempt 127.0.0.0/8\n")
+    OPTS = {"listen_opts": "auth auth-plaintext"}
+
+    def test_exempt_never_throttled(self):
+        for _ in range(3):
+            c = self.d.session()
+            c.check("AUTH PLAIN " + plain("alice", WRONG), BAD_535)
+            c.close()
+        c = self.d.session()
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+        self.assertNotIn("throttled", self.d.log())
 
 
 class TestCheckpassword(AuthCase):

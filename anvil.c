@@ -1,0 +1,108 @@
+/*
+ * anvil.c: AUTH failures per client address, counted by the master over
+ * every session (as Postfix's anvil counts them): `auth
+ * max-failures-per-address` 535 replies to one address within
+ * ANVIL_WINDOW_MS, and that address is throttled until the window of its
+ * first counted failure is over.  An IPv6 client counts as its /64, which
+ * one host usually has whole.  The table has a fixed size: when it is
+ * full, the entry used least recently goes.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "smtpd.h"
+
+struct anvil_slot {
+	char		 as_key[ANVIL_KEY_LEN];	/* "": free */
+	int		 as_fails;
+	long long	 as_first;	/* ms: the first failure counted */
+	long long	 as_used;	/* ms: the last look-up */
+};
+
+static struct anvil_slot	 anvil[ANVIL_SLOTS];
+
+/* The counted form of a numeric address: itself, or its /64; -1 if none. */
+int
+anvil_key(const char *addr, char *key, size_t len)
+{
+	struct in6_addr	 a6;
+	struct in_addr	 a4;
+	char		 buf[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return snprintf(key, len, "%s", addr) < (int)len ? 0 : -1;
+	if (inet_pton(AF_INET6, addr, &a6) != 1)
+		return -1;
+	memset(a6.s6_addr + 8, 0, 8);
+	if (inet_ntop(AF_INET6, &a6, buf, sizeof(buf)) == NULL)
+		return -1;
+	return snprintf(key, len, "%s/64", buf) < (int)len ? 0 : -1;
+}
+
+/* The slot of key, a new one (the least recently used) when create. */
+static struct anvil_slot *
+anvil_slot(const char *key, int create, long long now)
+{
+	struct anvil_slot	*s, *old = &anvil[0];
+
+	for (s = anvil; s < anvil + ANVIL_SLOTS; s++) {
+		if (strcmp(s->as_key, key) == 0) {
+			if (now - s->as_first >= ANVIL_WINDOW_MS)
+				s->as_fails = 0;
+			s->as_used = now;
+			return s;
+		}
+		if (s->as_used < old->as_used)
+			old = s;
+	}
+	if (!create)
+		return NULL;
+	(void)strlcpy(old->as_key, key, sizeof(old->as_key));
+	old->as_fails = 0;
+	old->as_used = now;
+	return old;
+}
+
+/* Whether AUTH from addr is throttled: max failures in the window. */
+int
+anvil_throttled(const char *addr, int max, long long now)
+{
+	struct anvil_slot	*s;
+	char			 key[ANVIL_KEY_LEN];
+
+	if (max <= 0 || anvil_key(addr, key, sizeof(key)) == -1 ||
+	    (s = anvil_slot(key, 0, now)) == NULL)
+		return 0;
+	return s->as_fails >= max;
+}
+
+/* A 535 to addr; logged when it makes the address throttled. */
+void
+anvil_failed(const char *addr, int max, long long now)
+{
+	struct anvil_slot	*s;
+	char			 key[ANVIL_KEY_LEN];
+
+	if (max <= 0 || anvil_key(addr, key, sizeof(key)) == -1)
+		return;
+	s = anvil_slot(key, 1, now);
+	if (s->as_fails == 0)
+		s->as_first = now;
+	if (++s->as_fails == max)
+		log_warnx("auth: %s throttled: %d failed AUTH in %lld minutes",
+		    key, max, ANVIL_WINDOW_MS / 60000);
+}
+
+/* Forget everything (the unit tests). */
+void
+anvil_clear(void)
+{
+	memset(anvil, 0, sizeof(anvil));
+}
