@@ -240,11 +240,7 @@ class TestSigterm(unittest.TestCase):
         self.assertRegex(self.d.log(), r"\S+ timeout\n")
 
     def test_sigterm_mid_data_completes(self):
-        c = self.d.connect()
-        c.check("EHLO client.test", ehlo_lines())
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        c.check("RCPT TO:<b@example.com>", "250 OK")
-        c.check("DATA", DATA_354)
+        c = in_data(self.d)
         c.send(b"before\r\n")
         self.d.signal(signal.SIGTERM)
         time.sleep(0.3)
@@ -260,6 +256,16 @@ class TestSigterm(unittest.TestCase):
 
 
 SHUTDOWN_421 = "421 mx.test Service shutting down"
+
+
+def in_data(d):
+    """A client of d that has had DATA's 354 for one recipient."""
+    c = d.connect()
+    c.check("EHLO client.test", ehlo_lines())
+    c.check("MAIL FROM:<a@example.com>", "250 OK")
+    c.check("RCPT TO:<b@example.com>", "250 OK")
+    c.check("DATA", DATA_354)
+    return c
 
 
 class TestShutdownGrace(unittest.TestCase):
@@ -286,11 +292,7 @@ class TestShutdownGrace(unittest.TestCase):
         self.assertEqual(self.d.wait_exit(5), 0, self.d.log())
 
     def test_mid_data_finishes_then_421(self):
-        c = self.d.connect()
-        c.check("EHLO client.test", ehlo_lines())
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        c.check("RCPT TO:<b@example.com>", "250 OK")
-        c.check("DATA", DATA_354)
+        c = in_data(self.d)
         c.send(b"before\r\n")
         self.d.signal(signal.SIGTERM)
         time.sleep(1.6)             # the grace period is over
@@ -309,11 +311,7 @@ class TestShutdownGrace(unittest.TestCase):
         # still runs is killed with its session, without a reply
         with open(os.path.join(self.d.out, "sleep"), "w") as f:
             f.write("60")
-        c = self.d.connect()
-        c.check("EHLO client.test", ehlo_lines())
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        c.check("RCPT TO:<b@example.com>", "250 OK")
-        c.check("DATA", DATA_354)
+        c = in_data(self.d)
         c.send(b"slow\r\n.\r\n")
         self.assertTrue(wait_for(lambda: self.d.deliveries(), 5.0))
         t = time.monotonic()
