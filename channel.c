@@ -169,7 +169,8 @@ chan_recv(int fd, struct chan_msg *m)
 		struct cmsghdr	 hdr;
 		char		 buf[CMSG_SPACE(sizeof(int))];
 	}		 cm;
-	unsigned char	 buf[sizeof(struct chan_hdr) + CHAN_PAYLOAD_MAX + 1];
+	unsigned char	 buf[sizeof(struct chan_hdr) +
+			    CHAN_PAYLOAD_MAX + 1];
 	struct msghdr	 msg;
 	struct iovec	 iov;
 	const char	*why = NULL;

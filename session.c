@@ -495,7 +495,8 @@ session_fill(struct session *s)
 			return -1;
 		if (block) {
 			session_ack(s);
-			r = session_poll(&pfd, session_wait_ms(s), !s->s_indata);
+			r = session_poll(&pfd, session_wait_ms(s),
+			    !s->s_indata);
 			if (r == -1 && errno == EINTR)
 				continue;
 			if (r == 0) {

@@ -296,7 +296,8 @@ listener_dir_safe(const char *path, uid_t owner, char *why, size_t whylen)
 	if ((p = strrchr(dir, '/')) != NULL)
 		*(p == dir ? p + 1 : p) = '\0';
 	if ((real = realpath(p != NULL ? dir : ".", NULL)) == NULL) {
-		(void)snprintf(why, whylen, "%.200s: %s", dir, strerror(errno));
+		(void)snprintf(why, whylen, "%.200s: %s", dir,
+		    strerror(errno));
 		return -1;
 	}
 	for (;;) {
@@ -304,12 +305,14 @@ listener_dir_safe(const char *path, uid_t owner, char *why, size_t whylen)
 			(void)snprintf(why, whylen, "%.200s: %s", real,
 			    strerror(errno));
 		else if (st.st_uid != 0 && st.st_uid != owner)
-			(void)snprintf(why, whylen, "directory %.150s belongs to "
+			(void)snprintf(why, whylen, "directory %.150s belongs "
+			    "to "
 			    "uid %d, not to root or the socket's owner", real,
 			    (int)st.st_uid);
 		else if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
 		    !(st.st_mode & S_ISVTX))
-			(void)snprintf(why, whylen, "directory %.150s is writable "
+			(void)snprintf(why, whylen, "directory %.150s is "
+			    "writable "
 			    "by others than its owner", real);
 		else if (strcmp(real, "/") != 0) {
 			p = strrchr(real, '/');
