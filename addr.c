@@ -58,7 +58,7 @@ addr_is_special(int c)
 /*
  * RFC 5322 atext, plus every byte >= 0x80 (RFC 6532 3.2, SMTPUTF8) and,
  * as in Python, any other byte that is not a special or white space:
- * control characters are the caller's business (PROTOCOL.md 7.4).
+ * control characters are the caller's business (session_path()).
  */
 static int
 addr_is_atext(int c)
@@ -145,7 +145,7 @@ addr_skip_cfws(struct addrp *ap)
 
 /*
  * A quoted-string (RFC 5322 3.2.4), appended unquoted: quoted-pairs are
- * decoded, white space inside is kept as is.  [DAEMON] 7.3: one left
+ * decoded, white space inside is kept as is.  Unlike aiosmtpd, one left
  * open at the end of the argument is an error (Python closes it there).
  */
 static int
@@ -228,7 +228,7 @@ addr_local(struct addrp *ap)
 /*
  * Quote the local part again, in place, if it needs it (Python's
  * AddrSpec.addr_spec): any special but the dot, or white space, and `\`
- * and `"` escaped.  [QUIRK] An empty one is "" in angle form only.
+ * and `"` escaped.  As in aiosmtpd, an empty one is "" in angle form only.
  */
 static int
 addr_local_quote(struct addrp *ap, int angle)
@@ -283,7 +283,7 @@ addr_dotatom_end(const char *p)
 /*
  * A domain-literal (RFC 5322 3.4.1), copied without its white space
  * and with quoted-pairs decoded, as Python does.  One run of dtext only.
- * [DAEMON] 7.3: one left open is an error (it crashes Python).
+ * Unlike aiosmtpd, one left open is an error (it crashes Python's parser).
  */
 static int
 addr_literal(struct addrp *ap)
@@ -433,7 +433,7 @@ addr_angle(struct addrp *ap)
  * Parse the address at the start of arg (leading white space skipped):
  * angle form if it begins with `<`, else a bare addr-spec.  On success
  * out holds the normalised address, *locallen the length of what precedes
- * its last `@` (0 if none: PROTOCOL.md 7, max-local-part) and *rest
+ * its last `@` (0 if none: max-local-part then does not apply) and *rest
  * points just after the address and its CFWS.  An address whose normal
  * form is empty (a bare `""`) is refused: aiosmtpd answers it with 501.
  */

@@ -1,5 +1,5 @@
 /*
- * auth.c: what the AUTH command (RFC 4954, PROTOCOL.md section 10) needs
+ * auth.c: what the AUTH command (RFC 4954) needs
  * besides its dialogue: strict base64, the PLAIN value, and the credential
  * backends: a passwd file of crypt(3) hashes loaded by the master, or a
  * DJB checkpassword program run without a shell under a time limit.
@@ -390,9 +390,9 @@ auth_b64_value(unsigned char ch)
 }
 
 /*
- * PROTOCOL.md 10.5: whole groups of four, `=` only as the padding of the
- * last one (so never first, and nothing else after it).  RFC 4954
- * section 4: "=" alone is the empty response.  Bits of the last character
+ * Strict base64 (RFC 4648): whole groups of four, `=` only as the
+ * padding of the last one (so never first, and nothing else after it).
+ * RFC 4954 section 4: "=" alone is the empty response.  Bits of the last character
  * that padding leaves unused are not checked, as CPython does not.
  */
 int

@@ -472,7 +472,7 @@ config_cmdlimit(const struct config *c, const char *verb)
 			return c->c_lim.lim_cmdlimits[i].cml_max;
 	if (c->c_lim.lim_cmdlimit != -1)
 		return c->c_lim.lim_cmdlimit;
-	/* PROTOCOL.md 12.1: per-verb limits without `*` default to 20. */
+	/* Per-verb limits without `*` leave the default at 20. */
 	if (c->c_lim.lim_ncmdlimits > 0)
 		return CMD_LIMIT_DEFAULT;
 	return -1;
@@ -1094,7 +1094,7 @@ config_cmdlimit_verb(struct parse *p, const char *verb, long long n)
 		return -1;
 	}
 	cl = &c->c_lim.lim_cmdlimits[i];
-	/* Sessions look verbs up upper-cased (PROTOCOL.md 4, step 3). */
+	/* Sessions look verbs up upper-cased. */
 	for (len = 0; verb[len] != '\0'; len++)
 		cl->cml_verb[len] = (char)toupper((unsigned char)verb[len]);
 	cl->cml_verb[len] = '\0';
@@ -1106,7 +1106,7 @@ config_cmdlimit_verb(struct parse *p, const char *verb, long long n)
 
 /*
  * command-limit N | command-limit * N | command-limit CMD N.  The first
- * two set the default budget, the third one verb's (PROTOCOL.md 12.1).
+ * two set the default budget, the third one verb's (smtpd.conf.5).
  */
 static int
 config_cmdlimit_parse(struct parse *p, int argc, char **argv)
@@ -1385,7 +1385,7 @@ config_listen_flag(const char *opt)
 		return LF_TLS;
 	if (strcmp(opt, "starttls") == 0)
 		return LF_STARTTLS;
-	/* require-X implies X (DESIGN.md, Listeners). */
+	/* require-X implies X (smtpd.conf.5, listen). */
 	if (strcmp(opt, "require-starttls") == 0)
 		return LF_STARTTLS | LF_REQ_STARTTLS;
 	if (strcmp(opt, "auth") == 0)
@@ -1612,7 +1612,7 @@ config_listen_same(const struct listener *a, const struct listener *b)
 
 /*
  * Listener options that contradict each other or the global directives
- * (PROTOCOL.md section 2), blamed on the `listen` line.
+ * (smtpd.conf.5, listen), blamed on the `listen` line.
  */
 static void
 config_check_listener(struct parse *p, const struct listener *l)

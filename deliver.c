@@ -2,8 +2,7 @@
  * deliver.c: the spool of one message (memory, then an unlinked file) and
  * its delivery: the built-in sinks, or the delivery program run without a
  * shell, its input a complete anonymous file, under a time limit, its exit
- * status mapped to the SMTP reply (DESIGN.md "Delivery contract",
- * PROTOCOL.md section 15).
+ * status mapped to the SMTP reply (smtpd.conf.5, DELIVERY COMMAND).
  */
 
 #include <sys/types.h>
@@ -44,7 +43,7 @@ enum deliver_class {
 	DC_TEMP		/* 4xx */
 };
 
-/* sysexits.h status to reply (PROTOCOL.md 15.1); anything else is 451. */
+/* sysexits.h status to reply (smtpd.conf.5); anything else is 451. */
 static const struct {
 	int		 de_status;
 	const char	*de_reply;
@@ -528,7 +527,7 @@ deliver_argv(const struct config *c, const struct client *cl,
 	return argv;
 }
 
-/* The environment, exactly: PATH and the SMTPD_* of DESIGN.md. */
+/* The environment, exactly: PATH and the SMTPD_* of smtpd.conf.5. */
 static char **
 deliver_envp(const struct client *cl, const struct envelope *e,
     const struct deliver_job *dj)
@@ -910,7 +909,7 @@ deliver_io(struct deliver_job *dj, int timeout)
 }
 
 /*
- * PROTOCOL.md 15.2: a first stdout line `NNN text' whose first digit
+ * The program's own reply: a first stdout line `NNN text' whose first digit
  * agrees with the exit class replaces our reply.  Control characters
  * would let the program forge further reply lines: such a line is ignored.
  * Returns the length of the line taken, with its end, for the log to skip.
@@ -942,7 +941,7 @@ deliver_override(struct deliver_job *dj)
 	return end;
 }
 
-/* Exit status to reply class and text (PROTOCOL.md 15.1). */
+/* Exit status to reply class and text (smtpd.conf.5, Exit status). */
 static void
 deliver_result(struct deliver_job *dj, const char *id)
 {
@@ -1075,7 +1074,7 @@ deliver_one(const struct config *c, const struct client *cl,
 	dj->dj_pidfd = -1;
 	dj->dj_start = util_now_ms();
 	if (sp->sp_error) {
-		/* PROTOCOL.md 16: the message was never whole. */
+		/* 452 4.3.1: the message was never whole. */
 		dj->dj_class = DC_TEMP;
 		strlcpy(dj->dj_reply, REPLY_NOSPOOL, sizeof(dj->dj_reply));
 		rv = -1;

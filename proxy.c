@@ -1,6 +1,6 @@
 /*
  * proxy.c: the PROXY protocol header a load balancer sends before the SMTP
- * dialogue (PROTOCOL.md section 13, HAProxy's proxy-protocol.txt), parsed
+ * dialogue (HAProxy's proxy-protocol.txt), parsed
  * incrementally from the octets read so far, and the CIDR networks of
  * `proxy-protocol from`.
  */
@@ -93,7 +93,7 @@ proxy_parse(const unsigned char *buf, size_t len, struct proxy_info *pi,
 	size_t	 n = len < PROXY_SIGLEN ? len : PROXY_SIGLEN;
 
 	memset(pi, 0, sizeof(*pi));
-	/* PROTOCOL.md 13: the first five octets choose the version. */
+	/* The first five octets choose the version. */
 	if (memcmp(buf, "PROXY", n) == 0)
 		return (len < PROXY_SIGLEN ? 0 :
 		    proxy_v1(buf, len, pi, errstr));
@@ -104,7 +104,7 @@ proxy_parse(const unsigned char *buf, size_t len, struct proxy_info *pi,
 	return (-1);
 }
 
-/* Version 1, a text line (PROTOCOL.md 13.1, proxy-protocol.txt 2.1). */
+/* Version 1, a text line (proxy-protocol.txt 2.1). */
 static int
 proxy_v1(const unsigned char *buf, size_t len, struct proxy_info *pi,
     const char **errstr)
@@ -420,7 +420,7 @@ proxy_set(struct proxy_info *pi, int af, const void *src, const void *dst,
 	}
 }
 
-/* Version 2, binary (PROTOCOL.md 13.2, proxy-protocol.txt 2.2). */
+/* Version 2, binary (proxy-protocol.txt 2.2). */
 static int
 proxy_v2(const unsigned char *buf, size_t len, struct proxy_info *pi,
     const char **errstr)

@@ -1,7 +1,7 @@
 /*
  * session.c: one SMTP or LMTP session in a child process: the blocking
  * line reader, the command table and state machine, the DATA reader and
- * the reply queue.  PROTOCOL.md is the specification of every reply.
+ * the reply queue.  smtpd.8 DIAGNOSTICS lists every reply.
  */
 
 #include <sys/types.h>
@@ -532,7 +532,7 @@ session_fill(struct session *s)
 
 /*
  * The next command line, without the CR and LF characters at its end
- * (PROTOCOL.md section 4).  A line that does not fit max-line-length is
+ * (RFC 5321 2.3.8).  A line that does not fit max-line-length is
  * read to its LF and discarded, so the session stays in sync.
  */
 static enum getline_result
@@ -576,7 +576,7 @@ session_getline(struct session *s, char **linep, size_t *lenp)
 }
 
 /*
- * Command dispatch (PROTOCOL.md section 4)
+ * Command dispatch (RFC 5321 4.1.1)
  */
 
 static const struct command *
@@ -589,7 +589,7 @@ command_find(const struct session *s, const char *verb)
 			continue;
 		if ((commands[i].cmd_flags & CMD_F_LMTP) && !session_lmtp(s))
 			return NULL;
-		/* PROTOCOL.md 10.1 [DAEMON]: no AUTH without a backend. */
+		/* Unlike aiosmtpd, no AUTH verb without a backend. */
 		if ((commands[i].cmd_flags & CMD_F_AUTHL) &&
 		    (s->s_listener->l_flags & LF_AUTH) == 0)
 			return NULL;
@@ -618,7 +618,7 @@ command_listed(const struct session *s, const struct command *cmd)
 	return 1;
 }
 
-/* Step 5: the command line limit, with RFC 1870/6531 MAIL allowances. */
+/* The command line limit, with RFC 1870/6531 MAIL allowances. */
 static size_t
 command_max_len(const struct session *s, const char *verb)
 {
@@ -633,7 +633,7 @@ command_max_len(const struct session *s, const char *verb)
 	return max;
 }
 
-/* Step 7: 1 when the verb's command-limit budget is used up. */
+/* 1 when the verb's command-limit budget is used up. */
 static int
 command_over_budget(struct session *s, const char *verb)
 {
@@ -704,7 +704,7 @@ arg_nonascii(const char *arg)
 	return 0;
 }
 
-/* The generic checks of the table, then the handler (step 9). */
+/* The generic checks of the table, then the handler . */
 static void
 command_run(struct session *s, const struct command *cmd, char *arg)
 {
@@ -733,7 +733,7 @@ session_not_recognized(struct session *s)
 	    session_echo_mask(verb));
 }
 
-/* Step 8; PROTOCOL.md 12.2: the fifth unknown verb ends the session. */
+/* An unknown verb; the fifth ends the session, as in aiosmtpd. */
 static void
 session_unknown(struct session *s)
 {
@@ -820,7 +820,7 @@ session_command(struct session *s, char *line, size_t len)
  * HELO, EHLO, LHLO
  */
 
-/* PROTOCOL.md 7.4: a greeting name must not break a header or argv. */
+/* A greeting name must not break a header or argv. */
 static int
 session_greet(struct session *s, const char *arg, int esmtp)
 {
@@ -847,7 +847,7 @@ cmd_helo(struct session *s, char *arg)
 		session_reply(s, "250 %s", s->s_conf->c_hostname);
 }
 
-/* PROTOCOL.md 6.3 [DAEMON]: AUTH on `auth` listeners, inside TLS. */
+/* AUTH only on `auth` listeners (not as aiosmtpd), inside TLS. */
 static int
 auth_offered(const struct session *s)
 {
@@ -856,7 +856,7 @@ auth_offered(const struct session *s)
 	return (lf & LF_AUTH) && (s->s_tls || (lf & LF_AUTH_PLAIN));
 }
 
-/* PROTOCOL.md 6.3: the capability list, in this order. */
+/* The capability list, in this order (smtpd.8 DIAGNOSTICS, 250). */
 static void
 session_capabilities(struct session *s)
 {
@@ -893,13 +893,13 @@ cmd_ehlo(struct session *s, char *arg)
 static void
 cmd_lhlo(struct session *s, char *arg)
 {
-	/* PROTOCOL.md 6.4 [QUIRK]: the syntax reply names EHLO. */
+	/* As in aiosmtpd, the syntax reply names EHLO. */
 	if (session_greet(s, arg, 1) == 0)
 		session_capabilities(s);
 }
 
 /*
- * AUTH (PROTOCOL.md section 10, RFC 4954).  auth.c decodes and checks
+ * AUTH (RFC 4954).  auth.c decodes and checks
  * credentials; the exchange with the client is here.
  */
 
@@ -1041,7 +1041,7 @@ auth_throttled(const struct session *s)
 	    session_auth_check(s->s_client.ci_addr) == -1;
 }
 
-/* PROTOCOL.md 10.6: the backend's verdict, bounded failures. */
+/* The backend's verdict, bounded failures (auth max-failures). */
 static void
 auth_finish(struct session *s, const char *mech, const char *user,
     const char *pass, int unusable)
@@ -1065,7 +1065,7 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	if (r == AUTH_FAILED && auth_counted(s))
 		session_auth_failed(s->s_client.ci_addr);
 	/*
-	 * PROTOCOL.md 12.3: responses do not restart the timer, but the
+	 * AUTH responses do not restart the timer, but the
 	 * time a slow backend (checkpassword) takes is not the client's.
 	 */
 	deadline_extend(s, util_now_ms() - start);
@@ -1092,7 +1092,7 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	}
 }
 
-/* PROTOCOL.md 10.2: the checks, in this order. */
+/* The checks, in aiosmtpd's order (smtpd.8 DIAGNOSTICS). */
 static int
 auth_refused(struct session *s, const char *arg)
 {
@@ -1126,7 +1126,7 @@ cmd_auth(struct session *s, char *arg)
 		session_reply(s, "501 Too many values");
 		return;
 	}
-	/* Mechanism names are compared as sent [QUIRK]. */
+	/* Mechanism names are compared as sent, as aiosmtpd does. */
 	if (strcmp(mech, "PLAIN") == 0 && (mechs & AUTHM_PLAIN))
 		r = auth_plain(s, ir, user, pass);
 	else if (strcmp(mech, "LOGIN") == 0 && (mechs & AUTHM_LOGIN))
@@ -1163,9 +1163,9 @@ strip_keyword(char *arg, const char *kw)
 
 /*
  * A MAIL or RCPT path or a VRFY argument, parsed and normalised by
- * addr.c, then refused for control characters (PROTOCOL.md 7.4), a local
+ * addr.c, then refused for control characters, a local
  * part over max-local-part, or a normalised form that begins with '-'
- * and could pass for an option of the delivery program (7.2).
+ * and could pass for an option of the delivery program.
  */
 static int
 session_path(struct session *s, char *arg, char *out, size_t outsz,
@@ -1196,7 +1196,7 @@ struct mail_params {
 };
 
 /*
- * PROTOCOL.md 6.5 step 9: upper-case the parameters and check that every
+ * RFC 5321 4.1.2 esmtp-param: upper-case the parameters and check that every
  * one is KEYWORD or KEYWORD=VALUE.  Returns the number of parameters
  * (stored in tok unless it is NULL), or -1 on a syntax error.
  */
@@ -1261,7 +1261,7 @@ size_too_big(const char *digits, long long max)
 	return v > max;
 }
 
-/* PROTOCOL.md 6.5 steps 10-15; replies and returns -1 on a refusal. */
+/* BODY, SMTPUTF8, SIZE, others; replies and returns -1 on a refusal. */
 static int
 mail_params_check(struct session *s, const struct mail_params *mp,
     const char *syntax)
@@ -1405,7 +1405,7 @@ cmd_rcpt(struct session *s, char *arg)
 		session_reply(s, "501 %s", syntax);
 		return;
 	}
-	/* PROTOCOL.md 7.1 [DAEMON]: the null path is no recipient. */
+	/* The null path is no recipient (aiosmtpd accepts it). */
 	r = session_path(s, arg, addr, sizeof(addr), &rest);
 	if (r != ADDR_OK) {
 		session_reply(s, "553 5.1.3 Error: malformed address");
@@ -1431,7 +1431,7 @@ cmd_rcpt(struct session *s, char *arg)
 		session_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
-	/* Tables, then the policy server (issue 9). */
+	/* Tables, then the policy server (smtpd.conf.5 POLICY). */
 	if (policy_rcpt(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
 	    addr, reply, sizeof(reply)) == -1) {
 		session_reply(s, "%s", reply);
@@ -1445,7 +1445,7 @@ cmd_rcpt(struct session *s, char *arg)
 }
 
 /*
- * DATA (PROTOCOL.md section 9)
+ * DATA (RFC 5321 4.1.1.4, 4.5.2)
  */
 
 enum data_error {
@@ -1584,7 +1584,7 @@ data_read(struct session *s, struct data_reader *d)
 			content_end(&d->d_content);
 			return 1;
 		}
-		/* PROTOCOL.md 12.3 [DAEMON]: every line restarts the timer. */
+		/* Every line restarts the timer (aiosmtpd times all of DATA). */
 		if (d->d_lines > 0)
 			deadline_restart(s);
 		if (session_fill(s) <= 0)
@@ -1863,7 +1863,7 @@ session_loop(struct session *s)
 }
 
 /*
- * The PROXY header (PROTOCOL.md 13), read without taking one octet more
+ * The PROXY header (proxy-protocol.txt), read without taking one octet more
  * than it has: what follows may be a TLS ClientHello for OpenSSL to
  * read from the socket.  How many of the n octets peeked at after
  * `have` header octets certainly belong to the header:
@@ -1990,7 +1990,7 @@ session_start(struct session *s, const struct sockaddr *sa)
 	    session_peer(s, client, sizeof(client)), l->l_name,
 	    (l->l_flags & LF_PROXY) ? ", via " : "",
 	    (l->l_flags & LF_PROXY) ? peer : "");
-	/* PROTOCOL.md 12.3: the timer starts after the PROXY header. */
+	/* The timer starts after the PROXY header. */
 	deadline_restart(s);
 	if ((l->l_flags & LF_TLS) && session_tls_start(s) == -1)
 		return -1;

@@ -27,7 +27,7 @@
 
 #define NITEMS(a)		(sizeof(a) / sizeof((a)[0]))
 
-/* Defaults (DESIGN.md, smtpd.conf.5). */
+/* Defaults (smtpd.conf.5). */
 #define DEF_BANNER		"ESMTP smtpd"
 #define DEF_USER		"_smtpd"
 #define DEF_USER_FALLBACK	"nobody"
@@ -66,7 +66,7 @@
 #define MAX_CMDLIMITS		32
 #define MAX_CONF_LINE		4096
 
-/* Protocol constants (PROTOCOL.md). */
+/* Protocol constants (RFC 5321, smtpd.8 DIAGNOSTICS). */
 #define CMD_LINE_MAX		512	/* RFC 5321 4.5.3.1.4 */
 #define CMD_LIMIT_DEFAULT	20	/* per-verb limits without `*` */
 #define REPLY_MAX		1024	/* one reply line, CRLF included */

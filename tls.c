@@ -177,7 +177,7 @@ tls_ctx_new(const struct config *c)
 	tls_ctx_tickets(c, ctx);
 	/* One recv(2) for what the client sent, not two per record. */
 	SSL_CTX_set_read_ahead(ctx, 1);
-	/* PROTOCOL.md 11.4: never ask for a client certificate. */
+	/* Never ask for a client certificate. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	/* write(2) semantics: partial writes; the caller may move its data */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -520,7 +520,7 @@ tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 /*
  * The server handshake on a non-blocking socket, with one deadline for
  * all of it, so a client that stalls halfway is cut off.  The caller
- * closes fd on failure, without a reply (PROTOCOL.md 11.1).
+ * closes fd on failure, without a reply.
  */
 struct tls_conn *
 tls_accept(void *ctx, int fd, int timeout_ms, const char *sid)

@@ -1,8 +1,9 @@
 /*
  * test_addr.c: unit tests of addr_parse() (addr.c), table driven.  Every
- * example of PROTOCOL.md section 7 (and the address examples of 6.5) is
- * a row; the expected values were checked against Python's
- * email._header_value_parser, with the [DAEMON] rules of 7.3 applied.
+ * address form aiosmtpd accepts or refuses is a row; the expected values
+ * were checked against Python's email._header_value_parser, with smtpd's
+ * own rules applied (unterminated quoted strings and domain literals are
+ * refused, encoded words are kept as sent).
  */
 
 #include <setjmp.h>
@@ -35,7 +36,7 @@ struct addr_case {
 #define OKR(in, out, ll, rest)	{ in, T_OK, out, ll, rest }
 #define BAD(in)			{ in, T_BAD, "", 0, NULL }
 
-/* PROTOCOL.md 7, the table of accepted addresses. */
+/* Accepted addresses, their normal forms and local-part lengths. */
 static const struct addr_case accepted[] = {
 	OK("anne@example.com", "anne@example.com", 4),
 	OK("<anne@example.com>", "anne@example.com", 4),
@@ -75,7 +76,7 @@ static const struct addr_case accepted[] = {
 	OK("Postmaster", "Postmaster", 0),
 };
 
-/* PROTOCOL.md 7, the unparsable list, and 7.3. */
+/* Unparsable addresses, and the unterminated ones smtpd refuses. */
 static const struct addr_case unparsable[] = {
 	BAD("<@example.com>"),
 	BAD("<johnathon@>"),
@@ -481,7 +482,7 @@ test_outsz(void **state)
 
 /*
  * Normalising a normalised address gives it back, whole.  Not for the
- * two [QUIRK] forms that read differently bare (`@x`, `""@x`), nor for
+ * two aiosmtpd forms that read differently bare (`@x`, `""@x`), nor for
  * domain literals whose quoted-pairs were decoded (as Python does).
  */
 static int

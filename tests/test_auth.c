@@ -1,6 +1,6 @@
 /*
- * test_auth.c: unit tests of auth.c: the strict base64 decoder of
- * PROTOCOL.md 10.5, the PLAIN split, the passwd file loader with every
+ * test_auth.c: unit tests of auth.c: the strict base64 decoder
+ * (RFC 4648, RFC 4954 4), the PLAIN split, the passwd file loader with every
  * error and its file:line message, crypt(3) checks, and checkpassword
  * programs (input on fd 3, environment, exit statuses, time limit).
  */
@@ -152,7 +152,7 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* ---- base64 (PROTOCOL.md 10.5) ---- */
+/* ---- base64 (RFC 4648, RFC 4954 4) ---- */
 
 static void
 b64_ok(const char *in, const void *want, size_t wantlen)

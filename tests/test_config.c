@@ -1075,7 +1075,7 @@ test_subform_repeats(void **state)
 	    "auth mechanisms: already set on line 3");
 }
 
-/* PROTOCOL.md section 2: errors on the `listen` line. */
+/* Contradicting options: errors on the `listen` line. */
 static void
 test_conflicts(void **state)
 {

@@ -324,7 +324,7 @@ test_exit_status(void **state)
 	}
 }
 
-/* PROTOCOL.md 15.2. */
+/* The program's own reply (smtpd.conf.5). */
 static void
 test_override(void **state)
 {
@@ -705,7 +705,7 @@ test_stdin_late(void **state)
 }
 
 /*
- * DESIGN.md: the program never sees a partial message, even when the
+ * The program never sees a partial message, even when the
  * session dies (SIGKILL) while the program runs: it has its own session
  * and outlives it, and then reads the whole message.
  */
@@ -973,7 +973,7 @@ static const char per_rcpt_prog[] =
     "esac\n"
     "exit 0";
 
-/* PROTOCOL.md 15.4: one reply from several runs. */
+/* One run per recipient: one reply from several runs. */
 static void
 test_per_rcpt(void **state)
 {
@@ -1009,7 +1009,7 @@ test_per_rcpt(void **state)
 	free(log);
 }
 
-/* RFC 2033, PROTOCOL.md 14.2: one reply per recipient, in RCPT order. */
+/* RFC 2033 4.2: one reply per recipient, in RCPT order. */
 static void
 test_lmtp(void **state)
 {

@@ -282,6 +282,25 @@ check "$MAN8: has the master's 421 text \"$refuse\"" \
     grep -q -F -e "$refuse" "$MAN8"
 
 #
+# The project stands alone: no tracked file points to a document or a
+# marker that is not part of it (the RFCs and the manuals are cited).
+#
+
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	git ls-files -z | xargs -0 grep -I -n -E \
+	    -e 'PROTOCOL[.]md|DESIGN[.]md|STYLE[.]md|\[(DAEMON|QUIRK)\]' \
+	    -e '[Ii]ssue #?[0-9]|[Ss]teps? [0-9]' -- >"$tmp/outside" 2>/dev/null
+	if [ -s "$tmp/outside" ]; then
+		sed 's/^/	/' "$tmp/outside"
+		not_ok "tracked files refer to no outside document"
+	else
+		ok "tracked files refer to no outside document"
+	fi
+else
+	skipped "tracked files refer to no outside document (no git)"
+fi
+
+#
 # contrib/smtpd.conf.example.
 #
 

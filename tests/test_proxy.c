@@ -1,6 +1,6 @@
 /*
  * test_proxy.c: unit tests of proxy.c, table driven: every valid example
- * and every invalid class of PROTOCOL.md 13.1 and 13.2 with its reason,
+ * and every invalid class of proxy-protocol.txt 2.1 and 2.2 with its reason,
  * headers fed one octet at a time, the 107-octet limit, a haproxy v2
  * header with TLVs, and the `proxy-protocol from` networks.
  */
@@ -319,7 +319,7 @@ test_early(void **state)
 		check_bad(&early[i]);
 }
 
-/* PROTOCOL.md 13.1: the whole line, CRLF included, is 107 at most. */
+/* proxy-protocol.txt 2.1: the line, CRLF included, is 107 at most. */
 static void
 test_v1_limit(void **state)
 {

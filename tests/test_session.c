@@ -202,11 +202,11 @@ test_line_too_long(void **state)
 	char	 buf[3000];
 
 	(void)state;
-	/* Step 1: more than max-line-length octets, then in sync again. */
+	/* More than max-line-length octets, then in sync again. */
 	memset(buf, 'A', sizeof(buf));
 	memcpy(buf + 2000, "\r\nNOOP\r\n", 9);
 	check(buf, GREET "500 Command line too long\n250 OK\n");
-	/* Step 5: a 600-octet NOOP fits max-line-length but not 512. */
+	/* A 600-octet NOOP fits max-line-length but not 512. */
 	memcpy(buf, "NOOP ", 5);
 	memset(buf + 5, 'x', 595);
 	memcpy(buf + 600, "\r\n", 3);

@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 7: addresses through MAIL, RCPT and VRFY, and the
+"""Addresses through MAIL, RCPT and VRFY, and the
 envelope the delivery program gets in argv (byte-exact)."""
 
 import unittest

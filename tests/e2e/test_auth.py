@@ -1,4 +1,4 @@
-"""PROTOCOL.md 10 (AUTH), 6.3 (the AUTH line), 6.13 (HELP), 16; DESIGN.md
+"""AUTH (RFC 4954), its EHLO line and HELP; the smtpd.conf.5 settings
 `auth passwd`, `auth checkpassword`, `auth mechanisms`, `auth max-failures`,
 `auth failure-delay`, listener `auth`, `require-auth`, `auth-plaintext`.
 Real clients: smtplib, swaks; raw sockets for the exact replies."""

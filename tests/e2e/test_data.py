@@ -1,5 +1,5 @@
-"""PROTOCOL.md section 9: the message. Exactly what the delivery program
-gets (dot-unstuffing, bare CR/LF, smuggling variants), the size and line
+"""DATA (RFC 5321 4.1.1.4, 4.5.2): the message. Exactly what the delivery
+program gets (dot-unstuffing, bare CR/LF, smuggling variants), the size and line
 limits, EOF handling."""
 
 import time

@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 15 and DESIGN.md "Delivery contract": exit status to
+"""smtpd.conf.5 DELIVERY COMMAND: exit status to
 reply, the program's own reply, message ids, argv placeholders, the
 environment, per-recipient runs, deliver-timeout, discard, the stdout sink,
 and the log lines."""

@@ -1,4 +1,4 @@
-"""Issue 8 "Hardening": faults around the daemon.  A child or the master
+"""Hardening: faults around the daemon.  A child or the master
 killed in a session, a full spool file system, delivery programs that hang,
 leave grandchildren or flood their output, descriptors and processes running
 out, and SIGHUP under load."""

@@ -1,4 +1,4 @@
-"""A real HAProxy in front of two smtpd instances (PROTOCOL.md 13.3).
+"""A real HAProxy in front of two smtpd instances (proxy-protocol).
 
 haproxy runs contrib/haproxy/haproxy.cfg (send-proxy-v2) and
 haproxy-v1.cfg (send-proxy), moved to loopback: TCP mode, roundrobin,

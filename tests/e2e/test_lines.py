@@ -1,5 +1,5 @@
-"""PROTOCOL.md sections 3 and 4: greeting, reading a command line, unknown
-commands, command-limit (12.1, 12.2)."""
+"""Greeting, reading a command line, unknown commands, command-limit
+(smtpd.8 DIAGNOSTICS, 500 and 502, 421)."""
 
 import unittest
 
@@ -57,8 +57,8 @@ class TestLines(SmtpdTest):
         c.expect(BAD)
         c.send(b"\xffNOOP\r\n")
         c.expect(BAD)
-        # Step 3 comes before step 4: a non-ASCII verb with a non-ASCII
-        # argument is bad syntax, not strict ASCII mode.
+        # The verb is checked before the argument: a non-ASCII verb with a
+        # non-ASCII argument is bad syntax, not strict ASCII mode.
         c.send("MÄIL FROM:<ä@example.com>\r\n".encode())
         c.expect(BAD)
         c.check("NOOP", "250 OK")
@@ -176,7 +176,7 @@ class TestLines(SmtpdTest):
 
     def test_unknown_tab_is_not_a_separator(self):
         c = self.connect()
-        # The verb is "NOOP<TAB>X" (upper-cased). PROTOCOL.md does not say
+        # The verb is "NOOP<TAB>X" (upper-cased). Nothing says
         # how a control character is echoed: literally or as "?".
         got = c.cmd("NOOP\tx")
         self.assertRegex(got, r'^500 Error: command "NOOP[\t?]X" not '

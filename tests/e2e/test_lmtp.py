@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 14: LMTP listeners (listener option `lmtp`)."""
+"""RFC 2033: LMTP listeners (listener option `lmtp`)."""
 
 import os
 import smtplib

@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 14 over a UNIX socket listener with `mode 0660`
+"""LMTP (RFC 2033) over a UNIX socket listener with `mode 0660`
 (`listen on /path/lmtp.sock lmtp mode 0660`) and over TCP: smtplib.LMTP and
 swaks, a real LMTP client from Debian, get one reply per recipient after
 the final dot, in RCPT order.

@@ -1,4 +1,4 @@
-"""DESIGN.md "Process model" and "Command line": connection limits, SIGHUP,
+"""smtpd.8 Process model and SYNOPSIS: connection limits, SIGHUP,
 SIGTERM, child crashes, smtpd -n, the built-in default configuration."""
 
 import os
@@ -214,9 +214,8 @@ class TestSigterm(unittest.TestCase):
         t = time.monotonic()
         self.d.signal(signal.SIGTERM)
         time.sleep(0.3)
-        # DESIGN.md: sessions finish within the grace period. PROTOCOL.md
-        # has no shutdown reply (Appendix A lists every reply), so QUIT is
-        # answered, or the session ends without a reply.
+        # smtpd.8 SIGNALS: sessions finish within the grace period; QUIT
+        # is answered, or the session ends without a reply.
         c.send(b"QUIT\r\n")
         try:
             got = c.recv_reply()

@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 1 (PIPELINING, RFC 2920): replies in order, every
+"""PIPELINING (RFC 2920): replies in order, every
 complete command answered without the client sending more."""
 
 import unittest

@@ -1,4 +1,4 @@
-"""DESIGN.md "Process model": started as root with `user nobody`, the
+"""smtpd.8 Process model: started as root with `user nobody`, the
 children and the delivery program run unprivileged, and the master never
 holds a client's socket."""
 

@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 13: the PROXY protocol (listener `proxy-protocol`).
+"""The PROXY protocol (listener `proxy-protocol`).
 
 Raw sockets: every header is built by hand here, v1 and v2, valid and
 malformed. A refused header closes the connection without a byte and is

@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 12.3: the timeout closes without a reply; commands
+"""The timeout closes without a reply; commands
 restart it, unknown verbs do not; in DATA every line restarts it."""
 
 import time

@@ -1,6 +1,6 @@
-"""PROTOCOL.md 6.15 and 11 (STARTTLS, require-starttls, implicit TLS),
-DESIGN.md `tls certificate`, `tls protocols`, `tls ciphers`, `tls tickets`,
-SIGHUP certificate and ticket key rotation; real clients: smtplib, openssl
+"""STARTTLS (RFC 3207), require-starttls, implicit TLS; smtpd.conf.5
+`tls certificate`, `tls protocols`, `tls ciphers`, `tls tickets`, SIGHUP
+certificate and ticket key rotation; real clients: smtplib, openssl
 s_client, swaks."""
 
 import os

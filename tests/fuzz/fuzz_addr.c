@@ -19,7 +19,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 /*
  * Normalising a normalised address gives it back, whole.  Not for the
- * two [QUIRK] forms that read differently bare (`@x`, `""@x`), nor for
+ * two aiosmtpd forms that read differently bare (`@x`, `""@x`), nor for
  * domain literals whose quoted-pairs were decoded (as Python does).
  */
 static int

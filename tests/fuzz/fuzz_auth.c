@@ -1,7 +1,7 @@
 /*
  * fuzz_auth.c: libFuzzer harness of auth_b64_decode() and
- * auth_plain_split() (auth.c), against a deliberately naive decoder of
- * PROTOCOL.md 10.5 written from the text alone, and a NUL counter.
+ * auth_plain_split() (auth.c), against a deliberately naive decoder
+ * written from the rule below alone, and a NUL counter.
  */
 
 #include <stdint.h>
@@ -19,7 +19,7 @@ static const char fz_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /*
- * PROTOCOL.md 10.5: "=" alone and the empty line are the empty value;
+ * RFC 4954 4: "=" alone and the empty line are the empty value;
  * else only the alphabet and `=` padding, whole groups of four, one or
  * two `=` only at the very end, and the last group holds at least two
  * characters of the alphabet.  The unused bits of the last character are

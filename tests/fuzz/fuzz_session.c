@@ -4,7 +4,7 @@
  * RCPT parameters, AUTH, DATA and the state machine.  session_run() runs
  * in-process on one end of a socketpair; a writer thread feeds the input
  * in chunks and a reader thread drains the replies, which must all be
- * well-formed (RFC 5321 4.2, PROTOCOL.md 1).
+ * well-formed (RFC 5321 4.2).
  *
  * Input: octet 0 chooses the configuration (FZ_* bits), octet 1 the
  * chunk sizes, the rest is what the client sends.
