@@ -282,6 +282,55 @@ check "$MAN8: has the master's 421 text \"$refuse\"" \
     grep -q -F -e "$refuse" "$MAN8"
 
 #
+# Every reply text of the C code is in smtpd.8 DIAGNOSTICS (or, for the
+# delivery results, smtpd.conf.5): the parts of each literal that begins
+# with a reply code, between its printf conversions, as the pages render.
+#
+
+if have_mandoc && command -v python3 >/dev/null 2>&1; then
+	python3 - *.c >"$tmp/fragments" <<'PYEOF'
+import re, sys
+tok = re.compile(r'/\*.*?\*/|//[^\n]*|\'(?:\\.|[^\\\'])*\'|'
+    r'"((?:\\.|[^\\"])*)"|(\s+)|(.)', re.S)
+conv = re.compile(r'%[-+ #0-9.*]*(?:hh|h|ll|l|z|j|t)?[diouxXsc]')
+for path in sys.argv[1:]:
+    lits, cur = [], None
+    for m in tok.finditer(open(path, encoding='latin-1').read()):
+        if m.group(1) is not None:
+            s = re.sub(r'\\(.)', r'\1', m.group(1))
+            cur = s if cur is None else cur + s
+        elif m.group(2) is None and m.group(0)[:2] not in ('/*', '//'):
+            if cur is not None:
+                lits.append(cur)
+            cur = None
+    for s in lits:
+        if not re.match(r'[2-5][0-9][0-9][ -]', s):
+            continue
+        for part in conv.split(s):
+            part = part.strip()
+            if len(part) > 4 or (len(part) == 4 and
+                not re.match(r'[2-5][0-9][0-9]-?$', part)):
+                print(path + '\t' + part)
+PYEOF
+	mandoc -T ascii "$MAN8" | col -b | awk '
+	    /^[A-Z]/ { on = ($0 == "DIAGNOSTICS") ; next } on' |
+	    tr -s ' \t\n' '   ' >"$tmp/diagnostics"
+	mandoc -T ascii "$MAN5" | col -b | tr -s ' \t\n' '   ' >"$tmp/man5"
+	check "C code: reply texts found" [ -s "$tmp/fragments" ]
+	while IFS='	' read -r file text; do
+		if grep -q -F -e "$text" "$tmp/diagnostics" ||
+		    { [ "$file" = deliver.c ] &&
+		    grep -q -F -e "$text" "$tmp/man5"; }; then
+			ok "$MAN8 DIAGNOSTICS: has \"$text\" ($file)"
+		else
+			not_ok "$MAN8 DIAGNOSTICS: has \"$text\" ($file)"
+		fi
+	done <"$tmp/fragments"
+else
+	skipped "$MAN8 DIAGNOSTICS: every reply text (no mandoc or python3)"
+fi
+
+#
 # The project stands alone: no tracked file points to a document or a
 # marker that is not part of it (the RFCs and the manuals are cited).
 #
