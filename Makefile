@@ -1,4 +1,4 @@
-# smtpd: portable GNU make.  `make run` and `make check` are the two
+# smtpd: GNU make on Linux (README, Platform).  `make run` and `make check` are the two
 # commands of the README; both install missing Debian packages first.
 
 PREFIX ?=	/usr/local
@@ -58,8 +58,8 @@ CMOCKA_LIBS =	$(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Everything but main() links into the unit tests.
 LIBSRCS =	addr.c anvil.c auth.c channel.c config.c content.c control.c \
-		deliver.c load.c log.c metrics.c net.c policy.c proxy.c score.c session.c \
-		systemd.c tls.c upgrade.c util.c
+		deliver.c load.c log.c metrics.c net.c os.c policy.c proxy.c \
+		score.c session.c systemd.c tls.c upgrade.c util.c
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
 UNITTESTS =	test_addr test_config test_session test_deliver test_tls \
 		test_proxy test_auth test_policy test_content test_ids \

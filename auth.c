@@ -7,7 +7,6 @@
 
 #include <sys/types.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <crypt.h>
@@ -574,11 +573,8 @@ auth_cp_wait(pid_t pid)
 	int		 status = -1, ms, exited = 0, lost = 0;
 
 	deadline = util_now_ms() + auth_timeout_ms;
-	pfd.fd = -1;
+	pfd.fd = os_pidfd_open(pid);
 	pfd.events = POLLIN;
-#ifdef SYS_pidfd_open
-	pfd.fd = (int)syscall(SYS_pidfd_open, pid, 0);
-#endif
 	for (;;) {
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |

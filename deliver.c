@@ -8,7 +8,6 @@
 #include <sys/types.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -181,10 +180,8 @@ spool_open(const char *dir)
 	char	*path;
 	int	 fd;
 
-#ifdef O_TMPFILE
-	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1)
+	if ((fd = os_tmpfile(dir)) != -1)
 		return fd;
-#endif
 	/* No O_TMPFILE in this kernel or file system: name it, unlink it. */
 	xasprintf(&path, "%s/smtpd-spool.XXXXXXXXXX", dir);
 	if ((fd = mkostemp(path, O_CLOEXEC)) != -1 && unlink(path) == -1) {
@@ -712,7 +709,7 @@ deliver_input(struct deliver_job *dj, struct spool *sp, const char *prepend)
 	int	 fd = -1, save;
 
 	if (sp->sp_fd == -1)
-		fd = memfd_create("smtpd-message", MFD_CLOEXEC);
+		fd = os_memfd("smtpd-message");
 	if (fd == -1 && (sp->sp_fd != -1 || errno == ENOSYS))
 		fd = spool_open(sp->sp_dir);
 	if (fd == -1)
@@ -802,12 +799,8 @@ deliver_start(const struct config *c, const struct client *cl,
 	deliver_free(envp);
 	if (rv == -1)
 		return -1;
-#ifdef SYS_pidfd_open
 	/* Not reaped yet, so the pid cannot have been reused. */
-	dj->dj_pidfd = (int)syscall(SYS_pidfd_open, dj->dj_pid, 0);
-#endif
-	if (dj->dj_pidfd != -1)
-		fcntl(dj->dj_pidfd, F_SETFD, FD_CLOEXEC);
+	dj->dj_pidfd = os_pidfd_open(dj->dj_pid);
 	fcntl(dj->dj_out.do_fd, F_SETFL, O_NONBLOCK);
 	fcntl(dj->dj_err.do_fd, F_SETFL, O_NONBLOCK);
 	return 0;

@@ -204,7 +204,7 @@ score_init(int inherited)
 	if (inherited != -1)
 		(void)close(inherited);
 	board_size = score_size();
-	if ((fd = memfd_create("smtpd-score", MFD_CLOEXEC)) == -1 ||
+	if ((fd = os_memfd("smtpd-score")) == -1 ||
 	    ftruncate(fd, (off_t)board_size) == -1) {
 		log_warn("scoreboard: memfd");
 		if (fd != -1)

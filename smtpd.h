@@ -663,6 +663,11 @@ int		 anvil_throttled(const char *, int, long long);
 void		 anvil_failed(const char *, int, long long);
 void		 anvil_clear(void);
 
+/* os.c: the Linux-only calls, ENOSYS elsewhere */
+int		 os_memfd(const char *);
+int		 os_tmpfile(const char *);
+int		 os_pidfd_open(pid_t);
+
 /* util.c */
 void		*xmalloc(size_t);
 void		*xcalloc(size_t, size_t);

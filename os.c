@@ -1,0 +1,67 @@
+/*
+ * os.c: the calls that only Linux has, each behind one helper that fails
+ * with ENOSYS where the call does not exist, so that a port to the BSDs
+ * has one file to look at.  The callers keep a portable fallback: a named
+ * and unlinked spool file, an anonymous mapping, polling waitpid().
+ * (accept4, ppoll and pipe2 are used directly: the BSDs have them too.)
+ */
+
+#include <sys/types.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "smtpd.h"
+
+/* An anonymous file in memory (memfd_create(2), Linux 3.17). */
+int
+os_memfd(const char *name)
+{
+#ifdef MFD_CLOEXEC
+	return memfd_create(name, MFD_CLOEXEC);
+#else
+	(void)name;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/*
+ * An unnamed file in the directory dir (O_TMPFILE, Linux 3.11): nothing
+ * is left behind when the process dies.  Not every file system has it.
+ */
+int
+os_tmpfile(const char *dir)
+{
+#ifdef O_TMPFILE
+	return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#else
+	(void)dir;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/*
+ * A descriptor that polls readable when the child pid exits
+ * (pidfd_open(2), Linux 5.3), close-on-exec.  The child must not have been
+ * reaped yet, so that its pid cannot have been reused.
+ */
+int
+os_pidfd_open(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	int	 fd;
+
+	if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) != -1)
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
