@@ -63,7 +63,7 @@ LIBSRCS =	addr.c anvil.c auth.c channel.c config.c content.c control.c \
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
 UNITTESTS =	test_addr test_config test_session test_deliver test_tls \
 		test_proxy test_auth test_policy test_content test_ids \
-		test_channel
+		test_channel test_score
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)
 CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
 # The bench's clients (contrib/bench), built by make bench and make test.

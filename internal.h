@@ -33,6 +33,35 @@ int		 policy_reply_action(const char *, size_t, char *, size_t);
 int		 policy_action(const char *, const char *, char *, size_t,
 		    char *, size_t);
 
+/* score.c: the board a memfd holds, shared by the master and children */
+#define SCORE_MAGIC		0x736d7470	/* "smtp" */
+#define SCORE_VERSION		1
+#define SCORE_SLOTS		(MAX_CLIENTS + MAX_PREFORK + 64)
+#define SCORE_READ_TRIES	8
+
+/* A child's slot: its session as `smtpd -s` shows it. */
+struct score_slot {
+	_Atomic int		 ss_owner;	/* master that claimed it; 0 */
+	_Atomic int		 ss_pid;	/* the child, 0 before it runs */
+	_Atomic unsigned int	 ss_seq;	/* odd while ss_addr changes */
+	_Atomic int		 ss_state;	/* SS_* */
+	_Atomic long long	 ss_since;	/* session start, epoch seconds */
+	_Atomic unsigned long long ss_bytes;	/* received in this session */
+	_Atomic unsigned int	 ss_msgs;	/* messages of this session */
+	char			 ss_addr[64];	/* client, "" for UNIX */
+};
+
+struct score_board {
+	uint32_t		 sb_magic;
+	uint32_t		 sb_version;
+	uint32_t		 sb_nslots;
+	uint32_t		 sb_slotsize;
+	long long		 sb_started;	/* epoch seconds of the start */
+	_Atomic int		 sb_used;	/* slots below this were used */
+	_Atomic unsigned long long sb_count[SC_NCOUNTERS];
+	struct score_slot	 sb_slots[];
+};
+
 /* proxy.c */
 #define PROXY_V1_MAX		107
 

@@ -16,12 +16,15 @@
 
 #include "smtpd.h"
 
-/* An anonymous file in memory (memfd_create(2), Linux 3.17). */
+/*
+ * An anonymous file in memory (memfd_create(2), Linux 3.17), which its
+ * maker may seal (fcntl F_ADD_SEALS).
+ */
 int
 os_memfd(const char *name)
 {
 #ifdef MFD_CLOEXEC
-	return memfd_create(name, MFD_CLOEXEC);
+	return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 #else
 	(void)name;
 	errno = ENOSYS;

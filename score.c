@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -20,34 +21,7 @@
 #include <unistd.h>
 
 #include "smtpd.h"
-
-#define SCORE_MAGIC		0x736d7470	/* "smtp" */
-#define SCORE_VERSION		1
-#define SCORE_SLOTS		(MAX_CLIENTS + MAX_PREFORK + 64)
-#define SCORE_READ_TRIES	8
-
-/* A child's slot: its session as `smtpd -s` shows it. */
-struct score_slot {
-	_Atomic int		 ss_owner;	/* master that claimed it; 0 */
-	_Atomic int		 ss_pid;	/* the child, 0 before it runs */
-	_Atomic unsigned int	 ss_seq;	/* odd while ss_addr changes */
-	_Atomic int		 ss_state;	/* SS_* */
-	_Atomic long long	 ss_since;	/* session start, epoch seconds */
-	_Atomic unsigned long long ss_bytes;	/* received in this session */
-	_Atomic unsigned int	 ss_msgs;	/* messages of this session */
-	char			 ss_addr[64];	/* client, "" for UNIX */
-};
-
-struct score_board {
-	uint32_t		 sb_magic;
-	uint32_t		 sb_version;
-	uint32_t		 sb_nslots;
-	uint32_t		 sb_slotsize;
-	long long		 sb_started;	/* epoch seconds of the start */
-	_Atomic int		 sb_used;	/* slots below this were used */
-	_Atomic unsigned long long sb_count[SC_NCOUNTERS];
-	struct score_slot	 sb_slots[];
-};
+#include "internal.h"
 
 /*
  * What each counter is called: a metric family (families contiguous, in
@@ -204,8 +178,14 @@ score_init(int inherited)
 	if (inherited != -1)
 		(void)close(inherited);
 	board_size = score_size();
+	/*
+	 * Sealed at its size: a child that truncated it would kill the
+	 * master with SIGBUS at its next count.
+	 */
 	if ((fd = os_memfd("smtpd-score")) == -1 ||
-	    ftruncate(fd, (off_t)board_size) == -1) {
+	    ftruncate(fd, (off_t)board_size) == -1 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_SEAL) == -1) {
 		log_warn("scoreboard: memfd");
 		if (fd != -1)
 			(void)close(fd);
@@ -309,6 +289,10 @@ score_child(int slot)
 {
 	if (board == NULL || slot < 0 || slot >= SCORE_SLOTS)
 		return;
+	/* The mapping is enough; only a master hands the board on. */
+	if (board_fd != -1)
+		(void)close(board_fd);
+	board_fd = -1;
 	self = &board->sb_slots[slot];
 	atomic_store_explicit(&self->ss_state, SS_IDLE, memory_order_relaxed);
 	atomic_store(&self->ss_pid, (int)getpid());
@@ -412,7 +396,7 @@ score_slot(int i, struct score_view *v)
 	char			*p;
 	int			 tries;
 
-	if (board == NULL || i < 0 || i >= atomic_load(&board->sb_used))
+	if (board == NULL || i < 0 || i >= score_nslots())
 		return -1;
 	ss = &board->sb_slots[i];
 	if ((v->sv_pid = atomic_load(&ss->ss_pid)) == 0 ||
@@ -443,10 +427,19 @@ score_slot(int i, struct score_view *v)
 	return 0;
 }
 
+/*
+ * The slots ever used.  Every child can write the board: what it says
+ * is bounded before the master indexes with it.
+ */
 int
 score_nslots(void)
 {
-	return board != NULL ? atomic_load(&board->sb_used) : 0;
+	int	 used;
+
+	if (board == NULL)
+		return 0;
+	used = atomic_load(&board->sb_used);
+	return used < 0 ? 0 : used > SCORE_SLOTS ? SCORE_SLOTS : used;
 }
 
 const char *
