@@ -1162,7 +1162,8 @@ config_deliver_check(char **argv, int *per_rcpt, char *err, size_t errlen)
 			}
 			if (i == 0) {
 				snprintf(err, errlen, "placeholder %s in the "
-				    "program path", deliver_placeholder_name(j));
+				    "program path",
+				    deliver_placeholder_name(j));
 				return -1;
 			}
 			if (j == PH_RECIPIENTS &&
@@ -2053,36 +2054,38 @@ config_rejsenders_print(FILE *fp, const struct config *c)
 }
 
 /* All networks of a list on one line. */
+/* A directive followed by its networks, or nothing when there are none. */
+static void
+config_netline_print(FILE *fp, const char *kw, const struct netaddr *na,
+    int n)
+{
+	if (n == 0)
+		return;
+	fputs(kw, fp);
+	config_nets_print(fp, na, n);
+	putc('\n', fp);
+}
+
 static void
 config_clients_print(FILE *fp, const struct config *c, int list)
 {
-	if (c->c_pol.po_nclients[list] == 0)
-		return;
-	fprintf(fp, "%s clients", list == PN_ACCEPT ? "accept" : "reject");
-	config_nets_print(fp, c->c_pol.po_clients[list],
+	config_netline_print(fp, list == PN_ACCEPT ? "accept clients" :
+	    "reject clients", c->c_pol.po_clients[list],
 	    c->c_pol.po_nclients[list]);
-	putc('\n', fp);
 }
 
 static void
 config_authexempt_print(FILE *fp, const struct config *c)
 {
-	if (c->c_auth.au_nexempt == 0)
-		return;
-	fputs("auth exempt", fp);
-	config_nets_print(fp, c->c_auth.au_exempt, c->c_auth.au_nexempt);
-	putc('\n', fp);
+	config_netline_print(fp, "auth exempt", c->c_auth.au_exempt,
+	    c->c_auth.au_nexempt);
 }
 
 static void
 config_exempt_print(FILE *fp, const struct config *c)
 {
-	if (c->c_pol.po_nbare_exempt == 0)
-		return;
-	fputs("bare-newline-exempt", fp);
-	config_nets_print(fp, c->c_pol.po_bare_exempt,
+	config_netline_print(fp, "bare-newline-exempt", c->c_pol.po_bare_exempt,
 	    c->c_pol.po_nbare_exempt);
-	putc('\n', fp);
 }
 
 static void
