@@ -193,12 +193,14 @@ static const struct keyword keywords[] = {
 	K_FORMS("bare-newline-exempt", "NETWORK ...", config_exempt_parse,
 	    config_exempt_print),
 	K_STRING("chroot", c_chroot, "DIR", config_check_path),
+	K_TYPED("chunking", KW_BOOL, c_chunking, 0, 1, "yes|no"),
 	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,
 	    config_cmdlimit_print),
 	K_STRING("control", c_control, "PATH", config_check_socket),
 	K_FUNC("deliver", 0, config_deliver_parse, config_deliver_print),
 	K_TYPED("deliver-timeout", KW_DURATION, c_dlv.dl_timeout, 1,
 	    MAX_DURATION, "DURATION"),
+	K_TYPED("enhanced-status-codes", KW_BOOL, c_enhanced, 0, 1, "yes|no"),
 	K_STRING("hostname", c_hostname, "NAME", config_check_hostname),
 	K_INT("junk-command-limit", c_lim.lim_junk, 0, MAX_CMDLIMIT),
 	/* Listeners are printed after every global directive. */
@@ -395,6 +397,8 @@ config_default(void)
 	c->c_lim.lim_maxrcpt = DEF_MAXRCPT;
 	c->c_lim.lim_timeout = DEF_TIMEOUT;
 	c->c_smtputf8 = 0;
+	c->c_chunking = 1;
+	c->c_enhanced = 0;
 	c->c_lim.lim_cmdlimit = -1;
 	c->c_lim.lim_junk = DEF_JUNK_LIMIT;
 	c->c_lim.lim_session = DEF_SESSION_TIME;

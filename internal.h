@@ -62,6 +62,10 @@ struct score_board {
 	struct score_slot	 sb_slots[];
 };
 
+/* session.c */
+int		 session_bdat_parse(const char *, size_t, unsigned long long *,
+		    int *);
+
 /* proxy.c */
 #define PROXY_V1_MAX		107
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "smtpd.h"
+#include "internal.h"
 
 #define OBUF_SIZE	8192		/* queued replies */
 #define CMD_SIZE_EXTRA	26		/* MAIL allowance with SIZE */
@@ -32,6 +33,7 @@
 #define MAX_BUDGETS	32		/* command-limit verbs per session */
 #define SPOOL_KEEP	(64 * 1024)	/* spool memory the next session gets */
 #define RCPT_KEEP	1024		/* recipient slots the next one gets */
+#define BDAT_DIGITS_MAX	19		/* RFC 3030 chunk size, ASCII digits */
 
 enum session_state {
 	S_INIT,		/* greeted, no HELO/EHLO/LHLO yet */
@@ -54,6 +56,19 @@ struct budget {
 	long long		 b_left;
 };
 
+/* RFC 3030 CHUNKING: the BDAT chunks of one transaction. */
+struct chunking {
+	unsigned long long	 ch_left;	/* octets of this chunk unread */
+	int			 ch_last;	/* this chunk is the LAST */
+	int			 ch_bad;	/* malformed: size unknown */
+	int			 ch_cut;	/* the client left mid-chunk */
+	int			 ch_active;	/* the transaction had a BDAT */
+	int			 ch_failed;	/* 503 until RSET */
+	unsigned int		 ch_count;	/* chunks taken */
+	long long		 ch_size;	/* octets of the message */
+	struct content		 ch_content;	/* the message's content rules */
+};
+
 struct session {
 	const struct config	*s_conf;
 	const struct listener	*s_listener;
@@ -72,6 +87,9 @@ struct session {
 	int			 s_authfail;	/* failed AUTH attempts */
 	int			 s_skip;	/* discarding an over-long line */
 	int			 s_indata;	/* reading a message */
+	int			 s_nocode;	/* replies without RFC 2034 code */
+	int			 s_external;	/* the delivery program's reply */
+	struct chunking		 s_chunk;
 	char			*s_ibuf;
 	size_t			 s_isize;
 	size_t			 s_ipos;	/* first unconsumed octet */
@@ -105,6 +123,8 @@ struct session {
 #define CMD_F_TIMER	0x40	/* dispatching it restarts the timer */
 #define CMD_F_AUTHL	0x80	/* listeners with `auth` only */
 #define CMD_F_JUNK	0x100	/* counts for junk-command-limit */
+#define CMD_F_CHUNK	0x200	/* `chunking yes` only; octets follow */
+#define CMD_F_NOCODE	0x400	/* replies carry no enhanced code */
 
 struct command {
 	const char	*cmd_verb;
@@ -120,7 +140,10 @@ void	(*session_auth_failed)(const char *);
 
 static void	 session_reply(struct session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
+static void	 chunk_announce(struct session *, const char *, size_t);
+static void	 chunk_read(struct session *, int);
 static void	 cmd_auth(struct session *, char *);
+static void	 cmd_bdat(struct session *, char *);
 static void	 cmd_helo(struct session *, char *);
 static void	 cmd_ehlo(struct session *, char *);
 static void	 cmd_lhlo(struct session *, char *);
@@ -144,17 +167,19 @@ static void	 session_free(struct session *);
 static const struct command commands[] = {
 	{ "AUTH", cmd_auth, CMD_F_AUTHL | CMD_F_HELP | CMD_F_TIMER,
 	    "Syntax: AUTH <mechanism>" },
+	{ "BDAT", cmd_bdat, CMD_F_CHUNK | CMD_F_HELO | CMD_F_AUTH |
+	    CMD_F_TIMER, "Syntax: BDAT <size> [LAST]" },
 	{ "DATA", cmd_data, CMD_F_HELO | CMD_F_AUTH | CMD_F_HELP |
 	    CMD_F_TIMER, "Syntax: DATA" },
-	{ "EHLO", cmd_ehlo, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_TIMER,
-	    "Syntax: EHLO hostname" },
+	{ "EHLO", cmd_ehlo, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_TIMER |
+	    CMD_F_NOCODE, "Syntax: EHLO hostname" },
 	{ "EXPN", cmd_expn, CMD_F_TIMER | CMD_F_JUNK, NULL },
-	{ "HELO", cmd_helo, CMD_F_HELP | CMD_F_TIMER,
+	{ "HELO", cmd_helo, CMD_F_HELP | CMD_F_TIMER | CMD_F_NOCODE,
 	    "Syntax: HELO hostname" },
 	{ "HELP", cmd_help, CMD_F_AUTH | CMD_F_HELP | CMD_F_TIMER |
 	    CMD_F_JUNK, "Syntax: HELP [command]" },
 	{ "LHLO", cmd_lhlo, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_LMTP |
-	    CMD_F_TIMER, "Syntax: LHLO hostname" },
+	    CMD_F_TIMER | CMD_F_NOCODE, "Syntax: LHLO hostname" },
 	{ "MAIL", cmd_mail, CMD_F_HELO | CMD_F_AUTH | CMD_F_HELP |
 	    CMD_F_TIMER, "Syntax: MAIL FROM: <address>" },
 	{ "NOOP", cmd_noop, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_TIMER |
@@ -213,6 +238,11 @@ session_reset_envelope(struct session *s)
 	e->e_instance[0] = '\0';
 	e->e_body8 = 0;
 	e->e_smtputf8 = 0;
+	/* A chunked message ends with its transaction. */
+	s->s_chunk.ch_active = s->s_chunk.ch_failed = 0;
+	s->s_chunk.ch_count = 0;
+	s->s_chunk.ch_size = 0;
+	spool_clear(&s->s_spool, SIZE_MAX);
 	if (s->s_state > S_HELO)
 		session_set_state(s, S_HELO);
 }
@@ -401,24 +431,135 @@ session_flush(struct session *s)
 	s->s_olen = 0;
 }
 
+/*
+ * RFC 3463 codes for the replies that come without one (RFC 2034): by
+ * reply code, and for 250 by the command it answers; any other reply
+ * gets its class's X.0.0.
+ */
+static const struct status_code {
+	int		 sc_reply;
+	const char	*sc_verb;	/* NULL: any command */
+	const char	*sc_code;
+} status_codes[] = {
+	{ 250, "MAIL", "2.1.0" },
+	{ 250, "RCPT", "2.1.5" },
+	{ 421, NULL, "4.7.0" },
+	{ 454, NULL, "4.7.0" },
+	{ 500, NULL, "5.5.2" },
+	{ 501, NULL, "5.5.4" },
+	{ 502, NULL, "5.5.1" },
+	{ 503, NULL, "5.5.1" },
+	{ 504, NULL, "5.5.4" },
+	{ 530, NULL, "5.7.0" },
+	{ 552, NULL, "5.3.4" },
+	{ 555, NULL, "5.5.4" }
+};
+
+/* The class's X.0.0 (RFC 3463 3.1); NULL for a 1xx or 3xx reply. */
+static const char *
+status_class_code(int reply)
+{
+	switch (reply / 100) {
+	case 2:
+		return "2.0.0";
+	case 4:
+		return "4.0.0";
+	case 5:
+		return "5.0.0";
+	default:
+		return NULL;
+	}
+}
+
+/* The code of a reply to the command verb (NULL: no command). */
+const char *
+session_status_code(int reply, const char *verb)
+{
+	size_t	 i;
+
+	for (i = 0; i < NITEMS(status_codes); i++)
+		if (status_codes[i].sc_reply == reply &&
+		    (status_codes[i].sc_verb == NULL || (verb != NULL &&
+		    strcmp(status_codes[i].sc_verb, verb) == 0)))
+			return status_codes[i].sc_code;
+	return status_class_code(reply);
+}
+
+/* The text already begins with an RFC 3463 code: class.subject.detail. */
+static int
+reply_has_code(const char *text, size_t len)
+{
+	size_t	 i = 0, part, digits;
+
+	for (part = 0; part < 3; part++) {
+		for (digits = 0; i < len && text[i] >= '0' && text[i] <= '9' &&
+		    digits < 3; i++)
+			digits++;
+		if (digits == 0 || (part == 0 && digits != 1))
+			return 0;
+		if (part < 2 && (i == len || text[i++] != '.'))
+			return 0;
+	}
+	return i == len || text[i] == ' ';
+}
+
+/*
+ * `enhanced-status-codes yes': insert the code after "NNN " of the reply
+ * of len octets at r, within max octets.  The greeting and the replies to
+ * HELO, EHLO and LHLO have none (RFC 2034 3); the delivery program's own
+ * reply gets its class's code.
+ */
+static size_t
+reply_add_code(struct session *s, char *r, size_t len, size_t max)
+{
+	const char	*code;
+	size_t		 clen;
+	int		 reply;
+
+	if (!s->s_conf->c_enhanced || s->s_nocode || len < 4 ||
+	    r[3] != ' ' || reply_has_code(r + 4, len - 4))
+		return len;
+	reply = (r[0] - '0') * 100 + (r[1] - '0') * 10 + (r[2] - '0');
+	code = s->s_external ? status_class_code(reply) :
+	    session_status_code(reply, s->s_verb);
+	if (code == NULL || len + (clen = strlen(code) + 1) > max)
+		return len;
+	memmove(r + 4 + clen, r + 4, len - 4);
+	memcpy(r + 4, code, clen - 1);
+	r[4 + clen - 1] = ' ';
+	return len + clen;
+}
+
+/*
+ * Every reply of a session is formatted and queued here.  RFC 3030 2:
+ * whatever the reply to a BDAT, the octets of its chunk are not
+ * commands; they are read (and dropped) before the reply is queued.
+ */
 static void
 session_reply(struct session *s, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	*r;
 	int	 n;
 
+	if (s->s_chunk.ch_left > 0)
+		chunk_read(s, 0);
+	if (s->s_chunk.ch_cut)
+		return;
 	if (s->s_olen + REPLY_MAX > sizeof(s->s_obuf))
 		session_flush(s);
+	r = s->s_obuf + s->s_olen;
 	va_start(ap, fmt);
-	n = vsnprintf(s->s_obuf + s->s_olen, REPLY_MAX - 2, fmt, ap);
+	n = vsnprintf(r, REPLY_MAX - 2, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		fatalx("%s: bad reply format", __func__);
 	if (n > REPLY_MAX - 3)
 		n = REPLY_MAX - 3;
-	log_debug("%s > %.*s", s->s_client.ci_sid, n, s->s_obuf + s->s_olen);
+	n = (int)reply_add_code(s, r, (size_t)n, REPLY_MAX - 3);
+	log_debug("%s > %.*s", s->s_client.ci_sid, n, r);
 	if (s->s_msgreply)
-		score_reply(s->s_obuf + s->s_olen);
+		score_reply(r);
 	s->s_olen += (size_t)n;
 	s->s_obuf[s->s_olen++] = '\r';
 	s->s_obuf[s->s_olen++] = '\n';
@@ -433,7 +574,10 @@ session_reply_cb(void *arg, const char *line)
 	/* A message went through: the junk count starts again (Postfix). */
 	if (line[0] == '2')
 		s->s_junk = 0;
+	/* RFC 3463 3.1: the program's reply gets only its class's code. */
+	s->s_external = 1;
 	session_reply(s, "%s", line);
+	s->s_external = 0;
 }
 
 /*
@@ -589,6 +733,9 @@ command_find(const struct session *s, const char *verb)
 			continue;
 		if ((commands[i].cmd_flags & CMD_F_LMTP) && !session_lmtp(s))
 			return NULL;
+		if ((commands[i].cmd_flags & CMD_F_CHUNK) &&
+		    !s->s_conf->c_chunking)
+			return NULL;
 		/* Unlike aiosmtpd, no AUTH verb without a backend. */
 		if ((commands[i].cmd_flags & CMD_F_AUTHL) &&
 		    (s->s_listener->l_flags & LF_AUTH) == 0)
@@ -711,7 +858,11 @@ command_run(struct session *s, const struct command *cmd, char *arg)
 	if (cmd->cmd_flags & CMD_F_TIMER)
 		deadline_restart(s);
 	s->s_ncmds++;
-	if ((cmd->cmd_flags & CMD_F_HELO) && s->s_state == S_INIT)
+	if ((cmd->cmd_flags & CMD_F_CHUNK) && s->s_chunk.ch_bad) {
+		/* RFC 3030 2: what follows cannot be told from commands. */
+		session_reply(s, "501 %s", cmd->cmd_syntax);
+		s->s_closing = 1;
+	} else if ((cmd->cmd_flags & CMD_F_HELO) && s->s_state == S_INIT)
 		session_reply(s, "503 Error: send HELO first");
 	else if ((cmd->cmd_flags & CMD_F_AUTH) &&
 	    (s->s_listener->l_flags & LF_REQ_AUTH) &&
@@ -719,8 +870,11 @@ command_run(struct session *s, const struct command *cmd, char *arg)
 		session_reply(s, "530 5.7.0 Authentication required");
 	else if ((cmd->cmd_flags & CMD_F_NOARG) && arg != NULL)
 		session_reply(s, "501 %s", cmd->cmd_syntax);
-	else
+	else {
+		s->s_nocode = (cmd->cmd_flags & CMD_F_NOCODE) != 0;
 		cmd->cmd_handler(s, arg);
+		s->s_nocode = 0;
+	}
 }
 
 static void
@@ -791,6 +945,8 @@ session_command(struct session *s, char *line, size_t len)
 		return;
 	}
 	cmd = command_find(s, s->s_verb);
+	if (cmd != NULL && (cmd->cmd_flags & CMD_F_CHUNK))
+		chunk_announce(s, line, len);
 	if ((s->s_listener->l_flags & LF_REQ_STARTTLS) && !s->s_tls &&
 	    (cmd == NULL || (cmd->cmd_flags & CMD_F_PRE_TLS) == 0)) {
 		session_reply(s, "530 Must issue a STARTTLS command first");
@@ -868,6 +1024,10 @@ session_capabilities(struct session *s)
 		session_reply(s, "250-SIZE %lld", c->c_lim.lim_maxmsgsize);
 	session_reply(s, "250-8BITMIME");
 	session_reply(s, "250-PIPELINING");
+	if (c->c_chunking)
+		session_reply(s, "250-CHUNKING");
+	if (c->c_enhanced)
+		session_reply(s, "250-ENHANCEDSTATUSCODES");
 	if (c->c_smtputf8)
 		session_reply(s, "250-SMTPUTF8");
 	if ((lf & (LF_STARTTLS | LF_REQ_STARTTLS)) && !s->s_tls)
@@ -1401,6 +1561,10 @@ cmd_rcpt(struct session *s, char *arg)
 		session_reply(s, "503 Error: need MAIL command");
 		return;
 	}
+	if (s->s_chunk.ch_active) {
+		session_reply(s, "503 5.5.1 Error: RCPT after BDAT");
+		return;
+	}
 	if ((arg = strip_keyword(arg, "TO:")) == NULL || *arg == '\0') {
 		session_reply(s, "501 %s", syntax);
 		return;
@@ -1633,12 +1797,54 @@ data_finish(struct session *s, enum data_error error,
 		    &s->s_spool, session_reply_cb, s);
 }
 
+/* A new message of the session: its id and an empty spool. */
+static void
+message_begin(struct session *s)
+{
+	s->s_nmsgs++;
+	snprintf(s->s_env.e_id, sizeof(s->s_env.e_id), "%s.%u",
+	    s->s_client.ci_sid, s->s_nmsgs);
+	spool_clear(&s->s_spool, SIZE_MAX);
+}
+
+/*
+ * The message is complete (DATA's final dot, BDAT LAST): its replies,
+ * then the transaction ends.
+ */
+static void
+message_end(struct session *s, enum data_error error,
+    const struct content *ct, long long size)
+{
+	score_message(size);
+	s->s_msgreply = 1;
+	data_finish(s, error, ct, size);
+	s->s_msgreply = 0;
+	/* The time the delivery took is not the client's. */
+	deadline_restart(s);
+	session_reset_envelope(s);
+}
+
+/* Nothing is delivered of an unfinished message. */
+static void
+message_abort(struct session *s, long long size)
+{
+	log_info("%s message %s aborted after %lld octets",
+	    s->s_client.ci_sid, s->s_env.e_id, size);
+	s->s_closing = 1;
+	session_reset_envelope(s);
+}
+
 static void
 cmd_data(struct session *s, char *arg)
 {
 	struct data_reader	 d;
 	int			 r;
 
+	if (s->s_chunk.ch_active) {
+		session_reply(s,
+		    "503 5.5.1 Error: BDAT in progress, DATA not allowed");
+		return;
+	}
 	if (s->s_state < S_RCPT) {
 		session_reply(s, "503 Error: need RCPT command");
 		return;
@@ -1648,29 +1854,163 @@ cmd_data(struct session *s, char *arg)
 		return;
 	}
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	s->s_nmsgs++;
-	snprintf(s->s_env.e_id, sizeof(s->s_env.e_id), "%s.%u",
-	    s->s_client.ci_sid, s->s_nmsgs);
-	spool_clear(&s->s_spool, SIZE_MAX);
+	message_begin(s);
 	s->s_indata = 1;
 	score_state(SS_DATA);
 	r = data_read(s, &d);
 	s->s_indata = 0;
 	if (r)
-		score_message(d.d_size);
-	s->s_msgreply = 1;
-	if (!r) {
-		/* Nothing is delivered of an unfinished message. */
-		log_info("%s message %s aborted after %lld octets",
-		    s->s_client.ci_sid, s->s_env.e_id, d.d_size);
-		s->s_closing = 1;
+		message_end(s, d.d_error, &d.d_content, d.d_size);
+	else
+		message_abort(s, d.d_size);
+}
+
+/*
+ * BDAT (RFC 3030, see smtpd(8) CHUNKING)
+ */
+
+/*
+ * `BDAT <size> [LAST]': size 1 to 19 digits, LAST in any case, one SP
+ * between the words and nothing else.  The line is the whole command
+ * line without its CR LF.  0, or -1 when the size cannot be known.
+ */
+int
+session_bdat_parse(const char *line, size_t len, unsigned long long *size,
+    int *last)
+{
+	size_t	 i, digits;
+
+	if (len < 6 || strncasecmp(line, "BDAT ", 5) != 0)
+		return -1;
+	*size = 0;
+	for (i = 5, digits = 0; i < len && line[i] >= '0' && line[i] <= '9';
+	    i++, digits++)
+		*size = *size * 10 + (unsigned long long)(line[i] - '0');
+	if (digits == 0 || digits > BDAT_DIGITS_MAX)
+		return -1;
+	*last = 0;
+	if (i == len)
+		return 0;
+	if (len - i != 5 || strncasecmp(line + i, " LAST", 5) != 0)
+		return -1;
+	*last = 1;
+	return 0;
+}
+
+/*
+ * The line of a BDAT: from its LF on, `size' octets are chunk data
+ * whatever the reply (session_reply reads them first when it is not the
+ * handler that takes them).
+ */
+static void
+chunk_announce(struct session *s, const char *line, size_t len)
+{
+	struct chunking	*ch = &s->s_chunk;
+
+	ch->ch_bad = session_bdat_parse(line, len, &ch->ch_left,
+	    &ch->ch_last) == -1;
+	if (ch->ch_bad)
+		ch->ch_left = 0;
+}
+
+/*
+ * Read the rest of the chunk: into the message when keep is set, else
+ * dropped.  The timeout restarts at every read, as in DATA.
+ * When the client goes away first, ch_cut is set and nothing more is
+ * said to it.
+ */
+static void
+chunk_read(struct session *s, int keep)
+{
+	struct chunking	*ch = &s->s_chunk;
+	size_t		 n;
+
+	s->s_indata = 1;
+	while (ch->ch_left > 0) {
+		if (s->s_ipos == s->s_ilen) {
+			if (session_fill(s) <= 0) {
+				ch->ch_cut = 1;
+				ch->ch_left = 0;
+				s->s_closing = 1;
+				break;
+			}
+			deadline_restart(s);
+			continue;
+		}
+		n = s->s_ilen - s->s_ipos;
+		if ((unsigned long long)n > ch->ch_left)
+			n = (size_t)ch->ch_left;
+		if (keep) {
+			/* Lines end at CRLF across chunks, as in DATA. */
+			content_write(&ch->ch_content, s->s_ibuf + s->s_ipos, n);
+			ch->ch_size += (long long)n;
+		}
+		s->s_ipos += n;
+		ch->ch_left -= n;
+	}
+	s->s_indata = 0;
+}
+
+/* The refusals of a BDAT, in this order; 0 when the chunk is taken. */
+static int
+chunk_refused(struct session *s)
+{
+	struct chunking		*ch = &s->s_chunk;
+	long long		 max = s->s_conf->c_lim.lim_maxmsgsize;
+
+	if (s->s_state < S_MAIL)
+		session_reply(s, "503 Error: need MAIL command");
+	else if (s->s_state < S_RCPT)
+		session_reply(s, "503 Error: need RCPT command");
+	else if (ch->ch_failed)
+		session_reply(s, "503 5.5.1 Error: transaction failed, "
+		    "send RSET");
+	else if (max != 0 && ch->ch_left >
+	    (unsigned long long)(max - ch->ch_size)) {
+		ch->ch_active = ch->ch_failed = 1;
+		if (ch->ch_last && session_lmtp(s)) {
+			/* RFC 2033 4.2: LAST is answered per recipient. */
+			data_reply_all(s, "552 Error: Too much mail data");
+			session_reset_envelope(s);
+		} else
+			session_reply(s, "552 Error: Too much mail data");
 	} else
-		data_finish(s, d.d_error, &d.d_content, d.d_size);
-	s->s_msgreply = 0;
-	/* The time the delivery took is not the client's. */
-	deadline_restart(s);
-	spool_clear(&s->s_spool, SIZE_MAX);
-	session_reset_envelope(s);
+		return 0;
+	return 1;
+}
+
+static void
+cmd_bdat(struct session *s, char *arg)
+{
+	struct chunking	*ch = &s->s_chunk;
+	unsigned long long size = ch->ch_left;
+
+	(void)arg;
+	if (chunk_refused(s))
+		return;
+	if (!ch->ch_active) {
+		ch->ch_active = 1;
+		content_init(&ch->ch_content, &s->s_spool,
+		    (size_t)s->s_conf->c_lim.lim_maxline,
+		    policy_bare_newline(s->s_conf, &s->s_client));
+		message_begin(s);
+	}
+	ch->ch_count++;
+	score_state(SS_DATA);
+	chunk_read(s, 1);
+	if (ch->ch_cut)
+		message_abort(s, ch->ch_size);
+	else if (!ch->ch_last) {
+		score_state(state_scores[s->s_state]);
+		session_reply(s, "250 OK %llu octets received", size);
+	} else {
+		content_end(&ch->ch_content);
+		log_info("%s message %s via=BDAT chunks=%u size=%lld",
+		    s->s_client.ci_sid, s->s_env.e_id, ch->ch_count,
+		    ch->ch_size);
+		message_end(s, ch->ch_content.ct_toolong ?
+		    DATA_LINE_TOO_LONG : DATA_OK, &ch->ch_content, ch->ch_size);
+	}
 }
 
 /*
@@ -2106,8 +2446,10 @@ session_greeting(struct session *s)
 		s->s_rejected = 1;
 		return;
 	}
+	s->s_nocode = 1;
 	session_reply(s, "220 %s %s", s->s_conf->c_hostname,
 	    s->s_conf->c_banner);
+	s->s_nocode = 0;
 }
 
 void

@@ -1285,8 +1285,10 @@ master_refuse(int fd, const char *addr, const char *why)
 	char	 buf[REPLY_MAX];
 	int	 n;
 
-	n = snprintf(buf, sizeof(buf), "421 %s " REFUSE_TEXT "\r\n",
-	    master_hostname());
+	/* RFC 2034: the code of the session's replies, when they have. */
+	n = snprintf(buf, sizeof(buf), "421 %s%s%s " REFUSE_TEXT "\r\n",
+	    conf->c_enhanced ? session_status_code(421, NULL) : "",
+	    conf->c_enhanced ? " " : "", master_hostname());
 	if (n > 0 && (size_t)n < sizeof(buf))
 		(void)send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)close(fd);

@@ -264,6 +264,8 @@ struct config {
 	char			*c_pidfile;	/* NULL: the default */
 	char			*c_control;	/* NULL: DEF_CONTROL */
 	int			 c_smtputf8;
+	int			 c_chunking;	/* RFC 3030 CHUNKING, BDAT */
+	int			 c_enhanced;	/* RFC 2034 status codes */
 	struct conf_limits	 c_lim;
 	struct conf_deliver	 c_dlv;
 	struct conf_tls		 c_tls;
@@ -576,6 +578,7 @@ extern int	(*session_auth_check)(const char *);
 extern void	(*session_auth_failed)(const char *);
 void		 session_run(const struct config *, const struct listener *,
 		    int, const struct sockaddr *, socklen_t);
+const char	*session_status_code(int, const char *);
 
 /* tls.c */
 struct tls_conn;

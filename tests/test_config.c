@@ -249,6 +249,8 @@ test_defaults(void **state)
 	assert_int_equal(c->c_lim.lim_maxrcpt, 1000);
 	assert_int_equal(c->c_lim.lim_timeout, 300);
 	assert_int_equal(c->c_smtputf8, 0);
+	assert_int_equal(c->c_chunking, 1);
+	assert_int_equal(c->c_enhanced, 0);
 	assert_true(c->c_lim.lim_cmdlimit == -1);
 	assert_int_equal(c->c_lim.lim_ncmdlimits, 0);
 	assert_int_equal(c->c_lim.lim_junk, 100);
@@ -504,6 +506,9 @@ static const struct error_case error_cases[] = {
 	{ "timeout 5d", "timeout: \"5d\" is not a duration" },
 	{ "deliver-timeout s", "deliver-timeout: \"s\" is not a duration" },
 	{ "smtputf8 maybe", "smtputf8: \"maybe\" is not yes or no" },
+	{ "chunking on", "chunking: \"on\" is not yes or no" },
+	{ "enhanced-status-codes 1",
+	    "enhanced-status-codes: \"1\" is not yes or no" },
 	{ "received-header YES", "received-header: \"YES\" is not yes or no" },
 	{ "hostname bad_name", "hostname: \"bad_name\" may contain only" },
 	{ "hostname \"\"", "hostname: \"\" must be 1 to 253 characters" },
@@ -1426,12 +1431,14 @@ test_print_golden(void **state)
 	    "banner \"ESMTP ready\"\n"
 	    "bare-newline keep\n"
 	    "chroot /var/empty\n"
+	    "chunking yes\n"
 	    "command-limit * 100\n"
 	    "command-limit RCPT 11\n"
 	    "command-limit NOOP 5\n"
 	    "deliver \"/usr/sbin/sendmail -i -f %{sender} -- "
 	    "%{recipients}\"\n"
 	    "deliver-timeout 3600\n"
+	    "enhanced-status-codes no\n"
 	    "hostname mx.example.org\n"
 	    "junk-command-limit 100\n"
 	    "max-clients 100\n"

@@ -169,7 +169,7 @@ read_outfile(size_t *lenp)
 #define GREET	"220 mx.test ESMTP smtpd\n"
 #define EHLO_REPLY \
 	"250-mx.test\n250-SIZE 33554432\n250-8BITMIME\n250-PIPELINING\n" \
-	"250 HELP\n"
+	"250-CHUNKING\n250 HELP\n"
 #define TXN	"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"
 #define TXN_OK	EHLO_REPLY "250 OK\n250 OK\n354 End data with <CR><LF>.<CR><LF>\n"
 
@@ -261,7 +261,7 @@ test_helo_ehlo(void **state)
 	conf->c_smtputf8 = 1;
 	conf->c_lim.lim_maxmsgsize = 0;
 	check("EHLO c\r\n", GREET "250-mx.test\n250-8BITMIME\n"
-	    "250-PIPELINING\n250-SMTPUTF8\n250 HELP\n");
+	    "250-PIPELINING\n250-CHUNKING\n250-SMTPUTF8\n250 HELP\n");
 }
 
 static void
@@ -416,7 +416,7 @@ test_data_limits(void **state)
 	strlcpy(p, "\r\n.\r\nNOOP\r\n", 20);
 	check(big, GREET
 	    "250-mx.test\n250-SIZE 100\n250-8BITMIME\n250-PIPELINING\n"
-	    "250 HELP\n250 OK\n250 OK\n"
+	    "250-CHUNKING\n250 HELP\n250 OK\n250 OK\n"
 	    "354 End data with <CR><LF>.<CR><LF>\n"
 	    "552 Error: Too much mail data\n250 OK\n");
 	/* A long line: 600 LF 600 CRLF is one 1203-octet line. */
@@ -426,7 +426,7 @@ test_data_limits(void **state)
 	p[600] = '\n';
 	strlcpy(p + 1201, "\r\n.\r\nRCPT TO:<a@b>\r\n", 40);
 	check(big, GREET "250-mx.test\n250-8BITMIME\n250-PIPELINING\n"
-	    "250 HELP\n250 OK\n250 OK\n"
+	    "250-CHUNKING\n250 HELP\n250 OK\n250 OK\n"
 	    "354 End data with <CR><LF>.<CR><LF>\n"
 	    "500 Line too long (see RFC5321 4.5.3.1.6)\n"
 	    "503 Error: need MAIL command\n");
@@ -505,6 +505,242 @@ test_lmtp(void **state)
 	    "250 OK id=*\n250 OK id=*\n");
 }
 
+/* RFC 3030 2: `BDAT <size> [LAST]', one SP apart, 1 to 19 digits. */
+static void
+test_bdat_parse(void **state)
+{
+	static const struct {
+		const char	*line;
+		int		 ok;
+		unsigned long long size;
+		int		 last;
+	} t[] = {
+		{ "BDAT 0", 0, 0, 0 },
+		{ "BDAT 10", 0, 10, 0 },
+		{ "bdat 10 last", 0, 10, 1 },
+		{ "BDAT 007 LaSt", 0, 7, 1 },
+		{ "BDAT 9999999999999999999 LAST", 0, 9999999999999999999ULL,
+		    1 },
+		{ "BDAT 99999999999999999999", -1, 0, 0 },
+		{ "BDAT", -1, 0, 0 },
+		{ "BDAT ", -1, 0, 0 },
+		{ "BDAT  10", -1, 0, 0 },
+		{ "BDAT 10  LAST", -1, 0, 0 },
+		{ "BDAT 10 LAST ", -1, 0, 0 },
+		{ "BDAT 10 LASTX", -1, 0, 0 },
+		{ "BDAT 10 FIRST", -1, 0, 0 },
+		{ "BDAT +10", -1, 0, 0 },
+		{ "BDAT -1", -1, 0, 0 },
+		{ "BDAT 1x", -1, 0, 0 },
+		{ "BDAT 10\tLAST", -1, 0, 0 },
+		{ "BDAT LAST", -1, 0, 0 },
+		{ "BDATA 10", -1, 0, 0 },
+	};
+	unsigned long long	 size;
+	size_t			 i;
+	int			 last, r;
+
+	(void)state;
+	for (i = 0; i < NITEMS(t); i++) {
+		size = 12345;
+		last = -1;
+		r = session_bdat_parse(t[i].line, strlen(t[i].line), &size,
+		    &last);
+		if (r != t[i].ok)
+			fail_msg("\"%s\": %d, expected %d", t[i].line, r,
+			    t[i].ok);
+		if (r == 0 && (size != t[i].size || last != t[i].last))
+			fail_msg("\"%s\": size %llu last %d", t[i].line, size,
+			    last);
+	}
+}
+
+/* RFC 2034, RFC 3463: the code of a reply that has none. */
+static void
+test_status_codes(void **state)
+{
+	static const struct {
+		int		 reply;
+		const char	*verb;
+		const char	*code;
+	} t[] = {
+		{ 250, "MAIL", "2.1.0" }, { 250, "RCPT", "2.1.5" },
+		{ 250, "DATA", "2.0.0" }, { 250, "BDAT", "2.0.0" },
+		{ 221, "QUIT", "2.0.0" }, { 252, "VRFY", "2.0.0" },
+		{ 220, "STARTTLS", "2.0.0" }, { 421, NULL, "4.7.0" },
+		{ 454, "STARTTLS", "4.7.0" }, { 451, "DATA", "4.0.0" },
+		{ 500, "", "5.5.2" }, { 501, "MAIL", "5.5.4" },
+		{ 504, "AUTH", "5.5.4" }, { 555, "RCPT", "5.5.4" },
+		{ 502, "EXPN", "5.5.1" }, { 503, "DATA", "5.5.1" },
+		{ 530, "MAIL", "5.7.0" }, { 552, "MAIL", "5.3.4" },
+		{ 550, "RCPT", "5.0.0" }, { 354, "DATA", NULL },
+		{ 334, "AUTH", NULL }
+	};
+	const char	*code;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < NITEMS(t); i++) {
+		code = session_status_code(t[i].reply, t[i].verb);
+		if (t[i].code == NULL ? code != NULL : code == NULL ||
+		    strcmp(code, t[i].code) != 0)
+			fail_msg("%d to %s: %s", t[i].reply,
+			    t[i].verb != NULL ? t[i].verb : "(none)",
+			    code != NULL ? code : "(none)");
+	}
+}
+
+#define BDAT_TXN	"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"
+#define BDAT_TXN_OK	EHLO_REPLY "250 OK\n250 OK\n"
+
+/* Chunks are raw and concatenated: no dot-stuffing, no end-of-data. */
+static void
+test_bdat(void **state)
+{
+	static const char	 want[] = "a\r\n.\r\n..x\r\nb\r\n";
+	char			*got;
+	size_t			 len;
+
+	(void)state;
+	deliver_to_file();
+	check(BDAT_TXN "BDAT 5\r\na\r\n.\r" "BDAT 0\r\n"
+	    "BDAT 9 LAST\r\n\n..x\r\nb\r\nNOOP\r\n",
+	    GREET BDAT_TXN_OK "250 OK 5 octets received\n"
+	    "250 OK 0 octets received\n250 OK id=*\n250 OK\n");
+	got = read_outfile(&len);
+	assert_int_equal(len, sizeof(want) - 1);
+	assert_memory_equal(got, want, len);
+	free(got);
+	/* BDAT 0 LAST: an empty message. */
+	check(BDAT_TXN "BDAT 0 LAST\r\n", GREET BDAT_TXN_OK "250 OK id=*\n");
+	got = read_outfile(&len);
+	assert_int_equal(len, 0);
+	free(got);
+}
+
+/* Whatever the reply, a chunk's octets are never commands. */
+static void
+test_bdat_refused(void **state)
+{
+	(void)state;
+	check("BDAT 6\r\nQUIT\r\nEHLO c\r\nBDAT 6 LAST\r\nQUIT\r\n"
+	    "MAIL FROM:<a@b>\r\nBDAT 6\r\nQUIT\r\nRCPT TO:<c@d>\r\n"
+	    "BDAT 6\r\nQUIT\r\nNOOP\r\n",
+	    GREET "503 Error: send HELO first\n" EHLO_REPLY
+	    "503 Error: need MAIL command\n250 OK\n"
+	    "503 Error: need RCPT command\n250 OK\n"
+	    "250 OK 6 octets received\n250 OK\n");
+	lst.l_flags = LF_REQ_STARTTLS;
+	check("BDAT 6\r\nQUIT\r\nNOOP\r\n",
+	    GREET "530 Must issue a STARTTLS command first\n250 OK\n");
+	lst.l_flags = 0;
+	conf->c_lim.lim_cmdlimit = 1;
+	check("BDAT 6\r\nQUIT\r\nBDAT 6\r\nQUIT\r\nNOOP\r\n",
+	    GREET "503 Error: send HELO first\n"
+	    "421 4.7.0 BDAT sent too many times\n");
+	conf->c_lim.lim_cmdlimit = -1;
+	/* Malformed: the size is unknown, the session ends. */
+	check(BDAT_TXN "BDAT 6 X\r\nQUIT\r\n",
+	    GREET BDAT_TXN_OK "501 Syntax: BDAT <size> [LAST]\n");
+	/* A client that goes away mid-chunk gets no reply. */
+	check(BDAT_TXN "BDAT 60\r\nQUIT\r\n", GREET BDAT_TXN_OK);
+	/* chunking no: BDAT is an unknown verb; what follows, commands. */
+	conf->c_chunking = 0;
+	check("EHLO c\r\nBDAT 6\r\nQUIT\r\n", GREET
+	    "250-mx.test\n250-SIZE 33554432\n250-8BITMIME\n250-PIPELINING\n"
+	    "250 HELP\n500 Error: command \"BDAT\" not recognized\n"
+	    "221 Bye\n");
+}
+
+static void
+test_bdat_transaction(void **state)
+{
+	(void)state;
+	check(BDAT_TXN "BDAT 3\r\nx\r\nRCPT TO:<e@f>\r\nDATA\r\n"
+	    "MAIL FROM:<a@b>\r\nRSET\r\nDATA\r\nBDAT 1 LAST\r\nx",
+	    GREET BDAT_TXN_OK "250 OK 3 octets received\n"
+	    "503 5.5.1 Error: RCPT after BDAT\n"
+	    "503 5.5.1 Error: BDAT in progress, DATA not allowed\n"
+	    "503 Error: nested MAIL command\n250 OK\n"
+	    "503 Error: need RCPT command\n503 Error: need MAIL command\n");
+	/* Over the size limit: 552, then 503 until RSET. */
+	conf->c_lim.lim_maxmsgsize = 10;
+	check("EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"
+	    "BDAT 6\r\n123456BDAT 5\r\n12345BDAT 1 LAST\r\nxRSET\r\n"
+	    "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 10 LAST\r\n0123456789",
+	    GREET "250-mx.test\n250-SIZE 10\n250-8BITMIME\n250-PIPELINING\n"
+	    "250-CHUNKING\n250 HELP\n250 OK\n250 OK\n"
+	    "250 OK 6 octets received\n552 Error: Too much mail data\n"
+	    "503 5.5.1 Error: transaction failed, send RSET\n250 OK\n"
+	    "250 OK\n250 OK\n250 OK id=*\n");
+	/* Lines end at CRLF across chunks: 999 octets and CRLF at most. */
+	conf->c_lim.lim_maxmsgsize = 0;
+	conf->c_lim.lim_maxline = 64;
+	check(BDAT_TXN "BDAT 40\r\n0123456789012345678901234567890123456\n\r\r"
+	    "BDAT 30 LAST\r\n01234567890123456789012345678\n",
+	    GREET "250-mx.test\n250-8BITMIME\n250-PIPELINING\n"
+	    "250-CHUNKING\n250 HELP\n250 OK\n250 OK\n"
+	    "250 OK 40 octets received\n"
+	    "500 Line too long (see RFC5321 4.5.3.1.6)\n");
+	/* A CRLF split between two chunks ends the line. */
+	check(BDAT_TXN "BDAT 40\r\n012345678901234567890123456789012345678\r"
+	    "BDAT 30 LAST\r\n\n012345678901234567890123456\r\n",
+	    GREET "250-mx.test\n250-8BITMIME\n250-PIPELINING\n"
+	    "250-CHUNKING\n250 HELP\n250 OK\n250 OK\n"
+	    "250 OK 40 octets received\n250 OK id=*\n");
+}
+
+/* LMTP: BDAT LAST is answered once per recipient. */
+static void
+test_bdat_lmtp(void **state)
+{
+	(void)state;
+	lst.l_flags = LF_LMTP;
+	check("LHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\n"
+	    "BDAT 3\r\nx\r\nBDAT 3 LAST\r\ny\r\n",
+	    GREET EHLO_REPLY "250 OK\n250 OK\n250 OK\n"
+	    "250 OK 3 octets received\n250 OK id=*\n250 OK id=*\n");
+	conf->c_lim.lim_maxmsgsize = 2;
+	check("LHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\n"
+	    "BDAT 3 LAST\r\nx\r\nNOOP\r\n",
+	    GREET "250-mx.test\n250-SIZE 2\n250-8BITMIME\n250-PIPELINING\n"
+	    "250-CHUNKING\n250 HELP\n250 OK\n250 OK\n250 OK\n"
+	    "552 Error: Too much mail data\n552 Error: Too much mail data\n"
+	    "250 OK\n");
+}
+
+/* enhanced-status-codes yes: one table, in the reply formatter. */
+static void
+test_enhanced_codes(void **state)
+{
+	(void)state;
+	conf->c_enhanced = 1;
+	check("MAIL FROM:<a@b>\r\nHELO\r\nEHLO c\r\nMAIL FROM:<a@b>\r\n"
+	    "RCPT TO:<c@d>\r\nRCPT TO:<>\r\nFOO\r\nVRFY x\r\nEXPN\r\n"
+	    "DATA x\r\nDATA\r\nx\r\n.\r\nBDAT 1 LAST\r\nx"
+	    "STARTTLS\r\nNOOP\r\nHELP\r\nRSET x\r\nQUIT\r\n",
+	    "220 mx.test ESMTP smtpd\n"
+	    "503 5.5.1 Error: send HELO first\n"
+	    "501 Syntax: HELO hostname\n"
+	    "250-mx.test\n250-SIZE 33554432\n250-8BITMIME\n250-PIPELINING\n"
+	    "250-CHUNKING\n250-ENHANCEDSTATUSCODES\n250 HELP\n"
+	    "250 2.1.0 OK\n250 2.1.5 OK\n"
+	    "553 5.1.3 Error: malformed address\n"
+	    "500 5.5.2 Error: command \"FOO\" not recognized\n"
+	    "252 2.0.0 Cannot VRFY user, but will accept message and "
+	    "attempt delivery\n"
+	    "502 5.5.1 EXPN not implemented\n"
+	    "501 5.5.4 Syntax: DATA\n"
+	    "354 End data with <CR><LF>.<CR><LF>\n"
+	    "250 2.0.0 OK id=*\n"
+	    "503 5.5.1 Error: need MAIL command\n"
+	    "454 4.7.0 TLS not available\n"
+	    "250 2.0.0 OK\n"
+	    "250 2.0.0 Supported commands: *\n"
+	    "501 5.5.4 Syntax: RSET\n"
+	    "221 2.0.0 Bye\n");
+}
+
 int
 main(void)
 {
@@ -528,6 +764,13 @@ main(void)
 		T(test_starttls),
 		T(test_command_limit),
 		T(test_lmtp),
+		T(test_bdat_parse),
+		T(test_status_codes),
+		T(test_bdat),
+		T(test_bdat_refused),
+		T(test_bdat_transaction),
+		T(test_bdat_lmtp),
+		T(test_enhanced_codes),
 #undef T
 	};
 

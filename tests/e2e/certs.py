@@ -6,6 +6,8 @@ the openssl command line tool (no key is ever committed).
                                as dir/NAME.crt and dir/NAME.key (key mode 0600)
     client_context(...)        an ssl.SSLContext that trusts only the test CA
     serial_of(path)            the serial number of a PEM certificate (int)
+    smtpd_with_cert(conf, ...) a started daemon whose config names a fresh
+                               server certificate as @CERT@ and @KEY@
 
 Keys are EC P-256: fast to make, accepted at every security level. The CA
 lives in a temp dir removed when the test process exits.
@@ -91,6 +93,23 @@ def server_cert(directory, name="server", serial=None, cn=SERVER_NAME,
     os.chmod(key, key_mode)
     os.chmod(cert, 0o644)
     return cert, key, serial
+
+
+def smtpd_with_cert(config, **opts):
+    """A started harness.Smtpd (opts are its options) with a fresh server
+    certificate in its temp dir, named in config by @CERT@ and @KEY@.
+    Return (smtpd, cert, key, serial)."""
+    from harness import Smtpd
+
+    d = Smtpd("", start=False, **opts)
+    try:
+        cert, key, serial = server_cert(d.tmp)
+        d.write_config(config.replace("@CERT@", cert).replace("@KEY@", key))
+        d.start()
+    except BaseException:
+        d.cleanup()
+        raise
+    return d, cert, key, serial
 
 
 def serial_of(path):

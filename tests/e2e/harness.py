@@ -1001,12 +1001,16 @@ class SmtpdTest(unittest.TestCase):
 
 
 def ehlo_lines(hostname=HOSTNAME, size=33554432, smtputf8=False,
-               starttls=False, auth=None):
+               starttls=False, auth=None, chunking=True, enhanced=False):
     """The EHLO reply smtpd sends with these settings, line by line."""
     lines = ["250-" + hostname]
     if size:
         lines.append("250-SIZE %d" % size)
     lines += ["250-8BITMIME", "250-PIPELINING"]
+    if chunking:
+        lines.append("250-CHUNKING")
+    if enhanced:
+        lines.append("250-ENHANCEDSTATUSCODES")
     if smtputf8:
         lines.append("250-SMTPUTF8")
     if starttls:

@@ -77,9 +77,10 @@ class TestEhlo(SmtpdTest):
     def test_ehlo_exact_bytes(self):
         c = self.connect()
         c.send(b"EHLO client.test\r\n")
-        raw = b"".join(c.recv_line() for _ in range(5))
+        raw = b"".join(c.recv_line() for _ in range(6))
         self.assertEqual(raw, b"250-mx.test\r\n250-SIZE 33554432\r\n"
-                         b"250-8BITMIME\r\n250-PIPELINING\r\n250 HELP\r\n")
+                         b"250-8BITMIME\r\n250-PIPELINING\r\n"
+                         b"250-CHUNKING\r\n250 HELP\r\n")
 
 
 class TestEhloOptions(SmtpdTest):
@@ -89,7 +90,8 @@ class TestEhloOptions(SmtpdTest):
         c = self.connect()
         c.check("EHLO client.test",
                 ["250-mx.test", "250-SIZE 1024", "250-8BITMIME",
-                 "250-PIPELINING", "250-SMTPUTF8", "250 HELP"])
+                 "250-PIPELINING", "250-CHUNKING", "250-SMTPUTF8",
+                 "250 HELP"])
 
     def test_mail_smtputf8(self):
         c = self.session()
@@ -110,7 +112,8 @@ class TestEhloUnlimited(SmtpdTest):
     def test_ehlo_without_size(self):
         c = self.connect()
         c.check("EHLO client.test",
-                ["250-mx.test", "250-8BITMIME", "250-PIPELINING", "250 HELP"])
+                ["250-mx.test", "250-8BITMIME", "250-PIPELINING",
+                 "250-CHUNKING", "250 HELP"])
         c.check("MAIL FROM:<a@example.com> SIZE=999999999999", "250 OK")
 
 

@@ -46,18 +46,8 @@ class TlsCase(SmtpdTest):
 
     @classmethod
     def setUpClass(cls):
-        opts = dict(cls.OPTS)
-        opts["start"] = False
-        d = Smtpd("", **opts)
-        try:
-            cls.cert, cls.key, cls.serial = certs.server_cert(d.tmp)
-            d.write_config(cls.CONFIG.replace("@CERT@", cls.cert)
-                           .replace("@KEY@", cls.key))
-            d.start()
-        except BaseException:
-            d.cleanup()
-            raise
-        cls.d = d
+        cls.d, cls.cert, cls.key, cls.serial = certs.smtpd_with_cert(
+            cls.CONFIG, **cls.OPTS)
 
     def assert_tls_run(self, run, proto="ESMTPS", tls_re=SMTPD_TLS_RE):
         self.assertRegex(run["env"]["SMTPD_TLS"], "^" + tls_re + "$")

@@ -1,7 +1,8 @@
 /*
  * fuzz_session.c: libFuzzer harness of the whole SMTP session (session.c):
  * the line reader, the command splitter and verb lookup, the MAIL and
- * RCPT parameters, AUTH, DATA and the state machine.  session_run() runs
+ * RCPT parameters, AUTH, DATA, BDAT chunks and the state machine, with
+ * and without enhanced status codes.  session_run() runs
  * in-process on one end of a socketpair; a writer thread feeds the input
  * in chunks and a reader thread drains the replies, which must all be
  * well-formed (RFC 5321 4.2).
@@ -34,6 +35,8 @@
 #define FZ_AUTH		0x10	/* auth auth-plaintext, backend fails */
 #define FZ_REQAUTH	0x20	/* and require-auth */
 #define FZ_INET		0x40	/* a client address, not a UNIX socket */
+#define FZ_ENHANCED	0x80	/* enhanced-status-codes yes; with
+				   FZ_CMDLIMIT, chunking no */
 
 #define FZ_SPINS	2000	/* waits for the session to read a chunk */
 
@@ -182,6 +185,9 @@ fz_configure(struct listener *l, uint8_t flags)
 	l->l_addr = addr;
 	strlcpy(l->l_name, "127.0.0.1:25", sizeof(l->l_name));
 	c->c_smtputf8 = (flags & FZ_SMTPUTF8) != 0;
+	c->c_enhanced = (flags & FZ_ENHANCED) != 0;
+	c->c_chunking = (flags & (FZ_ENHANCED | FZ_CMDLIMIT)) !=
+	    (FZ_ENHANCED | FZ_CMDLIMIT);
 	c->c_lim.lim_cmdlimit = (flags & FZ_CMDLIMIT) ? 4 : -1;
 	c->c_lim.lim_ncmdlimits = (flags & FZ_CMDLIMIT) ? 1 : 0;
 	strlcpy(c->c_lim.lim_cmdlimits[0].cml_verb, "NOOP", VERB_MAX);
