@@ -5,6 +5,7 @@ sends the message with BDAT and logs K; without CHUNKING it uses DATA.
 Against smtpd, plain and with STARTTLS, the message arrives intact, and
 Exim uses BDAT exactly when smtpd's EHLO offers CHUNKING."""
 
+import re
 import socket
 import threading
 import unittest
@@ -194,6 +195,10 @@ class TestEximToSmtpd(unittest.TestCase):
         self.assertEqual([x["rcpt"] for x in found], RCPTS, log)
         offered = any(l[4:] == "CHUNKING" for l in self.ehlo.split("\n"))
         self.assertEqual(exim.used_chunking(log), offered, log)
+        # smtpd's own log says the message came in BDAT chunks.
+        bdat = self.d.wait_log(r" message %s via=BDAT chunks=\d+ size=\d+\n"
+                               % re.escape(runs[0]["env"]["SMTPD_ID"]))
+        self.assertEqual(bool(bdat), offered, self.d.log()[-2000:])
         return runs[0], found
 
     def test_plain(self):

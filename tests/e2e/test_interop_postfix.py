@@ -2,7 +2,10 @@
 smtp(8) in plain SMTP and with STARTTLS, lmtp(8) to an LMTP listener over
 TCP and over a UNIX socket.  One message of 1 MiB with several recipients
 each time: it arrives byte for byte (after the Received headers), and
-Postfix logs status=sent for every recipient."""
+Postfix logs status=sent for every recipient.  With enhanced-status-codes
+yes, Postfix logs smtpd's codes: dsn=2.0.0 and "250 2.0.0 OK id=..." for
+each recipient, and dsn=5.5.2 for a message with too long lines, a code
+it can only have taken from smtpd's reply."""
 
 import os
 import shutil
@@ -23,6 +26,8 @@ class TestPostfixRelay(unittest.TestCase):
     """One smtpd: SMTP with STARTTLS on PORT, LMTP on PORT2 and on a UNIX
     socket that user postfix may reach."""
 
+    EXTRA = ""          # more configuration lines
+
     @classmethod
     def setUpClass(cls):
         cls.msg = sample_message(1 << 20, SENDER, RCPTS, "postfix")
@@ -36,7 +41,7 @@ class TestPostfixRelay(unittest.TestCase):
             d.write_config(RECORD + "\ntls certificate %s key %s\n"
                            "listen on 127.0.0.1 port @PORT@ starttls\n"
                            "listen on 127.0.0.1 port @PORT2@ lmtp\n"
-                           % (cert, key))
+                           % (cert, key) + cls.EXTRA)
             d.start()
         except BaseException:
             d.cleanup()
@@ -103,6 +108,51 @@ class TestPostfixRelay(unittest.TestCase):
         for x in sent:
             self.assertTrue(x["relay"].endswith("[%s]" % self.sock), x)
         self.assert_intact(runs)
+
+
+
+class TestPostfixRelayEnhanced(TestPostfixRelay):
+    """The same relays with enhanced-status-codes yes: Postfix's smtp(8)
+    and lmtp(8) log the code of smtpd's reply for every recipient."""
+
+    EXTRA = "enhanced-status-codes yes\n"
+
+    def relay(self, **where):
+        runs, sent = super().relay(**where)
+        for x in sent:
+            self.assertEqual(x["dsn"], "2.0.0", x)
+            self.assertRegex(x["text"], r"\b250 2\.0\.0 OK id=\S+", x)
+        return runs, sent
+
+
+@unittest.skipUnless(postfix.available(),
+                     "needs root and Postfix (contrib/deps.sh check)")
+class TestPostfixEnhancedBounce(unittest.TestCase):
+    """Lines longer than max-line-length: smtpd's reply to the message,
+    500 5.5.2 Line too long, is the code Postfix logs for the bounce (it
+    would log 5.0.0 for a 500 without a code)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Smtpd(RECORD + "\nenhanced-status-codes yes\n"
+                      "max-line-length 64")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+
+    def test_line_too_long_bounce(self):
+        msg = sample_message(4096, SENDER, RCPTS[:1], "postfix")
+        pf = postfix.PostfixInstance(self.d.tmp,
+                                     relay=("127.0.0.1", self.d.port))
+        self.addCleanup(pf.stop)
+        pf.start()
+        qid = pf.submit(SENDER, RCPTS[:1], msg)
+        done = pf.wait_deliveries(qid, 1)
+        self.assertEqual([(x["status"], x["dsn"]) for x in done],
+                         [("bounced", "5.5.2")], pf.log_text())
+        self.assertIn("500 5.5.2 Line too long (see RFC5321 4.5.3.1.6)",
+                      done[0]["text"])
 
 
 if __name__ == "__main__":
