@@ -2457,7 +2457,7 @@ session_run(const struct config *c, const struct listener *l, int fd,
     const struct sockaddr *sa, socklen_t salen)
 {
 	struct session	*s;
-	int		 fl;
+	int		 fl, one = 1;
 
 	/* The master accepts non-blocking sockets; tests may pass others. */
 	if ((fl = fcntl(fd, F_GETFL)) == -1 || ((fl & O_NONBLOCK) == 0 &&
@@ -2467,6 +2467,14 @@ session_run(const struct config *c, const struct listener *l, int fd,
 		return;
 	}
 	s = session_new(c, l, fd, sa, salen);
+	/*
+	 * Replies are gathered in s_obuf and written at once, so Nagle
+	 * saves nothing: it would only hold the reply to a BDAT chunk
+	 * behind the client's delayed ACK of the replies before it.
+	 */
+	if (!l->l_unix)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 	score_session(s->s_client.ci_addr, SS_INIT);
 	if (session_start(s, sa) == 0) {
 		session_greeting(s);
