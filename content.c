@@ -48,11 +48,11 @@ content_bare(struct content *ct)
 		ct->ct_stop = 1;
 }
 
-/* Keep p[0..n) unless the message is already refused. */
+/* Keep p[0..n) unless the message is already refused or kept. */
 static void
 content_keep(struct content *ct, const char *p, size_t n)
 {
-	if (n > 0 && !ct->ct_stop && !ct->ct_toolong)
+	if (n > 0 && !ct->ct_stop && !ct->ct_toolong && !ct->ct_inplace)
 		spool_write(ct->ct_spool, p, n);
 }
 
@@ -97,6 +97,25 @@ content_write(struct content *ct, const char *p, size_t n)
 		}
 	}
 	content_keep(ct, p + from, n - from);
+}
+
+/*
+ * n octets of the message that the caller read straight into the spool
+ * (spool_reserve): the rules apply, nothing is written again.  Only
+ * when content_inplace_ok() says so: `normalize' rewrites octets.
+ */
+void
+content_scan(struct content *ct, const char *p, size_t n)
+{
+	ct->ct_inplace = 1;
+	content_write(ct, p, n);
+	ct->ct_inplace = 0;
+}
+
+int
+content_inplace_ok(const struct content *ct)
+{
+	return ct->ct_bare != BARE_NORMALIZE;
 }
 
 /* The message is complete: a CR at its very end had no LF. */

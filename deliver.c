@@ -293,6 +293,39 @@ spool_write(struct spool *sp, const void *buf, size_t len)
 	return -1;
 }
 
+
+/*
+ * Room at the end of the spool for up to len octets that the caller
+ * writes there itself (a BDAT chunk read straight from the socket, with
+ * no copy through the input buffer): where, and in *room how many fit.
+ * NULL when the spool failed.  spool_commit() then counts what came.
+ */
+char *
+spool_reserve(struct spool *sp, size_t len, size_t *room)
+{
+	if (sp->sp_error)
+		return NULL;
+	if (sp->sp_len == SPOOL_MEM_MAX &&
+	    (sp->sp_fd == -1 ? spool_spill(sp) : spool_flush(sp)) == -1)
+		goto fail;
+	if (len > SPOOL_MEM_MAX - sp->sp_len)
+		len = SPOOL_MEM_MAX - sp->sp_len;
+	if (spool_grow(sp, len) == -1)
+		goto fail;
+	*room = len;
+	return sp->sp_buf + sp->sp_len;
+ fail:
+	sp->sp_error = 1;
+	return NULL;
+}
+
+void
+spool_commit(struct spool *sp, size_t n)
+{
+	sp->sp_len += n;
+	sp->sp_size += (long long)n;
+}
+
 /*
  * The spooled octets from off on: a pointer into memory, or a chunk of the
  * file read into buf.  Returns the length, 0 at the end, -1 on error.

@@ -34,6 +34,7 @@
 #define SPOOL_KEEP	(64 * 1024)	/* spool memory the next session gets */
 #define RCPT_KEEP	1024		/* recipient slots the next one gets */
 #define BDAT_DIGITS_MAX	19		/* RFC 3030 chunk size, ASCII digits */
+#define CHUNK_DIRECT_MIN	1024	/* chunk rest read straight to the spool */
 
 enum session_state {
 	S_INIT,		/* greeted, no HELO/EHLO/LHLO yet */
@@ -600,25 +601,18 @@ session_ack(struct session *s)
 }
 
 /*
- * Input: one fixed buffer per session.  session_fill() flushes the
- * queued replies, then reads as much as fits, waiting (bounded by the
- * timeout) only when nothing is there.  Returns the number of octets
- * read, 0 at EOF, -1 when the session must end (timeout, error,
- * shutdown).
+ * Input.  session_read() flushes the queued replies, then reads at most
+ * len octets into buf, waiting (bounded by the timeout) only when
+ * nothing is there.  Returns the number of octets read, 0 at EOF, -1
+ * when the session must end (timeout, error, shutdown).
  */
 static ssize_t
-session_fill(struct session *s)
+session_read(struct session *s, void *buf, size_t len)
 {
 	struct pollfd	 pfd;
 	ssize_t		 n;
 	int		 r, block;
 
-	if (s->s_ipos > 0) {
-		memmove(s->s_ibuf, s->s_ibuf + s->s_ipos,
-		    s->s_ilen - s->s_ipos);
-		s->s_ilen -= s->s_ipos;
-		s->s_ipos = 0;
-	}
 	/*
 	 * Read first: a message in transfer, pipelined commands and TLS
 	 * records read ahead are there already.  A client that has just
@@ -652,7 +646,7 @@ session_fill(struct session *s)
 				return -1;
 			}
 		}
-		n = io_read(s, s->s_ibuf + s->s_ilen, s->s_isize - s->s_ilen);
+		n = io_read(s, buf, len);
 		if (n == -1 && errno == EAGAIN) {
 			pfd.events = io_want(s, POLLIN);
 			block = 1;
@@ -668,10 +662,27 @@ session_fill(struct session *s)
 			s->s_eof = 1;
 		else
 			score_received((size_t)n);
-		s->s_ilen += (size_t)n;
 		s->s_acked = 0;
 		return n;
 	}
+}
+
+/* One fixed input buffer per session: read as much as fits. */
+static ssize_t
+session_fill(struct session *s)
+{
+	ssize_t	 n;
+
+	if (s->s_ipos > 0) {
+		memmove(s->s_ibuf, s->s_ibuf + s->s_ipos,
+		    s->s_ilen - s->s_ipos);
+		s->s_ilen -= s->s_ipos;
+		s->s_ipos = 0;
+	}
+	if ((n = session_read(s, s->s_ibuf + s->s_ilen,
+	    s->s_isize - s->s_ilen)) > 0)
+		s->s_ilen += (size_t)n;
+	return n;
 }
 
 /*
@@ -1914,39 +1925,83 @@ chunk_announce(struct session *s, const char *line, size_t len)
 }
 
 /*
+ * A large chunk with nothing buffered is read straight into the spool,
+ * without a copy through the input buffer, and the content rules look
+ * at it there.  Never more than the chunk: what follows is commands.
+ * Returns as session_read(); 0 with *direct unset when it cannot be.
+ */
+static ssize_t
+chunk_read_spool(struct session *s, int *direct)
+{
+	struct chunking	*ch = &s->s_chunk;
+	size_t		 want, room;
+	ssize_t		 n;
+	char		*p;
+
+	*direct = 0;
+	if (ch->ch_left < CHUNK_DIRECT_MIN ||
+	    !content_inplace_ok(&ch->ch_content))
+		return 0;
+	want = ch->ch_left > SIZE_MAX ? SIZE_MAX : (size_t)ch->ch_left;
+	if ((p = spool_reserve(&s->s_spool, want, &room)) == NULL)
+		return 0;
+	*direct = 1;
+	if ((n = session_read(s, p, room)) <= 0)
+		return n;
+	content_scan(&ch->ch_content, p, (size_t)n);
+	spool_commit(&s->s_spool, (size_t)n);
+	ch->ch_size += n;
+	ch->ch_left -= (size_t)n;
+	return n;
+}
+
+/* Chunk octets in the input buffer: into the message, or dropped. */
+static void
+chunk_take(struct session *s, int keep)
+{
+	struct chunking	*ch = &s->s_chunk;
+	size_t		 n = s->s_ilen - s->s_ipos;
+
+	if ((unsigned long long)n > ch->ch_left)
+		n = (size_t)ch->ch_left;
+	if (keep) {
+		/* Lines end at CRLF across chunks, as in DATA. */
+		content_write(&ch->ch_content, s->s_ibuf + s->s_ipos, n);
+		ch->ch_size += (long long)n;
+	}
+	s->s_ipos += n;
+	ch->ch_left -= n;
+}
+
+/*
  * Read the rest of the chunk: into the message when keep is set, else
- * dropped.  The timeout restarts at every read, as in DATA.
- * When the client goes away first, ch_cut is set and nothing more is
- * said to it.
+ * dropped.  The timeout restarts at every read, as in DATA.  When the
+ * client goes away first, ch_cut is set and nothing more is said to it.
  */
 static void
 chunk_read(struct session *s, int keep)
 {
 	struct chunking	*ch = &s->s_chunk;
-	size_t		 n;
+	ssize_t		 n;
+	int		 direct = 0;
 
 	s->s_indata = 1;
 	while (ch->ch_left > 0) {
-		if (s->s_ipos == s->s_ilen) {
-			if (session_fill(s) <= 0) {
-				ch->ch_cut = 1;
-				ch->ch_left = 0;
-				s->s_closing = 1;
-				break;
-			}
-			deadline_restart(s);
+		if (s->s_ipos < s->s_ilen) {
+			chunk_take(s, keep);
 			continue;
 		}
-		n = s->s_ilen - s->s_ipos;
-		if ((unsigned long long)n > ch->ch_left)
-			n = (size_t)ch->ch_left;
-		if (keep) {
-			/* Lines end at CRLF across chunks, as in DATA. */
-			content_write(&ch->ch_content, s->s_ibuf + s->s_ipos, n);
-			ch->ch_size += (long long)n;
+		if (keep)
+			n = chunk_read_spool(s, &direct);
+		if (!direct)
+			n = session_fill(s);
+		if (n <= 0) {
+			ch->ch_cut = 1;
+			ch->ch_left = 0;
+			s->s_closing = 1;
+			break;
 		}
-		s->s_ipos += n;
-		ch->ch_left -= n;
+		deadline_restart(s);
 	}
 	s->s_indata = 0;
 }

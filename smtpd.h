@@ -329,6 +329,7 @@ struct content {
 	int			 ct_toolong;	/* a line passed ct_maxline */
 	int			 ct_sawbare;	/* a bare CR or LF came */
 	int			 ct_stop;	/* refused: keep nothing more */
+	int			 ct_inplace;	/* the octets are spooled already */
 };
 
 /* addr.c */
@@ -364,6 +365,8 @@ void		 content_init(struct content *, struct spool *, size_t, int);
 void		 content_count(struct content *, size_t);
 void		 content_write(struct content *, const char *, size_t);
 void		 content_end(struct content *);
+void		 content_scan(struct content *, const char *, size_t);
+int		 content_inplace_ok(const struct content *);
 
 /* deliver.c */
 enum placeholder {		/* %{...} of the deliver command */
@@ -381,6 +384,8 @@ const char	*deliver_placeholder_name(int);
 typedef void	(*deliver_reply_cb)(void *, const char *);
 void		 spool_init(struct spool *, const char *);
 int		 spool_write(struct spool *, const void *, size_t);
+char		*spool_reserve(struct spool *, size_t, size_t *);
+void		 spool_commit(struct spool *, size_t);
 void		 spool_reset(struct spool *);
 void		 spool_clear(struct spool *, size_t);
 int		 deliver_message(const struct config *, const struct client *,
