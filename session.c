@@ -1991,8 +1991,7 @@ chunk_read(struct session *s, int keep)
 			chunk_take(s, keep);
 			continue;
 		}
-		if (keep)
-			n = chunk_read_spool(s, &direct);
+		n = keep ? chunk_read_spool(s, &direct) : 0;
 		if (!direct)
 			n = session_fill(s);
 		if (n <= 0) {
