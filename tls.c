@@ -79,6 +79,8 @@ static long	 tls_bio_ctrl(BIO *, int, long, void *);
 static int	 tls_handshake(struct tls_conn *, int, int, const char **);
 static ssize_t	 tls_result(struct tls_conn *, int, int);
 static void	 tls_ctx_tickets(const struct config *, SSL_CTX *);
+static void	 tls_warm(SSL_CTX *);
+#define TLS_WARM_ROUNDS	8	/* a TLS 1.3 handshake takes two or three */
 static int	 tls_ticket_cb(SSL *, unsigned char *, unsigned char *,
 		    EVP_CIPHER_CTX *, EVP_MAC_CTX *, int);
 static int	 tls_ticket_mac(EVP_MAC_CTX *, const struct tls_ticket_key *);
@@ -137,7 +139,48 @@ tls_config_load(struct config *c)
 	c->c_tls.tl_ctx = ctx;
 	/* A new configuration, a new ticket key (the last one still opens). */
 	tls_ticket_rotate();
+	tls_warm(ctx);
 	return 0;
+}
+
+/*
+ * One handshake with ourselves, in memory, before any child is forked.
+ * OpenSSL builds much of its state lazily at the first handshake (the
+ * algorithms it fetches, their caches); done here, that state is made
+ * once and shared by every child, instead of being built again in each
+ * child's own copy of the pages.
+ */
+static void
+tls_warm(SSL_CTX *sctx)
+{
+	SSL_CTX	*cctx;
+	SSL	*srv = NULL, *cli = NULL;
+	BIO	*bs = NULL, *bc = NULL;
+	int	 i, rs = 0, rc = 0;
+
+	if ((cctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		goto done;
+	if ((srv = SSL_new(sctx)) == NULL || (cli = SSL_new(cctx)) == NULL ||
+	    !BIO_new_bio_pair(&bs, 0, &bc, 0))
+		goto done;
+	SSL_set_bio(srv, bs, bs);
+	SSL_set_bio(cli, bc, bc);
+	bs = bc = NULL;
+	SSL_set_accept_state(srv);
+	SSL_set_connect_state(cli);
+	for (i = 0; i < TLS_WARM_ROUNDS && (rs != 1 || rc != 1); i++) {
+		rc = SSL_do_handshake(cli);
+		rs = SSL_do_handshake(srv);
+	}
+	if (rs != 1 || rc != 1)
+		log_debug("tls: warm-up handshake did not complete");
+ done:
+	BIO_free(bs);
+	BIO_free(bc);
+	SSL_free(srv);
+	SSL_free(cli);
+	SSL_CTX_free(cctx);
+	ERR_clear_error();
 }
 
 void
