@@ -56,6 +56,7 @@ enum kw_type {
 
 #define KF_REPEAT	0x01	/* may appear on several lines */
 #define KF_QUOTE	0x02	/* a text: printed quoted */
+#define KF_QUIET	0x04	/* printed by the printer of another one */
 
 
 enum {
@@ -67,17 +68,35 @@ enum {
 
 struct parse;
 
+/*
+ * The words of `tls protocols`, `auth mechanisms` and `policy-stages`
+ * with their bits, of `bare-newline` and `policy-default` with their
+ * values.
+ */
+struct confword {
+	const char	*cw_name;
+	int		 cw_value;
+};
+
+struct keyword;
+/* A special form's parser (k_func) and a directive's printer (k_print). */
+typedef int	 kw_parse_fn(struct parse *, int, char **);
+typedef void	 kw_print_fn(FILE *, const struct config *,
+		    const struct keyword *);
+
 struct keyword {
 	const char	*k_name;
 	enum kw_type	 k_type;
 	size_t		 k_off;		/* in struct config */
+	size_t		 k_count;	/* a list's int count, ditto */
 	long long	 k_min;
 	long long	 k_max;
 	int		 k_flags;
 	const char	*k_usage;	/* the argument, for messages */
+	const struct confword *k_words;	/* the words it takes, NULL ends */
 	const char	*(*k_check)(const char *);
-	int		(*k_func)(struct parse *, int, char **);
-	void		(*k_print)(FILE *, const struct config *);
+	kw_parse_fn	*k_func;
+	kw_print_fn	*k_print;
 };
 
 static const char *config_check_hostname(const char *);
@@ -87,61 +106,75 @@ static const char *config_check_path(const char *);
 static const char *config_check_socket(const char *);
 static void	 config_listener_free(struct listener *);
 static const char *config_check_ciphers(const char *);
-static int	 config_auth_parse(struct parse *, int, char **);
-static int	 config_mechs_parse(struct parse *, int, char **);
-static int	 config_protocols_parse(struct parse *, int, char **);
-static int	 config_tlscert_parse(struct parse *, int, char **);
-static void	 config_checkpw_print(FILE *, const struct config *);
-static void	 config_mechs_print(FILE *, const struct config *);
-static void	 config_passwd_print(FILE *, const struct config *);
-static void	 config_protocols_print(FILE *, const struct config *);
-static void	 config_tlscert_print(FILE *, const struct config *);
-static int	 config_cmdlimit_parse(struct parse *, int, char **);
-static int	 config_deliver_parse(struct parse *, int, char **);
-static int	 config_listen_parse(struct parse *, int, char **);
-static void	 config_cmdlimit_print(FILE *, const struct config *);
-static void	 config_deliver_print(FILE *, const struct config *);
-static int	 config_table_parse(struct parse *, int, char **);
-static int	 config_clients_parse(struct parse *, int, char **);
-static int	 config_policy_parse(struct parse *, int, char **);
-static int	 config_pdefault_parse(struct parse *, int, char **);
-static int	 config_stages_parse(struct parse *, int, char **);
-static int	 config_delim_parse(struct parse *, int, char **);
-static int	 config_bare_parse(struct parse *, int, char **);
-static int	 config_exempt_parse(struct parse *, int, char **);
-static int	 config_authexempt_parse(struct parse *, int, char **);
-static void	 config_authexempt_print(FILE *, const struct config *);
-static void	 config_bare_print(FILE *, const struct config *);
-static void	 config_exempt_print(FILE *, const struct config *);
-static void	 config_rcpts_print(FILE *, const struct config *);
-static void	 config_senders_print(FILE *, const struct config *);
-static void	 config_rejsenders_print(FILE *, const struct config *);
-static void	 config_accclients_print(FILE *, const struct config *);
-static void	 config_rejclients_print(FILE *, const struct config *);
-static void	 config_policy_print(FILE *, const struct config *);
-static void	 config_delim_print(FILE *, const struct config *);
-static void	 config_nothing_print(FILE *, const struct config *);
+static kw_parse_fn config_auth_parse, config_bits_parse, config_choice_parse,
+    config_nets_parse, config_tlscert_parse, config_cmdlimit_parse,
+    config_deliver_parse, config_listen_parse, config_table_parse,
+    config_policy_parse, config_delim_parse;
+static kw_print_fn config_backend_print, config_bits_print,
+    config_choice_print, config_netlist_print, config_tlscert_print,
+    config_cmdlimit_print, config_deliver_print, config_table_print,
+    config_policy_print, config_delim_print;
 
+/* Each list ends with a NULL name. */
+static const struct confword tls_protocols[] = {
+	{ "TLSv1.2", TLSP_TLSv1_2 }, { "TLSv1.3", TLSP_TLSv1_3 }, { NULL, 0 }
+};
+/* SASL names (RFC 4422 3.1) are upper case: matched as they are. */
+static const struct confword auth_mechs[] = {
+	{ "LOGIN", AUTHM_LOGIN }, { "PLAIN", AUTHM_PLAIN }, { NULL, 0 }
+};
+static const struct confword policy_stages[] = {
+	{ "rcpt", POLICY_STAGE_RCPT }, { "data", POLICY_STAGE_DATA },
+	{ NULL, 0 }
+};
+static const struct confword policy_defaults[] = {
+	{ "defer", POLICY_DEFER }, { "dunno", POLICY_DUNNO }, { NULL, 0 }
+};
+static const struct confword bare_modes[] = {
+	{ "keep", BARE_KEEP }, { "normalize", BARE_NORMALIZE },
+	{ "reject", BARE_REJECT }, { NULL, 0 }
+};
+
+/*
+ * A row of the tables below: the typed directives store their one value
+ * at k_off; the word lists and the networks are parsed and printed by
+ * one function each, which finds the member by k_off (and k_count).
+ */
 #define OFF(m)		offsetof(struct config, m)
-#define K_INT(n, m, lo, hi) \
-	{ n, KW_INT, OFF(m), lo, hi, 0, "N", NULL, NULL, NULL }
+#define K_VALUE(n, t, m, lo, hi, fl, u, chk) \
+	{ .k_name = (n), .k_type = (t), .k_off = OFF(m), .k_min = (lo), \
+	  .k_max = (hi), .k_flags = (fl), .k_usage = (u), .k_check = (chk) }
+#define K_INT(n, m, lo, hi)	K_VALUE(n, KW_INT, m, lo, hi, 0, "N", NULL)
 #define K_TYPED(n, t, m, lo, hi, u) \
-	{ n, t, OFF(m), lo, hi, 0, u, NULL, NULL, NULL }
-/* Typed, but printed by the printer of another directive. */
+	K_VALUE(n, t, m, lo, hi, 0, u, NULL)
 #define K_QUIET(n, t, m, lo, hi, u) \
-	{ n, t, OFF(m), lo, hi, 0, u, NULL, NULL, config_nothing_print }
-#define K_STRING(n, m, u, chk) \
-	{ n, KW_STRING, OFF(m), 0, 0, 0, u, chk, NULL, NULL }
+	K_VALUE(n, t, m, lo, hi, KF_QUIET, u, NULL)
+#define K_STRING(n, m, u, chk)	K_VALUE(n, KW_STRING, m, 0, 0, 0, u, chk)
 #define K_TEXT(n, m, u, chk) \
-	{ n, KW_STRING, OFF(m), 0, 0, KF_QUOTE, u, chk, NULL, NULL }
-#define K_FUNC(n, fl, fn, pr) \
-	{ n, KW_FUNC, 0, 0, 0, fl, NULL, NULL, fn, pr }
-#define K_FORM(n, u, fn, pr) \
-	{ n, KW_FUNC, 0, 0, 0, 0, u, NULL, fn, pr }
-#define K_FORMS(n, u, fn, pr) \
-	{ n, KW_FUNC, 0, 0, 0, KF_REPEAT, u, NULL, fn, pr }
+	K_VALUE(n, KW_STRING, m, 0, 0, KF_QUOTE, u, chk)
+#define K_PARSER(n, fl, u, fn, pr) \
+	{ .k_name = (n), .k_type = KW_FUNC, .k_flags = (fl), .k_usage = (u), \
+	  .k_func = (fn), .k_print = (pr) }
+#define K_FUNC(n, fl, fn, pr)	K_PARSER(n, fl, NULL, fn, pr)
+#define K_FORM(n, u, fn, pr)	K_PARSER(n, 0, u, fn, pr)
 #define K_SUB(n, u) \
-	{ n, KW_SUB, 0, 0, 0, KF_REPEAT, u, NULL, NULL, NULL }
+	{ .k_name = (n), .k_type = KW_SUB, .k_flags = KF_REPEAT, \
+	  .k_usage = (u) }
+#define K_WORDS(n, fl, m, w, u, fn, pr) \
+	{ .k_name = (n), .k_type = KW_FUNC, .k_off = OFF(m), .k_flags = (fl), \
+	  .k_usage = (u), .k_words = (w), .k_func = (fn), .k_print = (pr) }
+/* One word or more of w, their bits or'ed into the int m. */
+#define K_BITS(n, fl, m, w, u) \
+	K_WORDS(n, fl, m, w, u, config_bits_parse, config_bits_print)
+/* One word of w: its value into the int m. */
+#define K_CHOICE(n, fl, m, w, u) \
+	K_WORDS(n, fl, m, w, u, config_choice_parse, config_choice_print)
+/* Networks added to the array m (MAX_CLIENT_NETS) of *cnt of them. */
+#define K_NETS(n, m, cnt) \
+	{ .k_name = (n), .k_type = KW_FUNC, .k_off = OFF(m), \
+	  .k_count = OFF(cnt), .k_flags = KF_REPEAT, \
+	  .k_usage = "NETWORK ...", .k_func = config_nets_parse, \
+	  .k_print = config_netlist_print }
 
 /*
  * The sub-forms of `accept`, `auth`, `reject` and `tls`, named by their
@@ -149,34 +182,31 @@ static void	 config_nothing_print(FILE *, const struct config *);
  * networks: on several lines); printed in this order.
  */
 static const struct keyword subforms[] = {
-	K_FORMS("accept clients", "NETWORK ...", config_clients_parse,
-	    config_accclients_print),
+	K_NETS("accept clients", c_pol.po_clients[PN_ACCEPT],
+	    c_pol.po_nclients[PN_ACCEPT]),
 	K_FORM("accept recipients", "FILE [ignore-case]", config_table_parse,
-	    config_rcpts_print),
+	    config_table_print),
 	K_FORM("accept senders", "FILE [ignore-case]", config_table_parse,
-	    config_senders_print),
+	    config_table_print),
 	K_FORM("auth checkpassword", "\"PROGRAM ARGS...\"", config_auth_parse,
-	    config_checkpw_print),
-	K_FORMS("auth exempt", "NETWORK ...", config_authexempt_parse,
-	    config_authexempt_print),
+	    config_backend_print),
+	K_NETS("auth exempt", c_auth.au_exempt, c_auth.au_nexempt),
 	K_TYPED("auth failure-delay", KW_DURATION, c_auth.au_delay, 0,
 	    MAX_AUTH_DELAY, "DURATION"),
 	K_INT("auth max-failures", c_auth.au_maxfail, 1, MAX_AUTH_MAXFAIL),
 	K_INT("auth max-failures-per-address", c_auth.au_maxfail_addr, 0,
 	    MAX_CLIENTS),
-	K_FORM("auth mechanisms", "M ...", config_mechs_parse,
-	    config_mechs_print),
-	K_FORM("auth passwd", "FILE", config_auth_parse, config_passwd_print),
-	K_FORMS("reject clients", "NETWORK ...", config_clients_parse,
-	    config_rejclients_print),
+	K_BITS("auth mechanisms", 0, c_auth.au_mechs, auth_mechs, "M ..."),
+	K_FORM("auth passwd", "FILE", config_auth_parse, config_backend_print),
+	K_NETS("reject clients", c_pol.po_clients[PN_REJECT],
+	    c_pol.po_nclients[PN_REJECT]),
 	K_FORM("reject senders", "FILE [ignore-case]", config_table_parse,
-	    config_rejsenders_print),
+	    config_table_print),
 	K_FORM("tls certificate", "FILE key FILE", config_tlscert_parse,
 	    config_tlscert_print),
 	K_TEXT("tls ciphers", c_tls.tl_ciphers, "\"LIST\"",
 	    config_check_ciphers),
-	K_FORM("tls protocols", "P ...", config_protocols_parse,
-	    config_protocols_print),
+	K_BITS("tls protocols", 0, c_tls.tl_protocols, tls_protocols, "P ..."),
 	K_TYPED("tls tickets", KW_BOOL, c_tls.tl_tickets, 0, 1, "yes|no")
 };
 #define NSUBFORMS	NITEMS(subforms)
@@ -188,10 +218,10 @@ static const struct keyword keywords[] = {
 	K_SUB("auth", "passwd|checkpassword|mechanisms|max-failures|"
 	    "max-failures-per-address|failure-delay|exempt ..."),
 	K_TEXT("banner", c_banner, "\"TEXT\"", config_check_banner),
-	K_FORM("bare-newline", "keep|normalize|reject", config_bare_parse,
-	    config_bare_print),
-	K_FORMS("bare-newline-exempt", "NETWORK ...", config_exempt_parse,
-	    config_exempt_print),
+	K_CHOICE("bare-newline", 0, c_pol.po_bare, bare_modes,
+	    "keep|normalize|reject"),
+	K_NETS("bare-newline-exempt", c_pol.po_bare_exempt,
+	    c_pol.po_nbare_exempt),
 	K_STRING("chroot", c_chroot, "DIR", config_check_path),
 	K_TYPED("chunking", KW_BOOL, c_chunking, 0, 1, "yes|no"),
 	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,
@@ -220,8 +250,10 @@ static const struct keyword keywords[] = {
 	/* The policy-* lines are printed with `policy`, when it is set. */
 	K_FORM("policy", "unix:PATH|inet:HOST:PORT", config_policy_parse,
 	    config_policy_print),
-	K_FORM("policy-default", "defer|dunno", config_pdefault_parse, NULL),
-	K_FORM("policy-stages", "rcpt|data ...", config_stages_parse, NULL),
+	K_CHOICE("policy-default", KF_QUIET, c_pol.po_default,
+	    policy_defaults, "defer|dunno"),
+	K_BITS("policy-stages", KF_QUIET, c_pol.po_stages, policy_stages,
+	    "rcpt|data ..."),
 	K_QUIET("policy-timeout", KW_DURATION, c_pol.po_timeout, 1,
 	    MAX_POLICY_TIMEOUT, "DURATION"),
 	K_INT("prefork", c_lim.lim_prefork, 1, MAX_PREFORK),
@@ -241,29 +273,6 @@ static const struct keyword keywords[] = {
 };
 #define NKEYWORDS	NITEMS(keywords)
 
-
-/* The words of `tls protocols` and `auth mechanisms`, with their bits. */
-struct bitname {
-	const char	*b_name;
-	int		 b_bit;
-};
-static const struct bitname tls_protocols[] = {
-	{ "TLSv1.2", TLSP_TLSv1_2 },
-	{ "TLSv1.3", TLSP_TLSv1_3 },
-	{ NULL, 0 }
-};
-/* SASL names (RFC 4422 3.1) are upper case: matched as they are. */
-static const struct bitname auth_mechs[] = {
-	{ "LOGIN", AUTHM_LOGIN },
-	{ "PLAIN", AUTHM_PLAIN },
-	{ NULL, 0 }
-};
-static const struct bitname policy_stages[] = {
-	{ "rcpt", POLICY_STAGE_RCPT },
-	{ "data", POLICY_STAGE_DATA },
-	{ NULL, 0 }
-};
-
 struct parse {
 	const char	*p_file;
 	int		 p_line;	/* 0: a whole-config check */
@@ -275,6 +284,19 @@ struct parse {
 	char		 p_esc[2][CONF_ESCLEN];
 	int		 p_esci;
 };
+
+/* The member of struct config at off. */
+static void *
+config_member(struct config *c, size_t off)
+{
+	return (char *)c + off;
+}
+
+static const void *
+config_cmember(const struct config *c, size_t off)
+{
+	return (const char *)c + off;
+}
 
 static void	 config_error(struct parse *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
@@ -645,7 +667,7 @@ config_fmt_size(long long n, char *buf, size_t len)
 static int
 config_set_number(struct parse *p, const struct keyword *k, const char *val)
 {
-	void		*base = (char *)p->p_conf + k->k_off;
+	void		*base = config_member(p->p_conf, k->k_off);
 	long long	 n;
 	char		 max[32];
 
@@ -677,7 +699,7 @@ config_set_number(struct parse *p, const struct keyword *k, const char *val)
 static int
 config_set(struct parse *p, const struct keyword *k, const char *val)
 {
-	void		*base = (char *)p->p_conf + k->k_off;
+	void		*base = config_member(p->p_conf, k->k_off);
 	const char	*why;
 
 	switch (k->k_type) {
@@ -787,48 +809,50 @@ config_directive(struct parse *p, int argc, char **argv)
 		config_run(p, k, &p->p_seen[k - keywords], argc, argv);
 }
 
-/*
- * The words after argv[0] of `tls protocols` or `auth mechanisms`, each
- * one of names[]; at least one, repeats allowed.
- */
-static int
-config_bits_parse(struct parse *p, const struct bitname *names, int argc,
-    char **argv, int *bitsp)
+static const struct confword *
+config_confword(const struct confword *w, const char *name)
 {
-	const struct bitname	*b;
+	for (; w->cw_name != NULL; w++)
+		if (strcmp(name, w->cw_name) == 0)
+			return w;
+	return NULL;
+}
+
+/* The words after argv[0], each one of k_words; at least one, repeats. */
+static int
+config_bits_parse(struct parse *p, int argc, char **argv)
+{
+	const struct keyword	*k = p->p_kw;
+	const struct confword	*w;
 	int			 i, bits = 0;
 
 	if (argc < 2)
 		return config_usage(p);
 	for (i = 1; i < argc; i++) {
-		for (b = names; b->b_name != NULL; b++)
-			if (strcmp(argv[i], b->b_name) == 0)
-				break;
-		if (b->b_name == NULL) {
-			/* Both sets have two names. */
+		if ((w = config_confword(k->k_words, argv[i])) == NULL) {
+			/* Each set of bits has two names. */
 			config_error(p, "%s: \"%s\" is not %s or %s",
-			    p->p_kw->k_name, config_esc(p, argv[i]),
-			    names[0].b_name, names[1].b_name);
+			    k->k_name, config_esc(p, argv[i]),
+			    k->k_words[0].cw_name, k->k_words[1].cw_name);
 			return -1;
 		}
-		bits |= b->b_bit;
+		bits |= w->cw_value;
 	}
-	*bitsp = bits;
+	*(int *)config_member(p->p_conf, k->k_off) = bits;
 	return 0;
 }
 
+/* The one word after argv[0], one of k_words. */
 static int
-config_protocols_parse(struct parse *p, int argc, char **argv)
+config_choice_parse(struct parse *p, int argc, char **argv)
 {
-	return config_bits_parse(p, tls_protocols, argc, argv,
-	    &p->p_conf->c_tls.tl_protocols);
-}
+	const struct confword	*w;
 
-static int
-config_mechs_parse(struct parse *p, int argc, char **argv)
-{
-	return config_bits_parse(p, auth_mechs, argc, argv,
-	    &p->p_conf->c_auth.au_mechs);
+	if (argc != 2 ||
+	    (w = config_confword(p->p_kw->k_words, argv[1])) == NULL)
+		return config_usage(p);
+	*(int *)config_member(p->p_conf, p->p_kw->k_off) = w->cw_value;
+	return 0;
 }
 
 /* A path argument of a sub-form, checked; -1 after the message. */
@@ -935,77 +959,36 @@ config_table_parse(struct parse *p, int argc, char **argv)
 	return 0;
 }
 
-/* NETWORK ...: CIDR, added to the list nets of *n (MAX_CLIENT_NETS). */
+/*
+ * NETWORK ...: CIDR, added to the list at k_off of k_count entries
+ * (MAX_CLIENT_NETS): `accept|reject clients`, `auth exempt` (never
+ * throttled per address), `bare-newline-exempt`.
+ */
 static int
-config_nets_parse(struct parse *p, int argc, char **argv,
-    struct netaddr *nets, int *n)
+config_nets_parse(struct parse *p, int argc, char **argv)
 {
-	int	 i;
+	const struct keyword	*k = p->p_kw;
+	struct netaddr		*nets = config_member(p->p_conf, k->k_off);
+	int			*n = config_member(p->p_conf, k->k_count);
+	int			 i;
 
 	if (argc < 2)
 		return config_usage(p);
 	for (i = 1; i < argc; i++) {
 		if (*n == MAX_CLIENT_NETS) {
 			config_error(p, "%s: more than %d networks",
-			    p->p_kw->k_name, MAX_CLIENT_NETS);
+			    k->k_name, MAX_CLIENT_NETS);
 			return -1;
 		}
 		if (net_parse(argv[i], &nets[*n]) == -1) {
 			config_error(p, "%s: \"%s\" is not an address or "
-			    "network (CIDR, host bits zero)", p->p_kw->k_name,
+			    "network (CIDR, host bits zero)", k->k_name,
 			    config_esc(p, argv[i]));
 			return -1;
 		}
 		(*n)++;
 	}
 	return 0;
-}
-
-/* accept|reject clients NETWORK ... */
-static int
-config_clients_parse(struct parse *p, int argc, char **argv)
-{
-	struct conf_policy	*po = &p->p_conf->c_pol;
-	int			 list = p->p_kw->k_name[0] == 'a' ?
-				    PN_ACCEPT : PN_REJECT;
-
-	return config_nets_parse(p, argc, argv, po->po_clients[list],
-	    &po->po_nclients[list]);
-}
-
-static int
-config_exempt_parse(struct parse *p, int argc, char **argv)
-{
-	struct conf_policy	*po = &p->p_conf->c_pol;
-
-	return config_nets_parse(p, argc, argv, po->po_bare_exempt,
-	    &po->po_nbare_exempt);
-}
-
-/* auth exempt NETWORK ...: never throttled per address. */
-static int
-config_authexempt_parse(struct parse *p, int argc, char **argv)
-{
-	struct conf_auth	*au = &p->p_conf->c_auth;
-
-	return config_nets_parse(p, argc, argv, au->au_exempt,
-	    &au->au_nexempt);
-}
-
-static const char *const bare_modes[] = { "keep", "normalize", "reject" };
-
-/* bare-newline keep|normalize|reject, BARE_* in this order. */
-static int
-config_bare_parse(struct parse *p, int argc, char **argv)
-{
-	size_t	 i;
-
-	for (i = 0; argc == 2 && i < NITEMS(bare_modes); i++)
-		if (strcmp(argv[1], bare_modes[i]) == 0) {
-			p->p_conf->c_pol.po_bare = (int)i;
-			return 0;
-		}
-	return config_usage(p);
 }
 
 /* policy unix:/PATH | inet:HOST:PORT ([HOST] for an IPv6 address) */
@@ -1036,24 +1019,6 @@ config_policy_parse(struct parse *p, int argc, char **argv)
 	free(p->p_conf->c_pol.po_server);
 	p->p_conf->c_pol.po_server = xstrdup(s);
 	return 0;
-}
-
-static int
-config_pdefault_parse(struct parse *p, int argc, char **argv)
-{
-	if (argc != 2 || (strcmp(argv[1], "defer") != 0 &&
-	    strcmp(argv[1], "dunno") != 0))
-		return config_usage(p);
-	p->p_conf->c_pol.po_default = strcmp(argv[1], "defer") == 0 ?
-	    POLICY_DEFER : POLICY_DUNNO;
-	return 0;
-}
-
-static int
-config_stages_parse(struct parse *p, int argc, char **argv)
-{
-	return config_bits_parse(p, policy_stages, argc, argv,
-	    &p->p_conf->c_pol.po_stages);
 }
 
 /*
@@ -1883,7 +1848,7 @@ static void
 config_print_value(FILE *fp, const struct config *c,
     const struct keyword *k)
 {
-	const char	*base = (const char *)c + k->k_off;
+	const void	*base = config_cmember(c, k->k_off);
 	const char	*s;
 	char		 buf[32];
 
@@ -1913,94 +1878,108 @@ config_print_value(FILE *fp, const struct config *c,
 	}
 }
 
+static void
+config_print_any(FILE *fp, const struct config *c, const struct keyword *k)
+{
+	if (k->k_print != NULL)
+		k->k_print(fp, c, k);
+	else
+		config_print_value(fp, c, k);
+}
+
+static void
+config_print_kw(FILE *fp, const struct config *c, const struct keyword *k)
+{
+	if ((k->k_flags & KF_QUIET) == 0)
+		config_print_any(fp, c, k);
+}
+
 /* `command-limit *` when per-verb lines follow, for the reader. */
 static void
-config_cmdlimit_print(FILE *fp, const struct config *c)
+config_cmdlimit_print(FILE *fp, const struct config *c,
+    const struct keyword *k)
 {
 	int	 i;
 
 	if (c->c_lim.lim_cmdlimit != -1)
-		fprintf(fp, "command-limit %s%lld\n",
+		fprintf(fp, "%s %s%lld\n", k->k_name,
 		    c->c_lim.lim_ncmdlimits > 0 ? "* " : "",
 		    c->c_lim.lim_cmdlimit);
 	for (i = 0; i < c->c_lim.lim_ncmdlimits; i++)
-		fprintf(fp, "command-limit %s %lld\n",
+		fprintf(fp, "%s %s %lld\n", k->k_name,
 		    c->c_lim.lim_cmdlimits[i].cml_verb,
 		    c->c_lim.lim_cmdlimits[i].cml_max);
 }
 
 /* The stdout sink has no directive: it is what no `deliver` means. */
 static void
-config_deliver_print(FILE *fp, const struct config *c)
+config_deliver_print(FILE *fp, const struct config *c,
+    const struct keyword *k)
 {
 	if (c->c_dlv.dl_mode == DELIVER_DISCARD)
-		fputs("deliver discard\n", fp);
+		fprintf(fp, "%s discard\n", k->k_name);
 	else if (c->c_dlv.dl_mode == DELIVER_PROGRAM) {
-		fputs("deliver ", fp);
+		fprintf(fp, "%s ", k->k_name);
 		config_print_word(fp, c->c_dlv.dl_cmd, 1);
 		putc('\n', fp);
 	}
 }
 
-/* The names of the bits set, in the order of names[]. */
+/* The names of the bits set, in the order of k_words. */
 static void
-config_bits_print(FILE *fp, const char *kw, const struct bitname *names,
-    int bits)
+config_bits_print(FILE *fp, const struct config *c, const struct keyword *k)
 {
-	fputs(kw, fp);
-	for (; names->b_name != NULL; names++)
-		if (bits & names->b_bit)
-			fprintf(fp, " %s", names->b_name);
+	const struct confword	*w;
+	int			 bits;
+
+	bits = *(const int *)config_cmember(c, k->k_off);
+	fputs(k->k_name, fp);
+	for (w = k->k_words; w->cw_name != NULL; w++)
+		if (bits & w->cw_value)
+			fprintf(fp, " %s", w->cw_name);
 	putc('\n', fp);
 }
 
 static void
-config_protocols_print(FILE *fp, const struct config *c)
+config_choice_print(FILE *fp, const struct config *c,
+    const struct keyword *k)
 {
-	config_bits_print(fp, "tls protocols", tls_protocols,
-	    c->c_tls.tl_protocols);
+	const struct confword	*w;
+	int			 v;
+
+	v = *(const int *)config_cmember(c, k->k_off);
+	for (w = k->k_words; w->cw_name != NULL; w++)
+		if (w->cw_value == v)
+			fprintf(fp, "%s %s\n", k->k_name, w->cw_name);
 }
 
 static void
-config_mechs_print(FILE *fp, const struct config *c)
-{
-	config_bits_print(fp, "auth mechanisms", auth_mechs,
-	    c->c_auth.au_mechs);
-}
-
-static void
-config_tlscert_print(FILE *fp, const struct config *c)
+config_tlscert_print(FILE *fp, const struct config *c,
+    const struct keyword *k)
 {
 	if (c->c_tls.tl_cert == NULL)
 		return;
-	fputs("tls certificate ", fp);
+	fprintf(fp, "%s ", k->k_name);
 	config_print_word(fp, c->c_tls.tl_cert, 1);
 	fputs(" key ", fp);
 	config_print_word(fp, c->c_tls.tl_key, 1);
 	putc('\n', fp);
 }
 
+/* `auth passwd` or `auth checkpassword`: the one that is set. */
 static void
 config_backend_print(FILE *fp, const struct config *c,
-    enum auth_backend backend, const char *kw)
+    const struct keyword *k)
 {
+	enum auth_backend	 backend;
+
+	backend = strcmp(k->k_name, "auth passwd") == 0 ? AUTH_PASSWD :
+	    AUTH_CHECKPASSWORD;
 	if (c->c_auth.au_backend != backend)
 		return;
-	fprintf(fp, "%s ", kw);
+	fprintf(fp, "%s ", k->k_name);
 	config_print_word(fp, c->c_auth.au_path, 1);
 	putc('\n', fp);
-}
-
-static void
-config_passwd_print(FILE *fp, const struct config *c)
-{
-	config_backend_print(fp, c, AUTH_PASSWD, "auth passwd");
-}
-
-static void
-config_checkpw_print(FILE *fp, const struct config *c)
-{
-	config_backend_print(fp, c, AUTH_CHECKPASSWORD, "auth checkpassword");
 }
 
 /* " NET/PREFIX" for each of the n networks. */
@@ -2028,116 +2007,58 @@ config_proxy_print(FILE *fp, const struct listener *l)
 }
 
 static void
-config_table_print(FILE *fp, const struct config *c, const char *kw)
+config_table_print(FILE *fp, const struct config *c,
+    const struct keyword *k)
 {
-	int	 i = config_table_index(kw);
+	int	 i = config_table_index(k->k_name);
 
 	if (c->c_pol.po_table_file[i] == NULL)
 		return;
-	fprintf(fp, "%s ", kw);
+	fprintf(fp, "%s ", k->k_name);
 	config_print_word(fp, c->c_pol.po_table_file[i], 1);
 	fputs(c->c_pol.po_table_nocase[i] ? " ignore-case\n" : "\n", fp);
 }
 
+/* A list of networks on one line, or nothing when there are none. */
 static void
-config_rcpts_print(FILE *fp, const struct config *c)
+config_netlist_print(FILE *fp, const struct config *c,
+    const struct keyword *k)
 {
-	config_table_print(fp, c, "accept recipients");
-}
+	int	 n = *(const int *)config_cmember(c, k->k_count);
 
-static void
-config_senders_print(FILE *fp, const struct config *c)
-{
-	config_table_print(fp, c, "accept senders");
-}
-
-static void
-config_rejsenders_print(FILE *fp, const struct config *c)
-{
-	config_table_print(fp, c, "reject senders");
-}
-
-/* All networks of a list on one line. */
-/* A directive followed by its networks, or nothing when there are none. */
-static void
-config_netline_print(FILE *fp, const char *kw, const struct netaddr *na,
-    int n)
-{
 	if (n == 0)
 		return;
-	fputs(kw, fp);
-	config_nets_print(fp, na, n);
+	fputs(k->k_name, fp);
+	config_nets_print(fp, config_cmember(c, k->k_off), n);
 	putc('\n', fp);
 }
 
+/*
+ * `policy` with its settings, which mean nothing without it: the quiet
+ * policy-* rows that follow it in keywords[].
+ */
 static void
-config_clients_print(FILE *fp, const struct config *c, int list)
+config_policy_print(FILE *fp, const struct config *c,
+    const struct keyword *k)
 {
-	config_netline_print(fp, list == PN_ACCEPT ? "accept clients" :
-	    "reject clients", c->c_pol.po_clients[list],
-	    c->c_pol.po_nclients[list]);
-}
+	const struct keyword	*q;
 
-static void
-config_authexempt_print(FILE *fp, const struct config *c)
-{
-	config_netline_print(fp, "auth exempt", c->c_auth.au_exempt,
-	    c->c_auth.au_nexempt);
-}
-
-static void
-config_exempt_print(FILE *fp, const struct config *c)
-{
-	config_netline_print(fp, "bare-newline-exempt", c->c_pol.po_bare_exempt,
-	    c->c_pol.po_nbare_exempt);
-}
-
-static void
-config_bare_print(FILE *fp, const struct config *c)
-{
-	fprintf(fp, "bare-newline %s\n", bare_modes[c->c_pol.po_bare]);
-}
-
-static void
-config_accclients_print(FILE *fp, const struct config *c)
-{
-	config_clients_print(fp, c, PN_ACCEPT);
-}
-
-static void
-config_rejclients_print(FILE *fp, const struct config *c)
-{
-	config_clients_print(fp, c, PN_REJECT);
-}
-
-/* `policy` with its settings, which mean nothing without it. */
-static void
-config_policy_print(FILE *fp, const struct config *c)
-{
 	if (c->c_pol.po_server == NULL)
 		return;
-	fputs("policy ", fp);
+	fprintf(fp, "%s ", k->k_name);
 	config_print_word(fp, c->c_pol.po_server, 0);
-	fprintf(fp, "\npolicy-default %s\n", c->c_pol.po_default ==
-	    POLICY_DEFER ? "defer" : "dunno");
-	config_bits_print(fp, "policy-stages", policy_stages,
-	    c->c_pol.po_stages);
-	fprintf(fp, "policy-timeout %d\n", c->c_pol.po_timeout);
+	putc('\n', fp);
+	for (q = k + 1; q < keywords + NKEYWORDS &&
+	    (q->k_flags & KF_QUIET) != 0; q++)
+		config_print_any(fp, c, q);
 }
 
 static void
-config_delim_print(FILE *fp, const struct config *c)
+config_delim_print(FILE *fp, const struct config *c,
+    const struct keyword *k)
 {
 	if (c->c_pol.po_rcpt_delim != 0)
-		fprintf(fp, "recipient-delimiter %c\n", c->c_pol.po_rcpt_delim);
-}
-
-/* For the directives printed by another one's printer. */
-static void
-config_nothing_print(FILE *fp, const struct config *c)
-{
-	(void)fp;
-	(void)c;
+		fprintf(fp, "%s %c\n", k->k_name, c->c_pol.po_rcpt_delim);
 }
 
 /* The options in a fixed order; require-X stands for X too. */
@@ -2173,15 +2094,6 @@ config_listen_print(FILE *fp, const struct listener *l)
 	if (l->l_flags & LF_METRICS)
 		fputs(" metrics", fp);
 	putc('\n', fp);
-}
-
-static void
-config_print_kw(FILE *fp, const struct config *c, const struct keyword *k)
-{
-	if (k->k_print != NULL)
-		k->k_print(fp, c);
-	else
-		config_print_value(fp, c, k);
 }
 
 void
