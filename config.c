@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,6 +103,7 @@ struct keyword {
 static const char *config_check_hostname(const char *);
 static const char *config_check_banner(const char *);
 static const char *config_check_user(const char *);
+static const char *config_check_deliver_user(const char *);
 static const char *config_check_path(const char *);
 static const char *config_check_socket(const char *);
 static void	 config_listener_free(struct listener *);
@@ -230,6 +232,8 @@ static const struct keyword keywords[] = {
 	K_FUNC("deliver", 0, config_deliver_parse, config_deliver_print),
 	K_TYPED("deliver-timeout", KW_DURATION, c_dlv.dl_timeout, 1,
 	    MAX_DURATION, "DURATION"),
+	K_STRING("deliver-user", c_dlv.dl_user, "NAME",
+	    config_check_deliver_user),
 	K_TYPED("enhanced-status-codes", KW_BOOL, c_enhanced, 0, 1, "yes|no"),
 	K_STRING("hostname", c_hostname, "NAME", config_check_hostname),
 	K_INT("junk-command-limit", c_lim.lim_junk, 0, MAX_CMDLIMIT),
@@ -477,6 +481,7 @@ config_free(struct config *c)
 	free(c->c_pidfile);
 	free(c->c_control);
 	free(c->c_dlv.dl_spool);
+	free(c->c_dlv.dl_user);
 	free(c->c_tls.tl_cert);
 	free(c->c_tls.tl_key);
 	free(c->c_tls.tl_ciphers);
@@ -560,6 +565,25 @@ config_check_user(const char *s)
 		return "must be 1 to 32 characters long";
 	if (strspn(s, USER_CHARS) != len || s[0] == '-')
 		return "is not a user name (letters, digits, '.', '_', '-')";
+	return NULL;
+}
+
+/*
+ * The delivery program's user must exist now (an error with the line, not
+ * a surprise at the first message) and must not be root.
+ */
+static const char *
+config_check_deliver_user(const char *s)
+{
+	const struct passwd	*pw;
+	const char		*why;
+
+	if ((why = config_check_user(s)) != NULL)
+		return why;
+	if ((pw = getpwnam(s)) == NULL)
+		return "is not a user of this system";
+	if (pw->pw_uid == 0)
+		return "has uid 0; programs never run as root";
 	return NULL;
 }
 
@@ -1338,12 +1362,30 @@ config_listen_owner(struct parse *p, struct listener *l, const char *opt,
 	return 0;
 }
 
+/* `deliver-user NAME`: this listener's messages go to another store. */
+static int
+config_listen_user(struct parse *p, struct listener *l, const char *arg)
+{
+	const char	*why;
+
+	if (arg == NULL || (why = config_check_deliver_user(arg)) != NULL) {
+		config_error(p, "listen: deliver-user: \"%s\" %s",
+		    arg == NULL ? "" : config_esc(p, arg),
+		    arg == NULL ? "is missing" : why);
+		return -1;
+	}
+	free(l->l_deliver_user);
+	l->l_deliver_user = xstrdup(arg);
+	return 0;
+}
+
 static void
 config_listener_free(struct listener *l)
 {
 	free(l->l_addr);
 	free(l->l_owner);
 	free(l->l_group);
+	free(l->l_deliver_user);
 	free(l);
 }
 
@@ -1377,7 +1419,8 @@ config_listen_keyword(const char *opt)
 {
 	return config_listen_flag(opt) != 0 || strcmp(opt, "port") == 0 ||
 	    strcmp(opt, "mode") == 0 || strcmp(opt, "owner") == 0 ||
-	    strcmp(opt, "group") == 0 || strcmp(opt, "proxy-protocol") == 0;
+	    strcmp(opt, "group") == 0 || strcmp(opt, "proxy-protocol") == 0 ||
+	    strcmp(opt, "deliver-user") == 0;
 }
 
 /* The networks of `proxy-protocol from`, up to the next option. */
@@ -1473,6 +1516,12 @@ config_listen_opts(struct parse *p, struct listener *l, int argc,
 			i++;
 			continue;
 		}
+		if (strcmp(opt, "deliver-user") == 0) {
+			if (config_listen_user(p, l, arg) == -1)
+				return -1;
+			i++;
+			continue;
+		}
 		if (strcmp(opt, "port") == 0 || strcmp(opt, "mode") == 0) {
 			if (l->l_unix != (strcmp(opt, "mode") == 0)) {
 				config_error(p, "listen: %s", l->l_unix ?
@@ -1555,6 +1604,7 @@ config_listen_parse(struct parse *p, int argc, char **argv)
 	l->l_nfds = 0;
 	for (i = 0; i < LISTENER_MAXFD; i++)
 		l->l_fds[i] = -1;
+	l->l_index = c->c_nlisteners;
 	TAILQ_INSERT_TAIL(&c->c_listeners, l, l_entry);
 	c->c_nlisteners++;
 	return 0;
@@ -2093,6 +2143,8 @@ config_listen_print(FILE *fp, const struct listener *l)
 		fputs(" lmtp", fp);
 	if (l->l_flags & LF_METRICS)
 		fputs(" metrics", fp);
+	if (l->l_deliver_user != NULL)
+		fprintf(fp, " deliver-user %s", l->l_deliver_user);
 	putc('\n', fp);
 }
 

@@ -1,8 +1,9 @@
 /*
  * deliver.c: the spool of one message (memory, then an unlinked file) and
- * its delivery: the built-in sinks, or the delivery program run without a
- * shell, its input a complete anonymous file, under a time limit, its exit
- * status mapped to the SMTP reply (smtpd.conf.5, DELIVERY COMMAND).
+ * its delivery: the built-in sinks, or the delivery program run by the
+ * broker (broker.c) as deliver-user, its input a complete anonymous file
+ * made here, its argv and environment built here, its exit status
+ * mapped to the SMTP reply (smtpd.conf.5, DELIVERY COMMAND).
  */
 
 #include <sys/types.h>
@@ -12,9 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +23,12 @@
 #include "smtpd.h"
 #include "internal.h"
 
-#define DELIVER_OUT_MAX	4096		/* captured program output */
-
 #define REPLY_TEMPFAIL	\
     "451 4.3.0 Delivery failed temporarily, try again later"
 #define REPLY_NOSPOOL	"452 4.3.1 Insufficient system storage"
 #define REPLY_E2BIG	\
     "554 5.3.4 Delivery failed: message too big for the program"
 #define DELIVER_IOBUF	16384	/* spool chunk, output scratch */
-#define DELIVER_DRAIN	16	/* reads of output left at exit */
 #define RECEIVED_MAX	998	/* RFC 5322 2.1.1: octets per line */
 
 /* Reply classes, ranked so that SMTP aggregation keeps the worst (15.4). */
@@ -54,28 +50,20 @@ static const struct {
 	{ 77, "554 5.7.1 Delivery failed: permission denied" }
 };
 
-/* One program output stream: the first DELIVER_OUT_MAX octets are kept. */
-struct deliver_out {
-	int		 do_fd;
-	size_t		 do_len;
-	char		 do_buf[DELIVER_OUT_MAX];
-};
-
 /* One run of the delivery program for some of the recipients. */
 struct deliver_job {
 	char	*const	*dj_rcpts;
 	size_t		 dj_nrcpts;
-	pid_t		 dj_pid;
-	int		 dj_pidfd;	/* -1: poll waitpid instead */
 	char		*dj_hdr;	/* Received: header, or NULL */
 	size_t		 dj_hdrlen;
 	int		 dj_exited;
 	int		 dj_status;	/* from waitpid */
 	int		 dj_timedout;
 	int		 dj_noinput;	/* its input file could not be made */
+	int		 dj_nobroker;	/* no answer from the broker */
 	int		 dj_error;	/* errno: failed spawn or I/O */
-	struct deliver_out dj_out;
-	struct deliver_out dj_err;
+	struct exec_out	 dj_out;
+	struct exec_out	 dj_err;
 	long long	 dj_start;	/* util_now_ms() clock */
 	enum deliver_class dj_class;
 	char		 dj_reply[REPLY_MAX];
@@ -89,11 +77,9 @@ static const char *const placeholders[PH_COUNT] = {
 
 static int	 spool_open(const char *);
 static int	 spool_spill(struct spool *);
-static int	 spool_append(int, const void *, size_t);
 static int	 spool_copy(struct spool *, int);
 static ssize_t	 spool_chunk(struct spool *, long long, char *, size_t,
 		    const char **);
-static void	 deliver_signals(void);
 static void	 deliver_print(const struct client *,
 		    const struct envelope *, struct spool *);
 static void	 deliver_sink(const struct config *, const struct client *,
@@ -101,31 +87,22 @@ static void	 deliver_sink(const struct config *, const struct client *,
 		    struct deliver_job *);
 static char	*deliver_expand(const char *, const char *const *);
 static int	 deliver_is_rcpts(const char *);
-static char	**deliver_argv(const struct config *, const struct client *,
-		    const struct envelope *, const struct deliver_job *);
-static char	**deliver_envp(const struct client *,
-		    const struct envelope *, const struct deliver_job *);
 static size_t	 deliver_fold(FILE *, const char *, size_t);
 static size_t	 deliver_run_max(const char *);
 static void	 deliver_received(const struct config *,
 		    const struct client *, const struct envelope *,
 		    struct deliver_job *);
-static void	 deliver_free(char **);
-static void	 deliver_close(int *);
-static int	 deliver_pipe(int [2]);
 static int	 deliver_input(struct deliver_job *, struct spool *,
 		    const char *);
-static int	 deliver_spawn(struct deliver_job *, int, char **, char **);
 static int	 deliver_start(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *,
 		    struct deliver_job *);
-static void	 deliver_read(struct deliver_out *, int);
-static void	 deliver_reap(struct deliver_job *, int);
-static void	 deliver_io(struct deliver_job *, int);
+static void	 deliver_answer(struct deliver_job *,
+		    const struct broker_result *);
 static size_t	 deliver_override(struct deliver_job *);
 static void	 deliver_result(struct deliver_job *, const char *);
 static void	 deliver_log_output(const struct client *,
-		    const struct envelope *, struct deliver_out *, size_t,
+		    const struct envelope *, const struct exec_out *, size_t,
 		    const char *);
 static void	 deliver_log(const struct client *, const struct envelope *,
 		    const struct spool *, const struct deliver_job *);
@@ -192,7 +169,7 @@ spool_open(const char *dir)
 	return fd;
 }
 
-static int
+int
 spool_append(int fd, const void *buf, size_t len)
 {
 	const char	*p = buf;
@@ -396,23 +373,6 @@ spool_copy(struct spool *sp, int fd)
 }
 
 /*
- * An ignored SIGCHLD would let the kernel reap the program before
- * waitpid() sees its status.
- */
-static void
-deliver_signals(void)
-{
-	static int		 done;
-	struct sigaction	 sa;
-
-	if (done)
-		return;
-	done = 1;
-	if (sigaction(SIGCHLD, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-		signal(SIGCHLD, SIG_DFL);
-}
-
-/*
  * The built-in debugging sink, in the shape of aiosmtpd's Debugging
  * handler: lines printed with LF whatever ended them (str.splitlines()).
  */
@@ -526,13 +486,13 @@ deliver_is_rcpts(const char *word)
  * per recipient of the run; every other word stays one argument, so an
  * empty sender is an empty argument, never a missing one.
  */
-static char **
+char **
 deliver_argv(const struct config *c, const struct client *cl,
-    const struct envelope *e, const struct deliver_job *dj)
+    const struct envelope *e, char *const *rcpts, size_t nrcpts)
 {
 	const char	 *vals[PH_COUNT] = {
 		[PH_SENDER] = e->e_sender,
-		[PH_RECIPIENT] = dj->dj_nrcpts > 0 ? *dj->dj_rcpts : "",
+		[PH_RECIPIENT] = nrcpts > 0 ? rcpts[0] : "",
 		[PH_CLIENT] = cl->ci_addr,
 		[PH_HELO] = cl->ci_helo,
 		[PH_USER] = cl->ci_user,
@@ -544,12 +504,12 @@ deliver_argv(const struct config *c, const struct client *cl,
 	/* Each %{recipients} word (there may be several) takes them all. */
 	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++)
 		size += deliver_is_rcpts(c->c_dlv.dl_argv[w]) ?
-		    dj->dj_nrcpts : 1;
+		    nrcpts : 1;
 	argv = xreallocarray(NULL, size, sizeof(*argv));
 	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++) {
 		if (deliver_is_rcpts(c->c_dlv.dl_argv[w])) {
-			for (i = 0; i < dj->dj_nrcpts; i++)
-				argv[n++] = xstrdup(dj->dj_rcpts[i]);
+			for (i = 0; i < nrcpts; i++)
+				argv[n++] = xstrdup(rcpts[i]);
 		} else
 			argv[n++] = deliver_expand(c->c_dlv.dl_argv[w], vals);
 	}
@@ -558,27 +518,27 @@ deliver_argv(const struct config *c, const struct client *cl,
 }
 
 /* The environment, exactly: PATH and the SMTPD_* of smtpd.conf.5. */
-static char **
+char **
 deliver_envp(const struct client *cl, const struct envelope *e,
-    const struct deliver_job *dj)
+    char *const *rcpts, size_t nrcpts)
 {
 	const char	*path;
-	char		**envp, *rcpts, *p;
+	char		**envp, *list, *p;
 	size_t		  i, len = 1;
 	int		  n = 0;
 
-	for (i = 0; i < dj->dj_nrcpts; i++)
-		len += strlen(dj->dj_rcpts[i]) + 1;
-	rcpts = p = xmalloc(len);
+	for (i = 0; i < nrcpts; i++)
+		len += strlen(rcpts[i]) + 1;
+	list = p = xmalloc(len);
 	*p = '\0';
-	for (i = 0; i < dj->dj_nrcpts; i++)
-		p += sprintf(p, "%s%s", i > 0 ? "\n" : "", dj->dj_rcpts[i]);
+	for (i = 0; i < nrcpts; i++)
+		p += sprintf(p, "%s%s", i > 0 ? "\n" : "", rcpts[i]);
 	if ((path = getenv("PATH")) == NULL)
 		path = "/usr/bin:/bin";
 	envp = xreallocarray(NULL, 12, sizeof(*envp));
 	xasprintf(&envp[n++], "PATH=%s", path);
 	xasprintf(&envp[n++], "SMTPD_SENDER=%s", e->e_sender);
-	xasprintf(&envp[n++], "SMTPD_RECIPIENTS=%s", rcpts);
+	xasprintf(&envp[n++], "SMTPD_RECIPIENTS=%s", list);
 	xasprintf(&envp[n++], "SMTPD_CLIENT_ADDR=%s", cl->ci_addr);
 	xasprintf(&envp[n++], "SMTPD_CLIENT_PORT=%s", cl->ci_port);
 	xasprintf(&envp[n++], "SMTPD_HELO=%s", cl->ci_helo);
@@ -589,11 +549,11 @@ deliver_envp(const struct client *cl, const struct envelope *e,
 	    e->e_body8 ? "8BITMIME" : "7BIT");
 	xasprintf(&envp[n++], "SMTPD_SMTPUTF8=%d", e->e_smtputf8 ? 1 : 0);
 	envp[n] = NULL;
-	free(rcpts);
+	free(list);
 	return envp;
 }
 
-static void
+void
 deliver_free(char **v)
 {
 	size_t	 i;
@@ -700,32 +660,6 @@ deliver_received(const struct config *c, const struct client *cl,
 		fatal("open_memstream");
 }
 
-static void
-deliver_close(int *fd)
-{
-	if (*fd != -1)
-		close(*fd);
-	*fd = -1;
-}
-
-/* A pipe whose ends are above the standard descriptors, close-on-exec. */
-static int
-deliver_pipe(int fds[2])
-{
-	int	 i, save;
-
-	if (pipe2(fds, O_CLOEXEC) == -1)
-		return -1;
-	for (i = 0; i < 2; i++)
-		if ((fds[i] = util_fd_above(fds[i])) == -1) {
-			save = errno;
-			close(fds[1 - i]);
-			errno = save;
-			return -1;
-		}
-	return 0;
-}
-
 /*
  * The program's standard input: this run's header, then the message, in
  * an anonymous file that is complete before the program starts.  Fed on
@@ -762,56 +696,16 @@ deliver_input(struct deliver_job *dj, struct spool *sp, const char *prepend)
 }
 
 /*
- * posix_spawn(): vfork speed, and glibc reports a failed execve() as its
- * return value.  The child gets its own session (so a timeout kills the
- * whole group), default signals, an empty mask, and only fds 0-2.
- */
-static int
-deliver_spawn(struct deliver_job *dj, int in, char **argv, char **envp)
-{
-	posix_spawn_file_actions_t	 fa;
-	posix_spawnattr_t		 at;
-	int				 p[2][2], i, n;
-
-	for (n = 0; n < 2; n++)
-		if (deliver_pipe(p[n]) == -1) {
-			dj->dj_error = errno;
-			goto done;
-		}
-	posix_spawn_file_actions_init(&fa);
-	/* dup2() clears close-on-exec: in is stdin, p[0] stdout, p[1] stderr. */
-	posix_spawn_file_actions_adddup2(&fa, in, STDIN_FILENO);
-	for (i = 0; i < 2; i++)
-		posix_spawn_file_actions_adddup2(&fa, p[i][1], i + 1);
-	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-	util_spawnattr(&at);
-	dj->dj_error = posix_spawn(&dj->dj_pid, argv[0], &fa, &at, argv, envp);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	if (dj->dj_error == 0) {
-		dj->dj_out.do_fd = p[0][0];
-		dj->dj_err.do_fd = p[1][0];
-	}
- done:
-	/* The child's ends always; ours too when there is no child. */
-	for (i = 0; i < n; i++) {
-		close(p[i][1]);
-		if (dj->dj_error != 0)
-			close(p[i][0]);
-	}
-	return dj->dj_error == 0 ? 0 : -1;
-}
-
-/*
- * Start one run: header, input file, argv, envp, process; non-blocking
- * parent ends.  dj_noinput tells a failure to make the input file.
+ * One run: header, input file, then the broker runs the program and
+ * tells how it ended.  dj_noinput tells a failure to make the input
+ * file, dj_nobroker one to hear from the broker.
  */
 static int
 deliver_start(const struct config *c, const struct client *cl,
     const struct envelope *e, struct spool *sp, struct deliver_job *dj)
 {
-	char	**argv, **envp;
-	int	  in, rv;
+	struct broker_result	*br;
+	int			 in, rv;
 
 	if (c->c_dlv.dl_received)
 		deliver_received(c, cl, e, dj);
@@ -823,115 +717,30 @@ deliver_start(const struct config *c, const struct client *cl,
 	dj->dj_hdr = NULL;
 	if (in == -1)
 		return -1;
-	argv = deliver_argv(c, cl, e, dj);
-	envp = deliver_envp(cl, e, dj);
-	rv = deliver_spawn(dj, in, argv, envp);
-	/* The program has its own descriptor; nothing writes the file now. */
+	br = xmalloc(sizeof(*br));
+	if ((rv = broker_deliver(cl, e, dj->dj_rcpts, dj->dj_nrcpts, in,
+	    c->c_dlv.dl_timeout, br)) == -1) {
+		dj->dj_error = errno;
+		dj->dj_nobroker = 1;
+	} else
+		deliver_answer(dj, br);
 	close(in);
-	deliver_free(argv);
-	deliver_free(envp);
-	if (rv == -1)
-		return -1;
-	/* Not reaped yet, so the pid cannot have been reused. */
-	dj->dj_pidfd = os_pidfd_open(dj->dj_pid);
-	fcntl(dj->dj_out.do_fd, F_SETFL, O_NONBLOCK);
-	fcntl(dj->dj_err.do_fd, F_SETFL, O_NONBLOCK);
-	return 0;
+	free(br);
+	return rv == 0 && dj->dj_error == 0 ? 0 : -1;
 }
 
-/* Keep the first DELIVER_OUT_MAX octets; read and drop the rest. */
+/* The broker's answer: as if the program had run here. */
 static void
-deliver_read(struct deliver_out *o, int reads)
+deliver_answer(struct deliver_job *dj, const struct broker_result *br)
 {
-	char	 buf[DELIVER_IOBUF];
-	ssize_t	 n;
-	size_t	 keep;
-
-	while (o->do_fd != -1 && reads-- > 0) {
-		if ((n = read(o->do_fd, buf, sizeof(buf))) == -1 &&
-		    (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			deliver_close(&o->do_fd);
-			return;
-		}
-		keep = sizeof(o->do_buf) - o->do_len;
-		if (keep > (size_t)n)
-			keep = (size_t)n;
-		memcpy(o->do_buf + o->do_len, buf, keep);
-		o->do_len += keep;
-	}
-}
-
-/*
- * Reap the program if it exited; or kill its whole process group (its
- * own children too may hold our pipes) and reap it.
- */
-static void
-deliver_reap(struct deliver_job *dj, int kill_group)
-{
-	siginfo_t	 si;
-	pid_t		 pid;
-
-	/*
-	 * The program has exited (a zombie still holds its process group):
-	 * what it left running in the group goes too, so that nothing of a
-	 * run outlives it without a time limit.
-	 */
-	memset(&si, 0, sizeof(si));
-	if (!kill_group && waitid(P_PID, (id_t)dj->dj_pid, &si,
-	    WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == dj->dj_pid)
-		kill_group = 1;
-	if (kill_group)
-		kill(-dj->dj_pid, SIGKILL);
-	while ((pid = waitpid(dj->dj_pid, &dj->dj_status,
-	    kill_group ? 0 : WNOHANG)) == -1 && errno == EINTR)
-		;
-	if (pid == dj->dj_pid || (pid == -1 && errno == ECHILD))
-		dj->dj_exited = 1;
-	if (pid == -1 && errno == ECHILD)
-		dj->dj_status = 0xff00;		/* lost: treat as 255 */
-}
-
-/*
- * Read stdout and stderr, so that a program writing much cannot block,
- * until the program exits.  Its output is then taken as far as it is
- * there: a background process that inherited the pipes does not hold up
- * the reply.
- */
-static void
-deliver_io(struct deliver_job *dj, int timeout)
-{
-	struct pollfd	 pfd[3];
-	int		 ms;
-
-	while (!dj->dj_exited) {
-		pfd[0].fd = dj->dj_out.do_fd;
-		pfd[1].fd = dj->dj_err.do_fd;
-		pfd[2].fd = dj->dj_pidfd;
-		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
-		if ((ms = util_ms_left(dj->dj_start + timeout * 1000LL)) == 0) {
-			dj->dj_timedout = 1;
-			deliver_reap(dj, 1);
-			break;
-		}
-		/* Without a pidfd, look for the exit now and then. */
-		if (dj->dj_pidfd == -1 && (ms == -1 || ms > 50))
-			ms = 50;
-		if (poll(pfd, 3, ms) == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("poll");
-		}
-		if (pfd[0].revents != 0)
-			deliver_read(&dj->dj_out, 1);
-		if (pfd[1].revents != 0)
-			deliver_read(&dj->dj_err, 1);
-		if (dj->dj_pidfd == -1 || pfd[2].revents != 0)
-			deliver_reap(dj, 0);
-	}
-	deliver_read(&dj->dj_out, DELIVER_DRAIN);
-	deliver_read(&dj->dj_err, DELIVER_DRAIN);
+	dj->dj_exited = br->br_exited;
+	dj->dj_status = br->br_status;
+	dj->dj_timedout = br->br_timedout;
+	dj->dj_error = br->br_error;
+	dj->dj_out.eo_len = br->br_outlen;
+	dj->dj_err.eo_len = br->br_errlen;
+	memcpy(dj->dj_out.eo_buf, br->br_out, br->br_outlen);
+	memcpy(dj->dj_err.eo_buf, br->br_err, br->br_errlen);
 }
 
 /*
@@ -944,11 +753,11 @@ static size_t
 deliver_override(struct deliver_job *dj)
 {
 	static const char	 digit[] = { '2', '5', '4' };
-	const char		*s = dj->dj_out.do_buf, *nl;
+	const char		*s = dj->dj_out.eo_buf, *nl;
 	size_t			 len, i, end;
 
-	if ((nl = memchr(s, '\n', dj->dj_out.do_len)) == NULL)
-		len = end = dj->dj_out.do_len;
+	if ((nl = memchr(s, '\n', dj->dj_out.eo_len)) == NULL)
+		len = end = dj->dj_out.eo_len;
 	else {
 		end = (size_t)(nl - s) + 1;
 		len = end - 1;
@@ -994,18 +803,18 @@ deliver_result(struct deliver_job *dj, const char *id)
 /* What the program said besides the reply goes to the log, escaped. */
 static void
 deliver_log_output(const struct client *cl, const struct envelope *e,
-    struct deliver_out *o, size_t skip, const char *name)
+    const struct exec_out *o, size_t skip, const char *name)
 {
 	char	 buf[1024];
-	size_t	 len = o->do_len;
+	size_t	 len = o->eo_len;
 
-	while (len > skip && (o->do_buf[len - 1] == '\n' ||
-	    o->do_buf[len - 1] == '\r'))
+	while (len > skip && (o->eo_buf[len - 1] == '\n' ||
+	    o->eo_buf[len - 1] == '\r'))
 		len--;
 	if (len <= skip)
 		return;
 	log_info("%s deliver id=%s %s: %s", cl->ci_sid, e->e_id, name,
-	    log_escape(o->do_buf + skip, len - skip, buf, sizeof(buf)));
+	    log_escape(o->eo_buf + skip, len - skip, buf, sizeof(buf)));
 }
 
 static void
@@ -1019,7 +828,7 @@ deliver_log(const struct client *cl, const struct envelope *e,
 	ms = util_now_ms() - dj->dj_start;
 	if (dj->dj_timedout)
 		st = SD_TIMEOUT;
-	else if (sp->sp_error || dj->dj_noinput)
+	else if (sp->sp_error || dj->dj_noinput || dj->dj_nobroker)
 		st = SD_NONE;
 	else if (!dj->dj_exited)
 		st = SD_EXEC;
@@ -1057,6 +866,10 @@ deliver_run(const struct config *c, const struct client *cl,
 			log_warnx("%s deliver id=%s: message file: %s",
 			    cl->ci_sid, e->e_id, strerror(dj->dj_error));
 			rv = -1;
+		} else if (dj->dj_nobroker) {
+			log_warnx("%s deliver id=%s: broker: %s", cl->ci_sid,
+			    e->e_id, strerror(dj->dj_error));
+			rv = -1;
 		} else {
 			log_warnx("%s deliver id=%s: %s: %s", cl->ci_sid,
 			    e->e_id, c->c_dlv.dl_argv[0],
@@ -1066,8 +879,7 @@ deliver_run(const struct config *c, const struct client *cl,
 			    dj->dj_error == EAGAIN || dj->dj_error == ENOMEM)
 				rv = -1;
 		}
-	} else
-		deliver_io(dj, c->c_dlv.dl_timeout);
+	}
 	deliver_result(dj, e->e_id);
 	/* No room for the message; nothing ran. */
 	if (dj->dj_noinput)
@@ -1083,9 +895,6 @@ deliver_run(const struct config *c, const struct client *cl,
 	skip = deliver_override(dj);
 	deliver_log_output(cl, e, &dj->dj_out, skip, "stdout");
 	deliver_log_output(cl, e, &dj->dj_err, 0, "stderr");
-	deliver_close(&dj->dj_out.do_fd);
-	deliver_close(&dj->dj_err.do_fd);
-	deliver_close(&dj->dj_pidfd);
 	return rv;
 }
 
@@ -1096,8 +905,7 @@ deliver_one(const struct config *c, const struct client *cl,
 {
 	int	 rv = 0;
 
-	dj->dj_out.do_fd = dj->dj_err.do_fd = -1;
-	dj->dj_pidfd = -1;
+	dj->dj_out.eo_fd = dj->dj_err.eo_fd = -1;
 	dj->dj_start = util_now_ms();
 	if (sp->sp_error) {
 		/* 452 4.3.1: the message was never whole. */
@@ -1123,7 +931,6 @@ deliver_message(const struct config *c, const struct client *cl,
 	size_t			 i, nruns;
 	int			 per_rcpt, rv = 0;
 
-	deliver_signals();
 	/* The file must hold every octet before anyone reads it. */
 	(void)spool_flush(sp);
 	per_rcpt = cl->ci_lmtp || (c->c_dlv.dl_mode == DELIVER_PROGRAM &&

@@ -2442,6 +2442,7 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	    sizeof(s->s_client.ci_port));
 	s->s_client.ci_lmtp = (l->l_flags & LF_LMTP) != 0;
 	s->s_outcome = SC_SESS_DISCONNECT;
+	s->s_client.ci_listener = l->l_index;
 	s->s_policy = policy_open(c);
 	return s;
 }

@@ -115,6 +115,11 @@ static long long	 quit_deadline;
 static int		 quit_termed;	/* busy children got SIGTERM */
 static long long	 tickets_at;	/* next TLS ticket key; 0: none */
 
+static pid_t		 broker_pid = -1; /* the current delivery broker */
+static int		 broker_ctl = -1; /* our socket to it */
+static long long	 broker_born;
+static long long	 broker_after;	/* back-off: no fork before */
+
 static struct pollfd	*pfds;
 static struct pollref	*prefs;
 static size_t		 pcap;
@@ -132,16 +137,21 @@ static int		 ep_listening;
 
 static int		 sigpipe[2] = { -1, -1 };
 static int		 child_fd = -1;	/* in a child: the master's socket */
+static int		 child_exit;	/* in a child: its exit status */
 static int		 dispatch_fd = -1; /* the client being handed out */
 static volatile sig_atomic_t sig_term, sig_hup, sig_chld, sig_usr2;
 
 extern char		**environ;
 
 static void	 usage(void) __attribute__((__noreturn__));
-static void	 child_main(int) __attribute__((__noreturn__));
+static void	 child_main(int, int) __attribute__((__noreturn__));
 static void	 master_upgrade_reaped(int);
 static void	 master_notify_status(const char *);
 static void	 master_listen_sync(int);
+static void	 master_broker(void);
+static void	 master_broker_exited(int);
+static void	 master_deliver_users(const struct config *);
+static void	 master_renew(void);
 
 static void
 usage(void)
@@ -760,6 +770,9 @@ child_closefds(int self)
 	(void)close(sigpipe[1]);
 	if (epfd != -1)
 		(void)close(epfd);
+	/* Only the master hands the broker its children. */
+	if (broker_ctl != -1)
+		(void)close(broker_ctl);
 	/*
 	 * Forked to take a connection the master holds: the child gets its
 	 * own copy over the socketpair, and this one would keep the client
@@ -797,14 +810,33 @@ child_drop(void)
 		fatalx("privileges not dropped");
 }
 
+/* The broker closed our socket (it died): nothing can be delivered. */
+static int
+child_broker_gone(void)
+{
+	struct pollfd	 pfd;
+
+	pfd.fd = broker_socket();
+	pfd.events = 0;
+	if (child_exit || (poll(&pfd, 1, 0) == 1 &&
+	    (pfd.revents & (POLLHUP | POLLERR)))) {
+		if (!child_exit)
+			log_warnx("no delivery broker; exiting");
+		child_exit = 1;
+	}
+	return child_exit;
+}
+
 /*
  * Wait for the master's next message.  SIGTERM is blocked except inside
- * ppoll(), so one that comes while idle is never slept through.
+ * ppoll(), so one that comes while idle is never slept through.  A child
+ * whose broker is gone (it died, or had no room for our socket) could
+ * deliver nothing: it exits, and the master makes a new one.
  */
 static int
 child_wait(int fd)
 {
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	sigset_t	 term, old;
 	int		 r = 0;
 
@@ -817,10 +849,19 @@ child_wait(int fd)
 			r = -1;
 			break;
 		}
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		if (ppoll(&pfd, 1, NULL, &old) >= 0)
+		pfd[0].fd = fd;
+		pfd[1].fd = broker_socket();
+		pfd[0].events = POLLIN;
+		pfd[1].events = 0;
+		if (ppoll(pfd, 2, NULL, &old) >= 0) {
+			/* A client already sent to us is served all the same. */
+			if (pfd[1].revents & (POLLHUP | POLLERR)) {
+				log_warnx("no delivery broker; exiting");
+				child_exit = 1;
+				r = pfd[0].revents != 0 ? 0 : -1;
+			}
 			break;
+		}
 		if (errno != EINTR)
 			fatal("ppoll");
 	}
@@ -913,7 +954,7 @@ child_malloc(void)
 }
 
 static void
-child_main(int fd)
+child_main(int fd, int broker)
 {
 	struct handoff	 h;
 	struct listener	*l;
@@ -923,6 +964,7 @@ child_main(int fd)
 	log_procinit("child");
 	child_malloc();
 	child_fd = fd;
+	broker_attach(broker);
 	session_peer_check = child_peer_check;
 	session_auth_check = child_auth_check;
 	session_auth_failed = child_auth_failed;
@@ -946,13 +988,14 @@ child_main(int fd)
 			session_run(conf, l, cfd, (struct sockaddr *)&h.h_peer,
 			    h.h_peerlen);
 		/* The last session: exit without asking for another. */
-		if (session_quit || (conf->c_lim.lim_maxsessions > 0 &&
+		if (session_quit || child_broker_gone() ||
+		    (conf->c_lim.lim_maxsessions > 0 &&
 		    n >= conf->c_lim.lim_maxsessions))
 			break;
 		if (chan_send(fd, CHAN_IDLE, 0, NULL, 0, -1) == -1)
 			break;
 	}
-	exit(0);
+	exit(child_exit);
 }
 
 /*
@@ -1006,10 +1049,17 @@ pool_spawn(void)
 	struct child	*ch;
 	sigset_t	 all, old;
 	pid_t		 pid;
-	int		 sv[2], slot;
+	int		 sv[2], bsv[2], slot;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair");
+		pool_backoff("cannot make a child");
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bsv) == -1) {
+		log_warn("socketpair");
+		(void)close(sv[0]);
+		(void)close(sv[1]);
 		pool_backoff("cannot make a child");
 		return NULL;
 	}
@@ -1019,11 +1069,18 @@ pool_spawn(void)
 	slot = score_claim();
 	if ((pid = fork()) == 0) {
 		(void)close(sv[0]);
+		(void)close(bsv[0]);
 		score_child(slot);
-		child_main(sv[1]);
+		child_main(sv[1], bsv[1]);
 	}
 	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 	(void)close(sv[1]);
+	(void)close(bsv[1]);
+	/* Without a broker the child's requests meet EOF: 451. */
+	if (pid != -1 && (broker_ctl == -1 ||
+	    broker_pass(broker_ctl, bsv[0]) == -1))
+		log_warnx("child %ld has no delivery broker", (long)pid);
+	(void)close(bsv[0]);
 	if (pid == -1) {
 		log_warn("fork");
 		(void)close(sv[0]);
@@ -1175,6 +1232,10 @@ pool_reap(void)
 	int		 status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == broker_pid) {
+			master_broker_exited(status);
+			continue;
+		}
 		TAILQ_FOREACH(ch, &children, ch_entry)
 			if (ch->ch_pid == pid)
 				break;
@@ -1262,6 +1323,118 @@ pool_report(struct child *ch)
 		pool_idle_again(ch);
 	else
 		chan_drop(&m, "not expected from a child");
+}
+
+/*
+ * The delivery broker.
+ */
+
+static void __attribute__((__noreturn__))
+broker_child(int fd)
+{
+	log_procinit("broker");
+	child_closefds(-1);
+	setproctitle("%s", "broker");
+	broker_main(conf, fd, -1);
+	exit(0);
+}
+
+/*
+ * A broker with the configuration of this generation: not chrooted, as
+ * root (or the invoking user).  The previous one, its socket closed,
+ * serves the children it has until they exit, then exits too.
+ */
+static void
+master_broker(void)
+{
+	sigset_t	 all, old;
+	pid_t		 pid;
+	int		 sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("broker: socketpair");
+		broker_after = util_now_ms() + SPAWN_QUICK_MS;
+		return;
+	}
+	sigfillset(&all);
+	(void)sigprocmask(SIG_BLOCK, &all, &old);
+	if ((pid = fork()) == 0) {
+		(void)close(sv[0]);
+		broker_child(sv[1]);
+	}
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	(void)close(sv[1]);
+	if (pid == -1) {
+		log_warn("broker: fork");
+		(void)close(sv[0]);
+		broker_after = util_now_ms() + SPAWN_QUICK_MS;
+		return;
+	}
+	if (broker_ctl != -1)
+		(void)close(broker_ctl);
+	broker_ctl = sv[0];
+	broker_pid = pid;
+	broker_born = util_now_ms();
+	log_debug("broker %ld started", (long)pid);
+}
+
+/*
+ * The broker died: its programs got SIGKILL, its children's requests EOF
+ * (451).  Those children cannot reach the next one: they are replaced.
+ */
+static void
+master_broker_exited(int status)
+{
+	if (WIFSIGNALED(status))
+		log_warnx("broker %ld exited on signal %d (%s)",
+		    (long)broker_pid, WTERMSIG(status),
+		    strsignal(WTERMSIG(status)));
+	else
+		log_warnx("broker %ld exited with status %d",
+		    (long)broker_pid, WEXITSTATUS(status));
+	broker_pid = -1;
+	if (broker_ctl != -1)
+		(void)close(broker_ctl);
+	broker_ctl = -1;
+	if (util_now_ms() - broker_born < SPAWN_QUICK_MS)
+		broker_after = util_now_ms() + SPAWN_QUICK_MS;
+	if (!quitting)
+		master_renew();
+}
+
+/* The broker comes back before any child that would need it. */
+static void
+master_broker_check(void)
+{
+	if (broker_pid == -1 && !quitting && util_now_ms() >= broker_after)
+		master_broker();
+}
+
+/*
+ * Programs as the session user would let a broken session child reach
+ * the stored mail; said at start and at each reload.
+ */
+static void
+master_deliver_users(const struct config *c)
+{
+	const struct listener	*l;
+	struct exec_ident	 id;
+	char			 err[256];
+
+	if (!as_root || c->c_dlv.dl_mode != DELIVER_PROGRAM)
+		return;
+	l = NULL;
+	do {
+		if (broker_ident(c, l, &id, err, sizeof(err)) == -1)
+			log_warnx("%s", err);
+		else if (id.ei_uid == run_uid)
+			log_warnx("%s: deliver-user is the same user as the "
+			    "sessions (uid %ld)", l != NULL ? l->l_name :
+			    "delivery", (long)run_uid);
+		broker_ident_free(&id);
+		l = l == NULL ? TAILQ_FIRST(&c->c_listeners) :
+		    TAILQ_NEXT(l, l_entry);
+	} while (l != NULL);
 }
 
 /*
@@ -1624,6 +1797,8 @@ master_reload(void)
 	run_gid = gid;
 	master_renew();
 	master_tickets_timer();
+	master_broker();
+	master_deliver_users(conf);
 	master_rlimit(conf);
 	score_count(SC_RELOAD_OK);
 	log_info("reloaded configuration from %s", conffile);
@@ -2012,7 +2187,7 @@ master_pollset(long long now)
 static int
 master_timeout(long long now)
 {
-	long long	 t = -1, at[7];
+	long long	 t = -1, at[8];
 	int		 i;
 
 	at[0] = quitting ? quit_deadline : 0;
@@ -2022,7 +2197,8 @@ master_timeout(long long now)
 	at[4] = upgrade_fd != -1 ? upgrade_deadline : 0;
 	at[5] = systemd_notify_socket() != NULL ? status_next : 0;
 	at[6] = tickets_at;
-	for (i = 0; i < 7; i++) {
+	at[7] = broker_pid == -1 ? broker_after : 0;
+	for (i = 0; i < 8; i++) {
 		if (at[i] <= now)
 			continue;
 		if (t == -1 || at[i] - now < t)
@@ -2071,6 +2247,7 @@ master_loop(void)
 		if (quitting && master_shutdown_done())
 			return;
 		master_tickets(util_now_ms());
+		master_broker_check();
 		pool_topup();
 		master_ready();
 		now = util_now_ms();
@@ -2183,6 +2360,35 @@ master_query(const char *file, int verbose)
 	return rv;
 }
 
+/*
+ * The broker, which starts the delivery program and checkpassword, is
+ * not chrooted: their paths mean what they mean outside the chroot.  One
+ * that is there only inside was meant for the sessions' root.
+ */
+static void
+master_check_paths(const struct config *c)
+{
+	const char	*prog[2];
+	char		 in[PATH_MAX];
+	int		 i;
+
+	if (c->c_chroot == NULL)
+		return;
+	prog[0] = c->c_dlv.dl_mode == DELIVER_PROGRAM &&
+	    c->c_dlv.dl_argv != NULL ? c->c_dlv.dl_argv[0] : NULL;
+	prog[1] = c->c_auth.au_backend == AUTH_CHECKPASSWORD &&
+	    c->c_auth.au_argv != NULL ? c->c_auth.au_argv[0] : NULL;
+	for (i = 0; i < 2; i++) {
+		if (prog[i] == NULL || access(prog[i], F_OK) == 0)
+			continue;
+		if (snprintf(in, sizeof(in), "%s%s", c->c_chroot, prog[i]) <
+		    (int)sizeof(in) && access(in, F_OK) == 0)
+			warnx("%s: %s exists only inside the chroot %s; it is "
+			    "started outside it", c->c_file != NULL ?
+			    c->c_file : "smtpd.conf", prog[i], c->c_chroot);
+	}
+}
+
 /* Everything that can refuse to start, reported on stderr. */
 static void
 master_check(void)
@@ -2201,6 +2407,7 @@ master_check(void)
 	if (!as_root && conf->c_chroot != NULL)
 		warnx("not started as root: chroot %s ignored",
 		    conf->c_chroot);
+	master_check_paths(conf);
 }
 
 /* Inherited sockets first (systemd's, the old master's), then bind. */
@@ -2249,6 +2456,8 @@ master_start(void)
 	master_tickets_timer();
 	setproctitle("%s", "master");
 	log_info("startup");
+	master_deliver_users(conf);
+	master_broker();
 }
 
 static void
@@ -2258,6 +2467,9 @@ master_exit(void)
 		log_warn("unlink %s", pidfile);
 	control_close(1);
 	log_info("exiting");
+	/* The broker ends when its last program has. */
+	if (broker_ctl != -1)
+		(void)close(broker_ctl);
 	load_release(conf);
 	free(conffile);
 	free(pidfile);
@@ -2311,6 +2523,7 @@ main(int argc, char *argv[])
 		if (master_programs(conf, &run_uid, &run_gid, err,
 		    sizeof(err)) == -1)
 			errx(1, "%s", err);
+		master_check_paths(conf);
 		config_print(stdout, conf);
 		exit(fflush(stdout) == 0 ? 0 : 1);
 	}

@@ -31,6 +31,7 @@
 #define DEF_BANNER		"ESMTP smtpd"
 #define DEF_USER		"_smtpd"
 #define DEF_USER_FALLBACK	"nobody"
+#define DEF_DELIVER_USER	"_smtpd-deliver"
 #define DEF_PIDFILE		"/var/run/smtpd.pid"
 #define DEF_SPOOL		"/tmp"
 #define DEF_PORT		25
@@ -82,6 +83,10 @@
 #define RCPT_ENV_MAX		(32 * 4096 - 17)
 #define MSG_ID_LEN		32
 #define DEF_SHUTDOWN_GRACE	30	/* seconds for sessions at SIGTERM */
+#define DELIVER_OUT_MAX		4096	/* captured program output */
+#define BROKER_SLACK		30	/* seconds a child waits beyond
+					   deliver-timeout for the broker */
+#define BROKER_FIELD_MAX	2048	/* one string of a request */
 #define SHUTDOWN_KILL		10	/* then SIGTERM, and this long to end */
 
 /* Listener flags. */
@@ -123,6 +128,8 @@ struct listener {
 	int			 l_proxy_timeout; /* seconds */
 	struct netaddr		 l_proxy_from[MAX_PROXY_FROM];
 	int			 l_nproxy_from;	/* 0: any peer */
+	char			*l_deliver_user; /* NULL: the global one */
+	int			 l_index;	/* place in c_listeners */
 };
 TAILQ_HEAD(listenerlist, listener);
 
@@ -209,6 +216,7 @@ struct conf_deliver {
 	int			 dl_timeout;
 	int			 dl_received;	/* prepend a Received: header */
 	char			*dl_spool;
+	char			*dl_user;	/* deliver-user; NULL: default */
 };
 
 /* TLS: the files as written; tls.c loads tl_ctx from them. */
@@ -299,6 +307,7 @@ struct client {
 	char			 ci_tls[128];	/* "TLSv1.3 CIPHER" or "" */
 	int			 ci_esmtp;
 	int			 ci_lmtp;
+	int			 ci_listener;	/* l_index of its listener */
 	char			 ci_sid[SESSION_ID_LEN];
 };
 
@@ -352,6 +361,69 @@ int		 auth_plain_split(unsigned char *, size_t, const char **,
 int		 auth_check(const struct config *, const char *,
 		    const char *);
 
+/* broker.c */
+#define BR_CLIENT		1	/* master: a child's socket */
+#define BR_DELIVER		2	/* child: run the program */
+#define BR_RESULT		3	/* broker: how it ended */
+#define BMF_BODY8		0x01
+#define BMF_SMTPUTF8		0x02
+
+/* A delivery request: with it the message and the envelope file. */
+struct broker_msg {
+	uint32_t		 bm_type;
+	uint32_t		 bm_id;
+	int32_t			 bm_listener;	/* l_index */
+	uint32_t		 bm_flags;	/* BMF_* */
+	uint32_t		 bm_nrcpts;
+	uint32_t		 bm_envlen;	/* octets of the envelope file */
+};
+
+/* The answer: the run as exec.c saw it. */
+struct broker_result {
+	uint32_t		 br_type;
+	uint32_t		 br_id;
+	int32_t			 br_exited;
+	int32_t			 br_status;	/* from waitpid */
+	int32_t			 br_timedout;
+	int32_t			 br_error;	/* errno: nothing ran */
+	uint32_t		 br_outlen;
+	uint32_t		 br_errlen;
+	char			 br_out[DELIVER_OUT_MAX];
+	char			 br_err[DELIVER_OUT_MAX];
+};
+
+/* The envelope file of a request, parsed in place. */
+struct broker_env {
+	const char		*be_sender;
+	const char		*be_addr;
+	const char		*be_port;
+	const char		*be_helo;
+	const char		*be_user;
+	const char		*be_tls;
+	const char		*be_id;
+	char		       **be_rcpts;
+	size_t			 be_nrcpts;
+};
+
+struct exec_ident;
+int		 broker_env_parse(char *, size_t, size_t, struct broker_env *,
+		    const char **);
+char		*broker_env_encode(const struct client *,
+		    const struct envelope *, char *const *, size_t, size_t *);
+int		 broker_msg_check(const struct broker_msg *, size_t, int, int,
+		    const char **);
+int		 broker_ident(const struct config *, const struct listener *,
+		    struct exec_ident *, char *, size_t);
+void		 broker_ident_free(struct exec_ident *);
+int		 broker_pass(int, int);
+void		 broker_main(const struct config *, int, int);
+void		 broker_attach(int);
+int		 broker_socket(void);
+pid_t		 broker_local(const struct config *);
+int		 broker_local_end(pid_t);
+int		 broker_deliver(const struct client *, const struct envelope *,
+		    char *const *, size_t, int, int, struct broker_result *);
+
 /* config.c */
 struct config	*config_default(void);
 struct config	*config_load(const char *);
@@ -388,9 +460,66 @@ char		*spool_reserve(struct spool *, size_t, size_t *);
 void		 spool_commit(struct spool *, size_t);
 void		 spool_reset(struct spool *);
 void		 spool_clear(struct spool *, size_t);
+int		 spool_append(int, const void *, size_t);
+char		**deliver_argv(const struct config *, const struct client *,
+		    const struct envelope *, char *const *, size_t);
+char		**deliver_envp(const struct client *, const struct envelope *,
+		    char *const *, size_t);
+void		 deliver_free(char **);
 int		 deliver_message(const struct config *, const struct client *,
 		    const struct envelope *, struct spool *, deliver_reply_cb,
 		    void *);
+
+/* exec.c */
+/* Who a program runs as; ei_change 0: as we are (not started as root). */
+struct exec_ident {
+	int			 ei_change;
+	uid_t			 ei_uid;
+	gid_t			 ei_gid;
+	gid_t			*ei_groups;
+	int			 ei_ngroups;
+	char			*ei_home;	/* its cwd; "/" if unusable */
+};
+
+/* What to start: argv[0] is an absolute path; -1 fds are /dev/null. */
+struct exec_spec {
+	char *const		*es_argv;
+	char *const		*es_envp;
+	int			 es_stdin;
+	int			 es_fd3;	/* -1: no descriptor 3 */
+	int			 es_capture;	/* stdout, stderr to pipes */
+	int			 es_timeout;	/* ms; 0: none */
+	const struct exec_ident	*es_ident;	/* NULL: as we are */
+};
+
+/* One program output stream: the first DELIVER_OUT_MAX octets are kept. */
+struct exec_out {
+	int			 eo_fd;
+	size_t			 eo_len;
+	char			 eo_buf[DELIVER_OUT_MAX];
+};
+
+struct exec_job {
+	pid_t			 ej_pid;
+	int			 ej_pidfd;	/* -1: poll waitpid instead */
+	int			 ej_errfd;	/* execve()'s errno, or EOF */
+	long long		 ej_start;	/* monotonic ms */
+	long long		 ej_deadline;	/* 0: none */
+	int			 ej_exited;
+	int			 ej_status;	/* from waitpid */
+	int			 ej_timedout;
+	int			 ej_execfailed;
+	int			 ej_error;	/* errno: no start, no execve */
+	struct exec_out		 ej_out;
+	struct exec_out		 ej_err;
+};
+struct pollfd;
+void		 exec_init(struct exec_job *);
+int		 exec_start(struct exec_job *, const struct exec_spec *);
+void		 exec_pollfds(const struct exec_job *, struct pollfd *);
+int		 exec_timeout(const struct exec_job *);
+int		 exec_done(struct exec_job *, const struct pollfd *, long long);
+void		 exec_abort(struct exec_job *);
 
 /* load.c */
 struct config	*load_config(const char *);

@@ -1,7 +1,8 @@
 /*
  * test_deliver.c: the spool and deliver_message() against small /bin/sh
  * programs written into a temporary directory (the program may be a
- * script; smtpd itself never starts it through a shell).
+ * script; smtpd itself never starts it through a shell), each run by a
+ * broker of its own (as root: as the fallback deliver-user, nobody).
  */
 
 #include <sys/types.h>
@@ -36,6 +37,7 @@
 
 static char		 tdir[64];
 static struct config	 tc;
+static struct listener	 tl;
 static struct client	 tcl;
 static struct envelope	 te;
 static struct spool	 tsp;
@@ -59,7 +61,14 @@ setup(void **state)
 	(void)state;
 	strlcpy(tdir, "/tmp/test_deliver.XXXXXX", sizeof(tdir));
 	assert_non_null(mkdtemp(tdir));
+	/* Programs run as the deliver-user, not as the test. */
+	assert_int_equal(chmod(tdir, 0777), 0);
 	memset(&tc, 0, sizeof(tc));
+	memset(&tl, 0, sizeof(tl));
+	strlcpy(tl.l_name, "test", sizeof(tl.l_name));
+	TAILQ_INIT(&tc.c_listeners);
+	TAILQ_INSERT_TAIL(&tc.c_listeners, &tl, l_entry);
+	tc.c_nlisteners = 1;
 	tc.c_dlv.dl_mode = DELIVER_PROGRAM;
 	tc.c_dlv.dl_argv = targv;
 	tc.c_dlv.dl_timeout = 10;
@@ -172,11 +181,24 @@ message(const char *s)
 	assert_int_equal(spool_write(&tsp, s, strlen(s)), 0);
 }
 
+/* deliver_message() with a broker of its own, as a session child has. */
+static int
+deliver_brokered(void)
+{
+	pid_t	 pid;
+	int	 rv;
+
+	assert_true((pid = broker_local(&tc)) != -1);
+	rv = deliver_message(&tc, &tcl, &te, &tsp, reply_cb, NULL);
+	assert_int_equal(broker_local_end(pid), 0);
+	return rv;
+}
+
 static int
 deliver(void)
 {
 	tnreplies = 0;
-	return deliver_message(&tc, &tcl, &te, &tsp, reply_cb, NULL);
+	return deliver_brokered();
 }
 
 static double
@@ -389,17 +411,18 @@ test_argv(void **state)
 	set_rcpts("\"a b;c\"@example.net",
 	    "$(touch pwned)`id`|&;<>*?'\\x@y.org", NULL);
 	strlcpy(tcl.ci_user, "alice", sizeof(tcl.ci_user));
-	set_argv(script("p", "for a; do printf '[%s]\\n' \"$a\"; done >args"),
+	/* The program's cwd is the deliver-user's home: a full path. */
+	set_argv(script("p", "for a; do printf '[%s]\\n' \"$a\"; done "
+	    ">\"${0%/p}/args\""),
 	    "-f", "%{sender}", "--", "%{recipients}", "id=%{id}",
 	    "%{client}/%{helo}/%{user}", "x%{nope}y", "r=%{recipient}", NULL);
-	assert_int_equal(chdir(tdir), 0);
 	assert_int_equal(deliver(), 0);
 	assert_string_equal(treplies[0], R_OK250);
 	got = slurp(tpath("args"), NULL);
 	assert_string_equal(got, want);
 	free(got);
 	assert_int_equal(access(tpath("pwned"), F_OK), -1);
-	assert_int_equal(chdir("/"), 0);
+	assert_int_equal(access("/pwned", F_OK), -1);
 }
 
 /* /proc/PID/environ is what execve() got, untouched by the shell. */
@@ -722,7 +745,7 @@ test_stdin_orphan(void **state)
 	set_argv(script("p", ": >\"$1.started\"; sleep 0.5; "
 	    "cat >\"$1.tmp\"; mv \"$1.tmp\" \"$1\""), tpath("in"), NULL);
 	if ((pid = fork()) == 0) {
-		deliver_message(&tc, &tcl, &te, &tsp, reply_cb, NULL);
+		deliver_brokered();
 		_exit(0);
 	}
 	assert_true(pid != -1);

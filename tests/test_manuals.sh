@@ -395,9 +395,9 @@ if have_smtpd; then
 	# Its commented-out lines are the defaults: uncommenting those of
 	# the directives with a fixed default changes nothing.
 	re=$(printf '%s\n' "$supported" | grep -v -x -e hostname -e chroot \
-	    -e user -e pidfile -e control -e command-limit -e listen \
-	    -e deliver -e accept -e reject -e policy -e recipient-delimiter \
-	    -e bare-newline-exempt |
+	    -e user -e deliver-user -e pidfile -e control -e command-limit \
+	    -e listen -e deliver -e accept -e reject -e policy \
+	    -e recipient-delimiter -e bare-newline-exempt |
 	    tr '\n' '|' | sed 's/|$//')
 	sed -E "s/^#(($re)[	 ])/\\1/" "$EXAMPLE" >"$tmp/uncommented.conf"
 	"$SMTPD" -n -f "$tmp/uncommented.conf" >"$tmp/uncommented.out" 2>&1

@@ -26,7 +26,8 @@
 
 static struct config	*conf;
 static struct listener	 lst;
-static char		 outfile[] = "/tmp/test_session.XXXXXX";
+static char		 outdir[] = "/tmp/test_session.XXXXXX";
+static char		 outfile[sizeof(outdir) + 4];
 
 static int
 setup(void **state)
@@ -42,8 +43,16 @@ setup(void **state)
 	memset(&lst, 0, sizeof(lst));
 	lst.l_flags = 0;
 	strlcpy(lst.l_name, "test", sizeof(lst.l_name));
-	strlcpy(outfile, "/tmp/test_session.XXXXXX", sizeof(outfile));
-	if ((fd = mkstemp(outfile)) == -1)
+	/* The broker knows the listener by its place in the list. */
+	TAILQ_INSERT_TAIL(&conf->c_listeners, &lst, l_entry);
+	conf->c_nlisteners = 1;
+	/* The program runs as the deliver-user: a place it can write. */
+	strlcpy(outdir, "/tmp/test_session.XXXXXX", sizeof(outdir));
+	if (mkdtemp(outdir) == NULL || chmod(outdir, 0777) == -1)
+		return -1;
+	snprintf(outfile, sizeof(outfile), "%s/out", outdir);
+	if ((fd = open(outfile, O_WRONLY | O_CREAT | O_EXCL, 0666)) == -1 ||
+	    fchmod(fd, 0666) == -1)
 		return -1;
 	close(fd);
 	return 0;
@@ -61,8 +70,10 @@ teardown(void **state)
 		conf->c_dlv.dl_argv = NULL;
 		conf->c_dlv.dl_mode = DELIVER_DISCARD;
 	}
+	TAILQ_REMOVE(&conf->c_listeners, &lst, l_entry);
 	config_free(conf);
 	unlink(outfile);
+	rmdir(outdir);
 	return 0;
 }
 
@@ -89,13 +100,14 @@ run_script(const char *script, size_t len)
 	ssize_t	 n;
 	char	 buf[4096];
 	int	 sv[2], status;
-	pid_t	 pid;
+	pid_t	 pid, broker;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	if ((pid = fork()) == 0) {
 		close(sv[0]);
+		broker = broker_local(conf);
 		session_run(conf, &lst, sv[1], NULL, 0);
-		_exit(0);
+		_exit(broker_local_end(broker) == 0 ? 0 : 1);
 	}
 	close(sv[1]);
 	assert_int_equal(write(sv[0], script, len), (ssize_t)len);

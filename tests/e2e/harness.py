@@ -164,6 +164,15 @@ def read_pid(path):
         return None
 
 
+def pid_title(pid):
+    """The process title (setproctitle) of pid, or "" if it is gone."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -671,14 +680,28 @@ class Smtpd:
         # Let the pre-forked pool come up (bounded; not an error if not).
         want = self.prefork or 1
         wait_for(lambda: len(self.children()) >= want, 3.0, 0.01)
+        # And the delivery broker, named (until then it looks like the
+        # master, and would pass for a child).
+        self.broker(3.0)
         return self
 
     def children(self):
+        """The session children (the delivery broker is not one)."""
         if self.proc is None:
             return []
         kids = pid_children(self.pid)
         self._known_pids.update(kids)
-        return kids
+        return [k for k in kids if "broker" not in pid_title(k)]
+
+    def broker(self, timeout=3.0):
+        """The pid of the delivery broker, or None."""
+        def find():
+            for k in pid_children(self.pid) if self.proc else []:
+                if "broker" in pid_title(k):
+                    self._known_pids.add(k)
+                    return k
+            return None
+        return wait_for(find, timeout, 0.01)
 
     def descendants(self):
         todo, seen = [self.pid], []

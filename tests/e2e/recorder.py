@@ -4,7 +4,8 @@
     recorder.py OUTDIR ARGS...
 
 Writes OUTDIR/N.data (standard input, bytes) and OUTDIR/N.json
-({"argv": ARGS, "env": {...}, "uid": ..., "n": N}) for a new number N.
+({"argv": ARGS, "env": {...}, "uid": ..., "gid": ..., "groups": [...],
+"cwd": ..., "n": N}) for a new number N.
 The environment is read from /proc/self/environ: exactly what smtpd passed
 (Python itself may add LC_CTYPE to os.environ).
 
@@ -64,7 +65,8 @@ def main():
             n += 1
     with open(os.path.join(outdir, "%d.data" % n), "wb") as f:
         f.write(data)
-    rec = {"argv": args, "env": env, "uid": os.getuid(), "n": n}
+    rec = {"argv": args, "env": env, "uid": os.getuid(), "gid": os.getgid(),
+           "groups": sorted(os.getgroups()), "cwd": os.getcwd(), "n": n}
     tmp = os.path.join(outdir, "%d.json.tmp" % n)
     with open(tmp, "w") as f:
         json.dump(rec, f)

@@ -358,7 +358,8 @@ class TestForkFails(FaultTest):
     def test_nproc(self):
         # Root is exempt from RLIMIT_NPROC (kernel/fork.c: INIT_USER,
         # CAP_SYS_RESOURCE, CAP_SYS_ADMIN), so smtpd runs unprivileged as
-        # a uid of its own, limited to 3 processes: master and 2 children.
+        # a uid of its own, limited to 4 processes: master, delivery
+        # broker and 2 children.
         if os.getuid() != 0:
             self.skipTest("needs root to run smtpd as uid %d" % self.UID)
         if shutil.which("setpriv") is None:
@@ -369,7 +370,7 @@ class TestForkFails(FaultTest):
         self.d = d = Smtpd(
             RECORD + "\nmax-clients 10\nreceived-header no",
             prefork=1, wrapper=[
-                "prlimit", "--nproc=3:3", "--",
+                "prlimit", "--nproc=4:4", "--",
                 "setpriv", "--reuid=%d" % self.UID,
                 "--regid=%d" % self.UID, "--clear-groups", "--"])
         c1 = d.connect()

@@ -65,20 +65,16 @@ fz_check_run(const struct config *c, const struct client *cl,
 	static const char *const names[] = { "%{sender}", "%{recipient}",
 	    "%{client}", "%{helo}", "%{user}", "%{id}" };
 	const char		*vals[6];
-	struct deliver_job	 dj;
 	char			**argv, *want;
 	size_t			 w, i, n = 0;
 
-	memset(&dj, 0, sizeof(dj));
-	dj.dj_rcpts = rcpts;
-	dj.dj_nrcpts = nrcpts;
 	vals[0] = e->e_sender;
 	vals[1] = nrcpts > 0 ? rcpts[0] : "";
 	vals[2] = cl->ci_addr;
 	vals[3] = cl->ci_helo;
 	vals[4] = cl->ci_user;
 	vals[5] = e->e_id;
-	argv = deliver_argv(c, cl, e, &dj);
+	argv = deliver_argv(c, cl, e, rcpts, nrcpts);
 	for (w = 0; c->c_dlv.dl_argv[w] != NULL; w++) {
 		if (strcmp(c->c_dlv.dl_argv[w], "%{recipients}") == 0) {
 			for (i = 0; i < nrcpts; i++)

@@ -1,0 +1,879 @@
+/*
+ * broker.c: the delivery broker, forked by the master, never chrooted,
+ * reading no network input.  Each session child has a SOCK_SEQPACKET
+ * socket to it (the master makes the pair and passes the broker's end);
+ * the child sends one request at a time, the message as a descriptor and
+ * the envelope in an anonymous file, and the broker runs the delivery
+ * program as deliver-user (exec.c) and answers with how it ended.  The
+ * child side of the exchange is here too, so one file owns the protocol.
+ */
+
+#include <sys/types.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "smtpd.h"
+
+#define BROKER_GROUPS_MAX	256	/* supplementary groups of a user */
+#define BROKER_FD_RESERVE	16	/* descriptors kept for programs */
+
+/* One session child, as the broker sees it. */
+struct bclient {
+	TAILQ_ENTRY(bclient)	 bc_entry;
+	int			 bc_fd;
+	struct bjob		*bc_job;	/* the request in flight */
+};
+TAILQ_HEAD(bclientlist, bclient);
+
+/* One running program; bj_client is NULL once its child is gone. */
+struct bjob {
+	TAILQ_ENTRY(bjob)	 bj_entry;
+	struct bclient		*bj_client;
+	uint32_t		 bj_id;
+	struct exec_job		 bj_exec;
+};
+TAILQ_HEAD(bjoblist, bjob);
+
+/* What a poll entry of the broker stands for. */
+struct bpollref {
+	struct bclient		*bp_client;
+	struct bjob		*bp_job;
+};
+
+/* The envelope fields in the order the request file holds them. */
+enum {
+	BEF_SENDER, BEF_ADDR, BEF_PORT, BEF_HELO, BEF_USER, BEF_TLS, BEF_ID,
+	BEF_NFIXED
+};
+
+static const size_t broker_field_max[BEF_NFIXED] = {
+	BROKER_FIELD_MAX,
+	sizeof(((struct client *)0)->ci_addr),
+	sizeof(((struct client *)0)->ci_port),
+	sizeof(((struct client *)0)->ci_helo),
+	sizeof(((struct client *)0)->ci_user),
+	sizeof(((struct client *)0)->ci_tls),
+	MSG_ID_LEN
+};
+
+static const struct config	*bconf;
+static int			 bctl = -1;
+static struct bclientlist	 bclients =
+				    TAILQ_HEAD_INITIALIZER(bclients);
+static struct bjoblist		 bjobs = TAILQ_HEAD_INITIALIZER(bjobs);
+static struct exec_ident	*bidents;	/* per listener */
+static int			*bidents_ok;
+static long long		 bfdmax;	/* RLIMIT_NOFILE */
+
+/* In a session child: its socket to the broker, the last request id. */
+static int			 broker_sock = -1;
+static uint32_t			 broker_seq;
+
+/*
+ * The request's envelope file, parsed in place: BEF_NFIXED strings, then
+ * one per recipient, each ending in NUL, nothing after the last.  Every
+ * string is bounded as the session bounds it; the values go into argv and
+ * the environment as they are, as the session would have put them.
+ * Returns 0, or -1 with *why.
+ */
+int
+broker_env_parse(char *buf, size_t len, size_t nrcpts, struct broker_env *be,
+    const char **why)
+{
+	const char	*f[BEF_NFIXED];
+	char		*p = buf, *end = buf + len, *nul;
+	size_t		 i, max;
+
+	memset(be, 0, sizeof(*be));
+	*why = "bad recipient count";
+	if (nrcpts == 0 || nrcpts > MAX_RCPT)
+		return -1;
+	be->be_rcpts = xreallocarray(NULL, nrcpts, sizeof(*be->be_rcpts));
+	for (i = 0; i < BEF_NFIXED + nrcpts; i++) {
+		max = i < BEF_NFIXED ? broker_field_max[i] : BROKER_FIELD_MAX;
+		*why = "short envelope";
+		if ((nul = memchr(p, '\0', (size_t)(end - p))) == NULL)
+			goto fail;
+		*why = "envelope field too long";
+		if ((size_t)(nul - p) >= max)
+			goto fail;
+		if (i < BEF_NFIXED)
+			f[i] = p;
+		else
+			be->be_rcpts[i - BEF_NFIXED] = p;
+		p = nul + 1;
+	}
+	*why = "trailing octets in the envelope";
+	if (p != end)
+		goto fail;
+	be->be_sender = f[BEF_SENDER];
+	be->be_addr = f[BEF_ADDR];
+	be->be_port = f[BEF_PORT];
+	be->be_helo = f[BEF_HELO];
+	be->be_user = f[BEF_USER];
+	be->be_tls = f[BEF_TLS];
+	be->be_id = f[BEF_ID];
+	be->be_nrcpts = nrcpts;
+	return 0;
+ fail:
+	free(be->be_rcpts);
+	be->be_rcpts = NULL;
+	return -1;
+}
+
+/* The envelope of one run in a memory stream; its length in *lenp. */
+char *
+broker_env_encode(const struct client *cl, const struct envelope *e,
+    char *const *rcpts, size_t nrcpts, size_t *lenp)
+{
+	const char	*f[BEF_NFIXED];
+	FILE		*fp;
+	char		*buf;
+	size_t		 i;
+
+	f[BEF_SENDER] = e->e_sender;
+	f[BEF_ADDR] = cl->ci_addr;
+	f[BEF_PORT] = cl->ci_port;
+	f[BEF_HELO] = cl->ci_helo;
+	f[BEF_USER] = cl->ci_user;
+	f[BEF_TLS] = cl->ci_tls;
+	f[BEF_ID] = e->e_id;
+	if ((fp = open_memstream(&buf, lenp)) == NULL)
+		fatal("open_memstream");
+	for (i = 0; i < BEF_NFIXED; i++)
+		fwrite(f[i], 1, strlen(f[i]) + 1, fp);
+	for (i = 0; i < nrcpts; i++)
+		fwrite(rcpts[i], 1, strlen(rcpts[i]) + 1, fp);
+	if (fclose(fp) == EOF)
+		fatal("open_memstream");
+	return buf;
+}
+
+/*
+ * The fixed part of a request: its size, type, the descriptors that came
+ * with it, the bounds of its counts.  Returns 0, or -1 with *why.
+ */
+int
+broker_msg_check(const struct broker_msg *bm, size_t len, int nfds,
+    int nlisteners, const char **why)
+{
+	*why = "bad request size";
+	if (len != sizeof(*bm))
+		return -1;
+	*why = "unknown request type";
+	if (bm->bm_type != BR_DELIVER)
+		return -1;
+	*why = "request without its two descriptors";
+	if (nfds != 2)
+		return -1;
+	*why = "no such listener";
+	if (bm->bm_listener < 0 || bm->bm_listener >= nlisteners)
+		return -1;
+	*why = "bad recipient count";
+	if (bm->bm_nrcpts == 0 || bm->bm_nrcpts > MAX_RCPT)
+		return -1;
+	*why = "envelope too large";
+	if (bm->bm_envlen > (size_t)(BEF_NFIXED + bm->bm_nrcpts) *
+	    BROKER_FIELD_MAX)
+		return -1;
+	return 0;
+}
+
+/*
+ * Who runs programs for listener l: its deliver-user, else the global
+ * one, else the default, which falls back to DEF_USER_FALLBACK when the
+ * system has no such user.  Never uid 0.  Returns 0, or -1 with err.
+ */
+int
+broker_ident(const struct config *c, const struct listener *l,
+    struct exec_ident *id, char *err, size_t errlen)
+{
+	const char	*name;
+	struct passwd	*pw;
+	gid_t		 groups[BROKER_GROUPS_MAX];
+	int		 n = BROKER_GROUPS_MAX;
+
+	memset(id, 0, sizeof(*id));
+	name = l != NULL && l->l_deliver_user != NULL ? l->l_deliver_user :
+	    c->c_dlv.dl_user;
+	if (name == NULL && (pw = getpwnam(DEF_DELIVER_USER)) == NULL)
+		name = DEF_USER_FALLBACK;
+	else if (name == NULL)
+		name = DEF_DELIVER_USER;
+	if ((pw = getpwnam(name)) == NULL) {
+		snprintf(err, errlen, "deliver-user %s: no such user", name);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen, "deliver-user %s: has uid 0; refusing "
+		    "to run programs as root", name);
+		return -1;
+	}
+	if (getgrouplist(name, pw->pw_gid, groups, &n) == -1) {
+		snprintf(err, errlen, "deliver-user %s: more than %d groups",
+		    name, BROKER_GROUPS_MAX);
+		return -1;
+	}
+	id->ei_change = 1;
+	id->ei_uid = pw->pw_uid;
+	id->ei_gid = pw->pw_gid;
+	id->ei_groups = xreallocarray(NULL, (size_t)n, sizeof(gid_t));
+	memcpy(id->ei_groups, groups, (size_t)n * sizeof(gid_t));
+	id->ei_ngroups = n;
+	id->ei_home = xstrdup(pw->pw_dir);
+	return 0;
+}
+
+void
+broker_ident_free(struct exec_ident *id)
+{
+	free(id->ei_groups);
+	free(id->ei_home);
+	memset(id, 0, sizeof(*id));
+}
+
+/* Every listener's user; not started as root, programs run as we do. */
+static void
+broker_idents(void)
+{
+	const struct listener	*l;
+	char			 err[256];
+	int			 i = 0, root = geteuid() == 0;
+
+	bidents = xcalloc((size_t)bconf->c_nlisteners + 1, sizeof(*bidents));
+	bidents_ok = xcalloc((size_t)bconf->c_nlisteners + 1, sizeof(int));
+	TAILQ_FOREACH(l, &bconf->c_listeners, l_entry) {
+		if (!root)
+			bidents_ok[i] = 1;
+		else if (broker_ident(bconf, l, &bidents[i], err,
+		    sizeof(err)) == -1)
+			log_warnx("listener %s: %s", l->l_name, err);
+		else
+			bidents_ok[i] = 1;
+		i++;
+	}
+}
+
+/* Descriptors that came with a message, as many as fit in fds. */
+static int
+broker_cmsg_fds(struct msghdr *msg, int *fds, int max)
+{
+	struct cmsghdr	*cmsg;
+	size_t		 i, n;
+	int		 got = 0, fd;
+
+	for (cmsg = CMSG_FIRSTHDR(msg); cmsg != NULL;
+	    cmsg = CMSG_NXTHDR(msg, cmsg)) {
+		if (cmsg->cmsg_level != SOL_SOCKET ||
+		    cmsg->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int),
+			    sizeof(fd));
+			if (got < max)
+				fds[got++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return got;
+}
+
+/* One datagram and up to two descriptors; the length, 0 at EOF, or -1. */
+static ssize_t
+broker_recv(int fd, void *buf, size_t len, int *fds, int *nfds)
+{
+	union {
+		struct cmsghdr	 hdr;
+		char		 buf[CMSG_SPACE(2 * sizeof(int))];
+	}		 cm;
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	ssize_t		 n;
+
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	*nfds = 0;
+	if ((n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) == -1)
+		return -1;
+	*nfds = broker_cmsg_fds(&msg, fds, 2);
+	/* A longer message than ours is not ours: too long by one. */
+	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		return (ssize_t)len + 1;
+	return n;
+}
+
+/* A datagram with descriptors; 0 or -1. */
+static int
+broker_send(int fd, const void *buf, size_t len, const int *fds, int nfds)
+{
+	union {
+		struct cmsghdr	 hdr;
+		char		 buf[CMSG_SPACE(2 * sizeof(int))];
+	}		 cm;
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	struct cmsghdr	*cmsg;
+
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = (void *)(uintptr_t)buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (nfds > 0) {
+		memset(&cm, 0, sizeof(cm));
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(cmsg), fds, (size_t)nfds * sizeof(int));
+	}
+	if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
+		return -1;
+	return 0;
+}
+
+/*
+ * The master hands the broker's end of a new child's socket over (EOF:
+ * the master is gone or replaced us at a reload, so no new child comes).
+ */
+int
+broker_pass(int sock, int fd)
+{
+	uint32_t	 type = BR_CLIENT;
+
+	return broker_send(sock, &type, sizeof(type), &fd, fd == -1 ? 0 : 1);
+}
+
+static void
+broker_ctl_read(void)
+{
+	struct bclient	*bc;
+	uint32_t	 type;
+	ssize_t		 n;
+	int		 fds[2], nfds, i;
+
+	n = broker_recv(bctl, &type, sizeof(type), fds, &nfds);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		close(bctl);
+		bctl = -1;
+		return;
+	}
+	if (n != sizeof(type) || type != BR_CLIENT || nfds != 1) {
+		log_warnx("master: unexpected message dropped");
+		for (i = 0; i < nfds; i++)
+			close(fds[i]);
+		return;
+	}
+	/*
+	 * Children that took every descriptor would leave none to run
+	 * their programs: one too many is refused, and exits (smtpd.c).
+	 */
+	if (fds[0] >= bfdmax - BROKER_FD_RESERVE) {
+		log_warnx("no descriptor left for another child");
+		close(fds[0]);
+		return;
+	}
+	bc = xcalloc(1, sizeof(*bc));
+	bc->bc_fd = fds[0];
+	TAILQ_INSERT_TAIL(&bclients, bc, bc_entry);
+}
+
+static void
+broker_client_free(struct bclient *bc)
+{
+	if (bc->bc_job != NULL)
+		bc->bc_job->bj_client = NULL;
+	close(bc->bc_fd);
+	TAILQ_REMOVE(&bclients, bc, bc_entry);
+	free(bc);
+}
+
+/* The answer to request id: how the program ended, what it said. */
+static void
+broker_answer(struct bclient *bc, uint32_t id, const struct exec_job *ej)
+{
+	struct broker_result	*br;
+
+	br = xcalloc(1, sizeof(*br));
+	br->br_type = BR_RESULT;
+	br->br_id = id;
+	br->br_exited = ej->ej_exited;
+	br->br_status = ej->ej_status;
+	br->br_timedout = ej->ej_timedout;
+	br->br_error = ej->ej_error;
+	br->br_outlen = (uint32_t)ej->ej_out.eo_len;
+	br->br_errlen = (uint32_t)ej->ej_err.eo_len;
+	memcpy(br->br_out, ej->ej_out.eo_buf, ej->ej_out.eo_len);
+	memcpy(br->br_err, ej->ej_err.eo_buf, ej->ej_err.eo_len);
+	if (broker_send(bc->bc_fd, br, sizeof(*br), NULL, 0) == -1) {
+		log_warn("answer to a child");
+		broker_client_free(bc);
+	}
+	free(br);
+}
+
+/* The answer to a request that started nothing. */
+static void
+broker_refuse(struct bclient *bc, uint32_t id, int error)
+{
+	struct exec_job	 ej;
+
+	exec_init(&ej);
+	ej.ej_error = error;
+	broker_answer(bc, id, &ej);
+}
+
+/* The whole envelope file, NUL-terminated; NULL on a short read. */
+static char *
+broker_env_read(int fd, size_t len)
+{
+	struct stat	 st;
+	char		*buf;
+	size_t		 off = 0;
+	ssize_t		 n;
+
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size != (off_t)len)
+		return NULL;
+	buf = xmalloc(len + 1);
+	while (off < len) {
+		if ((n = pread(fd, buf + off, len - off, (off_t)off)) <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			free(buf);
+			return NULL;
+		}
+		off += (size_t)n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Start the program of a checked request; the answer's errno, or 0. */
+static int
+broker_run(struct bjob *bj, const struct broker_msg *bm, int msgfd,
+    const struct broker_env *be)
+{
+	struct exec_spec	 es;
+	struct client		 cl;
+	struct envelope		 e;
+	char			**argv, **envp;
+	int			 rv;
+
+	memset(&cl, 0, sizeof(cl));
+	memset(&e, 0, sizeof(e));
+	strlcpy(cl.ci_addr, be->be_addr, sizeof(cl.ci_addr));
+	strlcpy(cl.ci_port, be->be_port, sizeof(cl.ci_port));
+	strlcpy(cl.ci_helo, be->be_helo, sizeof(cl.ci_helo));
+	strlcpy(cl.ci_user, be->be_user, sizeof(cl.ci_user));
+	strlcpy(cl.ci_tls, be->be_tls, sizeof(cl.ci_tls));
+	e.e_sender = (char *)(uintptr_t)be->be_sender;
+	strlcpy(e.e_id, be->be_id, sizeof(e.e_id));
+	e.e_body8 = (bm->bm_flags & BMF_BODY8) != 0;
+	e.e_smtputf8 = (bm->bm_flags & BMF_SMTPUTF8) != 0;
+	argv = deliver_argv(bconf, &cl, &e, be->be_rcpts, be->be_nrcpts);
+	envp = deliver_envp(&cl, &e, be->be_rcpts, be->be_nrcpts);
+	memset(&es, 0, sizeof(es));
+	es.es_argv = argv;
+	es.es_envp = envp;
+	es.es_stdin = msgfd;
+	es.es_fd3 = -1;
+	es.es_capture = 1;
+	es.es_timeout = bconf->c_dlv.dl_timeout * 1000;
+	es.es_ident = bidents[bm->bm_listener].ei_change ?
+	    &bidents[bm->bm_listener] : NULL;
+	exec_init(&bj->bj_exec);
+	rv = exec_start(&bj->bj_exec, &es) == -1 ? bj->bj_exec.ej_error : 0;
+	deliver_free(argv);
+	deliver_free(envp);
+	return rv;
+}
+
+/* A checked request: its files, then the program; the errno, or 0. */
+static int
+broker_start(struct bjob *bj, const struct broker_msg *bm, const int *fds)
+{
+	struct broker_env	 be;
+	struct stat		 st;
+	const char		*why;
+	char			*buf;
+	int			 rv;
+
+	if (bconf->c_dlv.dl_mode != DELIVER_PROGRAM ||
+	    !bidents_ok[bm->bm_listener])
+		return EPERM;
+	if (fstat(fds[0], &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_warnx("request: the message is not a regular file");
+		return EINVAL;
+	}
+	if ((buf = broker_env_read(fds[1], bm->bm_envlen)) == NULL) {
+		log_warnx("request: unreadable envelope");
+		return EINVAL;
+	}
+	if (broker_env_parse(buf, bm->bm_envlen, bm->bm_nrcpts, &be,
+	    &why) == -1) {
+		log_warnx("request: %s", why);
+		free(buf);
+		return EINVAL;
+	}
+	rv = broker_run(bj, bm, fds[0], &be);
+	free(be.be_rcpts);
+	free(buf);
+	return rv;
+}
+
+/* A child wrote: a request, or EOF when it exited. */
+static void
+broker_request(struct bclient *bc)
+{
+	struct broker_msg	 bm;
+	struct bjob		*bj;
+	const char		*why;
+	ssize_t			 n;
+	int			 fds[2], nfds, i, error;
+
+	memset(&bm, 0, sizeof(bm));
+	n = broker_recv(bc->bc_fd, &bm, sizeof(bm), fds, &nfds);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		for (i = 0; i < nfds; i++)
+			close(fds[i]);
+		broker_client_free(bc);
+		return;
+	}
+	bj = xcalloc(1, sizeof(*bj));
+	bj->bj_id = bm.bm_id;
+	if (broker_msg_check(&bm, (size_t)n, nfds, bconf->c_nlisteners,
+	    &why) == -1) {
+		log_warnx("request from a child: %s", why);
+		error = EINVAL;
+	} else
+		error = broker_start(bj, &bm, fds);
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (error != 0) {
+		broker_refuse(bc, bm.bm_id, error);
+		free(bj);
+		return;
+	}
+	bj->bj_client = bc;
+	bc->bc_job = bj;
+	TAILQ_INSERT_TAIL(&bjobs, bj, bj_entry);
+}
+
+/* The program ended: its child gets the answer, if it is still there. */
+static void
+broker_finish(struct bjob *bj)
+{
+	struct bclient	*bc = bj->bj_client;
+
+	TAILQ_REMOVE(&bjobs, bj, bj_entry);
+	if (bc != NULL) {
+		bc->bc_job = NULL;
+		broker_answer(bc, bj->bj_id, &bj->bj_exec);
+	}
+	free(bj);
+}
+
+static size_t
+broker_pollset(struct pollfd **pfds, struct bpollref **refs, size_t *cap,
+    int *timeout)
+{
+	struct bclient	*bc;
+	struct bjob	*bj;
+	size_t		 n = 0, need;
+	int		 ms;
+
+	need = 1;
+	TAILQ_FOREACH(bc, &bclients, bc_entry)
+		need++;
+	TAILQ_FOREACH(bj, &bjobs, bj_entry)
+		need += 3;
+	if (need > *cap) {
+		*cap = need * 2;
+		*pfds = xreallocarray(*pfds, *cap, sizeof(**pfds));
+		*refs = xreallocarray(*refs, *cap, sizeof(**refs));
+	}
+	*timeout = -1;
+	(*pfds)[n].fd = bctl;
+	(*pfds)[n].events = POLLIN;
+	(*refs)[n].bp_client = NULL;
+	(*refs)[n++].bp_job = NULL;
+	TAILQ_FOREACH(bc, &bclients, bc_entry) {
+		if (bc->bc_job != NULL)
+			continue;
+		(*pfds)[n].fd = bc->bc_fd;
+		(*pfds)[n].events = POLLIN;
+		(*refs)[n].bp_client = bc;
+		(*refs)[n++].bp_job = NULL;
+	}
+	TAILQ_FOREACH(bj, &bjobs, bj_entry) {
+		exec_pollfds(&bj->bj_exec, *pfds + n);
+		(*refs)[n].bp_client = NULL;
+		(*refs)[n].bp_job = bj;
+		n += 3;
+		ms = exec_timeout(&bj->bj_exec);
+		if (ms != -1 && (*timeout == -1 || ms < *timeout))
+			*timeout = ms;
+	}
+	return n;
+}
+
+static void
+broker_signals(void)
+{
+	struct sigaction	 sa;
+	sigset_t		 none;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGHUP, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGPIPE, &sa, NULL) == -1 ||
+	    sigaction(SIGUSR1, &sa, NULL) == -1 ||
+	    sigaction(SIGUSR2, &sa, NULL) == -1)
+		fatal("sigaction");
+	/* waitpid() must find the programs' status. */
+	sa.sa_handler = SIG_DFL;
+	if (sigaction(SIGCHLD, &sa, NULL) == -1 ||
+	    sigaction(SIGTERM, &sa, NULL) == -1)
+		fatal("sigaction");
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
+		fatal("sigprocmask");
+}
+
+/* One round of the loop: what poll() found. */
+static void
+broker_events(struct pollfd *pfds, const struct bpollref *refs, size_t n)
+{
+	size_t		 i;
+	long long	 now = util_now_ms();
+
+	if (pfds[0].revents != 0)
+		broker_ctl_read();
+	for (i = 1; i < n; i++) {
+		if (refs[i].bp_client != NULL) {
+			if (pfds[i].revents != 0)
+				broker_request(refs[i].bp_client);
+			continue;
+		}
+		if (exec_done(&refs[i].bp_job->bj_exec, pfds + i, now))
+			broker_finish(refs[i].bp_job);
+		i += 2;
+	}
+}
+
+/*
+ * The broker's life: children's requests, programs' events, until the
+ * master's socket (ctl) is closed and no child and no program is left.
+ * Tests run it with ctl -1 and one child socket.
+ */
+void
+broker_main(const struct config *c, int ctl, int client)
+{
+	struct pollfd	*pfds = NULL;
+	struct bpollref	*refs = NULL;
+	struct bclient	*bc;
+	struct rlimit	 rl;
+	size_t		 cap = 0, n;
+	int		 timeout;
+
+	bconf = c;
+	bctl = ctl;
+	bfdmax = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY ? (long long)rl.rlim_cur : INT_MAX;
+	broker_signals();
+	broker_idents();
+	if (client != -1) {
+		bc = xcalloc(1, sizeof(*bc));
+		bc->bc_fd = client;
+		TAILQ_INSERT_TAIL(&bclients, bc, bc_entry);
+	}
+	while (bctl != -1 || !TAILQ_EMPTY(&bclients) ||
+	    !TAILQ_EMPTY(&bjobs)) {
+		n = broker_pollset(&pfds, &refs, &cap, &timeout);
+		if (poll(pfds, n, timeout) == -1) {
+			if (errno != EINTR)
+				fatal("poll");
+			continue;
+		}
+		broker_events(pfds, refs, n);
+	}
+	free(pfds);
+	free(refs);
+}
+
+/*
+ * The session child's side.
+ */
+
+/*
+ * A broker for this process alone, for sessions run without a master
+ * (the unit tests).  Returns its pid, or -1; broker_local_end() lets it
+ * finish and returns its wait status.
+ */
+pid_t
+broker_local(const struct config *c)
+{
+	pid_t	 pid;
+	int	 sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		return -1;
+	if ((pid = fork()) == 0) {
+		close(sv[0]);
+		broker_main(c, -1, sv[1]);
+		_exit(0);
+	}
+	close(sv[1]);
+	if (pid == -1) {
+		close(sv[0]);
+		return -1;
+	}
+	broker_attach(sv[0]);
+	return pid;
+}
+
+int
+broker_local_end(pid_t pid)
+{
+	int	 status;
+
+	if (broker_sock != -1)
+		close(broker_sock);
+	broker_sock = -1;
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	return status;
+}
+
+void
+broker_attach(int fd)
+{
+	broker_sock = fd;
+}
+
+int
+broker_socket(void)
+{
+	return broker_sock;
+}
+
+/* The answer to request id; the late answer of an earlier one is dropped. */
+static int
+broker_wait(uint32_t id, int timeout, struct broker_result *br)
+{
+	struct pollfd	 pfd;
+	ssize_t		 n;
+	int		 fds[2], nfds, i, r;
+
+	for (;;) {
+		pfd.fd = broker_sock;
+		pfd.events = POLLIN;
+		if ((r = poll(&pfd, 1, timeout)) == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		if (r == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		n = broker_recv(broker_sock, br, sizeof(*br), fds, &nfds);
+		for (i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EPIPE;
+			return -1;
+		}
+		if (n == sizeof(*br) && br->br_type == BR_RESULT &&
+		    br->br_id == id && br->br_outlen <= DELIVER_OUT_MAX &&
+		    br->br_errlen <= DELIVER_OUT_MAX)
+			return 0;
+		log_warnx("broker: unexpected answer dropped");
+	}
+}
+
+/*
+ * One run by the broker: the message (msgfd, at offset 0) for rcpts.
+ * Waits up to timeout seconds more than the broker allows the program.
+ * Returns 0 with the answer, or -1 with errno when there is none.
+ */
+int
+broker_deliver(const struct client *cl, const struct envelope *e,
+    char *const *rcpts, size_t nrcpts, int msgfd, int timeout,
+    struct broker_result *br)
+{
+	struct broker_msg	 bm;
+	char			*env;
+	size_t			 len;
+	int			 fds[2], save;
+
+	if (broker_sock == -1) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	env = broker_env_encode(cl, e, rcpts, nrcpts, &len);
+	if ((fds[1] = os_memfd("smtpd-envelope")) == -1 ||
+	    spool_append(fds[1], env, len) == -1) {
+		save = errno;
+		free(env);
+		if (fds[1] != -1)
+			close(fds[1]);
+		errno = save;
+		return -1;
+	}
+	free(env);
+	memset(&bm, 0, sizeof(bm));
+	bm.bm_type = BR_DELIVER;
+	bm.bm_id = ++broker_seq;
+	bm.bm_listener = cl->ci_listener;
+	bm.bm_flags = (e->e_body8 ? BMF_BODY8 : 0) |
+	    (e->e_smtputf8 ? BMF_SMTPUTF8 : 0);
+	bm.bm_nrcpts = (uint32_t)nrcpts;
+	bm.bm_envlen = (uint32_t)len;
+	fds[0] = msgfd;
+	/*
+	 * A broker that died since our last request gets nothing: the send
+	 * fails (451), and this child is retired after its session.
+	 */
+	save = broker_send(broker_sock, &bm, sizeof(bm), fds, 2);
+	close(fds[1]);
+	if (save == -1)
+		return -1;
+	return broker_wait(bm.bm_id, (timeout + BROKER_SLACK) * 1000, br);
+}

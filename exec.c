@@ -1,0 +1,351 @@
+/*
+ * exec.c: the one way smtpd starts an external program (the delivery
+ * program, checkpassword): fork, the user change, a session of its own,
+ * execve() without a shell; then, driven by the broker's event loop, its
+ * output read and capped, its deadline enforced on the whole process
+ * group, its exit collected through a pidfd.
+ */
+
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <paths.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "smtpd.h"
+
+#define EXEC_IOBUF	16384	/* output scratch */
+#define EXEC_DRAIN	16	/* reads of output left at exit */
+#define EXEC_POLL_MS	50	/* waitpid() period without a pidfd */
+#define EXEC_FD_FIRST	4	/* above every descriptor a program gets */
+
+static void
+exec_close_fd(int *fd)
+{
+	if (*fd != -1)
+		close(*fd);
+	*fd = -1;
+}
+
+/* A pipe whose ends are above the standard descriptors, close-on-exec. */
+static int
+exec_pipe(int fds[2])
+{
+	int	 i, save;
+
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return -1;
+	for (i = 0; i < 2; i++)
+		if ((fds[i] = util_fd_above(fds[i])) == -1) {
+			save = errno;
+			close(fds[1 - i]);
+			errno = save;
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * In the new process: the user, in the order that leaves no way back
+ * (groups, gid, uid, then checked), and no program ever as uid 0.  The
+ * death signal is set after the change, which would clear it.
+ */
+static int
+exec_become(const struct exec_ident *id, pid_t parent)
+{
+	uid_t	 ru, eu, su;
+
+	if (id != NULL && id->ei_change) {
+		if (setgroups((size_t)id->ei_ngroups, id->ei_groups) == -1 ||
+		    setresgid(id->ei_gid, id->ei_gid, id->ei_gid) == -1 ||
+		    setresuid(id->ei_uid, id->ei_uid, id->ei_uid) == -1)
+			return -1;
+	}
+	if (getresuid(&ru, &eu, &su) == -1)
+		return -1;
+	if (ru == 0 || eu == 0 || su == 0) {
+		errno = EPERM;
+		return -1;
+	}
+	/* A program does not outlive the broker that waits for it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent) {
+		errno = ESRCH;
+		return -1;
+	}
+	if (id != NULL && id->ei_change && (id->ei_home == NULL ||
+	    chdir(id->ei_home) == -1) && chdir("/") == -1)
+		return -1;
+	return 0;
+}
+
+/* fd becomes target, without close-on-exec; -1 means /dev/null. */
+static int
+exec_place(int fd, int target)
+{
+	int	 null, rv;
+
+	if (fd == target)
+		return fcntl(fd, F_SETFD, 0);
+	if (fd != -1)
+		return dup2(fd, target) == -1 ? -1 : 0;
+	if ((null = open(_PATH_DEVNULL, target == STDIN_FILENO ? O_RDONLY :
+	    O_WRONLY)) == -1)
+		return -1;
+	rv = null == target ? 0 : dup2(null, target);
+	if (null != target)
+		close(null);
+	return rv == -1 ? -1 : 0;
+}
+
+/* Default signals, an empty mask: what the program expects to inherit. */
+static void
+exec_signals(void)
+{
+	struct sigaction	 sa;
+	sigset_t		 none;
+	int			 sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * The new process, up to execve().  A failure is reported as its errno on
+ * errfd (close-on-exec: EOF there means the program runs).
+ */
+static void __attribute__((__noreturn__))
+exec_child(const struct exec_spec *es, const int out[2], int errfd,
+    pid_t parent)
+{
+	int	 e, top;
+
+	/* Out of the way of the dup2()s below. */
+	if (errfd < EXEC_FD_FIRST &&
+	    (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, EXEC_FD_FIRST)) == -1)
+		_exit(127);
+	exec_signals();
+	if (setsid() == -1 || exec_become(es->es_ident, parent) == -1 ||
+	    exec_place(es->es_stdin, STDIN_FILENO) == -1 ||
+	    exec_place(out[0], STDOUT_FILENO) == -1 ||
+	    exec_place(out[1], STDERR_FILENO) == -1 ||
+	    (es->es_fd3 != -1 && exec_place(es->es_fd3, 3) == -1))
+		goto fail;
+	top = es->es_fd3 != -1 ? 4 : 3;
+	if (errfd > top)
+		(void)close_range((unsigned int)top,
+		    (unsigned int)errfd - 1, 0);
+	(void)close_range((unsigned int)errfd + 1, ~0U, 0);
+	execve(es->es_argv[0], es->es_argv, es->es_envp);
+ fail:
+	e = errno;
+	if (write(errfd, &e, sizeof(e)) == -1)
+		_exit(126);
+	_exit(127);
+}
+
+/* The parent's ends: non-blocking, and the pidfd that wakes the loop. */
+static void
+exec_parent(struct exec_job *ej, int out, int err)
+{
+	if (out != -1)
+		fcntl(out, F_SETFL, O_NONBLOCK);
+	if (err != -1)
+		fcntl(err, F_SETFL, O_NONBLOCK);
+	ej->ej_out.eo_fd = out;
+	ej->ej_err.eo_fd = err;
+	/* Not reaped yet, so the pid cannot have been reused. */
+	ej->ej_pidfd = os_pidfd_open(ej->ej_pid);
+}
+
+void
+exec_init(struct exec_job *ej)
+{
+	memset(ej, 0, sizeof(*ej));
+	ej->ej_pid = -1;
+	ej->ej_pidfd = ej->ej_errfd = -1;
+	ej->ej_out.eo_fd = ej->ej_err.eo_fd = -1;
+}
+
+/*
+ * Start es; ej was exec_init()ed.  Returns 0, or -1 with ej_error set
+ * when nothing was started (no pipe, no fork).  A failing execve() is
+ * learnt at the exit (exec_done()).
+ */
+int
+exec_start(struct exec_job *ej, const struct exec_spec *es)
+{
+	int	 p[2][2] = { { -1, -1 }, { -1, -1 } }, e[2], i, n;
+	pid_t	 parent = getpid();
+
+	for (n = 0; n < (es->es_capture ? 2 : 0); n++)
+		if (exec_pipe(p[n]) == -1)
+			goto fail;
+	if (exec_pipe(e) == -1)
+		goto fail;
+	ej->ej_start = util_now_ms();
+	ej->ej_deadline = es->es_timeout > 0 ? ej->ej_start +
+	    (long long)es->es_timeout : 0;
+	if ((ej->ej_pid = fork()) == 0) {
+		const int out[2] = { p[0][1], p[1][1] };
+
+		exec_child(es, out, e[1], parent);
+	}
+	if (ej->ej_pid == -1) {
+		close(e[0]);
+		close(e[1]);
+		goto fail;
+	}
+	close(e[1]);
+	ej->ej_errfd = e[0];
+	for (i = 0; i < n; i++)
+		close(p[i][1]);
+	exec_parent(ej, p[0][0], p[1][0]);
+	return 0;
+ fail:
+	ej->ej_error = errno;
+	for (i = 0; i < n; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	return -1;
+}
+
+/* Keep the first DELIVER_OUT_MAX octets; read and drop the rest. */
+static void
+exec_read(struct exec_out *o, int reads)
+{
+	char	 buf[EXEC_IOBUF];
+	ssize_t	 n;
+	size_t	 keep;
+
+	while (o->eo_fd != -1 && reads-- > 0) {
+		if ((n = read(o->eo_fd, buf, sizeof(buf))) == -1 &&
+		    (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			exec_close_fd(&o->eo_fd);
+			return;
+		}
+		keep = sizeof(o->eo_buf) - o->eo_len;
+		if (keep > (size_t)n)
+			keep = (size_t)n;
+		memcpy(o->eo_buf + o->eo_len, buf, keep);
+		o->eo_len += keep;
+	}
+}
+
+/*
+ * Reap the program if it exited; or kill its whole process group (its
+ * own children too may hold our pipes) and reap it.  What it left
+ * running in its group goes with it: nothing of a run outlives it
+ * without a time limit.
+ */
+static void
+exec_reap(struct exec_job *ej, int kill_group)
+{
+	siginfo_t	 si;
+	pid_t		 pid;
+	int		 e;
+
+	memset(&si, 0, sizeof(si));
+	if (!kill_group && waitid(P_PID, (id_t)ej->ej_pid, &si,
+	    WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == ej->ej_pid)
+		kill_group = 1;
+	if (kill_group)
+		kill(-ej->ej_pid, SIGKILL);
+	while ((pid = waitpid(ej->ej_pid, &ej->ej_status,
+	    kill_group ? 0 : WNOHANG)) == -1 && errno == EINTR)
+		;
+	if (pid == ej->ej_pid || (pid == -1 && errno == ECHILD))
+		ej->ej_exited = 1;
+	if (pid == -1 && errno == ECHILD)
+		ej->ej_status = 0xff00;		/* lost: treat as 255 */
+	if (ej->ej_exited && ej->ej_errfd != -1 &&
+	    read(ej->ej_errfd, &e, sizeof(e)) == (ssize_t)sizeof(e)) {
+		/* It never became the program. */
+		ej->ej_error = e;
+		ej->ej_exited = 0;
+		ej->ej_execfailed = 1;
+	}
+	if (ej->ej_exited || ej->ej_execfailed)
+		exec_close_fd(&ej->ej_errfd);
+}
+
+/* Three poll entries: stdout, stderr, the pidfd (-1: none). */
+void
+exec_pollfds(const struct exec_job *ej, struct pollfd *pfd)
+{
+	pfd[0].fd = ej->ej_out.eo_fd;
+	pfd[1].fd = ej->ej_err.eo_fd;
+	pfd[2].fd = ej->ej_pidfd;
+	pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
+	pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
+}
+
+/* Milliseconds until ej wants a look without an event; -1: none. */
+int
+exec_timeout(const struct exec_job *ej)
+{
+	int	 ms = -1;
+
+	if (ej->ej_deadline > 0)
+		ms = util_ms_left(ej->ej_deadline);
+	if (ej->ej_pidfd == -1 && (ms == -1 || ms > EXEC_POLL_MS))
+		ms = EXEC_POLL_MS;
+	return ms;
+}
+
+/*
+ * After poll(): read what is there, reap at the exit, kill at the
+ * deadline.  Returns 1 when the run is over: its output is then taken as
+ * far as it is there (a background process that inherited the pipes does
+ * not hold up the reply).
+ */
+int
+exec_done(struct exec_job *ej, const struct pollfd *pfd, long long now)
+{
+	if (pfd[0].revents != 0)
+		exec_read(&ej->ej_out, 1);
+	if (pfd[1].revents != 0)
+		exec_read(&ej->ej_err, 1);
+	if (ej->ej_pidfd == -1 || pfd[2].revents != 0)
+		exec_reap(ej, 0);
+	if (!ej->ej_exited && !ej->ej_execfailed && ej->ej_deadline > 0 &&
+	    now >= ej->ej_deadline) {
+		ej->ej_timedout = 1;
+		exec_reap(ej, 1);
+	}
+	if (!ej->ej_exited && !ej->ej_execfailed)
+		return 0;
+	exec_read(&ej->ej_out, EXEC_DRAIN);
+	exec_read(&ej->ej_err, EXEC_DRAIN);
+	exec_close_fd(&ej->ej_out.eo_fd);
+	exec_close_fd(&ej->ej_err.eo_fd);
+	exec_close_fd(&ej->ej_pidfd);
+	exec_close_fd(&ej->ej_errfd);
+	return 1;
+}
+
+/* A run nobody waits for any more: killed, reaped, closed. */
+void
+exec_abort(struct exec_job *ej)
+{
+	if (ej->ej_pid > 0 && !ej->ej_exited && !ej->ej_execfailed)
+		exec_reap(ej, 1);
+	exec_close_fd(&ej->ej_out.eo_fd);
+	exec_close_fd(&ej->ej_err.eo_fd);
+	exec_close_fd(&ej->ej_pidfd);
+	exec_close_fd(&ej->ej_errfd);
+}

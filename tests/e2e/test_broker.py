@@ -1,0 +1,255 @@
+"""The delivery broker (smtpd.8, smtpd.conf.5 deliver-user): the program
+runs as deliver-user, never as the sessions' user; the broker outlives
+neither its master nor a SIGKILL without being replaced; no acknowledged
+message is lost and none is acknowledged without its delivery."""
+
+import os
+import pwd
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, pid_alive,
+                     smtpd_path, socket_inode, wait_for)
+from test_master import serving_child
+from test_privileges import ids, socket_fds
+
+DATA_354 = "354 End data with <CR><LF>.<CR><LF>"
+
+
+def check_config(text):
+    """(exit status, stderr) of smtpd -n on a configuration."""
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+        f.write(text)
+        f.flush()
+        p = subprocess.run([smtpd_path(), "-n", "-f", f.name],
+                           capture_output=True, text=True, timeout=10)
+        return p.returncode, p.stderr.replace(f.name, "FILE")
+
+
+@unittest.skipUnless(os.getuid() == 0, "needs root")
+class TestDeliverUser(SmtpdTest):
+    CONFIG = RECORD + "\nuser nobody\ndeliver-user daemon"
+
+    def test_program_runs_as_deliver_user(self):
+        daemon = pwd.getpwnam("daemon")
+        run = self.message(self.session())
+        self.assertEqual(run["uid"], daemon.pw_uid)
+        self.assertEqual(run["gid"], daemon.pw_gid)
+        self.assertEqual(run["groups"],
+                         sorted(set(os.getgrouplist("daemon",
+                                                    daemon.pw_gid))))
+        want = daemon.pw_dir if os.path.isdir(daemon.pw_dir) else "/"
+        self.assertEqual(os.path.realpath(run["cwd"]),
+                         os.path.realpath(want))
+
+    def test_children_are_not_deliver_user(self):
+        # What only deliver-user may read, no session child can open.
+        daemon = pwd.getpwnam("daemon")
+        secret = os.path.join(self.d.tmp, "secret")
+        with open(secret, "w") as f:
+            f.write("mail store\n")
+        os.chown(secret, daemon.pw_uid, daemon.pw_gid)
+        os.chmod(secret, 0o600)
+        # Named once it runs: until then it looks like the master.
+        broker = self.d.broker()
+        self.assertIsNotNone(broker)
+        kids = wait_for(lambda: self.d.children() or None, 5.0)
+        self.assertTrue(kids)
+        for pid in kids:
+            uids, gids, groups = ids(pid)
+            self.assertNotIn(daemon.pw_uid, uids)
+            self.assertNotIn(daemon.pw_gid, gids + groups)
+            self.assertNotIn(0, uids + gids + groups)
+        # The broker is none of them: it keeps root to change users.
+        self.assertNotIn(broker, kids)
+        self.assertEqual(ids(broker)[0][0], 0)
+
+    def test_broker_has_no_client_socket(self):
+        c = self.session()
+        inode = wait_for(lambda: socket_inode(self.d.port, c.local_port),
+                         3.0)
+        self.assertIsNotNone(inode)
+        self.assertNotIn(inode, socket_fds(self.d.broker()))
+        c.check("QUIT", "221 Bye")
+
+
+@unittest.skipUnless(os.getuid() == 0, "needs root")
+class TestDeliverUserPerListener(SmtpdTest):
+    CONFIG = (RECORD + "\nuser nobody\ndeliver-user daemon\n"
+              "listen on 127.0.0.1 port @PORT@\n"
+              "listen on 127.0.0.1 port @PORT2@ lmtp deliver-user nobody")
+
+    def test_each_listener_its_user(self):
+        run = self.message(self.session())
+        self.assertEqual(run["uid"], pwd.getpwnam("daemon").pw_uid)
+        self.d.clear_out()
+        c = self.d.connect(port=self.d.port2)
+        c.send(b"LHLO client.test\r\n")
+        c.recv_reply()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+        c.expect_match(OK_ID)
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(runs[0]["uid"], pwd.getpwnam("nobody").pw_uid)
+
+
+class TestConfig(unittest.TestCase):
+    def test_root_refused(self):
+        st, err = check_config("listen on 127.0.0.1 port 2525\n"
+                               "deliver-user root\n")
+        self.assertEqual(st, 1)
+        self.assertIn("FILE:2: deliver-user: \"root\" has uid 0", err)
+
+    def test_missing_user(self):
+        st, err = check_config("listen on 127.0.0.1 port 2525 "
+                               "deliver-user no-such-user-here\n")
+        self.assertEqual(st, 1)
+        self.assertIn("FILE:1: listen: deliver-user: \"no-such-user-here\" "
+                      "is not a user of this system", err)
+
+    def test_program_only_in_chroot(self):
+        root = tempfile.mkdtemp(prefix="smtpd-chroot-")
+        try:
+            os.makedirs(os.path.join(root, "opt/deliver"))
+            prog = os.path.join(root, "opt/deliver/prog")
+            with open(prog, "w") as f:
+                f.write("#!/bin/sh\n")
+            os.chmod(prog, 0o755)
+            st, err = check_config(
+                "listen on 127.0.0.1 port 2525\nchroot %s\n"
+                "deliver \"/opt/deliver/prog\"\n" % root)
+            self.assertEqual(st, 0)
+            self.assertIn("/opt/deliver/prog exists only inside the "
+                          "chroot", err)
+        finally:
+            subprocess.run(["rm", "-rf", root])
+
+
+class BrokerFaults(unittest.TestCase):
+    d = None
+
+    def tearDown(self):
+        if self.d is not None:
+            rep = self.d.sanitizer_report()
+            self.d.cleanup()
+            self.d = None
+            if rep:
+                self.fail("sanitizer report:\n" + rep)
+
+    def send_one(self, c, tag):
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(tag.encode() + b"\r\n.\r\n")
+        return c.recv_reply(timeout=15.0)
+
+
+class TestBrokerKilled(BrokerFaults):
+    CLIENTS = 4
+
+    def client(self, n, stop, acked, failed):
+        """Messages in a loop, a new session after any trouble."""
+        i = 0
+        c = None
+        while not stop.is_set():
+            i += 1
+            tag = "msg-%d-%d" % (n, i)
+            try:
+                if c is None:
+                    c, _ = self.d.connect_retry(timeout=10.0)
+                    c.send(b"EHLO client.test\r\n")
+                    c.recv_reply()
+                reply = self.send_one(c, tag)
+            except (AssertionError, OSError):
+                if c is not None:
+                    c.close()
+                c = None
+                continue
+            if reply.startswith("250 "):
+                acked.append((tag, time.monotonic()))
+            else:
+                failed.append(reply)
+        if c is not None:
+            c.close()
+
+    def test_sigkill_under_load(self):
+        self.d = d = Smtpd(RECORD + "\nreceived-header no", prefork=4)
+        with open(os.path.join(d.out, "sleep"), "w") as f:
+            f.write("0.05")
+        old = d.broker()
+        self.assertIsNotNone(old)
+        stop = threading.Event()
+        acked, failed = [], []
+        threads = [threading.Thread(target=self.client,
+                                    args=(n, stop, acked, failed))
+                   for n in range(self.CLIENTS)]
+        for t in threads:
+            t.start()
+        try:
+            self.assertTrue(wait_for(lambda: len(acked) >= 8, 10.0))
+            os.kill(old, signal.SIGKILL)
+            killed = time.monotonic()
+            new = wait_for(lambda: (d.broker(0.0) or old) != old
+                           and d.broker(0.0), 5.0)
+            self.assertTrue(new, d.log()[-3000:])
+            self.assertTrue(wait_for(lambda: len(
+                [a for a in acked if a[1] > killed + 0.5]) >= 8, 15.0),
+                d.log()[-3000:])
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30.0)
+        self.assertFalse(pid_alive(old))
+        self.assertIsNone(d.proc.poll(), "master died")
+        time.sleep(0.3)
+        delivered = [r["data"].decode().strip() for r in d.deliveries()]
+        # Every 250 has its delivery, exactly one.
+        for tag, _ in acked:
+            self.assertEqual(delivered.count(tag), 1, tag)
+        self.assertEqual(len(set(delivered)), len(delivered))
+        for reply in failed:
+            self.assertTrue(reply.startswith("451 "), reply)
+        self.assertTrue(d.wait_log(r"broker \d+ exited on signal 9"))
+
+
+class TestChildKilled(BrokerFaults):
+    def test_child_killed_mid_delivery(self):
+        self.d = d = Smtpd(RECORD + "\nreceived-header no", prefork=2)
+        with open(os.path.join(d.out, "sleep"), "w") as f:
+            f.write("1.0")
+        broker = d.broker()
+        c = d.connect()
+        c.send(b"EHLO client.test\r\n")
+        c.recv_reply()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        child = serving_child(d, c)
+        self.assertIsNotNone(child)
+        c.send(b"orphan\r\n.\r\n")
+        # The program runs (it recorded the message, then sleeps).
+        self.assertTrue(wait_for(lambda: len(d.deliveries()) == 1, 5.0))
+        os.kill(child, signal.SIGKILL)
+        c.expect_closed()
+        # It finishes; the message is delivered once, never acknowledged:
+        # the client sends it again, and that is the second delivery.
+        time.sleep(1.5)
+        self.assertEqual([r["data"] for r in d.deliveries()],
+                         [b"orphan\r\n"])
+        self.assertEqual(d.broker(0.0), broker)
+        os.unlink(os.path.join(d.out, "sleep"))
+        c2, _ = d.connect_retry()
+        c2.send(b"EHLO client.test\r\n")
+        c2.recv_reply()
+        self.assertRegex(self.send_one(c2, "after"), OK_ID)
+        self.assertEqual(len(d.deliveries()), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

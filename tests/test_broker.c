@@ -1,0 +1,240 @@
+/*
+ * test_broker.c: the request between a session child and the broker
+ * (broker.c): the envelope file's encoding and its bounds, the checks of
+ * the fixed part, and a broker's answer to requests it must refuse.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "smtpd.h"
+
+#define BIG_NRCPTS	1000
+#define BIG_RCPTLEN	500
+
+static struct client	 tcl;
+static struct envelope	 te;
+
+static void
+fill(void)
+{
+	memset(&tcl, 0, sizeof(tcl));
+	memset(&te, 0, sizeof(te));
+	strlcpy(tcl.ci_addr, "192.0.2.7", sizeof(tcl.ci_addr));
+	strlcpy(tcl.ci_port, "51514", sizeof(tcl.ci_port));
+	strlcpy(tcl.ci_helo, "client.example", sizeof(tcl.ci_helo));
+	strlcpy(tcl.ci_user, "alice", sizeof(tcl.ci_user));
+	strlcpy(tcl.ci_tls, "TLSv1.3 TLS_AES_256_GCM_SHA384",
+	    sizeof(tcl.ci_tls));
+	strlcpy(te.e_id, "4f1a2b.1", sizeof(te.e_id));
+	te.e_sender = (char *)(uintptr_t)"";
+}
+
+/* Encoded, then parsed: every field as it was, the null sender too. */
+static void
+test_roundtrip(void **state)
+{
+	char			*rcpts[] = { (char *)(uintptr_t)"b@example.net",
+				    (char *)(uintptr_t)"\"a b\"@example.org" };
+	struct broker_env	 be;
+	const char		*why;
+	char			*buf;
+	size_t			 len;
+
+	(void)state;
+	fill();
+	buf = broker_env_encode(&tcl, &te, rcpts, 2, &len);
+	assert_int_equal(broker_env_parse(buf, len, 2, &be, &why), 0);
+	assert_string_equal(be.be_sender, "");
+	assert_string_equal(be.be_addr, "192.0.2.7");
+	assert_string_equal(be.be_port, "51514");
+	assert_string_equal(be.be_helo, "client.example");
+	assert_string_equal(be.be_user, "alice");
+	assert_string_equal(be.be_tls, "TLSv1.3 TLS_AES_256_GCM_SHA384");
+	assert_string_equal(be.be_id, "4f1a2b.1");
+	assert_int_equal(be.be_nrcpts, 2);
+	assert_string_equal(be.be_rcpts[0], "b@example.net");
+	assert_string_equal(be.be_rcpts[1], "\"a b\"@example.org");
+	free(be.be_rcpts);
+	/* The count must match: one more or one less string fails. */
+	assert_int_equal(broker_env_parse(buf, len, 1, &be, &why), -1);
+	assert_string_equal(why, "trailing octets in the envelope");
+	assert_int_equal(broker_env_parse(buf, len, 3, &be, &why), -1);
+	assert_string_equal(why, "short envelope");
+	/* Without its last NUL the last string is unterminated. */
+	assert_int_equal(broker_env_parse(buf, len - 1, 2, &be, &why), -1);
+	assert_int_equal(broker_env_parse(buf, len, 0, &be, &why), -1);
+	assert_int_equal(broker_env_parse(buf, len, MAX_RCPT + 1, &be,
+	    &why), -1);
+	free(buf);
+}
+
+/*
+ * 1000 recipients of 500 octets: far more than a SEQPACKET datagram
+ * holds, which is why the envelope travels as a file.
+ */
+static void
+test_big(void **state)
+{
+	struct broker_env	 be;
+	const char		*why;
+	char			*rcpts[BIG_NRCPTS], *buf;
+	size_t			 i, len;
+
+	(void)state;
+	fill();
+	for (i = 0; i < BIG_NRCPTS; i++) {
+		rcpts[i] = xmalloc(BIG_RCPTLEN + 1);
+		memset(rcpts[i], 'a', BIG_RCPTLEN);
+		snprintf(rcpts[i], 16, "%zu@", i);
+		rcpts[i][strlen(rcpts[i])] = 'x';
+		rcpts[i][BIG_RCPTLEN] = '\0';
+	}
+	buf = broker_env_encode(&tcl, &te, rcpts, BIG_NRCPTS, &len);
+	assert_true(len > BIG_NRCPTS * BIG_RCPTLEN);
+	assert_int_equal(broker_env_parse(buf, len, BIG_NRCPTS, &be, &why),
+	    0);
+	for (i = 0; i < BIG_NRCPTS; i++)
+		assert_string_equal(be.be_rcpts[i], rcpts[i]);
+	free(be.be_rcpts);
+	free(buf);
+	for (i = 0; i < BIG_NRCPTS; i++)
+		free(rcpts[i]);
+}
+
+/* Each field within the bound the session keeps: one octet more fails. */
+static void
+test_field_bounds(void **state)
+{
+	char			 rcpt[BROKER_FIELD_MAX + 1], *rcpts[1], *buf;
+	struct broker_env	 be;
+	const char		*why;
+	size_t			 len;
+
+	(void)state;
+	fill();
+	rcpts[0] = rcpt;
+	memset(rcpt, 'r', sizeof(rcpt));
+	rcpt[BROKER_FIELD_MAX - 1] = '\0';
+	buf = broker_env_encode(&tcl, &te, rcpts, 1, &len);
+	assert_int_equal(broker_env_parse(buf, len, 1, &be, &why), 0);
+	free(be.be_rcpts);
+	free(buf);
+	rcpt[BROKER_FIELD_MAX - 1] = 'r';
+	rcpt[BROKER_FIELD_MAX] = '\0';
+	buf = broker_env_encode(&tcl, &te, rcpts, 1, &len);
+	assert_int_equal(broker_env_parse(buf, len, 1, &be, &why), -1);
+	assert_string_equal(why, "envelope field too long");
+	free(buf);
+	/* A HELO name longer than the session's buffer (12: "", IP, port). */
+	buf = xmalloc(CMD_LINE_MAX + 64);
+	memcpy(buf, "\0" "1.2.3.4\0" "25\0", 12);
+	memset(buf + 12, 'h', CMD_LINE_MAX);
+	/* The end of HELO, user, TLS, id, one recipient: 7 octets. */
+	memcpy(buf + 12 + CMD_LINE_MAX, "\0" "\0" "\0" "x\0" "r", 7);
+	assert_int_equal(broker_env_parse(buf, 12 + CMD_LINE_MAX + 7, 1,
+	    &be, &why), -1);
+	assert_string_equal(why, "envelope field too long");
+	/* One octet shorter, it fits. */
+	memmove(buf + 12, buf + 13, CMD_LINE_MAX + 6);
+	assert_int_equal(broker_env_parse(buf, 12 + CMD_LINE_MAX + 6, 1,
+	    &be, &why), 0);
+	assert_int_equal(strlen(be.be_helo), CMD_LINE_MAX - 1);
+	free(be.be_rcpts);
+	free(buf);
+}
+
+static void
+test_msg_check(void **state)
+{
+	struct broker_msg	 bm;
+	const char		*why;
+
+	(void)state;
+	memset(&bm, 0, sizeof(bm));
+	bm.bm_type = BR_DELIVER;
+	bm.bm_listener = 1;
+	bm.bm_nrcpts = 2;
+	bm.bm_envlen = 100;
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 2, 2, &why), 0);
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm) - 1, 2, 2, &why),
+	    -1);
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 1, 2, &why), -1);
+	assert_string_equal(why, "request without its two descriptors");
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 2, 1, &why), -1);
+	assert_string_equal(why, "no such listener");
+	bm.bm_listener = -1;
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 2, 2, &why), -1);
+	bm.bm_listener = 0;
+	bm.bm_type = BR_RESULT;
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 2, 2, &why), -1);
+	bm.bm_type = BR_DELIVER;
+	bm.bm_nrcpts = MAX_RCPT + 1;
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 2, 2, &why), -1);
+	bm.bm_nrcpts = 1;
+	bm.bm_envlen = 100 * BROKER_FIELD_MAX;
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 2, 2, &why), -1);
+	assert_string_equal(why, "envelope too large");
+}
+
+/*
+ * A broker refuses what is not a file, and a listener it does not know,
+ * with an answer (the child does not wait for nothing); runs nothing.
+ */
+static void
+test_refused(void **state)
+{
+	struct broker_result	*br;
+	struct config		*c;
+	char			*rcpts[] = { (char *)(uintptr_t)"b@example.net" };
+	pid_t			 pid;
+	int			 p[2], status;
+
+	(void)state;
+	fill();
+	c = config_default();
+	c->c_dlv.dl_mode = DELIVER_PROGRAM;
+	br = xmalloc(sizeof(*br));
+	assert_true((pid = broker_local(c)) != -1);
+	assert_int_equal(pipe(p), 0);
+	/* config_default() has no listener: index 0 is unknown. */
+	assert_int_equal(broker_deliver(&tcl, &te, rcpts, 1, p[0], 5, br), 0);
+	assert_int_equal(br->br_error, EINVAL);
+	assert_int_equal(br->br_exited, 0);
+	close(p[0]);
+	close(p[1]);
+	status = broker_local_end(pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* No broker: an error at once, not a wait. */
+	assert_int_equal(broker_deliver(&tcl, &te, rcpts, 1, 0, 5, br), -1);
+	assert_int_equal(errno, ENOTCONN);
+	free(br);
+	config_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_big),
+		cmocka_unit_test(test_field_bounds),
+		cmocka_unit_test(test_msg_check),
+		cmocka_unit_test(test_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
