@@ -364,6 +364,15 @@ install: all $(INSTFILES)
 	        install -m 0644 $(INSTDIR)/$$u \
 	            "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u" || exit 1; \
 	    done; fi
+	@# The sessions' and the delivery program's users, on this system
+	@# only (not into a DESTDIR), when missing; uninstall keeps them.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    sh=$$(command -v nologin || echo /bin/false); \
+	    for u in _smtpd _smtpd-deliver; do \
+	    getent passwd $$u >/dev/null && continue; \
+	    echo "useradd --system --user-group $$u"; \
+	    useradd --system --user-group --home-dir /nonexistent \
+	        --no-create-home --shell "$$sh" $$u || exit 1; done; fi
 
 uninstall: $(INSTDIR)/smtpd.conf
 	rm -f $(DESTDIR)$(SBINDIR)/smtpd \
