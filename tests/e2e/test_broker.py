@@ -15,7 +15,7 @@ import unittest
 from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, pid_alive,
                      smtpd_path, socket_inode, wait_for)
 from test_master import serving_child
-from test_privileges import ids, socket_fds
+from test_privileges import dropped_children, ids, socket_fds
 
 DATA_354 = "354 End data with <CR><LF>.<CR><LF>"
 
@@ -57,7 +57,7 @@ class TestDeliverUser(SmtpdTest):
         # Named once it runs: until then it looks like the master.
         broker = self.d.broker()
         self.assertIsNotNone(broker)
-        kids = wait_for(lambda: self.d.children() or None, 5.0)
+        kids = dropped_children(self.d)
         self.assertTrue(kids)
         for pid in kids:
             uids, gids, groups = ids(pid)

@@ -20,6 +20,17 @@ def ids(pid):
     return out["Uid"], out["Gid"], out["Groups"]
 
 
+def dropped_children(d, timeout=5.0):
+    """The children, once each has dropped root: a child just forked is
+    root for the moment it takes to drop (before it takes a connection)."""
+    def dropped():
+        kids = d.children()
+        if kids and all(ids(p)[0][0] != 0 for p in kids):
+            return kids
+        return None
+    return wait_for(dropped, timeout) or d.children()
+
+
 def socket_fds(pid):
     """The socket inodes a process holds."""
     found = set()
@@ -39,15 +50,7 @@ class TestPrivileges(SmtpdTest):
 
     def test_children_unprivileged(self):
         nobody = pwd.getpwnam("nobody")
-
-        # A child just forked is root for the moment it takes to drop
-        # (before it takes any connection): wait for every one to have.
-        def dropped():
-            kids = self.d.children()
-            if kids and all(ids(p)[0][0] != 0 for p in kids):
-                return kids
-            return None
-        kids = wait_for(dropped, 5.0) or self.d.children()
+        kids = dropped_children(self.d)
         self.assertTrue(kids)
         for pid in kids:
             uids, gids, groups = ids(pid)
