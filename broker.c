@@ -397,7 +397,9 @@ broker_ctl_read(void)
 	 * their programs: one too many is refused, and exits (smtpd.c).
 	 */
 	if (fds[0] >= bfdmax - BROKER_FD_RESERVE) {
-		log_warnx("no descriptor left for another child");
+		log_warnx("no room for another child: %s (%d descriptors "
+		    "are kept for programs)", strerror(EMFILE),
+		    BROKER_FD_RESERVE);
 		close(fds[0]);
 		return;
 	}
