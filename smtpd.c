@@ -1175,7 +1175,8 @@ pool_topup(void)
 {
 	int	 idle, active, dying;
 
-	if (quitting || util_now_ms() < spawn_after)
+	/* Children made while there is no broker could deliver nothing. */
+	if (quitting || util_now_ms() < spawn_after || broker_pid == -1)
 		return;
 	/* Reap first: a child dying at start means back-off. */
 	pool_count(&idle, &active, &dying);
@@ -2520,10 +2521,10 @@ main(int argc, char *argv[])
 		exit(1);
 	as_root = geteuid() == 0;
 	if (check) {
+		master_check_paths(conf);
 		if (master_programs(conf, &run_uid, &run_gid, err,
 		    sizeof(err)) == -1)
 			errx(1, "%s", err);
-		master_check_paths(conf);
 		config_print(stdout, conf);
 		exit(fflush(stdout) == 0 ? 0 : 1);
 	}
