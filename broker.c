@@ -238,6 +238,7 @@ broker_ident(const struct config *c, const struct listener *l,
 	memcpy(id->ei_groups, groups, (size_t)n * sizeof(gid_t));
 	id->ei_ngroups = n;
 	id->ei_home = xstrdup(pw->pw_dir);
+	id->ei_name = xstrdup(name);
 	return 0;
 }
 
@@ -246,6 +247,7 @@ broker_ident_free(struct exec_ident *id)
 {
 	free(id->ei_groups);
 	free(id->ei_home);
+	free(id->ei_name);
 	memset(id, 0, sizeof(*id));
 }
 

@@ -150,7 +150,6 @@ static void	 master_notify_status(const char *);
 static void	 master_listen_sync(int);
 static void	 master_broker(void);
 static void	 master_broker_exited(int);
-static void	 master_deliver_users(const struct config *);
 static void	 master_renew(void);
 
 static void
@@ -613,19 +612,18 @@ master_user(const struct config *c, uid_t *uid, gid_t *gid,
 }
 
 /*
- * A program of the configuration (at line) that the user will run: it
- * must be there and executable for them, inside the chroot when there is
- * one, or every session would fail on it later.
+ * A program of the configuration (at line) that user (id; NULL: we) will
+ * run, inside root when it is not NULL: it must be there and executable
+ * for them, or every session would fail on it later.
  */
 static int
 master_program(const struct config *c, const char *what, char *path,
-    int line, const char *user, uid_t uid, gid_t gid, char *err,
-    size_t errlen)
+    int line, const char *user, const struct exec_ident *id,
+    const char *root, char *err, size_t errlen)
 {
-	const char	*root = as_root ? c->c_chroot : NULL;
 	char		 why[128];
 
-	if (util_exec_check(path, root, uid, gid, why, sizeof(why)) == 0)
+	if (util_exec_check(path, root, id, why, sizeof(why)) == 0)
 		return 0;
 	(void)snprintf(err, errlen, "%s:%d: %s: %s: %s for user %s%s%s",
 	    c->c_file, line, what, path, why, user,
@@ -634,28 +632,78 @@ master_program(const struct config *c, const char *what, char *path,
 }
 
 /*
+ * The delivery program as each listener's deliver-user will start it
+ * (with that user's groups, outside the chroot: the broker is not
+ * chrooted); as ourselves when not started as root.  A deliver-user that
+ * is the sessions' (uid) would let a broken session child reach the
+ * stored mail: allowed, with a warning.
+ */
+static int
+master_deliver_program(const struct config *c, uid_t uid, char *err,
+    size_t errlen)
+{
+	const struct listener	*l = NULL;
+	struct exec_ident	 id;
+	int			 rv;
+
+	if (c->c_dlv.dl_mode != DELIVER_PROGRAM)
+		return 0;
+	if (!as_root)
+		return master_program(c, "deliver", c->c_dlv.dl_argv[0],
+		    c->c_dlv.dl_line, "(ourselves)", NULL, NULL, err, errlen);
+	/* The global user, then the listeners that name their own. */
+	do {
+		if (l != NULL && l->l_deliver_user == NULL)
+			goto next;
+		if (broker_ident(c, l, &id, err, errlen) == -1)
+			return -1;
+		if (id.ei_uid == uid)
+			log_warnx("%s: deliver-user %s is the sessions' user",
+			    l != NULL ? l->l_name : "deliver", id.ei_name);
+		rv = master_program(c, "deliver", c->c_dlv.dl_argv[0],
+		    c->c_dlv.dl_line, id.ei_name, &id, NULL, err, errlen);
+		broker_ident_free(&id);
+		if (rv == -1)
+			return -1;
+ next:
+		l = l == NULL ? TAILQ_FIRST(&c->c_listeners) :
+		    TAILQ_NEXT(l, l_entry);
+	} while (l != NULL);
+	return 0;
+}
+
+/*
  * Who runs the programs, and whether they can: the session user when
- * started as root (then uid and gid are theirs), ourselves otherwise.
+ * started as root (then uid and gid are theirs), ourselves otherwise;
+ * the delivery program, its deliver-user.
  */
 static int
 master_programs(const struct config *c, uid_t *uid, gid_t *gid, char *err,
     size_t errlen)
 {
-	const char	*user = "(ourselves)";
+	const char		*user = "(ourselves)";
+	struct exec_ident	 id, *idp = NULL;
 
 	if (as_root && master_user(c, uid, gid, &user, err, errlen) == -1)
 		return -1;
 	if (!as_root) {
 		*uid = geteuid();
 		*gid = getegid();
+	} else {
+		/* The children drop to exactly uid and gid. */
+		memset(&id, 0, sizeof(id));
+		id.ei_change = 1;
+		id.ei_uid = *uid;
+		id.ei_gid = *gid;
+		id.ei_groups = gid;
+		id.ei_ngroups = 1;
+		idp = &id;
 	}
-	if (c->c_dlv.dl_mode == DELIVER_PROGRAM && master_program(c,
-	    "deliver", c->c_dlv.dl_argv[0], c->c_dlv.dl_line, user, *uid,
-	    *gid, err, errlen) == -1)
+	if (master_deliver_program(c, *uid, err, errlen) == -1)
 		return -1;
 	if (c->c_auth.au_backend == AUTH_CHECKPASSWORD && master_program(c,
 	    "auth checkpassword", c->c_auth.au_argv[0], c->c_auth.au_line,
-	    user, *uid, *gid, err, errlen) == -1)
+	    user, idp, as_root ? c->c_chroot : NULL, err, errlen) == -1)
 		return -1;
 	return 0;
 }
@@ -1210,7 +1258,12 @@ pool_exited(struct child *ch, int status)
 		log_debug("child %ld exited", (long)ch->ch_pid);
 	if (bad)
 		score_count(SC_CHILD_FAILED);
-	if (bad && ch->ch_state != CH_RETIRED && !quitting && age < SPAWN_QUICK_MS)
+	/*
+	 * One of an older generation was retired (a reload, or its broker
+	 * died: then a busy one exits 1 after its session): no back-off.
+	 */
+	if (bad && ch->ch_state != CH_RETIRED && ch->ch_gen == gen &&
+	    !quitting && age < SPAWN_QUICK_MS)
 		pool_backoff("children fail at startup");
 	else if (age >= SPAWN_QUICK_MS)
 		spawn_fails = 0;
@@ -1409,33 +1462,6 @@ master_broker_check(void)
 {
 	if (broker_pid == -1 && !quitting && util_now_ms() >= broker_after)
 		master_broker();
-}
-
-/*
- * Programs as the session user would let a broken session child reach
- * the stored mail; said at start and at each reload.
- */
-static void
-master_deliver_users(const struct config *c)
-{
-	const struct listener	*l;
-	struct exec_ident	 id;
-	char			 err[256];
-
-	if (!as_root || c->c_dlv.dl_mode != DELIVER_PROGRAM)
-		return;
-	l = NULL;
-	do {
-		if (broker_ident(c, l, &id, err, sizeof(err)) == -1)
-			log_warnx("%s", err);
-		else if (id.ei_uid == run_uid)
-			log_warnx("%s: deliver-user is the same user as the "
-			    "sessions (uid %ld)", l != NULL ? l->l_name :
-			    "delivery", (long)run_uid);
-		broker_ident_free(&id);
-		l = l == NULL ? TAILQ_FIRST(&c->c_listeners) :
-		    TAILQ_NEXT(l, l_entry);
-	} while (l != NULL);
 }
 
 /*
@@ -1799,7 +1825,6 @@ master_reload(void)
 	master_renew();
 	master_tickets_timer();
 	master_broker();
-	master_deliver_users(conf);
 	master_rlimit(conf);
 	score_count(SC_RELOAD_OK);
 	log_info("reloaded configuration from %s", conffile);
@@ -2362,25 +2387,23 @@ master_query(const char *file, int verbose)
 }
 
 /*
- * The broker, which starts the delivery program and checkpassword, is
- * not chrooted: their paths mean what they mean outside the chroot.  One
- * that is there only inside was meant for the sessions' root.
+ * The broker, which starts the delivery program, is not chrooted: its
+ * path means what it means outside the chroot.  One that is there only
+ * inside was meant for the sessions' root.
  */
 static void
 master_check_paths(const struct config *c)
 {
-	const char	*prog[2];
+	const char	*prog[] = { NULL, NULL };
 	char		 in[PATH_MAX];
 	int		 i;
 
 	if (c->c_chroot == NULL)
 		return;
-	prog[0] = c->c_dlv.dl_mode == DELIVER_PROGRAM &&
-	    c->c_dlv.dl_argv != NULL ? c->c_dlv.dl_argv[0] : NULL;
-	prog[1] = c->c_auth.au_backend == AUTH_CHECKPASSWORD &&
-	    c->c_auth.au_argv != NULL ? c->c_auth.au_argv[0] : NULL;
-	for (i = 0; i < 2; i++) {
-		if (prog[i] == NULL || access(prog[i], F_OK) == 0)
+	if (c->c_dlv.dl_mode == DELIVER_PROGRAM && c->c_dlv.dl_argv != NULL)
+		prog[0] = c->c_dlv.dl_argv[0];
+	for (i = 0; prog[i] != NULL; i++) {
+		if (access(prog[i], F_OK) == 0)
 			continue;
 		if (snprintf(in, sizeof(in), "%s%s", c->c_chroot, prog[i]) <
 		    (int)sizeof(in) && access(in, F_OK) == 0)
@@ -2457,7 +2480,6 @@ master_start(void)
 	master_tickets_timer();
 	setproctitle("%s", "master");
 	log_info("startup");
-	master_deliver_users(conf);
 	master_broker();
 }
 

@@ -479,6 +479,7 @@ struct exec_ident {
 	gid_t			*ei_groups;
 	int			 ei_ngroups;
 	char			*ei_home;	/* its cwd; "/" if unusable */
+	char			*ei_name;	/* for messages */
 };
 
 /* What to start: argv[0] is an absolute path; -1 fds are /dev/null. */
@@ -823,7 +824,7 @@ struct sockaddr_un;
 int		 util_unlink_stale(const struct sockaddr_un *, char *, size_t);
 int		 util_unix_path_is(int, const char *);
 int		 util_wait(int, short, long long);
-int		 util_exec_check(const char *, const char *, uid_t, gid_t,
-		    char *, size_t);
+int		 util_exec_check(const char *, const char *,
+		    const struct exec_ident *, char *, size_t);
 
 #endif /* SMTPD_H */

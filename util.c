@@ -286,10 +286,10 @@ util_exec_probe(const char *path)
 	return 0;
 }
 
-/* The probe in a process that took the user's identity, as root. */
+/* The probe in a process that took the identity id, as root. */
 static int
-util_exec_probe_as(const char *path, const char *root, uid_t uid,
-    gid_t gid)
+util_exec_probe_as(const char *path, const char *root,
+    const struct exec_ident *id)
 {
 	pid_t	 pid;
 	int	 status;
@@ -299,8 +299,9 @@ util_exec_probe_as(const char *path, const char *root, uid_t uid,
 	if (pid == 0) {
 		if (root != NULL && (chroot(root) == -1 || chdir("/") == -1))
 			_exit(PROBE_NOROOT);
-		if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
-		    setresuid(uid, uid, uid) == -1)
+		if (setgroups((size_t)id->ei_ngroups, id->ei_groups) == -1 ||
+		    setresgid(id->ei_gid, id->ei_gid, id->ei_gid) == -1 ||
+		    setresuid(id->ei_uid, id->ei_uid, id->ei_uid) == -1)
 			_exit(PROBE_NOUSER);
 		_exit(util_exec_probe(path));
 	}
@@ -311,21 +312,22 @@ util_exec_probe_as(const char *path, const char *root, uid_t uid,
 }
 
 /*
- * Whether uid:gid (without supplementary groups: the children drop to
- * exactly these) can execute path, looked up inside root (the chroot, or
- * NULL) as the children will.  Started as root, a process of its own
- * takes that identity and asks access(2), which knows every rule (modes
- * of the file and of each directory above it, ACLs, noexec mounts);
- * otherwise the user can only be ourselves.  0, or -1 and why.
+ * Whether the identity id (its uid, gid and groups, as the program will
+ * have them; NULL: ourselves) can execute path, looked up inside root
+ * (the chroot, or NULL) as the program will be.  Started as root, a
+ * process of its own takes that identity and asks access(2), which knows
+ * every rule (modes of the file and of each directory above it, ACLs,
+ * noexec mounts); otherwise the user can only be ourselves.  0, or -1
+ * and why.
  */
 int
-util_exec_check(const char *path, const char *root, uid_t uid, gid_t gid,
-    char *why, size_t whylen)
+util_exec_check(const char *path, const char *root,
+    const struct exec_ident *id, char *why, size_t whylen)
 {
 	int	 r;
 
-	if (geteuid() == 0)
-		r = util_exec_probe_as(path, root, uid, gid);
+	if (geteuid() == 0 && id != NULL)
+		r = util_exec_probe_as(path, root, id);
 	else
 		r = util_exec_probe(path);
 	if (r == 0)
