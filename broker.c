@@ -299,6 +299,17 @@ broker_cmsg_fds(struct msghdr *msg, int *fds, int max)
 	return got;
 }
 
+/* A message of one buffer, no control data yet. */
+static void
+broker_msghdr(struct msghdr *msg, struct iovec *iov, void *buf, size_t len)
+{
+	memset(msg, 0, sizeof(*msg));
+	iov->iov_base = buf;
+	iov->iov_len = len;
+	msg->msg_iov = iov;
+	msg->msg_iovlen = 1;
+}
+
 /* One datagram and up to two descriptors; the length, 0 at EOF, or -1. */
 static ssize_t
 broker_recv(int fd, void *buf, size_t len, int *fds, int *nfds)
@@ -311,11 +322,7 @@ broker_recv(int fd, void *buf, size_t len, int *fds, int *nfds)
 	struct iovec	 iov;
 	ssize_t		 n;
 
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = buf;
-	iov.iov_len = len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
+	broker_msghdr(&msg, &iov, buf, len);
 	msg.msg_control = cm.buf;
 	msg.msg_controllen = sizeof(cm.buf);
 	*nfds = 0;
@@ -340,11 +347,7 @@ broker_send(int fd, const void *buf, size_t len, const int *fds, int nfds)
 	struct iovec	 iov;
 	struct cmsghdr	*cmsg;
 
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = (void *)(uintptr_t)buf;
-	iov.iov_len = len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
+	broker_msghdr(&msg, &iov, (void *)(uintptr_t)buf, len);
 	if (nfds > 0) {
 		memset(&cm, 0, sizeof(cm));
 		msg.msg_control = cm.buf;

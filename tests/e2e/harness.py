@@ -968,6 +968,21 @@ def sample_message(size, sender="s@example.com", rcpts=("r@example.com",),
     return b"".join(lines)
 
 
+class OwnSmtpdTest(unittest.TestCase):
+    """A daemon per test, in self.d: stopped after the test, which fails
+    on a sanitizer report in its log."""
+
+    d = None
+
+    def tearDown(self):
+        if self.d is not None:
+            rep = self.d.sanitizer_report()
+            self.d.cleanup()
+            self.d = None
+            if rep:
+                self.fail("sanitizer report in smtpd's log:\n" + rep)
+
+
 class SmtpdTest(unittest.TestCase):
     """One daemon per class: set CONFIG (and OPTS) in the subclass."""
 

@@ -12,8 +12,8 @@ import threading
 import time
 import unittest
 
-from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, pid_alive,
-                     smtpd_path, socket_inode, wait_for)
+from harness import (OK_ID, RECORD, OwnSmtpdTest, Smtpd, SmtpdTest,
+                     pid_alive, smtpd_path, socket_inode, wait_for)
 from test_master import serving_child
 from test_privileges import dropped_children, ids, socket_fds
 
@@ -167,17 +167,7 @@ class TestConfig(unittest.TestCase):
             subprocess.run(["rm", "-rf", root])
 
 
-class BrokerFaults(unittest.TestCase):
-    d = None
-
-    def tearDown(self):
-        if self.d is not None:
-            rep = self.d.sanitizer_report()
-            self.d.cleanup()
-            self.d = None
-            if rep:
-                self.fail("sanitizer report:\n" + rep)
-
+class BrokerFaults(OwnSmtpdTest):
     def send_one(self, c, tag):
         c.check("MAIL FROM:<a@example.com>", "250 OK")
         c.check("RCPT TO:<b@example.com>", "250 OK")

@@ -13,8 +13,8 @@ import threading
 import time
 import unittest
 
-from harness import (OK_ID, RECORD, Smtpd, ehlo_lines, group_pids,
-                     pid_alive, wait_for)
+from harness import (OK_ID, RECORD, OwnSmtpdTest, Smtpd, ehlo_lines,
+                     group_pids, pid_alive, wait_for)
 from test_master import DATA_354, serving_child
 
 
@@ -56,17 +56,7 @@ def body_of(size, tag=b"x"):
     return line * (size // len(line) + 1)
 
 
-class FaultTest(unittest.TestCase):
-    d = None
-
-    def tearDown(self):
-        if self.d is not None:
-            rep = self.d.sanitizer_report()
-            self.d.cleanup()
-            self.d = None
-            if rep:
-                self.fail("sanitizer report in smtpd's log:\n" + rep)
-
+class FaultTest(OwnSmtpdTest):
     def start_data(self, c):
         c.check("EHLO client.test", ehlo_lines())
         c.check("MAIL FROM:<a@example.com>", "250 OK")
