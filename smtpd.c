@@ -94,6 +94,7 @@ static char		*conffile;	/* absolute; NULL: built-in default */
 static unsigned int	 gen;		/* bumped by each reload */
 static int		 debug;
 static int		 as_root;	/* started as root: chroot and drop */
+static int		 checking;	/* smtpd -n: no warnings of the start */
 static uid_t		 run_uid;
 static gid_t		 run_gid;
 static char		*pidfile;	/* written by us, removed at exit */
@@ -636,7 +637,7 @@ master_program(const struct config *c, const char *what, char *path,
  * (with that user's groups, outside the chroot: the broker is not
  * chrooted); as ourselves when not started as root.  A deliver-user that
  * is the sessions' (uid) would let a broken session child reach the
- * stored mail: allowed, with a warning.
+ * stored mail: allowed, with a warning at start and reload.
  */
 static int
 master_deliver_program(const struct config *c, uid_t uid, char *err,
@@ -657,7 +658,7 @@ master_deliver_program(const struct config *c, uid_t uid, char *err,
 			goto next;
 		if (broker_ident(c, l, &id, err, errlen) == -1)
 			return -1;
-		if (id.ei_uid == uid)
+		if (id.ei_uid == uid && !checking)
 			log_warnx("%s: deliver-user %s is the sessions' user",
 			    l != NULL ? l->l_name : "deliver", id.ei_name);
 		rv = master_program(c, "deliver", c->c_dlv.dl_argv[0],
@@ -2543,6 +2544,7 @@ main(int argc, char *argv[])
 		exit(1);
 	as_root = geteuid() == 0;
 	if (check) {
+		checking = 1;
 		master_check_paths(conf);
 		if (master_programs(conf, &run_uid, &run_gid, err,
 		    sizeof(err)) == -1)
