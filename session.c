@@ -368,34 +368,42 @@ io_want(struct session *s, short plain)
  */
 
 /*
- * poll() on one descriptor with SIGTERM blocked except inside ppoll(), as
- * child_wait() does: a SIGTERM that comes just before the wait ends it at
- * once (EINTR) instead of being slept through until the timeout.  With
- * stop, a shutdown already under way returns EINTR without waiting.
+ * SIGTERM is blocked for the whole session (session_run) and let in only
+ * inside ppoll(), as child_wait() does: one that comes just before a wait
+ * ends it at once (EINTR) instead of being slept through until the
+ * timeout, and no wait costs two sigprocmask(2) calls around it.
+ */
+static sigset_t	 session_waitmask;
+
+static void
+session_signals(int start)
+{
+	sigset_t	 term;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (start && sigprocmask(SIG_BLOCK, &term, &session_waitmask) == -1)
+		fatal("sigprocmask");
+	if (!start && sigprocmask(SIG_SETMASK, &session_waitmask, NULL) == -1)
+		fatal("sigprocmask");
+}
+
+/*
+ * poll() on one descriptor, SIGTERM let in.  With stop, a shutdown
+ * already under way returns EINTR without waiting.
  */
 static int
 session_poll(struct pollfd *pfd, int ms, int stop)
 {
 	struct timespec	 ts;
-	sigset_t	 term, old;
-	int		 r, saved;
 
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &term, &old) == -1)
-		fatal("sigprocmask");
+	if (stop && session_quit) {
+		errno = EINTR;
+		return -1;
+	}
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	if (stop && session_quit) {
-		r = -1;
-		errno = EINTR;
-	} else
-		r = ppoll(pfd, 1, &ts, &old);
-	saved = errno;
-	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
-		fatal("sigprocmask");
-	errno = saved;
-	return r;
+	return ppoll(pfd, 1, &ts, &session_waitmask);
 }
 
 static void
@@ -2292,7 +2300,7 @@ proxy_read(struct session *s, unsigned char *hdr, struct proxy_info *pi,
 	pfd.fd = s->s_fd;
 	pfd.events = POLLIN;
 	*why = "timeout";
-	while (poll(&pfd, 1, deadline_ms(s)) > 0) {
+	while (session_poll(&pfd, deadline_ms(s), 1) > 0) {
 		n = recv(s->s_fd, hdr + have, PROXY_MAX_LEN - have, MSG_PEEK);
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -2521,6 +2529,7 @@ session_run(const struct config *c, const struct listener *l, int fd,
 		close(fd);
 		return;
 	}
+	session_signals(1);
 	s = session_new(c, l, fd, sa, salen);
 	/*
 	 * Replies are gathered in s_obuf and written at once, so Nagle
@@ -2542,4 +2551,5 @@ session_run(const struct config *c, const struct listener *l, int fd,
 	    s->s_ncmds, s->s_nmsgs);
 	session_end(s);
 	close(fd);
+	session_signals(0);
 }
