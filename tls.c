@@ -640,30 +640,34 @@ tls_handshake(struct tls_conn *t, int fd, int timeout_ms, const char **why)
 	return -1;
 }
 
-ssize_t
-tls_read(struct tls_conn *t, void *buf, size_t len)
+/*
+ * SSL_read into rbuf or SSL_write from wbuf (the other one NULL), at most
+ * INT_MAX octets at a time.
+ */
+static ssize_t
+tls_io(struct tls_conn *t, void *rbuf, const void *wbuf, size_t len)
 {
-	int	 r;
+	int	 n = len > INT_MAX ? INT_MAX : (int)len, r;
 
 	if (len == 0)
 		return 0;
 	ERR_clear_error();
 	errno = 0;
-	r = SSL_read(t->t_ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	return tls_result(t, r, 1);
+	r = rbuf != NULL ? SSL_read(t->t_ssl, rbuf, n) :
+	    SSL_write(t->t_ssl, wbuf, n);
+	return tls_result(t, r, rbuf != NULL);
+}
+
+ssize_t
+tls_read(struct tls_conn *t, void *buf, size_t len)
+{
+	return tls_io(t, buf, NULL, len);
 }
 
 ssize_t
 tls_write(struct tls_conn *t, const void *buf, size_t len)
 {
-	int	 r;
-
-	if (len == 0)
-		return 0;
-	ERR_clear_error();
-	errno = 0;
-	r = SSL_write(t->t_ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	return tls_result(t, r, 0);
+	return tls_io(t, NULL, buf, len);
 }
 
 /*
