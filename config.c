@@ -95,6 +95,8 @@ struct keyword {
 	int		 k_flags;
 	const char	*k_usage;	/* the argument, for messages */
 	const struct confword *k_words;	/* the words it takes, NULL ends */
+	long long	 k_def;		/* the default of a number or word */
+	const char	*k_text;	/* the default of a string, or NULL */
 	const char	*(*k_check)(const char *);
 	kw_parse_fn	*k_func;
 	kw_print_fn	*k_print;
@@ -136,41 +138,62 @@ static const struct confword bare_modes[] = {
 	{ "keep", BARE_KEEP }, { "normalize", BARE_NORMALIZE },
 	{ "reject", BARE_REJECT }, { NULL, 0 }
 };
+static const struct confword table_forms[] = {
+	{ "accept recipients", PT_RCPT_ACCEPT },
+	{ "accept senders", PT_SENDER_ACCEPT },
+	{ "reject senders", PT_SENDER_REJECT }, { NULL, 0 }
+};
+/* The listener options without an argument; require-X implies X. */
+static const struct confword listen_flags[] = {
+	{ "tls", LF_TLS }, { "starttls", LF_STARTTLS },
+	{ "require-starttls", LF_STARTTLS | LF_REQ_STARTTLS },
+	{ "auth", LF_AUTH }, { "require-auth", LF_AUTH | LF_REQ_AUTH },
+	{ "auth-plaintext", LF_AUTH_PLAIN }, { "lmtp", LF_LMTP },
+	{ "metrics", LF_METRICS }, { NULL, 0 }
+};
 
 /*
  * A row of the tables below: the typed directives store their one value
- * at k_off; the word lists and the networks are parsed and printed by
- * one function each, which finds the member by k_off (and k_count).
+ * at k_off, and start as k_def (k_text for a string); the word lists and
+ * the networks are parsed and printed by one function each, which finds
+ * the member by k_off (and k_count).
  */
 #define OFF(m)		offsetof(struct config, m)
-#define K_VALUE(n, t, m, lo, hi, fl, u, chk) \
-	{ .k_name = (n), .k_type = (t), .k_off = OFF(m), .k_min = (lo), \
-	  .k_max = (hi), .k_flags = (fl), .k_usage = (u), .k_check = (chk) }
-#define K_INT(n, m, lo, hi)	K_VALUE(n, KW_INT, m, lo, hi, 0, "N", NULL)
-#define K_TYPED(n, t, m, lo, hi, u) \
-	K_VALUE(n, t, m, lo, hi, 0, u, NULL)
-#define K_QUIET(n, t, m, lo, hi, u) \
-	K_VALUE(n, t, m, lo, hi, KF_QUIET, u, NULL)
-#define K_STRING(n, m, u, chk)	K_VALUE(n, KW_STRING, m, 0, 0, 0, u, chk)
-#define K_TEXT(n, m, u, chk) \
-	K_VALUE(n, KW_STRING, m, 0, 0, KF_QUOTE, u, chk)
+#define K_VALUE(n, t, fl, m, lo, hi, def, u) \
+	{ .k_name = (n), .k_type = (t), .k_flags = (fl), .k_off = OFF(m), \
+	  .k_min = (lo), .k_max = (hi), .k_def = (def), .k_usage = (u) }
+#define K_INT(n, m, lo, hi, def) \
+	K_VALUE(n, KW_INT, 0, m, lo, hi, def, "N")
+#define K_DURATION(n, m, lo, hi, def) \
+	K_VALUE(n, KW_DURATION, 0, m, lo, hi, def, "DURATION")
+#define K_BOOL(n, m, def)	K_VALUE(n, KW_BOOL, 0, m, 0, 1, def, "yes|no")
+#define K_TEXTS(n, fl, m, u, chk, def) \
+	{ .k_name = (n), .k_type = KW_STRING, .k_flags = (fl), \
+	  .k_off = OFF(m), .k_usage = (u), .k_check = (chk), .k_text = (def) }
+#define K_STRING(n, m, u, chk)	K_TEXTS(n, 0, m, u, chk, NULL)
+#define K_TEXT(n, m, u, chk, def) \
+	K_TEXTS(n, KF_QUOTE, m, u, chk, def)
 #define K_PARSER(n, fl, u, fn, pr) \
 	{ .k_name = (n), .k_type = KW_FUNC, .k_flags = (fl), .k_usage = (u), \
 	  .k_func = (fn), .k_print = (pr) }
 #define K_FUNC(n, fl, fn, pr)	K_PARSER(n, fl, NULL, fn, pr)
 #define K_FORM(n, u, fn, pr)	K_PARSER(n, 0, u, fn, pr)
+/* accept|reject ... FILE [ignore-case]: the index by config_table_index. */
+#define K_TABLE(n) \
+	K_FORM(n, "FILE [ignore-case]", config_table_parse, config_table_print)
 #define K_SUB(n, u) \
 	{ .k_name = (n), .k_type = KW_SUB, .k_flags = KF_REPEAT, \
 	  .k_usage = (u) }
-#define K_WORDS(n, fl, m, w, u, fn, pr) \
+#define K_WORDS(n, fl, m, w, u, def, fn, pr) \
 	{ .k_name = (n), .k_type = KW_FUNC, .k_off = OFF(m), .k_flags = (fl), \
-	  .k_usage = (u), .k_words = (w), .k_func = (fn), .k_print = (pr) }
+	  .k_usage = (u), .k_words = (w), .k_def = (def), .k_func = (fn), \
+	  .k_print = (pr) }
 /* One word or more of w, their bits or'ed into the int m. */
-#define K_BITS(n, fl, m, w, u) \
-	K_WORDS(n, fl, m, w, u, config_bits_parse, config_bits_print)
+#define K_BITS(n, fl, m, w, u, def) \
+	K_WORDS(n, fl, m, w, u, def, config_bits_parse, config_bits_print)
 /* One word of w: its value into the int m. */
-#define K_CHOICE(n, fl, m, w, u) \
-	K_WORDS(n, fl, m, w, u, config_choice_parse, config_choice_print)
+#define K_CHOICE(n, fl, m, w, u, def) \
+	K_WORDS(n, fl, m, w, u, def, config_choice_parse, config_choice_print)
 /* Networks added to the array m (MAX_CLIENT_NETS) of *cnt of them. */
 #define K_NETS(n, m, cnt) \
 	{ .k_name = (n), .k_type = KW_FUNC, .k_off = OFF(m), \
@@ -186,30 +209,30 @@ static const struct confword bare_modes[] = {
 static const struct keyword subforms[] = {
 	K_NETS("accept clients", c_pol.po_clients[PN_ACCEPT],
 	    c_pol.po_nclients[PN_ACCEPT]),
-	K_FORM("accept recipients", "FILE [ignore-case]", config_table_parse,
-	    config_table_print),
-	K_FORM("accept senders", "FILE [ignore-case]", config_table_parse,
-	    config_table_print),
+	K_TABLE("accept recipients"),
+	K_TABLE("accept senders"),
 	K_FORM("auth checkpassword", "\"PROGRAM ARGS...\"", config_auth_parse,
 	    config_backend_print),
 	K_NETS("auth exempt", c_auth.au_exempt, c_auth.au_nexempt),
-	K_TYPED("auth failure-delay", KW_DURATION, c_auth.au_delay, 0,
-	    MAX_AUTH_DELAY, "DURATION"),
-	K_INT("auth max-failures", c_auth.au_maxfail, 1, MAX_AUTH_MAXFAIL),
+	K_DURATION("auth failure-delay", c_auth.au_delay, 0, MAX_AUTH_DELAY,
+	    DEF_AUTH_DELAY),
+	K_INT("auth max-failures", c_auth.au_maxfail, 1, MAX_AUTH_MAXFAIL,
+	    DEF_AUTH_MAXFAIL),
 	K_INT("auth max-failures-per-address", c_auth.au_maxfail_addr, 0,
-	    MAX_CLIENTS),
-	K_BITS("auth mechanisms", 0, c_auth.au_mechs, auth_mechs, "M ..."),
+	    MAX_CLIENTS, DEF_AUTH_MAXFAIL_ADDR),
+	K_BITS("auth mechanisms", 0, c_auth.au_mechs, auth_mechs, "M ...",
+	    AUTHM_DEFAULT),
 	K_FORM("auth passwd", "FILE", config_auth_parse, config_backend_print),
 	K_NETS("reject clients", c_pol.po_clients[PN_REJECT],
 	    c_pol.po_nclients[PN_REJECT]),
-	K_FORM("reject senders", "FILE [ignore-case]", config_table_parse,
-	    config_table_print),
+	K_TABLE("reject senders"),
 	K_FORM("tls certificate", "FILE key FILE", config_tlscert_parse,
 	    config_tlscert_print),
 	K_TEXT("tls ciphers", c_tls.tl_ciphers, "\"LIST\"",
-	    config_check_ciphers),
-	K_BITS("tls protocols", 0, c_tls.tl_protocols, tls_protocols, "P ..."),
-	K_TYPED("tls tickets", KW_BOOL, c_tls.tl_tickets, 0, 1, "yes|no")
+	    config_check_ciphers, NULL),
+	K_BITS("tls protocols", 0, c_tls.tl_protocols, tls_protocols, "P ...",
+	    TLSP_DEFAULT),
+	K_BOOL("tls tickets", c_tls.tl_tickets, 1)
 };
 #define NSUBFORMS	NITEMS(subforms)
 
@@ -219,59 +242,66 @@ static const struct keyword keywords[] = {
 	    "accept clients NETWORK ..."),
 	K_SUB("auth", "passwd|checkpassword|mechanisms|max-failures|"
 	    "max-failures-per-address|failure-delay|exempt ..."),
-	K_TEXT("banner", c_banner, "\"TEXT\"", config_check_banner),
+	K_TEXT("banner", c_banner, "\"TEXT\"", config_check_banner,
+	    DEF_BANNER),
 	K_CHOICE("bare-newline", 0, c_pol.po_bare, bare_modes,
-	    "keep|normalize|reject"),
+	    "keep|normalize|reject", BARE_KEEP),
 	K_NETS("bare-newline-exempt", c_pol.po_bare_exempt,
 	    c_pol.po_nbare_exempt),
 	K_STRING("chroot", c_chroot, "DIR", config_check_path),
-	K_TYPED("chunking", KW_BOOL, c_chunking, 0, 1, "yes|no"),
+	K_BOOL("chunking", c_chunking, 1),
 	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,
 	    config_cmdlimit_print),
 	K_STRING("control", c_control, "PATH", config_check_socket),
 	K_FUNC("deliver", 0, config_deliver_parse, config_deliver_print),
-	K_TYPED("deliver-timeout", KW_DURATION, c_dlv.dl_timeout, 1,
-	    MAX_DURATION, "DURATION"),
+	K_DURATION("deliver-timeout", c_dlv.dl_timeout, 1, MAX_DURATION,
+	    DEF_DELIVER_TIMEOUT),
 	K_STRING("deliver-user", c_dlv.dl_user, "NAME",
 	    config_check_deliver_user),
-	K_TYPED("enhanced-status-codes", KW_BOOL, c_enhanced, 0, 1, "yes|no"),
+	K_BOOL("enhanced-status-codes", c_enhanced, 0),
 	K_STRING("hostname", c_hostname, "NAME", config_check_hostname),
-	K_INT("junk-command-limit", c_lim.lim_junk, 0, MAX_CMDLIMIT),
+	K_INT("junk-command-limit", c_lim.lim_junk, 0, MAX_CMDLIMIT,
+	    DEF_JUNK_LIMIT),
 	/* Listeners are printed after every global directive. */
 	K_FUNC("listen", KF_REPEAT, config_listen_parse, NULL),
-	K_INT("max-clients", c_lim.lim_maxclients, 1, MAX_CLIENTS),
-	K_INT("max-clients-per-address", c_lim.lim_maxperaddr, 1, MAX_CLIENTS),
-	K_INT("max-line-length", c_lim.lim_maxline, MIN_LINE, MAX_LINE),
-	K_INT("max-local-part", c_lim.lim_maxlocal, 0, MAX_LINE),
-	K_TYPED("max-message-size", KW_SIZE, c_lim.lim_maxmsgsize, 0,
-	    MAX_MSGSIZE,
-	    "SIZE"),
-	K_INT("max-recipients", c_lim.lim_maxrcpt, 1, MAX_RCPT),
-	K_TYPED("max-session-time", KW_DURATION, c_lim.lim_session, 0,
-	    MAX_DURATION, "DURATION"),
-	K_INT("max-sessions-per-child", c_lim.lim_maxsessions, 1, 1000000),
+	K_INT("max-clients", c_lim.lim_maxclients, 1, MAX_CLIENTS,
+	    DEF_MAXCLIENTS),
+	K_INT("max-clients-per-address", c_lim.lim_maxperaddr, 1, MAX_CLIENTS,
+	    DEF_MAXPERADDR),
+	K_INT("max-line-length", c_lim.lim_maxline, MIN_LINE, MAX_LINE,
+	    DEF_MAXLINE),
+	K_INT("max-local-part", c_lim.lim_maxlocal, 0, MAX_LINE,
+	    DEF_MAXLOCAL),
+	K_VALUE("max-message-size", KW_SIZE, 0, c_lim.lim_maxmsgsize, 0,
+	    MAX_MSGSIZE, DEF_MAXMSGSIZE, "SIZE"),
+	K_INT("max-recipients", c_lim.lim_maxrcpt, 1, MAX_RCPT, DEF_MAXRCPT),
+	K_DURATION("max-session-time", c_lim.lim_session, 0, MAX_DURATION,
+	    DEF_SESSION_TIME),
+	K_INT("max-sessions-per-child", c_lim.lim_maxsessions, 1, 1000000,
+	    DEF_MAXSESSIONS),
 	K_STRING("pidfile", c_pidfile, "FILE", config_check_path),
 	/* The policy-* lines are printed with `policy`, when it is set. */
 	K_FORM("policy", "unix:PATH|inet:HOST:PORT", config_policy_parse,
 	    config_policy_print),
 	K_CHOICE("policy-default", KF_QUIET, c_pol.po_default,
-	    policy_defaults, "defer|dunno"),
+	    policy_defaults, "defer|dunno", POLICY_DEFER),
 	K_BITS("policy-stages", KF_QUIET, c_pol.po_stages, policy_stages,
-	    "rcpt|data ..."),
-	K_QUIET("policy-timeout", KW_DURATION, c_pol.po_timeout, 1,
-	    MAX_POLICY_TIMEOUT, "DURATION"),
-	K_INT("prefork", c_lim.lim_prefork, 1, MAX_PREFORK),
-	K_TYPED("received-header", KW_BOOL, c_dlv.dl_received, 0, 1, "yes|no"),
+	    "rcpt|data ...", POLICY_STAGE_RCPT),
+	K_VALUE("policy-timeout", KW_DURATION, KF_QUIET, c_pol.po_timeout, 1,
+	    MAX_POLICY_TIMEOUT, DEF_POLICY_TIMEOUT, "DURATION"),
+	K_INT("prefork", c_lim.lim_prefork, 1, MAX_PREFORK, DEF_PREFORK),
+	K_BOOL("received-header", c_dlv.dl_received, 1),
 	K_FORM("recipient-delimiter", "CHAR", config_delim_parse,
 	    config_delim_print),
 	K_SUB("reject", "senders FILE [ignore-case], "
 	    "reject clients NETWORK ..."),
-	K_TYPED("shutdown-grace", KW_DURATION, c_lim.lim_shutdown_grace, 0,
-	    MAX_DURATION, "DURATION"),
-	K_TYPED("smtputf8", KW_BOOL, c_smtputf8, 0, 1, "yes|no"),
-	K_STRING("spool", c_dlv.dl_spool, "DIR", config_check_path),
-	K_TYPED("timeout", KW_DURATION, c_lim.lim_timeout, 1, MAX_DURATION,
-	    "DURATION"),
+	K_DURATION("shutdown-grace", c_lim.lim_shutdown_grace, 0,
+	    MAX_DURATION, DEF_SHUTDOWN_GRACE),
+	K_BOOL("smtputf8", c_smtputf8, 0),
+	K_TEXTS("spool", 0, c_dlv.dl_spool, "DIR", config_check_path,
+	    DEF_SPOOL),
+	K_DURATION("timeout", c_lim.lim_timeout, 1, MAX_DURATION,
+	    DEF_TIMEOUT),
 	K_SUB("tls", "certificate|ciphers|protocols|tickets ..."),
 	K_STRING("user", c_user, "NAME", config_check_user)
 };
@@ -405,45 +435,51 @@ config_default_hostname(void)
 	return fqdn;
 }
 
+/* The defaults of the typed rows and the word lists, at their offsets. */
+static void
+config_defaults(struct config *c, const struct keyword *k, size_t n)
+{
+	void	*base;
+
+	for (; n > 0; k++, n--) {
+		base = config_member(c, k->k_off);
+		switch (k->k_type) {
+		case KW_INT:
+		case KW_DURATION:
+		case KW_BOOL:
+			*(int *)base = (int)k->k_def;
+			break;
+		case KW_SIZE:
+			*(long long *)base = k->k_def;
+			break;
+		case KW_STRING:
+			if (k->k_text != NULL)
+				*(char **)base = xstrdup(k->k_text);
+			break;
+		case KW_FUNC:
+			if (k->k_words != NULL)
+				*(int *)base = (int)k->k_def;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
 struct config *
 config_default(void)
 {
 	struct config	*c;
 
 	c = xcalloc(1, sizeof(*c));
+	config_defaults(c, keywords, NKEYWORDS);
+	config_defaults(c, subforms, NSUBFORMS);
 	c->c_hostname = xstrdup(config_default_hostname());
-	c->c_banner = xstrdup(DEF_BANNER);
-	c->c_lim.lim_prefork = DEF_PREFORK;
-	c->c_lim.lim_maxclients = DEF_MAXCLIENTS;
-	c->c_lim.lim_maxperaddr = DEF_MAXPERADDR;
-	c->c_lim.lim_maxsessions = DEF_MAXSESSIONS;
-	c->c_lim.lim_maxmsgsize = DEF_MAXMSGSIZE;
-	c->c_lim.lim_maxline = DEF_MAXLINE;
-	c->c_lim.lim_maxlocal = DEF_MAXLOCAL;
-	c->c_lim.lim_maxrcpt = DEF_MAXRCPT;
-	c->c_lim.lim_timeout = DEF_TIMEOUT;
-	c->c_smtputf8 = 0;
-	c->c_chunking = 1;
-	c->c_enhanced = 0;
+	/* -1: no `command-limit N` line (see config_cmdlimit). */
 	c->c_lim.lim_cmdlimit = -1;
-	c->c_lim.lim_junk = DEF_JUNK_LIMIT;
-	c->c_lim.lim_session = DEF_SESSION_TIME;
 	c->c_dlv.dl_mode = DELIVER_STDOUT;
-	c->c_dlv.dl_timeout = DEF_DELIVER_TIMEOUT;
-	c->c_lim.lim_shutdown_grace = DEF_SHUTDOWN_GRACE;
-	c->c_dlv.dl_received = 1;
-	c->c_dlv.dl_spool = xstrdup(DEF_SPOOL);
-	TAILQ_INIT(&c->c_listeners);
-	c->c_tls.tl_protocols = TLSP_DEFAULT;
-	c->c_tls.tl_tickets = 1;
 	c->c_auth.au_backend = AUTH_NONE;
-	c->c_auth.au_mechs = AUTHM_DEFAULT;
-	c->c_auth.au_maxfail = DEF_AUTH_MAXFAIL;
-	c->c_auth.au_delay = DEF_AUTH_DELAY;
-	c->c_auth.au_maxfail_addr = DEF_AUTH_MAXFAIL_ADDR;
-	c->c_pol.po_timeout = DEF_POLICY_TIMEOUT;
-	c->c_pol.po_default = POLICY_DEFER;
-	c->c_pol.po_stages = POLICY_STAGE_RCPT;
+	TAILQ_INIT(&c->c_listeners);
 	return c;
 }
 
@@ -536,24 +572,27 @@ config_check_cntrl(const char *s)
 	return NULL;
 }
 
+/* A text of at most max octets, without control characters. */
+static const char *
+config_check_text(const char *s, size_t max, const char *toolong)
+{
+	return strlen(s) > max ? toolong : config_check_cntrl(s);
+}
+
 static const char *
 config_check_banner(const char *s)
 {
-	if (strlen(s) > BANNER_MAX)
-		return "is longer than 200 characters";
 	/* It goes verbatim into the 220 greeting line. */
-	return config_check_cntrl(s);
+	return config_check_text(s, BANNER_MAX,
+	    "is longer than 200 characters");
 }
 
 /* OpenSSL judges the list itself when tls.c loads it. */
 static const char *
 config_check_ciphers(const char *s)
 {
-	if (s[0] == '\0')
-		return "is empty";
-	if (strlen(s) > CIPHERS_MAX)
-		return "is longer than 1024 characters";
-	return config_check_cntrl(s);
+	return s[0] == '\0' ? "is empty" : config_check_text(s, CIPHERS_MAX,
+	    "is longer than 1024 characters");
 }
 
 static const char *
@@ -592,9 +631,8 @@ config_check_path(const char *s)
 {
 	if (s[0] != '/')
 		return "is not an absolute path";
-	if (strlen(s) > CONF_PATH_MAX)
-		return "is longer than 1024 characters";
-	return config_check_cntrl(s);
+	return config_check_text(s, CONF_PATH_MAX,
+	    "is longer than 1024 characters");
 }
 
 /* A UNIX socket's path must fit struct sockaddr_un. */
@@ -951,17 +989,15 @@ config_auth_parse(struct parse *p, int argc, char **argv)
 	return 0;
 }
 
-/* The index in c_pol.po_table[] of the sub-form being parsed or printed. */
+/* The index in c_pol.po_table_*[] of the sub-form parsed or printed. */
 static int
 config_table_index(const char *name)
 {
-	if (strcmp(name, "accept recipients") == 0)
-		return PT_RCPT_ACCEPT;
-	if (strcmp(name, "accept senders") == 0)
-		return PT_SENDER_ACCEPT;
-	if (strcmp(name, "reject senders") == 0)
-		return PT_SENDER_REJECT;
-	fatalx("%s: bad table %s", __func__, name);
+	const struct confword	*w = config_confword(table_forms, name);
+
+	if (w == NULL)
+		fatalx("%s: bad table %s", __func__, name);
+	return w->cw_value;
 }
 
 /* accept recipients|senders FILE [ignore-case], reject senders ... */
@@ -1393,24 +1429,9 @@ config_listener_free(struct listener *l)
 static int
 config_listen_flag(const char *opt)
 {
-	if (strcmp(opt, "tls") == 0)
-		return LF_TLS;
-	if (strcmp(opt, "starttls") == 0)
-		return LF_STARTTLS;
-	/* require-X implies X (smtpd.conf.5, listen). */
-	if (strcmp(opt, "require-starttls") == 0)
-		return LF_STARTTLS | LF_REQ_STARTTLS;
-	if (strcmp(opt, "auth") == 0)
-		return LF_AUTH;
-	if (strcmp(opt, "require-auth") == 0)
-		return LF_AUTH | LF_REQ_AUTH;
-	if (strcmp(opt, "auth-plaintext") == 0)
-		return LF_AUTH_PLAIN;
-	if (strcmp(opt, "lmtp") == 0)
-		return LF_LMTP;
-	if (strcmp(opt, "metrics") == 0)
-		return LF_METRICS;
-	return 0;
+	const struct confword	*w = config_confword(listen_flags, opt);
+
+	return w != NULL ? w->cw_value : 0;
 }
 
 /* Any listener option: it ends the networks of `proxy-protocol from`. */

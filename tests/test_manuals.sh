@@ -82,9 +82,11 @@ sed -n '/keywords\[\] = {/,/^};/p' config.c |
 supported=$(awk '$1 != "LATER" { print $2 }' "$tmp/keywords")
 later=$(awk '$1 == "LATER" { print $2 }' "$tmp/keywords")
 
-# Listener options: those config_listen_opts() compares, and the list of
-# those refused as not supported.
-lopts=$(sed -n 's/.*strcmp(opt, "\([^"]*\)").*/\1/p' config.c | sort -u)
+# Listener options: those config_listen_opts() compares, those of the
+# flag table, and the list of those refused as not supported.
+lopts=$({ sed -n 's/.*strcmp(opt, "\([^"]*\)").*/\1/p' config.c
+    sed -n '/listen_flags\[\] = {/,/};/p' config.c |
+    grep -o '"[^"]*"' | tr -d '"'; } | sort -u)
 lopts_later=$(sed -n '/listen_later\[\] = {/,/};/p' config.c |
     grep -o '"[^"]*"' | tr -d '"')
 
