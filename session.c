@@ -147,7 +147,6 @@ static void	 cmd_auth(struct session *, char *);
 static void	 cmd_bdat(struct session *, char *);
 static void	 cmd_helo(struct session *, char *);
 static void	 cmd_ehlo(struct session *, char *);
-static void	 cmd_lhlo(struct session *, char *);
 static void	 cmd_mail(struct session *, char *);
 static void	 cmd_rcpt(struct session *, char *);
 static void	 cmd_data(struct session *, char *);
@@ -179,7 +178,7 @@ static const struct command commands[] = {
 	    "Syntax: HELO hostname" },
 	{ "HELP", cmd_help, CMD_F_AUTH | CMD_F_HELP | CMD_F_TIMER |
 	    CMD_F_JUNK, "Syntax: HELP [command]" },
-	{ "LHLO", cmd_lhlo, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_LMTP |
+	{ "LHLO", cmd_ehlo, CMD_F_PRE_TLS | CMD_F_HELP | CMD_F_LMTP |
 	    CMD_F_TIMER | CMD_F_NOCODE, "Syntax: LHLO hostname" },
 	{ "MAIL", cmd_mail, CMD_F_HELO | CMD_F_AUTH | CMD_F_HELP |
 	    CMD_F_TIMER, "Syntax: MAIL FROM: <address>" },
@@ -995,10 +994,17 @@ session_command(struct session *s, char *line, size_t len)
  * HELO, EHLO, LHLO
  */
 
-/* A greeting name must not break a header or argv. */
+/*
+ * An LMTP client greets with LHLO only (RFC 2033 4.1); a greeting name
+ * must not break a header or argv.
+ */
 static int
 session_greet(struct session *s, const char *arg, int esmtp)
 {
+	if (session_lmtp(s) && strcmp(s->s_verb, "LHLO") != 0) {
+		session_not_recognized(s);
+		return -1;
+	}
 	if (arg == NULL || name_unsafe(arg)) {
 		session_reply(s, "501 Syntax: %s hostname",
 		    esmtp ? "EHLO" : "HELO");
@@ -1014,10 +1020,6 @@ session_greet(struct session *s, const char *arg, int esmtp)
 static void
 cmd_helo(struct session *s, char *arg)
 {
-	if (session_lmtp(s)) {
-		session_not_recognized(s);
-		return;
-	}
 	if (session_greet(s, arg, 0) == 0)
 		session_reply(s, "250 %s", s->s_conf->c_hostname);
 }
@@ -1058,21 +1060,10 @@ session_capabilities(struct session *s)
 	session_reply(s, "250 HELP");
 }
 
+/* EHLO and LHLO; for LHLO too, as in aiosmtpd, the 501 names EHLO. */
 static void
 cmd_ehlo(struct session *s, char *arg)
 {
-	if (session_lmtp(s)) {
-		session_not_recognized(s);
-		return;
-	}
-	if (session_greet(s, arg, 1) == 0)
-		session_capabilities(s);
-}
-
-static void
-cmd_lhlo(struct session *s, char *arg)
-{
-	/* As in aiosmtpd, the syntax reply names EHLO. */
 	if (session_greet(s, arg, 1) == 0)
 		session_capabilities(s);
 }
