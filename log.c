@@ -21,10 +21,8 @@ static pid_t	 log_pid;
 
 static void	 log_vwrite(int, const char *, va_list)
 		    __attribute__((__format__ (printf, 2, 0)));
-static void	 log_vwarn(int, const char *, va_list)
-		    __attribute__((__format__ (printf, 2, 0)));
-static void	 log_vfatal(int, const char *, va_list)
-		    __attribute__((__format__ (printf, 2, 0), __noreturn__));
+static void	 log_verr(int, int, const char *, va_list)
+		    __attribute__((__format__ (printf, 3, 0)));
 
 void
 log_init(int debug, int facility)
@@ -75,92 +73,54 @@ log_vwrite(int pri, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-/* A warning with the errno text appended when errnum is not 0. */
+/* A line with the errno text appended when errnum is not 0. */
 static void
-log_vwarn(int errnum, const char *fmt, va_list ap)
+log_verr(int pri, int errnum, const char *fmt, va_list ap)
 {
 	char	 buf[1024];
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (errnum != 0)
-		log_warnx("%s: %s", buf, strerror(errnum));
+		log_at(pri, 0, "%s: %s", buf, strerror(errnum));
 	else
-		log_warnx("%s", buf);
+		log_at(pri, 0, "%s", buf);
 }
 
+/*
+ * log_warn, log_warnx, log_info and log_debug (smtpd.h): one line at
+ * priority pri, debug lines only with -v; errno is kept.
+ */
 void
-log_warn(const char *fmt, ...)
+log_at(int pri, int flags, const char *fmt, ...)
 {
 	va_list	 ap;
 	int	 saved = errno;
 
+	if (pri == LOG_DEBUG && log_verbose == 0)
+		return;
 	va_start(ap, fmt);
-	log_vwarn(saved, fmt, ap);
+	if (flags & LOG_F_ERRNO)
+		log_verr(pri, saved, fmt, ap);
+	else
+		log_vwrite(pri, fmt, ap);
 	va_end(ap);
 	errno = saved;
 }
 
+/* fatal and fatalx: cannot continue, log the role and the reason, exit 1. */
 void
-log_warnx(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	log_vwrite(LOG_WARNING, fmt, ap);
-	va_end(ap);
-}
-
-void
-log_info(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	log_vwrite(LOG_INFO, fmt, ap);
-	va_end(ap);
-}
-
-void
-log_debug(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (log_verbose == 0)
-		return;
-	va_start(ap, fmt);
-	log_vwrite(LOG_DEBUG, fmt, ap);
-	va_end(ap);
-}
-
-/* Cannot continue: log the role and the reason, exit 1. */
-static void
-log_vfatal(int errnum, const char *fmt, va_list ap)
+log_fatal(int flags, const char *fmt, ...)
 {
 	char	 buf[1024];
+	va_list	 ap;
+	int	 errnum = (flags & LOG_F_ERRNO) ? errno : 0;
 
+	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	log_warnx("%s: fatal: %s%s%s", log_procname, buf,
+	va_end(ap);
+	log_at(LOG_WARNING, 0, "%s: fatal: %s%s%s", log_procname, buf,
 	    errnum != 0 ? ": " : "", errnum != 0 ? strerror(errnum) : "");
 	exit(1);
-}
-
-void
-fatal(const char *fmt, ...)
-{
-	va_list	 ap;
-	int	 saved = errno;
-
-	va_start(ap, fmt);
-	log_vfatal(saved, fmt, ap);
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	log_vfatal(0, fmt, ap);
 }
 
 /*

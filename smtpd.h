@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <syslog.h>
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR		"/usr/local/etc"
@@ -530,18 +531,18 @@ void		 load_release(struct config *);
 void		 log_init(int, int);
 void		 log_setverbose(int);
 void		 log_procinit(const char *);
-void		 log_warn(const char *, ...)
-		    __attribute__((__format__ (printf, 1, 2)));
-void		 log_warnx(const char *, ...)
-		    __attribute__((__format__ (printf, 1, 2)));
-void		 log_info(const char *, ...)
-		    __attribute__((__format__ (printf, 1, 2)));
-void		 log_debug(const char *, ...)
-		    __attribute__((__format__ (printf, 1, 2)));
-void		 fatal(const char *, ...)
-		    __attribute__((__format__ (printf, 1, 2), __noreturn__));
-void		 fatalx(const char *, ...)
-		    __attribute__((__format__ (printf, 1, 2), __noreturn__));
+#define LOG_F_ERRNO	0x01	/* the text of errno appended */
+void		 log_at(int, int, const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
+void		 log_fatal(int, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3), __noreturn__));
+/* The names of OpenBSD's log.h: syslog(3) priorities; x: without errno. */
+#define log_warn(...)	log_at(LOG_WARNING, LOG_F_ERRNO, __VA_ARGS__)
+#define log_warnx(...)	log_at(LOG_WARNING, 0, __VA_ARGS__)
+#define log_info(...)	log_at(LOG_INFO, 0, __VA_ARGS__)
+#define log_debug(...)	log_at(LOG_DEBUG, 0, __VA_ARGS__)
+#define fatal(...)	log_fatal(LOG_F_ERRNO, __VA_ARGS__)
+#define fatalx(...)	log_fatal(0, __VA_ARGS__)
 const char	*log_escape(const char *, size_t, char *, size_t);
 
 /* metrics.c */
