@@ -347,6 +347,16 @@ addr_domain(struct addrp *ap)
 	return (0);
 }
 
+/* The character c at ap_p, stepped over; -1 when another is there. */
+static int
+addr_expect(struct addrp *ap, char c)
+{
+	if (*ap->ap_p != c)
+		return (-1);
+	ap->ap_p++;
+	return (0);
+}
+
 /* An addr-spec, normalised into ap_out; the `@domain` is optional. */
 static int
 addr_spec(struct addrp *ap, int angle)
@@ -374,10 +384,7 @@ addr_route(struct addrp *ap)
 		else if (addr_skip_cfws(ap) == -1)
 			return (-1);
 	}
-	if (*ap->ap_p != '@')
-		return (-1);
-	ap->ap_p++;
-	if (addr_domain(ap) == -1)
+	if (addr_expect(ap, '@') == -1 || addr_domain(ap) == -1)
 		return (-1);
 	while (*ap->ap_p == ',') {
 		if (*++ap->ap_p == '\0' || addr_skip_cfws(ap) == -1)
@@ -388,9 +395,8 @@ addr_route(struct addrp *ap)
 				return (-1);
 		}
 	}
-	if (*ap->ap_p != ':')
+	if (addr_expect(ap, ':') == -1)
 		return (-1);
-	ap->ap_p++;
 	ap->ap_len = 0;
 	ap->ap_full = 0;
 	return (0);
@@ -421,10 +427,7 @@ addr_angle(struct addrp *ap)
 		if (addr_route(ap) == -1 || addr_spec(ap, 1) == -1)
 			return (-1);
 	}
-	if (*ap->ap_p != '>')
-		return (-1);
-	ap->ap_p++;
-	if (addr_skip_cfws(ap) == -1)
+	if (addr_expect(ap, '>') == -1 || addr_skip_cfws(ap) == -1)
 		return (-1);
 	return (ADDR_OK);
 }
