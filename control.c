@@ -69,10 +69,7 @@ control_bind(const char *path)
 	mode_t			 omask;
 	int			 fd, r;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
+	if (util_sockaddr_un(&sun, path) == -1) {
 		log_warnx("control %s: path too long", path);
 		return -1;
 	}
@@ -353,10 +350,7 @@ control_connect(const char *path)
 	struct sockaddr_un	 sun;
 	int			 fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
+	if (util_sockaddr_un(&sun, path) == -1) {
 		fprintf(stderr, "smtpd: %s: path too long\n", path);
 		return -1;
 	}

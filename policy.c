@@ -569,9 +569,7 @@ policy_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *slen)
 
 	memset(ss, 0, sizeof(*ss));
 	if (strncmp(spec, "unix:", 5) == 0) {
-		sun->sun_family = AF_UNIX;
-		if (strlcpy(sun->sun_path, spec + 5, sizeof(sun->sun_path)) >=
-		    sizeof(sun->sun_path))
+		if (util_sockaddr_un(sun, spec + 5) == -1)
 			return -1;
 		*slen = sizeof(*sun);
 		return 0;

@@ -413,10 +413,7 @@ listener_bind_unix(struct listener *l, char *why, size_t whylen)
 	gid_t			 gid;
 	int			 fd, r;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, l->l_addr, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
+	if (util_sockaddr_un(&sun, l->l_addr) == -1) {
 		(void)snprintf(why, whylen, "socket path too long");
 		return -1;
 	}

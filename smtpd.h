@@ -822,6 +822,7 @@ int		 util_ms_left(long long);
 void		 util_spawnattr(posix_spawnattr_t *);
 int		 util_fd_above(int);
 struct sockaddr_un;
+int		 util_sockaddr_un(struct sockaddr_un *, const char *);
 int		 util_unlink_stale(const struct sockaddr_un *, char *, size_t);
 int		 util_unix_path_is(int, const char *);
 int		 util_wait(int, short, long long);

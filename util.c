@@ -194,6 +194,18 @@ util_fd_above(int fd)
 	return nfd;
 }
 
+/* The address of the UNIX socket path; -1 when it does not fit. */
+int
+util_sockaddr_un(struct sockaddr_un *sun, const char *path)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlcpy(sun->sun_path, path, sizeof(sun->sun_path)) >=
+	    sizeof(sun->sun_path))
+		return -1;
+	return 0;
+}
+
 /*
  * A socket left behind by a server that is gone may be removed; a file
  * that is no socket, or a socket that still accepts, is someone else's.

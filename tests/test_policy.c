@@ -358,9 +358,7 @@ server_start(const char *path, const char *const *replies)
 	pid_t			 pid;
 	int			 s, fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	assert_int_equal(util_sockaddr_un(&sun, path), 0);
 	unlink(path);
 	assert_true((s = socket(AF_UNIX, SOCK_STREAM, 0)) != -1);
 	assert_int_equal(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
