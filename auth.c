@@ -1,8 +1,9 @@
 /*
  * auth.c: what the AUTH command (RFC 4954) needs
  * besides its dialogue: strict base64, the PLAIN value, and the credential
- * backends: a passwd file of crypt(3) hashes loaded by the master, or a
- * DJB checkpassword program run without a shell under a time limit.
+ * backends: a passwd file of crypt(3) hashes, or a DJB checkpassword
+ * program run without a shell under a time limit.  The checks run in the
+ * broker's AUTH workers (broker.c), never in a session child.
  */
 
 #include <sys/types.h>
@@ -13,9 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <paths.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +27,6 @@
 #include "internal.h"
 
 #define AUTH_CP_FD	3	/* checkpassword reads its input here */
-#define AUTH_CP_POLL	20	/* ms between waitpid()s without a pidfd */
 #define AUTH_CP_INMAX	(2 * AUTH_FIELD_MAX + 32)	/* < PIPE_BUF */
 #define AUTH_ERRLEN	128
 /*
@@ -208,11 +205,16 @@ static int
 auth_db_read(struct authdb *db, FILE *f)
 {
 	struct authuser	 au;
-	char		*line = NULL, err[AUTH_ERRLEN];
-	size_t		 cap = 0;
+	char		*line, err[AUTH_ERRLEN];
+	size_t		 cap = MAX_CONF_LINE + 2;
 	ssize_t		 n;
 	int		 lineno = 0, errors = 0;
 
+	/*
+	 * Room for any valid line: getline() never moves a line that holds
+	 * a hash to a larger buffer, freeing the old one unwiped.
+	 */
+	line = xmalloc(cap);
 	while ((n = getline(&line, &cap, f)) != -1) {
 		lineno++;
 		if (n > 0 && line[n - 1] == '\n')
@@ -233,9 +235,8 @@ auth_db_read(struct authdb *db, FILE *f)
 		auth_error(db->ad_file, 0, "read: %s", strerror(errno));
 		errors++;
 	}
-	/* XXX the buffers getline() outgrew are freed without this. */
-	if (line != NULL)
-		explicit_bzero(line, cap);
+	/* XXX a buffer getline() outgrew (too long a line) is not wiped. */
+	explicit_bzero(line, cap);
 	free(line);
 	return errors;
 }
@@ -311,6 +312,7 @@ auth_db_load(struct config *c)
 {
 	struct authdb	*db;
 	FILE		*f;
+	char		*iobuf;
 	int		 errors;
 
 	if (c->c_auth.au_path == NULL) {
@@ -320,10 +322,15 @@ auth_db_load(struct config *c)
 	}
 	if ((f = auth_db_open(c, c->c_auth.au_path)) == NULL)
 		return -1;
+	/* stdio's own buffer would be freed with the hashes in it. */
+	iobuf = xmalloc(BUFSIZ);
+	setvbuf(f, iobuf, _IOFBF, BUFSIZ);
 	db = xcalloc(1, sizeof(*db));
 	db->ad_file = xstrdup(c->c_auth.au_path);
 	errors = auth_db_read(db, f);
 	fclose(f);
+	explicit_bzero(iobuf, BUFSIZ);
+	free(iobuf);
 	errors += auth_db_index(db);
 	if (errors > 0) {
 		auth_db_free(db);
@@ -526,104 +533,62 @@ auth_cp_input(const char *user, const char *pass)
 }
 
 /*
- * posix_spawn() (it reports a failed execve() as its return value): own
- * session, so that a timeout kills the whole group; default signals, an
- * empty mask; stdin, stdout and stderr on /dev/null, the input on fd 3 and
- * nothing else; PATH alone in the environment.  XXX under chroot, the
- * program and /dev/null must exist inside it.
+ * The program as exec.c starts every program: in a session of its own,
+ * with default signals; stdin, stdout and stderr on /dev/null, the input
+ * on descriptor 3 and nothing else; PATH alone in the environment.  It
+ * runs as we do (the broker's AUTH workers are the sessions' user).
  */
-static int
-auth_cp_spawn(char *const argv[], int in, pid_t *pid)
+static void
+auth_cp_run(char *const argv[], int in, struct exec_job *ej)
 {
-	static char			 path[] = "PATH=" _PATH_DEFPATH;
-	char				*envp[] = { path, NULL };
-	posix_spawn_file_actions_t	 fa;
-	posix_spawnattr_t		 at;
-	int				 fd, error;
+	static char		 path[] = "PATH=" _PATH_DEFPATH;
+	char			*envp[] = { path, NULL };
+	struct exec_spec	 es;
 
-	posix_spawn_file_actions_init(&fa);
-	for (fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
-		posix_spawn_file_actions_addopen(&fa, fd, _PATH_DEVNULL,
-		    fd == STDIN_FILENO ? O_RDONLY : O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, in, AUTH_CP_FD);
-	posix_spawn_file_actions_addclosefrom_np(&fa, AUTH_CP_FD + 1);
-	util_spawnattr(&at);
-	error = posix_spawn(pid, argv[0], &fa, &at, argv, envp);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	if (error != 0)
-		log_info("auth: backend failure: checkpassword %s: %s",
-		    argv[0], strerror(error));
-	return error == 0 ? 0 : -1;
-}
-
-/*
- * The program's wait status, or -1 when it is lost or ran out of time.
- * Either way its whole process group gets SIGKILL before it is reaped
- * (its zombie holds the group's id until then), so that nothing it left
- * in the background outlives the check.  A pidfd wakes us at its exit;
- * without one, waitid() now and then.
- */
-static int
-auth_cp_wait(pid_t pid)
-{
-	long long	 deadline;
-	struct pollfd	 pfd;
-	siginfo_t	 si;
-	int		 status = -1, ms, exited = 0, lost = 0;
-
-	deadline = util_now_ms() + auth_timeout_ms;
-	pfd.fd = os_pidfd_open(pid);
-	pfd.events = POLLIN;
-	for (;;) {
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
-		    WNOWAIT) == -1 && (lost = errno != EINTR))
-			break;
-		if ((exited = si.si_pid == pid) ||
-		    (ms = util_ms_left(deadline)) == 0)
-			break;
-		if (pfd.fd == -1 && ms > AUTH_CP_POLL)
-			ms = AUTH_CP_POLL;
-		if (poll(&pfd, 1, ms) == -1 && errno != EINTR)
-			fatal("poll");
-	}
-	if (pfd.fd != -1)
-		close(pfd.fd);
-	if (!exited)
-		log_info("auth: backend failure: checkpassword %s",
-		    lost ? "lost" : "timed out");
-	kill(-pid, SIGKILL);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	return exited ? status : -1;
+	memset(&es, 0, sizeof(es));
+	es.es_argv = argv;
+	es.es_envp = envp;
+	es.es_stdin = -1;
+	es.es_fd3 = in;
+	es.es_timeout = auth_timeout_ms;
+	exec_init(ej);
+	if (exec_start(ej, &es) == 0)
+		exec_wait(ej);
 }
 
 /* The DJB interface: 0 good, 1 bad, anything else temporary. */
 static int
-auth_cp_result(const char *prog, int status)
+auth_cp_result(const char *prog, const struct exec_job *ej)
 {
-	if (status == -1)
+	int	 st = ej->ej_status;
+
+	if (ej->ej_timedout) {
+		log_info("auth: backend failure: checkpassword timed out");
 		return AUTH_TEMPFAIL;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+	}
+	if (!ej->ej_exited) {
+		log_info("auth: backend failure: checkpassword %s: %s",
+		    prog, strerror(ej->ej_error));
+		return AUTH_TEMPFAIL;
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return AUTH_OK;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 1)
 		return AUTH_FAILED;
-	if (WIFEXITED(status))
+	if (WIFEXITED(st))
 		log_info("auth: backend failure: checkpassword %s exited %d",
-		    prog, WEXITSTATUS(status));
+		    prog, WEXITSTATUS(st));
 	else
 		log_info("auth: backend failure: checkpassword %s killed by "
-		    "signal %d", prog, WIFSIGNALED(status) ? WTERMSIG(status) :
-		    0);
+		    "signal %d", prog, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 	return AUTH_TEMPFAIL;
 }
 
 static int
 auth_cp_check(const struct config *c, const char *user, const char *pass)
 {
-	pid_t	 pid;
-	int	 in, rv;
+	struct exec_job	 ej;
+	int		 in;
 
 	if (c->c_auth.au_argv == NULL || c->c_auth.au_argv[0] == NULL) {
 		log_info("auth: backend failure: no checkpassword program");
@@ -631,11 +596,9 @@ auth_cp_check(const struct config *c, const char *user, const char *pass)
 	}
 	if ((in = auth_cp_input(user, pass)) == -1)
 		return AUTH_TEMPFAIL;
-	rv = auth_cp_spawn(c->c_auth.au_argv, in, &pid);
+	auth_cp_run(c->c_auth.au_argv, in, &ej);
 	close(in);
-	if (rv == -1)
-		return AUTH_TEMPFAIL;
-	return auth_cp_result(c->c_auth.au_argv[0], auth_cp_wait(pid));
+	return auth_cp_result(c->c_auth.au_argv[0], &ej);
 }
 
 /*

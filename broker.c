@@ -4,12 +4,17 @@
  * socket to it (the master makes the pair and passes the broker's end);
  * the child sends one request at a time, the message as a descriptor and
  * the envelope in an anonymous file, and the broker runs the delivery
- * program as deliver-user (exec.c) and answers with how it ended.  The
- * child side of the exchange is here too, so one file owns the protocol.
+ * program as deliver-user (exec.c) and answers with how it ended.  It
+ * also checks AUTH credentials on a few worker processes of its own, the
+ * only processes that hold the passwd file, and remembers which child
+ * authenticated as whom: that name, not the child's word, is %{user}.
+ * The child side of the exchange is here too, so one file owns the
+ * protocol.
  */
 
 #include <sys/types.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -33,12 +38,15 @@
 
 #define BROKER_GROUPS_MAX	256	/* supplementary groups of a user */
 #define BROKER_FD_RESERVE	16	/* descriptors kept for programs */
+#define BROKER_WORKERS		3	/* AUTH checks at once */
 
 /* One session child, as the broker sees it. */
 struct bclient {
 	TAILQ_ENTRY(bclient)	 bc_entry;
 	int			 bc_fd;
-	struct bjob		*bc_job;	/* the request in flight */
+	struct bjob		*bc_job;	/* the delivery in flight */
+	struct bauth		*bc_auth;	/* the AUTH check in flight */
+	char			 bc_user[AUTH_FIELD_MAX]; /* it proved */
 };
 TAILQ_HEAD(bclientlist, bclient);
 
@@ -51,15 +59,31 @@ struct bjob {
 };
 TAILQ_HEAD(bjoblist, bjob);
 
+/* One AUTH check; ba_client is NULL once its child is gone. */
+struct bauth {
+	TAILQ_ENTRY(bauth)	 bq_entry;
+	struct bclient		*bq_client;
+	struct broker_auth	 bq_req;
+};
+TAILQ_HEAD(bauthlist, bauth);
+
+/* An AUTH worker: a process of the sessions' user with the passwd file. */
+struct bworker {
+	pid_t			 bw_pid;
+	int			 bw_fd;		/* -1: none */
+	struct bauth		*bw_auth;	/* the check it runs */
+};
+
 /* What a poll entry of the broker stands for. */
 struct bpollref {
 	struct bclient		*bp_client;
 	struct bjob		*bp_job;
+	struct bworker		*bp_worker;
 };
 
 /* The envelope fields in the order the request file holds them. */
 enum {
-	BEF_SENDER, BEF_ADDR, BEF_PORT, BEF_HELO, BEF_USER, BEF_TLS, BEF_ID,
+	BEF_SENDER, BEF_ADDR, BEF_PORT, BEF_HELO, BEF_TLS, BEF_ID,
 	BEF_NFIXED
 };
 
@@ -68,7 +92,6 @@ static const size_t broker_field_max[BEF_NFIXED] = {
 	sizeof(((struct client *)0)->ci_addr),
 	sizeof(((struct client *)0)->ci_port),
 	sizeof(((struct client *)0)->ci_helo),
-	sizeof(((struct client *)0)->ci_user),
 	sizeof(((struct client *)0)->ci_tls),
 	MSG_ID_LEN
 };
@@ -78,6 +101,9 @@ static int			 bctl = -1;
 static struct bclientlist	 bclients =
 				    TAILQ_HEAD_INITIALIZER(bclients);
 static struct bjoblist		 bjobs = TAILQ_HEAD_INITIALIZER(bjobs);
+static struct bauthlist		 bauths = TAILQ_HEAD_INITIALIZER(bauths);
+static struct bworker		 bworkers[BROKER_WORKERS];
+static const struct exec_ident	*bsessions;	/* NULL: as we are */
 static struct exec_ident	*bidents;	/* per listener */
 static int			*bidents_ok;
 static long long		 bfdmax;	/* RLIMIT_NOFILE */
@@ -127,7 +153,6 @@ broker_env_parse(char *buf, size_t len, size_t nrcpts, struct broker_env *be,
 	be->be_addr = f[BEF_ADDR];
 	be->be_port = f[BEF_PORT];
 	be->be_helo = f[BEF_HELO];
-	be->be_user = f[BEF_USER];
 	be->be_tls = f[BEF_TLS];
 	be->be_id = f[BEF_ID];
 	be->be_nrcpts = nrcpts;
@@ -152,7 +177,6 @@ broker_env_encode(const struct client *cl, const struct envelope *e,
 	f[BEF_ADDR] = cl->ci_addr;
 	f[BEF_PORT] = cl->ci_port;
 	f[BEF_HELO] = cl->ci_helo;
-	f[BEF_USER] = cl->ci_user;
 	f[BEF_TLS] = cl->ci_tls;
 	f[BEF_ID] = e->e_id;
 	if ((fp = open_memstream(&buf, lenp)) == NULL)
@@ -418,6 +442,8 @@ broker_client_free(struct bclient *bc)
 {
 	if (bc->bc_job != NULL)
 		bc->bc_job->bj_client = NULL;
+	if (bc->bc_auth != NULL)
+		bc->bc_auth->bq_client = NULL;
 	close(bc->bc_fd);
 	TAILQ_REMOVE(&bclients, bc, bc_entry);
 	free(bc);
@@ -487,7 +513,7 @@ broker_env_read(int fd, size_t len)
 /* Start the program of a checked request; the answer's errno, or 0. */
 static int
 broker_run(struct bjob *bj, const struct broker_msg *bm, int msgfd,
-    const struct broker_env *be)
+    const struct broker_env *be, const char *user)
 {
 	struct exec_spec	 es;
 	struct client		 cl;
@@ -500,7 +526,8 @@ broker_run(struct bjob *bj, const struct broker_msg *bm, int msgfd,
 	strlcpy(cl.ci_addr, be->be_addr, sizeof(cl.ci_addr));
 	strlcpy(cl.ci_port, be->be_port, sizeof(cl.ci_port));
 	strlcpy(cl.ci_helo, be->be_helo, sizeof(cl.ci_helo));
-	strlcpy(cl.ci_user, be->be_user, sizeof(cl.ci_user));
+	/* What this child's AUTH proved, whatever the child says. */
+	strlcpy(cl.ci_user, user, sizeof(cl.ci_user));
 	strlcpy(cl.ci_tls, be->be_tls, sizeof(cl.ci_tls));
 	e.e_sender = (char *)(uintptr_t)be->be_sender;
 	strlcpy(e.e_id, be->be_id, sizeof(e.e_id));
@@ -526,7 +553,8 @@ broker_run(struct bjob *bj, const struct broker_msg *bm, int msgfd,
 
 /* A checked request: its files, then the program; the errno, or 0. */
 static int
-broker_start(struct bjob *bj, const struct broker_msg *bm, const int *fds)
+broker_start(struct bjob *bj, const struct broker_msg *bm, const int *fds,
+    const char *user)
 {
 	struct broker_env	 be;
 	struct stat		 st;
@@ -551,50 +579,291 @@ broker_start(struct bjob *bj, const struct broker_msg *bm, const int *fds)
 		free(buf);
 		return EINVAL;
 	}
-	rv = broker_run(bj, bm, fds[0], &be);
+	rv = broker_run(bj, bm, fds[0], &be, user);
 	free(be.be_rcpts);
 	free(buf);
 	return rv;
 }
 
-/* A child wrote: a request, or EOF when it exited. */
-static void
-broker_request(struct bclient *bc)
-{
-	struct broker_msg	 bm;
-	struct bjob		*bj;
-	const char		*why;
-	ssize_t			 n;
-	int			 fds[2], nfds, i, error;
+/*
+ * AUTH: checks on BROKER_WORKERS processes of the sessions' user, so that
+ * crypt(3), slow on purpose, runs in parallel, and a flood from one child
+ * (one check at a time each) cannot hold up the others.
+ */
 
-	memset(&bm, 0, sizeof(bm));
-	n = broker_recv(bc->bc_fd, &bm, sizeof(bm), fds, &nfds);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		for (i = 0; i < nfds; i++)
-			close(fds[i]);
+/* The verdict to the child that asked; AUTH_OK makes it that user. */
+static void
+broker_auth_answer(struct bclient *bc, uint32_t id, int result)
+{
+	struct broker_verdict	 bv;
+
+	memset(&bv, 0, sizeof(bv));
+	bv.bv_type = BR_VERDICT;
+	bv.bv_id = id;
+	bv.bv_result = result;
+	if (broker_send(bc->bc_fd, &bv, sizeof(bv), NULL, 0) == -1) {
+		log_warn("answer to a child");
 		broker_client_free(bc);
+	}
+}
+
+static void
+broker_auth_done(struct bauth *a, int result)
+{
+	struct bclient	*bc = a->bq_client;
+
+	if (bc != NULL) {
+		bc->bc_auth = NULL;
+		if (result == AUTH_OK)
+			strlcpy(bc->bc_user, a->bq_req.ba_user,
+			    sizeof(bc->bc_user));
+		broker_auth_answer(bc, a->bq_req.ba_id, result);
+	}
+	explicit_bzero(a, sizeof(*a));
+	free(a);
+}
+
+/* Idle workers take the oldest waiting checks. */
+static void
+broker_auth_dispatch(void)
+{
+	struct bworker	*w;
+	struct bauth	*a;
+
+	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++) {
+		if (w->bw_fd == -1 || w->bw_auth != NULL)
+			continue;
+		if ((a = TAILQ_FIRST(&bauths)) == NULL)
+			return;
+		TAILQ_REMOVE(&bauths, a, bq_entry);
+		if (broker_send(w->bw_fd, &a->bq_req, sizeof(a->bq_req), NULL,
+		    0) == -1) {
+			log_warn("AUTH worker %ld", (long)w->bw_pid);
+			broker_auth_done(a, AUTH_TEMPFAIL);
+			continue;
+		}
+		w->bw_auth = a;
+	}
+}
+
+static void
+broker_auth_request(struct bclient *bc, const struct broker_auth *ba,
+    size_t len)
+{
+	struct bauth	*a;
+
+	if (len != sizeof(*ba) ||
+	    strnlen(ba->ba_user, AUTH_FIELD_MAX) == AUTH_FIELD_MAX ||
+	    strnlen(ba->ba_pass, AUTH_FIELD_MAX) == AUTH_FIELD_MAX) {
+		log_warnx("AUTH request from a child: bad size or field");
+		broker_auth_answer(bc, len >= 2 * sizeof(uint32_t) ?
+		    ba->ba_id : 0, AUTH_TEMPFAIL);
 		return;
 	}
+	/* Without a backend every attempt fails, and no worker runs. */
+	if (bconf->c_auth.au_backend == AUTH_NONE) {
+		broker_auth_answer(bc, ba->ba_id, AUTH_FAILED);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->bq_client = bc;
+	a->bq_req = *ba;
+	bc->bc_auth = a;
+	TAILQ_INSERT_TAIL(&bauths, a, bq_entry);
+	broker_auth_dispatch();
+}
+
+/*
+ * The worker's life: the broker's descriptors closed but its socket (as
+ * 3), the sessions' user, one check at a time until EOF.
+ */
+static void __attribute__((__noreturn__))
+broker_worker_main(int fd)
+{
+	struct broker_auth	 ba;
+	struct broker_verdict	 bv;
+	ssize_t			 n;
+
+	log_procinit("auth");
+	if (dup2(fd, 3) == -1)
+		fatal("dup2");
+	(void)close_range(4, ~0U, 0);
+	if (bsessions != NULL && exec_setuser(bsessions) == -1)
+		fatal("AUTH worker: cannot drop privileges");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+		fatal("prctl");
+	setproctitle("%s", "auth");
+	for (;;) {
+		if ((n = recv(3, &ba, sizeof(ba), 0)) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);
+		memset(&bv, 0, sizeof(bv));
+		bv.bv_type = BR_VERDICT;
+		bv.bv_id = ba.ba_id;
+		bv.bv_result = AUTH_TEMPFAIL;
+		if (n == sizeof(ba) && ba.ba_type == BR_AUTH &&
+		    memchr(ba.ba_user, '\0', sizeof(ba.ba_user)) != NULL &&
+		    memchr(ba.ba_pass, '\0', sizeof(ba.ba_pass)) != NULL)
+			bv.bv_result = auth_check(bconf, ba.ba_user,
+			    ba.ba_pass);
+		explicit_bzero(&ba, sizeof(ba));
+		if (send(3, &bv, sizeof(bv), MSG_NOSIGNAL) == -1)
+			_exit(1);
+	}
+}
+
+static void
+broker_worker_start(struct bworker *w)
+{
+	int	 sv[2];
+
+	w->bw_fd = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("AUTH worker: socketpair");
+		return;
+	}
+	if ((w->bw_pid = fork()) == 0) {
+		close(sv[0]);
+		broker_worker_main(sv[1]);
+	}
+	close(sv[1]);
+	if (w->bw_pid == -1) {
+		log_warn("AUTH worker: fork");
+		close(sv[0]);
+		return;
+	}
+	w->bw_fd = sv[0];
+}
+
+/* A worker answered; EOF: it died, its check failed for now. */
+static void
+broker_worker_read(struct bworker *w)
+{
+	struct broker_verdict	 bv;
+	struct bauth		*a = w->bw_auth;
+	ssize_t			 n;
+	int			 fds[2], nfds, i, status;
+
+	n = broker_recv(w->bw_fd, &bv, sizeof(bv), fds, &nfds);
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == sizeof(bv) && bv.bv_type == BR_VERDICT && a != NULL &&
+	    bv.bv_id == a->bq_req.ba_id) {
+		w->bw_auth = NULL;
+		broker_auth_done(a, bv.bv_result);
+	} else if (n > 0)
+		log_warnx("AUTH worker: unexpected answer dropped");
+	else {
+		log_warnx("AUTH worker %ld exited", (long)w->bw_pid);
+		close(w->bw_fd);
+		while (waitpid(w->bw_pid, &status, 0) == -1 && errno == EINTR)
+			;
+		w->bw_auth = NULL;
+		if (a != NULL)
+			broker_auth_done(a, AUTH_TEMPFAIL);
+		broker_worker_start(w);
+	}
+	broker_auth_dispatch();
+}
+
+/*
+ * The passwd file is read here, not in the master, and the workers get
+ * it at their fork: no session child ever holds a hash.
+ */
+static void
+broker_workers(struct config *c)
+{
+	struct bworker	*w;
+
+	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++)
+		w->bw_fd = -1;
+	if (c->c_auth.au_backend == AUTH_NONE)
+		return;
+	if (c->c_auth.au_backend == AUTH_PASSWD && c->c_auth.au_db == NULL &&
+	    auth_config_load(c) == -1)
+		log_warnx("auth passwd: not loaded; AUTH fails temporarily");
+	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++)
+		broker_worker_start(w);
+}
+
+static void
+broker_workers_end(void)
+{
+	struct bworker	*w;
+	int		 status;
+
+	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++) {
+		if (w->bw_fd == -1)
+			continue;
+		close(w->bw_fd);
+		while (waitpid(w->bw_pid, &status, 0) == -1 && errno == EINTR)
+			;
+	}
+}
+
+/* A delivery request: its program starts, or the answer says why not. */
+static void
+broker_deliver_request(struct bclient *bc, const struct broker_msg *bm,
+    size_t len, const int *fds, int nfds)
+{
+	struct bjob	*bj;
+	const char	*why;
+	int		 error;
+
 	bj = xcalloc(1, sizeof(*bj));
-	bj->bj_id = bm.bm_id;
-	if (broker_msg_check(&bm, (size_t)n, nfds, bconf->c_nlisteners,
+	bj->bj_id = bm->bm_id;
+	if (broker_msg_check(bm, len, nfds, bconf->c_nlisteners,
 	    &why) == -1) {
 		log_warnx("request from a child: %s", why);
 		error = EINVAL;
 	} else
-		error = broker_start(bj, &bm, fds);
-	for (i = 0; i < nfds; i++)
-		close(fds[i]);
+		error = broker_start(bj, bm, fds, bc->bc_user);
 	if (error != 0) {
-		broker_refuse(bc, bm.bm_id, error);
+		broker_refuse(bc, bm->bm_id, error);
 		free(bj);
 		return;
 	}
 	bj->bj_client = bc;
 	bc->bc_job = bj;
 	TAILQ_INSERT_TAIL(&bjobs, bj, bj_entry);
+}
+
+/* What a child may send, one at a time. */
+union breq {
+	uint32_t		 rq_type;
+	struct broker_msg	 rq_deliver;
+	struct broker_auth	 rq_auth;
+};
+
+/* A child wrote: a request, or EOF when it exited. */
+static void
+broker_request(struct bclient *bc)
+{
+	union breq	*rq;
+	ssize_t		 n;
+	int		 fds[2], nfds, i;
+
+	rq = xcalloc(1, sizeof(*rq));
+	n = broker_recv(bc->bc_fd, rq, sizeof(*rq), fds, &nfds);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		nfds = 0;
+	else if (n <= 0)
+		broker_client_free(bc);
+	else if (rq->rq_type == BR_AUTH && nfds == 0)
+		broker_auth_request(bc, &rq->rq_auth, (size_t)n);
+	else if (rq->rq_type == BR_FORGET && n == sizeof(rq->rq_type))
+		bc->bc_user[0] = '\0';
+	else
+		broker_deliver_request(bc, &rq->rq_deliver, (size_t)n, fds,
+		    nfds);
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	/* It may hold a password. */
+	explicit_bzero(rq, sizeof(*rq));
+	free(rq);
 }
 
 /* The program ended: its child gets the answer, if it is still there. */
@@ -617,10 +886,11 @@ broker_pollset(struct pollfd **pfds, struct bpollref **refs, size_t *cap,
 {
 	struct bclient	*bc;
 	struct bjob	*bj;
+	struct bworker	*w;
 	size_t		 n = 0, need;
 	int		 ms;
 
-	need = 1;
+	need = 1 + BROKER_WORKERS;
 	TAILQ_FOREACH(bc, &bclients, bc_entry)
 		need++;
 	TAILQ_FOREACH(bj, &bjobs, bj_entry)
@@ -633,19 +903,24 @@ broker_pollset(struct pollfd **pfds, struct bpollref **refs, size_t *cap,
 	*timeout = -1;
 	(*pfds)[n].fd = bctl;
 	(*pfds)[n].events = POLLIN;
-	(*refs)[n].bp_client = NULL;
-	(*refs)[n++].bp_job = NULL;
+	memset(*refs, 0, need * sizeof(**refs));
+	n++;
 	TAILQ_FOREACH(bc, &bclients, bc_entry) {
-		if (bc->bc_job != NULL)
+		if (bc->bc_job != NULL || bc->bc_auth != NULL)
 			continue;
 		(*pfds)[n].fd = bc->bc_fd;
 		(*pfds)[n].events = POLLIN;
-		(*refs)[n].bp_client = bc;
-		(*refs)[n++].bp_job = NULL;
+		(*refs)[n++].bp_client = bc;
+	}
+	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++) {
+		if (w->bw_fd == -1)
+			continue;
+		(*pfds)[n].fd = w->bw_fd;
+		(*pfds)[n].events = POLLIN;
+		(*refs)[n++].bp_worker = w;
 	}
 	TAILQ_FOREACH(bj, &bjobs, bj_entry) {
 		exec_pollfds(&bj->bj_exec, *pfds + n);
-		(*refs)[n].bp_client = NULL;
 		(*refs)[n].bp_job = bj;
 		n += 3;
 		ms = exec_timeout(&bj->bj_exec);
@@ -695,6 +970,11 @@ broker_events(struct pollfd *pfds, const struct bpollref *refs, size_t n)
 				broker_request(refs[i].bp_client);
 			continue;
 		}
+		if (refs[i].bp_worker != NULL) {
+			if (pfds[i].revents != 0)
+				broker_worker_read(refs[i].bp_worker);
+			continue;
+		}
 		if (exec_done(&refs[i].bp_job->bj_exec, pfds + i, now))
 			broker_finish(refs[i].bp_job);
 		i += 2;
@@ -707,7 +987,8 @@ broker_events(struct pollfd *pfds, const struct bpollref *refs, size_t n)
  * Tests run it with ctl -1 and one child socket.
  */
 void
-broker_main(const struct config *c, int ctl, int client)
+broker_main(struct config *c, int ctl, int client,
+    const struct exec_ident *sessions)
 {
 	struct pollfd	*pfds = NULL;
 	struct bpollref	*refs = NULL;
@@ -718,10 +999,12 @@ broker_main(const struct config *c, int ctl, int client)
 
 	bconf = c;
 	bctl = ctl;
+	bsessions = sessions;
 	bfdmax = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 	    rl.rlim_cur != RLIM_INFINITY ? (long long)rl.rlim_cur : INT_MAX;
 	broker_signals();
 	broker_idents();
+	broker_workers(c);
 	if (client != -1) {
 		bc = xcalloc(1, sizeof(*bc));
 		bc->bc_fd = client;
@@ -737,6 +1020,7 @@ broker_main(const struct config *c, int ctl, int client)
 		}
 		broker_events(pfds, refs, n);
 	}
+	broker_workers_end();
 	free(pfds);
 	free(refs);
 }
@@ -751,7 +1035,7 @@ broker_main(const struct config *c, int ctl, int client)
  * finish and returns its wait status.
  */
 pid_t
-broker_local(const struct config *c)
+broker_local(struct config *c)
 {
 	pid_t	 pid;
 	int	 sv[2];
@@ -760,7 +1044,7 @@ broker_local(const struct config *c)
 		return -1;
 	if ((pid = fork()) == 0) {
 		close(sv[0]);
-		broker_main(c, -1, sv[1]);
+		broker_main(c, -1, sv[1], NULL);
 		_exit(0);
 	}
 	close(sv[1]);
@@ -798,12 +1082,16 @@ broker_socket(void)
 	return broker_sock;
 }
 
-/* The answer to request id; the late answer of an earlier one is dropped. */
+/*
+ * The answer of type to request id, len octets; the late answer of an
+ * earlier request is dropped.
+ */
 static int
-broker_wait(uint32_t id, int timeout, struct broker_result *br)
+broker_wait(uint32_t type, uint32_t id, void *buf, size_t len, int timeout)
 {
 	struct pollfd	 pfd;
 	ssize_t		 n;
+	uint32_t	 hdr[2];
 	int		 fds[2], nfds, i, r;
 
 	for (;;) {
@@ -817,7 +1105,7 @@ broker_wait(uint32_t id, int timeout, struct broker_result *br)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		n = broker_recv(broker_sock, br, sizeof(*br), fds, &nfds);
+		n = broker_recv(broker_sock, buf, len, fds, &nfds);
 		for (i = 0; i < nfds; i++)
 			close(fds[i]);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -827,12 +1115,56 @@ broker_wait(uint32_t id, int timeout, struct broker_result *br)
 				errno = EPIPE;
 			return -1;
 		}
-		if (n == sizeof(*br) && br->br_type == BR_RESULT &&
-		    br->br_id == id && br->br_outlen <= DELIVER_OUT_MAX &&
-		    br->br_errlen <= DELIVER_OUT_MAX)
+		memcpy(hdr, buf, sizeof(hdr));
+		if ((size_t)n == len && hdr[0] == type && hdr[1] == id)
 			return 0;
 		log_warnx("broker: unexpected answer dropped");
 	}
+}
+
+/*
+ * AUTH: the broker's verdict on user and password (AUTH_OK, _FAILED,
+ * _TEMPFAIL); it remembers the user for this child's deliveries.  Our
+ * copy of the password is wiped; OpenSSL's record buffers, which held it
+ * too, are out of our reach.
+ */
+int
+broker_auth(const char *user, const char *pass)
+{
+	struct broker_auth	*ba;
+	struct broker_verdict	 bv;
+	int			 rv;
+
+	if (broker_sock == -1)
+		return AUTH_TEMPFAIL;
+	ba = xcalloc(1, sizeof(*ba));
+	ba->ba_type = BR_AUTH;
+	ba->ba_id = ++broker_seq;
+	if (strlcpy(ba->ba_user, user, sizeof(ba->ba_user)) >=
+	    sizeof(ba->ba_user) || strlcpy(ba->ba_pass, pass,
+	    sizeof(ba->ba_pass)) >= sizeof(ba->ba_pass))
+		rv = AUTH_FAILED;
+	else if (broker_send(broker_sock, ba, sizeof(*ba), NULL, 0) == -1 ||
+	    broker_wait(BR_VERDICT, ba->ba_id, &bv, sizeof(bv),
+	    (AUTH_TIMEOUT + BROKER_SLACK) * 1000) == -1) {
+		log_warn("broker: AUTH");
+		rv = AUTH_TEMPFAIL;
+	} else
+		rv = bv.bv_result == AUTH_OK || bv.bv_result == AUTH_FAILED ?
+		    bv.bv_result : AUTH_TEMPFAIL;
+	explicit_bzero(ba, sizeof(*ba));
+	free(ba);
+	return rv;
+}
+
+/* A new session, or STARTTLS: the user proved before is forgotten. */
+void
+broker_forget(void)
+{
+	uint32_t	 type = BR_FORGET;
+
+	if (broker_sock != -1)
+		(void)broker_send(broker_sock, &type, sizeof(type), NULL, 0);
 }
 
 /*
@@ -880,7 +1212,12 @@ broker_deliver(const struct client *cl, const struct envelope *e,
 	 */
 	save = broker_send(broker_sock, &bm, sizeof(bm), fds, 2);
 	close(fds[1]);
-	if (save == -1)
+	if (save == -1 || broker_wait(BR_RESULT, bm.bm_id, br, sizeof(*br),
+	    (timeout + BROKER_SLACK) * 1000) == -1)
 		return -1;
-	return broker_wait(bm.bm_id, (timeout + BROKER_SLACK) * 1000, br);
+	if (br->br_outlen > DELIVER_OUT_MAX || br->br_errlen > DELIVER_OUT_MAX) {
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
 }

@@ -53,27 +53,38 @@ exec_pipe(int fds[2])
 }
 
 /*
- * In the new process: the user, in the order that leaves no way back
- * (groups, gid, uid, then checked), and no program ever as uid 0.  The
- * death signal is set after the change, which would clear it.
+ * The user, in the order that leaves no way back (groups, gid, uid, then
+ * checked), never uid 0.
+ */
+int
+exec_setuser(const struct exec_ident *id)
+{
+	uid_t	 ru, eu, su;
+
+	if (setgroups((size_t)id->ei_ngroups, id->ei_groups) == -1 ||
+	    setresgid(id->ei_gid, id->ei_gid, id->ei_gid) == -1 ||
+	    setresuid(id->ei_uid, id->ei_uid, id->ei_uid) == -1 ||
+	    getresuid(&ru, &eu, &su) == -1)
+		return -1;
+	if (ru != id->ei_uid || eu != id->ei_uid || su != id->ei_uid ||
+	    ru == 0) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * In the new process: its user (exec_setuser()); without a change the
+ * program runs as we do (the broker when not started as root, the AUTH
+ * workers, the unit tests).  The death signal is set after the change,
+ * which would clear it.
  */
 static int
 exec_become(const struct exec_ident *id, pid_t parent)
 {
-	uid_t	 ru, eu, su;
-
-	if (id != NULL && id->ei_change) {
-		if (setgroups((size_t)id->ei_ngroups, id->ei_groups) == -1 ||
-		    setresgid(id->ei_gid, id->ei_gid, id->ei_gid) == -1 ||
-		    setresuid(id->ei_uid, id->ei_uid, id->ei_uid) == -1)
-			return -1;
-	}
-	if (getresuid(&ru, &eu, &su) == -1)
+	if (id != NULL && id->ei_change && exec_setuser(id) == -1)
 		return -1;
-	if (ru == 0 || eu == 0 || su == 0) {
-		errno = EPERM;
-		return -1;
-	}
 	/* A program does not outlive the broker that waits for it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent) {
 		errno = ESRCH;
@@ -336,6 +347,20 @@ exec_done(struct exec_job *ej, const struct pollfd *pfd, long long now)
 	exec_close_fd(&ej->ej_pidfd);
 	exec_close_fd(&ej->ej_errfd);
 	return 1;
+}
+
+/* Run ej to its end here, for a process that waits for nothing else. */
+void
+exec_wait(struct exec_job *ej)
+{
+	struct pollfd	 pfd[3];
+
+	do {
+		exec_pollfds(ej, pfd);
+		if (poll(pfd, 3, exec_timeout(ej)) == -1 &&
+		    errno != EINTR)
+			fatal("poll");
+	} while (!exec_done(ej, pfd, util_now_ms()));
 }
 
 /* A run nobody waits for any more: killed, reaped, closed. */

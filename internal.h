@@ -7,9 +7,6 @@
 #ifndef SMTPD_INTERNAL_H
 #define SMTPD_INTERNAL_H
 
-/* auth.c */
-#define AUTH_TIMEOUT		10	/* seconds for checkpassword */
-
 /* config.c */
 int		 config_split_argv(const char *, char ***, char *, size_t);
 int		 config_table_sorted(void);

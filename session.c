@@ -1231,7 +1231,8 @@ auth_finish(struct session *s, const char *mech, const char *user,
 		return;
 	}
 	start = util_now_ms();
-	r = unusable ? AUTH_FAILED : auth_check(s->s_conf, user, pass);
+	/* The broker checks: no session child holds the passwd file. */
+	r = unusable ? AUTH_FAILED : broker_auth(user, pass);
 	if (r == AUTH_FAILED && auth_counted(s))
 		session_auth_failed(s->s_client.ci_addr);
 	/*
@@ -2205,6 +2206,7 @@ cmd_starttls(struct session *s, char *arg)
 	s->s_client.ci_helo[0] = '\0';
 	s->s_client.ci_esmtp = 0;
 	s->s_client.ci_user[0] = '\0';
+	broker_forget();
 }
 
 /*
@@ -2442,6 +2444,8 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	s->s_client.ci_lmtp = (l->l_flags & LF_LMTP) != 0;
 	s->s_outcome = SC_SESS_DISCONNECT;
 	s->s_client.ci_listener = l->l_index;
+	/* The broker forgets whom the previous session authenticated. */
+	broker_forget();
 	s->s_policy = policy_open(c);
 	return s;
 }

@@ -1381,13 +1381,22 @@ pool_report(struct child *ch)
  * The delivery broker.
  */
 
+/* The broker's AUTH workers and checkpassword run as the sessions. */
 static void __attribute__((__noreturn__))
 broker_child(int fd)
 {
+	struct exec_ident	 sessions;
+
 	log_procinit("broker");
 	child_closefds(-1);
 	setproctitle("%s", "broker");
-	broker_main(conf, fd, -1);
+	memset(&sessions, 0, sizeof(sessions));
+	sessions.ei_change = 1;
+	sessions.ei_uid = run_uid;
+	sessions.ei_gid = run_gid;
+	sessions.ei_groups = &run_gid;
+	sessions.ei_ngroups = 1;
+	broker_main(conf, fd, -1, as_root ? &sessions : NULL);
 	exit(0);
 }
 
@@ -1801,6 +1810,7 @@ master_reload(void)
 	}
 	if ((nc = load_config(conffile)) == NULL)
 		goto fail;
+	auth_config_free(nc);	/* as in master_config() */
 	if (nc->c_dlv.dl_mode == DELIVER_STDOUT && !debug) {
 		log_warnx("%s: no \"deliver\" directive; the standard output "
 		    "sink needs -d", conffile);
@@ -2359,6 +2369,11 @@ master_config(const char *file)
 		return config_builtin();
 	if ((c = load_config(file)) == NULL)
 		return NULL;
+	/*
+	 * The passwd file was read to check it; only the broker keeps it
+	 * (it reads it again), so that no session child inherits a hash.
+	 */
+	auth_config_free(c);
 	/* Reloads must find the file after daemon() went to "/". */
 	if ((abs = realpath(file, NULL)) != NULL)
 		conffile = abs;

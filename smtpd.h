@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -151,6 +150,7 @@ struct cmdlimit {
 #define DEF_AUTH_MAXFAIL	3
 #define DEF_AUTH_MAXFAIL_ADDR	10
 #define DEF_AUTH_DELAY		1
+#define AUTH_TIMEOUT		10	/* seconds for checkpassword */
 #define AUTH_FIELD_MAX		512	/* user name, password */
 
 enum auth_backend {
@@ -366,6 +366,9 @@ int		 auth_check(const struct config *, const char *,
 #define BR_CLIENT		1	/* master: a child's socket */
 #define BR_DELIVER		2	/* child: run the program */
 #define BR_RESULT		3	/* broker: how it ended */
+#define BR_AUTH			4	/* child: check these credentials */
+#define BR_VERDICT		5	/* broker: AUTH_OK, _FAILED, _TEMPFAIL */
+#define BR_FORGET		6	/* child: the session ended (no answer) */
 #define BMF_BODY8		0x01
 #define BMF_SMTPUTF8		0x02
 
@@ -393,13 +396,26 @@ struct broker_result {
 	char			 br_err[DELIVER_OUT_MAX];
 };
 
+/* AUTH: user and password, NUL-terminated, wiped after use. */
+struct broker_auth {
+	uint32_t		 ba_type;
+	uint32_t		 ba_id;
+	char			 ba_user[AUTH_FIELD_MAX];
+	char			 ba_pass[AUTH_FIELD_MAX];
+};
+
+struct broker_verdict {
+	uint32_t		 bv_type;
+	uint32_t		 bv_id;
+	int32_t			 bv_result;
+};
+
 /* The envelope file of a request, parsed in place. */
 struct broker_env {
 	const char		*be_sender;
 	const char		*be_addr;
 	const char		*be_port;
 	const char		*be_helo;
-	const char		*be_user;
 	const char		*be_tls;
 	const char		*be_id;
 	char		       **be_rcpts;
@@ -417,13 +433,16 @@ int		 broker_ident(const struct config *, const struct listener *,
 		    struct exec_ident *, char *, size_t);
 void		 broker_ident_free(struct exec_ident *);
 int		 broker_pass(int, int);
-void		 broker_main(const struct config *, int, int);
+void		 broker_main(struct config *, int, int,
+		    const struct exec_ident *);
 void		 broker_attach(int);
 int		 broker_socket(void);
-pid_t		 broker_local(const struct config *);
+pid_t		 broker_local(struct config *);
 int		 broker_local_end(pid_t);
 int		 broker_deliver(const struct client *, const struct envelope *,
 		    char *const *, size_t, int, int, struct broker_result *);
+int		 broker_auth(const char *, const char *);
+void		 broker_forget(void);
 
 /* config.c */
 struct config	*config_default(void);
@@ -516,11 +535,13 @@ struct exec_job {
 	struct exec_out		 ej_err;
 };
 struct pollfd;
+int		 exec_setuser(const struct exec_ident *);
 void		 exec_init(struct exec_job *);
 int		 exec_start(struct exec_job *, const struct exec_spec *);
 void		 exec_pollfds(const struct exec_job *, struct pollfd *);
 int		 exec_timeout(const struct exec_job *);
 int		 exec_done(struct exec_job *, const struct pollfd *, long long);
+void		 exec_wait(struct exec_job *);
 void		 exec_abort(struct exec_job *);
 
 /* load.c */
@@ -819,7 +840,6 @@ void		 util_sockaddr_str(const struct sockaddr *, socklen_t,
 void		 util_session_id(char *, size_t);
 long long	 util_now_ms(void);
 int		 util_ms_left(long long);
-void		 util_spawnattr(posix_spawnattr_t *);
 int		 util_fd_above(int);
 struct sockaddr_un;
 int		 util_sockaddr_un(struct sockaddr_un *, const char *);

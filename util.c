@@ -18,7 +18,6 @@
 #include <poll.h>
 
 #include <signal.h>
-#include <spawn.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,25 +153,6 @@ util_ms_left(long long deadline)
 	if (ms <= 0)
 		return 0;
 	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
-/*
- * Attributes for the programs smtpd runs (delivery, checkpassword): a
- * session of their own, so that a time limit kills the whole group;
- * default signal dispositions and an empty signal mask.
- */
-void
-util_spawnattr(posix_spawnattr_t *at)
-{
-	sigset_t	 all, none;
-
-	sigfillset(&all);
-	sigemptyset(&none);
-	posix_spawnattr_init(at);
-	posix_spawnattr_setsigdefault(at, &all);
-	posix_spawnattr_setsigmask(at, &none);
-	posix_spawnattr_setflags(at, POSIX_SPAWN_SETSID |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 }
 
 /*

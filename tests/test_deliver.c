@@ -185,12 +185,25 @@ message(const char *s)
 static int
 deliver_brokered(void)
 {
+	char	*cp[] = { (char *)(uintptr_t)"/bin/true", NULL };
 	pid_t	 pid;
 	int	 rv;
 
+	/*
+	 * %{user} is what the broker saw the child prove, never what the
+	 * child says: tcl's user authenticates first (checkpassword
+	 * /bin/true takes anyone).
+	 */
+	tc.c_auth.au_backend = tcl.ci_user[0] != '\0' ? AUTH_CHECKPASSWORD :
+	    AUTH_NONE;
+	tc.c_auth.au_argv = cp;
 	assert_true((pid = broker_local(&tc)) != -1);
+	if (tcl.ci_user[0] != '\0')
+		assert_int_equal(broker_auth(tcl.ci_user, "pw"), AUTH_OK);
 	rv = deliver_message(&tc, &tcl, &te, &tsp, reply_cb, NULL);
 	assert_int_equal(broker_local_end(pid), 0);
+	tc.c_auth.au_backend = AUTH_NONE;
+	tc.c_auth.au_argv = NULL;
 	return rv;
 }
 

@@ -3,6 +3,7 @@ runs as deliver-user, never as the sessions' user; the broker outlives
 neither its master nor a SIGKILL without being replaced; no acknowledged
 message is lost and none is acknowledged without its delivery."""
 
+import base64
 import os
 import pwd
 import signal
@@ -13,7 +14,9 @@ import time
 import unittest
 
 from harness import (OK_ID, RECORD, OwnSmtpdTest, Smtpd, SmtpdTest,
-                     pid_alive, smtpd_path, socket_inode, wait_for)
+                     pid_alive, pid_children, pid_title, smtpd_path,
+                     socket_inode, wait_for)
+from test_auth import crypt_hash
 from test_master import serving_child
 from test_privileges import dropped_children, ids, socket_fds
 
@@ -298,6 +301,142 @@ class TestChildKilled(BrokerFaults):
         c2.recv_reply()
         self.assertRegex(self.send_one(c2, "after"), OK_ID)
         self.assertEqual(len(d.deliveries()), 2)
+
+
+def memory_has(pid, needle):
+    """Whether needle is anywhere in the readable memory of pid."""
+    with open("/proc/%d/maps" % pid) as maps, \
+            open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            f = line.split()
+            if "r" not in f[1] or line.rstrip().endswith(
+                    ("[vvar]", "[vsyscall]", "[vvar_vclock]")):
+                continue
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+            if needle in data:
+                return True
+    return False
+
+
+def auth_plain(c, user, password):
+    c.send(("AUTH PLAIN %s\r\n" % base64.b64encode(
+        ("\0%s\0%s" % (user, password)).encode()).decode()).encode())
+    return c.recv_reply()
+
+
+class AuthTest(SmtpdTest):
+    """A passwd file with alice, written before the daemon starts."""
+    PASSWORD = "Pw-helper-81xQ"
+    LIMITS = "max-clients 1\nprefork 1"
+    OPTS = {"start": False}
+    hash = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.CONFIG = ('deliver "@RECORDER@ @OUT@ %{user}"\nuser nobody\n'
+                      "auth passwd @TMP@/passwd\nauth failure-delay 0\n"
+                      "auth max-failures 1000\n" + cls.LIMITS + "\n"
+                      "listen on 127.0.0.1 port @PORT@ auth auth-plaintext")
+        super().setUpClass()
+        cls.hash = crypt_hash(cls.PASSWORD)
+        path = os.path.join(cls.d.tmp, "passwd")
+        with open(path, "w") as f:
+            f.write("alice:%s\n" % cls.hash)
+        os.chmod(path, 0o600)
+        cls.d.start()
+
+    def deliver(self, c):
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+        c.expect_match(OK_ID)
+
+
+@unittest.skipUnless(os.getuid() == 0, "needs root")
+class TestAuthHelper(AuthTest):
+    """The passwd file lives in the broker's AUTH workers only."""
+
+    def workers(self):
+        return [k for k in pid_children(self.d.broker())
+                if "auth" in pid_title(k)]
+
+    def test_no_hash_in_children(self):
+        c = self.session()
+        self.assertEqual(auth_plain(c, "alice", self.PASSWORD),
+                         "235 2.7.0 Authentication successful")
+        secret = self.hash.rsplit("$", 1)[1].encode()
+        kids = self.d.children()
+        self.assertTrue(kids)
+        for pid in kids + [self.d.pid]:
+            self.assertFalse(memory_has(pid, secret), pid)
+        # The method finds it where it is: in the workers, a few of
+        # them, as the sessions' user.
+        workers = self.workers()
+        self.assertEqual(len(workers), 3)
+        self.assertTrue(memory_has(workers[0], secret))
+        self.assertEqual(ids(workers[0])[0][0],
+                         pwd.getpwnam("nobody").pw_uid)
+        c.check("QUIT", "221 Bye")
+
+    def test_user_is_what_the_broker_saw(self):
+        # The same child (max-clients 1) first authenticated, then not:
+        # %{user} follows the broker's record of each session.
+        c = self.session()
+        self.assertEqual(auth_plain(c, "alice", self.PASSWORD),
+                         "235 2.7.0 Authentication successful")
+        self.deliver(c)
+        c.check("QUIT", "221 Bye")
+        c.expect_closed()
+        c2, _ = self.d.connect_retry()
+        c2.send(b"EHLO client.test\r\n")
+        c2.recv_reply()
+        self.deliver(c2)
+        runs = self.d.wait_deliveries(2)
+        self.assertEqual([r["argv"] for r in runs], [["alice"], [""]])
+        self.assertEqual([r["env"]["SMTPD_AUTH_USER"] for r in runs],
+                         ["alice", ""])
+
+
+@unittest.skipUnless(os.getuid() == 0, "needs root")
+class TestAuthFlood(AuthTest):
+    LIMITS = "max-clients 10\nprefork 4"
+
+    def test_flood_does_not_stall_others(self):
+        # Three clients fail AUTH as fast as they can; a fourth still
+        # gets its answers (one check per child at a time, three workers).
+        stop = threading.Event()
+
+        def flood():
+            c = self.d.connect()
+            c.send(b"EHLO client.test\r\n")
+            c.recv_reply()
+            while not stop.is_set():
+                auth_plain(c, "alice", "wrong")
+            c.close()
+        threads = [threading.Thread(target=flood) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.3)
+            c = self.session()
+            t0 = time.monotonic()
+            for _ in range(3):
+                self.assertEqual(auth_plain(c, "alice", self.PASSWORD)
+                                 if _ == 2 else auth_plain(c, "zed", "x"),
+                                 "235 2.7.0 Authentication successful"
+                                 if _ == 2 else "535 5.7.8 Authentication "
+                                 "credentials invalid")
+            self.assertLess(time.monotonic() - t0, 5.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10.0)
 
 
 if __name__ == "__main__":

@@ -46,8 +46,6 @@ fz_roundtrip(const struct broker_env *be, const char *in, size_t len)
 	    sizeof(cl.ci_port) ||
 	    strlcpy(cl.ci_helo, be->be_helo, sizeof(cl.ci_helo)) >=
 	    sizeof(cl.ci_helo) ||
-	    strlcpy(cl.ci_user, be->be_user, sizeof(cl.ci_user)) >=
-	    sizeof(cl.ci_user) ||
 	    strlcpy(cl.ci_tls, be->be_tls, sizeof(cl.ci_tls)) >=
 	    sizeof(cl.ci_tls) ||
 	    strlcpy(e.e_id, be->be_id, sizeof(e.e_id)) >= sizeof(e.e_id) ||
