@@ -674,8 +674,30 @@ broker_auth_request(struct bclient *bc, const struct broker_auth *ba,
 }
 
 /*
- * The worker's life: the broker's descriptors closed but its socket (as
- * 3), the sessions' user, one check at a time until EOF.
+ * Of the broker's descriptors a worker keeps its socket (and syslog's,
+ * which is not ours to close): no child's socket, no program's pipe.
+ */
+static void
+broker_worker_closefds(int fd)
+{
+	struct bclient	*bc;
+	struct bjob	*bj;
+	struct bworker	*w;
+
+	if (bctl != -1)
+		close(bctl);
+	TAILQ_FOREACH(bc, &bclients, bc_entry)
+		close(bc->bc_fd);
+	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++)
+		if (w->bw_fd != -1 && w->bw_fd != fd)
+			close(w->bw_fd);
+	TAILQ_FOREACH(bj, &bjobs, bj_entry)
+		exec_close_fds(&bj->bj_exec);
+}
+
+/*
+ * The worker's life: the sessions' user, one check at a time on fd
+ * until EOF.
  */
 static void __attribute__((__noreturn__))
 broker_worker_main(int fd)
@@ -685,16 +707,14 @@ broker_worker_main(int fd)
 	ssize_t			 n;
 
 	log_procinit("auth");
-	if (dup2(fd, 3) == -1)
-		fatal("dup2");
-	(void)close_range(4, ~0U, 0);
+	broker_worker_closefds(fd);
 	if (bsessions != NULL && exec_setuser(bsessions) == -1)
 		fatal("AUTH worker: cannot drop privileges");
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
 		fatal("prctl");
 	setproctitle("%s", "auth");
 	for (;;) {
-		if ((n = recv(3, &ba, sizeof(ba), 0)) == -1 && errno == EINTR)
+		if ((n = recv(fd, &ba, sizeof(ba), 0)) == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			_exit(0);
@@ -708,7 +728,7 @@ broker_worker_main(int fd)
 			bv.bv_result = auth_check(bconf, ba.ba_user,
 			    ba.ba_pass);
 		explicit_bzero(&ba, sizeof(ba));
-		if (send(3, &bv, sizeof(bv), MSG_NOSIGNAL) == -1)
+		if (send(fd, &bv, sizeof(bv), MSG_NOSIGNAL) == -1)
 			_exit(1);
 	}
 }

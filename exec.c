@@ -342,10 +342,7 @@ exec_done(struct exec_job *ej, const struct pollfd *pfd, long long now)
 		return 0;
 	exec_read(&ej->ej_out, EXEC_DRAIN);
 	exec_read(&ej->ej_err, EXEC_DRAIN);
-	exec_close_fd(&ej->ej_out.eo_fd);
-	exec_close_fd(&ej->ej_err.eo_fd);
-	exec_close_fd(&ej->ej_pidfd);
-	exec_close_fd(&ej->ej_errfd);
+	exec_close_fds(ej);
 	return 1;
 }
 
@@ -363,14 +360,21 @@ exec_wait(struct exec_job *ej)
 	} while (!exec_done(ej, pfd, util_now_ms()));
 }
 
+/* Our ends of a run: its output pipes, its pidfd, its exec report. */
+void
+exec_close_fds(struct exec_job *ej)
+{
+	exec_close_fd(&ej->ej_out.eo_fd);
+	exec_close_fd(&ej->ej_err.eo_fd);
+	exec_close_fd(&ej->ej_pidfd);
+	exec_close_fd(&ej->ej_errfd);
+}
+
 /* A run nobody waits for any more: killed, reaped, closed. */
 void
 exec_abort(struct exec_job *ej)
 {
 	if (ej->ej_pid > 0 && !ej->ej_exited && !ej->ej_execfailed)
 		exec_reap(ej, 1);
-	exec_close_fd(&ej->ej_out.eo_fd);
-	exec_close_fd(&ej->ej_err.eo_fd);
-	exec_close_fd(&ej->ej_pidfd);
-	exec_close_fd(&ej->ej_errfd);
+	exec_close_fds(ej);
 }

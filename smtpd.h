@@ -542,6 +542,7 @@ void		 exec_pollfds(const struct exec_job *, struct pollfd *);
 int		 exec_timeout(const struct exec_job *);
 int		 exec_done(struct exec_job *, const struct pollfd *, long long);
 void		 exec_wait(struct exec_job *);
+void		 exec_close_fds(struct exec_job *);
 void		 exec_abort(struct exec_job *);
 
 /* load.c */
