@@ -673,7 +673,8 @@ master_deliver_program(const struct config *c, uid_t uid, char *err,
 /*
  * Who runs the programs, and whether they can: the session user when
  * started as root (then uid and gid are theirs), ourselves otherwise;
- * the delivery program, its deliver-user.
+ * the delivery program, its deliver-user.  Both are started by the
+ * broker (checkpassword by its AUTH workers), outside the chroot.
  */
 static int
 master_programs(const struct config *c, uid_t *uid, gid_t *gid, char *err,
@@ -701,7 +702,7 @@ master_programs(const struct config *c, uid_t *uid, gid_t *gid, char *err,
 		return -1;
 	if (c->c_auth.au_backend == AUTH_CHECKPASSWORD && master_program(c,
 	    "auth checkpassword", c->c_auth.au_argv[0], c->c_auth.au_line,
-	    user, idp, as_root ? c->c_chroot : NULL, err, errlen) == -1)
+	    user, idp, NULL, err, errlen) == -1)
 		return -1;
 	return 0;
 }
@@ -2400,21 +2401,24 @@ master_query(const char *file, int verbose)
 }
 
 /*
- * The broker, which starts the delivery program, is not chrooted: its
- * path means what it means outside the chroot.  One that is there only
- * inside was meant for the sessions' root.
+ * The broker, which starts the delivery program and checkpassword, is
+ * not chrooted: their paths mean what they mean outside the chroot.  One
+ * that is there only inside was meant for the sessions' root.
  */
 static void
 master_check_paths(const struct config *c)
 {
-	const char	*prog[] = { NULL, NULL };
+	const char	*prog[] = { NULL, NULL, NULL };
 	char		 in[PATH_MAX];
-	int		 i;
+	int		 i = 0;
 
 	if (c->c_chroot == NULL)
 		return;
 	if (c->c_dlv.dl_mode == DELIVER_PROGRAM && c->c_dlv.dl_argv != NULL)
-		prog[0] = c->c_dlv.dl_argv[0];
+		prog[i++] = c->c_dlv.dl_argv[0];
+	if (c->c_auth.au_backend == AUTH_CHECKPASSWORD &&
+	    c->c_auth.au_argv != NULL)
+		prog[i++] = c->c_auth.au_argv[0];
 	for (i = 0; prog[i] != NULL; i++) {
 		if (access(prog[i], F_OK) == 0)
 			continue;

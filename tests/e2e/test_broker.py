@@ -166,6 +166,12 @@ class TestConfig(unittest.TestCase):
                 "deliver \"/opt/deliver/prog\"\n" % root)
             self.assertIn("/opt/deliver/prog exists only inside the "
                           "chroot", err)
+            # checkpassword too: an AUTH worker of the broker starts it.
+            _, err = check_config(
+                "listen on 127.0.0.1 port 2525\nchroot %s\n"
+                "auth checkpassword \"/opt/deliver/prog\"\n" % root)
+            self.assertIn("/opt/deliver/prog exists only inside the "
+                          "chroot", err)
         finally:
             subprocess.run(["rm", "-rf", root])
 
@@ -345,9 +351,12 @@ class AuthTest(SmtpdTest):
 
     @classmethod
     def setUpClass(cls):
+        # Every client is 127.0.0.1: the master's per-address throttle,
+        # which answers before the broker is asked, is off (test_auth).
         cls.CONFIG = ('deliver "@RECORDER@ @OUT@ %{user}"\nuser nobody\n'
                       "auth passwd @TMP@/passwd\nauth failure-delay 0\n"
-                      "auth max-failures 1000\n" + cls.LIMITS + "\n"
+                      "auth max-failures 1000\n"
+                      "auth max-failures-per-address 0\n" + cls.LIMITS + "\n"
                       "listen on 127.0.0.1 port @PORT@ auth auth-plaintext")
         super().setUpClass()
         cls.hash = crypt_hash(cls.PASSWORD)
@@ -444,6 +453,40 @@ class TestAuthFlood(AuthTest):
             stop.set()
             for t in threads:
                 t.join(10.0)
+
+
+@unittest.skipUnless(os.getuid() == 0, "needs root")
+class TestCheckpasswordHelper(SmtpdTest):
+    """checkpassword is started by an AUTH worker of the broker, as the
+    sessions' user, never by a session child."""
+    OPTS = {"start": False}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.CONFIG = ("user nobody\nauth checkpassword @TMP@/cp.sh\n"
+                      "auth failure-delay 0\n"
+                      "auth max-failures-per-address 0\n"
+                      "listen on 127.0.0.1 port @PORT@ auth auth-plaintext")
+        super().setUpClass()
+        path = os.path.join(cls.d.tmp, "cp.sh")
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\necho \"$PPID $(id -u)\" > %s.ran\n"
+                    "exit 1\n" % path)
+        os.chmod(path, 0o755)
+        os.chmod(cls.d.tmp, 0o777)
+        cls.d.start()
+
+    def test_started_by_a_worker(self):
+        c = self.session()
+        self.assertEqual(auth_plain(c, "alice", "pw"),
+                         "535 5.7.8 Authentication credentials invalid")
+        with open(os.path.join(self.d.tmp, "cp.sh.ran")) as f:
+            ppid, uid = (int(x) for x in f.read().split())
+        workers = [k for k in pid_children(self.d.broker())
+                   if "auth" in pid_title(k)]
+        self.assertIn(ppid, workers)
+        self.assertNotIn(ppid, self.d.children())
+        self.assertEqual(uid, pwd.getpwnam("nobody").pw_uid)
 
 
 if __name__ == "__main__":
