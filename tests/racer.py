@@ -21,7 +21,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMTPD = os.path.join(REPO, os.environ.get("SMTPD", "build/smtpd"))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+from harness import built_path, stop_process  # noqa: E402
+SMTPD = built_path("SMTPD")
 STARTS = int(os.environ.get("RACER_STARTS", "300"))
 
 
@@ -80,13 +82,7 @@ def start_once(conf, path, log):
                 up = True
                 break
         time.sleep(0.005)
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    stop_process(p, 10)
     return up
 
 

@@ -23,7 +23,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,10 +31,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-from harness import pid_children  # noqa: E402
-SMTPD = os.path.join(REPO, os.environ.get("SMTPD", "build/smtpd"))
-MAILDIR_PROG = os.path.join(REPO, os.environ.get(
-    "DELIVER_MAILDIR", "build/contrib/deliver-maildir"))
+from harness import built_path, pid_children, stop_process  # noqa: E402
+SMTPD = built_path("SMTPD")
+MAILDIR_PROG = built_path("DELIVER_MAILDIR")
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 SESSIONS = int(os.environ.get("SOAK_SESSIONS", "1000"))
 TMPBASE = os.environ.get("SOAK_TMP", "/dev/shm")
@@ -459,13 +457,7 @@ def main():
         print("\nsoak: OK")
         return 0
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, 30)
         logf.close()
         if os.environ.get("SOAK_KEEP"):
             log("kept %s" % tmp)

@@ -31,10 +31,10 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-from harness import free_port, pid_alive as alive, read_pid  # noqa: E402
-SMTPD = os.path.join(REPO, os.environ.get("SMTPD", "build/smtpd"))
-MAILDIR_PROG = os.path.join(REPO, os.environ.get(
-    "DELIVER_MAILDIR", "build/contrib/deliver-maildir"))
+from harness import built_path, free_port, pid_alive as alive, \
+    read_pid  # noqa: E402
+SMTPD = built_path("SMTPD")
+MAILDIR_PROG = built_path("DELIVER_MAILDIR")
 SECONDS = float(os.environ.get("UPGRADE_SECONDS", "20"))
 SESSIONS = int(os.environ.get("UPGRADE_SESSIONS", "20"))
 TIMES = int(os.environ.get("UPGRADE_TIMES", "3"))

@@ -55,12 +55,21 @@ def runnable(path):
 RECORDER = runnable(os.path.join(HERE, "recorder.py"))
 
 
+_BUILT = {"SMTPD": "build/smtpd",
+          "DELIVER_MAILDIR": "build/contrib/deliver-maildir"}
+
+
+def built_path(var):
+    """The program that make built and the environment variable var
+    (SMTPD, DELIVER_MAILDIR) may name instead, as an absolute path."""
+    path = os.environ.get(var, _BUILT[var])
+    return path if os.path.isabs(path) else os.path.join(REPO, path)
+
+
 def deliver_maildir_path():
     """contrib/deliver-maildir as built (DELIVER_MAILDIR), runnable by the
     delivery user; None when it is not built."""
-    path = os.environ.get("DELIVER_MAILDIR", "build/contrib/deliver-maildir")
-    if not os.path.isabs(path):
-        path = os.path.join(REPO, path)
+    path = built_path("DELIVER_MAILDIR")
     if not os.access(path, os.X_OK):
         return None
     return runnable(path)
@@ -77,10 +86,7 @@ _used_ports = set()
 
 
 def smtpd_path():
-    path = os.environ.get("SMTPD", "build/smtpd")
-    if not os.path.isabs(path):
-        path = os.path.join(REPO, path)
-    return path
+    return built_path("SMTPD")
 
 
 def free_port():
