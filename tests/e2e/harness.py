@@ -1025,15 +1025,27 @@ class SmtpdTest(unittest.TestCase):
     def session(self, helo="EHLO client.test"):
         return self.d.session(helo)
 
-    def transaction(self, c, sender, rcpts, body=b"Subject: t\r\n\r\nhi\r\n"):
-        """MAIL, RCPTs, DATA, body, dot on client c; return the reply."""
+    def transaction(self, c, sender, rcpts, body=b"Subject: t\r\n\r\nhi\r\n",
+                    end=b".\r\n"):
+        """MAIL, RCPTs, DATA, body, end (the final dot) on client c;
+        return the reply."""
         c.check("MAIL FROM:<%s>" % sender if sender is not None
                 else "MAIL FROM:<>", "250 OK")
         for r in rcpts:
             c.check("RCPT TO:<%s>" % r, "250 OK")
         c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
-        c.send(body + b".\r\n")
+        c.send(body + end)
         return c.recv_reply()
+
+    def delivered(self, c, raw, end=b".\r\n"):
+        """raw and end after 354, accepted; what the one delivery read."""
+        self.d.clear_out()
+        got = self.transaction(c, "a@example.com", ["b@example.com"], raw,
+                               end)
+        self.assertRegex(got, "^" + OK_ID + "$")
+        runs = self.d.deliveries()
+        self.assertEqual(len(runs), 1)
+        return runs[0]["data"]
 
     def message(self, c, sender="s@example.com", rcpt="r@example.com"):
         """One accepted message to one recipient; return its one run."""

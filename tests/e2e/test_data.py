@@ -13,22 +13,13 @@ LINE_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 
 
 class DataCase(SmtpdTest):
+    """raw is sent as it is after 354: it must include the final dot."""
+
     def send_message(self, c, raw, rcpts=("b@example.com",)):
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        for r in rcpts:
-            c.check("RCPT TO:<%s>" % r, "250 OK")
-        c.check("DATA", DATA_354)
-        c.send(raw)
-        return c.recv_reply()
+        return self.transaction(c, "a@example.com", rcpts, raw, b"")
 
     def delivered(self, c, raw):
-        """Send raw after 354 (must include the final dot); return stdin."""
-        self.d.clear_out()
-        got = self.send_message(c, raw)
-        self.assertRegex(got, "^" + OK_ID + "$")
-        runs = self.d.deliveries()
-        self.assertEqual(len(runs), 1)
-        return runs[0]["data"]
+        return super().delivered(c, raw, b"")
 
 
 class TestContent(DataCase):
