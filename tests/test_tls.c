@@ -406,6 +406,20 @@ load_ok(struct config *c)
 	assert_int_equal(tls_config_load(c), 0);
 }
 
+/* The client's thread, then smtpd's side of the handshake; its log. */
+static struct tls_conn *
+accept_logged(const struct config *c, struct peer *cl, int *sfd,
+    const char *sid, char **log)
+{
+	struct tls_conn	*t;
+
+	client_start(cl, sfd);
+	capture_start();
+	t = tls_accept(c->c_tls.tl_ctx, *sfd, 5000, sid);
+	*log = capture_end();
+	return t;
+}
+
 static void
 wait_for(int fd, int events)
 {
@@ -474,10 +488,7 @@ test_roundtrip(void **state)
 
 	(void)state;
 	load_ok(&c);
-	client_start(&cl, &sfd);
-	capture_start();
-	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t1");
-	log = capture_end();
+	t = accept_logged(&c, &cl, &sfd, "t1", &log);
 	assert_non_null(t);
 	assert_has(log, "t1 tls TLSv1.3 TLS_");
 	assert_int_equal(strncmp(tls_info(t), "TLSv1.3 TLS_", 12), 0);
@@ -573,10 +584,7 @@ test_abrupt_eof(void **state)
 
 	(void)state;
 	load_ok(&c);
-	client_start(&cl, &sfd);
-	capture_start();
-	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t2");
-	log = capture_end();
+	t = accept_logged(&c, &cl, &sfd, "t2", &log);
 	assert_non_null(t);
 	pthread_join(cl.thread, NULL);
 	while ((n = tls_read(t, buf, sizeof(buf))) == -1 && errno == EAGAIN)
@@ -602,10 +610,7 @@ test_no_sigpipe(void **state)
 
 	(void)state;
 	load_ok(&c);
-	client_start(&cl, &sfd);
-	capture_start();
-	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t3");
-	log = capture_end();
+	t = accept_logged(&c, &cl, &sfd, "t3", &log);
 	assert_non_null(t);
 	pthread_join(cl.thread, NULL);
 	close(cl.fd);
@@ -631,10 +636,7 @@ handshake_fails(struct config *c, struct peer *cl, const char *want)
 	char	*log;
 	int	 sfd;
 
-	client_start(cl, &sfd);
-	capture_start();
-	assert_null(tls_accept(c->c_tls.tl_ctx, sfd, 5000, "t4"));
-	log = capture_end();
+	assert_null(accept_logged(c, cl, &sfd, "t4", &log));
 	client_end(cl, sfd);
 	assert_false(cl->connected);
 	assert_has(log, want);
@@ -678,10 +680,7 @@ test_tls12_ciphers(void **state)
 	c.c_tls.tl_protocols = TLSP_TLSv1_2;
 	c.c_tls.tl_ciphers = (char *)(uintptr_t)"ECDHE-ECDSA-CHACHA20-POLY1305";
 	assert_int_equal(tls_config_load(&c), 0);
-	client_start(&cl, &sfd);
-	capture_start();
-	t = tls_accept(c.c_tls.tl_ctx, sfd, 5000, "t5");
-	log = capture_end();
+	t = accept_logged(&c, &cl, &sfd, "t5", &log);
 	assert_non_null(t);
 	assert_string_equal(tls_info(t),
 	    "TLSv1.2 ECDHE-ECDSA-CHACHA20-POLY1305");
