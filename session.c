@@ -61,7 +61,6 @@ struct budget {
 struct chunking {
 	unsigned long long	 ch_left;	/* octets of this chunk unread */
 	int			 ch_last;	/* this chunk is the LAST */
-	int			 ch_bad;	/* malformed: size unknown */
 	int			 ch_cut;	/* the client left mid-chunk */
 	int			 ch_active;	/* the transaction had a BDAT */
 	int			 ch_failed;	/* 503 until RSET */
@@ -87,6 +86,7 @@ struct session {
 	int			 s_rejected;	/* refused at connect: QUIT only */
 	int			 s_authfail;	/* failed AUTH attempts */
 	int			 s_skip;	/* discarding an over-long line */
+	int			 s_longbdat;	/* and it is a BDAT line */
 	int			 s_indata;	/* reading a message */
 	int			 s_nocode;	/* replies without RFC 2034 code */
 	int			 s_external;	/* the delivery program's reply */
@@ -141,7 +141,8 @@ void	(*session_auth_failed)(const char *);
 
 static void	 session_reply(struct session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
-static void	 chunk_announce(struct session *, const char *, size_t);
+static int	 chunk_announce(struct session *, const char *, size_t);
+static void	 chunk_malformed(struct session *);
 static void	 chunk_read(struct session *, int);
 static void	 cmd_auth(struct session *, char *);
 static void	 cmd_bdat(struct session *, char *);
@@ -692,6 +693,14 @@ session_fill(struct session *s)
 	return n;
 }
 
+/* A line too long to be a command: is it a BDAT (see chunk_malformed)? */
+static int
+line_bdat(const struct session *s, const char *p, size_t len)
+{
+	return s->s_conf->c_chunking && len >= 5 &&
+	    strncasecmp(p, "BDAT ", 5) == 0;
+}
+
 /*
  * The next command line, without the CR and LF characters at its end
  * (RFC 5321 2.3.8).  A line that does not fit max-line-length is
@@ -711,6 +720,8 @@ session_getline(struct session *s, char **linep, size_t *lenp)
 			len = (size_t)(nl - p) + 1;
 			s->s_ipos += len;
 			if (s->s_skip || len > maxline) {
+				if (!s->s_skip)
+					s->s_longbdat = line_bdat(s, p, len);
 				s->s_skip = 0;
 				return LINE_TOOLONG;
 			}
@@ -729,6 +740,8 @@ session_getline(struct session *s, char **linep, size_t *lenp)
 			return LINE_OK;
 		}
 		if (avail >= maxline) {
+			if (!s->s_skip)
+				s->s_longbdat = line_bdat(s, p, avail);
 			s->s_skip = 1;
 			s->s_ipos = s->s_ilen;
 		}
@@ -876,11 +889,7 @@ command_run(struct session *s, const struct command *cmd, char *arg)
 	if (cmd->cmd_flags & CMD_F_TIMER)
 		deadline_restart(s);
 	s->s_ncmds++;
-	if ((cmd->cmd_flags & CMD_F_CHUNK) && s->s_chunk.ch_bad) {
-		/* RFC 3030 2: what follows cannot be told from commands. */
-		session_reply(s, "501 %s", cmd->cmd_syntax);
-		s->s_closing = 1;
-	} else if ((cmd->cmd_flags & CMD_F_HELO) && s->s_state == S_INIT)
+	if ((cmd->cmd_flags & CMD_F_HELO) && s->s_state == S_INIT)
 		session_reply(s, "503 Error: send HELO first");
 	else if ((cmd->cmd_flags & CMD_F_AUTH) &&
 	    (s->s_listener->l_flags & LF_REQ_AUTH) &&
@@ -950,6 +959,12 @@ session_command(struct session *s, char *line, size_t len)
 		return;
 	}
 	arg = command_split(s, line, &nonascii);
+	cmd = command_find(s, s->s_verb);
+	if (cmd != NULL && (cmd->cmd_flags & CMD_F_CHUNK) &&
+	    chunk_announce(s, line, len) == -1) {
+		chunk_malformed(s);
+		return;
+	}
 	if (nonascii) {
 		session_reply(s, "500 Error: bad syntax");
 		return;
@@ -962,9 +977,6 @@ session_command(struct session *s, char *line, size_t len)
 		session_reply(s, "500 Command line too long");
 		return;
 	}
-	cmd = command_find(s, s->s_verb);
-	if (cmd != NULL && (cmd->cmd_flags & CMD_F_CHUNK))
-		chunk_announce(s, line, len);
 	if ((s->s_listener->l_flags & LF_REQ_STARTTLS) && !s->s_tls &&
 	    (cmd == NULL || (cmd->cmd_flags & CMD_F_PRE_TLS) == 0)) {
 		session_reply(s, "530 Must issue a STARTTLS command first");
@@ -1276,6 +1288,10 @@ auth_refused(struct session *s, const char *arg)
 		    "requested authentication mechanism");
 	else if (s->s_client.ci_user[0] != '\0')
 		session_reply(s, "503 Already authenticated");
+	else if (s->s_state >= S_MAIL)
+		/* RFC 4954 4: MAIL and RCPT were judged unauthenticated. */
+		session_reply(s, "503 5.5.1 Error: MAIL transaction in "
+		    "progress");
 	else if (arg == NULL)
 		session_reply(s, "501 Not enough value");
 	else
@@ -1913,15 +1929,28 @@ session_bdat_parse(const char *line, size_t len, unsigned long long *size,
  * whatever the reply (session_reply reads them first when it is not the
  * handler that takes them).
  */
-static void
+static int
 chunk_announce(struct session *s, const char *line, size_t len)
 {
 	struct chunking	*ch = &s->s_chunk;
 
-	ch->ch_bad = session_bdat_parse(line, len, &ch->ch_left,
-	    &ch->ch_last) == -1;
-	if (ch->ch_bad)
-		ch->ch_left = 0;
+	if (session_bdat_parse(line, len, &ch->ch_left, &ch->ch_last) == 0)
+		return 0;
+	ch->ch_left = 0;
+	return -1;
+}
+
+/*
+ * A BDAT line whose size cannot be known, too long ones included: what
+ * follows cannot be told from commands (RFC 3030 2), so before any other
+ * check, and whatever it would say, the session ends.
+ */
+static void
+chunk_malformed(struct session *s)
+{
+	s->s_ncmds++;
+	session_reply(s, "501 Syntax: BDAT <size> [LAST]");
+	s->s_closing = 1;
 }
 
 /*
@@ -2014,9 +2043,11 @@ chunk_refused(struct session *s)
 
 	if (s->s_state < S_MAIL)
 		session_reply(s, "503 Error: need MAIL command");
-	else if (s->s_state < S_RCPT)
+	else if (s->s_state < S_RCPT) {
+		/* Its octets are gone: no later chunk makes a message. */
+		ch->ch_active = ch->ch_failed = 1;
 		session_reply(s, "503 Error: need RCPT command");
-	else if (ch->ch_failed)
+	} else if (ch->ch_failed)
 		session_reply(s, "503 5.5.1 Error: transaction failed, "
 		    "send RSET");
 	else if (max != 0 && ch->ch_left >
@@ -2243,7 +2274,10 @@ session_loop(struct session *s)
 			session_command(s, line, len);
 			break;
 		case LINE_TOOLONG:
-			session_reply(s, "500 Command line too long");
+			if (s->s_longbdat)
+				chunk_malformed(s);
+			else
+				session_reply(s, "500 Command line too long");
 			break;
 		case LINE_END:
 			if (session_quit && !s->s_eof) {

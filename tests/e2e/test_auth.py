@@ -447,6 +447,20 @@ class TestAuthMechanismsPlain(AuthCase):
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
         self.assert_auth_run(self.message(c), "alice", "ESMTPA")
 
+    def test_not_inside_a_transaction(self):
+        """RFC 4954 4: MAIL and RCPT were judged unauthenticated, so AUTH
+        waits for the transaction to end."""
+        c = self.connect()
+        c.check("EHLO client.test", ehlo_lines(auth="PLAIN"))
+        c.check("MAIL FROM:<s@example.com>", "250 OK")
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]),
+                "503 5.5.1 Error: MAIL transaction in progress")
+        c.check("RCPT TO:<r@example.com>", "250 OK")
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]),
+                "503 5.5.1 Error: MAIL transaction in progress")
+        c.check("RSET", "250 OK")
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
+
 
 class TestNoAuthListener(AuthCase):
     CONFIG = RECORD_USER + "\n" + TLS_PASSWD

@@ -226,11 +226,18 @@ class TestBdatRefused(BdatCase):
         self.assert_harmless(c)
 
     def test_without_rcpt(self):
+        """The refused chunk was part of the message: the transaction has
+        failed, and no later chunk makes a message without it."""
         c = self.session()
         c.check("MAIL FROM:<s@example.com>", "250 OK")
         c.send(bdat(EVIL))
         c.expect(NEED_RCPT)
-        c.check("RCPT TO:<r@example.com>", "250 OK")
+        c.check("RCPT TO:<r@example.com>", "503 5.5.1 Error: RCPT after BDAT")
+        c.send(bdat(b"ok\r\n", last=True))
+        c.expect(NEED_RCPT)
+        self.assertEqual(self.d.deliveries(), [])
+        c.check("RSET", "250 OK")
+        self.envelope(c)
         c.send(bdat(b"ok\r\n", last=True))
         c.expect_match("^" + OK_ID + "$")
 
@@ -239,6 +246,20 @@ class TestBdatRefused(BdatCase):
                      b"BDAT 1  LAST", b"BDAT -1", b"BDAT 1 FIRST",
                      b"BDAT 12345678901234567890", b"BDAT 1\tLAST"):
             with self.subTest(line=line):
+                c = self.session()
+                self.envelope(c)
+                c.send(line + b"\r\nNOOP\r\n")
+                c.expect(MALFORMED)
+                c.expect_closed()
+        self.assertEqual(self.d.deliveries(), [])
+
+    def test_malformed_before_any_other_check(self):
+        """A malformed BDAT closes even where another refusal would come
+        first: non-ASCII, a line over the command length, a line over
+        max-line-length."""
+        for line in (b"BDAT 6 LAST\xff", b"BDAT 6 LAST" + b" " * 600,
+                     b"BDAT 6 LAST" + b" " * 2000, b"bdat 6" + b"x" * 2000):
+            with self.subTest(line=line[:16]):
                 c = self.session()
                 self.envelope(c)
                 c.send(line + b"\r\nNOOP\r\n")
@@ -450,6 +471,14 @@ class TestBdatRequireStarttls(BdatCase):
         c.recv_reply()
         c.expect(NOT_FIRST)
         self.assert_harmless(c)
+
+    def test_malformed_closes_before_530(self):
+        for line in (b"BDAT 6 ", b"BDAT 99999999999999999999 LAST"):
+            with self.subTest(line=line):
+                c = self.connect()
+                c.send(line + b"\r\nNOOP\r\n")
+                c.expect(MALFORMED)
+                c.expect_closed()
 
 
 class TestChunkingOff(SmtpdTest):
