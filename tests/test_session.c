@@ -640,11 +640,15 @@ test_bdat_refused(void **state)
 	    "BDAT 6\r\nQUIT\r\nNOOP\r\n",
 	    GREET "503 Error: send HELO first\n" EHLO_REPLY
 	    "503 Error: need MAIL command\n250 OK\n"
-	    "503 Error: need RCPT command\n250 OK\n"
-	    "250 OK 6 octets received\n250 OK\n");
+	    "503 Error: need RCPT command\n"
+	    "503 5.5.1 Error: RCPT after BDAT\n"
+	    "503 Error: need RCPT command\n250 OK\n");
 	lst.l_flags = LF_REQ_STARTTLS;
 	check("BDAT 6\r\nQUIT\r\nNOOP\r\n",
 	    GREET "530 Must issue a STARTTLS command first\n250 OK\n");
+	/* Malformed comes before every other refusal. */
+	check("BDAT 6 \r\nNOOP\r\n",
+	    GREET "501 Syntax: BDAT <size> [LAST]\n");
 	lst.l_flags = 0;
 	conf->c_lim.lim_cmdlimit = 1;
 	check("BDAT 6\r\nQUIT\r\nBDAT 6\r\nQUIT\r\nNOOP\r\n",
