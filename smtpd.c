@@ -151,6 +151,7 @@ static void	 master_notify_status(const char *);
 static void	 master_listen_sync(int);
 static void	 master_broker(void);
 static void	 master_broker_exited(int);
+static void	 master_broker_check(void);
 static void	 master_renew(void);
 
 static void
@@ -1079,6 +1080,42 @@ master_epoll(int op, int fd, struct pollref *ref)
 		fatal("epoll_ctl");
 }
 
+/*
+ * The sockets of a new child: sv to us, bsv to the broker, whose end is
+ * passed to the broker before the child exists.  A child made while
+ * there is no broker, or while its death is not reaped yet, could
+ * deliver nothing: then none is made, without a back-off (the master
+ * refuses a connection it has no child for; the client comes back).
+ */
+static int
+pool_sockets(int sv[2], int bsv[2])
+{
+	master_broker_check();
+	if (broker_ctl == -1)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		goto fail;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bsv) == -1) {
+		(void)close(sv[0]);
+		(void)close(sv[1]);
+		goto fail;
+	}
+	if (broker_pass(broker_ctl, bsv[0]) == -1) {
+		log_warn("delivery broker");
+		(void)close(sv[0]);
+		(void)close(sv[1]);
+		(void)close(bsv[0]);
+		(void)close(bsv[1]);
+		return -1;
+	}
+	(void)close(bsv[0]);
+	return 0;
+ fail:
+	log_warn("socketpair");
+	pool_backoff("cannot make a child");
+	return -1;
+}
+
 /* The master's end of a child's socket. */
 static void
 pool_close(struct child *ch)
@@ -1098,36 +1135,20 @@ pool_spawn(void)
 	pid_t		 pid;
 	int		 sv[2], bsv[2], slot;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("socketpair");
-		pool_backoff("cannot make a child");
+	if (pool_sockets(sv, bsv) == -1)
 		return NULL;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bsv) == -1) {
-		log_warn("socketpair");
-		(void)close(sv[0]);
-		(void)close(sv[1]);
-		pool_backoff("cannot make a child");
-		return NULL;
-	}
 	/* The child installs its own handlers before taking any signal. */
 	sigfillset(&all);
 	(void)sigprocmask(SIG_BLOCK, &all, &old);
 	slot = score_claim();
 	if ((pid = fork()) == 0) {
 		(void)close(sv[0]);
-		(void)close(bsv[0]);
 		score_child(slot);
 		child_main(sv[1], bsv[1]);
 	}
 	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 	(void)close(sv[1]);
 	(void)close(bsv[1]);
-	/* Without a broker the child's requests meet EOF: 451. */
-	if (pid != -1 && (broker_ctl == -1 ||
-	    broker_pass(broker_ctl, bsv[0]) == -1))
-		log_warnx("child %ld has no delivery broker", (long)pid);
-	(void)close(bsv[0]);
 	if (pid == -1) {
 		log_warn("fork");
 		(void)close(sv[0]);
@@ -1222,8 +1243,7 @@ pool_topup(void)
 {
 	int	 idle, active, dying;
 
-	/* Children made while there is no broker could deliver nothing. */
-	if (quitting || util_now_ms() < spawn_after || broker_pid == -1)
+	if (quitting || util_now_ms() < spawn_after)
 		return;
 	/* Reap first: a child dying at start means back-off. */
 	pool_count(&idle, &active, &dying);

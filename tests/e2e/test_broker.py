@@ -257,6 +257,8 @@ class TestBrokerKilled(BrokerFaults):
         for reply in failed:
             self.assertTrue(reply.startswith("451 "), reply)
         self.assertTrue(d.wait_log(r"broker \d+ exited on signal 9"))
+        # No child was made for the dead broker, so none failed at start.
+        self.assertNotIn("children fail at startup", d.log())
 
 
 class TestDiscard(BrokerFaults):
