@@ -81,6 +81,12 @@ struct bpollref {
 	struct bworker		*bp_worker;
 };
 
+/* Room for the control message of a datagram's two descriptors. */
+union broker_cmsg {
+	struct cmsghdr	 hdr;
+	char		 buf[CMSG_SPACE(2 * sizeof(int))];
+};
+
 /* The envelope fields in the order the request file holds them. */
 enum {
 	BEF_SENDER, BEF_ADDR, BEF_PORT, BEF_HELO, BEF_TLS, BEF_ID,
@@ -338,10 +344,7 @@ broker_msghdr(struct msghdr *msg, struct iovec *iov, void *buf, size_t len)
 static ssize_t
 broker_recv(int fd, void *buf, size_t len, int *fds, int *nfds)
 {
-	union {
-		struct cmsghdr	 hdr;
-		char		 buf[CMSG_SPACE(2 * sizeof(int))];
-	}		 cm;
+	union broker_cmsg	 cm;
 	struct msghdr	 msg;
 	struct iovec	 iov;
 	ssize_t		 n;
@@ -363,10 +366,7 @@ broker_recv(int fd, void *buf, size_t len, int *fds, int *nfds)
 static int
 broker_send(int fd, const void *buf, size_t len, const int *fds, int nfds)
 {
-	union {
-		struct cmsghdr	 hdr;
-		char		 buf[CMSG_SPACE(2 * sizeof(int))];
-	}		 cm;
+	union broker_cmsg	 cm;
 	struct msghdr	 msg;
 	struct iovec	 iov;
 	struct cmsghdr	*cmsg;
@@ -953,26 +953,10 @@ broker_pollset(struct pollfd **pfds, struct bpollref **refs, size_t *cap,
 static void
 broker_signals(void)
 {
-	struct sigaction	 sa;
-	sigset_t		 none;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGHUP, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1 ||
-	    sigaction(SIGPIPE, &sa, NULL) == -1 ||
-	    sigaction(SIGUSR1, &sa, NULL) == -1 ||
-	    sigaction(SIGUSR2, &sa, NULL) == -1)
-		fatal("sigaction");
+	util_signals(SIG_IGN, 0, SIGHUP, SIGINT, SIGPIPE, SIGUSR1, SIGUSR2, 0);
 	/* waitpid() must find the programs' status. */
-	sa.sa_handler = SIG_DFL;
-	if (sigaction(SIGCHLD, &sa, NULL) == -1 ||
-	    sigaction(SIGTERM, &sa, NULL) == -1)
-		fatal("sigaction");
-	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
-		fatal("sigprocmask");
+	util_signals(SIG_DFL, 0, SIGCHLD, SIGTERM, 0);
+	util_sigunblock();
 }
 
 /* One round of the loop: what poll() found. */

@@ -776,31 +776,13 @@ child_sighandler(int sig)
 static void
 child_signals(void)
 {
-	struct sigaction sa;
-	sigset_t	 none;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
 	/* poll() still fails with EINTR, which is how a session notices. */
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = child_sighandler;
-	if (sigaction(SIGTERM, &sa, NULL) == -1)
-		fatal("sigaction");
-	sa.sa_flags = 0;
-	sa.sa_handler = SIG_IGN;
+	util_signals(child_sighandler, SA_RESTART, SIGTERM, 0);
 	/* SIGUSR2 is the master's: `systemctl kill` signals every process. */
-	if (sigaction(SIGHUP, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1 ||
-	    sigaction(SIGUSR2, &sa, NULL) == -1 ||
-	    sigaction(SIGPIPE, &sa, NULL) == -1)
-		fatal("sigaction");
-	sa.sa_handler = SIG_DFL;
-	if (sigaction(SIGCHLD, &sa, NULL) == -1)
-		fatal("sigaction");
+	util_signals(SIG_IGN, 0, SIGHUP, SIGINT, SIGUSR2, SIGPIPE, 0);
+	util_signals(SIG_DFL, 0, SIGCHLD, 0);
 	/* The master forked with every signal blocked. */
-	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
-		fatal("sigprocmask");
+	util_sigunblock();
 }
 
 /* Nothing of the master's survives in a child but its own socket. */
@@ -1714,24 +1696,11 @@ master_sighandler(int sig)
 static void
 master_signals_init(void)
 {
-	struct sigaction sa;
-
 	if (pipe2(sigpipe, O_NONBLOCK | O_CLOEXEC) == -1)
 		fatal("pipe2");
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = master_sighandler;
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1 ||
-	    sigaction(SIGHUP, &sa, NULL) == -1 ||
-	    sigaction(SIGUSR2, &sa, NULL) == -1 ||
-	    sigaction(SIGCHLD, &sa, NULL) == -1)
-		fatal("sigaction");
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = 0;
-	if (sigaction(SIGPIPE, &sa, NULL) == -1)
-		fatal("sigaction");
+	util_signals(master_sighandler, SA_RESTART | SA_NOCLDSTOP, SIGTERM,
+	    SIGINT, SIGHUP, SIGUSR2, SIGCHLD, 0);
+	util_signals(SIG_IGN, 0, SIGPIPE, 0);
 }
 
 /*

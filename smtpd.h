@@ -843,6 +843,8 @@ long long	 util_now_ms(void);
 int		 util_ms_left(long long);
 int		 util_fd_above(int);
 struct sockaddr_un;
+void		 util_signals(void (*)(int), int, ...);
+void		 util_sigunblock(void);
 int		 util_sockaddr_un(struct sockaddr_un *, const char *);
 int		 util_unlink_stale(const struct sockaddr_un *, char *, size_t);
 int		 util_unix_path_is(int, const char *);

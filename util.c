@@ -174,6 +174,39 @@ util_fd_above(int fd)
 	return nfd;
 }
 
+/*
+ * The handler (or SIG_IGN, SIG_DFL) and flags of each signal of the list,
+ * which ends with 0; fatal when one cannot be set.
+ */
+void
+util_signals(void (*handler)(int), int flags, ...)
+{
+	struct sigaction	 sa;
+	va_list			 ap;
+	int			 sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = handler;
+	sa.sa_flags = flags;
+	va_start(ap, flags);
+	while ((sig = va_arg(ap, int)) != 0)
+		if (sigaction(sig, &sa, NULL) == -1)
+			fatal("sigaction");
+	va_end(ap);
+}
+
+/* Every signal let in: a new process starts with the master's blocked. */
+void
+util_sigunblock(void)
+{
+	sigset_t	 none;
+
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
+		fatal("sigprocmask");
+}
+
 /* The address of the UNIX socket path; -1 when it does not fit. */
 int
 util_sockaddr_un(struct sockaddr_un *sun, const char *path)
