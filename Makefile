@@ -267,7 +267,8 @@ FUZZ_SRCS_fuzz_deliver = $(filter-out deliver.c,$(LIBSRCS))
 
 fuzz: $(FUZZERS:%=$(FUZZDIR)/%)
 
-$(FUZZDIR)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBSRCS) smtpd.h internal.h
+$(FUZZDIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIBSRCS) smtpd.h \
+    internal.h
 	@mkdir -p $(@D)
 	$(FUZZCC) $(SMTPD_CPPFLAGS) -std=c11 $(FUZZFLAGS) $(WARNINGS) \
 	    $(WERROR) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \

@@ -16,17 +16,11 @@
 
 #include "smtpd.h"
 
-int	LLVMFuzzerInitialize(int *, char ***);
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+#include "fuzz.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	if (getenv("FUZZ_LOG") == NULL)
-		log_init(0, LOG_MAIL);
-	return (0);
 }
 
 /* The fields of a parsed envelope, as a session child holds them. */

@@ -22,23 +22,17 @@
 #include "smtpd.h"
 #include "internal.h"
 
-int	LLVMFuzzerInitialize(int *, char ***);
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+#include "fuzz.h"
 
 static int	 fz_fd = -1;
 static char	 fz_path[64];
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	if (getenv("FUZZ_LOG") == NULL)
-		log_init(0, LOG_MAIL);
 	if ((fz_fd = memfd_create("fuzz_config", 0)) == -1)
 		abort();
 	snprintf(fz_path, sizeof(fz_path), "/proc/self/fd/%d", fz_fd);
-	return (0);
 }
 
 /* The file's new content. */

@@ -17,8 +17,7 @@
 #include <stdint.h>
 #include <syslog.h>
 
-int	LLVMFuzzerInitialize(int *, char ***);
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+#include "fuzz.h"
 
 struct fz_ref {
 	int		 r_done;	/* the final dot was seen */
@@ -30,14 +29,9 @@ struct fz_ref {
 	size_t		 r_len;
 };
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	if (getenv("FUZZ_LOG") == NULL)
-		log_init(0, LOG_MAIL);
-	return (0);
 }
 
 /*

@@ -18,17 +18,11 @@
 
 #define FZ_MAXFIELDS	64
 
-int	LLVMFuzzerInitialize(int *, char ***);
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+#include "fuzz.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	if (getenv("FUZZ_LOG") == NULL)
-		log_init(0, LOG_MAIL);
-	return (0);
 }
 
 /* One word by the manual, matching each placeholder where it starts. */

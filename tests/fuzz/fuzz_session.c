@@ -40,8 +40,7 @@
 
 #define FZ_SPINS	2000	/* waits for the session to read a chunk */
 
-int	LLVMFuzzerInitialize(int *, char ***);
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+#include "fuzz.h"
 
 struct fz_feed {
 	int		 f_fd;		/* the client's end */
@@ -60,21 +59,15 @@ struct fz_out {
 
 static struct config	*fz_conf;
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	/* No /dev/log: the log lines are formatted, then dropped. */
-	if (getenv("FUZZ_LOG") == NULL)
-		log_init(0, LOG_MAIL);
 	fz_conf = config_default();
 	free(fz_conf->c_hostname);
 	fz_conf->c_hostname = xstrdup("mx.example.org");
 	fz_conf->c_dlv.dl_mode = DELIVER_DISCARD;
 	fz_conf->c_lim.lim_timeout = 5;
 	fz_conf->c_auth.au_delay = 0;
-	return (0);
 }
 
 /* The next chunk size: 1..7, 1..63, 1..511 or everything, by seed. */
