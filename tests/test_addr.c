@@ -18,6 +18,7 @@
 
 #include "smtpd.h"
 #include "internal.h"
+#include "reparsable.h"
 
 #define T_BAD		ADDR_BAD
 #define T_NULL		ADDR_NULL
@@ -478,23 +479,6 @@ test_outsz(void **state)
 	/* NULL locallen and rest are allowed. */
 	assert_int_equal(addr_parse("a@b", out, sizeof(out), NULL, NULL),
 	    T_OK);
-}
-
-/*
- * Normalising a normalised address gives it back, whole.  Not for the
- * two aiosmtpd forms that read differently bare (`@x`, `""@x`), nor for
- * domain literals whose quoted-pairs were decoded (as Python does).
- */
-static int
-reparsable(const char *s)
-{
-	const char	*lit;
-
-	if (s[0] == '@' || strncmp(s, "\"\"", 2) == 0)
-		return (0);
-	if ((lit = strstr(s, "@[")) == NULL)
-		return (1);
-	return (strcspn(lit + 2, "[]\\") == strlen(lit + 2) - 1);
 }
 
 static void

@@ -12,27 +12,11 @@
 
 #include "smtpd.h"
 #include "internal.h"
+#include "../reparsable.h"
 
 #define FZ_OUT		4096	/* as session.c's ADDR_BUF_LEN room */
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/*
- * Normalising a normalised address gives it back, whole.  Not for the
- * two aiosmtpd forms that read differently bare (`@x`, `""@x`), nor for
- * domain literals whose quoted-pairs were decoded (as Python does).
- */
-static int
-fz_reparsable(const char *s)
-{
-	const char	*lit;
-
-	if (s[0] == '@' || strncmp(s, "\"\"", 2) == 0)
-		return (0);
-	if ((lit = strstr(s, "@[")) == NULL)
-		return (1);
-	return (strcspn(lit + 2, "[]\\") == strlen(lit + 2) - 1);
-}
 
 /* One parse with the contract of smtpd.h checked; returns the result. */
 static int
@@ -85,7 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(in, data + 1, size - 1);
 	in[size - 1] = '\0';
 	r = fz_parse(in, out, outsz, &ll, &rest);
-	if (r == ADDR_OK && outsz == FZ_OUT && fz_reparsable(out)) {
+	if (r == ADDR_OK && outsz == FZ_OUT && reparsable(out)) {
 		if (fz_parse(out, again, sizeof(again), &ll2, &rest2) !=
 		    ADDR_OK || strcmp(out, again) != 0 || *rest2 != '\0' ||
 		    ll != ll2)
