@@ -175,6 +175,19 @@ slurp(const char *path, size_t *lenp)
 	return buf;
 }
 
+/* The file name of the test directory holds the n octets of want. */
+static void
+assert_file_equal(const char *name, const char *want, size_t n)
+{
+	char	*got;
+	size_t	 len;
+
+	got = slurp(tpath(name), &len);
+	assert_int_equal(len, n);
+	assert_memory_equal(got, want, n);
+	free(got);
+}
+
 static void
 message(const char *s)
 {
@@ -466,10 +479,7 @@ test_env(void **state)
 	    NULL);
 	assert_int_equal(deliver(), 0);
 	assert_string_equal(treplies[0], R_OK250);
-	got = slurp(tpath("env"), &len);
-	assert_int_equal(len, sizeof(want) - 1);
-	assert_memory_equal(got, want, len);
-	free(got);
+	assert_file_equal("env", want, sizeof(want) - 1);
 	unsetenv("SECRET");
 	/* Without PATH in our environment the child gets the default. */
 	unsetenv("PATH");
@@ -707,10 +717,7 @@ test_stdin_file(void **state)
 	assert_int_not_equal(tsp.sp_fd, -1);
 	assert_int_equal(deliver(), 0);
 	assert_string_equal(treplies[0], R_OK250);
-	got = slurp(tpath("in"), &len);
-	assert_int_equal(len, n);
-	assert_memory_equal(got, buf, n);
-	free(got);
+	assert_file_equal("in", buf, n);
 	snprintf(want, sizeof(want), "regular file %zu\n", n);
 	got = slurp(tpath("in.type"), NULL);
 	assert_string_equal(got, want);
@@ -725,18 +732,15 @@ test_stdin_file(void **state)
 static void
 test_stdin_late(void **state)
 {
-	char	*buf, *got;
-	size_t	 len, n = 1024 * 1024;
+	char	*buf;
+	size_t	 n = 1024 * 1024;
 
 	(void)state;
 	buf = random_message(n);
 	set_argv(script("p", "sleep 0.5; cat >\"$1\""), tpath("in"), NULL);
 	assert_int_equal(deliver(), 0);
 	assert_string_equal(treplies[0], R_OK250);
-	got = slurp(tpath("in"), &len);
-	assert_int_equal(len, n);
-	assert_memory_equal(got, buf, n);
-	free(got);
+	assert_file_equal("in", buf, n);
 	free(buf);
 }
 
@@ -748,8 +752,8 @@ test_stdin_late(void **state)
 static void
 test_stdin_orphan(void **state)
 {
-	char	*buf, *got;
-	size_t	 len, n = SPOOL_MEM_MAX / 2;
+	char	*buf;
+	size_t	 n = SPOOL_MEM_MAX / 2;
 	pid_t	 pid;
 	int	 i, status;
 
@@ -769,10 +773,7 @@ test_stdin_orphan(void **state)
 	assert_true(WIFSIGNALED(status));
 	for (i = 0; i < 500 && access(tpath("in"), F_OK) == -1; i++)
 		usleep(10000);
-	got = slurp(tpath("in"), &len);
-	assert_int_equal(len, n);
-	assert_memory_equal(got, buf, n);
-	free(got);
+	assert_file_equal("in", buf, n);
 	free(buf);
 }
 
