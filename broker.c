@@ -117,6 +117,8 @@ static long long		 bfdmax;	/* RLIMIT_NOFILE */
 /* In a session child: its socket to the broker, the last request id. */
 static int			 broker_sock = -1;
 static uint32_t			 broker_seq;
+/* Since the last BR_FORGET, AUTH was asked: the broker may hold a user. */
+static int			 broker_asked;
 
 /*
  * The request's envelope file, parsed in place: BEF_NFIXED strings, then
@@ -1141,6 +1143,7 @@ broker_auth(const char *user, const char *pass)
 
 	if (broker_sock == -1)
 		return AUTH_TEMPFAIL;
+	broker_asked = 1;
 	ba = xcalloc(1, sizeof(*ba));
 	ba->ba_type = BR_AUTH;
 	ba->ba_id = ++broker_seq;
@@ -1161,14 +1164,20 @@ broker_auth(const char *user, const char *pass)
 	return rv;
 }
 
-/* A new session, or STARTTLS: the user proved before is forgotten. */
+/*
+ * A new session, or STARTTLS: the user proved before is forgotten.  The
+ * broker remembers a user only after an AUTH request, so a child that
+ * asked none since the last BR_FORGET has nothing to make it forget,
+ * and the broker is not woken at every connection.
+ */
 void
 broker_forget(void)
 {
 	uint32_t	 type = BR_FORGET;
 
-	if (broker_sock != -1)
-		(void)broker_send(broker_sock, &type, sizeof(type), NULL, 0);
+	if (broker_sock != -1 && broker_asked &&
+	    broker_send(broker_sock, &type, sizeof(type), NULL, 0) == 0)
+		broker_asked = 0;
 }
 
 /*
