@@ -368,18 +368,30 @@ io_want(struct session *s, short plain)
  */
 
 /*
- * SIGTERM is blocked for the whole session (session_run) and let in only
- * inside ppoll(), as child_wait() does: one that comes just before a wait
- * ends it at once (EINTR) instead of being slept through until the
- * timeout, and no wait costs two sigprocmask(2) calls around it.
+ * SIGTERM is blocked for the whole session and let in only inside
+ * ppoll(): one that comes just before a wait ends it at once (EINTR)
+ * instead of being slept through until the timeout, and no wait costs
+ * two sigprocmask(2) calls around it.  A child blocks it once for its
+ * whole life and says so (session_sigmask); otherwise (the tests)
+ * session_run() blocks it for the session.
  */
 static sigset_t	 session_waitmask;
+static int	 session_held;		/* SIGTERM blocked by our caller */
+
+void
+session_sigmask(const sigset_t *waitmask)
+{
+	session_waitmask = *waitmask;
+	session_held = 1;
+}
 
 static void
 session_signals(int start)
 {
 	sigset_t	 term;
 
+	if (session_held)
+		return;
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	if (start && sigprocmask(SIG_BLOCK, &term, &session_waitmask) == -1)
@@ -2549,9 +2561,13 @@ session_run(const struct config *c, const struct listener *l, int fd,
     const struct sockaddr *sa, socklen_t salen)
 {
 	struct session	*s;
-	int		 fl, one = 1;
+	int		 fl;
 
-	/* The master accepts non-blocking sockets; tests may pass others. */
+	/*
+	 * The master accepts non-blocking sockets, with TCP_NODELAY from
+	 * their listener (listener_nodelay() in smtpd.c); tests may pass
+	 * others.
+	 */
 	if ((fl = fcntl(fd, F_GETFL)) == -1 || ((fl & O_NONBLOCK) == 0 &&
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)) {
 		log_warn("%s: fcntl", __func__);
@@ -2560,14 +2576,6 @@ session_run(const struct config *c, const struct listener *l, int fd,
 	}
 	session_signals(1);
 	s = session_new(c, l, fd, sa, salen);
-	/*
-	 * Replies are gathered in s_obuf and written at once, so Nagle
-	 * saves nothing: it would only hold the reply to a BDAT chunk
-	 * behind the client's delayed ACK of the replies before it.
-	 */
-	if (!l->l_unix)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
 	score_session(s->s_client.ci_addr, SS_INIT);
 	if (session_start(s, sa) == 0) {
 		session_greeting(s);

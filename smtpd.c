@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 
@@ -111,6 +112,7 @@ static struct childlist	 children = TAILQ_HEAD_INITIALIZER(children);
 static int		 spawn_fails;	/* children that died at start */
 static long long	 spawn_after;	/* back-off: no fork before */
 static long long	 accept_after;	/* accept() ran out of resources */
+static sigset_t		 child_waitmask; /* a child's, with SIGTERM let in */
 static int		 quitting;
 static long long	 quit_deadline;
 static int		 quit_termed;	/* busy children got SIGTERM */
@@ -218,6 +220,21 @@ listeners_close(struct config *c, int unlink_path)
 }
 
 /*
+ * A session gathers its replies and writes them at once, so Nagle saves
+ * nothing: it would only hold the reply to a BDAT chunk behind the
+ * client's delayed ACK of the replies before it.  Set on the listener,
+ * TCP_NODELAY is inherited by every socket accept() returns (Linux and
+ * the BSDs), which spares each session the call.  Not for UNIX sockets.
+ */
+static void
+listener_nodelay(int fd)
+{
+	int	 on = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
+/*
  * One TCP socket.  optional: the host may lack IPv6; then `*` and
  * `localhost` quietly listen on IPv4 only.
  */
@@ -259,6 +276,7 @@ listener_bind_inet(struct listener *l, int family, const char *host,
 		return -1;
 	}
 	freeaddrinfo(res);
+	listener_nodelay(fd);
 	l->l_fds[l->l_nfds++] = fd;
 	return 0;
 }
@@ -571,6 +589,8 @@ listener_adopt(const struct config *c, int fd, int activated, char *err,
 		    strerror(errno));
 		return -1;
 	}
+	if (!l->l_unix)
+		listener_nodelay(fd);
 	l->l_fds[l->l_nfds++] = fd;
 	l->l_activated |= activated;
 	log_info("listening on %s (inherited%s)", l->l_name,
@@ -776,13 +796,26 @@ child_sighandler(int sig)
 static void
 child_signals(void)
 {
+	sigset_t	 term;
+
 	/* poll() still fails with EINTR, which is how a session notices. */
 	util_signals(child_sighandler, SA_RESTART, SIGTERM, 0);
 	/* SIGUSR2 is the master's: `systemctl kill` signals every process. */
 	util_signals(SIG_IGN, 0, SIGHUP, SIGINT, SIGUSR2, SIGPIPE, 0);
 	util_signals(SIG_DFL, 0, SIGCHLD, 0);
-	/* The master forked with every signal blocked. */
+	/*
+	 * The master forked with every signal blocked.  SIGTERM stays so
+	 * for the child's whole life, let in only by the mask of the
+	 * ppoll() that waits (child_wait, session.c): one that comes while
+	 * the child is busy ends the next wait at once instead of being
+	 * slept through, at no cost per session.
+	 */
 	util_sigunblock();
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &term, &child_waitmask) == -1)
+		fatal("sigprocmask");
+	session_sigmask(&child_waitmask);
 }
 
 /* Nothing of the master's survives in a child but its own socket. */
@@ -859,45 +892,35 @@ child_broker_gone(void)
 
 /*
  * Wait for the master's next message.  SIGTERM is blocked except inside
- * ppoll(), so one that comes while idle is never slept through.  A child
- * whose broker is gone (it died, or had no room for our socket) could
- * deliver nothing: it exits, and the master makes a new one.
+ * ppoll() (child_signals), so one that comes while idle is never slept
+ * through.  A child whose broker is gone (it died, or had no room for
+ * our socket) could deliver nothing: it exits, and the master makes a
+ * new one.
  */
 static int
 child_wait(int fd)
 {
 	struct pollfd	 pfd[2];
-	sigset_t	 term, old;
-	int		 r = 0;
 
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &term, &old) == -1)
-		fatal("sigprocmask");
 	for (;;) {
-		if (session_quit) {
-			r = -1;
-			break;
-		}
+		if (session_quit)
+			return -1;
 		pfd[0].fd = fd;
 		pfd[1].fd = broker_socket();
 		pfd[0].events = POLLIN;
 		pfd[1].events = 0;
-		if (ppoll(pfd, 2, NULL, &old) >= 0) {
-			/* A client already sent to us is served all the same. */
-			if (pfd[1].revents & (POLLHUP | POLLERR)) {
-				log_warnx("no delivery broker; exiting");
-				child_exit = 1;
-				r = pfd[0].revents != 0 ? 0 : -1;
-			}
+		if (ppoll(pfd, 2, NULL, &child_waitmask) >= 0)
 			break;
-		}
 		if (errno != EINTR)
 			fatal("ppoll");
 	}
-	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
-		fatal("sigprocmask");
-	return r;
+	/* A client already sent to us is served all the same. */
+	if (pfd[1].revents & (POLLHUP | POLLERR)) {
+		log_warnx("no delivery broker; exiting");
+		child_exit = 1;
+		return pfd[0].revents != 0 ? 0 : -1;
+	}
+	return 0;
 }
 
 /* The next client socket, or -1 when the master says we are done. */

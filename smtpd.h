@@ -734,6 +734,7 @@ extern volatile sig_atomic_t session_quit;	/* SIGTERM in a child */
 extern int	(*session_peer_check)(const char *);
 extern int	(*session_auth_check)(const char *);
 extern void	(*session_auth_failed)(const char *);
+void		 session_sigmask(const sigset_t *);
 void		 session_run(const struct config *, const struct listener *,
 		    int, const struct sockaddr *, socklen_t);
 const char	*session_status_code(int, const char *);
