@@ -32,7 +32,7 @@ int		 policy_action(const char *, const char *, char *, size_t,
 
 /* score.c: the board a memfd holds, shared by the master and children */
 #define SCORE_MAGIC		0x736d7470	/* "smtp" */
-#define SCORE_VERSION		1
+#define SCORE_VERSION		2
 #define SCORE_SLOTS		(MAX_CLIENTS + MAX_PREFORK + 64)
 #define SCORE_READ_TRIES	8
 
@@ -45,6 +45,8 @@ struct score_slot {
 	_Atomic long long	 ss_since;	/* session start, epoch seconds */
 	_Atomic unsigned long long ss_bytes;	/* received in this session */
 	_Atomic unsigned int	 ss_msgs;	/* messages of this session */
+	_Atomic unsigned int	 ss_done;	/* connections the child ended */
+	_Atomic int		 ss_notify;	/* the master wants CHAN_IDLE */
 	char			 ss_addr[64];	/* client, "" for UNIX */
 };
 

@@ -230,14 +230,23 @@ score_count(enum score_counter c)
 	score_add(c, 1);
 }
 
+static int
+score_dead(int pid)
+{
+	return pid != 0 && kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
 /*
- * A slot whose master is gone (killed: it could not release it) is
- * free; so are its children, which exit when their master does.
+ * A slot whose master is gone (killed: it could not release it) is free
+ * once its child is gone too: a busy child outlives its master until
+ * the end of its session, and still counts in its slot (score_ended).
  */
 static int
-score_orphan(int owner)
+score_orphan(const struct score_slot *ss, int owner)
 {
-	return owner != 0 && kill((pid_t)owner, 0) == -1 && errno == ESRCH;
+	int	 pid = atomic_load(&ss->ss_pid);
+
+	return score_dead(owner) && (pid == 0 || score_dead(pid));
 }
 
 /*
@@ -254,12 +263,14 @@ score_claim(void)
 	for (i = 0; i < SCORE_SLOTS; i++) {
 		want = atomic_load(&board->sb_slots[i].ss_owner);
 		if (want != 0 && (i >= atomic_load(&board->sb_used) ||
-		    !score_orphan(want)))
+		    !score_orphan(&board->sb_slots[i], want)))
 			continue;
 		if (!atomic_compare_exchange_strong(&board->sb_slots[i].ss_owner,
 		    &want, (int)getpid()))
 			continue;
 		atomic_store(&board->sb_slots[i].ss_pid, 0);
+		atomic_store(&board->sb_slots[i].ss_done, 0);
+		atomic_store(&board->sb_slots[i].ss_notify, 0);
 		used = atomic_load(&board->sb_used);
 		while (used < i + 1 && !atomic_compare_exchange_weak(
 		    &board->sb_used, &used, i + 1))
@@ -400,7 +411,7 @@ score_slot(int i, struct score_view *v)
 		return -1;
 	ss = &board->sb_slots[i];
 	if ((v->sv_pid = atomic_load(&ss->ss_pid)) == 0 ||
-	    score_orphan(atomic_load(&ss->ss_owner)))
+	    score_orphan(ss, atomic_load(&ss->ss_owner)))
 		return -1;
 	for (tries = 0; tries < SCORE_READ_TRIES; tries++) {
 		s1 = atomic_load_explicit(&ss->ss_seq, memory_order_acquire);
@@ -575,4 +586,48 @@ score_print_metrics(FILE *fp)
 	score_print_family(fp, "smtpd_build_info", "gauge",
 	    "The version of smtpd.");
 	fprintf(fp, "smtpd_build_info{version=\"%s\"} 1\n", SMTPD_VERSION);
+}
+
+/*
+ * Idle again without a message: a child counts the connections it ended
+ * in its slot, and the master, which counts those it handed over, sees
+ * a child idle when the two agree (score_done).  The master is woken by
+ * a CHAN_IDLE only when it asked for one (score_notify): while it waits
+ * for a child to end (shutdown, reload, no child to take a connection),
+ * not after every session.  Both sides store, then load, with
+ * sequentially consistent atomics: of a flag raised while a child ends
+ * its session, and of the count it raises, one side sees the other's.
+ */
+
+/* In a child, at the end of a connection: 1 if the master wants word. */
+int
+score_ended(uint32_t *done)
+{
+	if (self == NULL) {
+		*done = 0;
+		return 1;
+	}
+	*done = atomic_fetch_add(&self->ss_done, 1) + 1;
+	return atomic_load(&self->ss_notify) != 0;
+}
+
+/*
+ * In the master: how many connections the child pid in slot has ended;
+ * -1 when the slot is not (yet) that child's.
+ */
+int
+score_done(int slot, pid_t pid, uint32_t *done)
+{
+	if (board == NULL || slot < 0 || slot >= SCORE_SLOTS ||
+	    atomic_load(&board->sb_slots[slot].ss_pid) != (int)pid)
+		return -1;
+	*done = atomic_load(&board->sb_slots[slot].ss_done);
+	return 0;
+}
+
+void
+score_notify(int slot, int on)
+{
+	if (board != NULL && slot >= 0 && slot < SCORE_SLOTS)
+		atomic_store(&board->sb_slots[slot].ss_notify, on);
 }

@@ -85,6 +85,8 @@ struct child {
 	char			 ch_addr[64];	/* peer of the busy session */
 	int			 ch_slot;	/* in the scoreboard, or -1 */
 	int			 ch_metrics;	/* busy with a metrics scrape */
+	uint32_t		 ch_sent;	/* connections handed over */
+	int			 ch_notify;	/* asked for CHAN_IDLE (score.c) */
 	struct pollref		 ch_ref;	/* its entry in the epoll set */
 };
 TAILQ_HEAD(childlist, child);
@@ -155,6 +157,7 @@ static void	 master_broker(void);
 static void	 master_broker_exited(int);
 static void	 master_broker_check(void);
 static void	 master_renew(void);
+static void	 pool_auth(struct child *, const struct chan_msg *);
 
 static void
 usage(void)
@@ -783,6 +786,24 @@ master_hostname(void)
 }
 
 /*
+ * RFC 5321 3.8: 421, then close; best effort, never blocking.  RFC 2034:
+ * with the code the session's replies have, when they have one.
+ */
+static void
+refuse_421(int fd, const char *text)
+{
+	char	 buf[REPLY_MAX];
+	int	 n;
+
+	n = snprintf(buf, sizeof(buf), "421 %s%s%s %s\r\n",
+	    conf->c_enhanced ? session_status_code(421, NULL) : "",
+	    conf->c_enhanced ? " " : "", master_hostname(), text);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		(void)send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)close(fd);
+}
+
+/*
  * The child side: from fork() to exit, never returning to the master.
  */
 
@@ -923,6 +944,20 @@ child_wait(int fd)
 	return 0;
 }
 
+/*
+ * SIGTERM came with connections already handed to us (the master had
+ * counted us idle): each gets the 421 a session would give.
+ */
+static void
+child_refuse_pending(int fd)
+{
+	struct chan_msg	 m;
+
+	while (chan_recv(fd, &m) > 0)
+		if (m.cm_fd != -1)
+			refuse_421(m.cm_fd, "Service shutting down");
+}
+
 /* The next client socket, or -1 when the master says we are done. */
 static int
 child_recv(int fd, struct handoff *h)
@@ -931,8 +966,11 @@ child_recv(int fd, struct handoff *h)
 	int		 r;
 
 	for (;;) {
-		if (child_wait(fd) == -1)
+		if (child_wait(fd) == -1) {
+			if (session_quit)
+				child_refuse_pending(fd);
 			return -1;
+		}
 		if ((r = chan_recv(fd, &m)) == 0 ||
 		    (r == -1 && errno != EAGAIN && errno != EINTR &&
 		    errno != EBADMSG)) {
@@ -1012,6 +1050,7 @@ child_main(int fd, int broker)
 	struct handoff	 h;
 	struct listener	*l;
 	char		 addr[64], port[8];
+	uint32_t	 done;
 	int		 cfd, n;
 
 	log_procinit("child");
@@ -1045,7 +1084,9 @@ child_main(int fd, int broker)
 		    (conf->c_lim.lim_maxsessions > 0 &&
 		    n >= conf->c_lim.lim_maxsessions))
 			break;
-		if (chan_send(fd, CHAN_IDLE, 0, NULL, 0, -1) == -1)
+		/* Told only when the master waits for it (score_ended). */
+		if (score_ended(&done) &&
+		    chan_send(fd, CHAN_IDLE, done, NULL, 0, -1) == -1)
 			break;
 	}
 	exit(child_exit);
@@ -1179,10 +1220,22 @@ pool_spawn(void)
 	return ch;
 }
 
-/* Closing its socket tells a child to exit once it is idle. */
+/*
+ * Closing its socket tells a child to exit once it is idle.  What it
+ * sent that we have not read goes with the socket, but for the AUTH
+ * failures it reported: they still count (anvil.c).
+ */
 static void
 pool_retire(struct child *ch)
 {
+	struct chan_msg	 m;
+
+	while (ch->ch_fd != -1 && chan_recv(ch->ch_fd, &m) > 0) {
+		if (m.cm_hdr.ch_type == CHAN_AUTH_FAILED)
+			pool_auth(ch, &m);
+		else if (m.cm_fd != -1)
+			(void)close(m.cm_fd);
+	}
 	pool_close(ch);
 	ch->ch_state = CH_RETIRED;
 }
@@ -1193,6 +1246,75 @@ pool_gone(struct child *ch)
 {
 	pool_close(ch);
 	ch->ch_state = CH_GONE;
+}
+
+/* The child's session ended: it is idle again. */
+static void
+pool_idle_again(struct child *ch)
+{
+	ch->ch_addr[0] = '\0';
+	ch->ch_state = CH_IDLE;
+	ch->ch_metrics = 0;
+	spawn_fails = 0;
+	/* An older generation never gets another connection. */
+	if (ch->ch_gen != gen || quitting)
+		pool_retire(ch);
+}
+
+/*
+ * A busy child that has ended every connection it was handed is idle,
+ * whether or not it said so (score_ended).
+ */
+static void
+pool_sync(struct child *ch)
+{
+	uint32_t	 done;
+
+	if (ch->ch_state == CH_BUSY && score_done(ch->ch_slot, ch->ch_pid,
+	    &done) == 0 && done == ch->ch_sent)
+		pool_idle_again(ch);
+}
+
+/* Idle and busy children, for the status lines. */
+static void
+pool_tally(int *idle, int *busy)
+{
+	struct child	*ch;
+
+	*idle = *busy = 0;
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		pool_sync(ch);
+		if (ch->ch_state == CH_IDLE)
+			(*idle)++;
+		else if (ch->ch_state == CH_BUSY)
+			(*busy)++;
+	}
+}
+
+/*
+ * Busy children say when they end a connection (CHAN_IDLE) only while
+ * we wait for that: at shutdown, for an older generation, or while the
+ * listeners are out of the poll set for want of a child.  Returns 1 when
+ * one turned out idle meanwhile: the caller looks again before sleeping.
+ */
+static int
+pool_notify(void)
+{
+	struct child	*ch;
+	int		 want, changed = 0;
+
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		if (ch->ch_state != CH_BUSY || ch->ch_slot == -1)
+			continue;
+		want = quitting || ch->ch_gen != gen || !ep_listening;
+		if (want == ch->ch_notify)
+			continue;
+		ch->ch_notify = want;
+		score_notify(ch->ch_slot, want);
+		pool_sync(ch);
+		changed |= ch->ch_state != CH_BUSY;
+	}
+	return changed;
 }
 
 /*
@@ -1207,6 +1329,7 @@ pool_count(int *idle, int *active, int *dying)
 
 	*idle = *active = *dying = 0;
 	TAILQ_FOREACH(ch, &children, ch_entry) {
+		pool_sync(ch);
 		/* A scrape is no client: it never counts for max-clients. */
 		if (ch->ch_state == CH_RETIRED ||
 		    (ch->ch_state == CH_BUSY && ch->ch_metrics))
@@ -1224,9 +1347,11 @@ pool_idle(void)
 {
 	struct child	*ch;
 
-	TAILQ_FOREACH(ch, &children, ch_entry)
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		pool_sync(ch);
 		if (ch->ch_state == CH_IDLE && ch->ch_gen == gen)
 			return ch;
+	}
 	return NULL;
 }
 
@@ -1236,9 +1361,11 @@ pool_peer_count(const char *addr)
 	struct child	*ch;
 	int		 n = 0;
 
-	TAILQ_FOREACH(ch, &children, ch_entry)
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		pool_sync(ch);
 		if (ch->ch_state == CH_BUSY && strcmp(ch->ch_addr, addr) == 0)
 			n++;
+	}
 	return n;
 }
 
@@ -1361,19 +1488,6 @@ pool_auth(struct child *ch, const struct chan_msg *m)
 		log_warn("%s: send to child %ld", __func__, (long)ch->ch_pid);
 }
 
-/* The child's session ended: it is idle again. */
-static void
-pool_idle_again(struct child *ch)
-{
-	ch->ch_addr[0] = '\0';
-	ch->ch_state = CH_IDLE;
-	ch->ch_metrics = 0;
-	spawn_fails = 0;
-	/* An older generation never gets another connection. */
-	if (ch->ch_gen != gen || quitting)
-		pool_retire(ch);
-}
-
 /* A child wrote.  EOF: it is exiting or died. */
 static void
 pool_report(struct child *ch)
@@ -1394,11 +1508,15 @@ pool_report(struct child *ch)
 	}
 	if (ch->ch_state == CH_BUSY && m.cm_hdr.ch_type == CHAN_PEER)
 		pool_peer(ch, &m);
-	else if (ch->ch_state == CH_BUSY && (m.cm_hdr.ch_type ==
-	    CHAN_AUTH_ASK || m.cm_hdr.ch_type == CHAN_AUTH_FAILED))
+	else if ((ch->ch_state == CH_BUSY && m.cm_hdr.ch_type ==
+	    CHAN_AUTH_ASK) || m.cm_hdr.ch_type == CHAN_AUTH_FAILED)
 		pool_auth(ch, &m);
-	else if (m.cm_hdr.ch_type == CHAN_IDLE)
-		pool_idle_again(ch);
+	else if (m.cm_hdr.ch_type == CHAN_IDLE) {
+		/* One we already saw in the scoreboard is old news. */
+		if (ch->ch_state == CH_BUSY && (ch->ch_slot == -1 ||
+		    m.cm_hdr.ch_id == ch->ch_sent))
+			pool_idle_again(ch);
+	}
 	else
 		chan_drop(&m, "not expected from a child");
 }
@@ -1515,16 +1633,7 @@ master_send(struct child *ch, const struct handoff *h, int fd)
 static void
 master_refuse(int fd, const char *addr, const char *why)
 {
-	char	 buf[REPLY_MAX];
-	int	 n;
-
-	/* RFC 2034: the code of the session's replies, when they have. */
-	n = snprintf(buf, sizeof(buf), "421 %s%s%s " REFUSE_TEXT "\r\n",
-	    conf->c_enhanced ? session_status_code(421, NULL) : "",
-	    conf->c_enhanced ? " " : "", master_hostname());
-	if (n > 0 && (size_t)n < sizeof(buf))
-		(void)send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-	(void)close(fd);
+	refuse_421(fd, REFUSE_TEXT);
 	log_warnx("refused %s: %s", addr[0] != '\0' ? addr : "local client",
 	    why);
 }
@@ -1573,8 +1682,10 @@ master_dispatch(const struct handoff *h, int fd, int metrics)
 			return NULL;
 		}
 		dispatch_fd = -1;
-		if (master_send(ch, h, fd) == 0)
+		if (master_send(ch, h, fd) == 0) {
+			ch->ch_sent++;
 			return ch;
+		}
 		pool_gone(ch);
 	}
 	return NULL;
@@ -1591,9 +1702,11 @@ master_busy(int metrics)
 	struct child	*ch;
 	int		 n = 0;
 
-	TAILQ_FOREACH(ch, &children, ch_entry)
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		pool_sync(ch);
 		if (ch->ch_state == CH_BUSY && ch->ch_metrics == metrics)
 			n++;
+	}
 	return n;
 }
 
@@ -1779,9 +1892,11 @@ master_renew(void)
 	struct child	*ch;
 
 	gen++;
-	TAILQ_FOREACH(ch, &children, ch_entry)
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		pool_sync(ch);
 		if (ch->ch_state != CH_BUSY)
 			pool_retire(ch);
+	}
 }
 
 /* The next ticket key is due TLS_TICKET_ROTATE seconds after a load. */
@@ -1882,9 +1997,11 @@ master_shutdown(int handover)
 		free(pidfile);
 		pidfile = NULL;
 	}
-	TAILQ_FOREACH(ch, &children, ch_entry)
+	TAILQ_FOREACH(ch, &children, ch_entry) {
+		pool_sync(ch);
 		if (ch->ch_state != CH_BUSY)
 			pool_retire(ch);
+	}
 }
 
 /*
@@ -2038,19 +2155,13 @@ master_upgrade_timer(long long now)
 static void
 master_notify_status(const char *also)
 {
-	struct child	*ch;
 	char		 line[sizeof(status_last)];
-	int		 idle = 0, busy = 0;
+	int		 idle, busy;
 
 	/* Draining after an upgrade, this is no longer systemd's MAINPID. */
 	if (systemd_notify_socket() == NULL || quitting)
 		return;
-	TAILQ_FOREACH(ch, &children, ch_entry) {
-		if (ch->ch_state == CH_IDLE)
-			idle++;
-		else if (ch->ch_state == CH_BUSY)
-			busy++;
-	}
+	pool_tally(&idle, &busy);
 	(void)snprintf(line, sizeof(line), "%d sessions, %d idle children, "
 	    "%llu messages accepted", busy, idle, score_get(SC_MSG_2XX));
 	status_next = util_now_ms() + STATUS_INTERVAL * 1000LL;
@@ -2302,6 +2413,8 @@ master_loop(void)
 		if (now >= status_next)
 			master_notify_status("");
 		n = master_pollset(now);
+		if (pool_notify())
+			continue;
 		if (poll(pfds, n, master_timeout(now)) == -1) {
 			if (errno != EINTR)
 				fatal("poll");
@@ -2331,18 +2444,12 @@ master_loop(void)
 static void
 master_status(FILE *fp, int verbose)
 {
-	struct child	*ch;
 	struct tm	 tm;
 	char		 when[32];
 	long long	 up = (long long)time(NULL) - score_started();
-	int		 idle = 0, busy = 0;
+	int		 idle, busy;
 
-	TAILQ_FOREACH(ch, &children, ch_entry) {
-		if (ch->ch_state == CH_IDLE)
-			idle++;
-		else if (ch->ch_state == CH_BUSY)
-			busy++;
-	}
+	pool_tally(&idle, &busy);
 	fprintf(fp, "smtpd %s, pid %ld, up %lldd %02lld:%02lld:%02lld%s\n",
 	    SMTPD_VERSION, (long)getpid(), up / 86400, up / 3600 % 24,
 	    up / 60 % 60, up % 60, quitting ? ", shutting down" : "");

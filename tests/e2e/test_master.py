@@ -55,6 +55,33 @@ class TestMaxClients(SmtpdTest):
         c3.check("NOOP", "250 OK")
 
 
+class TestIdleWithoutWake(SmtpdTest):
+    """A child that ends its session is idle again for the master by the
+    scoreboard, without a message that wakes it: the master wakes about
+    once per connection, to accept it."""
+    CONFIG = RECORD
+    OPTS = {"prefork": 2}
+
+    def switches(self):
+        with open("/proc/%d/status" % self.d.pid) as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches"):
+                    return int(line.split()[1])
+        return 0
+
+    def test_master_woken_once_per_connection(self):
+        n = 40
+        before = self.switches()
+        for _ in range(n):
+            c, greeting = self.d.connect_retry()
+            self.assertEqual(greeting, "220 mx.test ESMTP smtpd")
+            c.check("QUIT", "221 Bye")
+            c.expect_closed()
+        woken = self.switches() - before
+        # A message from each child at the end of its session made it two.
+        self.assertLess(woken, 1.5 * n, woken)
+
+
 class TestConcurrency(SmtpdTest):
     CONFIG = RECORD + "\nmax-clients 8\nreceived-header no"
     OPTS = {"prefork": 2}
