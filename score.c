@@ -256,17 +256,20 @@ score_orphan(const struct score_slot *ss, int owner)
 int
 score_claim(void)
 {
-	int	 i, want, used;
+	int	 i, want, used, me;
 
 	if (board == NULL)
 		return -1;
+	me = (int)getpid();
 	for (i = 0; i < SCORE_SLOTS; i++) {
 		want = atomic_load(&board->sb_slots[i].ss_owner);
-		if (want != 0 && (i >= atomic_load(&board->sb_used) ||
+		/* Ours are in use: no kill(2) to find that out. */
+		if (want != 0 && (want == me ||
+		    i >= atomic_load(&board->sb_used) ||
 		    !score_orphan(&board->sb_slots[i], want)))
 			continue;
 		if (!atomic_compare_exchange_strong(&board->sb_slots[i].ss_owner,
-		    &want, (int)getpid()))
+		    &want, me))
 			continue;
 		atomic_store(&board->sb_slots[i].ss_pid, 0);
 		atomic_store(&board->sb_slots[i].ss_done, 0);

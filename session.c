@@ -2556,24 +2556,18 @@ session_greeting(struct session *s)
 	s->s_nocode = 0;
 }
 
+/*
+ * One session on fd, to its end; fd is closed.  fd is a non-blocking
+ * socket: the master accepts with SOCK_NONBLOCK and a descriptor passed
+ * over the socketpair keeps the flag; TCP_NODELAY comes from the
+ * listener (listener_nodelay() in smtpd.c).
+ */
 void
 session_run(const struct config *c, const struct listener *l, int fd,
     const struct sockaddr *sa, socklen_t salen)
 {
 	struct session	*s;
-	int		 fl;
 
-	/*
-	 * The master accepts non-blocking sockets, with TCP_NODELAY from
-	 * their listener (listener_nodelay() in smtpd.c); tests may pass
-	 * others.
-	 */
-	if ((fl = fcntl(fd, F_GETFL)) == -1 || ((fl & O_NONBLOCK) == 0 &&
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)) {
-		log_warn("%s: fcntl", __func__);
-		close(fd);
-		return;
-	}
 	session_signals(1);
 	s = session_new(c, l, fd, sa, salen);
 	score_session(s->s_client.ci_addr, SS_INIT);
