@@ -57,6 +57,31 @@ content_keep(struct content *ct, const char *p, size_t n)
 }
 
 /*
+ * The common case, done with memchr(): whole lines that end in CRLF and
+ * hold no other CR or LF.  Counts them as content_write() would and
+ * returns how many octets they take; content_write() goes on from there.
+ */
+static size_t
+content_lines(struct content *ct, const char *p, size_t n)
+{
+	const char	*lf, *at = p, *end = p + n;
+	size_t		 len;
+
+	while (at < end && (lf = memchr(at, '\n', (size_t)(end - at))) !=
+	    NULL) {
+		/* The line's octets with its CR, and then its LF. */
+		len = (size_t)(lf - at);
+		if (len == 0 || lf[-1] != '\r' ||
+		    memchr(at, '\r', len - 1) != NULL)
+			break;
+		content_line(ct, len + 1);
+		ct->ct_linelen = 0;
+		at = lf + 1;
+	}
+	return (size_t)(at - p);
+}
+
+/*
  * n octets of the message.  Only CRLF ends a line; a CR whose LF is in
  * the next call is remembered (ct_cr), so chunks may split the message
  * anywhere.  Under `normalize` a bare LF is written as CRLF: what came
@@ -67,7 +92,8 @@ content_write(struct content *ct, const char *p, size_t n)
 {
 	size_t	 i, j, from = 0;
 
-	for (i = 0; i < n; i = j) {
+	/* A CR left by the last call may pair with a LF at p[0]: not here. */
+	for (i = ct->ct_cr ? 0 : content_lines(ct, p, n); i < n; i = j) {
 		j = i + 1;
 		if (p[i] != '\r' && p[i] != '\n') {
 			/* A run without CR or LF: only counted. */

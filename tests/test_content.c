@@ -114,6 +114,23 @@ test_line_length(void **state)
 	check("1234\r12345\r\n", 10, BARE_KEEP, 1, 1, NULL);
 }
 
+/*
+ * Whole CRLF lines take content.c's memchr() path, the rest the octet
+ * by octet one: the same verdicts wherever one hands over to the other.
+ */
+static void
+test_lines_then_octets(void **state)
+{
+	(void)state;
+	check("ab\r\ncd\r\n\r\nx\ry\r\nz\n", 100, BARE_KEEP, 0, 1,
+	    "ab\r\ncd\r\n\r\nx\ry\r\nz\n");
+	check("ab\r\ncd\r\nz\n\r\n", 100, BARE_NORMALIZE, 0, 1,
+	    "ab\r\ncd\r\nz\r\n\r\n");
+	check("12\r\n1234567\r\n123456789\r\n", 10, BARE_KEEP, 1, 0, NULL);
+	check("12\r\n12345678\r\n\r\r\n", 10, BARE_KEEP, 0, 1, NULL);
+	check("\r\n\r\n\n", 100, BARE_REJECT, 0, 1, NULL);
+}
+
 /* DATA's transparency dot counts for the line but is not kept. */
 static void
 test_count(void **state)
@@ -141,6 +158,7 @@ main(void)
 		cmocka_unit_test(test_normalize),
 		cmocka_unit_test(test_reject),
 		cmocka_unit_test(test_line_length),
+		cmocka_unit_test(test_lines_then_octets),
 		cmocka_unit_test(test_count),
 	};
 
