@@ -82,6 +82,34 @@ class TestIdleWithoutWake(SmtpdTest):
         self.assertLess(woken, 1.5 * n, woken)
 
 
+class TestChildTermedWithHandoff(SmtpdTest):
+    """A child that gets SIGTERM with a connection already handed to it
+    (the master counted it idle) answers that client 421, not a silent
+    close."""
+    CONFIG = RECORD
+    OPTS = {"prefork": 1}
+
+    def test_pending_connection_gets_421(self):
+        kids = wait_for(lambda: self.d.children(), 3.0)
+        self.assertEqual(len(kids), 1, kids)
+        child = kids[0]
+        os.kill(child, signal.SIGSTOP)
+        try:
+            c = self.connect(greeting=False)
+            # The hand-off waits in the stopped child's socket.
+            self.assertTrue(wait_for(
+                lambda: len(self.d.children()) > 1, 3.0))
+            os.kill(child, signal.SIGTERM)
+        finally:
+            os.kill(child, signal.SIGCONT)
+        c.expect("421 mx.test Service shutting down")
+        c.expect_closed()
+        self.assertTrue(wait_for(lambda: not pid_alive(child), 3.0))
+        c2, greeting = self.d.connect_retry()
+        self.assertEqual(greeting, "220 mx.test ESMTP smtpd")
+        c2.check("QUIT", "221 Bye")
+
+
 class TestConcurrency(SmtpdTest):
     CONFIG = RECORD + "\nmax-clients 8\nreceived-header no"
     OPTS = {"prefork": 2}
