@@ -48,6 +48,7 @@
 #define CHILD_MMAP_MIN		(64 * 1024)	/* M_MMAP_THRESHOLD */
 #define MASTER_EVENTS		256	/* epoll events read at once */
 #define CHILD_TRIM_MIN		(128 * 1024)	/* M_TRIM_THRESHOLD */
+#define CHILD_NOBROKER		3	/* a child's exit status: broker gone */
 
 /*
  * Where a child is in its life, as the master sees it.  A child is
@@ -894,7 +895,19 @@ child_drop(void)
 		fatalx("privileges not dropped");
 }
 
-/* The broker closed our socket (it died): nothing can be delivered. */
+/*
+ * The broker closed our socket (it died, or had no room for it): nothing
+ * can be delivered.  The exit status tells the master that this is no
+ * failure of the child's, which a back-off would answer.
+ */
+static void
+child_no_broker(void)
+{
+	if (child_exit != CHILD_NOBROKER)
+		log_warnx("no delivery broker; exiting");
+	child_exit = CHILD_NOBROKER;
+}
+
 static int
 child_broker_gone(void)
 {
@@ -903,11 +916,8 @@ child_broker_gone(void)
 	pfd.fd = broker_socket();
 	pfd.events = 0;
 	if (child_exit || (poll(&pfd, 1, 0) == 1 &&
-	    (pfd.revents & (POLLHUP | POLLERR)))) {
-		if (!child_exit)
-			log_warnx("no delivery broker; exiting");
-		child_exit = 1;
-	}
+	    (pfd.revents & (POLLHUP | POLLERR))))
+		child_no_broker();
 	return child_exit;
 }
 
@@ -937,8 +947,7 @@ child_wait(int fd)
 	}
 	/* A client already sent to us is served all the same. */
 	if (pfd[1].revents & (POLLHUP | POLLERR)) {
-		log_warnx("no delivery broker; exiting");
-		child_exit = 1;
+		child_no_broker();
 		return pfd[0].revents != 0 ? 0 : -1;
 	}
 	return 0;
@@ -1401,6 +1410,14 @@ pool_exited(struct child *ch, int status)
 		    (long)ch->ch_pid, WTERMSIG(status),
 		    strsignal(WTERMSIG(status)));
 		bad = 1;
+	} else if (WIFEXITED(status) &&
+	    WEXITSTATUS(status) == CHILD_NOBROKER) {
+		/*
+		 * Its broker died, maybe before we reaped the broker: the
+		 * broker's restart is what backs off (master_broker).
+		 */
+		log_info("child %ld exited: no delivery broker",
+		    (long)ch->ch_pid);
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 		log_warnx("child %ld exited with status %d",
 		    (long)ch->ch_pid, WEXITSTATUS(status));
@@ -1409,10 +1426,7 @@ pool_exited(struct child *ch, int status)
 		log_debug("child %ld exited", (long)ch->ch_pid);
 	if (bad)
 		score_count(SC_CHILD_FAILED);
-	/*
-	 * One of an older generation was retired (a reload, or its broker
-	 * died: then a busy one exits 1 after its session): no back-off.
-	 */
+	/* One of an older generation was retired (a reload): no back-off. */
 	if (bad && ch->ch_state != CH_RETIRED && ch->ch_gen == gen &&
 	    !quitting && age < SPAWN_QUICK_MS)
 		pool_backoff("children fail at startup");
