@@ -1525,14 +1525,12 @@ pool_report(struct child *ch)
 	else if ((ch->ch_state == CH_BUSY && m.cm_hdr.ch_type ==
 	    CHAN_AUTH_ASK) || m.cm_hdr.ch_type == CHAN_AUTH_FAILED)
 		pool_auth(ch, &m);
-	else if (m.cm_hdr.ch_type == CHAN_IDLE) {
-		/* One we already saw in the scoreboard is old news. */
-		if (ch->ch_state == CH_BUSY && (ch->ch_slot == -1 ||
-		    m.cm_hdr.ch_id == ch->ch_sent))
-			pool_idle_again(ch);
-	}
-	else
+	else if (m.cm_hdr.ch_type != CHAN_IDLE)
 		chan_drop(&m, "not expected from a child");
+	/* One we already saw in the scoreboard is old news. */
+	else if (ch->ch_state == CH_BUSY && (ch->ch_slot == -1 ||
+	    m.cm_hdr.ch_id == ch->ch_sent))
+		pool_idle_again(ch);
 }
 
 /*
