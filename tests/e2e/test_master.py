@@ -9,8 +9,8 @@ import time
 import unittest
 
 from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, listening_tcp,
-                     ehlo_lines, pid_alive, smtpd_path, socket_inode,
-                     wait_for)
+                     ehlo_lines, pid_alive, pid_title, smtpd_path,
+                     socket_inode, wait_for)
 
 TOO_MANY = "421 mx.test Service not available, too many connections"
 DATA_354 = "354 End data with <CR><LF>.<CR><LF>"
@@ -90,21 +90,31 @@ class TestChildTermedWithHandoff(SmtpdTest):
     OPTS = {"prefork": 1}
 
     def test_pending_connection_gets_421(self):
-        kids = wait_for(lambda: self.d.children(), 3.0)
-        self.assertEqual(len(kids), 1, kids)
-        child = kids[0]
-        os.kill(child, signal.SIGSTOP)
+        # Every child idle (the harness's probe may still be ending in
+        # one), then all stopped: the connection waits in one's socket.
+        def all_idle():
+            kids = self.d.children()
+            if kids and all("idle" in pid_title(k) for k in kids):
+                return kids
+            return None
+        stopped = wait_for(all_idle, 5.0)
+        self.assertTrue(stopped, self.d.children())
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
         try:
             c = self.connect(greeting=False)
-            # The hand-off waits in the stopped child's socket.
+            # Handed over: the master makes a child to be idle instead.
             self.assertTrue(wait_for(
-                lambda: len(self.d.children()) > 1, 3.0))
-            os.kill(child, signal.SIGTERM)
+                lambda: set(self.d.children()) - set(stopped), 5.0))
+            for pid in stopped:
+                os.kill(pid, signal.SIGTERM)
         finally:
-            os.kill(child, signal.SIGCONT)
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
         c.expect("421 mx.test Service shutting down")
         c.expect_closed()
-        self.assertTrue(wait_for(lambda: not pid_alive(child), 3.0))
+        self.assertTrue(wait_for(
+            lambda: not any(pid_alive(p) for p in stopped), 5.0))
         c2, greeting = self.d.connect_retry()
         self.assertEqual(greeting, "220 mx.test ESMTP smtpd")
         c2.check("QUIT", "221 Bye")
