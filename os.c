@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "smtpd.h"
@@ -64,6 +66,33 @@ os_pidfd_open(pid_t pid)
 	return fd;
 #else
 	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/*
+ * The scheduler's batch class for the calling process (SCHED_BATCH,
+ * Linux 2.6.16): when its client's next command wakes it, it waits for
+ * the task running on that CPU to use up its slice instead of preempting
+ * it.  A session child sleeps and wakes at every command, and each
+ * preemption was a switch of address space both ways.  Only from the
+ * default class: a policy the administrator set (chrt(1), systemd's
+ * CPUSchedulingPolicy=) is left as it is (EPERM).
+ */
+int
+os_sched_batch(void)
+{
+#ifdef SCHED_BATCH
+	struct sched_param	 sp;
+
+	if (sched_getscheduler(0) != SCHED_OTHER) {
+		errno = EPERM;
+		return -1;
+	}
+	memset(&sp, 0, sizeof(sp));
+	return sched_setscheduler(0, SCHED_BATCH, &sp);
+#else
 	errno = ENOSYS;
 	return -1;
 #endif

@@ -1063,6 +1063,9 @@ child_main(int fd, int broker)
 	int		 cfd, n;
 
 	log_procinit("child");
+	if (os_sched_batch() == -1)
+		log_debug("child keeps its scheduling class: %s",
+		    strerror(errno));
 	child_malloc();
 	child_fd = fd;
 	broker_attach(broker);

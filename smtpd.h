@@ -832,6 +832,7 @@ void		 anvil_clear(void);
 int		 os_memfd(const char *);
 int		 os_tmpfile(const char *);
 int		 os_pidfd_open(pid_t);
+int		 os_sched_batch(void);
 
 /* util.c */
 void		*xmalloc(size_t);

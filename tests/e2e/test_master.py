@@ -120,6 +120,41 @@ class TestChildTermedWithHandoff(SmtpdTest):
         c2.check("QUIT", "221 Bye")
 
 
+class TestSchedulingClass(unittest.TestCase):
+    """smtpd.8 Process model: session children run in the batch
+    scheduling class when smtpd starts in the default one; the master and
+    the delivery broker (and so the programs it starts) stay in it, and a
+    class the administrator chose is kept everywhere."""
+
+    def policies(self, wrapper=()):
+        with Smtpd(RECORD, prefork=2, wrapper=wrapper) as d:
+            c = d.connect()
+            c.check("QUIT", "221 Bye")
+            # A child titles itself idle once it has set its class.
+            def all_idle():
+                kids = d.children()
+                if kids and all("idle" in pid_title(k) for k in kids):
+                    return kids
+                return None
+            kids = wait_for(all_idle, 5.0)
+            self.assertTrue(kids, d.children())
+            return (os.sched_getscheduler(d.pid),
+                    os.sched_getscheduler(d.broker()),
+                    {os.sched_getscheduler(k) for k in kids})
+
+    def test_children_batch(self):
+        master, broker, kids = self.policies()
+        self.assertEqual(master, os.SCHED_OTHER)
+        self.assertEqual(broker, os.SCHED_OTHER)
+        self.assertEqual(kids, {os.SCHED_BATCH})
+
+    def test_chosen_class_kept(self):
+        master, broker, kids = self.policies(["chrt", "--idle", "0"])
+        self.assertEqual(master, os.SCHED_IDLE)
+        self.assertEqual(broker, os.SCHED_IDLE)
+        self.assertEqual(kids, {os.SCHED_IDLE})
+
+
 class TestConcurrency(SmtpdTest):
     CONFIG = RECORD + "\nmax-clients 8\nreceived-header no"
     OPTS = {"prefork": 2}
