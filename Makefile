@@ -70,7 +70,7 @@ CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
 # The bench's clients (contrib/bench), built by make bench and make test.
 BENCHDIR =	$(BUILDDIR)/contrib/bench
 BENCHBINS =	$(BENCHDIR)/bdat-client $(BENCHDIR)/tls-client \
-		$(BENCHDIR)/spawn-floor
+		$(BENCHDIR)/spawn-floor $(BENCHDIR)/switch-floor
 
 .PHONY: all deps deps-check run check test unit e2e check-valgrind install \
 	uninstall clean lint bench bench-tools soak check-upgrade

@@ -4,7 +4,8 @@
 #  - source.sh   Postfix's smtp-source against smtp-sink (Postfix's server
 #                that does nothing: the practical speed limit) and smtpd
 #                (deliver discard, and deliver-maildir); RCPT rate with a
-#                1,000,000-entry recipient table
+#                1,000,000-entry recipient table; the cost of a context
+#                switch between processes and between threads (switch-floor)
 #  - memory.sh   idle children, master, 200 busy sessions
 #  - program.sh  the spawn floor of a delivery program, and smtpd running it
 #  - bdat.sh     1 MiB messages by BDAT against DATA (bdat-client)
@@ -13,7 +14,8 @@
 #
 # Usage: contrib/bench/bench.sh        (from `make bench`, or the repo root)
 # Environment: SMTPD, DELIVER_MAILDIR  binaries [build/smtpd, build/contrib/..]
-#   BENCH_BIN [build/contrib/bench]  bdat-client, tls-client, spawn-floor
+#   BENCH_BIN [build/contrib/bench]  bdat-client, tls-client, spawn-floor,
+#                      switch-floor
 #   BENCH_ROUNDS [3]   BENCH_TMP [/dev/shm]   BENCH_KEEP=1 keeps the logs
 #   BENCH_ONLY         workloads to run, of "source memory program bdat tls"
 #                      [all of them]
@@ -21,6 +23,7 @@
 #   BENCH_MSGS_R [2000] messages of 100 recipients, with and without a
 #                      1,000,000-entry `accept recipients` table
 #   BENCH_MSGS_P [2000] spawns of the floor and messages of the program path
+#   BENCH_SWITCH_HOPS [50000] hops of each context-switch ring
 #   BENCH_MSGS_BDAT [1000] 1 MiB messages of each BDAT and DATA run
 #   BENCH_TLS_SECONDS [5]  BENCH_TLS_PROCS [8]  each STARTTLS run
 # It is a measurement, not a test: PASS/MISS is printed, the exit status is 0
@@ -57,7 +60,7 @@ wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 [ -x "$SOURCE" ] && [ -x "$SINK" ] || install_postfix
 [ -x "$SMTPD" ] || die "$SMTPD: not built (make build/smtpd)"
 [ -x "$DELIVER_MAILDIR" ] || die "$DELIVER_MAILDIR: not built"
-for b in bdat-client tls-client spawn-floor; do
+for b in bdat-client tls-client spawn-floor switch-floor; do
 	[ -x "$BENCH_BIN/$b" ] || die "$BENCH_BIN/$b: not built (make bench builds it)"
 done
 case $DELIVER_MAILDIR in /*) ;; *) DELIVER_MAILDIR=$PWD/$DELIVER_MAILDIR ;; esac
@@ -114,6 +117,7 @@ T_START=$(now)
 wanted source && source_run
 wanted memory && memory_run
 wanted source && rcpt_run
+wanted source && switch_run
 wanted program && program_run
 wanted bdat && bdat_run
 wanted tls && tls_run

@@ -1,7 +1,8 @@
 /*
- * benchio.h: what the bench clients (bdat-client, tls-client, spawn-floor)
- * share: connecting, SMTP replies over a plain or TLS stream, parallel
- * worker processes that report records to the parent, and the clock.
+ * benchio.h: what the bench clients (bdat-client, tls-client, spawn-floor,
+ * switch-floor) share: connecting, SMTP replies over a plain or TLS
+ * stream, parallel worker processes that report records to the parent,
+ * and the clock.
  */
 
 #ifndef BENCHIO_H

@@ -1,6 +1,7 @@
 # contrib/bench/source.sh: Postfix's smtp-source against smtp-sink, smtpd
-# with deliver discard and smtpd with deliver-maildir, and the RCPT rate
-# with a 1,000,000-entry recipient table.  Sourced by bench.sh.
+# with deliver discard and smtpd with deliver-maildir, the RCPT rate with
+# a 1,000,000-entry recipient table, and the cost of a context switch
+# (switch-floor).  Sourced by bench.sh.
 
 # Word splitting of PID lists, flags and "a b c" results is intended; the
 # variables set here are read by the other parts.
@@ -16,6 +17,7 @@ e|20 sessions x 1 MiB|20|1048576|${BENCH_MSGS_E:-500}|-d
 "
 RCPT_MSGS=${BENCH_MSGS_R:-2000}
 RCPT_PER=100
+SWITCH_HOPS=${BENCH_SWITCH_HOPS:-50000}
 
 # Targets, as ratios to smtp-sink; "-" means none.  e: not below the
 # ratio smtpd had when these targets were set (3.4 to 4.3 on 2-core
@@ -64,6 +66,51 @@ source_run() {
 	done <<EOF
 $SCENARIOS
 EOF
+}
+
+# What a context switch costs here: switch-floor passes a token round a
+# ring of 20 and of 200 processes (the children of scenarios a, b and d),
+# and of as many threads, all on one CPU.  A session child sleeps at every
+# command its client waits for and another child runs next; smtp-sink
+# serves every session from one process.
+switch_run() {
+	printf 'bench: (w) context switches: %s hops a ring ' "$SWITCH_HOPS" >&2
+	r=1
+	while [ $r -le "$ROUNDS" ]; do
+		for m in 20 200; do
+			switch_one $r $m processes
+			switch_one $r $m threads -t
+		done
+		printf '.' >&2
+		r=$((r + 1))
+	done
+	printf '\n' >&2
+}
+
+switch_one() {	# switch_one ROUND MEMBERS KIND [-t]
+	if "$BENCH_BIN/switch-floor" ${4:-} -n "$SWITCH_HOPS" "$2" \
+	    </dev/null >"$TMP/run.out" 2>"$TMP/run.err"; then
+		record "w $3$2 $1 $(field_before us)"
+	else
+		record "w $3$2 $1 ERR"
+	fi
+	[ -s "$TMP/run.err" ] &&
+	    echo "(w) $2 $3 round $1: $(head -3 "$TMP/run.err")" >>"$ERRORS"
+}
+
+switch_report() {
+	echo
+	echo "context switches: switch-floor, a token round a ring of pipes on one CPU"
+	echo "(us a hop, median of $ROUNDS)"
+	printf '  %-12s %9s %9s\n' members processes threads
+	for m in 20 200; do
+		printf '  %-12s %9s %9s\n' $m "$(median w processes$m)" \
+		    "$(median w threads$m)"
+	done
+	echo "  A session child sleeps at every command its client waits for, and"
+	echo "  another child runs next: 7 switches for a session of one message (b),"
+	echo "  4 a message in longer sessions (a, d); smtp-sink serves every session"
+	echo "  from one process."
 }
 
 port_of() {	# port_of TARGET
@@ -141,6 +188,7 @@ source_report() {
 	    printf ' ratio %s (target >=0.90 %s)' "$r" "$(passmiss "$r" ">=" 0.90)"
 	echo
 	echo "    (smtpd with the table was up in $TABLE_UP s)"
+	switch_report
 
 	echo
 	echo "rounds (msg/s: sink discard maildir)"

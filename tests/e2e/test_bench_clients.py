@@ -2,7 +2,7 @@
 and what they count is right.  bdat-client by DATA through smtpd, and by
 BDAT (RFC 3030) through a small CHUNKING server here that checks the
 framing; tls-client's STARTTLS sessions against smtpd; spawn-floor's runs
-of a program.  BENCH_BIN names their directory (default: contrib/bench
+of a program; switch-floor's token round its ring.  BENCH_BIN names their directory (default: contrib/bench
 beside the smtpd under test)."""
 
 import os
@@ -26,7 +26,8 @@ def tool(name):
 
 def have_tools():
     return all(os.access(tool(n), os.X_OK)
-               for n in ("bdat-client", "tls-client", "spawn-floor"))
+               for n in ("bdat-client", "tls-client", "spawn-floor",
+                         "switch-floor"))
 
 
 def run(name, *args, timeout=60):
@@ -231,3 +232,22 @@ class TestSpawnFloor(unittest.TestCase):
         r = run("spawn-floor", "-n", "2", "-P", "1", "/bin/false")
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"2 of 2 runs failed", r.stderr)
+
+
+@unittest.skipUnless(have_tools(), "bench clients not built in " + BENCH_BIN)
+class TestSwitchFloor(unittest.TestCase):
+    def test_hops_counted(self):
+        # -n 7 with 3 members: whole rounds, 9 hops, which the token
+        # itself counted.
+        for flags, kind in (((), "processes"), (("-t",), "threads")):
+            r = run("switch-floor", *flags, "-n", "7", "3")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(r.stdout.decode(),
+                             r"^switch-floor: 3 %s on CPU [0-9]+, 9 hops: "
+                             r"[0-9.]+ s, [0-9.]+ us a hop\n$" % kind)
+
+    def test_usage(self):
+        r = run("switch-floor", "1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"not a number from 2 to", r.stderr)
+        self.assertEqual(run("switch-floor").returncode, 64)
