@@ -248,6 +248,7 @@ static const struct keyword keywords[] = {
 	    "keep|normalize|reject", BARE_KEEP),
 	K_NETS("bare-newline-exempt", c_pol.po_bare_exempt,
 	    c_pol.po_nbare_exempt),
+	K_BOOL("batch-scheduling", c_batch, 1),
 	K_STRING("chroot", c_chroot, "DIR", config_check_path),
 	K_BOOL("chunking", c_chunking, 1),
 	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,

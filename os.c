@@ -72,13 +72,27 @@ os_pidfd_open(pid_t pid)
 }
 
 /*
+ * Whether the calling process is in the scheduler's default class, with
+ * nothing that a fork resets (SCHED_RESET_ON_FORK comes back or-ed into
+ * the policy): then the class is ours to choose, and not one the
+ * administrator set with chrt(1) or systemd's CPUSchedulingPolicy=.
+ */
+int
+os_sched_default(void)
+{
+#ifdef SCHED_BATCH
+	return sched_getscheduler(0) == SCHED_OTHER;
+#else
+	return 0;
+#endif
+}
+
+/*
  * The scheduler's batch class for the calling process (SCHED_BATCH,
  * Linux 2.6.16): when its client's next command wakes it, it waits for
  * the task running on that CPU to use up its slice instead of preempting
  * it.  A session child sleeps and wakes at every command, and each
- * preemption was a switch of address space both ways.  Only from the
- * default class: a policy the administrator set (chrt(1), systemd's
- * CPUSchedulingPolicy=) is left as it is (EPERM).
+ * preemption was a switch of address space both ways.
  */
 int
 os_sched_batch(void)
@@ -86,10 +100,6 @@ os_sched_batch(void)
 #ifdef SCHED_BATCH
 	struct sched_param	 sp;
 
-	if (sched_getscheduler(0) != SCHED_OTHER) {
-		errno = EPERM;
-		return -1;
-	}
 	memset(&sp, 0, sizeof(sp));
 	return sched_setscheduler(0, SCHED_BATCH, &sp);
 #else

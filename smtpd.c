@@ -144,6 +144,7 @@ static int		 ep_listening;
 static int		 sigpipe[2] = { -1, -1 };
 static int		 child_fd = -1;	/* in a child: the master's socket */
 static int		 child_exit;	/* in a child: its exit status */
+static int		 sched_ours;	/* started in the default class */
 static int		 dispatch_fd = -1; /* the client being handed out */
 static volatile sig_atomic_t sig_term, sig_hup, sig_chld, sig_usr2;
 
@@ -1053,6 +1054,18 @@ child_malloc(void)
 #endif
 }
 
+/*
+ * batch-scheduling (smtpd.conf.5): the batch class, if the master was
+ * started in the default one.  The master looked before any fork: a
+ * class with SCHED_RESET_ON_FORK is back to the default in a child.
+ */
+static void
+child_sched(void)
+{
+	if (conf->c_batch && sched_ours && os_sched_batch() == -1)
+		log_debug("child: scheduling class: %s", strerror(errno));
+}
+
 static void
 child_main(int fd, int broker)
 {
@@ -1063,9 +1076,7 @@ child_main(int fd, int broker)
 	int		 cfd, n;
 
 	log_procinit("child");
-	if (os_sched_batch() == -1)
-		log_debug("child keeps its scheduling class: %s",
-		    strerror(errno));
+	child_sched();
 	child_malloc();
 	child_fd = fd;
 	broker_attach(broker);
@@ -2617,6 +2628,7 @@ master_start(void)
 	master_listen();
 	master_control();
 	score_init(inherited.uf_score);
+	sched_ours = os_sched_default();
 	conf_loaded = time(NULL);
 	/* A new master started by SIGUSR2 is in the background already. */
 	if (!debug && inherited.uf_ready == -1 && daemon(0, 0) == -1)

@@ -273,6 +273,7 @@ struct config {
 	char			*c_pidfile;	/* NULL: the default */
 	char			*c_control;	/* NULL: DEF_CONTROL */
 	int			 c_smtputf8;
+	int			 c_batch;	/* children in SCHED_BATCH */
 	int			 c_chunking;	/* RFC 3030 CHUNKING, BDAT */
 	int			 c_enhanced;	/* RFC 2034 status codes */
 	struct conf_limits	 c_lim;
@@ -832,6 +833,7 @@ void		 anvil_clear(void);
 int		 os_memfd(const char *);
 int		 os_tmpfile(const char *);
 int		 os_pidfd_open(pid_t);
+int		 os_sched_default(void);
 int		 os_sched_batch(void);
 
 /* util.c */

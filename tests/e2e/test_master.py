@@ -120,14 +120,27 @@ class TestChildTermedWithHandoff(SmtpdTest):
         c2.check("QUIT", "221 Bye")
 
 
+def _sched_testable():
+    """Why the scheduling-class tests cannot run here, or None."""
+    if not hasattr(os, "SCHED_BATCH"):
+        return "no SCHED_BATCH on this system"
+    if os.sched_getscheduler(0) != os.SCHED_OTHER:
+        return "the tests run in a non-default scheduling class"
+    if shutil.which("chrt") is None:
+        return "no chrt(1)"
+    return None
+
+
+@unittest.skipIf(_sched_testable(), _sched_testable())
 class TestSchedulingClass(unittest.TestCase):
     """smtpd.8 Process model: session children run in the batch
-    scheduling class when smtpd starts in the default one; the master and
-    the delivery broker (and so the programs it starts) stay in it, and a
-    class the administrator chose is kept everywhere."""
+    scheduling class when smtpd starts in the default one (unless
+    batch-scheduling is no); the master and the delivery broker (and so
+    the programs it starts) are left as they are, and a class the
+    administrator chose is kept everywhere."""
 
-    def policies(self, wrapper=()):
-        with Smtpd(RECORD, prefork=2, wrapper=wrapper) as d:
+    def policies(self, config=RECORD, wrapper=()):
+        with Smtpd(config, prefork=2, wrapper=wrapper) as d:
             c = d.connect()
             c.check("QUIT", "221 Bye")
             # A child titles itself idle once it has set its class.
@@ -148,11 +161,31 @@ class TestSchedulingClass(unittest.TestCase):
         self.assertEqual(broker, os.SCHED_OTHER)
         self.assertEqual(kids, {os.SCHED_BATCH})
 
+    def test_turned_off(self):
+        _, _, kids = self.policies(RECORD + "\nbatch-scheduling no")
+        self.assertEqual(kids, {os.SCHED_OTHER})
+
+    @unittest.skipUnless(os.geteuid() == 0,
+                         "leaving SCHED_IDLE needs CAP_SYS_NICE: the "
+                         "test could not fail")
     def test_chosen_class_kept(self):
-        master, broker, kids = self.policies(["chrt", "--idle", "0"])
+        master, broker, kids = self.policies(wrapper=["chrt", "--idle", "0"])
         self.assertEqual(master, os.SCHED_IDLE)
         self.assertEqual(broker, os.SCHED_IDLE)
         self.assertEqual(kids, {os.SCHED_IDLE})
+
+    @unittest.skipUnless(os.geteuid() == 0,
+                         "a real-time class needs CAP_SYS_NICE")
+    def test_reset_on_fork(self):
+        # With reset-on-fork, fork(2) puts a child of a real-time master
+        # in the default class: that is the administrator's choice too,
+        # not one for the children to change.
+        reset = getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
+        master, broker, kids = self.policies(
+            wrapper=["chrt", "--reset-on-fork", "--fifo", "1"])
+        self.assertEqual(master, os.SCHED_FIFO | reset)
+        self.assertEqual(broker, os.SCHED_OTHER)
+        self.assertEqual(kids, {os.SCHED_OTHER})
 
 
 class TestConcurrency(SmtpdTest):
@@ -542,6 +575,7 @@ prefork 3
 max-clients 10
 max-clients-per-address 5
 max-sessions-per-child 100
+batch-scheduling no
 max-message-size 10M
 max-line-length 2000
 max-local-part 64
