@@ -105,6 +105,10 @@ $(BENCHDIR)/tls-client: $(BENCHDIR)/tls-client.o $(BENCHDIR)/benchio.o
 	$(CC) $(SMTPD_LDFLAGS) -o $@ $^ \
 	    $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null)
 
+# switch-floor's rings of threads: -pthread, which older C libraries need.
+$(BENCHDIR)/switch-floor: $(BENCHDIR)/switch-floor.o $(BENCHDIR)/benchio.o
+	$(CC) $(SMTPD_LDFLAGS) -pthread -o $@ $^
+
 $(BENCHDIR)/%: $(BENCHDIR)/%.o $(BENCHDIR)/benchio.o
 	$(CC) $(SMTPD_LDFLAGS) -o $@ $^
 

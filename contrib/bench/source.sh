@@ -87,15 +87,16 @@ switch_run() {
 	printf '\n' >&2
 }
 
+# A run that could not pin its ring to one CPU measured wake-ups: ERR.
 switch_one() {	# switch_one ROUND MEMBERS KIND [-t]
 	if "$BENCH_BIN/switch-floor" ${4:-} -n "$SWITCH_HOPS" "$2" \
-	    </dev/null >"$TMP/run.out" 2>"$TMP/run.err"; then
+	    </dev/null >"$TMP/run.out" 2>"$TMP/run.err" &&
+	    [ ! -s "$TMP/run.err" ]; then
 		record "w $3$2 $1 $(field_before us)"
-	else
-		record "w $3$2 $1 ERR"
+		return
 	fi
-	[ -s "$TMP/run.err" ] &&
-	    echo "(w) $2 $3 round $1: $(head -3 "$TMP/run.err")" >>"$ERRORS"
+	record "w $3$2 $1 ERR"
+	echo "(w) $2 $3 round $1: $(head -3 "$TMP/run.err")" >>"$ERRORS"
 }
 
 switch_report() {

@@ -2,10 +2,12 @@
  * switch-floor: what a switch from one process to another costs on this
  * machine, against a switch between threads of one process.  A token goes
  * round a ring of members (processes, or threads with -t) joined by
- * pipes, all on the CPU the program started on, so that every hop is one
- * context switch: each member sleeps in read(2) until the one before it
- * writes.  Prints microseconds per hop (the switch, a one-word pipe write
- * and read).
+ * pipes, all on the CPU the program started on and in the batch
+ * scheduling class, so that every hop is one context switch: each member
+ * sleeps in read(2) until the one before it writes, and a woken member
+ * does not preempt the writer before it reaches its own read.  Prints
+ * microseconds per hop (the switch, a one-word pipe write and read).
+ * A member that dies breaks the ring, and the others exit.
  *
  * smtpd's session children do the same: each sleeps at every command its
  * client waits for, and another child runs next.  A server that serves
@@ -19,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,9 @@
 #include <unistd.h>
 
 #include "benchio.h"
+
+/* Two pipe ends a member, within the usual 1024 descriptors. */
+#define RING_MAX	500
 
 struct ring {
 	int		(*rg_pipe)[2];	/* member i reads rg_pipe[i][0] */
@@ -43,6 +49,7 @@ static void	 usage(void) __attribute__((__noreturn__));
 static uint64_t	 ring_hop(const struct ring *, int, uint64_t);
 static void	*ring_member(void *);
 static int	 ring_pin(void);
+static void	 ring_keep(const struct ring *, int);
 static void	 ring_start(struct ring *, int, pthread_t *);
 static void	 ring_wait(const struct ring *, int, pthread_t *);
 
@@ -92,13 +99,22 @@ ring_member(void *arg)
 	return NULL;
 }
 
-/* Every member on this CPU: then each hop is a switch, not a wake-up. */
+/*
+ * Every member on this CPU, in the batch class (Linux): then each hop is
+ * one switch, not a wake-up on another CPU, nor a preemption and a switch
+ * back.  Forks and threads inherit both.  The CPU, or -1.
+ */
 static int
 ring_pin(void)
 {
-	cpu_set_t	 set;
-	int		 cpu;
+#ifdef CPU_SET
+	struct sched_param	 sp;
+	cpu_set_t		 set;
+	int			 cpu;
 
+	memset(&sp, 0, sizeof(sp));
+	if (sched_setscheduler(0, SCHED_BATCH, &sp) == -1)
+		warn("SCHED_BATCH");
 	if ((cpu = sched_getcpu()) == -1)
 		return -1;
 	CPU_ZERO(&set);
@@ -106,13 +122,35 @@ ring_pin(void)
 	if (sched_setaffinity(0, sizeof(set), &set) == -1)
 		return -1;
 	return cpu;
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/*
+ * Member i of a ring of processes keeps only its two pipe ends: when the
+ * one before it dies, its read sees end-of-file; when the one after it
+ * dies, its write gets SIGPIPE.
+ */
+static void
+ring_keep(const struct ring *rg, int i)
+{
+	int	 k, next = (i + 1) % rg->rg_members;
+
+	for (k = 0; k < rg->rg_members; k++) {
+		if (k != i)
+			close(rg->rg_pipe[k][0]);
+		if (k != next)
+			close(rg->rg_pipe[k][1]);
+	}
 }
 
 /* Members 1 .. n-1; member 0 is the caller. */
 static void
 ring_start(struct ring *rg, int threads, pthread_t *tids)
 {
-	static struct member	 mbs[BENCH_MAXWORKERS];
+	static struct member	 mbs[RING_MAX];
 	pid_t			 pid;
 	int			 i, e;
 
@@ -130,10 +168,13 @@ ring_start(struct ring *rg, int threads, pthread_t *tids)
 		if ((pid = fork()) == -1)
 			err(1, "fork");
 		if (pid == 0) {
+			ring_keep(rg, i);
 			ring_member(&mbs[i]);
 			_exit(0);
 		}
 	}
+	if (!threads)
+		ring_keep(rg, 0);
 }
 
 static void
@@ -157,7 +198,7 @@ ring_wait(const struct ring *rg, int threads, pthread_t *tids)
 int
 main(int argc, char *argv[])
 {
-	static pthread_t tids[BENCH_MAXWORKERS];
+	static pthread_t tids[RING_MAX];
 	struct ring	 rg;
 	long long	 hops = 100000, r;
 	uint64_t	 token = 0;
@@ -178,7 +219,7 @@ main(int argc, char *argv[])
 	}
 	if (argc - optind != 1)
 		usage();
-	rg.rg_members = (int)bench_number(argv[optind], 2, BENCH_MAXWORKERS,
+	rg.rg_members = (int)bench_number(argv[optind], 2, RING_MAX,
 	    "members");
 	rg.rg_rounds = (hops + rg.rg_members - 1) / rg.rg_members;
 	if ((rg.rg_pipe = calloc(rg.rg_members, sizeof(*rg.rg_pipe))) == NULL)
@@ -186,6 +227,7 @@ main(int argc, char *argv[])
 	for (i = 0; i < rg.rg_members; i++)
 		if (pipe(rg.rg_pipe[i]) == -1)
 			err(1, "pipe");
+	signal(SIGPIPE, SIG_DFL);
 	if ((cpu = ring_pin()) == -1)
 		warn("not pinned to one CPU: hops may be wake-ups");
 	ring_start(&rg, threads, tids);
@@ -206,8 +248,10 @@ main(int argc, char *argv[])
 	    "processes", cpu, (unsigned long long)token, t, t * 1e6 /
 	    (double)token);
 	for (i = 0; i < rg.rg_members; i++) {
-		close(rg.rg_pipe[i][0]);
-		close(rg.rg_pipe[i][1]);
+		if (threads || i == 0)
+			close(rg.rg_pipe[i][0]);
+		if (threads || i == 1 % rg.rg_members)
+			close(rg.rg_pipe[i][1]);
 	}
 	free(rg.rg_pipe);
 	return 0;

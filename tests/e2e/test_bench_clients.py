@@ -6,10 +6,12 @@ of a program; switch-floor's token round its ring.  BENCH_BIN names their direct
 beside the smtpd under test)."""
 
 import os
+import signal
 import socketserver
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 import certs
@@ -243,7 +245,7 @@ class TestSwitchFloor(unittest.TestCase):
             r = run("switch-floor", *flags, "-n", "7", "3")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertRegex(r.stdout.decode(),
-                             r"^switch-floor: 3 %s on CPU [0-9]+, 9 hops: "
+                             r"^switch-floor: 3 %s on CPU -?[0-9]+, 9 hops: "
                              r"[0-9.]+ s, [0-9.]+ us a hop\n$" % kind)
 
     def test_usage(self):
@@ -251,3 +253,24 @@ class TestSwitchFloor(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"not a number from 2 to", r.stderr)
         self.assertEqual(run("switch-floor").returncode, 64)
+
+    def test_broken_ring_ends(self):
+        # A member killed: the others see the ring broken and exit,
+        # rather than wait for the token for ever.
+        p = subprocess.Popen((tool("switch-floor"), "-n", "100000000", "5"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            kids = []
+            deadline = time.monotonic() + 5
+            while len(kids) < 4 and time.monotonic() < deadline:
+                with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                    kids = [int(k) for k in f.read().split()]
+            self.assertEqual(len(kids), 4)
+            os.kill(kids[2], signal.SIGKILL)
+            out, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"ring broken", err)
