@@ -1430,6 +1430,7 @@ test_print_golden(void **state)
 	    "auth mechanisms LOGIN PLAIN\n"
 	    "banner \"ESMTP ready\"\n"
 	    "bare-newline keep\n"
+	    "batch-scheduling yes\n"
 	    "chroot /var/empty\n"
 	    "chunking yes\n"
 	    "command-limit * 100\n"
