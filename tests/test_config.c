@@ -507,6 +507,7 @@ static const struct error_case error_cases[] = {
 	{ "deliver-timeout s", "deliver-timeout: \"s\" is not a duration" },
 	{ "smtputf8 maybe", "smtputf8: \"maybe\" is not yes or no" },
 	{ "chunking on", "chunking: \"on\" is not yes or no" },
+	{ "batch-scheduling 1", "batch-scheduling: \"1\" is not yes or no" },
 	{ "enhanced-status-codes 1",
 	    "enhanced-status-codes: \"1\" is not yes or no" },
 	{ "received-header YES", "received-header: \"YES\" is not yes or no" },

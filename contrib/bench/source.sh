@@ -87,7 +87,8 @@ switch_run() {
 	printf '\n' >&2
 }
 
-# A run that could not pin its ring to one CPU measured wake-ups: ERR.
+# A run that could not pin its ring to one CPU (or put it in the batch
+# class) measured wake-ups or preemptions: ERR.
 switch_one() {	# switch_one ROUND MEMBERS KIND [-t]
 	if "$BENCH_BIN/switch-floor" ${4:-} -n "$SWITCH_HOPS" "$2" \
 	    </dev/null >"$TMP/run.out" 2>"$TMP/run.err" &&

@@ -247,12 +247,6 @@ main(int argc, char *argv[])
 	    "%.2f us a hop\n", rg.rg_members, threads ? "threads" :
 	    "processes", cpu, (unsigned long long)token, t, t * 1e6 /
 	    (double)token);
-	for (i = 0; i < rg.rg_members; i++) {
-		if (threads || i == 0)
-			close(rg.rg_pipe[i][0]);
-		if (threads || i == 1 % rg.rg_members)
-			close(rg.rg_pipe[i][1]);
-	}
 	free(rg.rg_pipe);
 	return 0;
 }
