@@ -4,7 +4,8 @@
  * max-failures-per-address` 535 replies to one address within
  * ANVIL_WINDOW_MS, and that address is throttled until the window of its
  * first counted failure is over.  An IPv6 client counts as its /64, which
- * one host usually has whole.  The table has a fixed size: when it is
+ * one host usually has whole; an IPv4-mapped one (::ffff:a.b.c.d) as its
+ * IPv4 address.  The table has a fixed size: when it is
  * full, the entry used least recently goes.
  */
 
@@ -40,6 +41,13 @@ anvil_key(const char *addr, char *key, size_t len)
 		return snprintf(key, len, "%s", addr) < (int)len ? 0 : -1;
 	if (inet_pton(AF_INET6, addr, &a6) != 1)
 		return -1;
+	/* ::ffff:a.b.c.d is an IPv4 client (a dual-stack socket or proxy). */
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memcpy(&a4, a6.s6_addr + 12, sizeof(a4));
+		if (inet_ntop(AF_INET, &a4, buf, sizeof(buf)) == NULL)
+			return -1;
+		return snprintf(key, len, "%s", buf) < (int)len ? 0 : -1;
+	}
 	memset(a6.s6_addr + 8, 0, 8);
 	if (inet_ntop(AF_INET6, &a6, buf, sizeof(buf)) == NULL)
 		return -1;

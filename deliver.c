@@ -31,7 +31,10 @@
 #define DELIVER_IOBUF	16384	/* spool chunk, output scratch */
 #define RECEIVED_MAX	998	/* RFC 5322 2.1.1: octets per line */
 
-/* Reply classes, ranked so that SMTP aggregation keeps the worst (15.4). */
+/*
+ * Reply classes, ranked so that SMTP keeps the worst of several runs
+ * (smtpd.conf(5), One run per recipient).
+ */
 enum deliver_class {
 	DC_OK,		/* 2xx */
 	DC_PERM,	/* 5xx */

@@ -480,7 +480,8 @@ proxy_v2_block(int family, int proto)
 
 /*
  * The addresses of a complete v2 header.  LOCAL, UNSPEC and UNIX carry
- * none the session can use: it keeps the socket's peer (13.3).  The TLVs
+ * none the session can use: it keeps the socket's peer (smtpd.conf(5),
+ * proxy-protocol).  The TLVs
  * after the block are not looked at.
  */
 static void

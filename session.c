@@ -1685,7 +1685,7 @@ data_start(struct session *s, struct data_reader *d, int bare)
  * NULL for a stuffing dot, which counts for the line but is not kept).
  * Only the octets before the one that passes max-message-size are
  * given, so when one run of octets crosses both limits, the one crossed
- * first decides, and the size when it is the same octet (9.2).
+ * first decides, and the size when it is the same octet.
  */
 static void
 data_take(struct session *s, struct data_reader *d, const char *p,
@@ -1795,7 +1795,7 @@ data_read(struct session *s, struct data_reader *d)
 	}
 }
 
-/* One reply for the message, or one per recipient in LMTP (14.2). */
+/* One reply for the message, or one per recipient in LMTP (RFC 2033 4.2). */
 static void
 data_reply_all(struct session *s, const char *reply)
 {
@@ -2365,8 +2365,8 @@ proxy_read(struct session *s, unsigned char *hdr, struct proxy_info *pi,
 
 /*
  * A proxy-protocol listener: only the `from` peers may speak; the
- * header's source becomes the client address (13.3), which the master
- * then counts for max-clients-per-address.
+ * header's source becomes the client address, which the master then
+ * counts for max-clients-per-address.
  */
 static int
 session_proxy(struct session *s, const struct sockaddr *sa)
@@ -2380,24 +2380,33 @@ session_proxy(struct session *s, const struct sockaddr *sa)
 	    !net_match(l->l_proxy_from, l->l_nproxy_from, sa))) {
 		log_info("%s proxy: %s is not allowed to send a header",
 		    s->s_client.ci_sid, s->s_client.ci_addr);
+		score_count(SC_CONN_PROXY);
 		return -1;
 	}
 	s->s_deadline = util_now_ms() + l->l_proxy_timeout * 1000LL;
 	if (proxy_read(s, hdr, &pi, &why) == -1) {
 		log_info("%s proxy header from %s refused: %s",
 		    s->s_client.ci_sid, s->s_client.ci_addr, why);
+		score_count(SC_CONN_PROXY);
 		return -1;
 	}
-	if (!pi.pi_local)
-		util_sockaddr_str((struct sockaddr *)&pi.pi_src, pi.pi_srclen,
-		    s->s_client.ci_addr, sizeof(s->s_client.ci_addr),
-		    s->s_client.ci_port, sizeof(s->s_client.ci_port));
-	if (session_peer_check != NULL &&
+	/*
+	 * LOCAL, UNKNOWN, UNSPEC and UNIX headers name no client: the
+	 * session keeps the proxy's own address, which is never counted
+	 * (smtpd.conf(5), max-clients-per-address).
+	 */
+	if (pi.pi_local)
+		return 0;
+	util_sockaddr_str((struct sockaddr *)&pi.pi_src, pi.pi_srclen,
+	    s->s_client.ci_addr, sizeof(s->s_client.ci_addr),
+	    s->s_client.ci_port, sizeof(s->s_client.ci_port));
+	if (s->s_client.ci_addr[0] != '\0' && session_peer_check != NULL &&
 	    session_peer_check(s->s_client.ci_addr) == -1) {
 		log_info("%s refused %s: too many connections",
 		    s->s_client.ci_sid, s->s_client.ci_addr);
 		session_reply(s, "421 %s Service not available, too many "
 		    "connections", s->s_conf->c_hostname);
+		score_count(SC_CONN_PERADDR);
 		return -1;
 	}
 	return 0;
@@ -2423,10 +2432,8 @@ session_start(struct session *s, const struct sockaddr *sa)
 	char			 peer[80], client[80];
 
 	session_peer(s, peer, sizeof(peer));
-	if ((l->l_flags & LF_PROXY) && session_proxy(s, sa) == -1) {
-		score_count(SC_CONN_PROXY);
+	if ((l->l_flags & LF_PROXY) && session_proxy(s, sa) == -1)
 		return -1;
-	}
 	log_info("%s connect from %s (listener %s%s%s)", s->s_client.ci_sid,
 	    session_peer(s, client, sizeof(client)), l->l_name,
 	    (l->l_flags & LF_PROXY) ? ", via " : "",

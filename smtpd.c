@@ -1484,7 +1484,7 @@ pool_reap(void)
 
 /*
  * A child behind a proxy-protocol listener names its real client: the
- * address counts for max-clients-per-address from now on (13.3).
+ * address counts for max-clients-per-address from now on.
  */
 static void
 pool_peer(struct child *ch, const struct chan_msg *m)

@@ -139,6 +139,10 @@ test_anvil(void **state)
 	assert_string_equal(key, "2001:db8:1:2::/64");
 	assert_int_equal(anvil_key("192.0.2.9", key, sizeof(key)), 0);
 	assert_string_equal(key, "192.0.2.9");
+	/* an IPv4-mapped address is its IPv4 client, not ::/64 */
+	assert_int_equal(anvil_key("::ffff:198.51.100.7", key, sizeof(key)),
+	    0);
+	assert_string_equal(key, "198.51.100.7");
 	assert_int_equal(anvil_key("", key, sizeof(key)), -1);
 	for (i = 0; i < 3; i++) {
 		assert_false(anvil_throttled("192.0.2.9", 3, 1000));
@@ -146,6 +150,8 @@ test_anvil(void **state)
 	}
 	assert_true(anvil_throttled("192.0.2.9", 3, 2000));
 	assert_false(anvil_throttled("192.0.2.10", 3, 2000));
+	assert_true(anvil_throttled("::ffff:192.0.2.9", 3, 2000));
+	assert_false(anvil_throttled("::ffff:192.0.2.10", 3, 2000));
 	assert_false(anvil_throttled("192.0.2.9", 0, 2000));
 	/* the window of the first failure ends */
 	assert_false(anvil_throttled("192.0.2.9", 3, 1000 + ANVIL_WINDOW_MS));

@@ -451,6 +451,43 @@ class TestProxyMaxPerAddress(SmtpdTest):
         self.assertTrue(wait_for(again, 3.0, 0.1),
                         "192.0.2.1 still refused after its session ended")
 
+    def test_headers_without_client_not_counted(self):
+        """UNKNOWN and LOCAL headers name no client: the session keeps
+        the proxy's address, which is never counted, so a limit of 1
+        refuses none of three such connections at once."""
+        heads = [b"PROXY UNKNOWN\r\n", v2(0, 0, 0), b"PROXY UNKNOWN\r\n"]
+        cs = []
+        for h in heads:
+            c = self.connect(greeting=False)
+            c.send(h)
+            c.expect(GREETING)
+            cs.append(c)
+        for c in cs:
+            c.check("NOOP", "250 OK")
+        self.assertNotIn("refused 127.0.0.1", self.d.log())
+
+    def test_refusal_counted_as_per_address(self):
+        """A refusal after the header counts as max_clients_per_address,
+        not as a bad PROXY header."""
+        def count(reason):
+            m = re.search(r"^connections_refused\.%s\s+(\d+)$" % reason,
+                          self.d.status()[1], re.M)
+            return int(m.group(1)) if m else -1
+        peraddr, proxy = count("max_clients_per_address"), count(
+            "proxy_protocol")
+        self.assertGreaterEqual(peraddr, 0, self.d.status()[1])
+        c1 = self.connect(greeting=False)
+        c1.send(self.hdr("192.0.2.31"))
+        c1.expect(GREETING)
+        c2 = self.connect(greeting=False)
+        c2.send(self.hdr("192.0.2.31"))
+        c2.expect(TOO_MANY)
+        c2.expect_closed()
+        self.assertTrue(wait_for(
+            lambda: count("max_clients_per_address") == peraddr + 1, 3.0,
+            0.1), self.d.status()[1])
+        self.assertEqual(count("proxy_protocol"), proxy)
+
     def test_proxy_address_not_counted(self):
         """Connections whose header has not come yet are not counted as
         the proxy's own address (127.0.0.1): with a limit of 1, a second
@@ -463,6 +500,25 @@ class TestProxyMaxPerAddress(SmtpdTest):
         c1.expect(GREETING)
         c2.expect(GREETING)
         self.assertNotIn("refused 127.0.0.1", self.d.log())
+
+
+class TestProxyUnix(SmtpdTest):
+    """A proxy-protocol UNIX socket listener (HAProxy's health checks,
+    UNIX frontends): headers that name no client get the greeting at
+    once."""
+    CONFIG = RECORD + "\nmax-clients-per-address 1"
+    OPTS = {"unix_listen": "p.sock", "unix_opts": "proxy-protocol",
+            "prefork": 3}
+
+    def test_no_client_header_greeted_at_once(self):
+        for h in (b"PROXY UNKNOWN\r\n", v2(0, 0, 0), v2(1, 0, 0)):
+            c = self.d.connect_unix(self.d.unix_listen, greeting=False)
+            t0 = time.monotonic()
+            c.send(h)
+            c.expect(GREETING)
+            self.assertLess(time.monotonic() - t0, 2.0)
+            c.check("QUIT", "221 Bye")
+        self.assertNotIn("no peer answer", self.d.log())
 
 
 if __name__ == "__main__":
