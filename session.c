@@ -280,10 +280,20 @@ name_unsafe(const char *s)
 	return s[0] == '-' || has_ctl(s);
 }
 
+/*
+ * The `timeout` starts again, but never reaches past one `timeout` after
+ * max-session-time: a message that is still arriving then is read to its
+ * end only if its end comes by that time, so a client that sends a line
+ * now and then cannot hold its child for ever.
+ */
 static void
 deadline_restart(struct session *s)
 {
-	s->s_deadline = util_now_ms() + s->s_conf->c_lim.lim_timeout * 1000LL;
+	long long	 t = s->s_conf->c_lim.lim_timeout * 1000LL;
+
+	s->s_deadline = util_now_ms() + t;
+	if (s->s_conf->c_lim.lim_session > 0 && s->s_deadline > s->s_end + t)
+		s->s_deadline = s->s_end + t;
 }
 
 static void

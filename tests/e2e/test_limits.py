@@ -232,6 +232,40 @@ class TestSessionTime(SmtpdTest):
         self.assertEqual(self.d.deliveries(), [])
 
 
+class TestSessionTimeTrickle(SmtpdTest):
+    """A message still arriving at max-session-time gets one `timeout`
+    more to end; a line now and then does not keep it going."""
+    CONFIG = RECORD + "\nmax-session-time 2\nreceived-header no"
+    OPTS = {"timeout": 2}
+
+    def trickle(self, c, data):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:
+            try:
+                c.send(data)
+            except OSError:
+                break
+            if c.is_closed(0.5):
+                break
+        return time.monotonic() - t0
+
+    def test_data_lines(self):
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        self.assertLess(self.trickle(c, b"x\r\n"), 6)
+        self.assertEqual(self.d.deliveries(), [])
+
+    def test_bdat_chunk(self):
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.send(b"BDAT 100000000 LAST\r\n")
+        self.assertLess(self.trickle(c, b"y" * 100), 6)
+        self.assertEqual(self.d.deliveries(), [])
+
+
 class TestSessionTimeDelivery(SmtpdTest):
     CONFIG = ('deliver "/bin/sh -c \'sleep 2\'"\nmax-session-time 1')
     OPTS = {"timeout": 60}
