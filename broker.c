@@ -229,6 +229,26 @@ broker_msg_check(const struct broker_msg *bm, size_t len, int nfds,
 }
 
 /*
+ * Why a request that arrived on fd at now is not run, or NULL.  Its child
+ * stops waiting BROKER_SLACK seconds after the program's deliver-timeout
+ * (the client is told 451 and sends the message again), or is gone: a
+ * broker that was stalled must not deliver such a message later.
+ */
+const char *
+broker_msg_late(const struct broker_msg *bm, int fd, long long now)
+{
+	struct pollfd	 pfd;
+
+	if (now > bm->bm_startby)
+		return "it came too late to be run";
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+		return "its child is gone";
+	return NULL;
+}
+
+/*
  * Who runs programs for listener l: its deliver-user, else the global
  * one, else the default, which falls back to DEF_USER_FALLBACK when the
  * system has no such user.  Never uid 0.  Returns 0, or -1 with err.
@@ -841,6 +861,10 @@ broker_deliver_request(struct bclient *bc, const struct broker_msg *bm,
 	    &why) == -1) {
 		log_warnx("request from a child: %s", why);
 		error = EINVAL;
+	} else if ((why = broker_msg_late(bm, bc->bc_fd,
+	    util_now_ms())) != NULL) {
+		log_warnx("delivery request not run: %s", why);
+		error = ETIMEDOUT;
 	} else
 		error = broker_start(bj, bm, fds, bc->bc_user);
 	if (error != 0) {
@@ -1218,6 +1242,12 @@ broker_deliver(const struct client *cl, const struct envelope *e,
 	    (e->e_smtputf8 ? BMF_SMTPUTF8 : 0);
 	bm.bm_nrcpts = (uint32_t)nrcpts;
 	bm.bm_envlen = (uint32_t)len;
+	/*
+	 * Started by then, the program has its whole deliver-timeout, and
+	 * 5 s for the kill at its deadline and the answer, before we stop
+	 * waiting.
+	 */
+	bm.bm_startby = util_now_ms() + (BROKER_SLACK - 5) * 1000LL;
 	fds[0] = msgfd;
 	/*
 	 * A broker that died since our last request gets nothing: the send

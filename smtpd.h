@@ -381,6 +381,7 @@ struct broker_msg {
 	uint32_t		 bm_flags;	/* BMF_* */
 	uint32_t		 bm_nrcpts;
 	uint32_t		 bm_envlen;	/* octets of the envelope file */
+	int64_t			 bm_startby;	/* not run after: util_now_ms() */
 };
 
 /* The answer: the run as exec.c saw it. */
@@ -430,6 +431,7 @@ char		*broker_env_encode(const struct client *,
 		    const struct envelope *, char *const *, size_t, size_t *);
 int		 broker_msg_check(const struct broker_msg *, size_t, int, int,
 		    const char **);
+const char	*broker_msg_late(const struct broker_msg *, int, long long);
 int		 broker_ident(const struct config *, const struct listener *,
 		    struct exec_ident *, char *, size_t);
 void		 broker_ident_free(struct exec_ident *);
@@ -835,6 +837,7 @@ int		 os_tmpfile(const char *);
 int		 os_pidfd_open(pid_t);
 int		 os_sched_default(void);
 int		 os_sched_batch(void);
+int		 os_subreaper(void);
 
 /* util.c */
 void		*xmalloc(size_t);

@@ -188,6 +188,28 @@ test_msg_check(void **state)
 	assert_string_equal(why, "envelope too large");
 }
 
+/* A request is run only while its child waits for the answer. */
+static void
+test_msg_late(void **state)
+{
+	struct broker_msg	 bm;
+	int			 sv[2];
+
+	(void)state;
+	memset(&bm, 0, sizeof(bm));
+	bm.bm_startby = 5000;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	assert_null(broker_msg_late(&bm, sv[0], 5000));
+	assert_string_equal(broker_msg_late(&bm, sv[0], 5001),
+	    "it came too late to be run");
+	/* what it sent is still there to read, but nobody waits */
+	assert_int_equal(write(sv[1], "x", 1), 1);
+	close(sv[1]);
+	assert_string_equal(broker_msg_late(&bm, sv[0], 4000),
+	    "its child is gone");
+	close(sv[0]);
+}
+
 /*
  * A broker refuses what is not a file, and a listener it does not know,
  * with an answer (the child does not wait for nothing); runs nothing.
@@ -231,6 +253,7 @@ main(void)
 		cmocka_unit_test(test_big),
 		cmocka_unit_test(test_field_bounds),
 		cmocka_unit_test(test_msg_check),
+		cmocka_unit_test(test_msg_late),
 		cmocka_unit_test(test_refused),
 	};
 
