@@ -8,7 +8,6 @@
 
 #include <sys/types.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
@@ -103,22 +102,6 @@ os_sched_batch(void)
 
 	memset(&sp, 0, sizeof(sp));
 	return sched_setscheduler(0, SCHED_BATCH, &sp);
-#else
-	errno = ENOSYS;
-	return -1;
-#endif
-}
-
-/*
- * Orphans of our descendants become our children instead of init's
- * (PR_SET_CHILD_SUBREAPER, Linux 3.4): the master learns what the
- * delivery programs of a broker that died left running.
- */
-int
-os_subreaper(void)
-{
-#ifdef PR_SET_CHILD_SUBREAPER
-	return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 #else
 	errno = ENOSYS;
 	return -1;

@@ -326,6 +326,25 @@ session_timeup(struct session *s)
 }
 
 /*
+ * The wait ran out.  A wait for a command that max-session-time ended
+ * gets its 421 from the caller; a message that had not ended one
+ * `timeout` after it (deadline_restart) is a timeout of its own.
+ */
+static void
+session_timedout(struct session *s)
+{
+	if (s->s_waitcmd && session_expired(s))
+		return;
+	if (session_expired(s))
+		log_info("%s session time limit reached (%ds), message "
+		    "unfinished", s->s_client.ci_sid,
+		    s->s_conf->c_lim.lim_session);
+	else
+		log_info("%s timeout", s->s_client.ci_sid);
+	s->s_outcome = SC_SESS_TIMEOUT;
+}
+
+/*
  * How long to wait for input: the `timeout`, but a wait for a command
  * also ends with max-session-time, not with the client's next line.
  */
@@ -668,11 +687,7 @@ session_read(struct session *s, void *buf, size_t len)
 			if (r == -1 && errno == EINTR)
 				continue;
 			if (r == 0) {
-				if (!s->s_waitcmd || !session_expired(s)) {
-					log_info("%s timeout",
-					    s->s_client.ci_sid);
-					s->s_outcome = SC_SESS_TIMEOUT;
-				}
+				session_timedout(s);
 				return -1;
 			}
 		}

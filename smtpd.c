@@ -1613,36 +1613,6 @@ master_broker(void)
  * The broker died: its programs got SIGKILL, its children's requests EOF
  * (451).  Those children cannot reach the next one: they are replaced.
  */
-/*
- * The broker died: what its programs run, and what they started, dies
- * too, so that no delivery finishes after its client was told 451.  We
- * are their subreaper, so they are now our children: the ones in a
- * session other than ours (each program has a session of its own).
- */
-static void
-master_broker_orphans(void)
-{
-	char	 path[64];
-	FILE	*fp;
-	long	 pid;
-	pid_t	 sid, ours = getsid(0);
-
-	(void)snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
-	    (long)getpid());
-	if ((fp = fopen(path, "re")) == NULL)
-		return;
-	while (fscanf(fp, "%ld", &pid) == 1) {
-		if ((pid_t)pid == upgrade_pid ||
-		    (sid = getsid((pid_t)pid)) == -1 || sid == ours)
-			continue;
-		log_warnx("process %ld of the broker's programs killed, with "
-		    "process group %ld", pid, (long)sid);
-		(void)kill(-sid, SIGKILL);
-		(void)kill((pid_t)pid, SIGKILL);
-	}
-	(void)fclose(fp);
-}
-
 static void
 master_broker_exited(int status)
 {
@@ -1657,7 +1627,6 @@ master_broker_exited(int status)
 	if (broker_ctl != -1)
 		(void)close(broker_ctl);
 	broker_ctl = -1;
-	master_broker_orphans();
 	if (util_now_ms() - broker_born < SPAWN_QUICK_MS)
 		broker_after = util_now_ms() + SPAWN_QUICK_MS;
 	if (!quitting)
@@ -2668,9 +2637,6 @@ master_start(void)
 	if ((!debug || conf->c_pidfile != NULL) && inherited.uf_ready == -1)
 		master_pidfile(conf->c_pidfile != NULL ? conf->c_pidfile :
 		    DEF_PIDFILE);
-	/* After daemon(): a fork does not inherit it. */
-	if (os_subreaper() == -1)
-		log_debug("no subreaper: %s", strerror(errno));
 	master_signals_init();
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");

@@ -837,7 +837,6 @@ int		 os_tmpfile(const char *);
 int		 os_pidfd_open(pid_t);
 int		 os_sched_default(void);
 int		 os_sched_batch(void);
-int		 os_subreaper(void);
 
 /* util.c */
 void		*xmalloc(size_t);

@@ -314,45 +314,6 @@ class TestChildKilled(BrokerFaults):
         self.assertEqual(len(d.deliveries()), 2)
 
 
-class TestBrokerKilledGroup(BrokerFaults):
-    def test_program_children_die_with_it(self):
-        # A program that hands the message to a child of its own (a
-        # pipeline, a wrapper script): the broker dies, the client is told
-        # 451, and that child must not deliver later.
-        tmp = tempfile.mkdtemp(prefix="smtpd-e2e-bg-")
-        os.chmod(tmp, 0o777)
-        prog = os.path.join(tmp, "prog")
-        with open(prog, "w") as f:
-            f.write("#!/bin/sh\nsleep 60 &\necho $! > %s/bg\nwait\n" % tmp)
-        os.chmod(prog, 0o755)
-        bg = None
-        try:
-            self.d = d = Smtpd('deliver "%s"' % prog, prefork=2)
-            broker = d.broker()
-            c = d.connect()
-            c.send(b"EHLO client.test\r\n")
-            c.recv_reply()
-            c.check("MAIL FROM:<a@example.com>", "250 OK")
-            c.check("RCPT TO:<b@example.com>", "250 OK")
-            c.check("DATA", DATA_354)
-            c.send(b"x\r\n.\r\n")
-            path = os.path.join(tmp, "bg")
-            self.assertTrue(wait_for(lambda: os.path.exists(path) and
-                                     open(path).read().strip(), 5.0))
-            bg = int(open(path).read())
-            self.assertTrue(pid_alive(bg))
-            os.kill(broker, signal.SIGKILL)
-            self.assertRegex(c.recv_reply(), "^451 ")
-            self.assertTrue(wait_for(lambda: not pid_alive(bg), 5.0),
-                            d.log()[-2000:])
-            self.assertTrue(d.wait_log(r"broker's programs killed", 1, 3.0))
-            bg = None
-        finally:
-            if bg is not None and pid_alive(bg):
-                os.kill(bg, signal.SIGKILL)
-            subprocess.run(["rm", "-rf", tmp])
-
-
 class TestStalledBroker(BrokerFaults):
     def test_request_of_a_dead_child_not_run(self):
         # A broker that was stopped finds the request of a child that is

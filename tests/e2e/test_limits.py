@@ -256,6 +256,8 @@ class TestSessionTimeTrickle(SmtpdTest):
         c.check("DATA", DATA_354)
         self.assertLess(self.trickle(c, b"x\r\n"), 6)
         self.assertEqual(self.d.deliveries(), [])
+        self.assertTrue(self.d.wait_log(
+            r"session time limit reached \(2s\), message unfinished"))
 
     def test_bdat_chunk(self):
         c = self.session()
