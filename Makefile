@@ -59,8 +59,8 @@ CMOCKA_LIBS =	$(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 # Everything but main() links into the unit tests.
 LIBSRCS =	addr.c anvil.c auth.c broker.c channel.c config.c content.c \
 		control.c deliver.c exec.c load.c log.c metrics.c net.c os.c \
-		policy.c proxy.c score.c session.c systemd.c tls.c upgrade.c \
-		util.c
+		policy.c progs.c proxy.c score.c session.c systemd.c tls.c \
+		upgrade.c util.c
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
 UNITTESTS =	test_addr test_broker test_config test_session test_deliver \
 		test_tls test_proxy test_auth test_policy test_content \

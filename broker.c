@@ -568,6 +568,8 @@ broker_run(struct bjob *bj, const struct broker_msg *bm, int msgfd,
 	    &bidents[bm->bm_listener] : NULL;
 	exec_init(&bj->bj_exec);
 	rv = exec_start(&bj->bj_exec, &es) == -1 ? bj->bj_exec.ej_error : 0;
+	if (rv == 0)
+		progs_started(bj->bj_exec.ej_pid);
 	deliver_free(argv);
 	deliver_free(envp);
 	return rv;
@@ -919,6 +921,7 @@ broker_finish(struct bjob *bj)
 	struct bclient	*bc = bj->bj_client;
 
 	TAILQ_REMOVE(&bjobs, bj, bj_entry);
+	progs_ended(bj->bj_exec.ej_pid);
 	if (bc != NULL) {
 		bc->bc_job = NULL;
 		broker_answer(bc, bj->bj_id, &bj->bj_exec);

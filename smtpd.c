@@ -849,6 +849,7 @@ child_closefds(int self)
 
 	listeners_close(conf, 0);
 	control_close(0);
+	progs_drop();
 	TAILQ_FOREACH(ch, &children, ch_entry)
 		if (ch->ch_fd != -1 && ch->ch_fd != self)
 			(void)close(ch->ch_fd);
@@ -1465,6 +1466,8 @@ pool_reap(void)
 	int		 status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (progs_broker_gone(pid) && pid != broker_pid)
+			continue;	/* one of a previous configuration */
 		if (pid == broker_pid) {
 			master_broker_exited(status);
 			continue;
@@ -1558,6 +1561,7 @@ broker_child(int fd)
 	struct exec_ident	 sessions;
 
 	log_procinit("broker");
+	progs_forked(0);
 	child_closefds(-1);
 	setproctitle("%s", "broker");
 	memset(&sessions, 0, sizeof(sessions));
@@ -1587,6 +1591,7 @@ master_broker(void)
 		broker_after = util_now_ms() + SPAWN_QUICK_MS;
 		return;
 	}
+	progs_new((size_t)conf->c_lim.lim_maxclients);
 	sigfillset(&all);
 	(void)sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == 0) {
@@ -1594,6 +1599,7 @@ master_broker(void)
 		broker_child(sv[1]);
 	}
 	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	progs_forked(pid);
 	(void)close(sv[1]);
 	if (pid == -1) {
 		log_warn("broker: fork");
@@ -1610,8 +1616,9 @@ master_broker(void)
 }
 
 /*
- * The broker died: its programs got SIGKILL, its children's requests EOF
- * (451).  Those children cannot reach the next one: they are replaced.
+ * The broker died: its programs got SIGKILL, what they started too
+ * (progs.c), its children's requests EOF (451).  Those children cannot
+ * reach the next one: they are replaced.
  */
 static void
 master_broker_exited(int status)

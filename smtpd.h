@@ -838,6 +838,14 @@ int		 os_pidfd_open(pid_t);
 int		 os_sched_default(void);
 int		 os_sched_batch(void);
 
+/* progs.c */
+void		 progs_new(size_t);
+void		 progs_forked(pid_t);
+void		 progs_drop(void);
+void		 progs_started(pid_t);
+void		 progs_ended(pid_t);
+int		 progs_broker_gone(pid_t);
+
 /* util.c */
 void		*xmalloc(size_t);
 void		*xcalloc(size_t, size_t);

@@ -314,6 +314,104 @@ class TestChildKilled(BrokerFaults):
         self.assertEqual(len(d.deliveries()), 2)
 
 
+LEFTOVERS = """#!/bin/sh
+# keep: leaves a process in a session of its own, then exits 0;
+# else: a child in its process group, and one (timeout) in a group of
+# its own, then waits.
+exec </dev/null >/dev/null 2>&1
+case "$1" in
+keep*)  setsid sleep 60 & echo $! > %(dir)s/keep; sleep 0.3; exit 0 ;;
+*)      sleep 60 & echo $! > %(dir)s/bg
+        timeout 60 sleep 61 & echo $! > %(dir)s/grp
+        wait ;;
+esac
+"""
+
+
+class TestBrokerKilledLeftovers(BrokerFaults):
+    """When the broker dies, what its running programs started dies with
+    them (their client was told 451 and sends the message again); what
+    a program of an acknowledged delivery left behind is not touched."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="smtpd-e2e-left-")
+        os.chmod(self.tmp, 0o777)
+        self.prog = os.path.join(self.tmp, "prog")
+        with open(self.prog, "w") as f:
+            f.write(LEFTOVERS % {"dir": self.tmp})
+        os.chmod(self.prog, 0o755)
+
+    def tearDown(self):
+        for name in ("bg", "grp", "keep"):
+            pid = self.pid_of(name, 0.0)
+            if pid is not None and pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        subprocess.run(["rm", "-rf", self.tmp])
+        super().tearDown()
+
+    def pid_of(self, name, timeout=5.0):
+        path = os.path.join(self.tmp, name)
+        if not wait_for(lambda: os.path.exists(path) and
+                        open(path).read().strip(), timeout):
+            return None
+        return int(open(path).read())
+
+    def message(self, c, rcpt):
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<%s>" % rcpt, "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+
+    def start(self):
+        """The daemon, its broker, a session after EHLO."""
+        self.d = d = Smtpd('deliver "%s %%{recipients}"' % self.prog,
+                           prefork=2)
+        broker = d.broker()
+        c = d.connect()
+        c.send(b"EHLO client.test\r\n")
+        c.recv_reply()
+        return d, broker, c
+
+    def test_running_programs_leftovers_die(self):
+        d, broker, c = self.start()
+        self.message(c, "keep@example.com")
+        self.assertRegex(c.recv_reply(), OK_ID)
+        keep = self.pid_of("keep")
+        self.message(c, "b@example.com")
+        bg, grp = self.pid_of("bg"), self.pid_of("grp")
+        self.assertEqual([pid_alive(p) for p in (keep, bg, grp)],
+                         [True] * 3, (keep, bg, grp))
+        os.kill(broker, signal.SIGKILL)
+        self.assertRegex(c.recv_reply(), "^451 ")
+        self.assertTrue(wait_for(lambda: not pid_alive(bg) and
+                                 not pid_alive(grp), 5.0), d.log()[-2000:])
+        self.assertTrue(d.wait_log(r"broker \d+ gone: process %d of its "
+                                   r"program" % grp, 1, 3.0), d.log())
+        self.assertTrue(pid_alive(keep))
+
+    def test_previous_brokers_leftovers_die(self):
+        # After a reload the previous broker still serves the sessions
+        # of the old configuration: its death is handled the same way.
+        d, old, c = self.start()
+        self.message(c, "b@example.com")
+        bg, grp = self.pid_of("bg"), self.pid_of("grp")
+        d.reload()
+
+        def brokers():
+            return [k for k in pid_children(d.pid)
+                    if "broker" in pid_title(k)]
+        self.assertTrue(wait_for(lambda: len(brokers()) == 2, 10.0),
+                        d.log()[-2000:])
+        self.assertTrue(pid_alive(old))
+        os.kill(old, signal.SIGKILL)
+        self.assertRegex(c.recv_reply(), "^451 ")
+        self.assertTrue(wait_for(lambda: not pid_alive(bg) and
+                                 not pid_alive(grp), 5.0), d.log()[-2000:])
+        self.assertTrue(d.wait_log(r"broker %d gone: process %d of its "
+                                   r"program" % (old, grp), 1, 3.0), d.log())
+
+
 class TestStalledBroker(BrokerFaults):
     def test_request_of_a_dead_child_not_run(self):
         # A broker that was stopped finds the request of a child that is

@@ -1,0 +1,225 @@
+/*
+ * progs.c: the delivery programs a broker is running, in a table it
+ * shares with the master: an anonymous shared mapping that the master
+ * makes before it forks the broker, one per broker.  Every program runs
+ * in a session of its own (exec.c), whose id is its pid.
+ *
+ * When a broker dies, the kernel kills its programs (PR_SET_PDEATHSIG),
+ * but not what they started: a pipeline's other commands, a wrapper's
+ * child.  Those could finish a delivery whose client was told 451 and
+ * will send the message again.  The master kills every process still in
+ * one of the sessions the table names.  A process that left its session
+ * (setsid) is not found; nor is anything a program left behind when it
+ * ended normally, since its session is no longer in the table then.
+ */
+
+#include <sys/types.h>
+#include <sys/mman.h>
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "smtpd.h"
+
+struct progtab {
+	TAILQ_ENTRY(progtab)	 pt_entry;
+	pid_t			 pt_broker;	/* 0 until forked */
+	size_t			 pt_nslots;
+	size_t			 pt_size;
+	_Atomic int		*pt_slots;	/* session ids, 0: free */
+};
+TAILQ_HEAD(progtablist, progtab);
+
+static struct progtablist	 progtabs = TAILQ_HEAD_INITIALIZER(progtabs);
+static struct progtab		*progs_mine;	/* in a broker: its own */
+
+static void
+progs_unmap(struct progtab *pt)
+{
+	TAILQ_REMOVE(&progtabs, pt, pt_entry);
+	(void)munmap(pt->pt_slots, pt->pt_size);
+	free(pt);
+}
+
+/*
+ * The master, before it forks a broker: a table for at most nslots
+ * programs at a time (one per child).  Without one the broker runs its
+ * programs all the same, unrecorded.
+ */
+void
+progs_new(size_t nslots)
+{
+	struct progtab	*pt;
+	void		*p;
+
+	pt = xcalloc(1, sizeof(*pt));
+	pt->pt_nslots = nslots;
+	pt->pt_size = nslots * sizeof(*pt->pt_slots);
+	p = mmap(NULL, pt->pt_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		log_warn("programs table: mmap");
+		free(pt);
+		return;
+	}
+	pt->pt_slots = p;
+	TAILQ_INSERT_TAIL(&progtabs, pt, pt_entry);
+}
+
+/*
+ * After the fork.  In the master (broker > 0), the new table is that
+ * broker's; in the broker (0), it is the only one it keeps; -1: the fork
+ * failed, and the table goes.
+ */
+void
+progs_forked(pid_t broker)
+{
+	struct progtab	*last = TAILQ_LAST(&progtabs, progtablist);
+
+	if (last == NULL || last->pt_broker != 0)
+		return;
+	if (broker == -1)
+		progs_unmap(last);
+	else if (broker > 0)
+		last->pt_broker = broker;
+	else {
+		progs_mine = last;
+		progs_drop();
+	}
+}
+
+/*
+ * In every process the master forks: no table but its own (a broker's).
+ * A session child that could write one could make the master kill any
+ * session it names.
+ */
+void
+progs_drop(void)
+{
+	struct progtab	*pt, *next;
+
+	for (pt = TAILQ_FIRST(&progtabs); pt != NULL; pt = next) {
+		next = TAILQ_NEXT(pt, pt_entry);
+		if (pt != progs_mine)
+			progs_unmap(pt);
+	}
+}
+
+/* In the broker's table, the first slot holding from now holds to. */
+static int
+progs_swap(int from, int to)
+{
+	size_t	 i;
+	int	 want;
+
+	for (i = 0; i < progs_mine->pt_nslots; i++) {
+		want = from;
+		if (atomic_compare_exchange_strong(&progs_mine->pt_slots[i],
+		    &want, to))
+			return 0;
+	}
+	return -1;
+}
+
+/* In the broker: a program started (pid), or ended. */
+void
+progs_started(pid_t pid)
+{
+	if (progs_mine != NULL && pid > 0 && progs_swap(0, (int)pid) == -1)
+		log_debug("programs table full: %ld not recorded", (long)pid);
+}
+
+void
+progs_ended(pid_t pid)
+{
+	if (progs_mine != NULL && pid > 0)
+		(void)progs_swap((int)pid, 0);
+}
+
+static int
+progs_listed(const struct progtab *pt, long sid)
+{
+	size_t	 i;
+
+	for (i = 0; i < pt->pt_nslots; i++)
+		if (sid > 0 && atomic_load(&pt->pt_slots[i]) == sid)
+			return 1;
+	return 0;
+}
+
+/* The session id of process pid (from /proc), or -1. */
+static long
+progs_session(const char *pid)
+{
+	char	 path[64], buf[512], *p;
+	long	 sid;
+	FILE	*fp;
+
+	(void)snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	if ((fp = fopen(path, "re")) == NULL)
+		return -1;
+	p = fgets(buf, sizeof(buf), fp);
+	(void)fclose(fp);
+	/* After the command's ")": state, ppid, pgrp, session. */
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %ld", &sid) != 1)
+		return -1;
+	return sid;
+}
+
+/* Every process in one of pt's sessions gets SIGKILL; how many did. */
+static int
+progs_kill(const struct progtab *pt)
+{
+	struct dirent	*de;
+	DIR		*d;
+	long		 sid;
+	int		 n = 0;
+
+	if ((d = opendir("/proc")) == NULL) {
+		log_warn("programs of broker %ld: /proc", (long)pt->pt_broker);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]) ||
+		    (sid = progs_session(de->d_name)) == -1 ||
+		    !progs_listed(pt, sid))
+			continue;
+		if (kill((pid_t)strtol(de->d_name, NULL, 10), SIGKILL) == 0) {
+			log_warnx("broker %ld gone: process %s of its program "
+			    "%ld killed", (long)pt->pt_broker, de->d_name, sid);
+			n++;
+		}
+	}
+	(void)closedir(d);
+	return n;
+}
+
+/*
+ * The master reaped pid: if it was a broker, what its programs left in
+ * their sessions is killed and its table goes.  Twice, for a process
+ * forked while the first pass read /proc.  1 when pid was a broker.
+ */
+int
+progs_broker_gone(pid_t pid)
+{
+	struct progtab	*pt;
+
+	TAILQ_FOREACH(pt, &progtabs, pt_entry)
+		if (pt->pt_broker == pid)
+			break;
+	if (pt == NULL || pid <= 0)
+		return 0;
+	if (progs_kill(pt) > 0)
+		(void)progs_kill(pt);
+	progs_unmap(pt);
+	return 1;
+}
