@@ -10,7 +10,15 @@
  * will send the message again.  The master kills every process still in
  * one of the sessions the table names.  A process that left its session
  * (setsid) is not found; nor is anything a program left behind when it
- * ended normally, since its session is no longer in the table then.
+ * ended (exited, or was killed at deliver-timeout: the broker kills only
+ * its process group), since its session is no longer in the table then.
+ *
+ * Only the master and its broker map a table: it is MADV_DONTFORK in
+ * both, so no session child or AUTH worker, which could write session
+ * ids into it and have the master kill them, ever has it.  A session id
+ * is the pid of a program that has not been reaped, or died with the
+ * broker just now: pids are handed out in sequence, so none can be
+ * reused before the sweep.
  */
 
 #include <sys/types.h>
@@ -41,28 +49,47 @@ TAILQ_HEAD(progtablist, progtab);
 static struct progtablist	 progtabs = TAILQ_HEAD_INITIALIZER(progtabs);
 static struct progtab		*progs_mine;	/* in a broker: its own */
 
+#define PROGS_PASSES	5	/* sweeps of /proc when a broker is gone */
+
+/* mapped: 0 in a process forked after the table was (MADV_DONTFORK). */
 static void
-progs_unmap(struct progtab *pt)
+progs_unmap(struct progtab *pt, int mapped)
 {
 	TAILQ_REMOVE(&progtabs, pt, pt_entry);
-	(void)munmap(pt->pt_slots, pt->pt_size);
+	if (mapped)
+		(void)munmap(pt->pt_slots, pt->pt_size);
 	free(pt);
 }
 
+/* Forks from now on do not inherit pt; without that, no table. */
+static int
+progs_private(struct progtab *pt)
+{
+	if (madvise(pt->pt_slots, pt->pt_size, MADV_DONTFORK) == 0)
+		return 0;
+	log_warn("programs table: madvise");
+	progs_unmap(pt, 1);
+	return -1;
+}
+
 /*
- * The master, before it forks a broker: a table for at most nslots
- * programs at a time (one per child).  Without one the broker runs its
- * programs all the same, unrecorded.
+ * The master, before it forks a broker: a table for at least nslots
+ * programs at a time, rounded up to whole pages.  Without one the broker
+ * runs its programs all the same, unrecorded.
  */
 void
 progs_new(size_t nslots)
 {
 	struct progtab	*pt;
+	long		 page = sysconf(_SC_PAGESIZE);
 	void		*p;
 
+	if (page <= 0)
+		page = 4096;
 	pt = xcalloc(1, sizeof(*pt));
-	pt->pt_nslots = nslots;
-	pt->pt_size = nslots * sizeof(*pt->pt_slots);
+	pt->pt_size = (nslots * sizeof(*pt->pt_slots) + (size_t)page - 1) /
+	    (size_t)page * (size_t)page;
+	pt->pt_nslots = pt->pt_size / sizeof(*pt->pt_slots);
 	p = mmap(NULL, pt->pt_size, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
@@ -87,19 +114,22 @@ progs_forked(pid_t broker)
 	if (last == NULL || last->pt_broker != 0)
 		return;
 	if (broker == -1)
-		progs_unmap(last);
-	else if (broker > 0)
-		last->pt_broker = broker;
-	else {
-		progs_mine = last;
+		progs_unmap(last, 1);
+	else if (broker > 0) {
+		if (progs_private(last) == 0)
+			last->pt_broker = broker;
+	} else {
 		progs_drop();
+		if (progs_private(last) == 0)
+			progs_mine = last;
 	}
 }
 
 /*
- * In every process the master forks: no table but its own (a broker's).
- * A session child that could write one could make the master kill any
- * session it names.
+ * In every process the master forks: the tables of earlier brokers were
+ * not inherited (MADV_DONTFORK), only their entries are forgotten.  The
+ * newest is still mapped in a broker, which keeps it, and in nothing
+ * else: the master forks nothing between making it and the broker.
  */
 void
 progs_drop(void)
@@ -108,8 +138,8 @@ progs_drop(void)
 
 	for (pt = TAILQ_FIRST(&progtabs); pt != NULL; pt = next) {
 		next = TAILQ_NEXT(pt, pt_entry);
-		if (pt != progs_mine)
-			progs_unmap(pt);
+		if (pt->pt_broker != 0)
+			progs_unmap(pt, 0);
 	}
 }
 
@@ -134,7 +164,8 @@ void
 progs_started(pid_t pid)
 {
 	if (progs_mine != NULL && pid > 0 && progs_swap(0, (int)pid) == -1)
-		log_debug("programs table full: %ld not recorded", (long)pid);
+		log_warnx("programs table full (%zu): program %ld not "
+		    "recorded", progs_mine->pt_nslots, (long)pid);
 }
 
 void
@@ -155,11 +186,11 @@ progs_listed(const struct progtab *pt, long sid)
 	return 0;
 }
 
-/* The session id of process pid (from /proc), or -1. */
+/* The session id of process pid (from /proc), or -1; none for a zombie. */
 static long
 progs_session(const char *pid)
 {
-	char	 path[64], buf[512], *p;
+	char	 path[64], buf[512], *p, state;
 	long	 sid;
 	FILE	*fp;
 
@@ -170,7 +201,8 @@ progs_session(const char *pid)
 	(void)fclose(fp);
 	/* After the command's ")": state, ppid, pgrp, session. */
 	if (p == NULL || (p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %*d %*d %ld", &sid) != 1)
+	    sscanf(p + 1, " %c %*d %*d %ld", &state, &sid) != 2 ||
+	    state == 'Z' || state == 'X')
 		return -1;
 	return sid;
 }
@@ -205,21 +237,23 @@ progs_kill(const struct progtab *pt)
 
 /*
  * The master reaped pid: if it was a broker, what its programs left in
- * their sessions is killed and its table goes.  Twice, for a process
- * forked while the first pass read /proc.  1 when pid was a broker.
+ * their sessions is killed and its table goes.  Again while a pass
+ * killed something: a process may have forked while it read /proc.  1
+ * when pid was a broker.
  */
 int
 progs_broker_gone(pid_t pid)
 {
 	struct progtab	*pt;
+	int		 i;
 
 	TAILQ_FOREACH(pt, &progtabs, pt_entry)
 		if (pt->pt_broker == pid)
 			break;
 	if (pt == NULL || pid <= 0)
 		return 0;
-	if (progs_kill(pt) > 0)
-		(void)progs_kill(pt);
-	progs_unmap(pt);
+	for (i = 0; i < PROGS_PASSES && progs_kill(pt) > 0; i++)
+		;
+	progs_unmap(pt, 1);
 	return 1;
 }

@@ -1591,7 +1591,8 @@ master_broker(void)
 		broker_after = util_now_ms() + SPAWN_QUICK_MS;
 		return;
 	}
-	progs_new((size_t)conf->c_lim.lim_maxclients);
+	/* A child's program outlives the child that dies: room for more. */
+	progs_new((size_t)conf->c_lim.lim_maxclients * 2);
 	sigfillset(&all);
 	(void)sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == 0) {
