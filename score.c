@@ -312,6 +312,13 @@ score_child(int slot)
 	atomic_store(&self->ss_pid, (int)getpid());
 }
 
+/* The client's address, while readers may copy it (score_slot). */
+static void
+score_addr_write(const char *addr)
+{
+	strlcpy(self->ss_addr, addr, sizeof(self->ss_addr));
+}
+
 /* A session begins: who, since when; per-session figures restart. */
 void
 score_session(const char *addr, int state)
@@ -319,13 +326,24 @@ score_session(const char *addr, int state)
 	if (self == NULL)
 		return;
 	atomic_fetch_add_explicit(&self->ss_seq, 1, memory_order_acq_rel);
-	strlcpy(self->ss_addr, addr, sizeof(self->ss_addr));
+	score_addr_write(addr);
 	atomic_store_explicit(&self->ss_since, (long long)time(NULL),
 	    memory_order_relaxed);
 	atomic_store_explicit(&self->ss_bytes, 0, memory_order_relaxed);
 	atomic_store_explicit(&self->ss_msgs, 0, memory_order_relaxed);
 	atomic_fetch_add_explicit(&self->ss_seq, 1, memory_order_acq_rel);
 	score_state(state);
+}
+
+/* A PROXY header named the client: it replaces the proxy's address. */
+void
+score_client(const char *addr)
+{
+	if (self == NULL)
+		return;
+	atomic_fetch_add_explicit(&self->ss_seq, 1, memory_order_acq_rel);
+	score_addr_write(addr);
+	atomic_fetch_add_explicit(&self->ss_seq, 1, memory_order_acq_rel);
 }
 
 void

@@ -2425,6 +2425,7 @@ session_proxy(struct session *s, const struct sockaddr *sa)
 	util_sockaddr_str((struct sockaddr *)&pi.pi_src, pi.pi_srclen,
 	    s->s_client.ci_addr, sizeof(s->s_client.ci_addr),
 	    s->s_client.ci_port, sizeof(s->s_client.ci_port));
+	score_client(s->s_client.ci_addr);
 	if (s->s_client.ci_addr[0] != '\0' && session_peer_check != NULL &&
 	    session_peer_check(s->s_client.ci_addr) == -1) {
 		log_info("%s refused %s: too many connections",

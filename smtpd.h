@@ -723,6 +723,7 @@ int		 score_ended(uint32_t *);
 int		 score_done(int, pid_t, uint32_t *);
 void		 score_notify(int, int);
 void		 score_session(const char *, int);
+void		 score_client(const char *);
 void		 score_state(int);
 void		 score_received(size_t);
 void		 score_message(long long);

@@ -466,6 +466,16 @@ class TestProxyMaxPerAddress(SmtpdTest):
             c.check("NOOP", "250 OK")
         self.assertNotIn("refused 127.0.0.1", self.d.log())
 
+    def test_status_shows_proxied_client(self):
+        """smtpd -s lists the client the header names, not the proxy."""
+        c = self.connect(greeting=False)
+        c.send(self.hdr("192.0.2.77"))
+        c.expect(GREETING)
+        self.assertTrue(wait_for(lambda: re.search(
+            r"^\d+\s+\w+\s+192\.0\.2\.77\s", self.d.status()[1], re.M),
+            3.0, 0.1), self.d.status()[1])
+        c.check("QUIT", "221 Bye")
+
     def test_refusal_counted_as_per_address(self):
         """A refusal after the header counts as max_clients_per_address,
         not as a bad PROXY header."""
