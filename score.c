@@ -460,6 +460,27 @@ score_slot(int i, struct score_view *v)
 }
 
 /*
+ * The sessions of another master's children (the master we replace,
+ * finishing its sessions): all of them, or those from addr.
+ */
+int
+score_sessions_of(int owner, const char *addr)
+{
+	struct score_view	 v;
+	int			 i, n = 0, nslots = score_nslots();
+
+	for (i = 0; i < nslots; i++) {
+		if (atomic_load(&board->sb_slots[i].ss_owner) != owner ||
+		    score_slot(i, &v) == -1 || v.sv_state == SS_IDLE ||
+		    v.sv_state == SS_METRICS)
+			continue;
+		if (addr == NULL || strcmp(v.sv_addr, addr) == 0)
+			n++;
+	}
+	return n;
+}
+
+/*
  * The slots ever used.  Every child can write the board: what it says
  * is bounded before the master indexes with it.
  */

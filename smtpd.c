@@ -105,6 +105,7 @@ static char		*pidfile;	/* written by us, removed at exit */
 static time_t		 conf_loaded;	/* when conf was read */
 static struct upgrade_fds inherited;	/* from the master we replace */
 static pid_t		 upgrade_pid;	/* the new master we started */
+static pid_t		 predecessor;	/* the master we replace, our parent */
 static int		 upgrade_fd = -1; /* its pipe, until it is ready */
 static long long	 upgrade_deadline;
 static int		 ready_sent;	/* the pool was up once */
@@ -1379,11 +1380,24 @@ pool_idle(void)
 	return NULL;
 }
 
+/*
+ * Sessions of the master we replace, while it finishes them: all (addr
+ * NULL), or those from addr.  They count for the limits as ours do.
+ */
+static int
+pool_older(const char *addr)
+{
+	if (predecessor > 0 && getppid() != predecessor)
+		predecessor = 0;	/* it has exited */
+	return predecessor > 0 ? score_sessions_of((int)predecessor, addr) :
+	    0;
+}
+
 static int
 pool_peer_count(const char *addr)
 {
 	struct child	*ch;
-	int		 n = 0;
+	int		 n = pool_older(addr);
 
 	TAILQ_FOREACH(ch, &children, ch_entry) {
 		pool_sync(ch);
@@ -1806,7 +1820,7 @@ master_accept(const struct listener *l, int lidx, int fidx)
 		    "address");
 		return 0;
 	}
-	if (master_busy(0) >= conf->c_lim.lim_maxclients ||
+	if (master_busy(0) + pool_older(NULL) >= conf->c_lim.lim_maxclients ||
 	    (ch = master_dispatch(&h, fd, 0)) == NULL) {
 		score_count(SC_CONN_MAXCLIENTS);
 		master_refuse(fd, addr, "too many connections");
@@ -2638,6 +2652,8 @@ master_start(void)
 	score_init(inherited.uf_score);
 	sched_ours = os_sched_default();
 	conf_loaded = time(NULL);
+	if (inherited.uf_ready != -1)
+		predecessor = getppid();
 	/* A new master started by SIGUSR2 is in the background already. */
 	if (!debug && inherited.uf_ready == -1 && daemon(0, 0) == -1)
 		fatal("daemon");

@@ -724,6 +724,7 @@ int		 score_done(int, pid_t, uint32_t *);
 void		 score_notify(int, int);
 void		 score_session(const char *, int);
 void		 score_client(const char *);
+int		 score_sessions_of(int, const char *);
 void		 score_state(int);
 void		 score_received(size_t);
 void		 score_message(long long);

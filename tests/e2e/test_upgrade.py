@@ -92,6 +92,26 @@ class UpgradeTest(unittest.TestCase):
         c4 = self.d.connect()
         c4.check("QUIT", "221 Bye")
 
+    def test_limits_count_the_old_masters_sessions(self):
+        # Until the old master has finished its sessions, they count for
+        # max-clients-per-address in the new one as its own do.
+        self.d.write_config(RECORD + "\npidfile @TMP@/smtpd.pid\n"
+                            "max-clients-per-address 2")
+        self.d.signal(signal.SIGHUP)
+        self.assertTrue(self.d.wait_log(r"reloaded configuration"))
+        held = [self.d.session() for _ in range(2)]
+        new = self.upgrade()
+        self.assertTrue(self.d.wait_log(
+            r"upgrade: new master %d is ready" % new))
+        c = self.d.connect(greeting=False)
+        self.assertEqual(c.recv_reply(), "421 mx.test Service not "
+                         "available, too many connections")
+        for h in held:
+            h.check("QUIT", "221 Bye")
+        self.assertEqual(self.d.wait_exit(15), 0, self.d.log())
+        c2 = self.d.connect()
+        c2.check("QUIT", "221 Bye")
+
     def test_failed_start_keeps_serving(self):
         self.install("#!/bin/sh\nexit 3\n")
         self.d.signal(signal.SIGUSR2)
