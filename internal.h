@@ -47,7 +47,7 @@ struct score_slot {
 	_Atomic unsigned int	 ss_msgs;	/* messages of this session */
 	_Atomic unsigned int	 ss_done;	/* connections the child ended */
 	_Atomic int		 ss_notify;	/* the master wants CHAN_IDLE */
-	char			 ss_addr[64];	/* client, "" for UNIX */
+	char			 ss_addr[SCORE_ADDR_LEN]; /* client, "" for UNIX */
 };
 
 struct score_board {

@@ -416,6 +416,27 @@ score_get(enum score_counter c)
 	return atomic_load_explicit(&board->sb_count[c], memory_order_relaxed);
 }
 
+/* The address and start of ss's session, as one write left them. */
+static void
+score_addr_read(struct score_slot *ss, char addr[SCORE_ADDR_LEN],
+    long long *since)
+{
+	unsigned int	 s1, s2;
+	int		 tries;
+
+	for (tries = 0; tries < SCORE_READ_TRIES; tries++) {
+		s1 = atomic_load_explicit(&ss->ss_seq, memory_order_acquire);
+		memcpy(addr, ss->ss_addr, SCORE_ADDR_LEN);
+		*since = atomic_load_explicit(&ss->ss_since,
+		    memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&ss->ss_seq, memory_order_relaxed);
+		if (s1 == s2 && (s1 & 1) == 0)
+			break;
+	}
+	addr[SCORE_ADDR_LEN - 1] = '\0';
+}
+
 /*
  * A consistent copy of slot i (its address may be changing as we read):
  * 0, or -1 for a slot without a running child.
@@ -424,9 +445,7 @@ int
 score_slot(int i, struct score_view *v)
 {
 	struct score_slot	*ss;
-	unsigned int		 s1, s2;
 	char			*p;
-	int			 tries;
 
 	if (board == NULL || i < 0 || i >= score_nslots())
 		return -1;
@@ -434,17 +453,7 @@ score_slot(int i, struct score_view *v)
 	if ((v->sv_pid = atomic_load(&ss->ss_pid)) == 0 ||
 	    score_orphan(ss, atomic_load(&ss->ss_owner)))
 		return -1;
-	for (tries = 0; tries < SCORE_READ_TRIES; tries++) {
-		s1 = atomic_load_explicit(&ss->ss_seq, memory_order_acquire);
-		memcpy(v->sv_addr, ss->ss_addr, sizeof(v->sv_addr));
-		v->sv_since = atomic_load_explicit(&ss->ss_since,
-		    memory_order_relaxed);
-		atomic_thread_fence(memory_order_acquire);
-		s2 = atomic_load_explicit(&ss->ss_seq, memory_order_relaxed);
-		if (s1 == s2 && (s1 & 1) == 0)
-			break;
-	}
-	v->sv_addr[sizeof(v->sv_addr) - 1] = '\0';
+	score_addr_read(ss, v->sv_addr, &v->sv_since);
 	/* A child writes it: nothing of it may reach a terminal raw. */
 	for (p = v->sv_addr; *p != '\0'; p++)
 		if (!isprint((unsigned char)*p))
@@ -461,21 +470,31 @@ score_slot(int i, struct score_view *v)
 
 /*
  * The sessions of another master's children (the master we replace,
- * finishing its sessions): all of them, or those from addr.
+ * finishing its sessions; the caller knows it is alive): all of them, or
+ * those from addr.  On the accept path while that master drains: no
+ * system call, and an address copied only when asked for.
  */
 int
 score_sessions_of(int owner, const char *addr)
 {
-	struct score_view	 v;
-	int			 i, n = 0, nslots = score_nslots();
+	struct score_slot	*ss;
+	char			 a[SCORE_ADDR_LEN];
+	long long		 since;
+	int			 i, n = 0, nslots = score_nslots(), st;
 
 	for (i = 0; i < nslots; i++) {
-		if (atomic_load(&board->sb_slots[i].ss_owner) != owner ||
-		    score_slot(i, &v) == -1 || v.sv_state == SS_IDLE ||
-		    v.sv_state == SS_METRICS)
+		ss = &board->sb_slots[i];
+		st = atomic_load_explicit(&ss->ss_state, memory_order_relaxed);
+		if (atomic_load(&ss->ss_owner) != owner ||
+		    atomic_load(&ss->ss_pid) == 0 || st <= SS_IDLE ||
+		    st >= SS_NSTATES || st == SS_METRICS)
 			continue;
-		if (addr == NULL || strcmp(v.sv_addr, addr) == 0)
-			n++;
+		if (addr != NULL) {
+			score_addr_read(ss, a, &since);
+			if (strcmp(a, addr) != 0)
+				continue;
+		}
+		n++;
 	}
 	return n;
 }

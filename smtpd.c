@@ -2138,9 +2138,11 @@ master_upgrade(void)
 	struct listener		*l;
 	int			 i;
 
-	if (quitting || upgrade_fd != -1) {
+	/* Only one older master's sessions count for the limits. */
+	if (quitting || upgrade_fd != -1 || pool_older(NULL) > 0) {
 		log_warnx("SIGUSR2 ignored: %s", quitting ? "shutting down" :
-		    "an upgrade is in progress");
+		    upgrade_fd != -1 ? "an upgrade is in progress" :
+		    "the previous master still has sessions");
 		return;
 	}
 	memset(&uf, 0, sizeof(uf));
@@ -2652,7 +2654,8 @@ master_start(void)
 	score_init(inherited.uf_score);
 	sched_ours = os_sched_default();
 	conf_loaded = time(NULL);
-	if (inherited.uf_ready != -1)
+	/* Our parent, unless it died before we got here. */
+	if (inherited.uf_ready != -1 && getppid() != 1)
 		predecessor = getppid();
 	/* A new master started by SIGUSR2 is in the background already. */
 	if (!debug && inherited.uf_ready == -1 && daemon(0, 0) == -1)

@@ -86,6 +86,7 @@
 #define DELIVER_OUT_MAX		4096	/* captured program output */
 #define BROKER_SLACK		30	/* seconds a child waits beyond
 					   deliver-timeout for the broker */
+#define SCORE_ADDR_LEN		64	/* a client address in a slot */
 #define BROKER_FIELD_MAX	2048	/* one string of a request */
 #define SHUTDOWN_KILL		10	/* then SIGTERM, and this long to end */
 
@@ -709,7 +710,7 @@ struct score_view {
 	long long		 sv_since;
 	unsigned long long	 sv_bytes;
 	unsigned int		 sv_msgs;
-	char			 sv_addr[64];
+	char			 sv_addr[SCORE_ADDR_LEN];
 };
 void		 score_init(int);
 int		 score_fd(void);

@@ -101,11 +101,18 @@ class UpgradeTest(unittest.TestCase):
         self.assertTrue(self.d.wait_log(r"reloaded configuration"))
         held = [self.d.session() for _ in range(2)]
         new = self.upgrade()
+        # From now on only the new master accepts.
         self.assertTrue(self.d.wait_log(
-            r"upgrade: new master %d is ready" % new))
+            r"draining: the new master has the sockets"), self.d.log())
         c = self.d.connect(greeting=False)
         self.assertEqual(c.recv_reply(), "421 mx.test Service not "
                          "available, too many connections")
+        self.assertTrue(self.d.wait_log(r"\[%d\]: refused 127\.0\.0\.1" %
+                                        new), self.d.log())
+        # A third master would not count the first one's sessions.
+        os.kill(new, signal.SIGUSR2)
+        self.assertTrue(self.d.wait_log(
+            r"SIGUSR2 ignored: the previous master still has sessions"))
         for h in held:
             h.check("QUIT", "221 Bye")
         self.assertEqual(self.d.wait_exit(15), 0, self.d.log())
