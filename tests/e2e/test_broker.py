@@ -177,6 +177,19 @@ class TestConfig(unittest.TestCase):
 
 
 class BrokerFaults(OwnSmtpdTest):
+    def in_data(self, d):
+        """A session of d's up to its message's content: (client, the
+        child serving it)."""
+        c = d.connect()
+        c.send(b"EHLO client.test\r\n")
+        c.recv_reply()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        child = serving_child(d, c)
+        self.assertIsNotNone(child)
+        return c, child
+
     def send_one(self, c, tag):
         c.check("MAIL FROM:<a@example.com>", "250 OK")
         c.check("RCPT TO:<b@example.com>", "250 OK")
@@ -287,14 +300,7 @@ class TestChildKilled(BrokerFaults):
         with open(os.path.join(d.out, "sleep"), "w") as f:
             f.write("1.0")
         broker = d.broker()
-        c = d.connect()
-        c.send(b"EHLO client.test\r\n")
-        c.recv_reply()
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        c.check("RCPT TO:<b@example.com>", "250 OK")
-        c.check("DATA", DATA_354)
-        child = serving_child(d, c)
-        self.assertIsNotNone(child)
+        c, child = self.in_data(d)
         c.send(b"orphan\r\n.\r\n")
         # The program runs (it recorded the message, then sleeps).
         self.assertTrue(wait_for(lambda: len(d.deliveries()) == 1, 5.0))
@@ -424,14 +430,7 @@ class TestStalledBroker(BrokerFaults):
         # gone (its client got no reply and will send again): not run.
         self.d = d = Smtpd(RECORD + "\nreceived-header no", prefork=2)
         broker = d.broker()
-        c = d.connect()
-        c.send(b"EHLO client.test\r\n")
-        c.recv_reply()
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        c.check("RCPT TO:<b@example.com>", "250 OK")
-        c.check("DATA", DATA_354)
-        child = serving_child(d, c)
-        self.assertIsNotNone(child)
+        c, child = self.in_data(d)
         os.kill(broker, signal.SIGSTOP)
         try:
             c.send(b"never\r\n.\r\n")

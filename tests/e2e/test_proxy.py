@@ -420,14 +420,19 @@ class TestProxyMaxPerAddress(SmtpdTest):
     def hdr(self, src):
         return v1("TCP4", src, "192.0.2.250", 1234, 25)
 
-    def test_counts_proxied_address(self):
+    def one_then_refused(self, src):
+        """A session from src, then a second one refused; the first."""
         c1 = self.connect(greeting=False)
-        c1.send(self.hdr("192.0.2.1"))
+        c1.send(self.hdr(src))
         c1.expect(GREETING)
         c2 = self.connect(greeting=False)
-        c2.send(self.hdr("192.0.2.1"))
+        c2.send(self.hdr(src))
         c2.expect(TOO_MANY)
         c2.expect_closed()
+        return c1
+
+    def test_counts_proxied_address(self):
+        c1 = self.one_then_refused("192.0.2.1")
         self.assertTrue(self.d.wait_log(r"refused 192\.0\.2\.1: too many", 1,
                                         2.0), self.d.log())
         # another proxied source, over the same socket peer 127.0.0.1
@@ -486,13 +491,7 @@ class TestProxyMaxPerAddress(SmtpdTest):
         peraddr, proxy = count("max_clients_per_address"), count(
             "proxy_protocol")
         self.assertGreaterEqual(peraddr, 0, self.d.status()[1])
-        c1 = self.connect(greeting=False)
-        c1.send(self.hdr("192.0.2.31"))
-        c1.expect(GREETING)
-        c2 = self.connect(greeting=False)
-        c2.send(self.hdr("192.0.2.31"))
-        c2.expect(TOO_MANY)
-        c2.expect_closed()
+        self.one_then_refused("192.0.2.31")
         self.assertTrue(wait_for(
             lambda: count("max_clients_per_address") == peraddr + 1, 3.0,
             0.1), self.d.status()[1])
