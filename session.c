@@ -73,6 +73,7 @@ struct session {
 	const struct config	*s_conf;
 	const struct listener	*s_listener;
 	int			 s_fd;
+	int			 s_rcvto;	/* its SO_RCVTIMEO, ms; 0: none */
 	enum session_state	 s_state;
 	int			 s_closing;	/* QUIT, 421,
 	    502: stop reading */
@@ -135,6 +136,8 @@ struct command {
 };
 
 volatile sig_atomic_t session_quit;
+/* The socket of a wait for a command, which SIGTERM cuts short. */
+static volatile sig_atomic_t session_cutfd = -1;
 int	(*session_peer_check)(const char *);
 int	(*session_auth_check)(const char *);
 void	(*session_auth_failed)(const char *);
@@ -361,7 +364,9 @@ session_wait_ms(const struct session *s)
 
 /*
  * One read/write layer for plain sockets and TLS, so the line reader,
- * the reply queue and the DATA reader work the same over both.
+ * the reply queue and the DATA reader work the same over both.  The
+ * socket is a blocking one, and every operation on it says
+ * MSG_DONTWAIT but io_read_wait(), the wait for the client.
  */
 
 static ssize_t
@@ -369,7 +374,16 @@ io_read(struct session *s, void *buf, size_t len)
 {
 	if (s->s_tlsc != NULL)
 		return tls_read(s->s_tlsc, buf, len);
-	return read(s->s_fd, buf, len);
+	return recv(s->s_fd, buf, len, MSG_DONTWAIT);
+}
+
+/* A read that blocks until input comes, bounded by SO_RCVTIMEO. */
+static ssize_t
+io_read_wait(struct session *s, void *buf, size_t len)
+{
+	if (s->s_tlsc != NULL)
+		return tls_read_wait(s->s_tlsc, buf, len);
+	return recv(s->s_fd, buf, len, 0);
 }
 
 static ssize_t
@@ -377,7 +391,7 @@ io_write(struct session *s, const void *buf, size_t len)
 {
 	if (s->s_tlsc != NULL)
 		return tls_write(s->s_tlsc, buf, len);
-	return send(s->s_fd, buf, len, MSG_NOSIGNAL);
+	return send(s->s_fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* What to poll for before retrying an operation that said EAGAIN. */
@@ -397,14 +411,20 @@ io_want(struct session *s, short plain)
  */
 
 /*
- * SIGTERM is blocked for the whole session and let in only inside
- * ppoll(): one that comes just before a wait ends it at once (EINTR)
- * instead of being slept through until the timeout, and no wait costs
- * two sigprocmask(2) calls around it.  A child blocks it once for its
- * whole life and says so (session_sigmask); otherwise (the tests)
- * session_run() blocks it for the session.
+ * SIGTERM (shutdown) during a session.  A child keeps it blocked while
+ * idle and says so (session_sigmask); a session lets it in (with
+ * SA_RESTART, which restarts every system call but the waits: poll(2),
+ * and a recv(2) under SO_RCVTIMEO, fail with EINTR).  A signal that
+ * comes between the last look at session_quit and the start of a wait
+ * must not be slept through until the timeout:
+ * - the wait for a command (session_recv) names its socket in
+ *   session_cutfd first, and session_interrupt() cuts that socket's
+ *   SO_RCVTIMEO to a tick, so the recv(2) returns at once;
+ * - session_poll() blocks SIGTERM from its look to its ppoll(), which
+ *   lets it in.
+ * Otherwise (the tests) the caller's signal mask is left alone.
  */
-static sigset_t	 session_waitmask;
+static sigset_t	 session_waitmask;	/* SIGTERM let in */
 static int	 session_held;		/* SIGTERM blocked by our caller */
 
 void
@@ -414,19 +434,45 @@ session_sigmask(const sigset_t *waitmask)
 	session_held = 1;
 }
 
+/* SIGTERM blocked; the mask before in old when not NULL. */
 static void
-session_signals(int start)
+session_sigblock(sigset_t *old)
 {
 	sigset_t	 term;
 
-	if (session_held)
-		return;
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
-	if (start && sigprocmask(SIG_BLOCK, &term, &session_waitmask) == -1)
+	if (sigprocmask(SIG_BLOCK, &term, old) == -1)
 		fatal("sigprocmask");
-	if (!start && sigprocmask(SIG_SETMASK, &session_waitmask, NULL) == -1)
+}
+
+static void
+session_signals(int start)
+{
+	if (!session_held) {
+		if (start && sigprocmask(SIG_SETMASK, NULL,
+		    &session_waitmask) == -1)
+			fatal("sigprocmask");
+		return;
+	}
+	if (!start)
+		session_sigblock(NULL);
+	else if (sigprocmask(SIG_SETMASK, &session_waitmask, NULL) == -1)
 		fatal("sigprocmask");
+}
+
+/* The child's SIGTERM handler: async-signal-safe. */
+void
+session_interrupt(void)
+{
+	static const struct timeval	 tick = { 0, 1 };
+	int				 fd = session_cutfd, saved = errno;
+
+	session_quit = 1;
+	if (fd != -1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick,
+		    sizeof(tick));
+	errno = saved;
 }
 
 /*
@@ -437,14 +483,24 @@ static int
 session_poll(struct pollfd *pfd, int ms, int stop)
 {
 	struct timespec	 ts;
+	sigset_t	 old;
+	int		 r, saved;
 
-	if (stop && session_quit) {
-		errno = EINTR;
-		return -1;
-	}
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	return ppoll(pfd, 1, &ts, &session_waitmask);
+	if (!stop)
+		return ppoll(pfd, 1, &ts, &session_waitmask);
+	session_sigblock(&old);
+	if (session_quit) {
+		r = -1;
+		errno = EINTR;
+	} else
+		r = ppoll(pfd, 1, &ts, &session_waitmask);
+	saved = errno;
+	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
+		fatal("sigprocmask");
+	errno = saved;
+	return r;
 }
 
 static void
@@ -650,6 +706,64 @@ session_ack(struct session *s)
 }
 
 /*
+ * The socket's SO_RCVTIMEO for a wait of ms, set only when the one set
+ * last could end the wait late: it is the same `timeout` from one
+ * command to the next.  One set earlier than ms ends the wait early,
+ * and the caller polls for the rest (session_read).
+ */
+#define RCVTO_SLACK_MS	100
+
+static int
+session_rcvtimeo(struct session *s, int ms)
+{
+	struct timeval	 tv;
+
+	if (s->s_rcvto != 0 && s->s_rcvto <= ms + RCVTO_SLACK_MS)
+		return 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (setsockopt(s->s_fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)) == -1)
+		return -1;
+	s->s_rcvto = ms;
+	return 0;
+}
+
+/*
+ * Wait for the client with one blocking read, where a poll() and a read
+ * would take two system calls.  EAGAIN when SO_RCVTIMEO ran out, which
+ * may be before the wait's end, or when the socket cannot block: the
+ * caller polls.  EINTR for a signal.  SIGTERM while waiting for a
+ * command ends the wait (session_interrupt); a message in transfer is
+ * read on.
+ */
+static ssize_t
+session_recv(struct session *s, void *buf, size_t len)
+{
+	ssize_t	 n;
+	int	 ms = session_wait_ms(s);
+
+	if (ms == 0 || session_rcvtimeo(s, ms) == -1) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (!s->s_indata) {
+		session_cutfd = s->s_fd;
+		if (session_quit) {
+			session_cutfd = -1;
+			errno = EINTR;
+			return -1;
+		}
+	}
+	n = io_read_wait(s, buf, len);
+	session_cutfd = -1;
+	/* It may have cut the SO_RCVTIMEO after the read: set it again. */
+	if (session_quit)
+		s->s_rcvto = 0;
+	return n;
+}
+
+/*
  * Input.  session_read() flushes the queued replies, then reads at most
  * len octets into buf, waiting (bounded by the timeout) only when
  * nothing is there.  Returns the number of octets read, 0 at EOF, -1
@@ -658,17 +772,18 @@ session_ack(struct session *s)
 static ssize_t
 session_read(struct session *s, void *buf, size_t len)
 {
+	enum { READ_NOW, READ_WAIT, READ_POLL } how;
 	struct pollfd	 pfd;
 	ssize_t		 n;
-	int		 r, block;
+	int		 r;
 
 	/*
 	 * Read first: a message in transfer, pipelined commands and TLS
 	 * records read ahead are there already.  A client that has just
 	 * been sent replies has not answered them yet: wait at once.
 	 */
-	block = s->s_olen > 0 && (s->s_tlsc == NULL ||
-	    !tls_pending(s->s_tlsc));
+	how = s->s_olen > 0 && (s->s_tlsc == NULL ||
+	    !tls_pending(s->s_tlsc)) ? READ_WAIT : READ_NOW;
 	session_flush(s);
 	if (s->s_eof)
 		return 0;
@@ -680,8 +795,9 @@ session_read(struct session *s, void *buf, size_t len)
 			return -1;
 		if (s->s_waitcmd && session_expired(s))
 			return -1;
-		if (block) {
+		if (how != READ_NOW)
 			session_ack(s);
+		if (how == READ_POLL) {
 			r = session_poll(&pfd, session_wait_ms(s),
 			    !s->s_indata);
 			if (r == -1 && errno == EINTR)
@@ -691,10 +807,11 @@ session_read(struct session *s, void *buf, size_t len)
 				return -1;
 			}
 		}
-		n = io_read(s, buf, len);
+		n = how == READ_WAIT ? session_recv(s, buf, len) :
+		    io_read(s, buf, len);
 		if (n == -1 && errno == EAGAIN) {
 			pfd.events = io_want(s, POLLIN);
-			block = 1;
+			how = how == READ_NOW ? READ_WAIT : READ_POLL;
 		}
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -2365,7 +2482,8 @@ proxy_read(struct session *s, unsigned char *hdr, struct proxy_info *pi,
 	pfd.events = POLLIN;
 	*why = "timeout";
 	while (session_poll(&pfd, deadline_ms(s), 1) > 0) {
-		n = recv(s->s_fd, hdr + have, PROXY_MAX_LEN - have, MSG_PEEK);
+		n = recv(s->s_fd, hdr + have, PROXY_MAX_LEN - have,
+		    MSG_PEEK | MSG_DONTWAIT);
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
@@ -2373,7 +2491,8 @@ proxy_read(struct session *s, unsigned char *hdr, struct proxy_info *pi,
 			return -1;
 		}
 		take = proxy_take(hdr, have, hdr + have, (size_t)n);
-		if (recv(s->s_fd, hdr + have, take, 0) != (ssize_t)take) {
+		if (recv(s->s_fd, hdr + have, take, MSG_DONTWAIT) !=
+		    (ssize_t)take) {
 			*why = "read error";
 			return -1;
 		}
@@ -2590,9 +2709,8 @@ session_greeting(struct session *s)
 }
 
 /*
- * One session on fd, to its end; fd is closed.  fd is a non-blocking
- * socket: the master accepts with SOCK_NONBLOCK and a descriptor passed
- * over the socketpair keeps the flag; TCP_NODELAY comes from the
+ * One session on fd, to its end; fd is closed.  fd is a blocking socket,
+ * as the master accepts it (io_read_wait); TCP_NODELAY comes from the
  * listener (listener_nodelay() in smtpd.c).
  */
 void

@@ -814,7 +814,7 @@ static void
 child_sighandler(int sig)
 {
 	(void)sig;
-	session_quit = 1;
+	session_interrupt();
 }
 
 static void
@@ -822,17 +822,20 @@ child_signals(void)
 {
 	sigset_t	 term;
 
-	/* poll() still fails with EINTR, which is how a session notices. */
+	/*
+	 * poll() and a recv(2) under SO_RCVTIMEO still fail with EINTR,
+	 * which is how a session notices.
+	 */
 	util_signals(child_sighandler, SA_RESTART, SIGTERM, 0);
 	/* SIGUSR2 is the master's: `systemctl kill` signals every process. */
 	util_signals(SIG_IGN, 0, SIGHUP, SIGINT, SIGUSR2, SIGPIPE, 0);
 	util_signals(SIG_DFL, 0, SIGCHLD, 0);
 	/*
 	 * The master forked with every signal blocked.  SIGTERM stays so
-	 * for the child's whole life, let in only by the mask of the
-	 * ppoll() that waits (child_wait, session.c): one that comes while
-	 * the child is busy ends the next wait at once instead of being
-	 * slept through, at no cost per session.
+	 * while the child is idle, let in only by the mask of the ppoll()
+	 * that waits (child_wait): one that comes between sessions ends
+	 * the next wait at once instead of being slept through.  A session
+	 * lets it in (session.c).
 	 */
 	util_sigunblock();
 	sigemptyset(&term);
@@ -1797,7 +1800,7 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	h.h_fd = fidx;
 	h.h_peerlen = sizeof(h.h_peer);
 	if ((fd = accept4(l->l_fds[fidx], (struct sockaddr *)&h.h_peer,
-	    &h.h_peerlen, SOCK_CLOEXEC | SOCK_NONBLOCK)) == -1) {
+	    &h.h_peerlen, SOCK_CLOEXEC)) == -1) {
 		master_accept_error();
 		return -1;
 	}

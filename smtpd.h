@@ -744,6 +744,7 @@ extern int	(*session_peer_check)(const char *);
 extern int	(*session_auth_check)(const char *);
 extern void	(*session_auth_failed)(const char *);
 void		 session_sigmask(const sigset_t *);
+void		 session_interrupt(void);
 void		 session_run(const struct config *, const struct listener *,
 		    int, const struct sockaddr *, socklen_t);
 const char	*session_status_code(int, const char *);
@@ -754,6 +755,7 @@ int		 tls_config_load(struct config *);
 void		 tls_config_free(struct config *);
 struct tls_conn	*tls_accept(void *, int, int, const char *);
 ssize_t		 tls_read(struct tls_conn *, void *, size_t);
+ssize_t		 tls_read_wait(struct tls_conn *, void *, size_t);
 ssize_t		 tls_write(struct tls_conn *, const void *, size_t);
 int		 tls_pending(struct tls_conn *);
 int		 tls_want(struct tls_conn *);

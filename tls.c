@@ -36,6 +36,8 @@
 
 struct tls_conn {
 	SSL		*t_ssl;
+	int		 t_fd;
+	int		 t_wait;	/* reads may block (tls_read_wait) */
 	int		 t_want;	/* POLLIN/POLLOUT after EAGAIN */
 	int		 t_dead;	/* fatal error: no close_notify */
 	char		 t_info[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
@@ -514,13 +516,19 @@ tls_bio_method(void)
 	return m;
 }
 
+/*
+ * The socket is a blocking one: every operation passes MSG_DONTWAIT but
+ * the read of tls_read_wait(), which waits for the client's next record
+ * (bounded by the SO_RCVTIMEO the session set).
+ */
 static int
 tls_bio_write(BIO *b, const char *buf, size_t len, size_t *done)
 {
-	ssize_t	 n;
+	struct tls_conn	*t = BIO_get_data(b);
+	ssize_t		 n;
 
 	BIO_clear_retry_flags(b);
-	n = send((int)(intptr_t)BIO_get_data(b), buf, len, MSG_NOSIGNAL);
+	n = send(t->t_fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			BIO_set_retry_write(b);
@@ -533,10 +541,11 @@ tls_bio_write(BIO *b, const char *buf, size_t len, size_t *done)
 static int
 tls_bio_read(BIO *b, char *buf, size_t len, size_t *done)
 {
-	ssize_t	 n;
+	struct tls_conn	*t = BIO_get_data(b);
+	ssize_t		 n;
 
 	BIO_clear_retry_flags(b);
-	n = recv((int)(intptr_t)BIO_get_data(b), buf, len, 0);
+	n = recv(t->t_fd, buf, len, t->t_wait ? 0 : MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
 		BIO_set_retry_read(b);
@@ -550,7 +559,7 @@ tls_bio_read(BIO *b, char *buf, size_t len, size_t *done)
 	return 1;
 }
 
-/* Nothing to control: the descriptor is the BIO's data, set once. */
+/* Nothing to control: the connection is the BIO's data, set once. */
 static long
 tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
@@ -578,7 +587,8 @@ tls_accept(void *ctx, int fd, int timeout_ms, const char *sid)
 	t->t_want = POLLIN;
 	if ((m = tls_bio_method()) == NULL || (bio = BIO_new(m)) == NULL)
 		goto fail;
-	BIO_set_data(bio, (void *)(intptr_t)fd);
+	t->t_fd = fd;
+	BIO_set_data(bio, t);
 	BIO_set_init(bio, 1);
 	if ((t->t_ssl = SSL_new(ctx)) == NULL) {
 		BIO_free(bio);
@@ -662,6 +672,22 @@ ssize_t
 tls_read(struct tls_conn *t, void *buf, size_t len)
 {
 	return tls_io(t, buf, NULL, len);
+}
+
+/*
+ * A read that waits for the client when nothing is there.  EAGAIN when
+ * the socket's SO_RCVTIMEO ran out or a signal came (as for tls_read,
+ * with tls_want() saying what to poll for).
+ */
+ssize_t
+tls_read_wait(struct tls_conn *t, void *buf, size_t len)
+{
+	ssize_t	 n;
+
+	t->t_wait = 1;
+	n = tls_io(t, buf, NULL, len);
+	t->t_wait = 0;
+	return n;
 }
 
 ssize_t

@@ -105,8 +105,6 @@ run_script(const char *script, size_t len)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	if ((pid = fork()) == 0) {
 		close(sv[0]);
-		/* session_run() wants a non-blocking socket, as accepted. */
-		assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
 		broker = broker_local(conf);
 		session_run(conf, &lst, sv[1], NULL, 0);
 		_exit(broker_local_end(broker) == 0 ? 0 : 1);

@@ -17,7 +17,6 @@
 
 #include <netinet/in.h>
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -213,9 +212,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return (0);
 	fz_configure(&l, data[0]);
-	/* session_run() wants a non-blocking socket, as accepted. */
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == -1 ||
-	    fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1)
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == -1)
 		abort();
 	memset(&feed, 0, sizeof(feed));
 	feed.f_fd = fds[1];
