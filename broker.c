@@ -1116,8 +1116,9 @@ broker_socket(void)
 }
 
 /*
- * The answer of type to request id, len octets; the late answer of an
- * earlier request is dropped.
+ * The answer of type to request id, len octets, within timeout ms; the
+ * late answer of an earlier request is dropped.  A signal (SIGTERM is let
+ * in during a session) does not start the time again.
  */
 static int
 broker_wait(uint32_t type, uint32_t id, void *buf, size_t len, int timeout)
@@ -1125,12 +1126,14 @@ broker_wait(uint32_t type, uint32_t id, void *buf, size_t len, int timeout)
 	struct pollfd	 pfd;
 	ssize_t		 n;
 	uint32_t	 hdr[2];
+	long long	 deadline = util_now_ms() + timeout;
 	int		 fds[2], nfds, i, r;
 
 	for (;;) {
 		pfd.fd = broker_sock;
 		pfd.events = POLLIN;
-		if ((r = poll(&pfd, 1, timeout)) == -1 && errno == EINTR)
+		if ((r = poll(&pfd, 1, util_ms_left(deadline))) == -1 &&
+		    errno == EINTR)
 			continue;
 		if (r == -1)
 			return -1;

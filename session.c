@@ -706,19 +706,22 @@ session_ack(struct session *s)
 }
 
 /*
- * The socket's SO_RCVTIMEO for a wait of ms, set only when the one set
- * last could end the wait late: it is the same `timeout` from one
- * command to the next.  One set earlier than ms ends the wait early,
- * and the caller polls for the rest (session_read).
+ * The socket's SO_RCVTIMEO for a wait of ms.  It is the same `timeout`
+ * from one command to the next, so the one set last is kept unless it
+ * would end the wait late (by more than RCVTO_LATE_MS) or early (by more
+ * than RCVTO_EARLY_MS: the caller would then poll for the rest,
+ * session_read).
  */
-#define RCVTO_SLACK_MS	100
+#define RCVTO_LATE_MS	100
+#define RCVTO_EARLY_MS	1000
 
 static int
 session_rcvtimeo(struct session *s, int ms)
 {
 	struct timeval	 tv;
 
-	if (s->s_rcvto != 0 && s->s_rcvto <= ms + RCVTO_SLACK_MS)
+	if (s->s_rcvto != 0 && s->s_rcvto <= ms + RCVTO_LATE_MS &&
+	    s->s_rcvto >= ms - RCVTO_EARLY_MS)
 		return 0;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;

@@ -1783,8 +1783,9 @@ master_accept_metrics(const struct handoff *h, int fd)
 
 /*
  * One connection: to a child, or refused.  -1 when there is none to
- * accept (EAGAIN) or accept() failed.  The socket is non-blocking from
- * the start: the child needs it so.
+ * accept (EAGAIN) or accept() failed.  The socket is a blocking one: a
+ * session waits for its client in a recv(2) bounded by SO_RCVTIMEO, and
+ * says MSG_DONTWAIT everywhere else (session.c), as refuse_421 does.
  */
 static int
 master_accept(const struct listener *l, int lidx, int fidx)

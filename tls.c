@@ -546,6 +546,13 @@ tls_bio_read(BIO *b, char *buf, size_t len, size_t *done)
 
 	BIO_clear_retry_flags(b);
 	n = recv(t->t_fd, buf, len, t->t_wait ? 0 : MSG_DONTWAIT);
+	/*
+	 * One blocking read per tls_read_wait(): OpenSSL reads again for
+	 * the rest of a record, or for the record after a KeyUpdate, and a
+	 * client sending an octet now and then would get a whole
+	 * SO_RCVTIMEO each time.  The rest is the caller's, who keeps time.
+	 */
+	t->t_wait = 0;
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
 		BIO_set_retry_read(b);
@@ -675,9 +682,10 @@ tls_read(struct tls_conn *t, void *buf, size_t len)
 }
 
 /*
- * A read that waits for the client when nothing is there.  EAGAIN when
- * the socket's SO_RCVTIMEO ran out or a signal came (as for tls_read,
- * with tls_want() saying what to poll for).
+ * A read that waits for the client when nothing is there, in one
+ * recv(2) at most.  EAGAIN when that was not enough for a record, when
+ * the socket's SO_RCVTIMEO ran out or when a signal came (as for
+ * tls_read, with tls_want() saying what to poll for).
  */
 ssize_t
 tls_read_wait(struct tls_conn *t, void *buf, size_t len)

@@ -460,6 +460,67 @@ class TestImplicitTls(TlsCase):
         self.assertNotIn("220 mx.test", out)
 
 
+class TestTlsTrickle(TlsCase):
+    """A TLS record sent an octet at a time, each sooner than `timeout`
+    after the last: the wait for the command ends with the timeout all
+    the same, as it does for a plain line sent so."""
+
+    OPTS = {"listen_opts": "tls", "timeout": 2}
+
+    def tls_over(self, sock):
+        """Handshake over sock through memory BIOs: the test decides when
+        each octet of a record goes out."""
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = client_context().wrap_bio(inc, out,
+                                        server_hostname=certs.SERVER_NAME)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(out.read())
+                data = sock.recv(65536)
+                self.assertTrue(data, "closed during the handshake")
+                inc.write(data)
+        sock.sendall(out.read())
+        line = b""
+        while not line.endswith(b"\r\n"):
+            try:
+                line += tls.read(4096)
+            except ssl.SSLWantReadError:
+                data = sock.recv(65536)
+                self.assertTrue(data, "closed before the greeting")
+                inc.write(data)
+        self.assertTrue(line.startswith(b"220 "), line)
+        return tls, out
+
+    def test_trickled_record_times_out(self):
+        with socket.create_connection(("127.0.0.1", self.d.port), 5) as sock:
+            tls, out = self.tls_over(sock)
+            tls.write(b"NOOP\r\n")
+            record = out.read()
+            start = time.monotonic()
+            sock.settimeout(0.5)
+            ended = None
+            for octet in record:
+                try:
+                    sock.sendall(bytes([octet]))
+                    while sock.recv(65536):
+                        pass        # the 421, then the end
+                    ended = time.monotonic() - start
+                    break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    ended = time.monotonic() - start
+                    break
+            self.assertIsNotNone(ended, "%d octets over %.1f s, still open"
+                                 % (len(record), time.monotonic() - start))
+            self.assertLess(ended, 4.0)
+        self.assertTrue(wait_for(lambda: "timeout" in self.d.log(), 5.0),
+                        self.d.log())
+
+
 class TestTls13Only(TlsCase):
     CONFIG = RECORD + "\n" + TLS_CONF + "\ntls protocols TLSv1.3"
     OPTS = {"listen_opts": "tls"}
