@@ -390,30 +390,34 @@ class TestSigterm(unittest.TestCase):
 SHUTDOWN_421 = "421 mx.test Service shutting down"
 
 
-def in_data(d):
-    """A client of d that has had DATA's 354 for one recipient."""
-    c = d.connect()
-    c.check("EHLO client.test", ehlo_lines())
+def to_data(c):
+    """Client c, past EHLO, once it has had DATA's 354 for one recipient."""
     c.check("MAIL FROM:<a@example.com>", "250 OK")
     c.check("RCPT TO:<b@example.com>", "250 OK")
     c.check("DATA", DATA_354)
     return c
 
 
-class TestShutdownGrace(unittest.TestCase):
-    """shutdown-grace 1 with a session timeout of 30 s: what happens is
-    the grace period's doing, not the timeout's."""
+def in_data(d):
+    """A client of d that has had DATA's 354 for one recipient."""
+    c = d.connect()
+    c.check("EHLO client.test", ehlo_lines())
+    return to_data(c)
 
-    def setUp(self):
-        self.d = Smtpd(RECORD + "\nreceived-header no\nshutdown-grace 1",
-                       timeout=30)
 
-    def tearDown(self):
-        self.d.cleanup()
+class ShutdownGraceCases:
+    """SIGTERM with shutdown-grace 1 and a session timeout of 30 s (what
+    happens is the grace period's doing, not the timeout's), for the
+    sessions that session() opens: a test case mixing this in makes
+    self.d, whose config has "received-header no"."""
 
-    def test_idle_session_421_when_grace_ends(self):
+    def session(self):
         c = self.d.connect()
         c.check("EHLO client.test", ehlo_lines())
+        return c
+
+    def test_idle_session_421_when_grace_ends(self):
+        c = self.session()
         t = time.monotonic()
         self.d.signal(signal.SIGTERM)
         c.expect(SHUTDOWN_421, timeout=5)
@@ -424,7 +428,7 @@ class TestShutdownGrace(unittest.TestCase):
         self.assertEqual(self.d.wait_exit(5), 0, self.d.log())
 
     def test_mid_data_finishes_then_421(self):
-        c = in_data(self.d)
+        c = to_data(self.session())
         c.send(b"before\r\n")
         self.d.signal(signal.SIGTERM)
         time.sleep(1.6)             # the grace period is over
@@ -437,6 +441,16 @@ class TestShutdownGrace(unittest.TestCase):
         self.assertEqual([r["data"] for r in self.d.deliveries()],
                          [b"before\r\nafter\r\n"])
         self.assertEqual(self.d.wait_exit(5), 0, self.d.log())
+
+
+class TestShutdownGrace(ShutdownGraceCases, unittest.TestCase):
+
+    def setUp(self):
+        self.d = Smtpd(RECORD + "\nreceived-header no\nshutdown-grace 1",
+                       timeout=30)
+
+    def tearDown(self):
+        self.d.cleanup()
 
     def test_delivery_killed_after_grace_and_kill_time(self):
         # SHUTDOWN_KILL (10 s) after the grace period, a delivery that

@@ -5,7 +5,6 @@ s_client, swaks."""
 
 import os
 import shutil
-import signal
 import smtplib
 import socket
 import ssl
@@ -17,11 +16,11 @@ import certs
 from certs import client_context, connect_tls, starttls, tls_wrap
 from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, ehlo_lines,
                      smtpd_path, strip_received, wait_for)
+from test_master import ShutdownGraceCases
 
 HOST = "mx.test"
 SMTPD_TLS_RE = r"TLSv1\.3 TLS_[A-Z0-9_]+"
 NOT_FIRST = "530 Must issue a STARTTLS command first"
-SHUTDOWN_421 = "421 %s Service shutting down" % HOST
 SWAKS = shutil.which("swaks")
 
 
@@ -320,55 +319,26 @@ class TestRequireStarttls(TlsCase):
         self.assert_tls_run(self.d.wait_deliveries(1)[0])
 
 
-class TestShutdownOverTls(unittest.TestCase):
-    """SIGTERM with shutdown-grace 1 (timeout 30 s) reaches a session over
-    TLS as it reaches a plain one: a wait for a command, which blocks in
-    a read of the socket, ends with the 421 when the grace ends; a
-    message in transfer is read to its end first."""
+class TestShutdownOverTls(ShutdownGraceCases, unittest.TestCase):
+    """The shutdown-grace cases of test_master over STARTTLS: a wait for a
+    command, a blocking read of the socket under TLS too, ends with the
+    421 when the grace ends; a message in transfer is read to its end
+    first."""
 
     def setUp(self):
         self.d, _, _, _ = certs.smtpd_with_cert(
-            RECORD + "\n" + TLS_CONF + "\nshutdown-grace 1", timeout=30,
-            listen_opts="starttls")
+            RECORD + "\nreceived-header no\nshutdown-grace 1\n" + TLS_CONF,
+            timeout=30, listen_opts="starttls")
 
     def tearDown(self):
         self.d.cleanup()
 
-    def tls_session(self):
+    def session(self):
         c = self.d.connect()
         c.check("EHLO client.test", ehlo_lines(starttls=True))
         starttls(c)
         c.check("EHLO client.test", ehlo_lines())
         return c
-
-    def test_idle_session_421_when_grace_ends(self):
-        c = self.tls_session()
-        t = time.monotonic()
-        self.d.signal(signal.SIGTERM)
-        c.expect(SHUTDOWN_421, timeout=5)
-        dt = time.monotonic() - t
-        self.assertGreaterEqual(dt, 0.9)
-        self.assertLess(dt, 3.0)
-        c.expect_closed()
-        self.assertEqual(self.d.wait_exit(5), 0, self.d.log())
-
-    def test_mid_data_finishes_then_421(self):
-        c = self.tls_session()
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        c.check("RCPT TO:<b@example.com>", "250 OK")
-        c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
-        c.send(b"before\r\n")
-        self.d.signal(signal.SIGTERM)
-        time.sleep(1.6)             # the grace period is over
-        c.send(b"after\r\n.\r\nNOOP\r\n")
-        c.expect_match(OK_ID)
-        c.expect(SHUTDOWN_421)
-        c.expect_closed()
-        runs = self.d.deliveries()
-        self.assertEqual(len(runs), 1)
-        head, body = strip_received(runs[0]["data"])
-        self.assertEqual(body, b"before\r\nafter\r\n")
-        self.assertEqual(self.d.wait_exit(5), 0, self.d.log())
 
 
 # -- implicit TLS ---------------------------------------------------------
