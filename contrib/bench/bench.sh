@@ -11,14 +11,18 @@
 #  - bdat.sh     1 MiB messages by BDAT against DATA (bdat-client)
 #  - tls.sh      STARTTLS sessions, smtpd against a private Postfix instance
 #                (tls-client), full handshakes and resumption
+#  - compare.sh  with BENCH_BASE: the smtp-source scenarios against another
+#                smtpd binary and this one, alternating
 #
 # Usage: contrib/bench/bench.sh        (from `make bench`, or the repo root)
 # Environment: SMTPD, DELIVER_MAILDIR  binaries [build/smtpd, build/contrib/..]
 #   BENCH_BIN [build/contrib/bench]  bdat-client, tls-client, spawn-floor,
 #                      switch-floor
 #   BENCH_ROUNDS [3]   BENCH_TMP [/dev/shm]   BENCH_KEEP=1 keeps the logs
-#   BENCH_ONLY         workloads to run, of "source memory program bdat tls"
-#                      [all of them]
+#   BENCH_ONLY         workloads to run, of "source memory program bdat tls
+#                      compare" [all of them; compare only with BENCH_BASE]
+#   BENCH_BASE         another smtpd binary (say, built at an earlier commit
+#                      in its own worktree) for compare
 #   BENCH_MSGS_A..E    message counts of the five smtp-source scenarios
 #   BENCH_MSGS_R [2000] messages of 100 recipients, with and without a
 #                      1,000,000-entry `accept recipients` table
@@ -39,7 +43,8 @@ SMTPD=${SMTPD:-build/smtpd}
 DELIVER_MAILDIR=${DELIVER_MAILDIR:-build/contrib/deliver-maildir}
 BENCH_BIN=${BENCH_BIN:-build/contrib/bench}
 ROUNDS=${BENCH_ROUNDS:-3}
-ONLY=${BENCH_ONLY:-source memory program bdat tls}
+ONLY=${BENCH_ONLY:-source memory program bdat tls compare}
+BENCH_BASE=${BENCH_BASE:-}
 
 . $BENCHDIR/lib.sh
 . $BENCHDIR/source.sh
@@ -47,6 +52,7 @@ ONLY=${BENCH_ONLY:-source memory program bdat tls}
 . $BENCHDIR/program.sh
 . $BENCHDIR/bdat.sh
 . $BENCHDIR/tls.sh
+. $BENCHDIR/compare.sh
 
 trap cleanup EXIT
 # Dying of a signal would skip the EXIT trap: exit, and so clean up.
@@ -59,6 +65,10 @@ wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
 [ -x "$SOURCE" ] && [ -x "$SINK" ] || install_postfix
 [ -x "$SMTPD" ] || die "$SMTPD: not built (make build/smtpd)"
+if [ -n "$BENCH_BASE" ]; then
+	[ -x "$BENCH_BASE" ] || die "BENCH_BASE $BENCH_BASE: not an executable"
+	case $BENCH_BASE in /*) ;; *) BENCH_BASE=$PWD/$BENCH_BASE ;; esac
+fi
 [ -x "$DELIVER_MAILDIR" ] || die "$DELIVER_MAILDIR: not built"
 for b in bdat-client tls-client spawn-floor switch-floor; do
 	[ -x "$BENCH_BIN/$b" ] || die "$BENCH_BIN/$b: not built (make bench builds it)"
@@ -121,6 +131,7 @@ wanted source && switch_run
 wanted program && program_run
 wanted bdat && bdat_run
 wanted tls && tls_run
+[ -n "$BENCH_BASE" ] && wanted compare && compare_run
 T_END=$(now)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -131,6 +142,7 @@ wanted program && program_report
 wanted bdat && bdat_report
 wanted tls && tls_report
 wanted memory && memory_report
+[ -n "$BENCH_BASE" ] && wanted compare && compare_report
 
 if [ -s "$ERRORS" ]; then
 	echo

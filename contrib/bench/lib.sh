@@ -154,6 +154,7 @@ wait_listen() {	# wait_listen PORT PID
 server_pid() {	# server_pid TARGET: the PID at the top of its tree
 	case $1 in
 	sink)		echo "$SINK_PID" ;;
+	base)		echo "$BASE_PID" ;;
 	discard|notable|bdat) echo "$DISCARD_PID" ;;
 	maildir)	echo "$MAILDIR_PID" ;;
 	table)		echo "$TABLE_PID" ;;
@@ -216,7 +217,9 @@ cpu_us() {	# cpu_us TICKS0 TICKS1 COUNT: microseconds of CPU per unit
 # --- smtpd instances ---------------------------------------------------------
 
 # start_smtpd NAME DELIVER [LINE [LISTEN-OPTIONS]]: a pool of PREFORK
-# children on a free port; sets SMTPD_PID, SMTPD_PORT.
+# children on a free port; sets SMTPD_PID, SMTPD_PORT.  The binary is
+# START_BIN when set (compare.sh), else SMTPD.
+START_BIN=""
 start_smtpd() {
 	free_port
 	spool=$TMP/spool-$1
@@ -235,9 +238,10 @@ start_smtpd() {
 		echo "deliver $2"
 		[ -n "${3:-}" ] && echo "$3"
 	} >"$TMP/$1.conf"
-	"$SMTPD" -n -f "$TMP/$1.conf" >/dev/null 2>"$TMP/$1.check" ||
+	bin=${START_BIN:-$SMTPD}
+	"$bin" -n -f "$TMP/$1.conf" >/dev/null 2>"$TMP/$1.check" ||
 	    die "$TMP/$1.conf rejected: $(cat "$TMP/$1.check")"
-	"$SMTPD" -d -f "$TMP/$1.conf" 2>"$TMP/$1.log" &
+	"$bin" -d -f "$TMP/$1.conf" 2>"$TMP/$1.log" &
 	SMTPD_PID=$!
 	PIDS="$PIDS $SMTPD_PID"
 	SMTPD_PORT=$PORT

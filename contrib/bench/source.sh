@@ -118,6 +118,7 @@ switch_report() {
 port_of() {	# port_of TARGET
 	case $1 in
 	sink)		echo "$SINK_PORT" ;;
+	base)		echo "$BASE_PORT" ;;
 	discard)	echo "$DISCARD_PORT" ;;
 	maildir)	echo "$MAILDIR_PORT" ;;
 	esac
