@@ -66,7 +66,8 @@ wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 [ -x "$SOURCE" ] && [ -x "$SINK" ] || install_postfix
 [ -x "$SMTPD" ] || die "$SMTPD: not built (make build/smtpd)"
 if [ -n "$BENCH_BASE" ]; then
-	[ -x "$BENCH_BASE" ] || die "BENCH_BASE $BENCH_BASE: not an executable"
+	[ -f "$BENCH_BASE" ] && [ -x "$BENCH_BASE" ] ||
+	    die "BENCH_BASE $BENCH_BASE: not an executable file"
 	case $BENCH_BASE in /*) ;; *) BENCH_BASE=$PWD/$BENCH_BASE ;; esac
 fi
 [ -x "$DELIVER_MAILDIR" ] || die "$DELIVER_MAILDIR: not built"
@@ -108,6 +109,9 @@ start_smtpd maildir "\"$DELIVER_MAILDIR $MAILDIR\""
 MAILDIR_PID=$SMTPD_PID MAILDIR_PORT=$SMTPD_PORT
 wait_prefork $DISCARD_PID
 wait_prefork $MAILDIR_PID
+# Started now, so that a base that cannot start stops the bench before it
+# has run anything.
+[ -n "$BENCH_BASE" ] && wanted compare && compare_start
 wanted memory && memory_fresh
 
 # --- runs --------------------------------------------------------------------

@@ -10,12 +10,15 @@
 # other parts.
 # shellcheck shell=sh disable=SC2086,SC2034
 
-compare_run() {
+compare_start() {
 	START_BIN=$BENCH_BASE
 	start_smtpd base discard
 	START_BIN=""
 	BASE_PID=$SMTPD_PID BASE_PORT=$SMTPD_PORT
 	wait_prefork $BASE_PID
+}
+
+compare_run() {
 	while IFS='|' read -r scen title sess len msgs flags; do
 		[ -n "$scen" ] || continue
 		printf 'bench: (%s) %s, base and this smtpd: %s msgs ' \
