@@ -2401,6 +2401,14 @@ cmd_starttls(struct session *s, char *arg)
  * The session
  */
 
+/* SIGTERM: the session ends with a 421. */
+static void
+session_shutdown(struct session *s)
+{
+	session_reply(s, "421 %s Service shutting down", s->s_conf->c_hostname);
+	s->s_outcome = SC_SESS_SHUTDOWN;
+}
+
 static void
 session_loop(struct session *s)
 {
@@ -2414,9 +2422,7 @@ session_loop(struct session *s)
 		 * another command, even one the client already sent.
 		 */
 		if (session_quit) {
-			session_reply(s, "421 %s Service shutting down",
-			    s->s_conf->c_hostname);
-			s->s_outcome = SC_SESS_SHUTDOWN;
+			session_shutdown(s);
 			return;
 		}
 		if (session_expired(s)) {
@@ -2437,11 +2443,9 @@ session_loop(struct session *s)
 				session_reply(s, "500 Command line too long");
 			break;
 		case LINE_END:
-			if (session_quit && !s->s_eof) {
-				session_reply(s, "421 %s Service shutting "
-				    "down", s->s_conf->c_hostname);
-				s->s_outcome = SC_SESS_SHUTDOWN;
-			} else if (session_expired(s) && !s->s_eof)
+			if (session_quit && !s->s_eof)
+				session_shutdown(s);
+			else if (session_expired(s) && !s->s_eof)
 				session_timeup(s);
 			return;
 		}
@@ -2725,11 +2729,18 @@ session_run(const struct config *c, const struct listener *l, int fd,
 	session_signals(1);
 	s = session_new(c, l, fd, sa, salen);
 	score_session(s->s_client.ci_addr, SS_INIT);
-	if (session_start(s, sa) == 0) {
+	/*
+	 * A SIGTERM that came while the master handed us this client is
+	 * let in by session_signals(): 421 in place of the greeting.
+	 */
+	if (session_start(s, sa) != 0)
+		s->s_outcome = SC_SESS_ABORTED;
+	else if (session_quit)
+		session_shutdown(s);
+	else {
 		session_greeting(s);
 		session_loop(s);
-	} else
-		s->s_outcome = SC_SESS_ABORTED;
+	}
 	session_flush(s);
 	session_score_end(s);
 	log_info("%s disconnect commands=%u messages=%u", s->s_client.ci_sid,

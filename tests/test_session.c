@@ -62,6 +62,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
+	session_quit = 0;
 	if (conf->c_dlv.dl_mode == DELIVER_PROGRAM) {
 		free(conf->c_dlv.dl_argv[0]);
 		free(conf->c_dlv.dl_argv[1]);
@@ -757,6 +758,18 @@ test_enhanced_codes(void **state)
 	    "221 2.0.0 Bye\n");
 }
 
+/*
+ * A shutdown (SIGTERM) that came before the session began, while the
+ * master handed the client over: 421 in place of the greeting.
+ */
+static void
+test_shutdown_before_greeting(void **state)
+{
+	(void)state;
+	session_quit = 1;
+	check("EHLO client.test\r\n", "421 mx.test Service shutting down\n");
+}
+
 int
 main(void)
 {
@@ -787,6 +800,7 @@ main(void)
 		T(test_bdat_transaction),
 		T(test_bdat_lmtp),
 		T(test_enhanced_codes),
+		T(test_shutdown_before_greeting),
 #undef T
 	};
 

@@ -234,6 +234,8 @@ start_smtpd() {
 		echo "max-clients-per-address 512"
 		echo "received-header yes"
 		echo "spool $spool"
+		# Every daemon its own status socket, not the host's default.
+		echo "control $TMP/$1.sock"
 		[ -n "$RUNAS" ] && echo "user $RUNAS"
 		echo "deliver $2"
 		[ -n "${3:-}" ] && echo "$3"
