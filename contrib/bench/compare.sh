@@ -19,23 +19,7 @@ compare_start() {
 }
 
 compare_run() {
-	while IFS='|' read -r scen title sess len msgs flags; do
-		[ -n "$scen" ] || continue
-		printf 'bench: (%s) %s, base and this smtpd: %s msgs ' \
-		    "$scen" "$title" "$msgs" >&2
-		r=1
-		while [ $r -le "$ROUNDS" ]; do
-			for t in base discard; do
-				run_source "x$scen" $t $r "$(port_of $t)" "$sess" \
-				    "$len" "$msgs" "$flags"
-			done
-			printf '.' >&2
-			r=$((r + 1))
-		done
-		printf '\n' >&2
-	done <<EOS
-$SCENARIOS
-EOS
+	scenario_rounds x "base discard" ", base and this smtpd"
 	stop_pid $BASE_PID
 }
 

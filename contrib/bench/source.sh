@@ -49,15 +49,18 @@ run_source() {
 	    'BEGIN { printf "%.1f", m / (b - a) }') $(cpu_us "$C0" "$C1" "$7")"
 }
 
-source_run() {
+# scenario_rounds PREFIX TARGETS LABEL: every scenario, ROUNDS rounds of
+# one run against each of TARGETS, recorded as scenario PREFIX<name>.
+scenario_rounds() {
 	while IFS='|' read -r scen title sess len msgs flags; do
 		[ -n "$scen" ] || continue
-		printf 'bench: (%s) %s: %s msgs ' "$scen" "$title" "$msgs" >&2
+		printf 'bench: (%s) %s%s: %s msgs ' "$scen" "$title" "$3" \
+		    "$msgs" >&2
 		r=1
 		while [ $r -le "$ROUNDS" ]; do
-			for t in sink discard maildir; do
-				run_source "$scen" $t $r $(port_of $t) "$sess" \
-				    "$len" "$msgs" "$flags"
+			for t in $2; do
+				run_source "$1$scen" $t $r "$(port_of $t)" \
+				    "$sess" "$len" "$msgs" "$flags"
 			done
 			printf '.' >&2
 			r=$((r + 1))
@@ -66,6 +69,10 @@ source_run() {
 	done <<EOF
 $SCENARIOS
 EOF
+}
+
+source_run() {
+	scenario_rounds "" "sink discard maildir" ""
 }
 
 # What a context switch costs here: switch-floor passes a token round a
