@@ -2511,7 +2511,30 @@ proxy_read(struct session *s, unsigned char *hdr, struct proxy_info *pi,
 			return -1;
 		}
 	}
+	if (session_quit)
+		*why = NULL;		/* SIGTERM ended the wait */
 	return -1;
+}
+
+/*
+ * No PROXY header: refused for why, or a SIGTERM came first (why NULL).
+ * Then the client gets the 421 a session would, unless it waits for a
+ * TLS handshake.
+ */
+static void
+proxy_failed(struct session *s, const char *why)
+{
+	if (why != NULL) {
+		log_info("%s proxy header from %s refused: %s",
+		    s->s_client.ci_sid, s->s_client.ci_addr, why);
+		score_count(SC_CONN_PROXY);
+		return;
+	}
+	log_info("%s proxy header from %s not read: shutting down",
+	    s->s_client.ci_sid, s->s_client.ci_addr);
+	if (!(s->s_listener->l_flags & LF_TLS))
+		session_shutdown(s);
+	s->s_outcome = SC_SESS_SHUTDOWN;
 }
 
 /*
@@ -2536,9 +2559,7 @@ session_proxy(struct session *s, const struct sockaddr *sa)
 	}
 	s->s_deadline = util_now_ms() + l->l_proxy_timeout * 1000LL;
 	if (proxy_read(s, hdr, &pi, &why) == -1) {
-		log_info("%s proxy header from %s refused: %s",
-		    s->s_client.ci_sid, s->s_client.ci_addr, why);
-		score_count(SC_CONN_PROXY);
+		proxy_failed(s, why);
 		return -1;
 	}
 	/*
@@ -2733,9 +2754,10 @@ session_run(const struct config *c, const struct listener *l, int fd,
 	 * A SIGTERM that came while the master handed us this client is
 	 * let in by session_signals(): 421 in place of the greeting.
 	 */
-	if (session_start(s, sa) != 0)
-		s->s_outcome = SC_SESS_ABORTED;
-	else if (session_quit)
+	if (session_start(s, sa) != 0) {
+		if (s->s_outcome != SC_SESS_SHUTDOWN)
+			s->s_outcome = SC_SESS_ABORTED;
+	} else if (session_quit)
 		session_shutdown(s);
 	else {
 		session_greeting(s);

@@ -6,13 +6,15 @@ logged as "proxy header from ADDR refused: WHY".
 """
 
 import re
+import signal
 import socket
 import struct
 import time
 import unittest
 
-from harness import (OK_ID, RECORD, SmtpdTest, ehlo_lines, strip_received,
-                     wait_for)
+import certs
+from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, ehlo_lines,
+                     strip_received, wait_for)
 
 DATA_354 = "354 End data with <CR><LF>.<CR><LF>"
 GREETING = "220 mx.test ESMTP smtpd"
@@ -362,6 +364,57 @@ class TestProxyTimeout(ProxyCase):
                 self.assertLess(done[name], 3.0)
         self.assertTrue(self.d.wait_log(REFUSED_RE + "timeout", 3, 2.0),
                         self.d.log())
+
+
+class TestProxyShutdown(unittest.TestCase):
+    """SIGTERM while a child still waits for the PROXY header: when the
+    grace period ends the client gets the 421 a session gets, and the log
+    says why (not "timeout"); on an implicit-TLS listener, where the client
+    waits for a handshake, the connection is closed without a byte."""
+
+    SHUTDOWN = "421 mx.test Service shutting down"
+    NOT_READ = r"proxy header from 127\.0\.0\.1 not read: shutting down"
+
+    def start(self, listen_opts, cert=False):
+        config = RECORD + "\nshutdown-grace 1"
+        opts = {"listen_opts": listen_opts, "timeout": 30}
+        if cert:
+            config += "\ntls certificate @CERT@ key @KEY@"
+            self.d = certs.smtpd_with_cert(config, **opts)[0]
+        else:
+            self.d = Smtpd(config, **opts)
+        self.addCleanup(self.d.cleanup)
+
+    def shut_down_waiting(self, partial):
+        c = self.d.connect(greeting=False)
+        sock_nodelay(c)
+        c.send(partial)
+        time.sleep(0.3)         # a child has it and waits for the rest
+        t0 = time.monotonic()
+        self.d.signal(signal.SIGTERM)
+        return c, t0
+
+    def test_plain_listener_421(self):
+        for partial in (b"", b"PROXY TCP4 192.0.2.1"):
+            with self.subTest(partial=partial):
+                self.start("proxy-protocol timeout 30")
+                c, t0 = self.shut_down_waiting(partial)
+                c.expect(self.SHUTDOWN, timeout=5)
+                self.assertLess(time.monotonic() - t0, 3.0)
+                c.expect_closed()
+                self.assertEqual(self.d.wait_exit(5), 0, self.d.log())
+                log = self.d.log()
+                self.assertRegex(log, self.NOT_READ)
+                self.assertNotRegex(log, REFUSED_RE)
+
+    def test_tls_listener_closed_without_a_byte(self):
+        self.start("tls proxy-protocol timeout 30", cert=True)
+        c, t0 = self.shut_down_waiting(b"")
+        c.expect_closed(timeout=5)
+        self.assertLess(time.monotonic() - t0, 3.0)
+        self.assertEqual(c.buf, b"")
+        self.assertEqual(self.d.wait_exit(5), 0, self.d.log())
+        self.assertRegex(self.d.log(), self.NOT_READ)
 
 
 class TestProxyFrom(SmtpdTest):
