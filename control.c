@@ -41,6 +41,10 @@ static int			 control_sock = -1;
 static char			*control_path;
 static control_status_cb	 control_status;
 static int			 clients_ready;
+static long long		 accept_after;	/* out of descriptors */
+
+/* As the SMTP listeners: a second without accept() when it ran out. */
+#define CONTROL_PAUSE_MS	1000
 
 static void	 control_drop(struct control_client *);
 
@@ -168,6 +172,13 @@ control_fd(void)
 	return control_sock;
 }
 
+/* The socket to poll for connections: none while accept() rests. */
+int
+control_listen_fd(long long now)
+{
+	return now < accept_after ? -1 : control_sock;
+}
+
 static void
 control_drop(struct control_client *cc)
 {
@@ -190,9 +201,17 @@ control_accept(void)
 
 	if ((fd = accept4(control_sock, (struct sockaddr *)&sun, &len,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
-		if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
-			log_warn("control: accept");
+		if (errno == EAGAIN || errno == EINTR ||
+		    errno == ECONNABORTED)
+			return;
+		log_warn("control: accept");
+		/*
+		 * The connection stays in the backlog, so the socket stays
+		 * readable: polled at once, accept() would fail again.
+		 */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM)
+			accept_after = util_now_ms() + CONTROL_PAUSE_MS;
 		return;
 	}
 	for (i = 0; i < CONTROL_MAX_CLIENTS && cc == NULL; i++)
@@ -295,7 +314,7 @@ control_client_io(int i)
 long long
 control_expire(long long now)
 {
-	long long	 next = 0;
+	long long	 next = accept_after > now ? accept_after : 0;
 	size_t		 i;
 
 	for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {

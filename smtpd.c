@@ -2308,12 +2308,12 @@ master_pollfd(size_t *n, int fd, struct listener *l, int lidx, int fidx,
 
 /* The control socket and its clients, which the master serves too. */
 static void
-master_pollset_control(size_t *n)
+master_pollset_control(size_t *n, long long now)
 {
 	short	 events;
 	int	 i, fd;
 
-	if ((fd = control_fd()) != -1) {
+	if ((fd = control_listen_fd(now)) != -1) {
 		master_pollfd(n, fd, NULL, -1, -1, NULL);
 		prefs[*n - 1].pr_control = PC_LISTEN;
 	}
@@ -2387,7 +2387,7 @@ master_pollset(long long now)
 	master_pollfd(&n, sigpipe[0], NULL, -1, -1, NULL);
 	master_pollfd(&n, epfd, NULL, -1, -1, NULL);
 	master_listen_sync(master_accepting(now));
-	master_pollset_control(&n);
+	master_pollset_control(&n, now);
 	if (upgrade_fd != -1) {
 		master_pollfd(&n, upgrade_fd, NULL, -1, -1, NULL);
 		prefs[n - 1].pr_control = PC_UPGRADE;

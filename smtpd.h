@@ -624,6 +624,7 @@ int		 control_open(const char *, int, control_status_cb);
 void		 control_reopen(const char *);
 void		 control_close(int);
 int		 control_fd(void);
+int		 control_listen_fd(long long);
 void		 control_accept(void);
 int		 control_client_fd(int, short *);
 void		 control_client_io(int);

@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import smtplib
+import socket
 import subprocess
 import threading
 import time
@@ -339,6 +340,49 @@ class TestDescriptorsExhausted(FaultTest):
         self.start_data(c)
         c.send(b"recovered\r\n.\r\n")
         c.expect_match(OK_ID)
+        self.assertIsNone(d.proc.poll())
+
+
+def cpu_seconds(pid):
+    """User and system time of process pid, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class TestControlDescriptorsExhausted(FaultTest):
+    """A status request while the master has no descriptor to spare: the
+    control socket rests a second after each failed accept() as the
+    listeners do (it used to be polled again at once: 100% CPU and a log
+    line per try), and the request is answered once there is room."""
+
+    def test_control_accept_emfile(self):
+        self.d = d = Smtpd(RECORD)
+        nfds = len(os.listdir("/proc/%d/fd" % d.pid))
+        # The soft limit only: without CAP_SYS_RESOURCE (a container)
+        # a lowered hard limit could not be raised again.
+        subprocess.run(["prlimit", "--pid", str(d.pid),
+                        "--nofile=%d:" % nfds], check=True)
+        cpu0 = cpu_seconds(d.pid)
+        held = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(held.close)
+        held.connect(d.control)         # the backlog takes it
+        held.sendall(b"status\n")
+        time.sleep(2.5)
+        tries = d.log().count("control: accept: Too many open files")
+        self.assertGreaterEqual(tries, 1, d.log())
+        self.assertLessEqual(tries, 5, "%d tries" % tries)
+        self.assertLess(cpu_seconds(d.pid) - cpu0, 0.5)
+        subprocess.run(["prlimit", "--pid", str(d.pid),
+                        "--nofile=%d:" % (nfds + 64)], check=True)
+        held.settimeout(5)
+        answer = b""
+        while b"sessions" not in answer:
+            chunk = held.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        self.assertIn(b"sessions", answer, d.log()[-2000:])
         self.assertIsNone(d.proc.poll())
 
 
