@@ -734,14 +734,22 @@ master_programs(const struct config *c, uid_t *uid, gid_t *gid, char *err,
 	return 0;
 }
 
-/* The master holds one socket per child; children hold the rest. */
+/*
+ * The delivery broker, which inherits the limit, needs the most: a
+ * socket for every child and, for the delivery or AUTH check each may
+ * have running, up to RLIMIT_PER_RUN more (the message, the envelope,
+ * the program's pipes, its pidfd, and a pipe while it starts).  The
+ * master holds two per child.
+ */
+#define RLIMIT_PER_RUN	8
+
 static void
 master_rlimit(const struct config *c)
 {
 	struct rlimit	 rl;
 	rlim_t		 want;
 
-	want = (rlim_t)c->c_lim.lim_maxclients * 2 + 64;
+	want = (rlim_t)c->c_lim.lim_maxclients * (1 + RLIMIT_PER_RUN) + 64;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		log_warn("getrlimit");
 		return;
@@ -1431,6 +1439,19 @@ pool_topup(void)
 	}
 }
 
+/* The broker runs; one that died is left unreaped (WNOWAIT). */
+static int
+master_broker_running(void)
+{
+	siginfo_t	 si;
+
+	if (broker_pid == -1)
+		return 0;
+	memset(&si, 0, sizeof(si));
+	return waitid(P_PID, (id_t)broker_pid, &si,
+	    WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
+}
+
 static void
 pool_exited(struct child *ch, int status)
 {
@@ -1446,10 +1467,14 @@ pool_exited(struct child *ch, int status)
 	    WEXITSTATUS(status) == CHILD_NOBROKER) {
 		/*
 		 * Its broker died, maybe before we reaped the broker: the
-		 * broker's restart is what backs off (master_broker).
+		 * broker's restart is what backs off (master_broker).  A
+		 * broker that runs had no room for it: a new child would
+		 * fare no better, so that backs off here.
 		 */
-		log_info("child %ld exited: no delivery broker",
-		    (long)ch->ch_pid);
+		bad = master_broker_running();
+		log_info("child %ld exited: %s", (long)ch->ch_pid, bad ?
+		    "the delivery broker had no room for it" :
+		    "no delivery broker");
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 		log_warnx("child %ld exited with status %d",
 		    (long)ch->ch_pid, WEXITSTATUS(status));

@@ -386,6 +386,63 @@ class TestControlDescriptorsExhausted(FaultTest):
         self.assertIsNone(d.proc.poll())
 
 
+class TestDescriptorsForDeliveries(FaultTest):
+    """The master raises its limit of open files for the delivery broker,
+    which inherits it: a socket per child and up to 8 descriptors for the
+    program each runs.  max-clients sessions all delivering at once get
+    250 (with twice max-clients plus 64, a few got 451, the broker's
+    programs out of descriptors)."""
+
+    def test_max_clients_deliveries_at_once(self):
+        self.d = d = Smtpd(RECORD + "\nmax-clients 20\n"
+                           "max-clients-per-address 20\nprefork 20",
+                           wrapper=["prlimit", "--nofile=64:4096", "--"])
+        with open("/proc/%d/limits" % d.pid) as f:
+            soft = re.search(r"Max open files\s+(\d+)", f.read()).group(1)
+        self.assertEqual(int(soft), 20 * 9 + 64)
+        with open(os.path.join(d.out, "sleep"), "w") as f:
+            f.write("2")
+        clients = [d.connect() for _ in range(20)]
+        for c in clients:
+            self.start_data(c)
+        for c in clients:
+            c.send(b"at once\r\n.\r\n")
+        for c in clients:
+            c.expect_match(OK_ID, timeout=30)
+        self.assertEqual(len(d.wait_deliveries(20)), 20)
+
+
+class TestBrokerFull(FaultTest):
+    """A delivery broker with no descriptor to spare for another child
+    refuses it, and the child exits: the master backs off before the next
+    fork, as for any child that dies at start (it used to fork again at
+    once: about 300 children a second while the sessions lasted)."""
+
+    def test_refused_children_back_off(self):
+        self.d = d = Smtpd(RECORD + "\nmax-clients 100\n"
+                           "max-clients-per-address 100",
+                           wrapper=["prlimit", "--nofile=40:40", "--"])
+        clients = []
+        for _ in range(25):
+            clients.append(d.connect(greeting=False, timeout=3.0))
+        self.assertTrue(d.wait_log(r"no room for another child", 1, 5.0),
+                        d.log())
+        time.sleep(4)
+        log = d.log()
+        refused = log.count("no room for another child")
+        self.assertLess(refused, 40, log[-3000:])
+        self.assertIn("the delivery broker had no room for it", log)
+        self.assertRegex(log, r"children fail at startup; next fork in")
+        for c in clients:
+            c.close()
+        d.clients = []
+        c, g = d.connect_retry(timeout=40.0)
+        self.assertEqual(g, "220 mx.test ESMTP smtpd", d.log()[-2000:])
+        self.start_data(c)
+        c.send(b"served\r\n.\r\n")
+        c.expect_match(OK_ID)
+
+
 class TestForkFails(FaultTest):
     UID = 54321     # nobody else's: RLIMIT_NPROC counts per real uid
 
