@@ -154,6 +154,7 @@ extern char		**environ;
 static void	 usage(void) __attribute__((__noreturn__));
 static void	 child_main(int, int) __attribute__((__noreturn__));
 static void	 master_upgrade_reaped(int);
+static void	 master_upgrade_abort(void);
 static void	 master_notify_status(const char *);
 static void	 master_listen_sync(int);
 static void	 master_broker(void);
@@ -2063,6 +2064,13 @@ master_shutdown(int handover)
 		log_info("shutting down");
 		systemd_notify("STOPPING=1");
 	}
+	/* A new master not ready yet would serve on without us: it goes. */
+	if (!handover && upgrade_fd != -1) {
+		log_warnx("upgrade: new master %ld stopped: shutting down",
+		    (long)upgrade_pid);
+		score_count(SC_UPGRADE_FAILED);
+		master_upgrade_abort();
+	}
 	quitting = 1;
 	quit_deadline = util_now_ms() +
 	    conf->c_lim.lim_shutdown_grace * 1000LL;
@@ -2135,13 +2143,12 @@ master_upgrade_reaped(int status)
 	upgrade_pid = 0;
 }
 
+/* The new master goes (killed if it runs); our pidfile is ours again. */
 static void
-master_upgrade_fail(const char *why)
+master_upgrade_abort(void)
 {
 	char	*path = pidfile;
 
-	log_warnx("upgrade failed: %s; this master keeps serving", why);
-	score_count(SC_UPGRADE_FAILED);
 	if (upgrade_pid > 0)
 		(void)kill(upgrade_pid, SIGKILL);
 	if (upgrade_fd != -1)
@@ -2153,6 +2160,14 @@ master_upgrade_fail(const char *why)
 		master_pidfile(path);
 		free(path);
 	}
+}
+
+static void
+master_upgrade_fail(const char *why)
+{
+	log_warnx("upgrade failed: %s; this master keeps serving", why);
+	score_count(SC_UPGRADE_FAILED);
+	master_upgrade_abort();
 }
 
 /*

@@ -3,8 +3,10 @@ listening sockets; the old master drains once the new one is ready.
 (make check-upgrade runs the same under load.)"""
 
 import os
+import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -144,6 +146,29 @@ class UpgradeTest(unittest.TestCase):
         self.assertTrue(wait_for(
             lambda: read_pid(self.pidfile) not in (None, self.d.pid), 15))
         self.assertEqual(self.d.wait_exit(15), 0)
+
+    def test_sigterm_before_the_new_master_is_ready(self):
+        # Stopped while the new master starts: it is stopped too (it used
+        # to come up on the inherited sockets and serve on, with the
+        # UNIX sockets unlinked and its pid in the pidfile).
+        self.install("#!/bin/sh\nsleep 0.5\nexec %s \"$@\"\n"
+                     % os.path.abspath(smtpd_path()))
+        self.d.signal(signal.SIGUSR2)
+        self.assertTrue(self.d.wait_log(r"upgrade: new master \d+ started"),
+                        self.d.log())
+        new = int(re.search(r"upgrade: new master (\d+) started",
+                            self.d.log()).group(1))
+        self.d.signal(signal.SIGTERM)
+        self.assertEqual(self.d.wait_exit(15), 0, self.d.log())
+        self.assertIn("upgrade: new master %d stopped: shutting down" % new,
+                      self.d.log())
+        self.assertTrue(wait_for(lambda: not pid_alive(new), 5))
+        time.sleep(1)               # when the script would have run smtpd
+        self.assertFalse(os.path.exists(self.pidfile))
+        self.assertFalse(os.path.exists(self.d.control))
+        self.assertFalse(os.path.exists(self.d.unix_listen))
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", self.d.port), 2).close()
 
     def test_children_ignore_sigusr2(self):
         c = self.d.session()
