@@ -3,7 +3,9 @@
  * every session (as Postfix's anvil counts them): `auth
  * max-failures-per-address` 535 replies to one address within
  * ANVIL_WINDOW_MS, and that address is throttled until the window of its
- * first counted failure is over.  An IPv6 client counts as its /64, which
+ * first counted failure is over.  A check still in progress counts as a
+ * failure until it ends (anvil_begin, anvil_end), so that parallel
+ * sessions cannot try more passwords than one.  An IPv6 client counts as its /64, which
  * one host usually has whole; an IPv4-mapped one (::ffff:a.b.c.d) as its
  * IPv4 address.  The table has a fixed size: when it is
  * full, the entry used least recently goes.
@@ -23,6 +25,7 @@
 struct anvil_slot {
 	char		 as_key[ANVIL_KEY_LEN];	/* "": free */
 	int		 as_fails;
+	int		 as_pending;	/* checks begun, not ended */
 	long long	 as_first;	/* ms: the first failure counted */
 	long long	 as_used;	/* ms: the last look-up */
 };
@@ -73,12 +76,15 @@ anvil_slot(const char *key, int create, long long now)
 	if (!create)
 		return NULL;
 	(void)strlcpy(old->as_key, key, sizeof(old->as_key));
-	old->as_fails = 0;
+	old->as_fails = old->as_pending = 0;
 	old->as_used = now;
 	return old;
 }
 
-/* Whether AUTH from addr is throttled: max failures in the window. */
+/*
+ * Whether AUTH from addr is throttled: max failures in the window,
+ * counting the checks in progress.
+ */
 int
 anvil_throttled(const char *addr, int max, long long now)
 {
@@ -88,7 +94,38 @@ anvil_throttled(const char *addr, int max, long long now)
 	if (max <= 0 || anvil_key(addr, key, sizeof(key)) == -1 ||
 	    (s = anvil_slot(key, 0, now)) == NULL)
 		return 0;
-	return s->as_fails >= max;
+	return s->as_fails + s->as_pending >= max;
+}
+
+/* A check of addr begins unless throttled: 1, or 0 when throttled. */
+int
+anvil_begin(const char *addr, int max, long long now)
+{
+	char	 key[ANVIL_KEY_LEN];
+
+	if (anvil_throttled(addr, max, now))
+		return 0;
+	if (max > 0 && anvil_key(addr, key, sizeof(key)) == 0)
+		anvil_slot(key, 1, now)->as_pending++;
+	return 1;
+}
+
+/*
+ * A check anvil_begin() let through has ended (its 535 comes apart).  A
+ * slot left with nothing to count is free again, the first one taken:
+ * the successful logins of many clients do not push out the failures.
+ */
+void
+anvil_end(const char *addr, long long now)
+{
+	struct anvil_slot	*s;
+	char			 key[ANVIL_KEY_LEN];
+
+	if (anvil_key(addr, key, sizeof(key)) == -1 ||
+	    (s = anvil_slot(key, 0, now)) == NULL || s->as_pending == 0)
+		return;
+	if (--s->as_pending == 0 && s->as_fails == 0)
+		memset(s, 0, sizeof(*s));
 }
 
 /* A 535 to addr; logged when it makes the address throttled. */

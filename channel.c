@@ -32,7 +32,8 @@ static const struct {
 	[CHAN_PEER_ANSWER] = { "peer answer", 1 },
 	[CHAN_AUTH_ASK] = { "auth ask", CHAN_VAR },
 	[CHAN_AUTH_ANSWER] = { "auth answer", 1 },
-	[CHAN_AUTH_FAILED] = { "auth failed", CHAN_VAR }
+	[CHAN_AUTH_FAILED] = { "auth failed", CHAN_VAR },
+	[CHAN_AUTH_DONE] = { "auth done", CHAN_VAR }
 };
 
 static uint32_t	 chan_lastid;

@@ -140,7 +140,7 @@ volatile sig_atomic_t session_quit;
 static volatile sig_atomic_t session_cutfd = -1;
 int	(*session_peer_check)(const char *);
 int	(*session_auth_check)(const char *);
-void	(*session_auth_failed)(const char *);
+void	(*session_auth_ended)(const char *, int);
 
 static void	 session_reply(struct session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
@@ -1366,7 +1366,7 @@ auth_counted(const struct session *s)
 	const struct conf_auth	*au = &s->s_conf->c_auth;
 	struct sockaddr_storage	 ss;
 
-	return au->au_maxfail_addr > 0 && session_auth_failed != NULL &&
+	return au->au_maxfail_addr > 0 && session_auth_ended != NULL &&
 	    session_auth_check != NULL && s->s_client.ci_addr[0] != '\0' &&
 	    !(net_sockaddr(s->s_client.ci_addr, &ss) == 0 &&
 	    net_match(au->au_exempt, au->au_nexempt,
@@ -1402,8 +1402,8 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	start = util_now_ms();
 	/* The broker checks: no session child holds the passwd file. */
 	r = unusable ? AUTH_FAILED : broker_auth(user, pass);
-	if (r == AUTH_FAILED && auth_counted(s))
-		session_auth_failed(s->s_client.ci_addr);
+	if (auth_counted(s))
+		session_auth_ended(s->s_client.ci_addr, r == AUTH_FAILED);
 	/*
 	 * AUTH responses do not restart the timer, but the
 	 * time a slow backend (checkpassword) takes is not the client's.

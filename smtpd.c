@@ -84,6 +84,7 @@ struct child {
 	unsigned int		 ch_gen;	/* configuration generation */
 	long long		 ch_born;	/* monotonic ms */
 	char			 ch_addr[64];	/* peer of the busy session */
+	char			 ch_auth[64];	/* its AUTH check in progress */
 	int			 ch_slot;	/* in the scoreboard, or -1 */
 	int			 ch_metrics;	/* busy with a metrics scrape */
 	uint32_t		 ch_sent;	/* connections handed over */
@@ -162,6 +163,7 @@ static void	 master_broker_exited(int);
 static void	 master_broker_check(void);
 static void	 master_renew(void);
 static void	 pool_auth(struct child *, const struct chan_msg *);
+static void	 pool_auth_end(struct child *, const char *);
 
 static void
 usage(void)
@@ -1043,12 +1045,12 @@ child_auth_check(const char *addr)
 	return m.cm_data[0] ? 0 : -1;
 }
 
-/* A 535: the master counts it for the address. */
+/* The check child_auth_check() let through ended: a 535 counts. */
 static void
-child_auth_failed(const char *addr)
+child_auth_ended(const char *addr, int failed)
 {
-	if (chan_send(child_fd, CHAN_AUTH_FAILED, 0, addr, strlen(addr),
-	    -1) == -1)
+	if (chan_send(child_fd, failed ? CHAN_AUTH_FAILED : CHAN_AUTH_DONE,
+	    0, addr, strlen(addr), -1) == -1)
 		log_warn("%s: send", __func__);
 }
 
@@ -1096,7 +1098,7 @@ child_main(int fd, int broker)
 	broker_attach(broker);
 	session_peer_check = child_peer_check;
 	session_auth_check = child_auth_check;
-	session_auth_failed = child_auth_failed;
+	session_auth_ended = child_auth_ended;
 	child_closefds(fd);
 	child_signals();
 	child_drop();
@@ -1203,6 +1205,7 @@ pool_sockets(int sv[2], int bsv[2])
 static void
 pool_close(struct child *ch)
 {
+	pool_auth_end(ch, NULL);	/* a check it cannot end now */
 	if (ch->ch_fd == -1)
 		return;
 	master_epoll(EPOLL_CTL_DEL, ch->ch_fd, NULL);
@@ -1268,7 +1271,8 @@ pool_retire(struct child *ch)
 	struct chan_msg	 m;
 
 	while (ch->ch_fd != -1 && chan_recv(ch->ch_fd, &m) > 0) {
-		if (m.cm_hdr.ch_type == CHAN_AUTH_FAILED)
+		if (m.cm_hdr.ch_type == CHAN_AUTH_FAILED ||
+		    m.cm_hdr.ch_type == CHAN_AUTH_DONE)
 			pool_auth(ch, &m);
 		else if (m.cm_fd != -1)
 			(void)close(m.cm_fd);
@@ -1544,19 +1548,42 @@ pool_peer(struct child *ch, const struct chan_msg *m)
 		log_warn("%s: send to child %ld", __func__, (long)ch->ch_pid);
 }
 
-/* AUTH failures per address (anvil.c): asked, or told of a 535. */
+/*
+ * The child's AUTH check in progress ends (it said so, or it is gone);
+ * failed, the address of a 535, counts.
+ */
+static void
+pool_auth_end(struct child *ch, const char *failed)
+{
+	long long	 now = util_now_ms();
+
+	if (ch->ch_auth[0] != '\0')
+		anvil_end(ch->ch_auth, now);
+	ch->ch_auth[0] = '\0';
+	if (failed != NULL)
+		anvil_failed(failed, conf->c_auth.au_maxfail_addr, now);
+}
+
+/*
+ * AUTH failures per address (anvil.c): may a check begin, and how one
+ * ended.  A check counts from its start, so that parallel sessions
+ * cannot try more passwords than one.
+ */
 static void
 pool_auth(struct child *ch, const struct chan_msg *m)
 {
 	const char	*addr = (const char *)m->cm_data;
-	int		 max = conf->c_auth.au_maxfail_addr;
 	unsigned char	 ok;
 
-	if (m->cm_hdr.ch_type == CHAN_AUTH_FAILED) {
-		anvil_failed(addr, max, util_now_ms());
+	if (m->cm_hdr.ch_type != CHAN_AUTH_ASK) {
+		pool_auth_end(ch, m->cm_hdr.ch_type == CHAN_AUTH_FAILED ?
+		    addr : NULL);
 		return;
 	}
-	ok = !anvil_throttled(addr, max, util_now_ms());
+	pool_auth_end(ch, NULL);	/* one at a time */
+	ok = anvil_begin(addr, conf->c_auth.au_maxfail_addr, util_now_ms());
+	if (ok)
+		strlcpy(ch->ch_auth, addr, sizeof(ch->ch_auth));
 	if (chan_send(ch->ch_fd, CHAN_AUTH_ANSWER, m->cm_hdr.ch_id, &ok, 1,
 	    -1) == -1)
 		log_warn("%s: send to child %ld", __func__, (long)ch->ch_pid);
@@ -1583,7 +1610,8 @@ pool_report(struct child *ch)
 	if (ch->ch_state == CH_BUSY && m.cm_hdr.ch_type == CHAN_PEER)
 		pool_peer(ch, &m);
 	else if ((ch->ch_state == CH_BUSY && m.cm_hdr.ch_type ==
-	    CHAN_AUTH_ASK) || m.cm_hdr.ch_type == CHAN_AUTH_FAILED)
+	    CHAN_AUTH_ASK) || m.cm_hdr.ch_type == CHAN_AUTH_FAILED ||
+	    m.cm_hdr.ch_type == CHAN_AUTH_DONE)
 		pool_auth(ch, &m);
 	else if (m.cm_hdr.ch_type != CHAN_IDLE)
 		chan_drop(&m, "not expected from a child");

@@ -743,7 +743,7 @@ void		 score_print_metrics(FILE *);
 extern volatile sig_atomic_t session_quit;	/* SIGTERM in a child */
 extern int	(*session_peer_check)(const char *);
 extern int	(*session_auth_check)(const char *);
-extern void	(*session_auth_failed)(const char *);
+extern void	(*session_auth_ended)(const char *, int);
 void		 session_sigmask(const sigset_t *);
 void		 session_interrupt(void);
 void		 session_run(const struct config *, const struct listener *,
@@ -799,6 +799,7 @@ enum chan_type {
 	CHAN_AUTH_ASK,		/* child: may this address try AUTH? */
 	CHAN_AUTH_ANSWER,	/* master: 1 yes, 0 throttled */
 	CHAN_AUTH_FAILED,	/* child: a 535 to this address */
+	CHAN_AUTH_DONE,		/* child: the check it asked for ended */
 	CHAN_NTYPES
 };
 struct chan_hdr {
@@ -834,6 +835,8 @@ void		 chan_drop(struct chan_msg *, const char *);
 #define ANVIL_KEY_LEN		64
 int		 anvil_key(const char *, char *, size_t);
 int		 anvil_throttled(const char *, int, long long);
+int		 anvil_begin(const char *, int, long long);
+void		 anvil_end(const char *, long long);
 void		 anvil_failed(const char *, int, long long);
 void		 anvil_clear(void);
 

@@ -171,6 +171,52 @@ test_anvil(void **state)
 	assert_true(anvil_throttled("10.0.3.255", 1, 7000 + i));
 }
 
+/* Checks in progress count: parallel sessions try no more than one. */
+static void
+test_anvil_pending(void **state)
+{
+	char	 key[ANVIL_KEY_LEN];
+	int	 i;
+
+	(void)state;
+	anvil_clear();
+	for (i = 0; i < 3; i++)
+		assert_true(anvil_begin("192.0.2.9", 3, 1000));
+	assert_false(anvil_begin("192.0.2.9", 3, 1000));
+	assert_true(anvil_throttled("::ffff:192.0.2.9", 3, 1000));
+	assert_true(anvil_begin("192.0.2.10", 3, 1000));
+	/* one succeeds: room for another; one fails: it stays counted */
+	anvil_end("192.0.2.9", 1001);
+	assert_true(anvil_begin("192.0.2.9", 3, 1002));
+	anvil_end("192.0.2.9", 1003);
+	anvil_failed("192.0.2.9", 3, 1003);
+	assert_false(anvil_begin("192.0.2.9", 3, 1004));
+	anvil_end("192.0.2.9", 1005);
+	anvil_end("192.0.2.9", 1005);
+	assert_true(anvil_begin("192.0.2.9", 3, 1006));
+	anvil_end("192.0.2.9", 1007);
+	/* more ends than begins do not make room */
+	anvil_end("192.0.2.9", 1008);
+	anvil_failed("192.0.2.9", 3, 1009);
+	anvil_failed("192.0.2.9", 3, 1009);
+	assert_false(anvil_begin("192.0.2.9", 3, 1010));
+	/* 0: off, nothing counted */
+	assert_true(anvil_begin("198.51.100.1", 0, 1000));
+	assert_false(anvil_throttled("198.51.100.1", 1, 1000));
+	/*
+	 * Checks that end well free their slot: a thousand clients that
+	 * log in do not push out the failures of another.
+	 */
+	anvil_end("192.0.2.10", 1011);
+	for (i = 0; i < 4 * ANVIL_SLOTS; i++) {
+		(void)snprintf(key, sizeof(key), "10.1.%d.%d", i / 256,
+		    i % 256);
+		assert_true(anvil_begin(key, 3, 2000 + i));
+		anvil_end(key, 2000 + i);
+	}
+	assert_true(anvil_throttled("192.0.2.9", 3, 2000 + i));
+}
+
 int
 main(void)
 {
@@ -179,6 +225,7 @@ main(void)
 		cmocka_unit_test(test_descriptors),
 		cmocka_unit_test(test_late_answer),
 		cmocka_unit_test(test_anvil),
+		cmocka_unit_test(test_anvil_pending),
 	};
 
 	log_init(1, 0);

@@ -4,6 +4,7 @@
 Real clients: smtplib, swaks; raw sockets for the exact replies."""
 
 import base64
+import re
 import os
 import shutil
 import smtplib
@@ -574,6 +575,28 @@ class TestAuthPerAddress(AuthCase):
         p.expect("220 mx.test ESMTP smtpd")
         p.cmd("EHLO client.test")
         p.check(good, OK_235)
+
+
+class TestAuthPerAddressParallel(AuthCase):
+    """A check counts from its start: wrong passwords sent at once in many
+    sessions get as many 535s as max-failures-per-address, the rest 454
+    without the backend (every one used to be checked and get its 535)."""
+    PER_ADDRESS = ""
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 0\n"
+              "auth max-failures-per-address 3\n")
+    OPTS = {"listen_opts": "auth auth-plaintext", "prefork": 10}
+
+    def test_parallel_sessions_try_no_more(self):
+        sessions = [self.d.session() for _ in range(10)]
+        for c in sessions:
+            c.send("AUTH PLAIN %s\r\n" % plain("alice", WRONG))
+        replies = [c.recv_reply(timeout=20) for c in sessions]
+        self.assertEqual(replies.count(BAD_535), 3, replies)
+        self.assertEqual(replies.count(TEMP_454), 7, replies)
+        self.assertEqual(len(re.findall(r"auth user=alice failed",
+                                        self.d.log())), 3, self.d.log())
+        c = self.d.session()
+        c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), TEMP_454)
 
 
 class TestAuthExempt(AuthCase):
