@@ -123,16 +123,19 @@ metrics_reply(int fd, int code, long long deadline)
 	free(body);
 }
 
-/* One scrape on fd, which is closed at the end. */
+/*
+ * One scrape on fd from addr, which is closed at the end; the scoreboard
+ * shows it (smtpd -s) as a session of its own.
+ */
 void
-metrics_serve(int fd)
+metrics_serve(int fd, const char *addr)
 {
 	char		 buf[METRICS_REQ_MAX + 1];
 	long long	 deadline;
 	ssize_t		 n;
 	int		 fl;
 
-	score_state(SS_METRICS);
+	score_session(addr, SS_METRICS);
 	deadline = util_now_ms() + METRICS_TIMEOUT * 1000LL;
 	if ((fl = fcntl(fd, F_GETFL)) != -1)
 		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);

@@ -1114,7 +1114,7 @@ child_main(int fd, int broker)
 		    addr, sizeof(addr), port, sizeof(port));
 		setproctitle("%s", addr[0] != '\0' ? addr : l->l_name);
 		if (l->l_flags & LF_METRICS)
-			metrics_serve(cfd);
+			metrics_serve(cfd, addr);
 		else
 			session_run(conf, l, cfd, (struct sockaddr *)&h.h_peer,
 			    h.h_peerlen);

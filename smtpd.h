@@ -575,7 +575,7 @@ const char	*log_escape(const char *, size_t, char *, size_t);
 #define METRICS_REQ_MAX		8192	/* request line and headers */
 #define METRICS_TIMEOUT		5	/* seconds for the whole request */
 #define METRICS_MAX_BUSY	4	/* scrapes at once, over max-clients */
-void		 metrics_serve(int);
+void		 metrics_serve(int, const char *);
 
 /* net.c */
 int		 net_match(const struct netaddr *, int,

@@ -225,6 +225,25 @@ listen on 127.0.0.1 port @PORT2@ metrics"""
         finally:
             s.close()
 
+    def test_status_shows_the_scrape_itself(self):
+        # The child that served a session serves a scrape next: smtpd -s
+        # shows the scraper's address and age, not the session's.
+        c = self.session()
+        self.transaction(c, "a@example.org", ["b@example.net"])
+        c.check("QUIT", "221 Bye")
+        c.expect_closed()
+        time.sleep(2.2)
+        s = socket.socket()
+        self.addCleanup(s.close)
+        s.bind(("127.0.0.2", 0))
+        s.connect(("127.0.0.1", self.d.port2))
+        s.sendall(b"GET /metrics HTTP/1.1\r\n")      # not the end yet
+        self.assertTrue(wait_for(lambda: "metrics" in self.d.status()[1],
+                                 5.0))
+        out = self.d.status()[1]
+        self.assertRegex(out, r"\n\d+ +metrics +127\.0\.0\.2 +[01]s +0\n",
+                         out)
+
     def test_scrape_at_max_clients(self):
         c1 = self.session()
         c2 = self.connect(greeting=False)
