@@ -1423,13 +1423,35 @@ pool_peer_count(const char *addr)
 	return n;
 }
 
+/*
+ * Children forked for metrics scrapes while max-clients were busy are
+ * more than max-clients once idle: the extra ones go.
+ */
+static void
+pool_trim(void)
+{
+	struct child	*ch;
+	int		 idle, active, dying;
+
+	pool_count(&idle, &active, &dying);
+	for (; active > conf->c_lim.lim_maxclients && idle > 0; active--,
+	    idle--) {
+		if ((ch = pool_idle()) == NULL)
+			break;
+		pool_retire(ch);
+	}
+}
+
 /* Keep prefork idle children ready, within max-clients. */
 static void
 pool_topup(void)
 {
 	int	 idle, active, dying;
 
-	if (quitting || util_now_ms() < spawn_after)
+	if (quitting)
+		return;
+	pool_trim();
+	if (util_now_ms() < spawn_after)
 		return;
 	/* Reap first: a child dying at start means back-off. */
 	pool_count(&idle, &active, &dying);

@@ -2,6 +2,7 @@
 and as the `metrics` listener serves it (Prometheus text format)."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -243,6 +244,30 @@ listen on 127.0.0.1 port @PORT2@ metrics"""
         out = self.d.status()[1]
         self.assertRegex(out, r"\n\d+ +metrics +127\.0\.0\.2 +[01]s +0\n",
                          out)
+
+    def test_scrape_children_past_max_clients_go(self):
+        # Scrapes while max-clients (1) are busy get children of their
+        # own; idle again, those past max-clients exit.
+        self.assertTrue(wait_for(lambda: " 0 busy" in self.d.status()[1],
+                                 5.0))          # the last test's session
+        c = self.session()
+        held = []
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", self.d.port2))
+            self.addCleanup(s.close)
+            s.sendall(b"GET /metrics HTTP/1.1\r\n")
+            held.append(s)
+        self.assertTrue(wait_for(lambda: len(re.findall(
+            r"\n\d+ +metrics ", self.d.status()[1])) == 2, 5.0))
+        for s in held:
+            s.sendall(b"\r\n")
+            self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 200 OK"))
+            s.close()
+        c.check("QUIT", "221 Bye")
+        c.expect_closed()
+        self.assertTrue(wait_for(lambda: "children 1 idle, 0 busy" in
+                                 self.d.status()[1], 5.0),
+                        self.d.status()[1])
 
     def test_scrape_at_max_clients(self):
         c1 = self.session()
