@@ -770,6 +770,15 @@ master_rlimit(const struct config *c)
 	}
 }
 
+/* The pidfile the configuration asks for: none with -d unless named. */
+static const char *
+master_pidfile_path(void)
+{
+	if (conf->c_pidfile != NULL)
+		return conf->c_pidfile;
+	return debug ? NULL : DEF_PIDFILE;
+}
+
 static void
 master_pidfile(const char *path)
 {
@@ -785,6 +794,22 @@ master_pidfile(const char *path)
 	}
 	(void)close(fd);
 	pidfile = xstrdup(path);
+}
+
+/* A reload that moved the pidfile: the new one written, the old gone. */
+static void
+master_pidfile_moved(void)
+{
+	const char	*want = master_pidfile_path();
+
+	if (pidfile != NULL && want != NULL && strcmp(pidfile, want) == 0)
+		return;
+	if (pidfile != NULL && unlink(pidfile) == -1)
+		log_warn("unlink %s", pidfile);
+	free(pidfile);
+	pidfile = NULL;
+	if (want != NULL)
+		master_pidfile(want);
 }
 
 static const char *
@@ -2084,6 +2109,9 @@ master_reload(void)
 	conf_loaded = time(NULL);
 	control_reopen(conf->c_control != NULL ? conf->c_control :
 	    DEF_CONTROL);
+	/* Not while a new master may be writing its own there. */
+	if (upgrade_fd == -1)
+		master_pidfile_moved();
 	run_uid = uid;
 	run_gid = gid;
 	master_renew();
@@ -2328,9 +2356,8 @@ master_ready(void)
 	if (inherited.uf_ready != -1) {
 		upgrade_ready(&inherited);
 		log_info("upgrade: ready; the old master stops accepting");
-		if (!debug || conf->c_pidfile != NULL)
-			master_pidfile(conf->c_pidfile != NULL ?
-			    conf->c_pidfile : DEF_PIDFILE);
+		if (master_pidfile_path() != NULL)
+			master_pidfile(master_pidfile_path());
 	} else
 		master_notify_status("READY=1\n");
 }
@@ -2755,9 +2782,8 @@ master_start(void)
 	if (!debug && inherited.uf_ready == -1 && daemon(0, 0) == -1)
 		fatal("daemon");
 	/* After an upgrade, the pidfile is ours once we serve. */
-	if ((!debug || conf->c_pidfile != NULL) && inherited.uf_ready == -1)
-		master_pidfile(conf->c_pidfile != NULL ? conf->c_pidfile :
-		    DEF_PIDFILE);
+	if (master_pidfile_path() != NULL && inherited.uf_ready == -1)
+		master_pidfile(master_pidfile_path());
 	master_signals_init();
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");

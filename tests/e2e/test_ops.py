@@ -155,6 +155,24 @@ class TestControlPath(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def test_reload_moves_the_pidfile(self):
+        d = Smtpd(RECORD + "\npidfile @TMP@/p1.pid")
+        try:
+            p1, p2 = (os.path.join(d.tmp, n) for n in ("p1.pid", "p2.pid"))
+            self.assertTrue(wait_for(lambda: os.path.exists(p1)))
+            d.reload(RECORD + "\npidfile @TMP@/p2.pid")
+            self.assertTrue(wait_for(lambda: os.path.exists(p2)), d.log())
+            with open(p2) as f:
+                self.assertEqual(int(f.read()), d.pid)
+            self.assertFalse(os.path.exists(p1))
+            # none named, with -d: none at all
+            d.reload(RECORD)
+            self.assertTrue(wait_for(lambda: not os.path.exists(p2)))
+            d.signal(signal.SIGTERM)
+            self.assertEqual(d.wait_exit(10), 0)
+        finally:
+            d.cleanup()
+
     def test_explicit_path_that_cannot_be_made(self):
         d = Smtpd(RECORD + "\ncontrol @TMP@/no/such/dir/smtpd.sock",
                   start=False)
