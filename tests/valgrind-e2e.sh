@@ -7,6 +7,8 @@
 # module that delivers or authenticates.
 # Usage: sh tests/valgrind-e2e.sh [build/smtpd]; VG_MODULES="test_bdat"
 # runs some modules only.
+# Word splitting of the module list and of the file list is intended.
+# shellcheck disable=SC2086,SC2012
 set -u
 smtpd=${1:-build/smtpd}
 command -v valgrind >/dev/null || { echo "valgrind: not installed"; exit 1; }
