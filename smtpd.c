@@ -1453,17 +1453,15 @@ pool_peer_count(const char *addr)
  * more than max-clients once idle: the extra ones go.
  */
 static void
-pool_trim(void)
+pool_trim(int *idle, int *active)
 {
 	struct child	*ch;
-	int		 idle, active, dying;
 
-	pool_count(&idle, &active, &dying);
-	for (; active > conf->c_lim.lim_maxclients && idle > 0; active--,
-	    idle--) {
-		if ((ch = pool_idle()) == NULL)
-			break;
+	while (*active > conf->c_lim.lim_maxclients && *idle > 0 &&
+	    (ch = pool_idle()) != NULL) {
 		pool_retire(ch);
+		(*active)--;
+		(*idle)--;
 	}
 }
 
@@ -1475,12 +1473,10 @@ pool_topup(void)
 
 	if (quitting)
 		return;
-	pool_trim();
-	if (util_now_ms() < spawn_after)
-		return;
-	/* Reap first: a child dying at start means back-off. */
 	pool_count(&idle, &active, &dying);
-	if (dying > 0)
+	pool_trim(&idle, &active);
+	/* Reap first: a child dying at start means back-off. */
+	if (util_now_ms() < spawn_after || dying > 0)
 		return;
 	while (idle < conf->c_lim.lim_prefork &&
 	    active < conf->c_lim.lim_maxclients) {
