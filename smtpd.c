@@ -85,6 +85,7 @@ struct child {
 	long long		 ch_born;	/* monotonic ms */
 	char			 ch_addr[64];	/* peer of the busy session */
 	char			 ch_auth[64];	/* its AUTH check in progress */
+	pid_t			 ch_broker;	/* the broker it was given */
 	int			 ch_slot;	/* in the scoreboard, or -1 */
 	int			 ch_metrics;	/* busy with a metrics scrape */
 	uint32_t		 ch_sent;	/* connections handed over */
@@ -796,20 +797,33 @@ master_pidfile(const char *path)
 	pidfile = xstrdup(path);
 }
 
-/* A reload that moved the pidfile: the new one written, the old gone. */
+/*
+ * The pidfile where the configuration wants it (a reload moved it; with
+ * again, written anew even where it is): the new one is written, then
+ * the old one goes.  One that cannot be written leaves the old in place.
+ */
 static void
-master_pidfile_moved(void)
+master_pidfile_update(int again)
 {
 	const char	*want = master_pidfile_path();
+	char		*old = pidfile;
 
-	if (pidfile != NULL && want != NULL && strcmp(pidfile, want) == 0)
+	if (!again && old != NULL && want != NULL && strcmp(old, want) == 0)
 		return;
-	if (pidfile != NULL && unlink(pidfile) == -1)
-		log_warn("unlink %s", pidfile);
-	free(pidfile);
 	pidfile = NULL;
-	if (want != NULL)
+	if (want != NULL) {
 		master_pidfile(want);
+		if (pidfile == NULL) {
+			if (old != NULL)
+				log_warnx("pidfile stays at %s", old);
+			pidfile = old;
+			return;
+		}
+	}
+	if (old != NULL && (pidfile == NULL || strcmp(old, pidfile) != 0) &&
+	    unlink(old) == -1)
+		log_warn("unlink %s", old);
+	free(old);
 }
 
 static const char *
@@ -1275,6 +1289,7 @@ pool_spawn(void)
 	ch->ch_fd = sv[0];
 	ch->ch_state = CH_IDLE;
 	ch->ch_gen = gen;
+	ch->ch_broker = broker_pid;
 	ch->ch_born = util_now_ms();
 	ch->ch_slot = slot;
 	ch->ch_ref.pr_child = ch;
@@ -1519,7 +1534,7 @@ pool_exited(struct child *ch, int status)
 		 * broker that runs had no room for it: a new child would
 		 * fare no better, so that backs off here.
 		 */
-		bad = master_broker_running();
+		bad = ch->ch_broker == broker_pid && master_broker_running();
 		log_info("child %ld exited: %s", (long)ch->ch_pid, bad ?
 		    "the delivery broker had no room for it" :
 		    "no delivery broker");
@@ -2107,13 +2122,13 @@ master_reload(void)
 	    DEF_CONTROL);
 	/* Not while a new master may be writing its own there. */
 	if (upgrade_fd == -1)
-		master_pidfile_moved();
+		master_pidfile_update(0);
 	run_uid = uid;
 	run_gid = gid;
 	master_renew();
 	master_tickets_timer();
+	master_rlimit(conf);		/* before the broker inherits it */
 	master_broker();
-	master_rlimit(conf);
 	score_count(SC_RELOAD_OK);
 	log_info("reloaded configuration from %s", conffile);
 	return;
@@ -2221,19 +2236,16 @@ master_upgrade_reaped(int status)
 static void
 master_upgrade_abort(void)
 {
-	char	*path = pidfile;
-
 	if (upgrade_pid > 0)
 		(void)kill(upgrade_pid, SIGKILL);
 	if (upgrade_fd != -1)
 		(void)close(upgrade_fd);
 	upgrade_fd = -1;
-	/* The new master may have written its pid there already. */
-	if (path != NULL) {
-		pidfile = NULL;
-		master_pidfile(path);
-		free(path);
-	}
+	/*
+	 * The new master may have written its pid there already; a reload
+	 * meanwhile may have moved it.
+	 */
+	master_pidfile_update(1);
 }
 
 static void

@@ -275,6 +275,23 @@ class TestBrokerKilled(BrokerFaults):
         self.assertNotIn("children fail at startup", d.log())
         self.assertNotIn("exited with status", d.log())
         self.assertIn("exited: no delivery broker", d.log())
+        self.assertNotIn("had no room for it", d.log())
+
+    def test_children_of_the_dead_broker_are_not_refused_ones(self):
+        # A child of the killed broker that exits after the new broker
+        # runs is no child the new one refused: no failure, no back-off.
+        self.d = d = Smtpd(RECORD, prefork=2)
+        old = d.broker()
+        c = d.session()
+        os.kill(old, signal.SIGKILL)
+        self.assertTrue(wait_for(lambda: (d.broker(0.0) or old) != old,
+                                 10.0), d.log())
+        c.check("QUIT", "221 Bye")
+        self.assertTrue(d.wait_log(r"exited: no delivery broker"), d.log())
+        time.sleep(0.5)
+        self.assertNotIn("had no room for it", d.log())
+        rc, out = d.status()
+        self.assertRegex(out, r"\nchild_failures +0\n")
 
 
 class TestDiscard(BrokerFaults):

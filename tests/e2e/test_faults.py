@@ -15,7 +15,8 @@ import time
 import unittest
 
 from harness import (OK_ID, RECORD, OwnSmtpdTest, Smtpd, ehlo_lines,
-                     group_pids, pid_alive, wait_for)
+                     group_pids, pid_alive, pid_children, pid_title,
+                     wait_for)
 from test_master import DATA_354, serving_child
 
 
@@ -393,23 +394,49 @@ class TestDescriptorsForDeliveries(FaultTest):
     250 (with twice max-clients plus 64, a few got 451, the broker's
     programs out of descriptors)."""
 
-    def test_max_clients_deliveries_at_once(self):
-        self.d = d = Smtpd(RECORD + "\nmax-clients 20\n"
-                           "max-clients-per-address 20\nprefork 20",
-                           wrapper=["prlimit", "--nofile=64:4096", "--"])
-        with open("/proc/%d/limits" % d.pid) as f:
-            soft = re.search(r"Max open files\s+(\d+)", f.read()).group(1)
-        self.assertEqual(int(soft), 20 * 9 + 64)
+    TWENTY = "\nmax-clients 20\nmax-clients-per-address 20\nprefork 20"
+
+    @staticmethod
+    def open_files(pid):
+        with open("/proc/%d/limits" % pid) as f:
+            return int(re.search(r"Max open files\s+(\d+)",
+                                 f.read()).group(1))
+
+    def deliver_at_once(self, d, n):
         with open(os.path.join(d.out, "sleep"), "w") as f:
             f.write("2")
-        clients = [d.connect() for _ in range(20)]
+        clients = [d.connect() for _ in range(n)]
         for c in clients:
             self.start_data(c)
         for c in clients:
             c.send(b"at once\r\n.\r\n")
         for c in clients:
             c.expect_match(OK_ID, timeout=30)
-        self.assertEqual(len(d.wait_deliveries(20)), 20)
+        self.assertEqual(len(d.wait_deliveries(n)), n)
+
+    def test_max_clients_deliveries_at_once(self):
+        self.d = d = Smtpd(RECORD + self.TWENTY,
+                           wrapper=["prlimit", "--nofile=64:4096", "--"])
+        self.assertEqual(self.open_files(d.pid), 20 * 9 + 64)
+        self.assertEqual(self.open_files(d.broker()), 20 * 9 + 64)
+        self.deliver_at_once(d, 20)
+
+    def test_reload_raises_the_limit_before_the_new_broker(self):
+        # The broker a reload starts inherits the raised limit (it was
+        # raised after the fork: 10 of 20 got 451).
+        self.d = d = Smtpd(RECORD + "\nmax-clients 1\nprefork 1",
+                           wrapper=["prlimit", "--nofile=64:4096", "--"])
+        old = d.broker()
+        d.reload(RECORD + self.TWENTY)
+        self.assertTrue(d.wait_log(r"reloaded configuration"), d.log())
+
+        def new_broker():
+            return next((k for k in pid_children(d.pid) if k != old and
+                         "broker" in pid_title(k)), None)
+        new = wait_for(new_broker, 5.0)
+        self.assertIsNotNone(new, d.log())
+        self.assertEqual(self.open_files(new), 20 * 9 + 64)
+        self.deliver_at_once(d, 20)
 
 
 class TestBrokerFull(FaultTest):

@@ -165,6 +165,11 @@ class TestControlPath(unittest.TestCase):
             with open(p2) as f:
                 self.assertEqual(int(f.read()), d.pid)
             self.assertFalse(os.path.exists(p1))
+            # one that cannot be written leaves the old one
+            d.reload(RECORD + "\npidfile @TMP@/no/such/dir/p3.pid")
+            self.assertTrue(d.wait_log(r"pidfile stays at %s" % p2),
+                            d.log())
+            self.assertTrue(os.path.exists(p2))
             # none named, with -d: none at all
             d.reload(RECORD)
             self.assertTrue(wait_for(lambda: not os.path.exists(p2)))

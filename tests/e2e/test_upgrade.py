@@ -170,6 +170,20 @@ class UpgradeTest(unittest.TestCase):
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", self.d.port), 2).close()
 
+    def test_reload_during_failed_upgrade_moves_the_pidfile(self):
+        # The pidfile a reload moved while an upgrade was under way is
+        # where the configuration says once the upgrade has failed.
+        self.install("#!/bin/sh\nsleep 1.5\nexit 3\n")
+        self.d.signal(signal.SIGUSR2)
+        self.assertTrue(self.d.wait_log(r"upgrade: new master \d+ started"))
+        moved = os.path.join(self.d.tmp, "moved.pid")
+        self.d.reload(RECORD + "\npidfile @TMP@/moved.pid")
+        self.assertTrue(self.d.wait_log(r"reloaded configuration"))
+        self.assertTrue(self.d.wait_log(r"upgrade failed"), self.d.log())
+        self.assertTrue(wait_for(lambda: read_pid(moved) == self.d.pid, 5),
+                        self.d.log())
+        self.assertFalse(os.path.exists(self.pidfile))
+
     def test_children_ignore_sigusr2(self):
         c = self.d.session()
         for pid in self.d.children():
