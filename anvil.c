@@ -57,7 +57,20 @@ anvil_key(const char *addr, char *key, size_t len)
 	return snprintf(key, len, "%s/64", buf) < (int)len ? 0 : -1;
 }
 
-/* The slot of key, a new one (the least recently used) when create. */
+/*
+ * Which of two slots goes first when the table is full: one without a
+ * check in progress (forgetting that would let more checks through),
+ * then the least recently used.
+ */
+static int
+anvil_before(const struct anvil_slot *a, const struct anvil_slot *b)
+{
+	if ((a->as_pending == 0) != (b->as_pending == 0))
+		return a->as_pending == 0;
+	return a->as_used < b->as_used;
+}
+
+/* The slot of key, a new one (anvil_before's first) when create. */
 static struct anvil_slot *
 anvil_slot(const char *key, int create, long long now)
 {
@@ -70,7 +83,7 @@ anvil_slot(const char *key, int create, long long now)
 			s->as_used = now;
 			return s;
 		}
-		if (s->as_used < old->as_used)
+		if (anvil_before(s, old))
 			old = s;
 	}
 	if (!create)

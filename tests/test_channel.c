@@ -215,6 +215,15 @@ test_anvil_pending(void **state)
 		anvil_end(key, 2000 + i);
 	}
 	assert_true(anvil_throttled("192.0.2.9", 3, 2000 + i));
+	/* a full table forgets failures before checks in progress */
+	anvil_clear();
+	assert_true(anvil_begin("198.51.100.9", 1, 1000));
+	for (i = 0; i < 2 * ANVIL_SLOTS; i++) {
+		(void)snprintf(key, sizeof(key), "10.2.%d.%d", i / 256,
+		    i % 256);
+		anvil_failed(key, 3, 2000 + i);
+	}
+	assert_false(anvil_begin("198.51.100.9", 1, 2000 + i));
 }
 
 int
