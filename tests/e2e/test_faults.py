@@ -65,6 +65,17 @@ class FaultTest(OwnSmtpdTest):
         c.check("RCPT TO:<b@example.com>", "250 OK")
         c.check("DATA", DATA_354)
 
+    def served_again(self, d, clients, timeout):
+        """Once clients are gone, a new client gets a message through."""
+        for c in clients:
+            c.close()
+        d.clients = []
+        c, g = d.connect_retry(timeout=timeout)
+        self.assertEqual(g, "220 mx.test ESMTP smtpd", d.log()[-2000:])
+        self.start_data(c)
+        c.send(b"served again\r\n.\r\n")
+        c.expect_match(OK_ID)
+
 
 class TestKillChild(FaultTest):
     def test_kill_child_mid_data(self):
@@ -332,15 +343,7 @@ class TestDescriptorsExhausted(FaultTest):
         self.assertLess(outcome["220"], 60, outcome)
         self.assertTrue(d.wait_log(r"Too many open files"),
                         "nothing logged: %r\n%s" % (outcome, d.log()))
-        for c in clients:
-            c.close()
-        d.clients = []
-        # Once the connections are gone, new clients are served again.
-        c, g = d.connect_retry(timeout=15.0)
-        self.assertEqual(g, "220 mx.test ESMTP smtpd", d.log()[-2000:])
-        self.start_data(c)
-        c.send(b"recovered\r\n.\r\n")
-        c.expect_match(OK_ID)
+        self.served_again(d, clients, 15.0)
         self.assertIsNone(d.proc.poll())
 
 
@@ -460,14 +463,7 @@ class TestBrokerFull(FaultTest):
         self.assertLess(refused, 40, log[-3000:])
         self.assertIn("the delivery broker had no room for it", log)
         self.assertRegex(log, r"children fail at startup; next fork in")
-        for c in clients:
-            c.close()
-        d.clients = []
-        c, g = d.connect_retry(timeout=40.0)
-        self.assertEqual(g, "220 mx.test ESMTP smtpd", d.log()[-2000:])
-        self.start_data(c)
-        c.send(b"served\r\n.\r\n")
-        c.expect_match(OK_ID)
+        self.served_again(d, clients, 40.0)
 
 
 class TestForkFails(FaultTest):
