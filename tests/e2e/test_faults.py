@@ -65,6 +65,15 @@ class FaultTest(OwnSmtpdTest):
         c.check("RCPT TO:<b@example.com>", "250 OK")
         c.check("DATA", DATA_354)
 
+    def starved(self, n, extra=""):
+        """self.d with 40 descriptors for max-clients 100, and n clients
+        that connected without waiting for a greeting."""
+        self.d = Smtpd(RECORD + "\nmax-clients 100\n"
+                       "max-clients-per-address 100" + extra,
+                       wrapper=["prlimit", "--nofile=40:40", "--"])
+        return self.d, [self.d.connect(greeting=False, timeout=3.0)
+                        for _ in range(n)]
+
     def served_again(self, d, clients, timeout):
         """Once clients are gone, a new client gets a message through."""
         for c in clients:
@@ -325,12 +334,7 @@ class TestDeliveryPrograms(FaultTest):
 
 class TestDescriptorsExhausted(FaultTest):
     def test_emfile(self):
-        self.d = d = Smtpd(RECORD + "\nmax-clients 100\n"
-                           "max-clients-per-address 100\nreceived-header no",
-                           wrapper=["prlimit", "--nofile=40:40", "--"])
-        clients = []
-        for _ in range(60):
-            clients.append(d.connect(greeting=False, timeout=3.0))
+        d, clients = self.starved(60, "\nreceived-header no")
         outcome = {"220": 0, "421": 0, "queued": 0, "closed": 0}
         for c in clients:
             try:
@@ -449,12 +453,7 @@ class TestBrokerFull(FaultTest):
     once: about 300 children a second while the sessions lasted)."""
 
     def test_refused_children_back_off(self):
-        self.d = d = Smtpd(RECORD + "\nmax-clients 100\n"
-                           "max-clients-per-address 100",
-                           wrapper=["prlimit", "--nofile=40:40", "--"])
-        clients = []
-        for _ in range(25):
-            clients.append(d.connect(greeting=False, timeout=3.0))
+        d, clients = self.starved(25)
         self.assertTrue(d.wait_log(r"no room for another child", 1, 5.0),
                         d.log())
         time.sleep(4)
