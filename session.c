@@ -1307,19 +1307,34 @@ auth_field(char *dst, const unsigned char *src, size_t len)
 	return AUTHX_OK;
 }
 
+/*
+ * The first response: the one the AUTH line gave (ir, wiped once
+ * decoded: it lies in the input buffer, which reading the next line may
+ * move), else one asked for with challenge.
+ */
+static int
+auth_first(struct session *s, char *ir, const char *challenge,
+    unsigned char *out, size_t *outlen)
+{
+	int	 r;
+
+	if (ir == NULL)
+		return auth_response(s, challenge, out, outlen);
+	r = auth_decode(s, ir, out, outlen);
+	explicit_bzero(ir, strlen(ir));
+	return r;
+}
+
 /* RFC 4616: [authzid] NUL authcid NUL password; the authzid is ignored. */
 static int
-auth_plain(struct session *s, const char *ir, char *user, char *pass)
+auth_plain(struct session *s, char *ir, char *user, char *pass)
 {
 	unsigned char	 buf[AUTH_BUF];
 	const char	*u, *p;
 	size_t		 len;
 	int		 r;
 
-	if (ir != NULL)
-		r = auth_decode(s, ir, buf, &len);
-	else
-		r = auth_response(s, "", buf, &len);
+	r = auth_first(s, ir, "", buf, &len);
 	if (r == AUTHX_OK && auth_plain_split(buf, len, &u, &p) == -1) {
 		session_reply(s, "501 5.5.2 Can't split auth value");
 		r = AUTHX_REPLIED;
@@ -1334,16 +1349,13 @@ auth_plain(struct session *s, const char *ir, char *user, char *pass)
 
 /* LOGIN: the challenges are base64 of "User Name\0" and "Password\0". */
 static int
-auth_login(struct session *s, const char *ir, char *user, char *pass)
+auth_login(struct session *s, char *ir, char *user, char *pass)
 {
 	unsigned char	 buf[AUTH_BUF];
 	size_t		 len;
 	int		 r, bad;
 
-	if (ir != NULL)
-		r = auth_decode(s, ir, buf, &len);
-	else
-		r = auth_response(s, "VXNlciBOYW1lAA==", buf, &len);
+	r = auth_first(s, ir, "VXNlciBOYW1lAA==", buf, &len);
 	if (r != AUTHX_OK)
 		return r;
 	bad = auth_field(user, buf, len);
@@ -1456,11 +1468,16 @@ auth_refused(struct session *s, const char *arg)
 	return 1;
 }
 
+/*
+ * arg lies in the input buffer, which the exchange's next lines may move:
+ * nothing from it is used once a mechanism has begun (auth_first).
+ */
 static void
 cmd_auth(struct session *s, char *arg)
 {
-	char	 user[AUTH_FIELD_MAX], pass[AUTH_FIELD_MAX], *mech, *ir, *last;
-	int	 mechs = s->s_conf->c_auth.au_mechs, r;
+	char		 user[AUTH_FIELD_MAX], pass[AUTH_FIELD_MAX], *ir, *last;
+	const char	*mech;
+	int		 mechs = s->s_conf->c_auth.au_mechs, r;
 
 	if (auth_refused(s, arg))
 		return;
@@ -1471,16 +1488,16 @@ cmd_auth(struct session *s, char *arg)
 		return;
 	}
 	/* Mechanism names are compared as sent, as aiosmtpd does. */
-	if (strcmp(mech, "PLAIN") == 0 && (mechs & AUTHM_PLAIN))
+	if (strcmp(mech, "PLAIN") == 0 && (mechs & AUTHM_PLAIN)) {
+		mech = "PLAIN";
 		r = auth_plain(s, ir, user, pass);
-	else if (strcmp(mech, "LOGIN") == 0 && (mechs & AUTHM_LOGIN))
+	} else if (strcmp(mech, "LOGIN") == 0 && (mechs & AUTHM_LOGIN)) {
+		mech = "LOGIN";
 		r = auth_login(s, ir, user, pass);
-	else {
+	} else {
 		session_reply(s, "504 5.5.4 Unrecognized authentication type");
 		return;
 	}
-	if (ir != NULL)
-		explicit_bzero(ir, strlen(ir));
 	/* Refused like a HELO name, before any backend sees it. */
 	if (r == AUTHX_OK && name_unsafe(user))
 		r = AUTHX_UNUSABLE;

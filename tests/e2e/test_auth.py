@@ -463,6 +463,31 @@ class TestAuthMechanismsPlain(AuthCase):
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
 
 
+class TestAuthInputMoves(AuthCase):
+    """The AUTH line lies in the input buffer, which reading the next
+    line of the exchange may move: nothing of the old line is used after
+    that (the mechanism logged was read there, and here it was the
+    password's base64; the initial response was wiped there, over what
+    had moved in)."""
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 0\n")
+    OPTS = {"listen_opts": "auth auth-plaintext"}
+
+    def test_mechanism_logged_is_the_mechanism(self):
+        c = self.connect()
+        c.check("EHLO " + "x" * 37, ehlo_lines(auth="LOGIN PLAIN"))
+        c.send("NOOP " + "p" * 18 + "\r\nAUTH LOGIN\r\n")
+        c.expect("250 OK")
+        c.expect("334 VXNlciBOYW1lAA==")
+        c.send(" " * 20 + b64("alice") + "\r\n" + b64(USERS["alice"]))
+        c.expect("334 UGFzc3dvcmQA")
+        time.sleep(0.5)
+        c.send("\r\n")
+        c.expect(OK_235)
+        self.assertTrue(self.d.wait_log(r"auth user=alice ok"))
+        self.assertIn("auth user=alice ok mechanism=LOGIN\n", self.d.log())
+        self.assertNotIn(b64(USERS["alice"]), self.d.log())
+
+
 class TestNoAuthListener(AuthCase):
     CONFIG = RECORD_USER + "\n" + TLS_PASSWD
     OPTS = {"listen_opts": "starttls"}
