@@ -5,10 +5,10 @@
  * ANVIL_WINDOW_MS, and that address is throttled until the window of its
  * first counted failure is over.  A check still in progress counts as a
  * failure until it ends (anvil_begin, anvil_end), so that parallel
- * sessions cannot try more passwords than one.  An IPv6 client counts as its /64, which
- * one host usually has whole; an IPv4-mapped one (::ffff:a.b.c.d) as its
- * IPv4 address.  The table has a fixed size: when it is
- * full, the entry used least recently goes.
+ * sessions cannot try more passwords than one.  An IPv6 client counts
+ * as its /64, which one host usually has whole; an IPv4-mapped one
+ * (::ffff:a.b.c.d) as its IPv4 address.  The table has a fixed size:
+ * when it is full, an entry goes (anvil_before says which).
  */
 
 #include <sys/types.h>

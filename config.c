@@ -401,6 +401,17 @@ config_keyword(const char *name)
 	    config_kwcmp);
 }
 
+/* The line that set the sub-form name ("tls ciphers"), or 0. */
+static int
+config_subseen(const struct parse *p, const char *name)
+{
+	const struct keyword	*s;
+
+	s = bsearch(name, subforms, NSUBFORMS, sizeof(subforms[0]),
+	    config_kwcmp);
+	return s != NULL ? p->p_subseen[s - subforms] : 0;
+}
+
 /*
  * The system FQDN: gethostname(), and when that has no dot, the canonical
  * name the resolver gives for it.  A name the parser would refuse is not
@@ -1698,6 +1709,9 @@ config_check(struct parse *p)
 		}
 		config_check_listener(p, l);
 	}
+	/* For the errors OpenSSL finds later (tls.c). */
+	c->c_tls.tl_line_ciphers = config_subseen(p, "tls ciphers");
+	c->c_tls.tl_line_protocols = config_subseen(p, "tls protocols");
 	if (c->c_lim.lim_prefork > c->c_lim.lim_maxclients) {
 		/* Blame the later of the two lines. */
 		a = p->p_seen[config_keyword("prefork") - keywords];

@@ -228,6 +228,8 @@ struct conf_tls {
 	char			*tl_ciphers;	/* NULL: OpenSSL's default */
 	int			 tl_protocols;	/* TLSP_* bits */
 	int			 tl_line;	/* where `tls certificate` is */
+	int			 tl_line_ciphers; /* `tls ciphers`, or 0 */
+	int			 tl_line_protocols; /* `tls protocols`, or 0 */
 	int			 tl_tickets;	/* send session tickets */
 	void			*tl_ctx;	/* SSL_CTX * */
 };

@@ -61,8 +61,8 @@ struct tls_ticket_key {
  */
 static struct tls_ticket_key	 tls_keys[2];
 
-static void	 tls_conf_error(const struct config *, const char *, ...)
-		    __attribute__((__format__ (printf, 2, 3)));
+static void	 tls_conf_error(const struct config *, int, const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
 static const char *tls_ssl_reason(void);
 static SSL_CTX	*tls_ctx_new(const struct config *);
 static int	 tls_ctx_protocols(const struct config *, SSL_CTX *);
@@ -92,7 +92,7 @@ static int	 tls_ticket_mac(EVP_MAC_CTX *, const struct tls_ticket_key *);
  * error of smtpd.conf.
  */
 static void
-tls_conf_error(const struct config *c, const char *fmt, ...)
+tls_conf_error(const struct config *c, int line, const char *fmt, ...)
 {
 	char	 buf[1024];
 	va_list	 ap;
@@ -101,7 +101,7 @@ tls_conf_error(const struct config *c, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	log_warnx("%s:%d: tls: %s", c->c_file != NULL ? c->c_file :
-	    "smtpd.conf", c->c_tls.tl_line, buf);
+	    "smtpd.conf", line > 0 ? line : c->c_tls.tl_line, buf);
 }
 
 /* The first (root cause) OpenSSL error of the queue, which is emptied. */
@@ -200,7 +200,7 @@ tls_ctx_new(const struct config *c)
 
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		tls_conf_error(c, "SSL_CTX_new: %s", tls_ssl_reason());
+		tls_conf_error(c, 0, "SSL_CTX_new: %s", tls_ssl_reason());
 		return NULL;
 	}
 	if (tls_ctx_protocols(c, ctx) == -1)
@@ -208,7 +208,8 @@ tls_ctx_new(const struct config *c)
 	SSL_CTX_set_security_level(ctx, 2);
 	if (c->c_tls.tl_ciphers != NULL &&
 	    !SSL_CTX_set_cipher_list(ctx, c->c_tls.tl_ciphers)) {
-		tls_conf_error(c, "ciphers \"%s\": %s", c->c_tls.tl_ciphers,
+		tls_conf_error(c, c->c_tls.tl_line_ciphers,
+		    "ciphers \"%s\": %s", c->c_tls.tl_ciphers,
 		    tls_ssl_reason());
 		goto fail;
 	}
@@ -247,12 +248,14 @@ tls_ctx_protocols(const struct config *c, SSL_CTX *ctx)
 		min = TLS1_3_VERSION;
 		break;
 	case 0:
-		tls_conf_error(c, "no protocol enabled");
+		tls_conf_error(c, c->c_tls.tl_line_protocols,
+		    "no protocol enabled");
 		return -1;
 	}
 	if (!SSL_CTX_set_min_proto_version(ctx, min) ||
 	    !SSL_CTX_set_max_proto_version(ctx, max)) {
-		tls_conf_error(c, "protocols: %s", tls_ssl_reason());
+		tls_conf_error(c, c->c_tls.tl_line_protocols,
+		    "protocols: %s", tls_ssl_reason());
 		return -1;
 	}
 	return 0;
@@ -355,13 +358,13 @@ tls_load_cert(const struct config *c, SSL_CTX *ctx)
 	X509		*x;
 
 	if (stat(c->c_tls.tl_cert, &st) == -1) {
-		tls_conf_error(c, "certificate file %s: %s", c->c_tls.tl_cert,
+		tls_conf_error(c, 0, "certificate file %s: %s", c->c_tls.tl_cert,
 		    strerror(errno));
 		return -1;
 	}
 	ERR_clear_error();
 	if (!SSL_CTX_use_certificate_chain_file(ctx, c->c_tls.tl_cert)) {
-		tls_conf_error(c, "certificate file %s: %s", c->c_tls.tl_cert,
+		tls_conf_error(c, 0, "certificate file %s: %s", c->c_tls.tl_cert,
 		    tls_ssl_reason());
 		return -1;
 	}
@@ -396,7 +399,7 @@ tls_warn_date(const struct config *c, const char *what, const ASN1_TIME *t)
 	if (!ASN1_TIME_to_tm(t, &tm) ||
 	    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
 		strlcpy(date, "?", sizeof(date));
-	tls_conf_error(c, "warning: certificate %s %s %s", c->c_tls.tl_cert,
+	tls_conf_error(c, 0, "warning: certificate %s %s %s", c->c_tls.tl_cert,
 	    what, date);
 }
 
@@ -415,12 +418,12 @@ tls_read_keyfile(const struct config *c, char *buf, size_t size,
 
 	if ((fd = open(c->c_tls.tl_key, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fstat(fd, &st) == -1) {
-		tls_conf_error(c, "key file %s: %s", c->c_tls.tl_key,
+		tls_conf_error(c, 0, "key file %s: %s", c->c_tls.tl_key,
 		    strerror(errno));
 		goto fail;
 	}
 	if (st.st_mode & 077) {
-		tls_conf_error(c, "key file %s is readable by group or others "
+		tls_conf_error(c, 0, "key file %s is readable by group or others "
 		    "(mode %04o); chmod 600 %s", c->c_tls.tl_key,
 		    (unsigned int)(st.st_mode & 07777), c->c_tls.tl_key);
 		goto fail;
@@ -429,7 +432,7 @@ tls_read_keyfile(const struct config *c, char *buf, size_t size,
 	while ((n = read(fd, buf + *lenp, size - *lenp)) > 0)
 		*lenp += n;
 	if (n == -1 || *lenp == size) {
-		tls_conf_error(c, "key file %s: %s", c->c_tls.tl_key,
+		tls_conf_error(c, 0, "key file %s: %s", c->c_tls.tl_key,
 		    n == -1 ? strerror(errno) : "too large");
 		goto fail;
 	}
@@ -462,7 +465,7 @@ tls_load_key(const struct config *c, SSL_CTX *ctx)
 	int		 ret = -1;
 
 	if (c->c_tls.tl_key == NULL) {
-		tls_conf_error(c, "no key file");
+		tls_conf_error(c, 0, "no key file");
 		return -1;
 	}
 	buf = xmalloc(TLS_KEY_MAX);
@@ -472,13 +475,13 @@ tls_load_key(const struct config *c, SSL_CTX *ctx)
 	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
 	    (pkey = PEM_read_bio_PrivateKey(bio, NULL, tls_nopass,
 	    NULL)) == NULL) {
-		tls_conf_error(c, "key file %s: no unencrypted PEM private "
+		tls_conf_error(c, 0, "key file %s: no unencrypted PEM private "
 		    "key (%s)", c->c_tls.tl_key, tls_ssl_reason());
 		goto done;
 	}
 	if (!SSL_CTX_use_PrivateKey(ctx, pkey) ||
 	    !SSL_CTX_check_private_key(ctx)) {
-		tls_conf_error(c, "key file %s does not match certificate "
+		tls_conf_error(c, 0, "key file %s does not match certificate "
 		    "%s: %s", c->c_tls.tl_key, c->c_tls.tl_cert,
 		    tls_ssl_reason());
 		goto done;

@@ -562,6 +562,17 @@ class TestTlsConfigErrors(unittest.TestCase):
                            stderr=subprocess.PIPE, timeout=10)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_ciphers_error_names_its_own_line(self):
+        # OpenSSL refuses the list when the context is made: the error
+        # names the line of `tls ciphers`, not that of `tls certificate`.
+        cert, key, _ = certs.server_cert(self.d.tmp)
+        err = self.check_n("tls certificate %s key %s\n# a comment\n"
+                           'tls ciphers "NOSUCHCIPHER"' % (cert, key))
+        line = self.d.config.splitlines().index(
+            'tls ciphers "NOSUCHCIPHER"') + 1
+        self.assertIn('%s:%d: tls: ciphers "NOSUCHCIPHER"'
+                      % (self.d.conf, line), err)
+
     def test_missing_certificate(self):
         _, key, _ = certs.server_cert(self.d.tmp)
         missing = os.path.join(self.d.tmp, "nonexistent.crt")
