@@ -1709,7 +1709,8 @@ config_check(struct parse *p)
 		}
 		config_check_listener(p, l);
 	}
-	/* For the errors OpenSSL finds later (tls.c). */
+	/* For the errors found later: the user (smtpd.c), OpenSSL's. */
+	c->c_user_line = p->p_seen[config_keyword("user") - keywords];
 	c->c_tls.tl_line_ciphers = config_subseen(p, "tls ciphers");
 	c->c_tls.tl_line_protocols = config_subseen(p, "tls protocols");
 	if (c->c_lim.lim_prefork > c->c_lim.lim_maxclients) {

@@ -617,19 +617,22 @@ static int
 master_user(const struct config *c, uid_t *uid, gid_t *gid,
     const char **namep, char *err, size_t errlen)
 {
-	const char	*name;
+	const char	*name, *why = NULL;
 	struct passwd	*pw;
+	char		 where[PATH_MAX + 16] = "";
 
 	name = c->c_user != NULL ? c->c_user : DEF_USER;
 	if ((pw = getpwnam(name)) == NULL && c->c_user == NULL)
 		pw = getpwnam(name = DEF_USER_FALLBACK);
-	if (pw == NULL) {
-		(void)snprintf(err, errlen, "user %s: no such user", name);
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		(void)snprintf(err, errlen, "user %s: has uid 0; refusing "
-		    "to run sessions as root", name);
+	if (pw == NULL)
+		why = "no such user";
+	else if (pw->pw_uid == 0)
+		why = "has uid 0; refusing to run sessions as root";
+	if (why != NULL) {
+		if (c->c_user_line > 0 && c->c_file != NULL)
+			(void)snprintf(where, sizeof(where), "%s:%d: ",
+			    c->c_file, c->c_user_line);
+		(void)snprintf(err, errlen, "%suser %s: %s", where, name, why);
 		return -1;
 	}
 	*uid = pw->pw_uid;

@@ -272,6 +272,7 @@ struct config {
 	char			*c_hostname;
 	char			*c_banner;
 	char			*c_user;	/* NULL: the default */
+	int			 c_user_line;	/* where `user` is, or 0 */
 	char			*c_chroot;
 	char			*c_pidfile;	/* NULL: the default */
 	char			*c_control;	/* NULL: DEF_CONTROL */

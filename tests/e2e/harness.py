@@ -317,9 +317,9 @@ def host_lacks(err):
     """smtpd -n's standard error err refuses only what this host lacks and
     a real one would have: the configuration's user, or the program it
     runs, does not exist here."""
-    m = re.fullmatch(r"smtpd: (?:user (\S+): no such user|\S+:\d+: [a-z ]+: "
-                     r"(/[^:]*): No such file or directory for user .*)\n",
-                     err)
+    m = re.fullmatch(r"smtpd: (?:(?:\S+:\d+: )?user (\S+): no such user|"
+                     r"\S+:\d+: [a-z ]+: (/[^:]*): No such file or "
+                     r"directory for user .*)\n", err)
     if m is None:
         return False
     if m.group(1) is not None:

@@ -121,6 +121,17 @@ class TestConfig(unittest.TestCase):
         self.assertEqual(st, 1)
         self.assertIn("FILE:2: deliver-user: \"root\" has uid 0", err)
 
+    @unittest.skipUnless(os.getuid() == 0, "needs root")
+    def test_session_user_errors_name_the_line(self):
+        for user, why in (("root", "has uid 0; refusing to run sessions "
+                                   "as root"),
+                          ("no-such-user-here", "no such user")):
+            with self.subTest(user=user):
+                st, err = check_config("listen on 127.0.0.1 port 2525\n"
+                                       "deliver discard\nuser %s\n" % user)
+                self.assertEqual(st, 1)
+                self.assertIn("FILE:3: user %s: %s" % (user, why), err)
+
     def test_missing_user(self):
         st, err = check_config("listen on 127.0.0.1 port 2525 "
                                "deliver-user no-such-user-here\n")
