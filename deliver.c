@@ -946,9 +946,19 @@ deliver_message(const struct config *c, const struct client *cl,
 		dj.dj_nrcpts = per_rcpt ? 1 : e->e_nrcpts;
 		if (deliver_one(c, cl, e, sp, &dj) == -1)
 			rv = -1;
-		if (cl->ci_lmtp)
-			cb(arg, dj.dj_reply);
-		else if (agg[0] == '\0' || dj.dj_class > worst) {
+		if (cl->ci_lmtp) {
+			if (cb(arg, dj.dj_reply) == 0)
+				continue;
+			/*
+			 * The client is gone and will send the message again
+			 * for every recipient it has no reply for: those
+			 * left are not delivered now.
+			 */
+			log_info("%s lmtp: the client is gone; %zu "
+			    "recipients left undelivered", e->e_id,
+			    nruns - i - 1);
+			break;
+		} else if (agg[0] == '\0' || dj.dj_class > worst) {
 			/* RCPT order: the first reply of the worst class. */
 			worst = dj.dj_class;
 			strlcpy(agg, dj.dj_reply, sizeof(agg));

@@ -671,8 +671,12 @@ session_reply(struct session *s, const char *fmt, ...)
 	s->s_obuf[s->s_olen++] = '\n';
 }
 
-/* The replies of a message's delivery. */
-static void
+/*
+ * The replies of a message's delivery.  On LMTP each recipient's is sent
+ * when it is known (RFC 2033 4.2): a client waits for each with a time
+ * limit, and one that gave up would send the message again to all.
+ */
+static int
 session_reply_cb(void *arg, const char *line)
 {
 	struct session	*s = arg;
@@ -684,6 +688,10 @@ session_reply_cb(void *arg, const char *line)
 	s->s_external = 1;
 	session_reply(s, "%s", line);
 	s->s_external = 0;
+	if (!s->s_client.ci_lmtp)
+		return 0;
+	session_flush(s);
+	return s->s_dead ? -1 : 0;
 }
 
 /*

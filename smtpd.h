@@ -480,7 +480,8 @@ enum placeholder {		/* %{...} of the deliver command */
 };
 int		 deliver_placeholder(const char *, size_t);
 const char	*deliver_placeholder_name(int);
-typedef void	(*deliver_reply_cb)(void *, const char *);
+/* A reply of the delivery; -1: the client cannot get it (LMTP: stop). */
+typedef int	(*deliver_reply_cb)(void *, const char *);
 void		 spool_init(struct spool *, const char *);
 int		 spool_write(struct spool *, const void *, size_t);
 char		*spool_reserve(struct spool *, size_t, size_t *);

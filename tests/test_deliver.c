@@ -46,13 +46,14 @@ static char		*trcpts[8];
 static char		 treplies[MAXREPLIES][REPLY_MAX];
 static int		 tnreplies;
 
-static void
+static int
 reply_cb(void *arg, const char *reply)
 {
 	(void)arg;
 	assert_true(tnreplies < MAXREPLIES);
 	assert_null(strpbrk(reply, "\r\n"));
 	strlcpy(treplies[tnreplies++], reply, REPLY_MAX);
+	return 0;
 }
 
 static int

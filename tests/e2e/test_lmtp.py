@@ -2,6 +2,9 @@
 
 import os
 import smtplib
+import socket
+import struct
+import time
 import unittest
 
 from harness import OK_ID, RECORD, SmtpdTest, ehlo_lines
@@ -146,6 +149,51 @@ class TestLmtp(SmtpdTest):
         with self.assertRaises(smtplib.SMTPDataError) as cm:
             s.sendmail("a@example.com", ["lib@example.com"], b"x\r\n")
         self.assertEqual(cm.exception.smtp_code, 550)
+
+
+class TestLmtpRepliesWhenKnown(SmtpdTest):
+    """RFC 2033 4.2: each recipient's reply is sent as soon as its run has
+    ended (they all waited for the last run: a client with a time limit
+    per reply, as Postfix's lmtp_data_done_timeout, gave up and sent the
+    message again to every recipient); once the client is gone, the
+    recipients left are not delivered, as it sends the message again."""
+    CONFIG = RECORD + "\nreceived-header no"
+    OPTS = {"listen_opts": "lmtp", "timeout": 30}
+
+    def slow_runs(self, n):
+        path = os.path.join(self.d.out, "sleep")
+        with open(path, "w") as f:
+            f.write("1")
+        self.addCleanup(os.unlink, path)
+        c = self.connect()
+        c.check("LHLO client.test", ehlo_lines())
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        for i in range(n):
+            c.check("RCPT TO:<r%d@example.com>" % i, "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"Subject: slow\r\n\r\nhi\r\n.\r\n")
+        return c, time.monotonic()
+
+    def test_each_reply_when_its_run_ends(self):
+        c, t0 = self.slow_runs(3)
+        c.expect_match(OK_ID, timeout=10)
+        self.assertLess(time.monotonic() - t0, 1.9)
+        c.expect_match(OK_ID, timeout=10)
+        c.expect_match(OK_ID, timeout=10)
+        self.assertEqual(len(self.d.deliveries()), 3)
+
+    def test_client_gone_rest_not_delivered(self):
+        c, _ = self.slow_runs(4)
+        c.expect_match(OK_ID, timeout=10)
+        # Reset at once: the next reply cannot be sent.
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                          struct.pack("ii", 1, 0))
+        c.close()
+        self.assertTrue(self.d.wait_log(r"lmtp: the client is gone; 2 "
+                                        r"recipients left undelivered",
+                                        1, 10.0), self.d.log())
+        time.sleep(1.5)
+        self.assertEqual(len(self.d.deliveries()), 2)
 
 
 class TestLmtpLimits(SmtpdTest):
