@@ -37,7 +37,8 @@ check()
 host_lacks()
 {
 	[ "$(wc -l <"$1")" -eq 1 ] || return 1
-	_u=$(sed -n 's/^smtpd: user \(.*\): no such user$/\1/p' "$1")
+	_u=$(sed -n 's/^smtpd: \(.*:[0-9]*: \)\{0,1\}user \(.*\): no such user$/\2/p' \
+	    "$1")
 	if [ -n "$_u" ]; then
 		! id "$_u" >/dev/null 2>&1
 		return
