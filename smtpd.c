@@ -2865,6 +2865,10 @@ main(int argc, char *argv[])
 	as_root = geteuid() == 0;
 	if (check) {
 		checking = 1;
+		/* Valid, but a start without -d would refuse it. */
+		if (conf->c_dlv.dl_mode == DELIVER_STDOUT && !debug)
+			warnx("warning: no \"deliver\" directive: a start "
+			    "needs -d (the standard output sink)");
 		master_check_paths(conf);
 		if (master_programs(conf, &run_uid, &run_gid, err,
 		    sizeof(err)) == -1)
