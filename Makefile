@@ -139,10 +139,12 @@ test: all $(UNITBINS) $(BENCHBINS)
 	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
 	    python3 tests/e2e/run.py
 
+# The builds use every CPU; the tests themselves run one at a time.
+CHECK_JOBS ?=	$(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 check: deps-check
-	$(MAKE) test BUILDDIR=build SAN=0 WERROR=-Werror
-	$(MAKE) test BUILDDIR=build-asan SAN=1 WERROR=-Werror
-	$(MAKE) fuzz-check WERROR=-Werror
+	$(MAKE) -j$(CHECK_JOBS) test BUILDDIR=build SAN=0 WERROR=-Werror
+	$(MAKE) -j$(CHECK_JOBS) test BUILDDIR=build-asan SAN=1 WERROR=-Werror
+	$(MAKE) -j$(CHECK_JOBS) fuzz-check WERROR=-Werror
 	@sh tests/test_build.sh
 	@sh tests/test_install.sh
 	@if command -v mandoc >/dev/null; then \
@@ -267,16 +269,24 @@ FUZZ_SRCS_fuzz_addr =	addr.c
 FUZZ_SRCS_fuzz_data =	$(filter-out session.c,$(LIBSRCS))
 FUZZ_SRCS_fuzz_deliver = $(filter-out deliver.c,$(LIBSRCS))
 
+FUZZOBJ =	$(FUZZDIR)/obj
+FUZZ_CFLAGS =	$(SMTPD_CPPFLAGS) -std=c11 $(FUZZFLAGS) $(WARNINGS) $(WERROR) \
+		$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+
 .PHONY: fuzz fuzz-run fuzz-check
 
 fuzz: $(FUZZERS:%=$(FUZZDIR)/%)
 
-$(FUZZDIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIBSRCS) smtpd.h \
-    internal.h
+# The sources are compiled once for all the harnesses.
+$(FUZZOBJ)/%.o: %.c smtpd.h internal.h
 	@mkdir -p $(@D)
-	$(FUZZCC) $(SMTPD_CPPFLAGS) -std=c11 $(FUZZFLAGS) $(WARNINGS) \
-	    $(WERROR) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
-	    -o $@ $< $(or $(FUZZ_SRCS_fuzz_$*),$(LIBSRCS)) $(SMTPD_LDLIBS)
+	$(FUZZCC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZDIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h \
+    $(LIBSRCS:%.c=$(FUZZOBJ)/%.o) smtpd.h internal.h
+	@mkdir -p $(@D)
+	$(FUZZCC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %.c,$(FUZZOBJ)/%.o, \
+	    $(or $(FUZZ_SRCS_fuzz_$*),$(LIBSRCS))) $(SMTPD_LDLIBS)
 
 # `fuzz-check` (called by `make check`): every harness 3 seconds, failing
 # on any finding.  tests/fuzz/run.sh also replays tests/fuzz/regress/.

@@ -456,7 +456,7 @@ class TestBrokerFull(FaultTest):
         d, clients = self.starved(25)
         self.assertTrue(d.wait_log(r"no room for another child", 1, 5.0),
                         d.log())
-        time.sleep(4)
+        time.sleep(2)
         log = d.log()
         refused = log.count("no room for another child")
         self.assertLess(refused, 40, log[-3000:])

@@ -256,7 +256,6 @@ listen on 127.0.0.1 port @PORT2@ metrics"""
         self.transaction(c, "a@example.org", ["b@example.net"])
         c.check("QUIT", "221 Bye")
         c.expect_closed()
-        time.sleep(2.2)
         s = socket.socket()
         self.addCleanup(s.close)
         s.bind(("127.0.0.2", 0))
