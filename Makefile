@@ -288,14 +288,17 @@ $(FUZZDIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h \
 	$(FUZZCC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %.c,$(FUZZOBJ)/%.o, \
 	    $(or $(FUZZ_SRCS_fuzz_$*),$(LIBSRCS))) $(SMTPD_LDLIBS)
 
-# `fuzz-check` (called by `make check`): every harness 3 seconds, failing
-# on any finding.  tests/fuzz/run.sh also replays tests/fuzz/regress/.
+# `fuzz-check` (called by `make check`): every harness FUZZ_CHECK_SECONDS
+# (2), failing on any finding; `fuzz-run` is the longer run.
+# tests/fuzz/run.sh also replays tests/fuzz/regress/.
+FUZZ_CHECK_SECONDS ?= 2
 fuzz-run: fuzz
 	@sh tests/fuzz/run.sh $(FUZZDIR) $(FUZZ_SECONDS) $(FUZZ_MAXLEN) \
 	    $(FUZZERS)
 
 fuzz-check: fuzz
-	@sh tests/fuzz/run.sh $(FUZZDIR) 3 $(FUZZ_MAXLEN) $(FUZZERS)
+	@sh tests/fuzz/run.sh $(FUZZDIR) $(FUZZ_CHECK_SECONDS) $(FUZZ_MAXLEN) \
+	    $(FUZZERS)
 
 # Installation.  The configuration and libexec paths are compiled in
 # (smtpd.h), so every object depends on $(BUILDDIR)/.paths, which changes
