@@ -277,7 +277,8 @@ FUZZ_CFLAGS =	$(SMTPD_CPPFLAGS) -std=c11 $(FUZZFLAGS) $(WARNINGS) $(WERROR) \
 
 fuzz: $(FUZZERS:%=$(FUZZDIR)/%)
 
-# The sources are compiled once for all the harnesses.
+# The sources are compiled once for all the harnesses, and kept.
+.SECONDARY: $(LIBSRCS:%.c=$(FUZZOBJ)/%.o)
 $(FUZZOBJ)/%.o: %.c smtpd.h internal.h
 	@mkdir -p $(@D)
 	$(FUZZCC) $(FUZZ_CFLAGS) -c -o $@ $<
