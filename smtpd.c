@@ -1509,9 +1509,15 @@ pool_topup(void)
 static int
 master_broker_running(void)
 {
+	struct pollfd	 pfd;
 	siginfo_t	 si;
 
-	if (broker_pid == -1)
+	if (broker_pid == -1 || broker_ctl == -1)
+		return 0;
+	/* One being killed has closed its end before it is a zombie. */
+	pfd.fd = broker_ctl;
+	pfd.events = 0;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR)))
 		return 0;
 	memset(&si, 0, sizeof(si));
 	return waitid(P_PID, (id_t)broker_pid, &si,
