@@ -137,10 +137,12 @@ test: all $(UNITBINS) $(BENCHBINS)
 	@sh tests/test_maildir.sh $(CONTRIB)
 	@sh tests/test_manuals.sh
 	@SMTPD=$(BUILDDIR)/smtpd DELIVER_MAILDIR=$(CONTRIB) \
-	    python3 tests/e2e/run.py
+	    python3 tests/e2e/run.py -j $(E2E_JOBS)
 
-# The builds use every CPU; the tests themselves run one at a time.
+# The builds use every CPU, and so do the end-to-end tests: E2E_JOBS
+# workers, each running whole test modules (tests/e2e/run.py -j).
 CHECK_JOBS ?=	$(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+E2E_JOBS ?=	$(CHECK_JOBS)
 check: deps-check
 	$(MAKE) -j$(CHECK_JOBS) test BUILDDIR=build SAN=0 WERROR=-Werror
 	$(MAKE) -j$(CHECK_JOBS) test BUILDDIR=build-asan SAN=1 WERROR=-Werror
