@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <arpa/inet.h>
@@ -13,6 +14,7 @@
 #include <netdb.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -108,6 +110,7 @@ static const char *config_check_user(const char *);
 static const char *config_check_deliver_user(const char *);
 static const char *config_check_path(const char *);
 static const char *config_check_socket(const char *);
+static const char *config_check_control(const char *);
 static void	 config_listener_free(struct listener *);
 static const char *config_check_ciphers(const char *);
 static kw_parse_fn config_auth_parse, config_bits_parse, config_choice_parse,
@@ -253,7 +256,7 @@ static const struct keyword keywords[] = {
 	K_BOOL("chunking", c_chunking, 1),
 	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,
 	    config_cmdlimit_print),
-	K_STRING("control", c_control, "PATH", config_check_socket),
+	K_STRING("control", c_control, "PATH", config_check_control),
 	K_FUNC("deliver", 0, config_deliver_parse, config_deliver_print),
 	K_DURATION("deliver-timeout", c_dlv.dl_timeout, 1, MAX_DURATION,
 	    DEF_DELIVER_TIMEOUT),
@@ -656,6 +659,36 @@ config_check_socket(const char *s)
 	if (strlen(s) >= sizeof(sun.sun_path))
 		return "is too long for a socket";
 	return config_check_path(s);
+}
+
+/*
+ * The control socket: the master creates its directory when it is
+ * missing, one level (control.c), so the directory's parent at least
+ * must be there, or the start would fail.
+ */
+static const char *
+config_check_control(const char *s)
+{
+	struct stat	 st;
+	const char	*why;
+	char		 dir[CONF_PATH_MAX + 1], *slash;
+	int		 up;
+
+	if ((why = config_check_socket(s)) != NULL)
+		return why;
+	(void)strlcpy(dir, s, sizeof(dir));
+	for (up = 0; up < 2; up++) {
+		if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+			return NULL;
+		*slash = '\0';
+		if (stat(dir, &st) == 0)
+			return S_ISDIR(st.st_mode) ? NULL :
+			    "is below a file that is not a directory";
+		if (errno != ENOENT)
+			return NULL;	/* the start says why */
+	}
+	return "is in a directory that cannot be created (its parent is "
+	    "missing)";
 }
 
 /* A decimal number of digits only: strtonum alone accepts "+1", " 1". */
@@ -1064,6 +1097,26 @@ config_nets_parse(struct parse *p, int argc, char **argv)
 }
 
 /* policy unix:/PATH | inet:HOST:PORT ([HOST] for an IPv6 address) */
+/*
+ * The HOST of `policy inet:HOST:PORT` (len octets at h): an IPv6 address
+ * in brackets, or an IPv4 address or a name, without brackets or colons.
+ */
+static int
+config_policy_host(const char *h, size_t len)
+{
+	char	 in6[INET6_ADDRSTRLEN];
+	struct in6_addr a6;
+
+	if (len > 2 && h[0] == '[' && h[len - 1] == ']') {
+		if (len - 2 >= sizeof(in6))
+			return -1;
+		memcpy(in6, h + 1, len - 2);
+		in6[len - 2] = '\0';
+		return inet_pton(AF_INET6, in6, &a6) == 1 ? 0 : -1;
+	}
+	return strspn(h, HOST_CHARS) >= len ? 0 : -1;
+}
+
 static int
 config_policy_parse(struct parse *p, int argc, char **argv)
 {
@@ -1079,7 +1132,7 @@ config_policy_parse(struct parse *p, int argc, char **argv)
 	colon = strrchr(s, ':');
 	if (strncmp(s, "inet:", 5) == 0 && colon > s + 5 &&
 	    colon - s < HOSTNAME_MAX && colon[1] >= '0' && colon[1] <= '9' &&
-	    (strspn(s + 5, HOST_CHARS "[]:") == strlen(s + 5))) {
+	    config_policy_host(s + 5, (size_t)(colon - (s + 5))) == 0) {
 		strtonum(colon + 1, 1, 65535, &errstr);
 		if (errstr == NULL)
 			goto ok;
@@ -1103,7 +1156,8 @@ config_delim_parse(struct parse *p, int argc, char **argv)
 	if (argc != 2 || strlen(argv[1]) != 1 ||
 	    strchr("!#$%&'*+-/=?^_`{|}~", argv[1][0]) == NULL) {
 		config_error(p, "recipient-delimiter: expected one of "
-		    "!#$%%&'*+-/=?^_`{|}~");
+		    "!#$%%&'*+-/=?^_`{|}~%s", argc == 1 ?
+		    " (# in quotes: \"#\")" : "");
 		return -1;
 	}
 	p->p_conf->c_pol.po_rcpt_delim = (unsigned char)argv[1][0];
@@ -1587,7 +1641,7 @@ config_listen_metrics(struct parse *p, const struct listener *l)
 		config_error(p, "listen: metrics needs an explicit port");
 		return -1;
 	}
-	if (l->l_flags != LF_METRICS) {
+	if (l->l_flags != LF_METRICS || l->l_deliver_user != NULL) {
 		config_error(p, "listen: metrics takes no other option");
 		return -1;
 	}
@@ -1643,24 +1697,69 @@ config_listen_parse(struct parse *p, int argc, char **argv)
 	return 0;
 }
 
-/* Two listeners that would bind the same socket; IPs compare as binary. */
+/* One address a TCP listener binds. */
+struct laddr {
+	int		 la_af;
+	unsigned char	 la_b[sizeof(struct in6_addr)];
+};
+
+/*
+ * The addresses smtpd.c binds for a TCP listener's ADDRESS: `*` and
+ * `localhost` stand for one of each family.  Returns how many.
+ */
+static int
+config_listen_addrs(const char *name, struct laddr *la)
+{
+	static const char *const any[] = { "0.0.0.0", "::" };
+	static const char *const lo[] = { "127.0.0.1", "::1" };
+	const char *const	*v = &name;
+	int			 i, n = 1;
+
+	if (strcmp(name, "*") == 0)
+		v = any, n = 2;
+	else if (strcmp(name, "localhost") == 0)
+		v = lo, n = 2;
+	for (i = 0; i < n; i++) {
+		memset(&la[i], 0, sizeof(la[i]));
+		la[i].la_af = strchr(v[i], ':') != NULL ? AF_INET6 : AF_INET;
+		if (inet_pton(la[i].la_af, v[i], la[i].la_b) != 1)
+			return 0;
+	}
+	return n;
+}
+
+/*
+ * Whether a and b cannot both be bound: 1 for the same socket (IPs
+ * compare as binary), 2 when a wildcard of one family takes the port of
+ * every address of that family.
+ */
 static int
 config_listen_same(const struct listener *a, const struct listener *b)
 {
-	unsigned char	 ba[sizeof(struct in6_addr)];
-	unsigned char	 bb[sizeof(struct in6_addr)];
-	int		 af;
+	static const unsigned char	 any[sizeof(struct in6_addr)];
+	struct laddr			 la[2], lb[2];
+	int				 na, nb, i, j, same = 0;
 
 	if (a->l_unix != b->l_unix || a->l_port != b->l_port)
 		return 0;
 	if (strcmp(a->l_addr, b->l_addr) == 0)
 		return 1;
-	af = strchr(a->l_addr, ':') != NULL ? AF_INET6 : AF_INET;
-	memset(ba, 0, sizeof(ba));
-	memset(bb, 0, sizeof(bb));
-	return !a->l_unix && inet_pton(af, a->l_addr, ba) == 1 &&
-	    inet_pton(af, b->l_addr, bb) == 1 &&
-	    memcmp(ba, bb, sizeof(ba)) == 0;
+	if (a->l_unix)
+		return 0;
+	na = config_listen_addrs(a->l_addr, la);
+	nb = config_listen_addrs(b->l_addr, lb);
+	for (i = 0; i < na; i++)
+		for (j = 0; j < nb; j++) {
+			if (la[i].la_af != lb[j].la_af)
+				continue;
+			if (memcmp(la[i].la_b, lb[j].la_b, sizeof(any)) == 0)
+				same = 1;
+			else if (same == 0 && (memcmp(la[i].la_b, any,
+			    sizeof(any)) == 0 || memcmp(lb[j].la_b, any,
+			    sizeof(any)) == 0))
+				same = 2;
+		}
+	return same;
 }
 
 /*
@@ -1692,7 +1791,7 @@ config_check(struct parse *p)
 {
 	struct config		*c = p->p_conf;
 	const struct listener	*l, *m;
-	int			 a, b;
+	int			 a, b, same;
 
 	p->p_line = 0;
 	if (c->c_nlisteners == 0)
@@ -1700,17 +1799,20 @@ config_check(struct parse *p)
 	TAILQ_FOREACH(l, &c->c_listeners, l_entry) {
 		for (m = TAILQ_FIRST(&c->c_listeners); m != l;
 		    m = TAILQ_NEXT(m, l_entry)) {
-			if (!config_listen_same(l, m))
+			if ((same = config_listen_same(l, m)) == 0)
 				continue;
 			p->p_line = l->l_line;
-			config_error(p, "listen: %s duplicates the listener "
-			    "of line %d", l->l_name, m->l_line);
+			config_error(p, "listen: %s %s the listener of line %d",
+			    l->l_name, same == 1 ? "duplicates" :
+			    "overlaps (a wildcard takes every address)",
+			    m->l_line);
 			break;
 		}
 		config_check_listener(p, l);
 	}
 	/* For the errors found later: the user (smtpd.c), OpenSSL's. */
 	c->c_user_line = p->p_seen[config_keyword("user") - keywords];
+	c->c_chroot_line = p->p_seen[config_keyword("chroot") - keywords];
 	c->c_tls.tl_line_ciphers = config_subseen(p, "tls ciphers");
 	c->c_tls.tl_line_protocols = config_subseen(p, "tls protocols");
 	if (c->c_lim.lim_prefork > c->c_lim.lim_maxclients) {
@@ -2144,8 +2246,16 @@ static void
 config_delim_print(FILE *fp, const struct config *c,
     const struct keyword *k)
 {
-	if (c->c_pol.po_rcpt_delim != 0)
-		fprintf(fp, "%s %c\n", k->k_name, c->c_pol.po_rcpt_delim);
+	char	 d[2];
+
+	if (c->c_pol.po_rcpt_delim == 0)
+		return;
+	/* Quoted when it must be: # would start a comment. */
+	d[0] = (char)c->c_pol.po_rcpt_delim;
+	d[1] = '\0';
+	fprintf(fp, "%s ", k->k_name);
+	config_print_word(fp, d, 0);
+	putc('\n', fp);
 }
 
 /* The options in a fixed order; require-X stands for X too. */

@@ -21,7 +21,7 @@ int		 spool_flush(struct spool *);
 #define PA_REFUSE		(-1)	/* the reply says why */
 #define PA_BAD			(-2)	/* not understood: policy-default */
 #define POLICY_HEADER_MAX	998	/* RFC 5322 2.1.1 */
-struct policy_table *policy_table_load(const char *, int);
+struct policy_table *policy_table_load(const char *, int, const char *);
 int		 policy_table_lookup(const struct policy_table *,
 		    const char *, int);
 size_t		 policy_table_count(const struct policy_table *);

@@ -22,7 +22,8 @@
 
 /*
  * The request line and headers, up to the empty line, into buf: the
- * length read, or -1 (closed, timed out); -2 when they do not fit.
+ * length read, or -1 (closed, timed out); -2 when they do not fit or
+ * hold a NUL.
  */
 static ssize_t
 metrics_read(int fd, char *buf, size_t size, long long deadline)
@@ -38,6 +39,9 @@ metrics_read(int fd, char *buf, size_t size, long long deadline)
 			continue;
 		if (n <= 0)
 			return -1;
+		/* No request holds a NUL; it would hide what follows. */
+		if (memchr(buf + len, '\0', (size_t)n) != NULL)
+			return -2;
 		len += (size_t)n;
 		buf[len] = '\0';
 		if (strstr(buf, "\r\n\r\n") != NULL ||

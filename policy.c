@@ -16,6 +16,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -216,14 +217,16 @@ policy_table_read(struct policy_table *t, const char *path, FILE *fp)
  * per line, `#` comments.  NULL after logging what is wrong (file:line).
  */
 struct policy_table *
-policy_table_load(const char *path, int nocase)
+policy_table_load(const char *path, int nocase, const char *where)
 {
 	struct policy_table	*t;
 	FILE			*fp;
 	int			 bad;
 
+	if (where == NULL)
+		where = "";
 	if ((fp = fopen(path, "r")) == NULL) {
-		log_warn("%s", path);
+		log_warn("%s%s", where, path);
 		return NULL;
 	}
 	t = xcalloc(1, sizeof(*t));
@@ -231,9 +234,9 @@ policy_table_load(const char *path, int nocase)
 	policy_table_grow(t);
 	bad = policy_table_read(t, path, fp);
 	if (bad == -1)
-		log_warn("%s", path);
+		log_warn("%s%s", where, path);
 	else if (bad > 0)
-		log_warnx("%s: %d bad line(s)", path, bad);
+		log_warnx("%s%s: %d bad line(s)", where, path, bad);
 	fclose(fp);
 	if (bad != 0) {
 		policy_table_free(t);
@@ -301,17 +304,24 @@ policy_table_lookup(const struct policy_table *t, const char *addr,
 	return at != NULL && policy_table_has(t, key + llen);
 }
 
-/* Loads the tables of c; called by load_config on a valid file. */
+/*
+ * Loads the tables of c; called by load_config on a valid file.  A table
+ * that cannot be read is blamed on the line that names it.
+ */
 int
 policy_config_load(struct config *c)
 {
+	char	 where[PATH_MAX + 16] = "";
 	int	 i, rc = 0;
 
 	for (i = 0; i < PT_NTABLES; i++) {
 		if (c->c_pol.po_table_file[i] == NULL)
 			continue;
+		if (c->c_file != NULL)
+			(void)snprintf(where, sizeof(where), "%s:%d: ",
+			    c->c_file, c->c_pol.po_table_line[i]);
 		c->c_pol.po_table[i] = policy_table_load(c->c_pol.po_table_file[i],
-		    c->c_pol.po_table_nocase[i]);
+		    c->c_pol.po_table_nocase[i], where);
 		if (c->c_pol.po_table[i] == NULL)
 			rc = -1;
 	}
@@ -557,9 +567,13 @@ policy_close(struct policy_conn *pc)
 	free(pc);
 }
 
-/* The address of `policy unix:PATH | inet:HOST:PORT` (config.c checked). */
+/*
+ * The address of `policy unix:PATH | inet:HOST:PORT` (config.c checked).
+ * On failure *why says what went wrong: errno does not.
+ */
 static int
-policy_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *slen)
+policy_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *slen,
+    const char **why)
 {
 	struct sockaddr_un	*sun = (struct sockaddr_un *)ss;
 	struct addrinfo		 hints, *res;
@@ -567,7 +581,10 @@ policy_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *slen)
 	const char		*colon;
 	size_t			 hlen;
 
+	int			 error;
+
 	memset(ss, 0, sizeof(*ss));
+	*why = "address too long";
 	if (strncmp(spec, "unix:", 5) == 0) {
 		if (util_sockaddr_un(sun, spec + 5) == -1)
 			return -1;
@@ -585,15 +602,20 @@ policy_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *slen)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+	if ((error = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
+		*why = gai_strerror(error);
 		return -1;
+	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	*slen = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
 }
 
-/* A non-blocking connect that gives up at the deadline. */
+/*
+ * A non-blocking connect that gives up at the deadline: -1 with errno, or
+ * -2 when the address cannot be had (logged here).
+ */
 static int
 policy_connect(struct policy_conn *pc, const struct config *c,
     long long deadline)
@@ -602,9 +624,11 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 	socklen_t		 slen, elen = sizeof(int);
 	int			 fd, err = 0;
 
-	if (policy_addr(c->c_pol.po_server, &ss, &slen) == -1) {
-		errno = EADDRNOTAVAIL;
-		return -1;
+	const char		*why;
+
+	if (policy_addr(c->c_pol.po_server, &ss, &slen, &why) == -1) {
+		log_warnx("policy %s: %s", c->c_pol.po_server, why);
+		return -2;
 	}
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
@@ -682,13 +706,16 @@ policy_exchange(struct policy_conn *pc, const struct config *c,
 	long long	 deadline;
 	char		 buf[POLICY_REPLY_MAX];
 	ssize_t		 n = -1;
-	int		 try, reused;
+	int		 try, reused, rv;
 
 	deadline = util_now_ms() + (long long)c->c_pol.po_timeout * 1000;
 	for (try = 0; try < 2 && n == -1; try++) {
 		reused = pc->pc_fd != -1;
-		if (!reused && policy_connect(pc, c, deadline) == -1)
+		if (!reused && (rv = policy_connect(pc, c, deadline)) != 0) {
+			if (rv == -2)
+				return -1;	/* logged */
 			break;
+		}
 		if (policy_send(pc, req, reqlen, deadline) == 0)
 			n = policy_recv(pc, buf, sizeof(buf), deadline);
 		if (n == -1) {

@@ -1836,7 +1836,7 @@ struct data_reader {
 	int		 d_bol;		/* at the beginning of a line */
 	int		 d_cr;		/* the last octet consumed was CR */
 	int		 d_lines;	/* lines completed in this scan */
-	long long	 d_size;	/* octets received, as counted by 9.2 */
+	long long	 d_size;	/* octets received: CRLFs and stuffing dots */
 	enum data_error	 d_error;	/* the first limit crossed */
 	struct content	 d_content;
 };

@@ -644,6 +644,29 @@ master_user(const struct config *c, uid_t *uid, gid_t *gid,
 }
 
 /*
+ * The directory the children confine themselves to must be one, or every
+ * child would die at its chroot() and no client be served.
+ */
+static int
+master_chroot(const struct config *c, char *err, size_t errlen)
+{
+	struct stat	 st;
+	const char	*why;
+
+	if (c->c_chroot == NULL)
+		return 0;
+	if (stat(c->c_chroot, &st) == -1)
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "not a directory";
+	else
+		return 0;
+	(void)snprintf(err, errlen, "%s:%d: chroot %s: %s", c->c_file,
+	    c->c_chroot_line, c->c_chroot, why);
+	return -1;
+}
+
+/*
  * A program of the configuration (at line) that user (id; NULL: we) will
  * run, inside root when it is not NULL: it must be there and executable
  * for them, or every session would fail on it later.
@@ -717,7 +740,8 @@ master_programs(const struct config *c, uid_t *uid, gid_t *gid, char *err,
 	const char		*user = "(ourselves)";
 	struct exec_ident	 id, *idp = NULL;
 
-	if (as_root && master_user(c, uid, gid, &user, err, errlen) == -1)
+	if (as_root && (master_user(c, uid, gid, &user, err, errlen) == -1 ||
+	    master_chroot(c, err, errlen) == -1))
 		return -1;
 	if (!as_root) {
 		*uid = geteuid();

@@ -273,6 +273,7 @@ struct config {
 	char			*c_banner;
 	char			*c_user;	/* NULL: the default */
 	int			 c_user_line;	/* where `user` is, or 0 */
+	int			 c_chroot_line;	/* where `chroot` is, or 0 */
 	char			*c_chroot;
 	char			*c_pidfile;	/* NULL: the default */
 	char			*c_control;	/* NULL: DEF_CONTROL */

@@ -272,7 +272,7 @@ static const struct addr_case comments[] = {
 	BAD(")"),
 };
 
-/* Lone specials, bytes >= 0x80 (atext, 7), encoded words kept (7.3). */
+/* Lone specials; bytes >= 0x80, atext as in RFC 6532; encoded words kept. */
 static const struct addr_case nasty[] = {
 	BAD("<"),
 	BAD(">"),

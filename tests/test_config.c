@@ -305,7 +305,7 @@ static const char full_conf[] =
     "spool /var/spool/smtpd\n"
     "listen on 127.0.0.1\n"
     "listen on ::1 port 2525\n"
-    "listen on * port 24 lmtp\n"
+    "listen on * port 2424 lmtp\n"
     "listen on localhost lmtp\n"
     "listen on /run/smtpd.sock lmtp mode 0660\n";
 
@@ -363,7 +363,7 @@ test_full(void **state)
 	assert_string_equal(l->l_addr, "::1");
 	assert_string_equal(l->l_name, "[::1]:2525");
 	l = TAILQ_NEXT(l, l_entry);
-	assert_string_equal(l->l_name, "*:24");
+	assert_string_equal(l->l_name, "*:2424");
 	assert_int_equal(l->l_flags, LF_LMTP);
 	l = TAILQ_NEXT(l, l_entry);
 	assert_string_equal(l->l_name, "localhost:24");
@@ -426,7 +426,22 @@ static const struct error_case error_cases[] = {
 	    "unix:/PATH or inet:HOST:PORT" },
 	{ "policy inet:a/b:1", "policy: \"inet:a/b:1\" is not "
 	    "unix:/PATH or inet:HOST:PORT" },
+	{ "policy inet:[::1:10023", "policy: \"inet:[::1:10023\" is not "
+	    "unix:/PATH or inet:HOST:PORT" },
+	{ "policy inet:::1:10023", "policy: \"inet:::1:10023\" is not "
+	    "unix:/PATH or inet:HOST:PORT" },
+	{ "policy inet:[127.0.0.1]:10023", "policy: \"inet:[127.0.0.1]:10023\" "
+	    "is not unix:/PATH or inet:HOST:PORT" },
+	{ "policy inet:[h]x:10023", "policy: \"inet:[h]x:10023\" is not "
+	    "unix:/PATH or inet:HOST:PORT" },
 	{ "policy", "policy: expected policy unix:PATH|inet:HOST:PORT" },
+	{ "listen on 127.0.0.1 port 9154 metrics deliver-user nobody",
+	    "listen: metrics takes no other option" },
+	{ "control /nonexistent/a/ctl.sock", "control: "
+	    "\"/nonexistent/a/ctl.sock\" is in a directory that cannot be "
+	    "created (its parent is missing)" },
+	{ "control /etc/passwd/ctl.sock", "control: \"/etc/passwd/ctl.sock\" "
+	    "is below a file that is not a directory" },
 	{ "policy-timeout 0", "policy-timeout: \"0\" is not a duration in "
 	    "1..3600" },
 	{ "policy-timeout 2h", "policy-timeout: \"2h\" is not a duration" },
@@ -837,6 +852,21 @@ test_whole_config(void **state)
 	    "listen: *:24 duplicates the listener of line 1");
 	expect_error("listen on /tmp/s\nlisten on /tmp/s lmtp\n", 2,
 	    "listen: /tmp/s duplicates the listener of line 1");
+	/* Other spellings of one address, and wildcards. */
+	expect_error("listen on localhost\nlisten on 127.0.0.1\n", 2,
+	    "listen: 127.0.0.1:25 duplicates the listener of line 1");
+	expect_error("listen on ::1\nlisten on localhost\n", 2,
+	    "listen: localhost:25 duplicates the listener of line 1");
+	expect_error("listen on 0.0.0.0\nlisten on *\n", 2,
+	    "listen: *:25 duplicates the listener of line 1");
+	expect_error("listen on *\nlisten on ::\n", 2,
+	    "listen: [::]:25 duplicates the listener of line 1");
+	expect_error("listen on *\nlisten on 127.0.0.2\n", 2,
+	    "listen: 127.0.0.2:25 overlaps (a wildcard takes every address) "
+	    "the listener of line 1");
+	expect_error("listen on ::1\nlisten on ::\n", 2,
+	    "listen: [::]:25 overlaps (a wildcard takes every address) "
+	    "the listener of line 1");
 	expect_error("prefork 10\n" LISTEN "max-clients 5\n", 3,
 	    "prefork 10 is larger than max-clients 5");
 	expect_error("max-clients 2\n" LISTEN, 1,
@@ -851,6 +881,11 @@ test_whole_config(void **state)
 	    "listen on 127.0.0.2\nlisten on ::1\nlisten on /tmp/a\n"
 	    "listen on /tmp/b\nmax-clients 4\nmax-clients-per-address 9\n");
 	assert_int_equal(c->c_nlisteners, 6);
+	load_release(c);
+	/* A wildcard of the other family, or on another port. */
+	c = expect_ok("listen on ::\nlisten on 127.0.0.1\n"
+	    "listen on * port 26\nlisten on localhost port 27\n");
+	assert_int_equal(c->c_nlisteners, 4);
 	load_release(c);
 }
 
@@ -1030,6 +1065,14 @@ test_load_files(void **state)
 	c = load(LISTEN "auth passwd /nonexistent/passwd\n", &log);
 	assert_null(c);
 	snprintf(want, sizeof(want), "%s: 1 error(s)", conf_path);
+	assert_log_has(log, want);
+	free(log);
+
+	/* A table that cannot be read is blamed on its line. */
+	c = load(LISTEN "\naccept recipients /nonexistent/tbl\n", &log);
+	assert_null(c);
+	snprintf(want, sizeof(want), "%s:3: /nonexistent/tbl: No such file",
+	    conf_path);
 	assert_log_has(log, want);
 	free(log);
 
@@ -1388,6 +1431,26 @@ test_policy(void **state)
 	    "reject clients 10.1.0.0/16\nreject senders"));
 	free(t);
 	load_release(c);
+
+	/* IPv6 in brackets; a name. */
+	c = expect_ok(LISTEN "policy inet:[::1]:10023\n");
+	assert_string_equal(c->c_pol.po_server, "inet:[::1]:10023");
+	load_release(c);
+	c = expect_ok(LISTEN "policy inet:policy.example-1.org:10023\n");
+	load_release(c);
+
+	/* # is printed in quotes, so that the output loads again. */
+	c = expect_ok(LISTEN "recipient-delimiter \"#\"\n");
+	t = print_text(c);
+	assert_non_null(strstr(t, "recipient-delimiter \"#\"\n"));
+	load_release(c);
+	c = expect_ok(t);
+	assert_int_equal(c->c_pol.po_rcpt_delim, '#');
+	free(t);
+	load_release(c);
+	expect_error(LISTEN "recipient-delimiter #\n", 2,
+	    "recipient-delimiter: expected one of !#$%&'*+-/=?^_`{|}~ "
+	    "(# in quotes: \"#\")");
 	roundtrip(text);
 
 	/* Without policy, none of its lines; the defaults. */
@@ -1463,7 +1526,7 @@ test_print_golden(void **state)
 	    "user _mail\n"
 	    "listen on 127.0.0.1 port 25\n"
 	    "listen on ::1 port 2525\n"
-	    "listen on * port 24 lmtp\n"
+	    "listen on * port 2424 lmtp\n"
 	    "listen on localhost port 24 lmtp\n"
 	    "listen on /run/smtpd.sock mode 0660 lmtp\n";
 	struct config	*c;

@@ -49,7 +49,7 @@ write_file(const char *name, const char *text, size_t len)
 static struct policy_table *
 table(const char *text, int nocase)
 {
-	return policy_table_load(write_file("t", text, 0), nocase);
+	return policy_table_load(write_file("t", text, 0), nocase, NULL);
 }
 
 static double
@@ -123,8 +123,8 @@ test_table_bad(void **state)
 	memcpy(longline + sizeof(longline) - 4, "@b\n", 4);
 	assert_null(table(longline, 0));
 	assert_null(policy_table_load(write_file("t", "a@b\n\0x@y\n", 9),
-	    0));
-	assert_null(policy_table_load("/nonexistent/table", 0));
+	    0, NULL));
+	assert_null(policy_table_load("/nonexistent/table", 0, NULL));
 }
 
 /* 1,000,000 addresses: loaded in seconds, found, and the others not. */
@@ -144,7 +144,7 @@ test_table_huge(void **state)
 		fprintf(fp, "user%d@example%d.org\n", i, i % 1000);
 	fclose(fp);
 	t0 = now();
-	assert_non_null(t = policy_table_load(path, 0));
+	assert_non_null(t = policy_table_load(path, 0, NULL));
 	load = now() - t0;
 	print_message("loaded %d entries in %.2fs\n", BIG_TABLE, load);
 	/* Generous for the sanitizer build; ~0.3s optimised. */

@@ -675,6 +675,12 @@ listen on %(tmp)s/lmtp.sock lmtp
             cases.append(('user nobody\ndeliver "%s"' % prog,
                           "deliver: %s: not executable for user nobody"
                           % prog))
+            # every child would die at its chroot()
+            cases.append(("deliver discard\nchroot /nonexistent/jail",
+                          "chroot /nonexistent/jail: No such file or "
+                          "directory"))
+            cases.append(("deliver discard\nchroot %s" % plain,
+                          "chroot %s: not a directory" % plain))
         for conf, why in cases:
             with self.subTest(conf=conf):
                 path = self.write(head + conf + "\n")
@@ -704,6 +710,20 @@ listen on %(tmp)s/lmtp.sock lmtp
         c.check("DATA", DATA_354)
         c.send(b"Subject: t\r\n\r\nold program\r\n.\r\n")
         c.expect_match(OK_ID)
+
+    @unittest.skipUnless(os.geteuid() == 0, "chroot is for root only")
+    def test_reload_refuses_missing_chroot(self):
+        self.d.write_config(RECORD)
+        self.d.start()
+        self.d.reload(RECORD + "\nchroot /nonexistent/jail\n")
+        self.assertTrue(self.d.wait_log(
+            r"chroot /nonexistent/jail: No such file or directory"))
+        self.assertTrue(self.d.wait_log(r"reload failed"))
+        for _ in range(3):      # the old children, and new ones
+            c = self.d.session()
+            c.check("MAIL FROM:<a@example.com>", "250 OK")
+            c.check("QUIT", "221 Bye")
+        self.assertNotIn("fatal", self.d.log())
 
     def test_no_listener(self):
         path = self.write("hostname mx.test\n")

@@ -179,13 +179,25 @@ class TestControlPath(unittest.TestCase):
             d.cleanup()
 
     def test_explicit_path_that_cannot_be_made(self):
+        # only the last directory is made: seen when the file is read
         d = Smtpd(RECORD + "\ncontrol @TMP@/no/such/dir/smtpd.sock",
                   start=False)
         try:
             d.start(wait=False)
             self.assertEqual(d.wait_exit(10), 1)
-            self.assertIn("control %s/no/such/dir/smtpd.sock: cannot "
-                          "listen" % d.tmp, d.log())
+            self.assertIn(":7: control: \"%s/no/such/dir/smtpd.sock\" is in "
+                          "a directory that cannot be created" % d.tmp,
+                          d.log())
+        finally:
+            d.cleanup()
+        # a directory the kernel refuses: seen at the start
+        d = Smtpd(RECORD + "\ncontrol /proc/smtpd-e2e-none/smtpd.sock",
+                  start=False)
+        try:
+            d.start(wait=False)
+            self.assertEqual(d.wait_exit(10), 1)
+            self.assertIn("control /proc/smtpd-e2e-none/smtpd.sock: cannot "
+                          "listen", d.log())
         finally:
             d.cleanup()
 
@@ -232,6 +244,8 @@ listen on 127.0.0.1 port @PORT2@ metrics"""
                 (b"GET /other HTTP/1.1\r\n\r\n", "404"),
                 (b"GET /metrics SMTP/1.0\r\n\r\n", "400"),
                 (b"EHLO x\r\n\r\n", "400"),
+                # a NUL would hide the end of the headers: 400 at once
+                (b"GET /metrics HTTP/1.1\r\n\0\r\n\r\n", "400"),
                 (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
                  "400")):
             with self.subTest(req=req[:30]):
