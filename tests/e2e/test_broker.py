@@ -152,8 +152,10 @@ class TestConfig(unittest.TestCase):
             nobody = pwd.getpwnam("nobody")
             os.chown(prog, nobody.pw_uid, nobody.pw_gid)
             os.chmod(prog, 0o700)
+            jail = os.path.join(top, "jail")    # empty: prog is not in it
+            os.mkdir(jail)
             conf = ("listen on 127.0.0.1 port 2525\nuser %s\n"
-                    "deliver-user %s\nchroot /nonexistent\n"
+                    "deliver-user %s\nchroot " + jail + "\n"
                     "deliver \"%s\"\n")
             st, err = check_config(conf % ("daemon", "nobody", prog))
             self.assertEqual(st, 0, err)
