@@ -121,11 +121,25 @@ static uint32_t			 broker_seq;
 static int			 broker_asked;
 
 /*
+ * Whether the value of field i (BEF_*, or a recipient past them) is one a
+ * session lets through: none holds a control character, and no name the
+ * client chose begins with '-' (smtpd.8).  A child that sends another is
+ * not trusted to have checked anything.
+ */
+static int
+broker_field_ok(size_t i, const char *v)
+{
+	if (i == BEF_SENDER || i == BEF_HELO || i >= BEF_NFIXED)
+		return !util_arg_unsafe(v);
+	return !util_has_ctl(v);
+}
+
+/*
  * The request's envelope file, parsed in place: BEF_NFIXED strings, then
  * one per recipient, each ending in NUL, nothing after the last.  Every
- * string is bounded as the session bounds it; the values go into argv and
- * the environment as they are, as the session would have put them.
- * Returns 0, or -1 with *why.
+ * string is bounded and checked as the session bounds and checks it; the
+ * values go into argv and the environment as they are, as the session
+ * would have put them.  Returns 0, or -1 with *why.
  */
 int
 broker_env_parse(char *buf, size_t len, size_t nrcpts, struct broker_env *be,
@@ -147,6 +161,9 @@ broker_env_parse(char *buf, size_t len, size_t nrcpts, struct broker_env *be,
 			goto fail;
 		*why = "envelope field too long";
 		if ((size_t)(nul - p) >= max)
+			goto fail;
+		*why = "envelope field a session would have refused";
+		if (!broker_field_ok(i, p))
 			goto fail;
 		if (i < BEF_NFIXED)
 			f[i] = p;

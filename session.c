@@ -263,26 +263,6 @@ session_echo_mask(char *s)
 	return s;
 }
 
-static int
-has_ctl(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
-	return 0;
-}
-
-/*
- * A name the client chose that reaches the Received header and the
- * delivery program's argv (%{helo}, %{user}): it must neither break a
- * line nor look like an option.
- */
-static int
-name_unsafe(const char *s)
-{
-	return s[0] == '-' || has_ctl(s);
-}
-
 /*
  * The `timeout` starts again, but never reaches past one `timeout` after
  * max-session-time: a message that is still arriving then is read to its
@@ -1182,7 +1162,7 @@ session_greet(struct session *s, const char *arg, int esmtp)
 		session_not_recognized(s);
 		return -1;
 	}
-	if (arg == NULL || name_unsafe(arg)) {
+	if (arg == NULL || util_arg_unsafe(arg)) {
 		session_reply(s, "501 Syntax: %s hostname",
 		    esmtp ? "EHLO" : "HELO");
 		return -1;
@@ -1507,7 +1487,7 @@ cmd_auth(struct session *s, char *arg)
 		return;
 	}
 	/* Refused like a HELO name, before any backend sees it. */
-	if (r == AUTHX_OK && name_unsafe(user))
+	if (r == AUTHX_OK && util_arg_unsafe(user))
 		r = AUTHX_UNUSABLE;
 	if (r != AUTHX_REPLIED)
 		auth_finish(s, mech, user, pass, r == AUTHX_UNUSABLE);
@@ -1544,7 +1524,7 @@ session_path(struct session *s, char *arg, char *out, size_t outsz,
 	size_t		 locallen;
 	int		 res;
 
-	if (has_ctl(arg) || 2 * strlen(arg) + 8 > outsz)
+	if (util_has_ctl(arg) || 2 * strlen(arg) + 8 > outsz)
 		return ADDR_BAD;
 	res = addr_parse(arg, out, outsz, &locallen, &r);
 	if (res == ADDR_BAD || out[0] == '-' ||

@@ -870,6 +870,8 @@ int		 xasprintf(char **, const char *, ...)
 void		 util_sockaddr_str(const struct sockaddr *, socklen_t,
 		    char *, size_t, char *, size_t);
 void		 util_session_id(char *, size_t);
+int		 util_has_ctl(const char *);
+int		 util_arg_unsafe(const char *);
 long long	 util_now_ms(void);
 int		 util_ms_left(long long);
 int		 util_fd_above(int);

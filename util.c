@@ -133,6 +133,27 @@ util_session_id(char *buf, size_t len)
 	(void)strlcpy(buf, id, len);
 }
 
+/* A control character (C0 or DEL) in s. */
+int
+util_has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+/*
+ * A value the client chose that reaches the Received header and the
+ * delivery program's argv (%{helo}, %{user}, the addresses): it must
+ * neither break a line nor look like an option.
+ */
+int
+util_arg_unsafe(const char *s)
+{
+	return s[0] == '-' || util_has_ctl(s);
+}
+
 /* Milliseconds of CLOCK_MONOTONIC, for deadlines. */
 long long
 util_now_ms(void)

@@ -155,6 +155,60 @@ test_field_bounds(void **state)
 	free(buf);
 }
 
+/* The parse of one envelope with rcpt as its recipient: 0 or -1. */
+static int
+parse_one(const char *rcpt)
+{
+	char			*rcpts[1], *buf;
+	struct broker_env	 be;
+	const char		*why;
+	size_t			 len;
+	int			 rv;
+
+	rcpts[0] = (char *)(uintptr_t)rcpt;
+	buf = broker_env_encode(&tcl, &te, rcpts, 1, &len);
+	rv = broker_env_parse(buf, len, 1, &be, &why);
+	if (rv == 0)
+		free(be.be_rcpts);
+	else
+		assert_string_equal(why,
+		    "envelope field a session would have refused");
+	free(buf);
+	return rv;
+}
+
+/*
+ * What no session lets through is refused from a child too: a control
+ * character anywhere, a leading '-' in the names the client chose.
+ */
+static void
+test_field_values(void **state)
+{
+	(void)state;
+	fill();
+	assert_int_equal(parse_one("\xc3\xa9@example.org"), 0);
+	assert_int_equal(parse_one("a-b@example.org"), 0);
+	assert_int_equal(parse_one("-oQ/tmp@example.org"), -1);
+	assert_int_equal(parse_one("a\nb@example.org"), -1);
+	assert_int_equal(parse_one("a\x7f@example.org"), -1);
+	te.e_sender = (char *)(uintptr_t)"-f@example.org";
+	assert_int_equal(parse_one("r@example.org"), -1);
+	fill();
+	strlcpy(tcl.ci_helo, "-x", sizeof(tcl.ci_helo));
+	assert_int_equal(parse_one("r@example.org"), -1);
+	strlcpy(tcl.ci_helo, "a\rb", sizeof(tcl.ci_helo));
+	assert_int_equal(parse_one("r@example.org"), -1);
+	fill();
+	strlcpy(tcl.ci_addr, "192.0.2.7\n", sizeof(tcl.ci_addr));
+	assert_int_equal(parse_one("r@example.org"), -1);
+	fill();
+	strlcpy(tcl.ci_tls, "TLSv1.3\tx", sizeof(tcl.ci_tls));
+	assert_int_equal(parse_one("r@example.org"), -1);
+	fill();
+	strlcpy(te.e_id, "4f\x01", sizeof(te.e_id));
+	assert_int_equal(parse_one("r@example.org"), -1);
+}
+
 static void
 test_msg_check(void **state)
 {
@@ -252,6 +306,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_big),
 		cmocka_unit_test(test_field_bounds),
+		cmocka_unit_test(test_field_values),
 		cmocka_unit_test(test_msg_check),
 		cmocka_unit_test(test_msg_late),
 		cmocka_unit_test(test_refused),
