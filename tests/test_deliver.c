@@ -1127,13 +1127,13 @@ test_log(void **state)
 
 	(void)state;
 	message("12345");
-	te.e_sender = (char *)(uintptr_t)"a\x01@example.org";
+	te.e_sender = (char *)(uintptr_t)"a\xc3\xa9@example.org";
 	set_argv(script("p", "printf '250 ok\\nmore\\001\\n'; echo oops >&2; "
 	    "exit 0"), NULL);
 	got = capture(STDERR_FILENO);
 	assert_string_equal(treplies[0], "250 ok");
 	assert_non_null(strstr(got, "4f1a2b deliver id=" ID
-	    " from=<a\\x01@example.org> rcpts=1 size=5 status=250 exit=0 "
+	    " from=<a\\xc3\\xa9@example.org> rcpts=1 size=5 status=250 exit=0 "
 	    "time=0."));
 	assert_non_null(strstr(got, "4f1a2b deliver id=" ID
 	    " stdout: more\\x01\n"));
