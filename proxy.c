@@ -426,18 +426,21 @@ proxy_v2(const unsigned char *buf, size_t len, struct proxy_info *pi,
     const char **errstr)
 {
 	size_t	 n = len < PROXY_V2_SIGLEN ? len : PROXY_V2_SIGLEN, hlen;
+	int	 proxy;
 
 	pi->pi_version = 2;
 	*errstr = NULL;
+	/* LOCAL: family and protocol are ignored, and the block skipped. */
+	proxy = len > 12 && (buf[12] & 0xf) == PROXY_CMD_PROXY;
 	if (memcmp(buf, proxy_v2_sig, n) != 0)
 		*errstr = "wrong signature";
 	else if (len > 12 && buf[12] >> 4 != 2)
 		*errstr = "bad version";
 	else if (len > 12 && (buf[12] & 0xf) > PROXY_CMD_PROXY)
 		*errstr = "bad command";
-	else if (len > 13 && buf[13] >> 4 > PROXY_AF_UNIX)
+	else if (proxy && len > 13 && buf[13] >> 4 > PROXY_AF_UNIX)
 		*errstr = "bad family";
-	else if (len > 13 && (buf[13] & 0xf) > PROXY_PROTO_DGRAM)
+	else if (proxy && len > 13 && (buf[13] & 0xf) > PROXY_PROTO_DGRAM)
 		*errstr = "bad protocol";
 	if (*errstr != NULL)
 		return (-1);
@@ -449,8 +452,8 @@ proxy_v2(const unsigned char *buf, size_t len, struct proxy_info *pi,
 		return (-1);
 	}
 	/* Known before the rest arrives: the address block must fit. */
-	if (PROXY_V2_HDRLEN + proxy_v2_block(buf[13] >> 4, buf[13] & 0xf) >
-	    hlen) {
+	if (proxy && PROXY_V2_HDRLEN + proxy_v2_block(buf[13] >> 4,
+	    buf[13] & 0xf) > hlen) {
 		*errstr = "truncated address";
 		return (-1);
 	}

@@ -2158,6 +2158,8 @@ master_reload(void)
 		master_pidfile_update(0);
 	run_uid = uid;
 	run_gid = gid;
+	/* A new configuration, a new ticket key (the last one still opens). */
+	tls_ticket_rotate();
 	master_renew();
 	master_tickets_timer();
 	master_rlimit(conf);		/* before the broker inherits it */

@@ -139,8 +139,13 @@ tls_config_load(struct config *c)
 	}
 	tls_config_free(c);
 	c->c_tls.tl_ctx = ctx;
-	/* A new configuration, a new ticket key (the last one still opens). */
-	tls_ticket_rotate();
+	/*
+	 * The first key; a reload makes the next one once it has taken the
+	 * new configuration (smtpd.c), so that a reload that fails leaves
+	 * the keys as they were.
+	 */
+	if (!tls_keys[0].tk_set)
+		tls_ticket_rotate();
 	tls_warm(ctx);
 	return 0;
 }

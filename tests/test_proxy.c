@@ -417,6 +417,10 @@ test_v2_valid(void **state)
 	memset(rest, 0xa5, sizeof(rest));
 	check_v2(h, v2_build(h, 0x20, 0x00, NULL, 0), 1, NULL, 0, NULL, 0);
 	check_v2(h, v2_build(h, 0x20, 0x00, "junk", 4), 1, NULL, 0, NULL, 0);
+	/* LOCAL ignores family and protocol, and needs no block for them. */
+	check_v2(h, v2_build(h, 0x20, 0x11, NULL, 0), 1, NULL, 0, NULL, 0);
+	check_v2(h, v2_build(h, 0x20, 0x21, "ab", 2), 1, NULL, 0, NULL, 0);
+	check_v2(h, v2_build(h, 0x20, 0xff, NULL, 0), 1, NULL, 0, NULL, 0);
 	for (cmd = 0x20; cmd <= 0x21; cmd++)
 		for (pro = 1; pro <= 2; pro++) {
 			/* Without TLVs, with junk after the block. */
@@ -507,7 +511,7 @@ test_v2_invalid(void **state)
 		{ 0x21, 0x1f, 12, "bad protocol" },
 		{ 0x21, 0x11, 11, "truncated address" },
 		{ 0x21, 0x11, 0, "truncated address" },
-		{ 0x20, 0x12, 4, "truncated address" },
+		{ 0x21, 0x12, 4, "truncated address" },
 		{ 0x21, 0x21, 12, "truncated address" },	/* IPv4 size */
 		{ 0x21, 0x21, 35, "truncated address" },
 		{ 0x21, 0x31, 215, "truncated address" },

@@ -157,6 +157,13 @@ class TestProxyValid(ProxyCase):
         self.header_then_ehlo(
             v2(0, 1, 1, inet_block("192.0.2.1", "192.0.2.2", 1, 2)),
             None, None)
+        self.d.clear_out()
+        # LOCAL ignores family and protocol: no block for them, or any
+        self.header_then_ehlo(v2(0, 1, 1), None, None)
+        self.d.clear_out()
+        self.header_then_ehlo(v2(0, 2, 2, b"\0" * 12), None, None)
+        self.d.clear_out()
+        self.header_then_ehlo(v2(0, 15, 15), None, None)
 
     def test_v2_proxy_unspec_and_unix_keep_peer(self):
         self.header_then_ehlo(v2(1, 0, 0, b"opaque"), None, None)
@@ -255,7 +262,7 @@ MALFORMED = [
     ("v2 command 15", v2(15, 0, 0), "bad command"),
     ("v2 family 4", v2(1, 4, 1, inet_block("192.0.2.1", "192.0.2.2", 1, 2)),
      "bad family"),
-    ("v2 family 15", v2(0, 15, 0), "bad family"),
+    ("v2 family 15", v2(1, 15, 0), "bad family"),
     ("v2 protocol 3", v2(1, 1, 3, inet_block("192.0.2.1", "192.0.2.2", 1, 2)),
      "bad protocol"),
     ("v2 INET6 with an IPv4 block",
@@ -269,7 +276,7 @@ MALFORMED = [
      "truncated address"),
     ("v2 UNIX short", v2(1, 3, 1, b"/x".ljust(200, b"\0")),
      "truncated address"),
-    ("v2 LOCAL INET6 short", v2(0, 2, 2, b"\0" * 12), "truncated address"),
+    ("v2 INET6 short", v2(1, 2, 2, b"\0" * 12), "truncated address"),
 ]
 
 

@@ -726,5 +726,21 @@ class TestTicketKeyRotation(TicketCase):
         self.assertTrue(self.resumes(ctx, self.ticket(ctx)))
 
 
+class TestTicketKeysFailedReload(TicketCase):
+    def test_failed_reload_keeps_the_keys(self):
+        ctx = client_context()
+        session = self.ticket(ctx)
+        good = self.d.config
+        # fails after the certificate is loaded: the table is missing
+        self.d.reload(good + "\naccept recipients /nonexistent/table\n",
+                      raw=True)
+        self.assertTrue(self.d.wait_log("reload failed"), self.d.log())
+        # one good reload: the key that sealed the ticket still opens it
+        self.d.reload(good, raw=True)
+        self.assertTrue(self.d.wait_log("reloaded configuration"),
+                        self.d.log()[-2000:])
+        self.assertTrue(self.resumes(ctx, session))
+
+
 if __name__ == "__main__":
     unittest.main()
