@@ -810,18 +810,31 @@ master_pidfile_path(void)
 static void
 master_pidfile(const char *path)
 {
-	int	 fd;
+	char	*tmp;
+	int	 fd, rv = 0;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-	    0644);
-	if (fd == -1 || dprintf(fd, "%ld\n", (long)getpid()) < 0) {
+	/*
+	 * Written beside it and renamed over it, so that whoever reads it
+	 * (an rc script, systemd) finds our pid or the one before, never an
+	 * empty file; a link at path is replaced, not followed.
+	 */
+	(void)xasprintf(&tmp, "%s.XXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
 		log_warn("pidfile %s", path);
-		if (fd != -1)
-			(void)close(fd);
+		free(tmp);
 		return;
 	}
-	(void)close(fd);
-	pidfile = xstrdup(path);
+	if (fchmod(fd, 0644) == -1 ||
+	    dprintf(fd, "%ld\n", (long)getpid()) < 0)
+		rv = -1;
+	if (close(fd) == -1 || (rv == 0 && rename(tmp, path) == -1))
+		rv = -1;
+	if (rv == -1) {
+		log_warn("pidfile %s", path);
+		(void)unlink(tmp);
+	} else
+		pidfile = xstrdup(path);
+	free(tmp);
 }
 
 /*

@@ -513,7 +513,9 @@ class AuthTest(SmtpdTest):
     """A passwd file with alice, written before the daemon starts."""
     PASSWORD = "Pw-helper-81xQ"
     LIMITS = "max-clients 1\nprefork 1"
-    OPTS = {"start": False}
+    # The memory scans take seconds under ASan: the session must outlast
+    # them.
+    OPTS = {"start": False, "timeout": 60}
     hash = None
 
     @classmethod

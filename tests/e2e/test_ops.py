@@ -155,6 +155,30 @@ class TestControlPath(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def test_pidfile_never_seen_empty(self):
+        # Written beside and renamed: a reader that finds the file finds
+        # the pid in it, however soon it looks.
+        d = Smtpd(RECORD + "\npidfile @TMP@/p0.pid")
+        try:
+            seen = set()
+            for i in range(1, 31):
+                p = os.path.join(d.tmp, "p%d.pid" % (i % 2))
+                d.reload(RECORD + "\npidfile %s" % p)
+                t = time.monotonic() + 5
+                while time.monotonic() < t:
+                    try:
+                        with open(p) as f:
+                            text = f.read()
+                    except FileNotFoundError:
+                        continue
+                    seen.add(text)
+                    if text:
+                        break
+                self.assertTrue(d.wait_log("reloaded configuration", i))
+            self.assertEqual(seen, {"%d\n" % d.pid})
+        finally:
+            d.cleanup()
+
     def test_reload_moves_the_pidfile(self):
         d = Smtpd(RECORD + "\npidfile @TMP@/p1.pid")
         try:
