@@ -3,7 +3,8 @@
  * standard input into a Maildir: tmp/<unique>, fsync, rename into new/,
  * fsync new/.  Exit 0 only once the message is on disk; any I/O error is
  * EX_TEMPFAIL, so that smtpd answers 451 and the client tries again.  A
- * maildir with a `..' component is EX_NOUSER: smtpd answers 550.
+ * maildir with a `..' component, or a name too long for the system, is
+ * EX_NOUSER: smtpd answers 550, as no retry can succeed.
  */
 
 #include <sys/stat.h>
@@ -25,6 +26,7 @@ static int	 maildir_create(const char *);
 static int	 maildir_name(char *, size_t);
 static int	 maildir_copy(int, const char *);
 static int	 maildir_sync(const char *);
+static int	 maildir_fail(void);
 
 static void
 usage(void)
@@ -63,7 +65,8 @@ maildir_create(const char *dir)
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		if (snprintf(path, sizeof(path), "%s%s", dir, sub[i]) >=
 		    (int)sizeof(path)) {
-			warnx("%s: name too long", dir);
+			errno = ENAMETOOLONG;
+			warn("%s", dir);
 			return -1;
 		}
 		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
@@ -99,6 +102,13 @@ maildir_name(char *name, size_t len)
 	gettimeofday(&tv, NULL);
 	return snprintf(name, len, "%lld.M%06ldP%ld.%s", (long long)tv.tv_sec,
 	    (long)tv.tv_usec, (long)getpid(), esc);
+}
+
+/* The exit for a failed step (errno): a name too long stays so. */
+static int
+maildir_fail(void)
+{
+	return errno == ENAMETOOLONG ? EX_NOUSER : EX_TEMPFAIL;
 }
 
 /* Standard input to fd, then to the disk. */
@@ -175,17 +185,20 @@ main(int argc, char *argv[])
 		return EX_NOUSER;
 	}
 	if (create && maildir_create(argv[0]) == -1)
-		return EX_TEMPFAIL;
+		return maildir_fail();
 	if (maildir_name(name, sizeof(name)) >= (int)sizeof(name) ||
 	    snprintf(tmp, sizeof(tmp), "%s/tmp/%s", argv[0], name) >=
 	    (int)sizeof(tmp) || snprintf(new, sizeof(new), "%s/new/%s",
-	    argv[0], name) >= (int)sizeof(new))
-		errx(EX_USAGE, "%s: name too long", argv[0]);
+	    argv[0], name) >= (int)sizeof(new)) {
+		errno = ENAMETOOLONG;
+		warn("%s", argv[0]);
+		return EX_NOUSER;
+	}
 	snprintf(newdir, sizeof(newdir), "%s/new", argv[0]);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600)) == -1) {
 		warn("open %s", tmp);
-		return EX_TEMPFAIL;
+		return maildir_fail();
 	}
 	if (maildir_copy(fd, tmp) == -1) {
 		close(fd);

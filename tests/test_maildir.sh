@@ -76,6 +76,25 @@ for d in "$t/store/a..b" "$t/store/..." "$t/store/x.." "$t/store/..x"; do
 	check "'$d': one file in new/" [ "$(count "$d/new")" = 1 ]
 done
 
+# A name longer than the system takes (a 300-octet local part, a path
+# past PATH_MAX): 67, no retry can succeed; nothing is made.
+long=$(printf '%0300d' 0)
+before=$(count "$t/store")
+deliver -c "$t/store/$long"
+check "component of 300 octets: exit 67" [ "$rc" = 67 ]
+check "component of 300 octets: reason in stderr" \
+    grep -q "too long" "$t/stderr"
+deliver "$t/store/$long"
+check "component of 300 octets, no -c: exit 67" [ "$rc" = 67 ]
+deep=$t/store
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17; do
+	deep=$deep/$(printf '%0250d' "$i")
+done
+deliver -c "$deep"
+check "path past PATH_MAX: exit 67" [ "$rc" = 67 ]
+check "no name too long made in the store" \
+    [ "$(count "$t/store")" = "$before" ]
+
 # Without -c a missing Maildir is a temporary failure.
 deliver "$t/missing"
 check "missing maildir without -c: exit 75" [ "$rc" = 75 ]
