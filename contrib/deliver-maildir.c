@@ -13,6 +13,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,13 +55,18 @@ maildir_dotdot(const char *path)
 	}
 }
 
-/* -c: the Maildir and its three subdirectories, those that are missing. */
+/*
+ * -c: the Maildir and its three subdirectories, those that are missing.
+ * What is made is synced in its parent: the message's own sync would not
+ * keep a new Maildir through a crash.
+ */
 static int
 maildir_create(const char *dir)
 {
 	static const char	*sub[] = { "", "/tmp", "/new", "/cur" };
 	char			 path[PATH_MAX];
 	size_t			 i;
+	int			 made[2] = { 0, 0 };
 
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		if (snprintf(path, sizeof(path), "%s%s", dir, sub[i]) >=
@@ -69,10 +75,19 @@ maildir_create(const char *dir)
 			warn("%s", dir);
 			return -1;
 		}
-		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+		if (mkdir(path, 0700) == 0)
+			made[i > 0] = 1;
+		else if (errno != EEXIST) {
 			warn("mkdir %s", path);
 			return -1;
 		}
+	}
+	if (made[1] && maildir_sync(dir) == -1)
+		return -1;
+	if (made[0]) {
+		(void)snprintf(path, sizeof(path), "%s", dir);
+		if (maildir_sync(dirname(path)) == -1)
+			return -1;
 	}
 	return 0;
 }

@@ -122,6 +122,8 @@ if [ "$what" = check ]; then
 	command -v promtool >/dev/null 2>&1 || nostart="$nostart prometheus"
 	cmd_pkg systemd-socket-activate systemd
 	cmd_pkg setpriv util-linux
+	# tests/test_maildir.sh counts deliver-maildir's fsync calls.
+	cmd_pkg strace strace
 	# tests/e2e/exim.py: Exim as a second MTA, unpacked, not installed
 	# (fetch_exim).
 	[ -x "$EXIM_ROOT/usr/sbin/exim4" ] || exim=1

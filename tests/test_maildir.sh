@@ -95,6 +95,24 @@ check "path past PATH_MAX: exit 67" [ "$rc" = 67 ]
 check "no name too long made in the store" \
     [ "$(count "$t/store")" = "$before" ]
 
+# -c syncs what it made in its parent (the Maildir in its parent, the
+# subdirectories in the Maildir), then the message and new/ as always.
+if strace -qq -o /dev/null true 2>/dev/null; then
+	fsyncs() {
+		strace -qq -f -e trace=fsync -o "$t/trace" "$prog" "$@" \
+		    <"$msg" 2>/dev/null
+		grep -c '^[0-9]* *fsync(' "$t/trace"
+	}
+	check "-c making a Maildir: 4 fsyncs" [ "$(fsyncs -c "$t/synced")" = 4 ]
+	check "-c into one that exists: 2 fsyncs" \
+	    [ "$(fsyncs -c "$t/synced")" = 2 ]
+	mkdir "$t/half"
+	check "-c making only the subdirectories: 3 fsyncs" \
+	    [ "$(fsyncs -c "$t/half")" = 3 ]
+else
+	echo "skip - fsync of what -c makes (no strace, or no ptrace here)"
+fi
+
 # Without -c a missing Maildir is a temporary failure.
 deliver "$t/missing"
 check "missing maildir without -c: exit 75" [ "$rc" = 75 ]
