@@ -567,6 +567,21 @@ listener_match(const struct config *c, int fd, char *name, size_t len)
 	return NULL;
 }
 
+/* A stream socket in the listening state: what accept() takes. */
+static int
+listener_listening(int fd)
+{
+	int		 type = 0, on = 0;
+	socklen_t	 len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_STREAM)
+		return 0;
+	len = sizeof(on);
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 &&
+	    on != 0;
+}
+
 /*
  * A socket from systemd (activated) or from the master we replace joins
  * the listener of its address, keeping its mode and owner.  One that no
@@ -581,8 +596,15 @@ listener_adopt(const struct config *c, int fd, int activated, char *err,
 	char		 name[128];
 	int		 fl;
 
-	if ((l = listener_match(c, fd, name, sizeof(name))) == NULL ||
-	    l->l_nfds == LISTENER_MAXFD) {
+	l = listener_match(c, fd, name, sizeof(name));
+	/* accept() on anything else fails at once, again and again. */
+	if (!listener_listening(fd)) {
+		(void)snprintf(err, errlen, "socket %s from %s: not a "
+		    "listening stream socket", name, activated ? "systemd" :
+		    "the old master");
+		return -1;
+	}
+	if (l == NULL || l->l_nfds == LISTENER_MAXFD) {
 		if (!activated) {
 			log_info("%s: no longer listened on", name);
 			(void)close(fd);
@@ -1864,7 +1886,9 @@ master_accept_error(void)
 		accept_after = util_now_ms() + ACCEPT_PAUSE_MS;
 		break;
 	default:
+		/* Whatever it is, it would come back at once: no spinning. */
 		log_warn("accept");
+		accept_after = util_now_ms() + ACCEPT_PAUSE_MS;
 		break;
 	}
 }
@@ -2834,9 +2858,14 @@ master_start(void)
 	/* Our parent, unless it died before we got here. */
 	if (inherited.uf_ready != -1 && getppid() != 1)
 		predecessor = getppid();
-	/* A new master started by SIGUSR2 is in the background already. */
+	/*
+	 * A new master started by SIGUSR2 is in the background already;
+	 * it ran where its predecessor was started, for a relative -f.
+	 */
 	if (!debug && inherited.uf_ready == -1 && daemon(0, 0) == -1)
 		fatal("daemon");
+	if (!debug && inherited.uf_ready != -1 && chdir("/") == -1)
+		fatal("chdir /");
 	/* After an upgrade, the pidfile is ours once we serve. */
 	if (master_pidfile_path() != NULL && inherited.uf_ready == -1)
 		master_pidfile(master_pidfile_path());

@@ -6,6 +6,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,14 +25,62 @@
 #define ENV_READY		"SMTPD_UPGRADE_READY"
 #define ENV_NOTIFY		"NOTIFY_SOCKET"
 
-static char	*upgrade_path;		/* the binary, resolved at start */
+static char	*upgrade_path;		/* the binary, as started */
 static char    **upgrade_argv;		/* before setproctitle() */
 static char	*upgrade_cwd;		/* where a relative -f file is */
 
+/* Whether path names the file the kernel ran (/proc/self/exe). */
+static int
+upgrade_is_us(const char *path)
+{
+	struct stat	 a, b;
+
+	return stat(path, &a) == 0 && stat("/proc/self/exe", &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /*
- * At start: `install` replaces the file at the path, so the path is
- * what is executed again; argv is copied before setproctitle()
- * overwrites it.
+ * The path we were started by, links unresolved: argv[0] when it has a
+ * slash (made absolute), else the first of $PATH that holds it, as the
+ * shell found it; only when it names our own file.  NULL otherwise.
+ */
+static char *
+upgrade_started(const char *argv0)
+{
+	char		*path = NULL, *dirs, *dir, *next;
+
+	if (strchr(argv0, '/') != NULL) {
+		if (argv0[0] == '/')
+			path = xstrdup(argv0);
+		else if (upgrade_cwd != NULL)
+			(void)xasprintf(&path, "%s/%s", upgrade_cwd, argv0);
+		if (path != NULL && upgrade_is_us(path))
+			return path;
+		free(path);
+		return NULL;
+	}
+	if (getenv("PATH") == NULL)
+		return NULL;
+	dirs = xstrdup(getenv("PATH"));
+	for (dir = dirs; dir != NULL; dir = next) {
+		if ((next = strchr(dir, ':')) != NULL)
+			*next++ = '\0';
+		if (dir[0] != '/')
+			continue;
+		(void)xasprintf(&path, "%s/%s", dir, argv0);
+		if (upgrade_is_us(path))
+			break;
+		free(path);
+		path = NULL;
+	}
+	free(dirs);
+	return path;
+}
+
+/*
+ * At start: `install` replaces the file at the path (or the link there),
+ * so the path as started is what is executed again; argv is copied
+ * before setproctitle() overwrites it.
  */
 void
 upgrade_save(int argc, char *argv[])
@@ -40,12 +89,13 @@ upgrade_save(int argc, char *argv[])
 	ssize_t	 n;
 	int	 i;
 
-	/* Linux: the path the kernel ran, whatever argv[0] says. */
-	if ((n = readlink("/proc/self/exe", buf, sizeof(buf) - 1)) > 0) {
+	upgrade_cwd = getcwd(NULL, 0);
+	if (argc > 0 && (upgrade_path = upgrade_started(argv[0])) == NULL &&
+	    (n = readlink("/proc/self/exe", buf, sizeof(buf) - 1)) > 0) {
+		/* Linux: the path the kernel ran, links resolved. */
 		buf[n] = '\0';
 		upgrade_path = xstrdup(buf);
 	}
-	upgrade_cwd = getcwd(NULL, 0);
 	upgrade_argv = xcalloc((size_t)argc + 1, sizeof(char *));
 	for (i = 0; i < argc; i++)
 		upgrade_argv[i] = xstrdup(argv[i]);

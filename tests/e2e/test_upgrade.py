@@ -194,5 +194,64 @@ class UpgradeTest(unittest.TestCase):
         self.assertNotIn("upgrade", self.d.log())
 
 
+class TestUpgradeStartedAs(unittest.TestCase):
+    """What the new master is: the file at the path smtpd was started by,
+    links unresolved; and where it runs."""
+
+    def setUp(self):
+        self.d = Smtpd(RECORD + "\npidfile @TMP@/smtpd.pid", start=False)
+        self.pidfile = os.path.join(self.d.tmp, "smtpd.pid")
+        os.mkdir(os.path.join(self.d.tmp, "v1"))
+        os.mkdir(os.path.join(self.d.tmp, "sbin"))
+        self.v1 = os.path.join(self.d.tmp, "v1", "smtpd")
+        shutil.copy2(smtpd_path(), self.v1)
+        self.binary = os.path.join(self.d.tmp, "sbin", "smtpd")
+        os.symlink("../v1/smtpd", self.binary)
+        self.pids = []
+
+    def tearDown(self):
+        for pid in self.pids + [read_pid(self.pidfile)]:
+            if pid is not None and pid_alive(pid):
+                os.kill(pid, signal.SIGTERM)
+                wait_for(lambda: not pid_alive(pid), 15)
+        self.d.cleanup()
+
+    def upgrade(self, old):
+        os.kill(old, signal.SIGUSR2)
+        self.assertTrue(wait_for(
+            lambda: read_pid(self.pidfile) not in (None, old), 15),
+            self.d.log())
+        new = read_pid(self.pidfile)
+        self.pids.append(new)
+        return new
+
+    def test_link_replaced_by_install(self):
+        self.d.binary = self.binary
+        self.d.start()
+        self.pids.append(self.d.pid)
+        # install(1) puts a file where the link was
+        shutil.copy2(smtpd_path(), self.binary + ".new")
+        os.rename(self.binary + ".new", self.binary)
+        new = self.upgrade(self.d.pid)
+        self.assertEqual(os.readlink("/proc/%d/exe" % new), self.binary)
+
+    def test_daemon_runs_in_root(self):
+        # Without -d: the new master leaves the directory it was started
+        # in, as daemon() did for the first.
+        here = os.path.join(self.d.tmp, "here")
+        os.mkdir(here)
+        self.d.write_config(RECORD + "\npidfile @TMP@/smtpd.pid")
+        subprocess.run([self.binary, "-f", self.d.conf], cwd=here,
+                       check=True, timeout=10,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.assertTrue(wait_for(lambda: read_pid(self.pidfile), 5))
+        old = read_pid(self.pidfile)
+        self.pids.append(old)
+        self.assertEqual(os.readlink("/proc/%d/cwd" % old), "/")
+        new = self.upgrade(old)
+        self.assertEqual(os.readlink("/proc/%d/cwd" % new), "/")
+        self.assertTrue(wait_for(lambda: not pid_alive(old), 15))
+
+
 if __name__ == "__main__":
     unittest.main()
