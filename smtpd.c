@@ -474,25 +474,70 @@ listener_bind_unix(struct listener *l, char *why, size_t whylen)
 	return 0;
 }
 
-/* Opens every socket of l; on failure err names the file and line. */
+/*
+ * Whether l holds a socket of family af already (inherited ones count):
+ * an IPv6 socket that is not IPV6_V6ONLY (systemd's dual-stack one)
+ * takes IPv4 too.
+ */
+static int
+listener_has_family(const struct listener *l, int af)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 i, v6only;
+
+	for (i = 0; i < l->l_nfds; i++) {
+		len = sizeof(ss);
+		if (getsockname(l->l_fds[i], (struct sockaddr *)&ss,
+		    &len) == -1)
+			continue;
+		if (ss.ss_family == af)
+			return 1;
+		len = sizeof(v6only);
+		if (af == AF_INET && ss.ss_family == AF_INET6 &&
+		    getsockopt(l->l_fds[i], IPPROTO_IPV6, IPV6_V6ONLY,
+		    &v6only, &len) == 0 && !v6only)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * `*` and `localhost`: a socket of each family, those l does not hold
+ * yet (an older master's configuration may have named one of them).
+ */
+static int
+listener_bind_both(struct listener *l, char *why, size_t whylen)
+{
+	int	 any = strcmp(l->l_addr, "*") == 0;
+
+	if (!listener_has_family(l, AF_INET) && listener_bind_inet(l,
+	    AF_INET, any ? NULL : "127.0.0.1", 0, why, whylen) == -1)
+		return -1;
+	if (!listener_has_family(l, AF_INET6) && listener_bind_inet(l,
+	    AF_INET6, any ? NULL : "::1", 1, why, whylen) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * Opens the sockets of l it does not hold yet; on failure err names the
+ * file and line.
+ */
 static int
 listener_bind(const struct config *c, struct listener *l, char *err,
     size_t errlen)
 {
 	char	 why[256];
-	int	 r;
+	int	 r = 0, had = l->l_nfds;
 
-	l->l_nfds = 0;
-	if (l->l_unix)
+	if (!l->l_unix && (strcmp(l->l_addr, "*") == 0 ||
+	    strcmp(l->l_addr, "localhost") == 0))
+		r = listener_bind_both(l, why, sizeof(why));
+	else if (had > 0)
+		return 0;
+	else if (l->l_unix)
 		r = listener_bind_unix(l, why, sizeof(why));
-	else if (strcmp(l->l_addr, "*") == 0)
-		r = listener_bind_inet(l, AF_INET, NULL, 0, why, sizeof(why))
-		    == -1 || listener_bind_inet(l, AF_INET6, NULL, 1, why,
-		    sizeof(why)) == -1 ? -1 : 0;
-	else if (strcmp(l->l_addr, "localhost") == 0)
-		r = listener_bind_inet(l, AF_INET, "127.0.0.1", 0, why,
-		    sizeof(why)) == -1 || listener_bind_inet(l, AF_INET6,
-		    "::1", 1, why, sizeof(why)) == -1 ? -1 : 0;
 	else
 		r = listener_bind_inet(l, AF_UNSPEC, l->l_addr, 0, why,
 		    sizeof(why));
@@ -506,7 +551,8 @@ listener_bind(const struct config *c, struct listener *l, char *err,
 			    "listen on %s: %s", l->l_name, why);
 		return -1;
 	}
-	log_info("listening on %s", l->l_name);
+	if (l->l_nfds > had)
+		log_info("listening on %s", l->l_name);
 	return 0;
 }
 
@@ -607,6 +653,7 @@ listener_adopt(const struct config *c, int fd, int activated, char *err,
 	if (l == NULL || l->l_nfds == LISTENER_MAXFD) {
 		if (!activated) {
 			log_info("%s: no longer listened on", name);
+			util_unix_unlink_bound(fd);
 			(void)close(fd);
 			return 0;
 		}
@@ -857,6 +904,32 @@ master_pidfile(const char *path)
 	} else
 		pidfile = xstrdup(path);
 	free(tmp);
+}
+
+/*
+ * After an upgrade, the old master's pidfile where ours is not: it holds
+ * the pid of a master that is about to exit (it leaves the file to us).
+ */
+static void
+master_pidfile_old(void)
+{
+	const char	*old = inherited.uf_pidfile;
+	char		 buf[32];
+	ssize_t		 n;
+	int		 fd;
+
+	if (old[0] == '\0' || (pidfile != NULL && strcmp(old, pidfile) == 0))
+		return;
+	if ((fd = open(old, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	if (predecessor > 0 && strtol(buf, NULL, 10) == (long)predecessor &&
+	    unlink(old) == 0)
+		log_info("the old master's pidfile %s removed", old);
 }
 
 /*
@@ -2354,6 +2427,8 @@ master_upgrade(void)
 			uf.uf_listen[uf.uf_nlisten++] = l->l_fds[i];
 		}
 	uf.uf_control = control_fd();
+	if (pidfile != NULL)
+		(void)strlcpy(uf.uf_pidfile, pidfile, sizeof(uf.uf_pidfile));
 	uf.uf_score = score_fd();
 	if ((upgrade_pid = upgrade_exec(&uf, &upgrade_fd)) == -1) {
 		upgrade_pid = 0;
@@ -2438,6 +2513,7 @@ master_ready(void)
 		log_info("upgrade: ready; the old master stops accepting");
 		if (master_pidfile_path() != NULL)
 			master_pidfile(master_pidfile_path());
+		master_pidfile_old();
 	} else
 		master_notify_status("READY=1\n");
 }
@@ -2838,8 +2914,7 @@ master_listen(void)
 		    inherited.uf_activated[i], err, sizeof(err)) == -1)
 			errx(1, "%s", err);
 	TAILQ_FOREACH(l, &conf->c_listeners, l_entry)
-		if (l->l_nfds == 0 &&
-		    listener_bind(conf, l, err, sizeof(err)) == -1)
+		if (listener_bind(conf, l, err, sizeof(err)) == -1)
 			errx(1, "%s", err);
 }
 

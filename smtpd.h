@@ -787,6 +787,7 @@ struct upgrade_fds {
 	int			 uf_control;	/* -1: none */
 	int			 uf_score;	/* -1: none */
 	int			 uf_ready;	/* -1: no upgrade */
+	char			 uf_pidfile[1025]; /* the old one's; "" none */
 };
 void		 upgrade_save(int, char **);
 pid_t		 upgrade_exec(struct upgrade_fds *, int *);
@@ -881,6 +882,7 @@ void		 util_sigunblock(void);
 int		 util_sockaddr_un(struct sockaddr_un *, const char *);
 int		 util_unlink_stale(const struct sockaddr_un *, char *, size_t);
 int		 util_unix_path_is(int, const char *);
+void		 util_unix_unlink_bound(int);
 int		 util_wait(int, short, long long);
 int		 util_exec_check(const char *, const char *,
 		    const struct exec_ident *, char *, size_t);

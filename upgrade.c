@@ -23,6 +23,7 @@
 #define ENV_CONTROL		"SMTPD_UPGRADE_CONTROL"
 #define ENV_SCORE		"SMTPD_UPGRADE_SCORE"
 #define ENV_READY		"SMTPD_UPGRADE_READY"
+#define ENV_PIDFILE		"SMTPD_UPGRADE_PIDFILE"
 #define ENV_NOTIFY		"NOTIFY_SOCKET"
 
 static char	*upgrade_path;		/* the binary, as started */
@@ -146,6 +147,8 @@ upgrade_child(const struct upgrade_fds *uf)
 	upgrade_env_fd(ENV_CONTROL, uf->uf_control);
 	upgrade_env_fd(ENV_SCORE, uf->uf_score);
 	upgrade_env_fd(ENV_READY, uf->uf_ready);
+	if (uf->uf_pidfile[0] != '\0')
+		(void)setenv(ENV_PIDFILE, uf->uf_pidfile, 1);
 	if (systemd_notify_socket() != NULL)
 		(void)setenv(ENV_NOTIFY, systemd_notify_socket(), 1);
 	sigemptyset(&none);
@@ -245,6 +248,9 @@ upgrade_inherit(struct upgrade_fds *uf)
 	uf->uf_control = upgrade_env(ENV_CONTROL);
 	uf->uf_score = upgrade_env(ENV_SCORE);
 	uf->uf_ready = upgrade_env(ENV_READY);
+	if ((s = getenv(ENV_PIDFILE)) != NULL && s[0] == '/')
+		(void)strlcpy(uf->uf_pidfile, s, sizeof(uf->uf_pidfile));
+	(void)unsetenv(ENV_PIDFILE);
 }
 
 /* The new master's pool is up: the old one may stop accepting. */

@@ -290,6 +290,23 @@ util_unix_path_is(int fd, const char *path)
 	return strncmp(sun.sun_path, path, sizeof(sun.sun_path)) == 0;
 }
 
+/*
+ * The file a UNIX socket we are about to close for good is bound to, so
+ * that no dead socket is left at its path.
+ */
+void
+util_unix_unlink_bound(int fd)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len = sizeof(sun);
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == 0 &&
+	    sun.sun_family == AF_UNIX && sun.sun_path[0] == '/' &&
+	    memchr(sun.sun_path, '\0', sizeof(sun.sun_path)) != NULL)
+		(void)unlink(sun.sun_path);
+}
+
 /* Waits for events on fd until the deadline: 0, or -1 with errno. */
 int
 util_wait(int fd, short events, long long deadline)

@@ -184,6 +184,63 @@ class UpgradeTest(unittest.TestCase):
                         self.d.log())
         self.assertFalse(os.path.exists(self.pidfile))
 
+    def test_paths_left_behind_are_removed(self):
+        # The new configuration moves the pidfile and the control socket
+        # and drops the UNIX listener: nothing of the old master's is left
+        # at the old paths, as after a reload.
+        moved = os.path.join(self.d.tmp, "moved.pid")
+        text = "".join(
+            "pidfile %s\n" % moved if l.startswith("pidfile ") else
+            "control %s/moved.sock\n" % self.d.tmp
+            if l.startswith("control ") else
+            "" if l.startswith("listen on /") else l
+            for l in self.d.config.splitlines(True))
+        self.assertNotIn(self.d.unix_listen, text)
+        self.d.write_config(text, raw=True)
+        self.install()
+        self.d.signal(signal.SIGUSR2)
+        try:
+            self.assertTrue(wait_for(lambda: read_pid(moved), 15),
+                            self.d.log())
+            self.assertEqual(self.d.wait_exit(15), 0, self.d.log())
+            self.assertFalse(os.path.exists(self.pidfile))
+            self.assertFalse(os.path.exists(self.d.unix_listen),
+                             self.d.log())
+            self.assertFalse(os.path.exists(self.d.control))
+            self.assertTrue(stat.S_ISSOCK(os.stat(os.path.join(
+                self.d.tmp, "moved.sock")).st_mode))
+            self.assertIn("the old master's pidfile %s removed"
+                          % self.pidfile, self.d.log())
+        finally:
+            new = read_pid(moved)
+            if new is not None:
+                os.kill(new, signal.SIGTERM)
+                wait_for(lambda: not pid_alive(new), 15)
+
+    @unittest.skipUnless(socket.has_ipv6, "no IPv6")
+    def test_widened_listener_binds_what_it_lacks(self):
+        # 127.0.0.1 becomes localhost: the new master keeps the inherited
+        # IPv4 socket and binds ::1 itself, as a fresh start would.
+        try:
+            socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+        except OSError:
+            self.skipTest("no ::1")
+        self.assertIn("listen on 127.0.0.1 port %d" % self.d.port,
+                      self.d.config)
+        self.d.write_config(self.d.config.replace(
+            "listen on 127.0.0.1 port", "listen on localhost port"),
+            raw=True)
+        new = self.upgrade()
+        self.assertTrue(self.d.wait_log(
+            r"\[%d\]: listening on localhost:%d\n" % (new, self.d.port)),
+            self.d.log())
+        c = Client(self.d.port, host="::1")
+        c.expect("220 mx.test ESMTP smtpd")
+        c.close()
+        c = Client(self.d.port)
+        c.expect("220 mx.test ESMTP smtpd")
+        c.close()
+
     def test_children_ignore_sigusr2(self):
         c = self.d.session()
         for pid in self.d.children():
