@@ -2514,6 +2514,11 @@ master_ready(void)
 		if (master_pidfile_path() != NULL)
 			master_pidfile(master_pidfile_path());
 		master_pidfile_old();
+		/*
+		 * systemd (NotifyAccess=main) takes our notes once the old
+		 * master has named us MAINPID, on reading this "ready".
+		 */
+		status_next = util_now_ms() + STATUS_INTERVAL * 1000LL;
 	} else
 		master_notify_status("READY=1\n");
 }

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import time
 import unittest
@@ -79,6 +80,31 @@ class TestNotify(unittest.TestCase):
         self.assertEqual(self.d.wait_exit(15), 0)
         os.kill(new, signal.SIGTERM)
         self.assertEqual(self.n.wait("STOPPING", 15), "STOPPING=1")
+        self.assertTrue(wait_for(lambda: not pid_alive(new), 15))
+
+    def test_new_master_silent_until_mainpid(self):
+        # systemd (NotifyAccess=main) drops what the new master sends
+        # before the old one names it MAINPID.
+        self.n.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.d.signal(signal.SIGUSR2)
+        seen = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            self.n.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            msg, anc, _, _ = self.n.sock.recvmsg(
+                4096, socket.CMSG_SPACE(12))
+            pid = struct.unpack("i", anc[0][2][:4])[0] if anc else 0
+            seen.append((pid, msg.decode()))
+            if msg.startswith(b"MAINPID="):
+                break
+        new = int(seen[-1][1].split("=", 1)[1])
+        self.addCleanup(lambda: pid_alive(new) and os.kill(new,
+                                                           signal.SIGKILL))
+        self.assertNotIn(new, [p for p, _ in seen], seen)
+        self.assertTrue(self.d.wait_log(r"upgrade: new master %d is ready"
+                                        % new))
+        self.assertEqual(self.d.wait_exit(15), 0)
+        os.kill(new, signal.SIGTERM)
         self.assertTrue(wait_for(lambda: not pid_alive(new), 15))
 
     def test_children_cannot_notify(self):
