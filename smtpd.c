@@ -190,6 +190,14 @@ listener_at(const struct config *c, int idx)
 	return NULL;
 }
 
+/* Whether a and b are the same `listen` address, as written. */
+static int
+listener_same(const struct listener *a, const struct listener *b)
+{
+	return a->l_unix == b->l_unix && a->l_port == b->l_port &&
+	    strcmp(a->l_addr, b->l_addr) == 0;
+}
+
 /* The listener of c that owns the same socket as l, with its fds open. */
 static struct listener *
 listener_find(const struct config *c, const struct listener *l)
@@ -197,12 +205,22 @@ listener_find(const struct config *c, const struct listener *l)
 	struct listener	*o;
 
 	TAILQ_FOREACH(o, &c->c_listeners, l_entry) {
-		if (o->l_nfds > 0 && o->l_unix == l->l_unix &&
-		    o->l_port == l->l_port &&
-		    strcmp(o->l_addr, l->l_addr) == 0)
+		if (o->l_nfds > 0 && listener_same(o, l))
 			return o;
 	}
 	return NULL;
+}
+
+/* Whether c has a listener written as l is. */
+static int
+listener_named(const struct config *c, const struct listener *l)
+{
+	struct listener	*o;
+
+	TAILQ_FOREACH(o, &c->c_listeners, l_entry)
+		if (listener_same(o, l))
+			return 1;
+	return 0;
 }
 
 static void
@@ -2147,6 +2165,36 @@ master_signals_init(void)
 }
 
 /*
+ * A new TCP listener that names a socket of an old one which goes, in
+ * other words (127.0.0.1 made localhost, 0.0.0.0 made *): it takes a
+ * copy of that socket, which binding again would find in use; the old
+ * listener's copy is closed with it.
+ */
+static void
+listener_borrow(struct config *nc, struct listener *l)
+{
+	struct listener	*o;
+	char		 name[128];
+	int		 i, fd;
+
+	if (l->l_unix)
+		return;
+	TAILQ_FOREACH(o, &conf->c_listeners, l_entry) {
+		if (o->l_unix || listener_named(nc, o))
+			continue;
+		for (i = 0; i < o->l_nfds && l->l_nfds < LISTENER_MAXFD; i++) {
+			if (listener_match(nc, o->l_fds[i], name,
+			    sizeof(name)) != l || (fd = fcntl(o->l_fds[i],
+			    F_DUPFD_CLOEXEC, 0)) == -1)
+				continue;
+			l->l_fds[l->l_nfds++] = fd;
+			l->l_activated |= o->l_activated;
+			log_info("%s: kept for listen on %s", name, l->l_name);
+		}
+	}
+}
+
+/*
  * Sockets that stay are moved to the new listeners, new ones bound,
  * vanished ones closed.  Nothing changes unless every bind succeeded.
  */
@@ -2164,6 +2212,8 @@ master_reload_listeners(struct config *nc)
 		if (o != NULL)
 			(void)snprintf(err, sizeof(err), "%s:%d: listen on %s: "
 			    "%s", nc->c_file, l->l_line, l->l_name, why);
+		else
+			listener_borrow(nc, l);
 		if (o != NULL || listener_bind(nc, l, err,
 		    sizeof(err)) == -1) {
 			log_warnx("%s", err);

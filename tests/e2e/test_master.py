@@ -4,6 +4,7 @@ SIGTERM, child crashes, smtpd -n, the built-in default configuration."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import unittest
@@ -293,6 +294,41 @@ class TestReload(unittest.TestCase):
 
 
 @unittest.skipUnless(shutil.which("strace"), "no strace")
+class TestReloadRespelled(unittest.TestCase):
+    def test_localhost_for_127_0_0_1(self):
+        # The same socket under another name is kept, not bound again
+        # (which failed: address in use); ::1 is added.
+        with Smtpd(RECORD) as d:
+            line = "listen on 127.0.0.1 port %d" % d.port
+            self.assertIn(line, d.config)
+            d.reload(d.config.replace(line, "listen on localhost port %d"
+                                      % d.port), raw=True)
+            self.assertTrue(d.wait_log(r"reloaded configuration"), d.log())
+            self.assertNotIn("reload failed", d.log())
+            hosts = ["127.0.0.1"]
+            try:
+                socket.create_server(("::1", 0),
+                                     family=socket.AF_INET6).close()
+                hosts.append("::1")
+            except OSError:
+                pass
+            for host in hosts:
+                c, g = d.connect_retry(host=host)
+                self.assertEqual(g, "220 mx.test ESMTP smtpd", host)
+                c.check("QUIT", "221 Bye")
+            # and back: 127.0.0.1 is kept, ::1 closed
+            d.reload(d.config.replace("listen on localhost port",
+                                      "listen on 127.0.0.1 port"), raw=True)
+            self.assertTrue(d.wait_log(r"reloaded configuration", 2),
+                            d.log())
+            c, g = d.connect_retry()
+            self.assertEqual(g, "220 mx.test ESMTP smtpd")
+            c.check("QUIT", "221 Bye")
+            if len(hosts) > 1:
+                with self.assertRaises(ConnectionRefusedError):
+                    socket.create_connection(("::1", d.port), 2).close()
+
+
 class TestReloadNoResolver(unittest.TestCase):
     def test_reload_does_not_resolve(self):
         """The master never waits on DNS: a reload, without hostname (the
