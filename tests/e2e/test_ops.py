@@ -202,28 +202,26 @@ class TestControlPath(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def start_fails(self, path, why):
+        """A start with `control path` exits 1, its log holding why (in
+        which @TMP@ stands for the daemon's directory)."""
+        d = Smtpd(RECORD + "\ncontrol " + path, start=False)
+        try:
+            d.start(wait=False)
+            self.assertEqual(d.wait_exit(10), 1)
+            self.assertIn(why.replace("@TMP@", d.tmp), d.log())
+        finally:
+            d.cleanup()
+
     def test_explicit_path_that_cannot_be_made(self):
         # only the last directory is made: seen when the file is read
-        d = Smtpd(RECORD + "\ncontrol @TMP@/no/such/dir/smtpd.sock",
-                  start=False)
-        try:
-            d.start(wait=False)
-            self.assertEqual(d.wait_exit(10), 1)
-            self.assertIn(":7: control: \"%s/no/such/dir/smtpd.sock\" is in "
-                          "a directory that cannot be created" % d.tmp,
-                          d.log())
-        finally:
-            d.cleanup()
+        self.start_fails("@TMP@/no/such/dir/smtpd.sock",
+                         ":7: control: \"@TMP@/no/such/dir/smtpd.sock\" is "
+                         "in a directory that cannot be created")
         # a directory the kernel refuses: seen at the start
-        d = Smtpd(RECORD + "\ncontrol /proc/smtpd-e2e-none/smtpd.sock",
-                  start=False)
-        try:
-            d.start(wait=False)
-            self.assertEqual(d.wait_exit(10), 1)
-            self.assertIn("control /proc/smtpd-e2e-none/smtpd.sock: cannot "
-                          "listen", d.log())
-        finally:
-            d.cleanup()
+        self.start_fails("/proc/smtpd-e2e-none/smtpd.sock",
+                         "control /proc/smtpd-e2e-none/smtpd.sock: cannot "
+                         "listen")
 
 
 class TestMetrics(SmtpdTest):

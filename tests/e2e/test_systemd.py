@@ -212,27 +212,24 @@ class TestActivation(unittest.TestCase):
         self.assertIn("socket 127.0.0.1:%d from systemd: no \"listen on\" "
                       "line names it" % d.port2, d.log())
 
-    def test_datagram_socket_is_an_error(self):
-        # accept() on it would fail at once, for ever
+    def refused_socket(self, kind):
+        """A socket of kind bound to the listener's address, not listening:
+        accept() on it would fail at once, for ever."""
         d = self.d
         d.write_config(RECORD + "\nlisten on 127.0.0.1 port @PORT@\n")
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", d.port))
-        self.socks = [u]
+        s = socket.socket(socket.AF_INET, kind)
+        s.bind(("127.0.0.1", d.port))
+        self.socks = [s]
         self.proc = launch(d, self.socks)
         self.assertEqual(self.proc.wait(10), 1)
         self.assertIn("socket 127.0.0.1:%d from systemd: not a listening "
                       "stream socket" % d.port, d.log())
 
+    def test_datagram_socket_is_an_error(self):
+        self.refused_socket(socket.SOCK_DGRAM)
+
     def test_socket_not_listening_is_an_error(self):
-        d = self.d
-        d.write_config(RECORD + "\nlisten on 127.0.0.1 port @PORT@\n")
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", d.port))
-        self.socks = [s]
-        self.proc = launch(d, self.socks)
-        self.assertEqual(self.proc.wait(10), 1)
-        self.assertIn("not a listening stream socket", d.log())
+        self.refused_socket(socket.SOCK_STREAM)
 
     @unittest.skipUnless(has_ipv6(), "no IPv6")
     def test_star_one_dual_stack_socket(self):
