@@ -119,11 +119,9 @@ control_open(const char *path, int inherited, control_status_cb cb)
 		control_sock = inherited;
 		(void)fcntl(control_sock, F_SETFD, FD_CLOEXEC);
 	} else {
-		/* The old master's, at a path we no longer use: gone. */
-		if (inherited != -1) {
-			util_unix_unlink_bound(inherited);
+		/* The old master's, at a path we no longer use. */
+		if (inherited != -1)
 			(void)close(inherited);
-		}
 		if ((control_sock = control_bind(path)) == -1)
 			return -1;
 	}

@@ -156,6 +156,7 @@ extern char		**environ;
 static void	 usage(void) __attribute__((__noreturn__));
 static void	 child_main(int, int) __attribute__((__noreturn__));
 static void	 master_upgrade_reaped(int);
+static void	 master_drop_later(int);
 static void	 master_upgrade_abort(void);
 static void	 master_notify_status(const char *);
 static void	 master_listen_sync(int);
@@ -549,6 +550,9 @@ listener_bind(const struct config *c, struct listener *l, char *err,
 	char	 why[256];
 	int	 r = 0, had = l->l_nfds;
 
+	/* A line with systemd's sockets has what the unit gives it. */
+	if (had > 0 && l->l_activated)
+		return 0;
 	if (!l->l_unix && (strcmp(l->l_addr, "*") == 0 ||
 	    strcmp(l->l_addr, "localhost") == 0))
 		r = listener_bind_both(l, why, sizeof(why));
@@ -671,7 +675,7 @@ listener_adopt(const struct config *c, int fd, int activated, char *err,
 	if (l == NULL || l->l_nfds == LISTENER_MAXFD) {
 		if (!activated) {
 			log_info("%s: no longer listened on", name);
-			util_unix_unlink_bound(fd);
+			master_drop_later(fd);
 			(void)close(fd);
 			return 0;
 		}
@@ -894,6 +898,24 @@ master_pidfile_path(void)
 	return debug ? NULL : DEF_PIDFILE;
 }
 
+/* The pidfile written where it is (truncated first): the fallback. */
+static void
+master_pidfile_inplace(const char *path)
+{
+	int	 fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd == -1 || dprintf(fd, "%ld\n", (long)getpid()) < 0) {
+		log_warn("pidfile %s", path);
+		if (fd != -1)
+			(void)close(fd);
+		return;
+	}
+	(void)close(fd);
+	pidfile = xstrdup(path);
+}
+
 static void
 master_pidfile(const char *path)
 {
@@ -907,8 +929,9 @@ master_pidfile(const char *path)
 	 */
 	(void)xasprintf(&tmp, "%s.XXXXXX", path);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		log_warn("pidfile %s", path);
 		free(tmp);
+		/* Not started as root: a file made for us, in place. */
+		master_pidfile_inplace(path);
 		return;
 	}
 	if (fchmod(fd, 0644) == -1 ||
@@ -922,6 +945,34 @@ master_pidfile(const char *path)
 	} else
 		pidfile = xstrdup(path);
 	free(tmp);
+}
+
+/*
+ * The paths of the UNIX sockets an upgrade handed us that our
+ * configuration no longer names: removed once we are ready, since until
+ * then the old master serves on them (and goes on if we fail).
+ */
+static char	*dropped[MAX_LISTENERS * LISTENER_MAXFD + 1];
+static int	 ndropped;
+
+static void
+master_drop_later(int fd)
+{
+	char	*path;
+
+	if ((size_t)ndropped < NITEMS(dropped) &&
+	    (path = util_unix_bound_path(fd)) != NULL)
+		dropped[ndropped++] = path;
+}
+
+static void
+master_drop_now(void)
+{
+	while (ndropped > 0) {
+		ndropped--;
+		(void)unlink(dropped[ndropped]);
+		free(dropped[ndropped]);
+	}
 }
 
 /*
@@ -1967,6 +2018,14 @@ master_accept_error(void)
 	case EINTR:
 	case EAGAIN:
 	case ECONNABORTED:
+	/* accept(2): TCP's errors of one pending connection, as EAGAIN. */
+	case ENETDOWN:
+	case EPROTO:
+	case ENOPROTOOPT:
+	case EHOSTDOWN:
+	case ENONET:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
 		break;
 	case EMFILE:
 	case ENFILE:
@@ -2194,6 +2253,20 @@ listener_borrow(struct config *nc, struct listener *l)
 	}
 }
 
+/* Whether a new listener took a copy of every socket of o. */
+static int
+listener_lent(const struct config *nc, const struct listener *o)
+{
+	char	 name[128];
+	int	 i;
+
+	for (i = 0; i < o->l_nfds; i++)
+		if (o->l_unix ||
+		    listener_match(nc, o->l_fds[i], name, sizeof(name)) == NULL)
+			return 0;
+	return 1;
+}
+
 /*
  * Sockets that stay are moved to the new listeners, new ones bound,
  * vanished ones closed.  Nothing changes unless every bind succeeded.
@@ -2233,7 +2306,7 @@ master_reload_listeners(struct config *nc)
 		o->l_nfds = 0;
 	}
 	TAILQ_FOREACH(o, &conf->c_listeners, l_entry)
-		if (o->l_nfds > 0)
+		if (o->l_nfds > 0 && !listener_lent(nc, o))
 			log_info("no longer listening on %s", o->l_name);
 	listeners_close(conf, 1);
 	return 0;
@@ -2564,6 +2637,7 @@ master_ready(void)
 		if (master_pidfile_path() != NULL)
 			master_pidfile(master_pidfile_path());
 		master_pidfile_old();
+		master_drop_now();
 		/*
 		 * systemd (NotifyAccess=main) takes our notes once the old
 		 * master has named us MAINPID, on reading this "ready".
@@ -2850,6 +2924,9 @@ master_control(void)
 	const char	*path;
 
 	path = conf->c_control != NULL ? conf->c_control : DEF_CONTROL;
+	if (inherited.uf_control != -1 &&
+	    !util_unix_path_is(inherited.uf_control, path))
+		master_drop_later(inherited.uf_control);
 	if (control_open(path, inherited.uf_control, master_status) == -1 &&
 	    conf->c_control != NULL)
 		fatalx("control %s: cannot listen", path);

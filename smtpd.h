@@ -882,7 +882,7 @@ void		 util_sigunblock(void);
 int		 util_sockaddr_un(struct sockaddr_un *, const char *);
 int		 util_unlink_stale(const struct sockaddr_un *, char *, size_t);
 int		 util_unix_path_is(int, const char *);
-void		 util_unix_unlink_bound(int);
+char		*util_unix_bound_path(int);
 int		 util_wait(int, short, long long);
 int		 util_exec_check(const char *, const char *,
 		    const struct exec_ident *, char *, size_t);

@@ -290,12 +290,9 @@ util_unix_path_is(int fd, const char *path)
 	return strncmp(sun.sun_path, path, sizeof(sun.sun_path)) == 0;
 }
 
-/*
- * The file a UNIX socket we are about to close for good is bound to, so
- * that no dead socket is left at its path.
- */
-void
-util_unix_unlink_bound(int fd)
+/* The absolute path a UNIX socket is bound to (a copy), or NULL. */
+char *
+util_unix_bound_path(int fd)
 {
 	struct sockaddr_un	 sun;
 	socklen_t		 len = sizeof(sun);
@@ -304,7 +301,8 @@ util_unix_unlink_bound(int fd)
 	if (getsockname(fd, (struct sockaddr *)&sun, &len) == 0 &&
 	    sun.sun_family == AF_UNIX && sun.sun_path[0] == '/' &&
 	    memchr(sun.sun_path, '\0', sizeof(sun.sun_path)) != NULL)
-		(void)unlink(sun.sun_path);
+		return xstrdup(sun.sun_path);
+	return NULL;
 }
 
 /* Waits for events on fd until the deadline: 0, or -1 with errno. */

@@ -26,7 +26,7 @@ static int	 maildir_dotdot(const char *);
 static int	 maildir_create(const char *);
 static int	 maildir_name(char *, size_t);
 static int	 maildir_copy(int, const char *);
-static int	 maildir_sync(const char *);
+static int	 maildir_sync(const char *, int);
 static int	 maildir_fail(void);
 
 static void
@@ -82,11 +82,11 @@ maildir_create(const char *dir)
 			return -1;
 		}
 	}
-	if (made[1] && maildir_sync(dir) == -1)
+	if (made[1] && maildir_sync(dir, 1) == -1)
 		return -1;
 	if (made[0]) {
 		(void)snprintf(path, sizeof(path), "%s", dir);
-		if (maildir_sync(dirname(path)) == -1)
+		if (maildir_sync(dirname(path), 0) == -1)
 			return -1;
 	}
 	return 0;
@@ -159,13 +159,19 @@ maildir_copy(int fd, const char *path)
 	return 0;
 }
 
-/* The rename is durable only once the directory is on disk too. */
+/*
+ * The rename is durable only once the directory is on disk too.  Unless
+ * must, a directory we may write in but not read (a mode 0333 spool) is
+ * passed over: nothing better can be done there.
+ */
 static int
-maildir_sync(const char *dir)
+maildir_sync(const char *dir, int must)
 {
 	int	 fd, rv;
 
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (!must && errno == EACCES)
+			return 0;
 		warn("open %s", dir);
 		return -1;
 	}
@@ -228,7 +234,7 @@ main(int argc, char *argv[])
 		warn("rename %s", new);
 		goto fail;
 	}
-	if (maildir_sync(newdir) == -1) {
+	if (maildir_sync(newdir, 1) == -1) {
 		/* Not known to be safe: 451, and no copy the retry repeats. */
 		unlink(new);
 		return EX_TEMPFAIL;

@@ -113,6 +113,22 @@ else
 	echo "skip - fsync of what -c makes (no strace, or no ptrace here)"
 fi
 
+# A spool it may write in but not read (mode 0333): the new Maildir's
+# entry cannot be synced there, and the message is delivered all the same.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+	chmod 711 "$t"
+	mkdir "$t/wo"
+	chmod 0333 "$t/wo"
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	    "$prog" -c "$t/wo/box" <"$msg" 2>"$t/stderr"
+	rc=$?
+	check "write-only spool: exit 0" [ "$rc" = 0 ]
+	check "write-only spool: one file in new/" \
+	    [ "$(count "$t/wo/box/new")" = 1 ]
+else
+	echo "skip - write-only spool (needs root and setpriv)"
+fi
+
 # Without -c a missing Maildir is a temporary failure.
 deliver "$t/missing"
 check "missing maildir without -c: exit 75" [ "$rc" = 75 ]

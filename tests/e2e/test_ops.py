@@ -2,6 +2,7 @@
 and as the `metrics` listener serves it (Prometheus text format)."""
 
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -12,7 +13,8 @@ import time
 import unittest
 
 import prom
-from harness import RECORD, Smtpd, SmtpdTest, smtpd_path, wait_for
+from harness import (RECORD, Smtpd, SmtpdTest, read_pid, smtpd_path,
+                     wait_for)
 
 TOO_MANY = "421 mx.test Service not available, too many connections"
 
@@ -152,6 +154,28 @@ class TestControlPath(unittest.TestCase):
             self.assertFalse(os.path.exists(old))
             rc, out = d.status()
             self.assertEqual(rc, 0, out)
+        finally:
+            d.cleanup()
+
+    def test_pidfile_made_for_us(self):
+        # Not started as root, in a directory it may not write: the file
+        # made for it there is written in place.
+        if os.getuid() != 0 or shutil.which("setpriv") is None:
+            self.skipTest("needs root and setpriv")
+        nobody = pwd.getpwnam("nobody")
+        d = Smtpd(RECORD + "\npidfile @TMP@/run/smtpd.pid", start=False,
+                  wrapper=["setpriv", "--reuid=%d" % nobody.pw_uid,
+                           "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                           "--"])
+        try:
+            run = os.path.join(d.tmp, "run")
+            os.mkdir(run, 0o755)
+            path = os.path.join(run, "smtpd.pid")
+            open(path, "w").close()
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+            d.start()
+            self.assertTrue(wait_for(lambda: read_pid(path) == d.pid, 5),
+                            d.log())
         finally:
             d.cleanup()
 

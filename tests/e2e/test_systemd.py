@@ -212,6 +212,19 @@ class TestActivation(unittest.TestCase):
         self.assertIn("socket 127.0.0.1:%d from systemd: no \"listen on\" "
                       "line names it" % d.port2, d.log())
 
+    def test_partial_sockets_are_what_the_unit_gives(self):
+        # `localhost` with only systemd's 127.0.0.1: ::1 is not bound
+        # (it may be another's, or need a privilege the unit lacks).
+        d = self.d
+        d.write_config(RECORD + "\nlisten on localhost port @PORT@\n")
+        self.socks = [tcp_listener(socket.AF_INET, "127.0.0.1", d.port)]
+        if has_ipv6():
+            self.socks.append(tcp_listener(socket.AF_INET6, "::1", d.port))
+        self.proc = launch(d, self.socks[:1])
+        self.greet(d.port)
+        self.assertNotIn("Address already in use", d.log())
+        self.assertEqual(d.log().count("(inherited from systemd)"), 1)
+
     def refused_socket(self, kind):
         """A socket of kind bound to the listener's address, not listening:
         accept() on it would fail at once, for ever."""

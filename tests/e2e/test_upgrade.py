@@ -217,6 +217,32 @@ class UpgradeTest(unittest.TestCase):
                 os.kill(new, signal.SIGTERM)
                 wait_for(lambda: not pid_alive(new), 15)
 
+    def test_failed_upgrade_keeps_the_old_paths(self):
+        # The new master drops the UNIX listener and moves the control
+        # socket, then fails (its new port is taken): the old master
+        # serves on, at its paths, which are still there.
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        self.addCleanup(taken.close)
+        text = "".join(
+            "control %s/moved.sock\n" % self.d.tmp
+            if l.startswith("control ") else
+            "listen on 127.0.0.1 port %d\n" % taken.getsockname()[1]
+            if l.startswith("listen on /") else l
+            for l in self.d.config.splitlines(True))
+        self.d.write_config(text, raw=True)
+        self.install()
+        self.d.signal(signal.SIGUSR2)
+        self.assertTrue(self.d.wait_log(r"upgrade failed"), self.d.log())
+        self.assertIn("no longer listened on", self.d.log())
+        c = Client(path=self.d.unix_listen)
+        c.expect("220 mx.test ESMTP smtpd")
+        c.close()
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.d.control)       # the old master answers there
+        s.close()
+
     @unittest.skipUnless(socket.has_ipv6, "no IPv6")
     def test_widened_listener_binds_what_it_lacks(self):
         # 127.0.0.1 becomes localhost: the new master keeps the inherited
