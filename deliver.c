@@ -932,7 +932,7 @@ deliver_message(const struct config *c, const struct client *cl,
 	char			 agg[REPLY_MAX];
 	enum deliver_class	 worst = DC_OK;
 	size_t			 i, nruns;
-	int			 per_rcpt, rv = 0;
+	int			 per_rcpt, stop, rv = 0;
 
 	/* The file must hold every octet before anyone reads it. */
 	(void)spool_flush(sp);
@@ -947,16 +947,18 @@ deliver_message(const struct config *c, const struct client *cl,
 		if (deliver_one(c, cl, e, sp, &dj) == -1)
 			rv = -1;
 		if (cl->ci_lmtp) {
-			if (cb(arg, dj.dj_reply) == 0)
+			if ((stop = cb(arg, dj.dj_reply)) == 0)
 				continue;
 			/*
-			 * The client is gone and will send the message again
-			 * for every recipient it has no reply for: those
-			 * left are not delivered now.
+			 * The client will send the message again for every
+			 * recipient it has no reply for: those left are not
+			 * delivered now.
 			 */
-			log_info("%s lmtp: the client is gone; %zu "
-			    "recipients left undelivered", e->e_id,
-			    nruns - i - 1);
+			if (i + 1 < nruns)
+				log_info("%s lmtp: %s; %zu recipients left "
+				    "undelivered", e->e_id, stop == -1 ?
+				    "the client is gone" :
+				    "the session time is up", nruns - i - 1);
 			break;
 		} else if (agg[0] == '\0' || dj.dj_class > worst) {
 			/* RCPT order: the first reply of the worst class. */

@@ -671,7 +671,10 @@ session_reply_cb(void *arg, const char *line)
 	if (!s->s_client.ci_lmtp)
 		return 0;
 	session_flush(s);
-	return s->s_dead ? -1 : 0;
+	if (s->s_dead)
+		return -1;
+	/* The run that was going finished; no other starts (smtpd.conf.5). */
+	return session_expired(s) ? -2 : 0;
 }
 
 /*
@@ -970,8 +973,12 @@ command_over_budget(struct session *s, const char *verb)
 	if (b == NULL) {
 		if ((max = config_cmdlimit(s->s_conf, verb)) == -1)
 			return 0;
+		/*
+		 * Only unknown verbs come this far (five close a session,
+		 * but a refused client's are all answered 503): untracked.
+		 */
 		if (s->s_nbudgets == MAX_BUDGETS)
-			return 1;	/* not reached: five unknowns close */
+			return 0;
 		b = &s->s_budgets[s->s_nbudgets++];
 		strlcpy(b->b_verb, verb, sizeof(b->b_verb));
 		b->b_left = max;

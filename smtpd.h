@@ -481,7 +481,10 @@ enum placeholder {		/* %{...} of the deliver command */
 };
 int		 deliver_placeholder(const char *, size_t);
 const char	*deliver_placeholder_name(int);
-/* A reply of the delivery; -1: the client cannot get it (LMTP: stop). */
+/*
+ * A reply of the delivery; LMTP stops on -1 (the client cannot get it) or
+ * -2 (the session's time is up: no new run starts).
+ */
 typedef int	(*deliver_reply_cb)(void *, const char *);
 void		 spool_init(struct spool *, const char *);
 int		 spool_write(struct spool *, const void *, size_t);

@@ -84,7 +84,19 @@ class TestAcceptSenders(SmtpdTest):
 
 class TestClients(SmtpdTest):
     CONFIG = (RECORD + "\naccept clients 127.0.0.0/8\n"
-              "reject clients 127.0.0.2/32\n")
+              "reject clients 127.0.0.2/32\ncommand-limit * 100\n")
+
+    def test_rejected_many_verbs(self):
+        # Each of 40 verbs once: 503 each (not "sent too many times"
+        # when the per-verb budgets ran out), then QUIT is answered.
+        c = self.connect(greeting=False, source="127.0.0.2")
+        c.expect("554 5.7.1 <127.0.0.2>: Client host rejected: "
+                 "Access denied")
+        c.send(b"".join(b"X%03d\r\n" % i for i in range(40)) +
+               b"QUIT\r\n")
+        for _ in range(40):
+            c.expect("503 5.7.1 Error: access denied, send QUIT")
+        c.expect("221 Bye")
 
     def test_accepted(self):
         c = self.connect()
