@@ -448,19 +448,23 @@ policy_reply_action(const char *buf, size_t len, char *action,
 	return found ? 0 : -1;
 }
 
-/* Whether s begins with "C.N.N" where C is class: the enhanced status. */
+/*
+ * Whether s begins with "C.N.N" where C is class: the enhanced status
+ * (RFC 3463 2: subject and detail of 1 to 3 digits each).
+ */
 static size_t
 policy_enhanced(const char *s, char class)
 {
-	size_t	 n;
+	size_t	 n, d;
 
 	if (s[0] != class || s[1] != '.')
 		return 0;
 	n = 2 + strspn(s + 2, "0123456789");
 	if (n == 2 || n > 5 || s[n] != '.')
 		return 0;
-	n += 1 + strspn(s + n + 1, "0123456789");
-	if (s[n - 1] == '.' || s[n] != ' ')
+	d = strspn(s + n + 1, "0123456789");
+	n += 1 + d;
+	if (d == 0 || d > 3 || s[n] != ' ')
 		return 0;
 	return n;
 }
@@ -480,9 +484,10 @@ policy_refuse(const char *code, const char *text, const char *deftext,
 	if (*text == '\0')
 		text = deftext;
 	n = policy_enhanced(text, code[0]);
+	/* RFC 5321 textstring: printable US-ASCII and space. */
 	for (i = 0; i + 1 < sizeof(safe) && text[n + i] != '\0'; i++)
 		safe[i] = (unsigned char)text[n + i] < 0x20 ||
-		    text[n + i] == 0x7f ? ' ' : text[n + i];
+		    (unsigned char)text[n + i] >= 0x7f ? ' ' : text[n + i];
 	safe[i] = '\0';
 	snprintf(reply, len, "%s %.*s %s: %s", code, n == 0 ? 5 : (int)n,
 	    n == 0 ? (code[0] == '4' ? "4.7.1" : "5.7.1") : text, what,
@@ -683,8 +688,9 @@ policy_recv(struct policy_conn *pc, char *buf, size_t size,
 		if (util_wait(pc->pc_fd, POLLIN, deadline) == -1)
 			return -1;
 		n = read(pc->pc_fd, buf + len, size - len);
+		/* Closed when idle (reopened), or in the middle of a reply. */
 		if (n == 0)
-			errno = ECONNRESET;
+			errno = len == 0 ? ECONNRESET : EPROTO;
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
@@ -721,7 +727,12 @@ policy_exchange(struct policy_conn *pc, const struct config *c,
 		if (n == -1) {
 			close(pc->pc_fd);
 			pc->pc_fd = -1;
-			if (!reused || errno == ETIMEDOUT)
+			/*
+			 * Asked again only when a kept connection turns out
+			 * closed: any other failure may come after the server
+			 * has counted the request.
+			 */
+			if (!reused || (errno != ECONNRESET && errno != EPIPE))
 				break;
 		}
 	}
@@ -732,6 +743,9 @@ policy_exchange(struct policy_conn *pc, const struct config *c,
 	pc->pc_requests++;
 	if (policy_reply_action(buf, n, action, size) == -1) {
 		log_warnx("policy %s: malformed reply", c->c_pol.po_server);
+		/* What else it sends would be taken for the next answer. */
+		close(pc->pc_fd);
+		pc->pc_fd = -1;
 		return -1;
 	}
 	return 0;

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 ACTIONS = {
     "ok": "OK",
@@ -27,6 +28,15 @@ ACTIONS = {
     "c554": "554 5.7.9 Policy says no",
     "prepend": "PREPEND X-Policy-Test: yes",
     "bad": "HOLD",
+    "enh": "REJECT 5.1.1234 Four digits",
+    "hi8": "REJECT caf\u00e9 ok",
+}
+
+# Replies that are no single well-formed block: a block without an action
+# and, a moment later, the action; an answer past smtpd's reply limit.
+RAW = {
+    "twoblk": [b"foo=bar\n\n", b"action=REJECT stale\n\n"],
+    "big": [b"x=" + b"A" * 5000 + b"\naction=REJECT big\n\n"],
 }
 
 
@@ -52,7 +62,14 @@ def serve(conn, mode, logfile):
                     return
                 if mode == "hang":
                     continue
-                conn.sendall(("action=%s\n\n" % action_for(req)).encode())
+                raw = RAW.get(req.get("recipient", "").split("@")[0])
+                for i, part in enumerate(raw or []):
+                    if i > 0:
+                        time.sleep(0.3)
+                    conn.sendall(part)
+                if raw is None:
+                    conn.sendall(("action=%s\n\n"
+                                  % action_for(req)).encode())
 
 
 def main():

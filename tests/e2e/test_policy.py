@@ -197,6 +197,41 @@ class TestPolicyActions(PolicyTest):
         self.assertEqual(len({r["instance"] for r in reqs}), 1)
 
 
+class TestPolicyBadReplies(PolicyTest):
+    W = "Recipient address rejected"
+
+    def test_no_action_then_late_action(self):
+        # The connection of a malformed reply is closed: its late action
+        # is never taken for the next recipient's answer.
+        c = self.d.session()
+        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c.check("RCPT TO:<ok@x>", "250 OK")
+        c.check("RCPT TO:<twoblk@x>", "451 4.3.5 Server configuration "
+                "problem")
+        time.sleep(0.5)                 # the late action has come
+        c.check("RCPT TO:<reject@x>", "550 5.7.1 <reject@x>: %s: Access "
+                "denied" % self.W)
+        c.check("RCPT TO:<ok@x>", "250 OK")
+
+    def test_oversized_reply_asked_once(self):
+        c = self.d.session()
+        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c.check("RCPT TO:<ok@x>", "250 OK")
+        before = len(self.server.requests())
+        c.check("RCPT TO:<big@x>", "451 4.3.5 Server configuration problem")
+        self.assertEqual([r["recipient"] for r in
+                          self.server.requests()[before:]], ["big@x"])
+
+    def test_reply_text(self):
+        # RFC 3463: a detail of 1 to 3 digits; RFC 5321: US-ASCII text.
+        c = self.d.session()
+        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c.check("RCPT TO:<enh@x>", "550 5.7.1 <enh@x>: %s: 5.1.1234 Four "
+                "digits" % self.W)
+        c.check("RCPT TO:<hi8@x>", "550 5.7.1 <hi8@x>: %s: caf   ok"
+                % self.W)
+
+
 class TestPolicyHang(PolicyTest):
     MODE = "hang"
     POLICY = "policy-timeout 1\n"
