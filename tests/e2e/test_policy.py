@@ -154,13 +154,18 @@ class PolicyTest(SmtpdTest):
         super().tearDownClass()
         cls.server.stop()
 
+    def mail(self):
+        """A session with its MAIL accepted, ready for RCPTs."""
+        c = self.d.session()
+        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        return c
+
 
 class TestPolicyActions(PolicyTest):
     POLICY = "policy-stages rcpt data\n"
 
     def test_actions(self):
-        c = self.d.session()
-        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c = self.mail()
         w = "Recipient address rejected"
         for rcpt, reply in (
                 ("ok", "250 OK"), ("dunno", "250 OK"),
@@ -203,8 +208,7 @@ class TestPolicyBadReplies(PolicyTest):
     def test_no_action_then_late_action(self):
         # The connection of a malformed reply is closed: its late action
         # is never taken for the next recipient's answer.
-        c = self.d.session()
-        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c = self.mail()
         c.check("RCPT TO:<ok@x>", "250 OK")
         c.check("RCPT TO:<twoblk@x>", "451 4.3.5 Server configuration "
                 "problem")
@@ -214,8 +218,7 @@ class TestPolicyBadReplies(PolicyTest):
         c.check("RCPT TO:<ok@x>", "250 OK")
 
     def test_oversized_reply_asked_once(self):
-        c = self.d.session()
-        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c = self.mail()
         c.check("RCPT TO:<ok@x>", "250 OK")
         before = len(self.server.requests())
         c.check("RCPT TO:<big@x>", "451 4.3.5 Server configuration problem")
@@ -224,8 +227,7 @@ class TestPolicyBadReplies(PolicyTest):
 
     def test_reply_text(self):
         # RFC 3463: a detail of 1 to 3 digits; RFC 5321: US-ASCII text.
-        c = self.d.session()
-        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c = self.mail()
         c.check("RCPT TO:<enh@x>", "550 5.7.1 <enh@x>: %s: 5.1.1234 Four "
                 "digits" % self.W)
         c.check("RCPT TO:<hi8@x>", "550 5.7.1 <hi8@x>: %s: caf   ok"
@@ -237,8 +239,7 @@ class TestPolicyHang(PolicyTest):
     POLICY = "policy-timeout 1\n"
 
     def test_timeout(self):
-        c = self.d.session()
-        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c = self.mail()
         t0 = time.monotonic()
         c.check("RCPT TO:<a@x>", "451 4.3.5 Server configuration problem")
         self.assertLess(time.monotonic() - t0, 4)
@@ -249,8 +250,7 @@ class TestPolicyHangDunno(PolicyTest):
     POLICY = "policy-timeout 1\npolicy-default dunno\n"
 
     def test_timeout_dunno(self):
-        c = self.d.session()
-        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c = self.mail()
         c.check("RCPT TO:<a@x>", "250 OK")
 
 
@@ -258,8 +258,7 @@ class TestPolicyClose(PolicyTest):
     MODE = "close"
 
     def test_closed(self):
-        c = self.d.session()
-        c.check("MAIL FROM:<s@example.org>", "250 OK")
+        c = self.mail()
         c.check("RCPT TO:<a@x>", "451 4.3.5 Server configuration problem")
         c.check("RCPT TO:<b@x>", "451 4.3.5 Server configuration problem")
         self.assertEqual(len(self.server.requests()), 2)
