@@ -1710,15 +1710,10 @@ struct laddr {
 static int
 config_listen_addrs(const char *name, struct laddr *la)
 {
-	static const char *const any[] = { "0.0.0.0", "::" };
-	static const char *const lo[] = { "127.0.0.1", "::1" };
-	const char *const	*v = &name;
-	int			 i, n = 1;
+	const char	*v[2];
+	int		 i, n;
 
-	if (strcmp(name, "*") == 0)
-		v = any, n = 2;
-	else if (strcmp(name, "localhost") == 0)
-		v = lo, n = 2;
+	n = net_listen_hosts(name, v);
 	for (i = 0; i < n; i++) {
 		memset(&la[i], 0, sizeof(la[i]));
 		la[i].la_af = strchr(v[i], ':') != NULL ? AF_INET6 : AF_INET;

@@ -126,3 +126,25 @@ net_sockaddr(const char *addr, struct sockaddr_storage *ss)
 		ss->ss_family = AF_INET6;
 	return (ss->ss_family == AF_UNSPEC ? -1 : 0);
 }
+
+/*
+ * The numeric addresses a `listen on` ADDRESS stands for: `*` and
+ * `localhost` one of each family, an IP literal itself.  Returns how
+ * many are in hosts[0..1].
+ */
+int
+net_listen_hosts(const char *addr, const char *hosts[2])
+{
+	if (strcmp(addr, "*") == 0) {
+		hosts[0] = "0.0.0.0";
+		hosts[1] = "::";
+		return 2;
+	}
+	if (strcmp(addr, "localhost") == 0) {
+		hosts[0] = "127.0.0.1";
+		hosts[1] = "::1";
+		return 2;
+	}
+	hosts[0] = addr;
+	return 1;
+}

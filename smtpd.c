@@ -528,13 +528,14 @@ listener_has_family(const struct listener *l, int af)
 static int
 listener_bind_both(struct listener *l, char *why, size_t whylen)
 {
-	int	 any = strcmp(l->l_addr, "*") == 0;
+	const char	*hosts[2];
 
+	(void)net_listen_hosts(l->l_addr, hosts);
 	if (!listener_has_family(l, AF_INET) && listener_bind_inet(l,
-	    AF_INET, any ? NULL : "127.0.0.1", 0, why, whylen) == -1)
+	    AF_INET, hosts[0], 0, why, whylen) == -1)
 		return -1;
 	if (!listener_has_family(l, AF_INET6) && listener_bind_inet(l,
-	    AF_INET6, any ? NULL : "::1", 1, why, whylen) == -1)
+	    AF_INET6, hosts[1], 1, why, whylen) == -1)
 		return -1;
 	return 0;
 }
@@ -547,14 +548,14 @@ static int
 listener_bind(const struct config *c, struct listener *l, char *err,
     size_t errlen)
 {
-	char	 why[256];
-	int	 r = 0, had = l->l_nfds;
+	const char	*hosts[2];
+	char		 why[256];
+	int		 r = 0, had = l->l_nfds;
 
 	/* A line with systemd's sockets has what the unit gives it. */
 	if (had > 0 && l->l_activated)
 		return 0;
-	if (!l->l_unix && (strcmp(l->l_addr, "*") == 0 ||
-	    strcmp(l->l_addr, "localhost") == 0))
+	if (!l->l_unix && net_listen_hosts(l->l_addr, hosts) == 2)
 		r = listener_bind_both(l, why, sizeof(why));
 	else if (had > 0)
 		return 0;
@@ -584,18 +585,21 @@ listener_addr_is(const struct listener *l, const char *host)
 {
 	unsigned char	 a[sizeof(struct in6_addr)];
 	unsigned char	 b[sizeof(struct in6_addr)];
-	int		 af;
+	const char	*hosts[2];
+	int		 af, i, n;
 
-	if (strcmp(l->l_addr, "*") == 0)
-		return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
-	if (strcmp(l->l_addr, "localhost") == 0)
-		return strcmp(host, "127.0.0.1") == 0 ||
-		    strcmp(host, "::1") == 0;
 	af = strchr(host, ':') != NULL ? AF_INET6 : AF_INET;
-	memset(a, 0, sizeof(a));
 	memset(b, 0, sizeof(b));
-	return inet_pton(af, l->l_addr, a) == 1 &&
-	    inet_pton(af, host, b) == 1 && memcmp(a, b, sizeof(a)) == 0;
+	if (inet_pton(af, host, b) != 1)
+		return 0;
+	n = net_listen_hosts(l->l_addr, hosts);
+	for (i = 0; i < n; i++) {
+		memset(a, 0, sizeof(a));
+		if (inet_pton(af, hosts[i], a) == 1 &&
+		    memcmp(a, b, sizeof(a)) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 /*
