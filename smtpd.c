@@ -47,7 +47,8 @@
 #define REFUSE_TEXT		"Service not available, too many connections"
 #define CHILD_MMAP_MIN		(64 * 1024)	/* M_MMAP_THRESHOLD */
 #define MASTER_EVENTS		256	/* epoll events read at once */
-#define CHILD_TRIM_MIN		(128 * 1024)	/* M_TRIM_THRESHOLD */
+#define CHILD_TRIM_MIN		(64 * 1024)	/* M_TRIM_THRESHOLD */
+#define CHILD_TOP_PAD		(16 * 1024)	/* M_TOP_PAD */
 #define CHILD_NOBROKER		3	/* a child's exit status: broker gone */
 
 /*
@@ -1305,8 +1306,11 @@ child_auth_ended(const char *addr, int failed)
  * The heap of a child that runs one session after another: a session
  * reuses what the last one freed (no trimming after each), buffers as
  * large as CHILD_MMAP_MIN are mappings of their own that free() unmaps,
- * and the heap is trimmed only when CHILD_TRIM_MIN is free at its top.
- * The fixed values also stop glibc from raising them as it goes.
+ * and the heap is trimmed only when CHILD_TRIM_MIN is free at its top,
+ * down to CHILD_TOP_PAD.  glibc's default pad (128 KiB) kept that much
+ * of what a large session had written, in every child that had served
+ * one; an ordinary session does not move the top at all.  The fixed
+ * values also stop glibc from raising them as it goes.
  */
 static void
 child_malloc(void)
@@ -1314,6 +1318,7 @@ child_malloc(void)
 #ifdef __GLIBC__
 	(void)mallopt(M_MMAP_THRESHOLD, CHILD_MMAP_MIN);
 	(void)mallopt(M_TRIM_THRESHOLD, CHILD_TRIM_MIN);
+	(void)mallopt(M_TOP_PAD, CHILD_TOP_PAD);
 #endif
 }
 
