@@ -748,6 +748,7 @@ broker_worker_main(int fd)
 	ssize_t			 n;
 
 	log_procinit("auth");
+	exec_priority_drop();
 	broker_worker_closefds(fd);
 	if (bsessions != NULL && exec_setuser(bsessions) == -1)
 		fatal("AUTH worker: cannot drop privileges");
@@ -1053,6 +1054,7 @@ broker_main(struct config *c, int ctl, int client,
 	bfdmax = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 	    rl.rlim_cur != RLIM_INFINITY ? (long long)rl.rlim_cur : INT_MAX;
 	broker_signals();
+	exec_priority_raise();
 	broker_idents();
 	broker_workers(c);
 	if (client != -1) {

@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -25,6 +26,10 @@
 #define EXEC_DRAIN	16	/* reads of output left at exit */
 #define EXEC_POLL_MS	50	/* waitpid() period without a pidfd */
 #define EXEC_FD_FIRST	4	/* above every descriptor a program gets */
+#define EXEC_NICE_BOOST	10	/* the broker's, below the nice value it had */
+
+static int	 exec_nice_base;	/* the nice value a program gets */
+static int	 exec_nice_raised;	/* this process runs below it */
 
 static void
 exec_close_fd(int *fd)
@@ -158,6 +163,10 @@ exec_child(const struct exec_spec *es, const int out[2], int errfd,
 		(void)close_range((unsigned int)top,
 		    (unsigned int)errfd - 1, 0);
 	(void)close_range((unsigned int)errfd + 1, ~0U, 0);
+	/* Last: up to here it holds the broker (vfork). */
+	if (exec_nice_raised &&
+	    setpriority(PRIO_PROCESS, 0, exec_nice_base) == -1)
+		goto fail;
 	execve(es->es_argv[0], es->es_argv, es->es_envp);
  fail:
 	e = errno;
@@ -202,6 +211,41 @@ exec_parent(struct exec_job *ej, int out, int err)
 	ej->ej_err.eo_fd = err;
 	/* Not reaped yet, so the pid cannot have been reused. */
 	ej->ej_pidfd = os_pidfd_open(ej->ej_pid);
+}
+
+/*
+ * The broker's priority (smtpd.8, Process model): EXEC_NICE_BOOST below
+ * the nice value it was started with, which every program it starts and
+ * every AUTH worker gets back.  Each delivery waits for the broker to
+ * start its program and to reap it, and vfork() holds the broker until
+ * the new process has called execve(): at the programs' own priority, on
+ * a machine busy running them, that wait was most of the broker's time.
+ * Without the privilege (not started as root) it stays where it is.
+ */
+void
+exec_priority_raise(void)
+{
+	int	 nice;
+
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, 0);
+	if (errno != 0 || setpriority(PRIO_PROCESS, 0,
+	    nice - EXEC_NICE_BOOST) == -1) {
+		log_debug("broker priority: %s", strerror(errno));
+		return;
+	}
+	exec_nice_base = nice;
+	exec_nice_raised = 1;
+}
+
+/* Back to the nice value of the broker's start, in a process it forked. */
+void
+exec_priority_drop(void)
+{
+	if (exec_nice_raised &&
+	    setpriority(PRIO_PROCESS, 0, exec_nice_base) == -1)
+		fatal("setpriority");
+	exec_nice_raised = 0;
 }
 
 void

@@ -548,6 +548,8 @@ struct exec_job {
 };
 struct pollfd;
 int		 exec_setuser(const struct exec_ident *);
+void		 exec_priority_raise(void);
+void		 exec_priority_drop(void);
 void		 exec_init(struct exec_job *);
 int		 exec_start(struct exec_job *, const struct exec_spec *);
 void		 exec_pollfds(const struct exec_job *, struct pollfd *);

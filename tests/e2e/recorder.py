@@ -5,7 +5,7 @@
 
 Writes OUTDIR/N.data (standard input, bytes) and OUTDIR/N.json
 ({"argv": ARGS, "env": {...}, "uid": ..., "gid": ..., "groups": [...],
-"cwd": ..., "n": N}) for a new number N.
+"cwd": ..., "nice": ..., "n": N}) for a new number N.
 The environment is read from /proc/self/environ: exactly what smtpd passed
 (Python itself may add LC_CTYPE to os.environ).
 
@@ -66,7 +66,8 @@ def main():
     with open(os.path.join(outdir, "%d.data" % n), "wb") as f:
         f.write(data)
     rec = {"argv": args, "env": env, "uid": os.getuid(), "gid": os.getgid(),
-           "groups": sorted(os.getgroups()), "cwd": os.getcwd(), "n": n}
+           "groups": sorted(os.getgroups()), "cwd": os.getcwd(),
+           "nice": os.getpriority(os.PRIO_PROCESS, 0), "n": n}
     tmp = os.path.join(outdir, "%d.json.tmp" % n)
     with open(tmp, "w") as f:
         json.dump(rec, f)

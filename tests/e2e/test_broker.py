@@ -49,6 +49,17 @@ class TestDeliverUser(SmtpdTest):
         self.assertEqual(os.path.realpath(run["cwd"]),
                          os.path.realpath(want))
 
+    def test_priorities(self):
+        # The broker runs 10 below the nice value the daemon was started
+        # with; the program it starts has that value back (smtpd.8).
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
+        run = self.message(self.session())
+        self.assertEqual(run["nice"], nice)
+        self.assertEqual(os.getpriority(os.PRIO_PROCESS, self.d.broker()),
+                         max(nice - 10, -20))
+        for pid in dropped_children(self.d):
+            self.assertEqual(os.getpriority(os.PRIO_PROCESS, pid), nice)
+
     def test_children_are_not_deliver_user(self):
         # What only deliver-user may read, no session child can open.
         daemon = pwd.getpwnam("daemon")
@@ -550,6 +561,17 @@ class TestAuthHelper(AuthTest):
     def workers(self):
         return [k for k in pid_children(self.d.broker())
                 if "auth" in pid_title(k)]
+
+    def test_workers_at_the_daemons_priority(self):
+        # Started by the broker, they do not share its priority: a flood
+        # of password checks runs as any session does.
+        nice = os.getpriority(os.PRIO_PROCESS, self.d.pid)
+        workers = self.workers()
+        self.assertTrue(workers)
+        for pid in workers:
+            self.assertEqual(os.getpriority(os.PRIO_PROCESS, pid), nice)
+        self.assertLess(os.getpriority(os.PRIO_PROCESS, self.d.broker()),
+                        nice)
 
     def test_no_hash_in_children(self):
         c = self.session()
