@@ -7,8 +7,9 @@
  * failure until it ends (anvil_begin, anvil_end), so that parallel
  * sessions cannot try more passwords than one.  An IPv6 client counts
  * as its /64, which one host usually has whole; an IPv4-mapped one
- * (::ffff:a.b.c.d) as its IPv4 address.  The table has a fixed size:
- * when it is full, an entry goes (anvil_before says which).
+ * (::ffff:a.b.c.d) as its IPv4 address, a link-local one without its
+ * zone.  The table has a fixed size: when it is full, an entry goes
+ * (anvil_before says which).
  */
 
 #include <sys/types.h>
@@ -38,8 +39,17 @@ anvil_key(const char *addr, char *key, size_t len)
 {
 	struct in6_addr	 a6;
 	struct in_addr	 a4;
-	char		 buf[INET6_ADDRSTRLEN];
+	char		 buf[INET6_ADDRSTRLEN], host[INET6_ADDRSTRLEN];
+	const char	*zone;
 
+	/* A link-local client's zone (fe80::1%eth0) is not its address. */
+	if ((zone = strchr(addr, '%')) != NULL) {
+		if ((size_t)(zone - addr) >= sizeof(host))
+			return -1;
+		memcpy(host, addr, (size_t)(zone - addr));
+		host[zone - addr] = '\0';
+		addr = host;
+	}
 	if (inet_pton(AF_INET, addr, &a4) == 1)
 		return snprintf(key, len, "%s", addr) < (int)len ? 0 : -1;
 	if (inet_pton(AF_INET6, addr, &a6) != 1)
@@ -57,22 +67,38 @@ anvil_key(const char *addr, char *key, size_t len)
 	return snprintf(key, len, "%s/64", buf) < (int)len ? 0 : -1;
 }
 
+/* Whether s throttles its address at max failures. */
+static int
+anvil_full(const struct anvil_slot *s, int max, long long now)
+{
+	return s->as_key[0] != '\0' && s->as_fails >= max &&
+	    now - s->as_first < ANVIL_WINDOW_MS;
+}
+
 /*
  * Which of two slots goes first when the table is full: one without a
  * check in progress (forgetting that would let more checks through),
+ * then one that does not throttle its address (else the failures of
+ * 1024 other addresses, or the logins of new ones, would set it free),
  * then the least recently used.
  */
 static int
-anvil_before(const struct anvil_slot *a, const struct anvil_slot *b)
+anvil_before(const struct anvil_slot *a, const struct anvil_slot *b,
+    int max, long long now)
 {
 	if ((a->as_pending == 0) != (b->as_pending == 0))
 		return a->as_pending == 0;
+	if (anvil_full(a, max, now) != anvil_full(b, max, now))
+		return !anvil_full(a, max, now);
 	return a->as_used < b->as_used;
 }
 
-/* The slot of key, a new one (anvil_before's first) when create. */
+/*
+ * The slot of key; when create, a new one (anvil_before's first) if it
+ * has none.  max is what throttles, for the choice.
+ */
 static struct anvil_slot *
-anvil_slot(const char *key, int create, long long now)
+anvil_slot(const char *key, int create, int max, long long now)
 {
 	struct anvil_slot	*s, *old = &anvil[0];
 
@@ -83,7 +109,7 @@ anvil_slot(const char *key, int create, long long now)
 			s->as_used = now;
 			return s;
 		}
-		if (anvil_before(s, old))
+		if (anvil_before(s, old, max, now))
 			old = s;
 	}
 	if (!create)
@@ -105,7 +131,7 @@ anvil_throttled(const char *addr, int max, long long now)
 	char			 key[ANVIL_KEY_LEN];
 
 	if (max <= 0 || anvil_key(addr, key, sizeof(key)) == -1 ||
-	    (s = anvil_slot(key, 0, now)) == NULL)
+	    (s = anvil_slot(key, 0, max, now)) == NULL)
 		return 0;
 	return s->as_fails + s->as_pending >= max;
 }
@@ -119,7 +145,7 @@ anvil_begin(const char *addr, int max, long long now)
 	if (anvil_throttled(addr, max, now))
 		return 0;
 	if (max > 0 && anvil_key(addr, key, sizeof(key)) == 0)
-		anvil_slot(key, 1, now)->as_pending++;
+		anvil_slot(key, 1, max, now)->as_pending++;
 	return 1;
 }
 
@@ -135,7 +161,7 @@ anvil_end(const char *addr, long long now)
 	char			 key[ANVIL_KEY_LEN];
 
 	if (anvil_key(addr, key, sizeof(key)) == -1 ||
-	    (s = anvil_slot(key, 0, now)) == NULL || s->as_pending == 0)
+	    (s = anvil_slot(key, 0, 0, now)) == NULL || s->as_pending == 0)
 		return;
 	if (--s->as_pending == 0 && s->as_fails == 0)
 		memset(s, 0, sizeof(*s));
@@ -150,7 +176,7 @@ anvil_failed(const char *addr, int max, long long now)
 
 	if (max <= 0 || anvil_key(addr, key, sizeof(key)) == -1)
 		return;
-	s = anvil_slot(key, 1, now);
+	s = anvil_slot(key, 1, max, now);
 	if (s->as_fails == 0)
 		s->as_first = now;
 	if (++s->as_fails == max)

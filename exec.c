@@ -163,7 +163,7 @@ exec_child(const struct exec_spec *es, const int out[2], int errfd,
 		(void)close_range((unsigned int)top,
 		    (unsigned int)errfd - 1, 0);
 	(void)close_range((unsigned int)errfd + 1, ~0U, 0);
-	/* Last: up to here it holds the broker (vfork). */
+	/* Last before execve(), which frees the broker (vfork) midway. */
 	if (exec_nice_raised &&
 	    setpriority(PRIO_PROCESS, 0, exec_nice_base) == -1)
 		goto fail;
@@ -220,7 +220,7 @@ exec_parent(struct exec_job *ej, int out, int err)
  * start its program and to reap it, and vfork() holds the broker until
  * the new process has called execve(): at the programs' own priority, on
  * a machine busy running them, that wait was most of the broker's time.
- * Without the privilege (not started as root) it stays where it is.
+ * Without the privilege (CAP_SYS_NICE) it stays where it is.
  */
 void
 exec_priority_raise(void)

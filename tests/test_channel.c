@@ -144,6 +144,15 @@ test_anvil(void **state)
 	    0);
 	assert_string_equal(key, "198.51.100.7");
 	assert_int_equal(anvil_key("", key, sizeof(key)), -1);
+	/* a link-local client: its zone is no part of the key */
+	assert_int_equal(anvil_key("fe80::2%eth0", key, sizeof(key)), 0);
+	assert_string_equal(key, "fe80::/64");
+	for (i = 0; i < 3; i++)
+		anvil_failed("fe80::2%d0", 3, 1000);
+	assert_true(anvil_throttled("fe80::2%d0", 3, 1000));
+	assert_true(anvil_throttled("fe80::2", 3, 1000));
+	assert_false(anvil_begin("fe80::2%d0", 3, 1000));
+	anvil_clear();
 	for (i = 0; i < 3; i++) {
 		assert_false(anvil_throttled("192.0.2.9", 3, 1000));
 		anvil_failed("192.0.2.9", 3, 1000 + i);
@@ -169,6 +178,28 @@ test_anvil(void **state)
 	}
 	assert_false(anvil_throttled("198.51.100.1", 1, 7000 + i));
 	assert_true(anvil_throttled("10.0.3.255", 1, 7000 + i));
+	/*
+	 * A throttled address is not forgotten for failures of 1024 others
+	 * that are not, nor for the logins of new ones.
+	 */
+	anvil_clear();
+	for (i = 0; i < 3; i++)
+		anvil_failed("192.0.2.9", 3, 1000);
+	for (i = 0; i < 2 * ANVIL_SLOTS; i++) {
+		(void)snprintf(key, sizeof(key), "10.3.%d.%d", i / 256,
+		    i % 256);
+		anvil_failed(key, 3, 2000 + i);
+		assert_true(anvil_begin(key, 3, 2000 + i));
+		anvil_end(key, 2000 + i);
+	}
+	assert_true(anvil_throttled("192.0.2.9", 3, 2000 + i));
+	/* when every entry throttles, the least recently used goes */
+	for (i = 0; i < ANVIL_SLOTS; i++) {
+		(void)snprintf(key, sizeof(key), "10.4.%d.%d", i / 256,
+		    i % 256);
+		anvil_failed(key, 1, 9000 + i);
+	}
+	assert_false(anvil_throttled("192.0.2.9", 3, 9000 + i));
 }
 
 /* Checks in progress count: parallel sessions try no more than one. */

@@ -179,7 +179,9 @@ server_pid() {	# server_pid TARGET: the PID at the top of its tree
 # children that each ran a few milliseconds in a run came to almost
 # nothing (smtpd's CPU per message in scenario d read 9 us).
 SCHEDSTAT=""
-[ -r /proc/self/schedstat ] && SCHEDSTAT=1
+# A kernel without schedstats may show the file with zeros in it.
+[ -r /proc/self/schedstat ] && read -r SCHEDSTAT _ </proc/self/schedstat
+[ "${SCHEDSTAT:-0}" = 0 ] && SCHEDSTAT=""
 tree_cpu() {
 	[ -n "$1" ] || { echo 0; return; }
 	files=""
