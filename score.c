@@ -274,6 +274,8 @@ score_claim(void)
 		atomic_store(&board->sb_slots[i].ss_pid, 0);
 		atomic_store(&board->sb_slots[i].ss_done, 0);
 		atomic_store(&board->sb_slots[i].ss_notify, 0);
+		/* Odd if the last child died writing its address. */
+		atomic_store(&board->sb_slots[i].ss_seq, 0);
 		used = atomic_load(&board->sb_used);
 		while (used < i + 1 && !atomic_compare_exchange_weak(
 		    &board->sb_used, &used, i + 1))

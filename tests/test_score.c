@@ -78,12 +78,34 @@ test_used_bounded(void **state)
 	munmap(b, sizeof(*b));
 }
 
+/*
+ * A child killed while writing its address leaves the slot's sequence
+ * odd: the next child of the slot starts even, or every reader would
+ * take its address for one being written, for good.
+ */
+static void
+test_seq_reset(void **state)
+{
+	struct score_board	*b = map_board();
+	int			 i;
+
+	(void)state;
+	assert_int_not_equal(i = score_claim(), -1);
+	atomic_store(&b->sb_slots[i].ss_seq, 7);
+	score_release(i);
+	assert_int_equal(score_claim(), i);
+	assert_int_equal(atomic_load(&b->sb_slots[i].ss_seq), 0);
+	score_release(i);
+	munmap(b, sizeof(*b));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sealed),
 		cmocka_unit_test(test_used_bounded),
+		cmocka_unit_test(test_seq_reset),
 	};
 
 	score_init(-1);
