@@ -218,9 +218,11 @@ exec_parent(struct exec_job *ej, int out, int err)
  * the nice value it was started with, which every program it starts and
  * every AUTH worker gets back.  Each delivery waits for the broker to
  * start its program and to reap it, and vfork() holds the broker until
- * the new process has called execve(): at the programs' own priority, on
- * a machine busy running them, that wait was most of the broker's time.
- * Without the privilege (CAP_SYS_NICE) it stays where it is.
+ * the new process is well into execve(): at the priority of the session
+ * children (and of the programs, unless the kernel's autogroup puts each
+ * session of its own in a group of its own), it waited behind them on a
+ * busy machine.  Without the privilege (CAP_SYS_NICE) it stays where it
+ * is.
  */
 void
 exec_priority_raise(void)
