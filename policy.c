@@ -193,7 +193,12 @@ policy_table_read(struct policy_table *t, const char *path, FILE *fp)
 		if (memchr(line, '\0', n) != NULL)
 			why = "NUL character";
 		else {
-			line[strcspn(line, "\r\n")] = '\0';
+			/* CR LF ends a line; a CR elsewhere is an error. */
+			if (n > 0 && line[n - 1] == '\n') {
+				line[--n] = '\0';
+				if (n > 0 && line[n - 1] == '\r')
+					line[--n] = '\0';
+			}
 			why = policy_table_word(line, &w);
 		}
 		if (why == NULL && w == NULL)

@@ -111,7 +111,9 @@ test_table_bad(void **state)
 {
 	static const char *const bad[] = {
 		"a@b c@d\n", "ok@x\nuser@\n", "a\001b@c\n",
-		"ok@x\n@\n", NULL
+		"ok@x\n@\n",
+		/* a CR but before the LF that ends the line */
+		"a@b\rc@d\n", "a@b\r", "a@b\r\r\n", NULL
 	};
 	char	 longline[1024];
 	size_t	 i;
