@@ -13,6 +13,7 @@ import shutil
 import unittest
 
 from harness import REPO, RECORD, Smtpd, ehlo_lines
+from test_broker import may_renice
 
 UNIT = os.path.join(REPO, "contrib", "systemd", "smtpd.service")
 
@@ -41,6 +42,16 @@ class TestUnitCapabilities(unittest.TestCase):
             # the children still drop to the session user
             d.session()
             c.check("QUIT", "221 Bye")
+
+    @unittest.skipUnless(may_renice(), "no CAP_SYS_NICE to hand on")
+    def test_broker_priority(self):
+        # The broker's nice value (smtpd.8, Process model) needs
+        # CAP_SYS_NICE: without it in the set, it stays at the master's.
+        wrapper = ["setpriv", "--bounding-set", unit_capabilities(), "--"]
+        with Smtpd(RECORD, wrapper=wrapper) as d:
+            nice = os.getpriority(os.PRIO_PROCESS, d.pid)
+            self.assertEqual(os.getpriority(os.PRIO_PROCESS, d.broker()),
+                             max(nice - 10, -20))
 
 
 if __name__ == "__main__":
