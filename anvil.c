@@ -37,34 +37,30 @@ static struct anvil_slot	 anvil[ANVIL_SLOTS];
 int
 anvil_key(const char *addr, char *key, size_t len)
 {
-	struct in6_addr	 a6;
-	struct in_addr	 a4;
-	char		 buf[INET6_ADDRSTRLEN], host[INET6_ADDRSTRLEN];
-	const char	*zone;
+	struct sockaddr_storage	 ss;
+	struct in6_addr		 a6;
+	struct in_addr		 a4;
+	char			 buf[INET6_ADDRSTRLEN];
 
-	/* A link-local client's zone (fe80::1%eth0) is not its address. */
-	if ((zone = strchr(addr, '%')) != NULL) {
-		if ((size_t)(zone - addr) >= sizeof(host))
-			return -1;
-		memcpy(host, addr, (size_t)(zone - addr));
-		host[zone - addr] = '\0';
-		addr = host;
-	}
-	if (inet_pton(AF_INET, addr, &a4) == 1)
-		return snprintf(key, len, "%s", addr) < (int)len ? 0 : -1;
-	if (inet_pton(AF_INET6, addr, &a6) != 1)
+	/* Parsed as net_match() takes it: without a link-local zone. */
+	if (net_sockaddr(addr, &ss) == -1)
 		return -1;
-	/* ::ffff:a.b.c.d is an IPv4 client (a dual-stack socket or proxy). */
-	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+	if (ss.ss_family == AF_INET6) {
+		a6 = ((struct sockaddr_in6 *)&ss)->sin6_addr;
+		/* ::ffff:a.b.c.d is an IPv4 client (a dual-stack socket). */
+		if (!IN6_IS_ADDR_V4MAPPED(&a6)) {
+			memset(a6.s6_addr + 8, 0, 8);
+			if (inet_ntop(AF_INET6, &a6, buf, sizeof(buf)) == NULL)
+				return -1;
+			return snprintf(key, len, "%s/64", buf) < (int)len ?
+			    0 : -1;
+		}
 		memcpy(&a4, a6.s6_addr + 12, sizeof(a4));
-		if (inet_ntop(AF_INET, &a4, buf, sizeof(buf)) == NULL)
-			return -1;
-		return snprintf(key, len, "%s", buf) < (int)len ? 0 : -1;
-	}
-	memset(a6.s6_addr + 8, 0, 8);
-	if (inet_ntop(AF_INET6, &a6, buf, sizeof(buf)) == NULL)
+	} else
+		a4 = ((struct sockaddr_in *)&ss)->sin_addr;
+	if (inet_ntop(AF_INET, &a4, buf, sizeof(buf)) == NULL)
 		return -1;
-	return snprintf(key, len, "%s/64", buf) < (int)len ? 0 : -1;
+	return snprintf(key, len, "%s", buf) < (int)len ? 0 : -1;
 }
 
 /* Whether s throttles its address at max failures. */

@@ -147,6 +147,9 @@ test_anvil(void **state)
 	/* a link-local client: its zone is no part of the key */
 	assert_int_equal(anvil_key("fe80::2%eth0", key, sizeof(key)), 0);
 	assert_string_equal(key, "fe80::/64");
+	/* a zone longer than any interface name: no address */
+	assert_int_equal(anvil_key("fe80::2%0123456789012345678901234567890"
+	    "1234567890123456789012345678901234567890", key, sizeof(key)), -1);
 	for (i = 0; i < 3; i++)
 		anvil_failed("fe80::2%d0", 3, 1000);
 	assert_true(anvil_throttled("fe80::2%d0", 3, 1000));
