@@ -3,11 +3,12 @@
  * reading no network input.  Each session child has a SOCK_SEQPACKET
  * socket to it (the master makes the pair and passes the broker's end);
  * the child sends one request at a time, the message as a descriptor and
- * the envelope in an anonymous file, and the broker runs the delivery
- * program as deliver-user (exec.c) and answers with how it ended.  It
- * also checks AUTH credentials on a few worker processes of its own, the
- * only processes that hold the passwd file, and remembers which child
- * authenticated as whom: that name, not the child's word, is %{user}.
+ * the envelope in the datagram (or, when large, in an anonymous file),
+ * and the broker runs the delivery program as deliver-user (exec.c) and
+ * answers with how it ended.  It also checks AUTH credentials on a few
+ * worker processes of its own, the only processes that hold the passwd
+ * file, and remembers which child authenticated as whom: that name, not
+ * the child's word, is %{user}.
  * The child side of the exchange is here too, so one file owns the
  * protocol.
  */
@@ -135,7 +136,7 @@ broker_field_ok(size_t i, const char *v)
 }
 
 /*
- * The request's envelope file, parsed in place: BEF_NFIXED strings, then
+ * The request's envelope, parsed in place: BEF_NFIXED strings, then
  * one per recipient, each ending in NUL, nothing after the last.  Every
  * string is bounded and checked as the session bounds and checks it; the
  * values go into argv and the environment as they are, as the session
@@ -224,13 +225,13 @@ broker_msg_check(const struct broker_msg *bm, size_t len, int nfds,
     int nlisteners, const char **why)
 {
 	*why = "bad request size";
-	if (len != sizeof(*bm))
+	if (len < sizeof(*bm))
 		return -1;
 	*why = "unknown request type";
 	if (bm->bm_type != BR_DELIVER)
 		return -1;
-	*why = "request without its two descriptors";
-	if (nfds != 2)
+	*why = "request without its descriptors";
+	if (nfds != 1 && nfds != 2)
 		return -1;
 	*why = "no such listener";
 	if (bm->bm_listener < 0 || bm->bm_listener >= nlisteners)
@@ -241,6 +242,11 @@ broker_msg_check(const struct broker_msg *bm, size_t len, int nfds,
 	*why = "envelope too large";
 	if (bm->bm_envlen > (size_t)(BEF_NFIXED + bm->bm_nrcpts) *
 	    BROKER_FIELD_MAX)
+		return -1;
+	/* One descriptor: the envelope is the rest of the datagram. */
+	*why = "bad request size";
+	if (nfds == 1 ? bm->bm_envlen > BROKER_ENV_INLINE ||
+	    len != sizeof(*bm) + bm->bm_envlen : len != sizeof(*bm))
 		return -1;
 	return 0;
 }
@@ -488,28 +494,34 @@ broker_client_free(struct bclient *bc)
 	free(bc);
 }
 
-/* The answer to request id: how the program ended, what it said. */
+/*
+ * The answer to request id: how the program ended, what it said.  Only
+ * the octets of output there are go over the socket.
+ */
 static void
 broker_answer(struct bclient *bc, uint32_t id, const struct exec_job *ej)
 {
-	struct broker_result	*br;
+	static struct broker_result	 br;
+	size_t				 outlen, errlen;
 
-	br = xcalloc(1, sizeof(*br));
-	br->br_type = BR_RESULT;
-	br->br_id = id;
-	br->br_exited = ej->ej_exited;
-	br->br_status = ej->ej_status;
-	br->br_timedout = ej->ej_timedout;
-	br->br_error = ej->ej_error;
-	br->br_outlen = (uint32_t)ej->ej_out.eo_len;
-	br->br_errlen = (uint32_t)ej->ej_err.eo_len;
-	memcpy(br->br_out, ej->ej_out.eo_buf, ej->ej_out.eo_len);
-	memcpy(br->br_err, ej->ej_err.eo_buf, ej->ej_err.eo_len);
-	if (broker_send(bc->bc_fd, br, sizeof(*br), NULL, 0) == -1) {
+	outlen = ej->ej_out.eo_len;
+	errlen = ej->ej_err.eo_len;
+	memset(&br, 0, BROKER_RESULT_HDR);
+	br.br_type = BR_RESULT;
+	br.br_id = id;
+	br.br_exited = ej->ej_exited;
+	br.br_status = ej->ej_status;
+	br.br_timedout = ej->ej_timedout;
+	br.br_error = ej->ej_error;
+	br.br_outlen = (uint32_t)outlen;
+	br.br_errlen = (uint32_t)errlen;
+	memcpy(br.br_text, ej->ej_out.eo_buf, outlen);
+	memcpy(br.br_text + outlen, ej->ej_err.eo_buf, errlen);
+	if (broker_send(bc->bc_fd, &br, BROKER_RESULT_HDR + outlen + errlen,
+	    NULL, 0) == -1) {
 		log_warn("answer to a child");
 		broker_client_free(bc);
 	}
-	free(br);
 }
 
 /* The answer to a request that started nothing. */
@@ -523,7 +535,7 @@ broker_refuse(struct bclient *bc, uint32_t id, int error)
 	broker_answer(bc, id, &ej);
 }
 
-/* The whole envelope file, NUL-terminated; NULL on a short read. */
+/* A whole envelope file, NUL-terminated; NULL on a short read. */
 static char *
 broker_env_read(int fd, size_t len)
 {
@@ -592,10 +604,27 @@ broker_run(struct bjob *bj, const struct broker_msg *bm, int msgfd,
 	return rv;
 }
 
-/* A checked request: its files, then the program; the errno, or 0. */
+/*
+ * The envelope of a checked request, NUL-terminated: after its header
+ * (one descriptor came with it), or in its second descriptor's file.
+ */
+static char *
+broker_env(const struct broker_msg *bm, const int *fds, int nfds)
+{
+	char	*buf;
+
+	if (nfds == 2)
+		return broker_env_read(fds[1], bm->bm_envlen);
+	buf = xmalloc((size_t)bm->bm_envlen + 1);
+	memcpy(buf, (const char *)(bm + 1), bm->bm_envlen);
+	buf[bm->bm_envlen] = '\0';
+	return buf;
+}
+
+/* A checked request: its envelope, then the program; the errno, or 0. */
 static int
 broker_start(struct bjob *bj, const struct broker_msg *bm, const int *fds,
-    const char *user)
+    int nfds, const char *user)
 {
 	struct broker_env	 be;
 	struct stat		 st;
@@ -610,7 +639,7 @@ broker_start(struct bjob *bj, const struct broker_msg *bm, const int *fds,
 		log_warnx("request: the message is not a regular file");
 		return EINVAL;
 	}
-	if ((buf = broker_env_read(fds[1], bm->bm_envlen)) == NULL) {
+	if ((buf = broker_env(bm, fds, nfds)) == NULL) {
 		log_warnx("request: unreadable envelope");
 		return EINVAL;
 	}
@@ -886,7 +915,7 @@ broker_deliver_request(struct bclient *bc, const struct broker_msg *bm,
 		log_warnx("delivery request not run: %s", why);
 		error = ETIMEDOUT;
 	} else
-		error = broker_start(bj, bm, fds, bc->bc_user);
+		error = broker_start(bj, bm, fds, nfds, bc->bc_user);
 	if (error != 0) {
 		broker_refuse(bc, bm->bm_id, error);
 		free(bj);
@@ -900,8 +929,10 @@ broker_deliver_request(struct bclient *bc, const struct broker_msg *bm,
 /* What a child may send, one at a time. */
 union breq {
 	uint32_t		 rq_type;
-	struct broker_msg	 rq_deliver;
+	struct broker_msg	 rq_deliver;	/* and its envelope */
 	struct broker_auth	 rq_auth;
+	char			 rq_buf[sizeof(struct broker_msg) +
+				    BROKER_ENV_INLINE];
 };
 
 /* A child wrote: a request, or EOF when it exited. */
@@ -1135,12 +1166,14 @@ broker_socket(void)
 }
 
 /*
- * The answer of type to request id, len octets, within timeout ms; the
- * late answer of an earlier request is dropped.  A signal (SIGTERM is let
- * in during a session) does not start the time again.
+ * The answer of type to request id, min to len octets, within timeout
+ * ms: its length.  The late answer of an earlier request is dropped.  A
+ * signal (SIGTERM is let in during a session) does not start the time
+ * again.
  */
-static int
-broker_wait(uint32_t type, uint32_t id, void *buf, size_t len, int timeout)
+static ssize_t
+broker_wait(uint32_t type, uint32_t id, void *buf, size_t min, size_t len,
+    int timeout)
 {
 	struct pollfd	 pfd;
 	ssize_t		 n;
@@ -1171,8 +1204,9 @@ broker_wait(uint32_t type, uint32_t id, void *buf, size_t len, int timeout)
 			return -1;
 		}
 		memcpy(hdr, buf, sizeof(hdr));
-		if ((size_t)n == len && hdr[0] == type && hdr[1] == id)
-			return 0;
+		if ((size_t)n >= min && (size_t)n <= len && hdr[0] == type &&
+		    hdr[1] == id)
+			return n;
 		log_warnx("broker: unexpected answer dropped");
 	}
 }
@@ -1201,7 +1235,7 @@ broker_auth(const char *user, const char *pass)
 	    sizeof(ba->ba_pass)) >= sizeof(ba->ba_pass))
 		rv = AUTH_FAILED;
 	else if (broker_send(broker_sock, ba, sizeof(*ba), NULL, 0) == -1 ||
-	    broker_wait(BR_VERDICT, ba->ba_id, &bv, sizeof(bv),
+	    broker_wait(BR_VERDICT, ba->ba_id, &bv, sizeof(bv), sizeof(bv),
 	    (AUTH_TIMEOUT + BROKER_SLACK) * 1000) == -1) {
 		log_warn("broker: AUTH");
 		rv = AUTH_TEMPFAIL;
@@ -1230,6 +1264,36 @@ broker_forget(void)
 }
 
 /*
+ * The datagram of request bm (its size in *sizep): the header, then the
+ * envelope env when it has no more than BROKER_ENV_INLINE octets; a
+ * larger one goes in an anonymous file, *fdp (-1: none).  NULL when
+ * that file cannot be made.
+ */
+static char *
+broker_request_make(const struct broker_msg *bm, const char *env,
+    size_t *sizep, int *fdp)
+{
+	size_t	 inl = bm->bm_envlen <= BROKER_ENV_INLINE ? bm->bm_envlen : 0;
+	char	*rq;
+	int	 save;
+
+	*fdp = -1;
+	if (inl == 0 && ((*fdp = os_memfd("smtpd-envelope")) == -1 ||
+	    spool_append(*fdp, env, bm->bm_envlen) == -1)) {
+		save = errno;
+		if (*fdp != -1)
+			close(*fdp);
+		errno = save;
+		return NULL;
+	}
+	rq = xmalloc(sizeof(*bm) + inl);
+	memcpy(rq, bm, sizeof(*bm));
+	memcpy(rq + sizeof(*bm), env, inl);
+	*sizep = sizeof(*bm) + inl;
+	return rq;
+}
+
+/*
  * One run by the broker: the message (msgfd, at offset 0) for rcpts.
  * Waits up to timeout seconds more than the broker allows the program.
  * Returns 0 with the answer, or -1 with errno when there is none.
@@ -1240,8 +1304,9 @@ broker_deliver(const struct client *cl, const struct envelope *e,
     struct broker_result *br)
 {
 	struct broker_msg	 bm;
-	char			*env;
-	size_t			 len;
+	char			*env, *rq;
+	size_t			 len, size;
+	ssize_t			 n;
 	int			 fds[2], save;
 
 	if (broker_sock == -1) {
@@ -1249,16 +1314,6 @@ broker_deliver(const struct client *cl, const struct envelope *e,
 		return -1;
 	}
 	env = broker_env_encode(cl, e, rcpts, nrcpts, &len);
-	if ((fds[1] = os_memfd("smtpd-envelope")) == -1 ||
-	    spool_append(fds[1], env, len) == -1) {
-		save = errno;
-		free(env);
-		if (fds[1] != -1)
-			close(fds[1]);
-		errno = save;
-		return -1;
-	}
-	free(env);
 	memset(&bm, 0, sizeof(bm));
 	bm.bm_type = BR_DELIVER;
 	bm.bm_id = ++broker_seq;
@@ -1273,17 +1328,25 @@ broker_deliver(const struct client *cl, const struct envelope *e,
 	 * waiting.
 	 */
 	bm.bm_startby = util_now_ms() + (BROKER_SLACK - 5) * 1000LL;
+	rq = broker_request_make(&bm, env, &size, &fds[1]);
+	free(env);
+	if (rq == NULL)
+		return -1;
 	fds[0] = msgfd;
 	/*
 	 * A broker that died since our last request gets nothing: the send
 	 * fails (451), and this child is retired after its session.
 	 */
-	save = broker_send(broker_sock, &bm, sizeof(bm), fds, 2);
-	close(fds[1]);
-	if (save == -1 || broker_wait(BR_RESULT, bm.bm_id, br, sizeof(*br),
-	    (timeout + BROKER_SLACK) * 1000) == -1)
+	save = broker_send(broker_sock, rq, size, fds, fds[1] == -1 ? 1 : 2);
+	free(rq);
+	if (fds[1] != -1)
+		close(fds[1]);
+	if (save == -1 || (n = broker_wait(BR_RESULT, bm.bm_id, br,
+	    BROKER_RESULT_HDR, sizeof(*br),
+	    (timeout + BROKER_SLACK) * 1000)) == -1)
 		return -1;
-	if (br->br_outlen > DELIVER_OUT_MAX || br->br_errlen > DELIVER_OUT_MAX) {
+	if (br->br_outlen > DELIVER_OUT_MAX || br->br_errlen > DELIVER_OUT_MAX ||
+	    (size_t)n != BROKER_RESULT_HDR + br->br_outlen + br->br_errlen) {
 		errno = EPROTO;
 		return -1;
 	}

@@ -746,8 +746,8 @@ deliver_answer(struct deliver_job *dj, const struct broker_result *br)
 	dj->dj_error = br->br_error;
 	dj->dj_out.eo_len = br->br_outlen;
 	dj->dj_err.eo_len = br->br_errlen;
-	memcpy(dj->dj_out.eo_buf, br->br_out, br->br_outlen);
-	memcpy(dj->dj_err.eo_buf, br->br_err, br->br_errlen);
+	memcpy(dj->dj_out.eo_buf, br->br_text, br->br_outlen);
+	memcpy(dj->dj_err.eo_buf, br->br_text + br->br_outlen, br->br_errlen);
 }
 
 /*

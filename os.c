@@ -52,18 +52,14 @@ os_tmpfile(const char *dir)
 
 /*
  * A descriptor that polls readable when the child pid exits
- * (pidfd_open(2), Linux 5.3), close-on-exec.  The child must not have been
- * reaped yet, so that its pid cannot have been reused.
+ * (pidfd_open(2), Linux 5.3), close-on-exec as every pidfd is.  The child
+ * must not have been reaped yet, so that its pid cannot have been reused.
  */
 int
 os_pidfd_open(pid_t pid)
 {
 #ifdef SYS_pidfd_open
-	int	 fd;
-
-	if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) != -1)
-		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return fd;
+	return (int)syscall(SYS_pidfd_open, pid, 0);
 #else
 	(void)pid;
 	errno = ENOSYS;

@@ -378,18 +378,27 @@ int		 auth_check(const struct config *, const char *,
 #define BMF_BODY8		0x01
 #define BMF_SMTPUTF8		0x02
 
-/* A delivery request: with it the message and the envelope file. */
+/*
+ * A delivery request: with it the message as a descriptor, and the
+ * envelope after this header in the same datagram when it has no more
+ * than BROKER_ENV_INLINE octets, in a file of its own (a second
+ * descriptor) when it is larger.
+ */
+#define BROKER_ENV_INLINE	2048
 struct broker_msg {
 	uint32_t		 bm_type;
 	uint32_t		 bm_id;
 	int32_t			 bm_listener;	/* l_index */
 	uint32_t		 bm_flags;	/* BMF_* */
 	uint32_t		 bm_nrcpts;
-	uint32_t		 bm_envlen;	/* octets of the envelope file */
+	uint32_t		 bm_envlen;	/* octets of the envelope */
 	int64_t			 bm_startby;	/* not run after: util_now_ms() */
 };
 
-/* The answer: the run as exec.c saw it. */
+/*
+ * The answer: the run as exec.c saw it.  br_text holds the output, then
+ * the error output; the datagram ends with them.
+ */
 struct broker_result {
 	uint32_t		 br_type;
 	uint32_t		 br_id;
@@ -399,9 +408,9 @@ struct broker_result {
 	int32_t			 br_error;	/* errno: nothing ran */
 	uint32_t		 br_outlen;
 	uint32_t		 br_errlen;
-	char			 br_out[DELIVER_OUT_MAX];
-	char			 br_err[DELIVER_OUT_MAX];
+	char			 br_text[2 * DELIVER_OUT_MAX];
 };
+#define BROKER_RESULT_HDR	offsetof(struct broker_result, br_text)
 
 /* AUTH: user and password, NUL-terminated, wiped after use. */
 struct broker_auth {
@@ -417,7 +426,7 @@ struct broker_verdict {
 	int32_t			 bv_result;
 };
 
-/* The envelope file of a request, parsed in place. */
+/* The envelope of a request, parsed in place. */
 struct broker_env {
 	const char		*be_sender;
 	const char		*be_addr;

@@ -1,7 +1,7 @@
 /*
  * test_broker.c: the request between a session child and the broker
- * (broker.c): the envelope file's encoding and its bounds, the checks of
- * the fixed part, and a broker's answer to requests it must refuse.
+ * (broker.c): the envelope's encoding and its bounds, the checks of the
+ * fixed part, and a broker's answer to requests it must refuse.
  */
 
 #include <sys/types.h>
@@ -224,8 +224,25 @@ test_msg_check(void **state)
 	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 2, 2, &why), 0);
 	assert_int_equal(broker_msg_check(&bm, sizeof(bm) - 1, 2, 2, &why),
 	    -1);
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 0, 2, &why), -1);
+	assert_string_equal(why, "request without its descriptors");
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 3, 2, &why), -1);
+	/* One descriptor: the envelope follows the header, to the octet. */
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm) + 100, 1, 2, &why),
+	    0);
 	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 1, 2, &why), -1);
-	assert_string_equal(why, "request without its two descriptors");
+	assert_string_equal(why, "bad request size");
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm) + 99, 1, 2, &why),
+	    -1);
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm) + 100, 2, 2, &why),
+	    -1);
+	assert_string_equal(why, "bad request size");
+	bm.bm_envlen = BROKER_ENV_INLINE + 1;
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm) + bm.bm_envlen, 1, 2,
+	    &why), -1);
+	assert_string_equal(why, "bad request size");
+	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 2, 2, &why), 0);
+	bm.bm_envlen = 100;
 	assert_int_equal(broker_msg_check(&bm, sizeof(bm), 2, 1, &why), -1);
 	assert_string_equal(why, "no such listener");
 	bm.bm_listener = -1;

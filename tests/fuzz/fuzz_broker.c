@@ -5,8 +5,11 @@
  * and an envelope that parses is exactly what broker_env_encode() makes
  * of its fields (nothing skipped, nothing added).
  *
- * Input: a struct broker_msg, then the envelope file; the recipient
- * count comes from the message.
+ * Input: a struct broker_msg, then the envelope; the recipient count
+ * comes from the message.  The fixed part is checked twice: as a request
+ * with the envelope in its own file (two descriptors, the datagram only
+ * the header), and as one with the envelope in the datagram (one
+ * descriptor), which only a short envelope may be.
  */
 
 #include <stdint.h>
@@ -68,6 +71,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The size and descriptors as a well-formed request has them. */
 	bm.bm_type = BR_DELIVER;
 	bm.bm_envlen = (uint32_t)len;
+	if ((broker_msg_check(&bm, sizeof(bm) + len, 1, 4, &why) == 0) !=
+	    (len <= BROKER_ENV_INLINE &&
+	    broker_msg_check(&bm, sizeof(bm), 2, 4, &why) == 0))
+		abort();
 	if (broker_msg_check(&bm, sizeof(bm), 2, 4, &why) == -1)
 		return (0);
 	if (bm.bm_listener < 0 || bm.bm_listener >= 4 || bm.bm_nrcpts == 0)
