@@ -283,7 +283,9 @@ addr_dotatom_end(const char *p)
 /*
  * A domain-literal (RFC 5322 3.4.1), copied without its white space
  * and with quoted-pairs decoded, as Python does.  One run of dtext only.
- * Unlike aiosmtpd, one left open is an error (it crashes Python's parser).
+ * Unlike aiosmtpd, one left open is an error (it crashes Python's
+ * parser), and so is a quoted-pair of `[`, `]` or `\`, which dtext
+ * cannot hold: decoded, the address would not parse again as itself.
  */
 static int
 addr_literal(struct addrp *ap)
@@ -300,6 +302,14 @@ addr_literal(struct addrp *ap)
 			c = (unsigned char)*++ap->ap_p;
 			if (c == '\0' || addr_is_wsp(c))
 				break;
+			/*
+			 * Decoded, it would end the literal early or open
+			 * another: `x@[a@\[b]` would become x@[a@[b], which
+			 * a table entry @[b] matches and a program splitting
+			 * at the first @ reads as another domain.
+			 */
+			if (c == '[' || c == ']' || c == '\\')
+				return (-1);
 		}
 		addr_put(ap, c);
 		ap->ap_p++;

@@ -69,6 +69,8 @@ REFUSED = [
     "<anne@example.com SIZE=1", "<a@b c>",
     "<a\x00b@example.com>", "<a\rb@example.com>", "<a\tb@example.com>",
     "<a\x7fb@example.com>", "a\x01b@example.com", "<a@exa\x1bmple.com>",
+    # decoded, a bracket would make another literal: x@[foo@[127.0.0.1]
+    "<x@[foo@\\[127.0.0.1]>", "x@[a\\]b]", "<x@[a\\\\b]>",
 ]
 
 
