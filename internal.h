@@ -30,15 +30,20 @@ int		 policy_reply_action(const char *, size_t, char *, size_t);
 int		 policy_action(const char *, const char *, char *, size_t,
 		    char *, size_t);
 
-/* score.c: the board a memfd holds, shared by the master and children */
+/*
+ * score.c: the board a memfd holds, shared by the master and children.
+ * The header (counts of the master's own, which master owns each slot)
+ * is written by masters only; each slot has a page of its own, which
+ * only its child (and the masters) can write.
+ */
 #define SCORE_MAGIC		0x736d7470	/* "smtp" */
-#define SCORE_VERSION		2
+#define SCORE_VERSION		3
 #define SCORE_SLOTS		(MAX_CLIENTS + MAX_PREFORK + 64)
 #define SCORE_READ_TRIES	8
+#define SCORE_GROW		64	/* slots the file grows by */
 
-/* A child's slot: its session as `smtpd -s` shows it. */
+/* A child's slot: its session as `smtpd -s` shows it, what it counted. */
 struct score_slot {
-	_Atomic int		 ss_owner;	/* master that claimed it; 0 */
 	_Atomic int		 ss_pid;	/* the child, 0 before it runs */
 	_Atomic unsigned int	 ss_seq;	/* odd while ss_addr changes */
 	_Atomic int		 ss_state;	/* SS_* */
@@ -48,18 +53,31 @@ struct score_slot {
 	_Atomic unsigned int	 ss_done;	/* connections the child ended */
 	_Atomic int		 ss_notify;	/* the master wants CHAN_IDLE */
 	char			 ss_addr[SCORE_ADDR_LEN]; /* client, "" for UNIX */
+	/* The counts of every child this slot had: they only grow. */
+	_Atomic unsigned long long ss_count[SC_NCOUNTERS];
 };
 
 struct score_board {
 	uint32_t		 sb_magic;
 	uint32_t		 sb_version;
 	uint32_t		 sb_nslots;
-	uint32_t		 sb_slotsize;
+	uint32_t		 sb_slotsize;	/* a page, or more */
+	uint64_t		 sb_slotoff;	/* where slot 0 begins */
 	long long		 sb_started;	/* epoch seconds of the start */
 	_Atomic int		 sb_used;	/* slots below this were used */
-	_Atomic unsigned long long sb_count[SC_NCOUNTERS];
-	struct score_slot	 sb_slots[];
+	_Atomic unsigned long long sb_count[SC_NCOUNTERS]; /* the masters' */
+	_Atomic int		 sb_owner[SCORE_SLOTS]; /* master; 0: free */
 };
+
+struct score_board *score_board(void);
+
+/* Slot i of board b. */
+static inline struct score_slot *
+score_slot_of(const struct score_board *b, int i)
+{
+	return (struct score_slot *)(void *)((char *)(uintptr_t)b +
+	    b->sb_slotoff + (size_t)i * b->sb_slotsize);
+}
 
 /* session.c */
 int		 session_bdat_parse(const char *, size_t, unsigned long long *,

@@ -103,3 +103,24 @@ os_sched_batch(void)
 	return -1;
 #endif
 }
+
+/*
+ * Seal the mappings in [addr, addr + len) (mseal(2), Linux 6.10): no
+ * mremap(), munmap(), mprotect() or mapping over them in this process
+ * from now on.  Its number is the same on every architecture.
+ */
+int
+os_mseal(void *addr, size_t len)
+{
+#if defined(__linux__)
+#ifndef SYS_mseal
+#define SYS_mseal	462
+#endif
+	return (int)syscall(SYS_mseal, addr, len, 0UL);
+#else
+	(void)addr;
+	(void)len;
+	errno = ENOSYS;
+	return -1;
+#endif
+}

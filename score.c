@@ -1,12 +1,17 @@
 /*
  * score.c: the scoreboard, a shared mapping made by the master before
- * its first fork.  Each child writes only its own slot; the counters only
- * grow (relaxed atomic adds).  It lives in a memfd so that a master that
+ * its first fork.  The counters only grow (relaxed atomic adds): the
+ * master's in the header, each child's in its slot, and a total is their
+ * sum.  A child can write its own slot's page and nothing else (mapped
+ * read-only from a read-only descriptor, so mprotect() cannot change
+ * that): a child taken over can lie about itself, not about the others
+ * or which slots are free.  It lives in a memfd so that a master that
  * replaces itself (SIGUSR2) hands it on, counters and all.
  */
 
 #include <sys/types.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,13 +36,15 @@ struct score_desc {
 	const char	*sd_name;
 	const char	*sd_label;	/* "key=\"value\"" or NULL */
 	const char	*sd_help;
+	int		 sd_master;	/* counted by the master alone */
 };
 
-#define D(n, l, h)	{ "smtpd_" n, l, h }
+#define D(n, l, h)	{ "smtpd_" n, l, h, 0 }
+#define M(n, l, h)	{ "smtpd_" n, l, h, 1 }
 static const struct score_desc score_descs[SC_NCOUNTERS] = {
-	[SC_CONN_ACCEPTED] = D("connections_accepted_total", NULL,
+	[SC_CONN_ACCEPTED] = M("connections_accepted_total", NULL,
 	    "Connections handed to a child."),
-	[SC_CONN_MAXCLIENTS] = D("connections_refused_total",
+	[SC_CONN_MAXCLIENTS] = M("connections_refused_total",
 	    "reason=\"max_clients\"", "Connections refused, by reason."),
 	[SC_CONN_PERADDR] = D("connections_refused_total",
 	    "reason=\"max_clients_per_address\"", NULL),
@@ -89,18 +96,19 @@ static const struct score_desc score_descs[SC_NCOUNTERS] = {
 	    NULL),
 	[SC_POLICY_ERROR] = D("policy_answers_total", "answer=\"error\"",
 	    NULL),
-	[SC_RELOAD_OK] = D("reloads_total", "result=\"ok\"",
+	[SC_RELOAD_OK] = M("reloads_total", "result=\"ok\"",
 	    "Configuration reloads (SIGHUP), by result."),
-	[SC_RELOAD_FAILED] = D("reloads_total", "result=\"failed\"", NULL),
-	[SC_UPGRADE_OK] = D("upgrades_total", "result=\"ok\"",
+	[SC_RELOAD_FAILED] = M("reloads_total", "result=\"failed\"", NULL),
+	[SC_UPGRADE_OK] = M("upgrades_total", "result=\"ok\"",
 	    "Binary upgrades (SIGUSR2), by result."),
-	[SC_UPGRADE_FAILED] = D("upgrades_total", "result=\"failed\"", NULL),
-	[SC_CHILD_STARTED] = D("child_starts_total", NULL,
+	[SC_UPGRADE_FAILED] = M("upgrades_total", "result=\"failed\"", NULL),
+	[SC_CHILD_STARTED] = M("child_starts_total", NULL,
 	    "Children forked."),
-	[SC_CHILD_FAILED] = D("child_failures_total", NULL,
+	[SC_CHILD_FAILED] = M("child_failures_total", NULL,
 	    "Children that exited on a signal or with a failure status.")
 };
 #undef D
+#undef M
 
 /* Histograms: upper bounds of the buckets, then counters from base. */
 static const long long score_time_le[SC_DLV_TIME_NB] = {
@@ -130,13 +138,83 @@ static const char *const score_states[SS_NSTATES] = {
 static struct score_board	*board;
 static size_t			 board_size;
 static int			 board_fd = -1;
+static int			 board_rofd = -1; /* for the children */
 static struct score_slot	*self;		/* in a child: its slot */
+static int			 board_ro;	/* in a child: all but self */
+
+/* A slot's page: at least the slot, a whole number of pages. */
+static size_t
+score_page(void)
+{
+	size_t	 page = (size_t)sysconf(_SC_PAGESIZE), n = page;
+
+	while (n < sizeof(struct score_slot))
+		n += page;
+	return n;
+}
+
+/* The header, then the slots' pages. */
+static size_t
+score_slotoff(void)
+{
+	size_t	 page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (sizeof(struct score_board) + page - 1) / page * page;
+}
 
 static size_t
 score_size(void)
 {
-	return sizeof(struct score_board) +
-	    (size_t)SCORE_SLOTS * sizeof(struct score_slot);
+	return score_slotoff() + (size_t)SCORE_SLOTS * score_page();
+}
+
+/* The board as this process maps it (unit tests). */
+struct score_board *
+score_board(void)
+{
+	return board;
+}
+
+static struct score_slot *
+score_at(int i)
+{
+	return score_slot_of(board, i);
+}
+
+/*
+ * The descriptor the children map the board from: the memfd reopened
+ * read-only, so that no mprotect() makes their mapping writable.  Fatal
+ * at the start when /proc cannot give it: no child runs with the whole
+ * board writable.
+ */
+static void
+score_reopen(void)
+{
+	char	 path[64];
+
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", board_fd);
+	if ((board_rofd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		fatal("scoreboard: %s", path);
+}
+
+/*
+ * Whether the children's boards can be sealed: a page of our own, mapped
+ * and sealed for good (so that a kernel without mseal(2) is named once,
+ * at the start, not at every fork).
+ */
+static void
+score_seal_probe(void)
+{
+	void	*p;
+
+	if (board_fd == -1)
+		return;
+	p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p != MAP_FAILED && os_mseal(p, (size_t)sysconf(_SC_PAGESIZE)) ==
+	    -1)
+		log_warn("scoreboard: mseal (Linux 6.10): a session child "
+		    "taken over could write the slots of others");
 }
 
 /* A board handed on by the master we replace, if it is one we know. */
@@ -152,14 +230,16 @@ score_attach(int fd)
 		return -1;
 	}
 	if (b->sb_magic != SCORE_MAGIC || b->sb_version != SCORE_VERSION ||
-	    b->sb_nslots != SCORE_SLOTS ||
-	    b->sb_slotsize != sizeof(struct score_slot)) {
+	    b->sb_nslots != SCORE_SLOTS || b->sb_slotsize != score_page() ||
+	    b->sb_slotoff != score_slotoff()) {
 		log_warnx("scoreboard of another version: counters restart");
 		munmap(b, board_size);
 		return -1;
 	}
 	board = b;
 	board_fd = fd;
+	score_reopen();
+	score_seal_probe();
 	return 0;
 }
 
@@ -179,13 +259,14 @@ score_init(int inherited)
 		(void)close(inherited);
 	board_size = score_size();
 	/*
-	 * Sealed at its size: a child that truncated it would kill the
-	 * master with SIGBUS at its next count.
+	 * The file holds the header, then grows by slots as they are
+	 * claimed (score_grow), never shrinks: a read of a page past its
+	 * end is SIGBUS, not a new page of shared memory, so that a child
+	 * reading the whole board cannot make it take memory.
 	 */
 	if ((fd = os_memfd("smtpd-score")) == -1 ||
-	    ftruncate(fd, (off_t)board_size) == -1 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
-	    F_SEAL_SEAL) == -1) {
+	    ftruncate(fd, (off_t)score_slotoff()) == -1 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) == -1) {
 		log_warn("scoreboard: memfd");
 		if (fd != -1)
 			(void)close(fd);
@@ -199,8 +280,12 @@ score_init(int inherited)
 	board->sb_magic = SCORE_MAGIC;
 	board->sb_version = SCORE_VERSION;
 	board->sb_nslots = SCORE_SLOTS;
-	board->sb_slotsize = sizeof(struct score_slot);
+	board->sb_slotsize = (uint32_t)score_page();
+	board->sb_slotoff = score_slotoff();
 	board->sb_started = (long long)time(NULL);
+	if (board_fd != -1)
+		score_reopen();
+	score_seal_probe();
 }
 
 /* The memfd to hand on at an upgrade, -1 if there is none. */
@@ -216,10 +301,14 @@ score_started(void)
 	return board != NULL ? board->sb_started : 0;
 }
 
+/* In a child, to its slot's counter; in the master, to the header's. */
 void
 score_add(enum score_counter c, unsigned long long n)
 {
-	if (board != NULL)
+	if (self != NULL)
+		atomic_fetch_add_explicit(&self->ss_count[c], n,
+		    memory_order_relaxed);
+	else if (board != NULL && !board_ro)
 		atomic_fetch_add_explicit(&board->sb_count[c], n,
 		    memory_order_relaxed);
 }
@@ -250,32 +339,66 @@ score_orphan(const struct score_slot *ss, int owner)
 }
 
 /*
+ * The file long enough for slot i, in steps of SCORE_GROW slots.  Two
+ * masters share it during an upgrade; it is sealed against shrinking,
+ * so the one that is behind fails (EPERM) where the other grew it.
+ */
+static int
+score_grow(int i)
+{
+	struct stat	 st;
+	off_t		 want;
+
+	if (board_fd == -1)
+		return 0;
+	want = (off_t)(board->sb_slotoff + (size_t)(i + 1) * board->sb_slotsize);
+	if (fstat(board_fd, &st) == -1)
+		return -1;
+	if (st.st_size >= want)
+		return 0;
+	want = (off_t)(board->sb_slotoff + (size_t)(i + SCORE_GROW) *
+	    board->sb_slotsize);
+	if (want > (off_t)board_size)
+		want = (off_t)board_size;
+	if (ftruncate(board_fd, want) == -1 && errno != EPERM)
+		return -1;
+	return 0;
+}
+
+/*
  * The master takes a free slot for the child it is about to fork; two
  * masters share the board during an upgrade, hence the compare-and-swap.
  */
 int
 score_claim(void)
 {
-	int	 i, want, used, me;
+	struct score_slot	*ss;
+	int			 i, want, used, me;
 
 	if (board == NULL)
 		return -1;
 	me = (int)getpid();
 	for (i = 0; i < SCORE_SLOTS; i++) {
-		want = atomic_load(&board->sb_slots[i].ss_owner);
+		want = atomic_load(&board->sb_owner[i]);
 		/* Ours are in use: no kill(2) to find that out. */
 		if (want != 0 && (want == me ||
 		    i >= atomic_load(&board->sb_used) ||
-		    !score_orphan(&board->sb_slots[i], want)))
+		    !score_orphan(score_at(i), want)))
 			continue;
-		if (!atomic_compare_exchange_strong(&board->sb_slots[i].ss_owner,
+		if (!atomic_compare_exchange_strong(&board->sb_owner[i],
 		    &want, me))
 			continue;
-		atomic_store(&board->sb_slots[i].ss_pid, 0);
-		atomic_store(&board->sb_slots[i].ss_done, 0);
-		atomic_store(&board->sb_slots[i].ss_notify, 0);
+		if (score_grow(i) == -1) {
+			log_warn("scoreboard: growing it");
+			atomic_store(&board->sb_owner[i], 0);
+			return -1;
+		}
+		ss = score_at(i);
+		atomic_store(&ss->ss_pid, 0);
+		atomic_store(&ss->ss_done, 0);
+		atomic_store(&ss->ss_notify, 0);
 		/* Odd if the last child died writing its address. */
-		atomic_store(&board->sb_slots[i].ss_seq, 0);
+		atomic_store(&ss->ss_seq, 0);
 		used = atomic_load(&board->sb_used);
 		while (used < i + 1 && !atomic_compare_exchange_weak(
 		    &board->sb_used, &used, i + 1))
@@ -293,25 +416,74 @@ score_release(int slot)
 
 	if (board == NULL || slot < 0 || slot >= SCORE_SLOTS)
 		return;
-	ss = &board->sb_slots[slot];
+	ss = score_at(slot);
 	atomic_store(&ss->ss_pid, 0);
 	atomic_store_explicit(&ss->ss_state, SS_IDLE, memory_order_relaxed);
-	atomic_store(&ss->ss_owner, 0);
+	atomic_store(&board->sb_owner[slot], 0);
+}
+
+/*
+ * The board as a child sees it: read-only (board_rofd), except its own
+ * slot's page (none without a slot: it then counts nothing); then
+ * sealed (mseal), or the child could grow its page's mapping with
+ * mremap() over the slots after it, or move another slot's page under
+ * it.  An anonymous board (no memfd) stays writable.
+ */
+static void
+score_confine(int slot)
+{
+	char	*page;
+
+	if (mmap(board, board_size, PROT_READ, MAP_SHARED | MAP_FIXED,
+	    board_rofd, 0) == MAP_FAILED)
+		fatal("scoreboard: mmap");
+	board_ro = 1;
+	if (slot >= 0) {
+		page = (char *)score_at(slot);
+		if (mmap(page, board->sb_slotsize, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_FIXED, board_fd,
+		    (off_t)(page - (char *)board)) == MAP_FAILED)
+			fatal("scoreboard: mmap");
+	}
+	/* Without mseal (Linux < 6.10) the master said so at its start. */
+	(void)os_mseal(board, board_size);
 }
 
 /* In the child, right after fork: the slot is its own from now on. */
 void
 score_child(int slot)
 {
-	if (board == NULL || slot < 0 || slot >= SCORE_SLOTS)
+	if (board == NULL)
 		return;
-	/* The mapping is enough; only a master hands the board on. */
-	if (board_fd != -1)
+	if (slot >= SCORE_SLOTS)
+		slot = -1;
+	/* Only a master hands the board on. */
+	if (board_fd != -1) {
+		score_confine(slot);
 		(void)close(board_fd);
-	board_fd = -1;
-	self = &board->sb_slots[slot];
+		(void)close(board_rofd);
+	}
+	board_fd = board_rofd = -1;
+	if (slot < 0)
+		return;
+	self = score_at(slot);
 	atomic_store_explicit(&self->ss_state, SS_IDLE, memory_order_relaxed);
 	atomic_store(&self->ss_pid, (int)getpid());
+}
+
+/* A process of the master's that counts nothing: no board at all. */
+void
+score_forget(void)
+{
+	if (board != NULL)
+		(void)munmap(board, board_size);
+	if (board_fd != -1)
+		(void)close(board_fd);
+	if (board_rofd != -1)
+		(void)close(board_rofd);
+	board = NULL;
+	board_fd = board_rofd = -1;
+	self = NULL;
 }
 
 /* The client's address, while readers may copy it (score_slot). */
@@ -410,12 +582,25 @@ score_delivery(int status, long long ms)
 	score_add(SC_DLV_TIME_SUM, ms > 0 ? (unsigned long long)ms : 0);
 }
 
+/*
+ * A total: the masters' count and every slot's; for what only a master
+ * counts, the header's alone (a child may write anything in its slot).
+ */
 unsigned long long
 score_get(enum score_counter c)
 {
+	unsigned long long	 n;
+	int			 i, used = score_nslots();
+
 	if (board == NULL)
 		return 0;
-	return atomic_load_explicit(&board->sb_count[c], memory_order_relaxed);
+	n = atomic_load_explicit(&board->sb_count[c], memory_order_relaxed);
+	if (score_descs[c].sd_master)
+		return n;
+	for (i = 0; i < used; i++)
+		n += atomic_load_explicit(&score_at(i)->ss_count[c],
+		    memory_order_relaxed);
+	return n;
 }
 
 /* The address and start of ss's session, as one write left them. */
@@ -451,9 +636,9 @@ score_slot(int i, struct score_view *v)
 
 	if (board == NULL || i < 0 || i >= score_nslots())
 		return -1;
-	ss = &board->sb_slots[i];
+	ss = score_at(i);
 	if ((v->sv_pid = atomic_load(&ss->ss_pid)) == 0 ||
-	    score_orphan(ss, atomic_load(&ss->ss_owner)))
+	    score_orphan(ss, atomic_load(&board->sb_owner[i])))
 		return -1;
 	score_addr_read(ss, v->sv_addr, &v->sv_since);
 	/* A child writes it: nothing of it may reach a terminal raw. */
@@ -485,9 +670,9 @@ score_sessions_of(int owner, const char *addr)
 	int			 i, n = 0, nslots = score_nslots(), st;
 
 	for (i = 0; i < nslots; i++) {
-		ss = &board->sb_slots[i];
+		ss = score_at(i);
 		st = atomic_load_explicit(&ss->ss_state, memory_order_relaxed);
-		if (atomic_load(&ss->ss_owner) != owner ||
+		if (atomic_load(&board->sb_owner[i]) != owner ||
 		    atomic_load(&ss->ss_pid) == 0 || st <= SS_IDLE ||
 		    st >= SS_NSTATES || st == SS_METRICS)
 			continue;
@@ -502,8 +687,8 @@ score_sessions_of(int owner, const char *addr)
 }
 
 /*
- * The slots ever used.  Every child can write the board: what it says
- * is bounded before the master indexes with it.
+ * The slots ever used.  Only masters write it, but a board handed on at
+ * an upgrade is not checked: what it says is bounded before use.
  */
 int
 score_nslots(void)
@@ -682,9 +867,9 @@ int
 score_done(int slot, pid_t pid, uint32_t *done)
 {
 	if (board == NULL || slot < 0 || slot >= SCORE_SLOTS ||
-	    atomic_load(&board->sb_slots[slot].ss_pid) != (int)pid)
+	    atomic_load(&score_at(slot)->ss_pid) != (int)pid)
 		return -1;
-	*done = atomic_load(&board->sb_slots[slot].ss_done);
+	*done = atomic_load(&score_at(slot)->ss_done);
 	return 0;
 }
 
@@ -692,5 +877,5 @@ void
 score_notify(int slot, int on)
 {
 	if (board != NULL && slot >= 0 && slot < SCORE_SLOTS)
-		atomic_store(&board->sb_slots[slot].ss_notify, on);
+		atomic_store(&score_at(slot)->ss_notify, on);
 }

@@ -1910,6 +1910,8 @@ broker_child(int fd)
 
 	log_procinit("broker");
 	progs_forked(0);
+	/* It counts nothing: the board is the master's and the children's. */
+	score_forget();
 	child_closefds(-1);
 	setproctitle("%s", "broker");
 	memset(&sessions, 0, sizeof(sessions));

@@ -741,6 +741,7 @@ void		 score_count(enum score_counter);
 int		 score_claim(void);
 void		 score_release(int);
 void		 score_child(int);
+void		 score_forget(void);
 int		 score_ended(uint32_t *);
 int		 score_done(int, pid_t, uint32_t *);
 void		 score_notify(int, int);
@@ -867,6 +868,7 @@ int		 os_tmpfile(const char *);
 int		 os_pidfd_open(pid_t);
 int		 os_sched_default(void);
 int		 os_sched_batch(void);
+int		 os_mseal(void *, size_t);
 
 /* progs.c */
 void		 progs_new(size_t);

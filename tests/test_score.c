@@ -1,13 +1,17 @@
 /*
- * test_score.c: the scoreboard holds against what a child may do to it,
- * since every child maps it writable: its size cannot change, and a slot
- * count out of range is bounded before the master indexes with it.
+ * test_score.c: the scoreboard holds against what a child may do to it:
+ * its size cannot change, a child writes its own slot and nothing else
+ * (not even through mprotect()), and a slot count out of range is
+ * bounded before the master indexes with it.
  */
 
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
+#include <string.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -22,13 +26,20 @@
 #include "smtpd.h"
 #include "internal.h"
 
+static size_t	 board_len;
+
+/* The whole board, writable, as the master maps it. */
 static struct score_board *
 map_board(void)
 {
 	struct score_board	*b;
 
 	assert_int_not_equal(score_fd(), -1);
-	b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE, MAP_SHARED,
+	b = mmap(NULL, sizeof(*b), PROT_READ, MAP_SHARED, score_fd(), 0);
+	assert_true(b != MAP_FAILED);
+	board_len = b->sb_slotoff + (size_t)SCORE_SLOTS * b->sb_slotsize;
+	munmap(b, sizeof(*b));
+	b = mmap(NULL, board_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 	    score_fd(), 0);
 	assert_true(b != MAP_FAILED);
 	return b;
@@ -59,7 +70,10 @@ print_all(void)
 	free(buf);
 }
 
-/* sb_used written by a child: the master reads no slot past the end. */
+/*
+ * sb_used as a board handed on at an upgrade may have it: the master
+ * reads no slot past the end.
+ */
 static void
 test_used_bounded(void **state)
 {
@@ -70,12 +84,11 @@ test_used_bounded(void **state)
 	atomic_store(&b->sb_used, INT_MAX);
 	assert_int_equal(score_nslots(), SCORE_SLOTS);
 	assert_int_equal(score_slot(SCORE_SLOTS, &v), -1);
-	print_all();
 	atomic_store(&b->sb_used, -5);
 	assert_int_equal(score_nslots(), 0);
 	print_all();
 	atomic_store(&b->sb_used, 0);
-	munmap(b, sizeof(*b));
+	munmap(b, board_len);
 }
 
 /*
@@ -91,12 +104,168 @@ test_seq_reset(void **state)
 
 	(void)state;
 	assert_int_not_equal(i = score_claim(), -1);
-	atomic_store(&b->sb_slots[i].ss_seq, 7);
+	atomic_store(&score_slot_of(b, i)->ss_seq, 7);
 	score_release(i);
 	assert_int_equal(score_claim(), i);
-	assert_int_equal(atomic_load(&b->sb_slots[i].ss_seq), 0);
+	assert_int_equal(atomic_load(&score_slot_of(b, i)->ss_seq), 0);
 	score_release(i);
-	munmap(b, sizeof(*b));
+	munmap(b, board_len);
+}
+
+/*
+ * A child, after score_child(slot), writes through the board it has
+ * (score_board()) at target: 0 when it could, or how it died.
+ */
+static int
+child_writes(int slot, size_t target)
+{
+	int	 status;
+	pid_t	 pid;
+
+	if ((pid = fork()) == 0) {
+		/* cmocka's handler would catch the fault. */
+		signal(SIGSEGV, SIG_DFL);
+		score_child(slot);
+		atomic_store((_Atomic int *)(void *)((char *)score_board() +
+		    target), 0x41414141);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		return WTERMSIG(status);
+	return WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/*
+ * A child, after score_child(slot), reads slot i's state: 0 when it
+ * could, or how it died.
+ */
+static int
+child_reads(int slot, int i)
+{
+	int	 status;
+	pid_t	 pid;
+
+	if ((pid = fork()) == 0) {
+		signal(SIGBUS, SIG_DFL);
+		score_child(slot);
+		_exit(atomic_load(&score_slot_of(score_board(), i)->ss_state) ==
+		    -1 ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		return WTERMSIG(status);
+	return WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Whether this kernel has mseal(2) (Linux 6.10). */
+static int
+seal_works(void)
+{
+	void	*p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	return os_mseal(p, 4096) == 0;
+}
+
+/*
+ * A child, after score_child(slot), tries to reach the next slot's page
+ * through its own page's mapping: grown by mremap() (how 0), or that
+ * mapping's page replaced by the next one of the file (remap_file_pages,
+ * how 1).  0 when that failed.
+ */
+static int
+child_moves(int slot, int how)
+{
+	struct score_board	*b;
+	char			*own;
+	void			*p;
+	int			 status;
+	pid_t			 pid;
+
+	if ((pid = fork()) == 0) {
+		score_child(slot);
+		b = score_board();
+		own = (char *)score_slot_of(b, slot);
+		if (how == 0)
+			p = mremap(own, b->sb_slotsize, 2 * b->sb_slotsize,
+			    MREMAP_MAYMOVE);
+		else
+			p = remap_file_pages(own, b->sb_slotsize, 0,
+			    (size_t)(own - (char *)b) / 4096 + 1, 0) == 0 ?
+			    own : MAP_FAILED;
+		_exit(p == MAP_FAILED ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * A child taken over cannot make the master see the others as busy (their
+ * pids), take slots (owners, the slots used) or change any count but its
+ * own: it has its slot's page writable and the rest read-only, from a
+ * read-only descriptor, so that mprotect() cannot make it writable, and
+ * all of it sealed, so that its page's mapping cannot grow or move
+ * (where the kernel has mseal).
+ */
+static void
+test_child_confined(void **state)
+{
+	struct score_board	*b = map_board();
+	unsigned long long	 n = score_get(SC_SESS_QUIT);
+	size_t			 other, own;
+	int			 i, j, status;
+	pid_t			 pid;
+
+	(void)state;
+	assert_int_not_equal(i = score_claim(), -1);
+	assert_int_not_equal(j = score_claim(), -1);
+	other = (size_t)((char *)score_slot_of(b, j) - (char *)b);
+	own = (size_t)((char *)score_slot_of(b, i) - (char *)b);
+	assert_int_equal(child_writes(i, own + offsetof(struct score_slot,
+	    ss_state)), 0);
+	assert_int_equal(child_writes(i, other + offsetof(struct score_slot,
+	    ss_pid)), SIGSEGV);
+	assert_int_equal(child_writes(i, offsetof(struct score_board,
+	    sb_used)), SIGSEGV);
+	assert_int_equal(child_writes(i, offsetof(struct score_board,
+	    sb_owner) + (size_t)j * sizeof(int)), SIGSEGV);
+	assert_int_equal(child_writes(i, offsetof(struct score_board,
+	    sb_count)), SIGSEGV);
+	/*
+	 * Past the slots claimed, the file ends: reading the whole board
+	 * cannot make it take memory.
+	 */
+	assert_int_equal(child_reads(i, j), 0);
+	assert_int_equal(child_reads(i, SCORE_SLOTS - 1), SIGBUS);
+	/* Without a slot: nothing at all. */
+	assert_int_equal(child_writes(-1, own), SIGSEGV);
+	if ((pid = fork()) == 0) {
+		score_child(i);
+		_exit(mprotect(score_board(), board_len, PROT_READ |
+		    PROT_WRITE) == -1 && errno == EACCES ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (seal_works()) {
+		assert_int_equal(child_moves(i, 0), 0);
+		assert_int_equal(child_moves(i, 1), 0);
+	}
+	/* What it counts is in the totals; its session, in its slot. */
+	if ((pid = fork()) == 0) {
+		score_child(i);
+		score_count(SC_SESS_QUIT);
+		score_session("192.0.2.7", SS_INIT);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(score_get(SC_SESS_QUIT), n + 1);
+	assert_string_equal(score_slot_of(b, i)->ss_addr, "192.0.2.7");
+	score_release(i);
+	score_release(j);
+	munmap(b, board_len);
 }
 
 int
@@ -106,6 +275,7 @@ main(void)
 		cmocka_unit_test(test_sealed),
 		cmocka_unit_test(test_used_bounded),
 		cmocka_unit_test(test_seq_reset),
+		cmocka_unit_test(test_child_confined),
 	};
 
 	score_init(-1);

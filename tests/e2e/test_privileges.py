@@ -60,6 +60,22 @@ class TestPrivileges(SmtpdTest):
         # The master keeps root: it binds and signals.
         self.assertEqual(ids(self.d.pid)[0][0], 0)
 
+    def test_scoreboard_confined(self):
+        """Each child maps one page of the scoreboard writable, the rest
+        read-only; the broker does not map it."""
+        for pid in dropped_children(self.d):
+            with open("/proc/%d/maps" % pid) as f:
+                maps = [l.split() for l in f if "smtpd-score" in l]
+            writable = [m for m in maps if m[1].startswith("rw")]
+            self.assertEqual(len(writable), 1, (pid, maps))
+            lo, hi = (int(x, 16) for x in writable[0][0].split("-"))
+            self.assertEqual(hi - lo, os.sysconf("SC_PAGE_SIZE"))
+            self.assertTrue(len(maps) >= 2, (pid, maps))
+        broker = self.d.broker()
+        self.assertIsNotNone(broker)
+        with open("/proc/%d/maps" % broker) as f:
+            self.assertNotIn("smtpd-score", f.read())
+
     def test_master_holds_no_client_socket(self):
         c = self.d.connect()
         inode = wait_for(lambda: socket_inode(self.d.port, c.local_port),
