@@ -112,24 +112,12 @@ test_seq_reset(void **state)
 	munmap(b, board_len);
 }
 
-/*
- * A child, after score_child(slot), writes through the board it has
- * (score_board()) at target: 0 when it could, or how it died.
- */
+/* How the child pid ended: 0 (exit 0), -1 (another exit), or its signal. */
 static int
-child_writes(int slot, size_t target)
+child_end(pid_t pid)
 {
 	int	 status;
-	pid_t	 pid;
 
-	if ((pid = fork()) == 0) {
-		/* cmocka's handler would catch the fault. */
-		signal(SIGSEGV, SIG_DFL);
-		score_child(slot);
-		atomic_store((_Atomic int *)(void *)((char *)score_board() +
-		    target), 0x41414141);
-		_exit(0);
-	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	if (WIFSIGNALED(status))
 		return WTERMSIG(status);
@@ -137,25 +125,27 @@ child_writes(int slot, size_t target)
 }
 
 /*
- * A child, after score_child(slot), reads slot i's state: 0 when it
- * could, or how it died.
+ * A child, after score_child(slot), writes (or reads) an int through the
+ * board it has (score_board()) at offset target: 0 when it could, or how
+ * it died.
  */
 static int
-child_reads(int slot, int i)
+child_touches(int slot, size_t target, int write)
 {
-	int	 status;
-	pid_t	 pid;
+	_Atomic int	*p;
+	pid_t		 pid;
 
 	if ((pid = fork()) == 0) {
+		/* cmocka's handlers would catch the fault. */
+		signal(SIGSEGV, SIG_DFL);
 		signal(SIGBUS, SIG_DFL);
 		score_child(slot);
-		_exit(atomic_load(&score_slot_of(score_board(), i)->ss_state) ==
-		    -1 ? 1 : 0);
+		p = (_Atomic int *)(void *)((char *)score_board() + target);
+		if (write)
+			atomic_store(p, 0x41414141);
+		_exit(write || atomic_load(p) != -1 ? 0 : 1);
 	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (WIFSIGNALED(status))
-		return WTERMSIG(status);
-	return WEXITSTATUS(status) == 0 ? 0 : -1;
+	return child_end(pid);
 }
 
 /* Whether this kernel has mseal(2) (Linux 6.10). */
@@ -181,7 +171,6 @@ child_moves(int slot, int how)
 	struct score_board	*b;
 	char			*own;
 	void			*p;
-	int			 status;
 	pid_t			 pid;
 
 	if ((pid = fork()) == 0) {
@@ -197,8 +186,7 @@ child_moves(int slot, int how)
 			    own : MAP_FAILED;
 		_exit(p == MAP_FAILED ? 0 : 1);
 	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return child_end(pid);
 }
 
 /*
@@ -215,7 +203,7 @@ test_child_confined(void **state)
 	struct score_board	*b = map_board();
 	unsigned long long	 n = score_get(SC_SESS_QUIT);
 	size_t			 other, own;
-	int			 i, j, status;
+	int			 i, j;
 	pid_t			 pid;
 
 	(void)state;
@@ -223,31 +211,31 @@ test_child_confined(void **state)
 	assert_int_not_equal(j = score_claim(), -1);
 	other = (size_t)((char *)score_slot_of(b, j) - (char *)b);
 	own = (size_t)((char *)score_slot_of(b, i) - (char *)b);
-	assert_int_equal(child_writes(i, own + offsetof(struct score_slot,
-	    ss_state)), 0);
-	assert_int_equal(child_writes(i, other + offsetof(struct score_slot,
-	    ss_pid)), SIGSEGV);
-	assert_int_equal(child_writes(i, offsetof(struct score_board,
-	    sb_used)), SIGSEGV);
-	assert_int_equal(child_writes(i, offsetof(struct score_board,
-	    sb_owner) + (size_t)j * sizeof(int)), SIGSEGV);
-	assert_int_equal(child_writes(i, offsetof(struct score_board,
-	    sb_count)), SIGSEGV);
+	assert_int_equal(child_touches(i, own + offsetof(struct score_slot,
+	    ss_state), 1), 0);
+	assert_int_equal(child_touches(i, other + offsetof(struct score_slot,
+	    ss_pid), 1), SIGSEGV);
+	assert_int_equal(child_touches(i, offsetof(struct score_board,
+	    sb_used), 1), SIGSEGV);
+	assert_int_equal(child_touches(i, offsetof(struct score_board,
+	    sb_owner) + (size_t)j * sizeof(int), 1), SIGSEGV);
+	assert_int_equal(child_touches(i, offsetof(struct score_board,
+	    sb_count), 1), SIGSEGV);
 	/*
 	 * Past the slots claimed, the file ends: reading the whole board
 	 * cannot make it take memory.
 	 */
-	assert_int_equal(child_reads(i, j), 0);
-	assert_int_equal(child_reads(i, SCORE_SLOTS - 1), SIGBUS);
+	assert_int_equal(child_touches(i, other, 0), 0);
+	assert_int_equal(child_touches(i, (size_t)((char *)score_slot_of(b,
+	    SCORE_SLOTS - 1) - (char *)b), 0), SIGBUS);
 	/* Without a slot: nothing at all. */
-	assert_int_equal(child_writes(-1, own), SIGSEGV);
+	assert_int_equal(child_touches(-1, own, 1), SIGSEGV);
 	if ((pid = fork()) == 0) {
 		score_child(i);
 		_exit(mprotect(score_board(), board_len, PROT_READ |
 		    PROT_WRITE) == -1 && errno == EACCES ? 0 : 1);
 	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(child_end(pid), 0);
 	if (seal_works()) {
 		assert_int_equal(child_moves(i, 0), 0);
 		assert_int_equal(child_moves(i, 1), 0);
@@ -259,8 +247,7 @@ test_child_confined(void **state)
 		score_session("192.0.2.7", SS_INIT);
 		_exit(0);
 	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(child_end(pid), 0);
 	assert_int_equal(score_get(SC_SESS_QUIT), n + 1);
 	assert_string_equal(score_slot_of(b, i)->ss_addr, "192.0.2.7");
 	score_release(i);
