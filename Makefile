@@ -64,7 +64,7 @@ LIBSRCS =	addr.c anvil.c auth.c broker.c channel.c config.c content.c \
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
 UNITTESTS =	test_addr test_broker test_config test_session test_deliver \
 		test_tls test_proxy test_auth test_policy test_content \
-		test_ids test_channel test_score
+		test_ids test_channel test_score test_sandbox
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)
 CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
 # The bench's clients (contrib/bench), built by make bench and make test.

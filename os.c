@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
@@ -15,6 +16,13 @@
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
+
+#if defined(__linux__)
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/sockios.h>
+#endif
 
 #include "smtpd.h"
 
@@ -122,5 +130,114 @@ os_mseal(void *addr, size_t len)
 	(void)len;
 	errno = ENOSYS;
 	return -1;
+#endif
+}
+
+/*
+ * A session child's system call filter (seccomp, Linux 3.5), for the rest
+ * of its life: no new process (fork, clone; a process left behind by a
+ * child taken over would keep its page of the scoreboard after the slot
+ * has gone to another child), and signals only to itself (all children
+ * run as one user: one could stop or kill the others, or with kill(0) the
+ * master when it is not root), nor a descriptor's owner, to whom the
+ * kernel would send SIGIO, or any signal F_SETSIG names.  Refused calls fail with EPERM.  ENOSYS
+ * where it cannot be had: another architecture, no seccomp.  Not in a
+ * sanitizer build, whose leak check clones a task at exit.
+ */
+#if defined(__linux__) && !defined(__SANITIZE_ADDRESS__) && \
+    (defined(__x86_64__) || defined(__aarch64__))
+#if defined(__x86_64__)
+#define OS_AUDIT_ARCH	AUDIT_ARCH_X86_64
+#else
+#define OS_AUDIT_ARCH	AUDIT_ARCH_AARCH64
+#endif
+#define OS_ARG0		offsetof(struct seccomp_data, args[0])	/* little-endian */
+#define OS_ARG1		offsetof(struct seccomp_data, args[1])
+#define OS_DENY(call)	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 1), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+/* call only with the pid me as its first argument (its low word). */
+#define OS_SELF(call, me)	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 4), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(me), 0, 1), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+
+/* call, unless its second argument (its low word) is a, b or c. */
+#define OS_ARG1_NOT(call, a, b, c)	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 6), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG1), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (a), 3, 0), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (b), 2, 0), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (c), 1, 0), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+
+int
+os_sandbox(pid_t self)
+{
+	struct sock_filter	 f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OS_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, nr)),
+#if defined(__x86_64__)
+		/* The x32 calls, none of which we make. */
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		OS_DENY(__NR_fork),
+		OS_DENY(__NR_vfork),
+#endif
+		OS_DENY(__NR_clone),
+#ifdef __NR_clone3
+		OS_DENY(__NR_clone3),
+#endif
+#ifdef __NR_pidfd_open
+		OS_DENY(__NR_pidfd_open),
+		OS_DENY(__NR_pidfd_send_signal),
+#endif
+		OS_SELF(__NR_kill, self),
+		OS_SELF(__NR_tkill, self),
+		OS_SELF(__NR_tgkill, self),
+		OS_SELF(__NR_rt_sigqueueinfo, self),
+		OS_SELF(__NR_rt_tgsigqueueinfo, self),
+		/* Nor through the kernel: SIGIO (or any F_SETSIG) to an owner. */
+		OS_ARG1_NOT(__NR_fcntl, F_SETOWN, F_SETOWN_EX, F_SETSIG),
+		OS_ARG1_NOT(__NR_ioctl, FIOSETOWN, SIOCSPGRP, SIOCSPGRP),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+	};
+	struct sock_fprog	 prog;
+
+	prog.len = (unsigned short)(sizeof(f) / sizeof(f[0]));
+	prog.filter = f;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == -1) {
+		if (errno == EINVAL)
+			errno = ENOSYS;
+		return -1;
+	}
+	return 0;
+}
+#else
+int
+os_sandbox(pid_t self)
+{
+	(void)self;
+	errno = ENOSYS;
+	return -1;
+}
+#endif
+
+/* Whether this kernel can filter system calls (os_sandbox()). */
+int
+os_sandbox_available(void)
+{
+#if defined(__linux__) && defined(PR_GET_SECCOMP)
+	return prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != -1;
+#else
+	return 0;
 #endif
 }

@@ -1354,6 +1354,9 @@ child_main(int fd, int broker)
 	child_closefds(fd);
 	child_signals();
 	child_drop();
+	/* Where the kernel (or a sanitizer build) has none, without it. */
+	if (os_sandbox(getpid()) == -1 && errno != ENOSYS)
+		fatal("seccomp");
 	for (n = 1; ; n++) {
 		setproctitle("%s", "idle");
 		if ((cfd = child_recv(fd, &h)) == -1)
@@ -3071,6 +3074,9 @@ master_start(void)
 	master_listen();
 	master_control();
 	score_init(inherited.uf_score);
+	if (!os_sandbox_available())
+		log_warnx("no seccomp: session children run without their "
+		    "system call filter");
 	sched_ours = os_sched_default();
 	conf_loaded = time(NULL);
 	/* Our parent, unless it died before we got here. */

@@ -869,6 +869,8 @@ int		 os_pidfd_open(pid_t);
 int		 os_sched_default(void);
 int		 os_sched_batch(void);
 int		 os_mseal(void *, size_t);
+int		 os_sandbox(pid_t);
+int		 os_sandbox_available(void);
 
 /* progs.c */
 void		 progs_new(size_t);

@@ -76,6 +76,17 @@ class TestPrivileges(SmtpdTest):
         with open("/proc/%d/maps" % broker) as f:
             self.assertNotIn("smtpd-score", f.read())
 
+    def test_children_filtered(self):
+        """Each child runs under its system call filter (smtpd.8): no
+        fork, no signal but to itself.  A sanitizer build has none."""
+        for pid in dropped_children(self.d):
+            with open("/proc/%d/maps" % pid) as f:
+                if "libasan" in f.read():
+                    self.skipTest("sanitizer build: no filter")
+            with open("/proc/%d/status" % pid) as f:
+                mode = [l.split()[1] for l in f if l.startswith("Seccomp:")]
+            self.assertEqual(mode, ["2"], pid)
+
     def test_master_holds_no_client_socket(self):
         c = self.d.connect()
         inode = wait_for(lambda: socket_inode(self.d.port, c.local_port),
