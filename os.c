@@ -137,11 +137,11 @@ os_mseal(void *addr, size_t len)
  * A session child's system call filter (seccomp, Linux 3.5), for the rest
  * of its life: no new process (fork, clone; a process left behind by a
  * child taken over would keep its page of the scoreboard after the slot
- * has gone to another child), and signals only to itself (all children
- * run as one user: one could stop or kill the others, or with kill(0) the
- * master when it is not root), nor a descriptor's owner, to whom the
- * kernel would send SIGIO, or any signal F_SETSIG names.  Refused calls fail with EPERM.  ENOSYS
- * where it cannot be had: another architecture, no seccomp.  Not in a
+ * has gone to another child), no signal but to itself (all children run
+ * as one user: one could stop or kill the others), and no other process
+ * made a descriptor's owner, to whom the kernel would send SIGIO, or any
+ * signal F_SETSIG names.  Refused calls fail with EPERM.  ENOSYS where
+ * it cannot be had: another architecture, no seccomp.  Not in a
  * sanitizer build, whose leak check clones a task at exit.
  */
 #if defined(__linux__) && !defined(__SANITIZE_ADDRESS__) && \

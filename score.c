@@ -142,24 +142,27 @@ static int			 board_rofd = -1; /* for the children */
 static struct score_slot	*self;		/* in a child: its slot */
 static int			 board_ro;	/* in a child: all but self */
 
-/* A slot's page: at least the slot, a whole number of pages. */
+/* n octets rounded up to whole pages. */
+static size_t
+score_pages(size_t n)
+{
+	size_t	 page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) / page * page;
+}
+
+/* A slot's page (or pages): only its child writes them. */
 static size_t
 score_page(void)
 {
-	size_t	 page = (size_t)sysconf(_SC_PAGESIZE), n = page;
-
-	while (n < sizeof(struct score_slot))
-		n += page;
-	return n;
+	return score_pages(sizeof(struct score_slot));
 }
 
 /* The header, then the slots' pages. */
 static size_t
 score_slotoff(void)
 {
-	size_t	 page = (size_t)sysconf(_SC_PAGESIZE);
-
-	return (sizeof(struct score_board) + page - 1) / page * page;
+	return score_pages(sizeof(struct score_board));
 }
 
 static size_t
@@ -209,10 +212,9 @@ score_seal_probe(void)
 
 	if (board_fd == -1)
 		return;
-	p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p != MAP_FAILED && os_mseal(p, (size_t)sysconf(_SC_PAGESIZE)) ==
-	    -1)
+	p = mmap(NULL, score_pages(1), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p != MAP_FAILED && os_mseal(p, score_pages(1)) == -1)
 		log_warn("scoreboard: mseal (Linux 6.10): a session child "
 		    "taken over could write the slots of others");
 }
