@@ -61,6 +61,7 @@ enum child_state {
 	CH_GONE,		/* closed its socket: exiting or dead */
 	CH_RETIRED		/* we closed its socket: exits when idle */
 };
+#define CH_NSTATES		(CH_RETIRED + 1)
 
 struct child;
 
@@ -79,6 +80,7 @@ struct pollref {
 /* One pre-forked child, as the master sees it. */
 struct child {
 	TAILQ_ENTRY(child)	 ch_entry;
+	TAILQ_ENTRY(child)	 ch_qentry;	/* in pool_q[ch_state] */
 	pid_t			 ch_pid;
 	int			 ch_fd;		/* socketpair; -1 once closed */
 	enum child_state	 ch_state;
@@ -116,6 +118,18 @@ static long long	 status_next;	/* the next STATUS= for systemd */
 static char		 status_last[128];
 
 static struct childlist	 children = TAILQ_HEAD_INITIALIZER(children);
+/*
+ * The same children by state (pool_state), so that what the master does
+ * for each connection costs in the busy children, not in the pool.
+ */
+static struct childlist	 pool_q[CH_NSTATES] = {
+	TAILQ_HEAD_INITIALIZER(pool_q[CH_IDLE]),
+	TAILQ_HEAD_INITIALIZER(pool_q[CH_BUSY]),
+	TAILQ_HEAD_INITIALIZER(pool_q[CH_GONE]),
+	TAILQ_HEAD_INITIALIZER(pool_q[CH_RETIRED])
+};
+static int		 pool_n[CH_NSTATES];
+static int		 pool_scrapes;	/* busy with a metrics scrape */
 static int		 spawn_fails;	/* children that died at start */
 static long long	 spawn_after;	/* back-off: no fork before */
 static long long	 accept_after;	/* accept() ran out of resources */
@@ -1456,6 +1470,44 @@ pool_sockets(int sv[2], int bsv[2])
 	return -1;
 }
 
+/* Out of its state's queue: a new state follows, or the child goes. */
+static void
+pool_unqueue(struct child *ch)
+{
+	if (ch->ch_state == CH_BUSY && ch->ch_metrics)
+		pool_scrapes--;
+	ch->ch_metrics = 0;
+	TAILQ_REMOVE(&pool_q[ch->ch_state], ch, ch_qentry);
+	pool_n[ch->ch_state]--;
+}
+
+/*
+ * Every change of ch_state is made here.  The child that became idle last
+ * is the first handed a connection (master_dispatch): its memory is the
+ * most likely to be in the caches still.
+ */
+static void
+pool_state(struct child *ch, enum child_state st)
+{
+	pool_unqueue(ch);
+	ch->ch_state = st;
+	if (st == CH_IDLE)
+		TAILQ_INSERT_HEAD(&pool_q[st], ch, ch_qentry);
+	else
+		TAILQ_INSERT_TAIL(&pool_q[st], ch, ch_qentry);
+	pool_n[st]++;
+}
+
+/* A child takes a connection: a session from addr, or a scrape. */
+static void
+pool_busy(struct child *ch, const char *addr, int metrics)
+{
+	pool_state(ch, CH_BUSY);
+	ch->ch_metrics = metrics;
+	pool_scrapes += metrics;
+	(void)strlcpy(ch->ch_addr, addr, sizeof(ch->ch_addr));
+}
+
 /* The master's end of a child's socket. */
 static void
 pool_close(struct child *ch)
@@ -1503,7 +1555,6 @@ pool_spawn(void)
 	ch = xcalloc(1, sizeof(*ch));
 	ch->ch_pid = pid;
 	ch->ch_fd = sv[0];
-	ch->ch_state = CH_IDLE;
 	ch->ch_gen = gen;
 	ch->ch_broker = broker_pid;
 	ch->ch_born = util_now_ms();
@@ -1512,6 +1563,9 @@ pool_spawn(void)
 	ch->ch_ref.pr_control = PC_NONE;
 	master_epoll(EPOLL_CTL_ADD, ch->ch_fd, &ch->ch_ref);
 	TAILQ_INSERT_TAIL(&children, ch, ch_entry);
+	ch->ch_state = CH_IDLE;
+	TAILQ_INSERT_TAIL(&pool_q[CH_IDLE], ch, ch_qentry);
+	pool_n[CH_IDLE]++;
 	log_debug("child %ld started", (long)pid);
 	return ch;
 }
@@ -1534,7 +1588,7 @@ pool_retire(struct child *ch)
 			(void)close(m.cm_fd);
 	}
 	pool_close(ch);
-	ch->ch_state = CH_RETIRED;
+	pool_state(ch, CH_RETIRED);
 }
 
 /* The child's socket is dead: it is exiting, and is reaped later. */
@@ -1542,7 +1596,7 @@ static void
 pool_gone(struct child *ch)
 {
 	pool_close(ch);
-	ch->ch_state = CH_GONE;
+	pool_state(ch, CH_GONE);
 }
 
 /* The child's session ended: it is idle again. */
@@ -1550,8 +1604,7 @@ static void
 pool_idle_again(struct child *ch)
 {
 	ch->ch_addr[0] = '\0';
-	ch->ch_state = CH_IDLE;
-	ch->ch_metrics = 0;
+	pool_state(ch, CH_IDLE);
 	spawn_fails = 0;
 	/* An older generation never gets another connection. */
 	if (ch->ch_gen != gen || quitting)
@@ -1572,20 +1625,25 @@ pool_sync(struct child *ch)
 		pool_idle_again(ch);
 }
 
+/* pool_sync for every busy child: the only ones it can change. */
+static void
+pool_sync_busy(void)
+{
+	struct child	*ch, *next;
+
+	for (ch = TAILQ_FIRST(&pool_q[CH_BUSY]); ch != NULL; ch = next) {
+		next = TAILQ_NEXT(ch, ch_qentry);
+		pool_sync(ch);
+	}
+}
+
 /* Idle and busy children, for the status lines. */
 static void
 pool_tally(int *idle, int *busy)
 {
-	struct child	*ch;
-
-	*idle = *busy = 0;
-	TAILQ_FOREACH(ch, &children, ch_entry) {
-		pool_sync(ch);
-		if (ch->ch_state == CH_IDLE)
-			(*idle)++;
-		else if (ch->ch_state == CH_BUSY)
-			(*busy)++;
-	}
+	pool_sync_busy();
+	*idle = pool_n[CH_IDLE];
+	*busy = pool_n[CH_BUSY];
 }
 
 /*
@@ -1597,11 +1655,12 @@ pool_tally(int *idle, int *busy)
 static int
 pool_notify(void)
 {
-	struct child	*ch;
+	struct child	*ch, *next;
 	int		 want, changed = 0;
 
-	TAILQ_FOREACH(ch, &children, ch_entry) {
-		if (ch->ch_state != CH_BUSY || ch->ch_slot == -1)
+	for (ch = TAILQ_FIRST(&pool_q[CH_BUSY]); ch != NULL; ch = next) {
+		next = TAILQ_NEXT(ch, ch_qentry);
+		if (ch->ch_slot == -1)
 			continue;
 		want = quitting || ch->ch_gen != gen || !ep_listening;
 		if (want == ch->ch_notify)
@@ -1615,41 +1674,27 @@ pool_notify(void)
 }
 
 /*
- * Counts idle children of this generation, the active ones (all but
- * those told to exit), and those that closed their socket by themselves
- * and wait to be reaped.
+ * Counts idle children, the active ones (all but those told to exit, and
+ * those busy with a scrape, which is no client for max-clients), and
+ * those that closed their socket by themselves and wait to be reaped.
+ * Every idle child is of this generation: one of an older one is retired
+ * when it becomes idle (pool_idle_again), or at the reload (master_renew).
  */
 static void
 pool_count(int *idle, int *active, int *dying)
 {
-	struct child	*ch;
-
-	*idle = *active = *dying = 0;
-	TAILQ_FOREACH(ch, &children, ch_entry) {
-		pool_sync(ch);
-		/* A scrape is no client: it never counts for max-clients. */
-		if (ch->ch_state == CH_RETIRED ||
-		    (ch->ch_state == CH_BUSY && ch->ch_metrics))
-			continue;
-		(*active)++;
-		if (ch->ch_state == CH_GONE)
-			(*dying)++;
-		else if (ch->ch_state == CH_IDLE && ch->ch_gen == gen)
-			(*idle)++;
-	}
+	pool_sync_busy();
+	*idle = pool_n[CH_IDLE];
+	*dying = pool_n[CH_GONE];
+	*active = pool_n[CH_IDLE] + pool_n[CH_BUSY] - pool_scrapes + *dying;
 }
 
 static struct child *
 pool_idle(void)
 {
-	struct child	*ch;
-
-	TAILQ_FOREACH(ch, &children, ch_entry) {
-		pool_sync(ch);
-		if (ch->ch_state == CH_IDLE && ch->ch_gen == gen)
-			return ch;
-	}
-	return NULL;
+	if (TAILQ_EMPTY(&pool_q[CH_IDLE]))
+		pool_sync_busy();
+	return TAILQ_FIRST(&pool_q[CH_IDLE]);
 }
 
 /*
@@ -1671,11 +1716,10 @@ pool_peer_count(const char *addr)
 	struct child	*ch;
 	int		 n = pool_older(addr);
 
-	TAILQ_FOREACH(ch, &children, ch_entry) {
-		pool_sync(ch);
-		if (ch->ch_state == CH_BUSY && strcmp(ch->ch_addr, addr) == 0)
+	pool_sync_busy();
+	TAILQ_FOREACH(ch, &pool_q[CH_BUSY], ch_qentry)
+		if (strcmp(ch->ch_addr, addr) == 0)
 			n++;
-	}
 	return n;
 }
 
@@ -1781,6 +1825,7 @@ pool_remove(struct child *ch)
 {
 	score_release(ch->ch_slot);
 	pool_close(ch);
+	pool_unqueue(ch);
 	TAILQ_REMOVE(&children, ch, ch_entry);
 	free(ch);
 }
@@ -2096,15 +2141,8 @@ master_dispatch(const struct handoff *h, int fd, int metrics)
 static int
 master_busy(int metrics)
 {
-	struct child	*ch;
-	int		 n = 0;
-
-	TAILQ_FOREACH(ch, &children, ch_entry) {
-		pool_sync(ch);
-		if (ch->ch_state == CH_BUSY && ch->ch_metrics == metrics)
-			n++;
-	}
-	return n;
+	pool_sync_busy();
+	return metrics ? pool_scrapes : pool_n[CH_BUSY] - pool_scrapes;
 }
 
 /*
@@ -2123,8 +2161,7 @@ master_accept_metrics(const struct handoff *h, int fd)
 		log_warnx("metrics: no child free for a scrape");
 		return;
 	}
-	ch->ch_state = CH_BUSY;
-	ch->ch_metrics = 1;
+	pool_busy(ch, "", 1);
 }
 
 /*
@@ -2178,8 +2215,7 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	}
 	(void)close(fd);
 	score_count(SC_CONN_ACCEPTED);
-	ch->ch_state = CH_BUSY;
-	(void)strlcpy(ch->ch_addr, counted, sizeof(ch->ch_addr));
+	pool_busy(ch, counted, 0);
 	return 0;
 }
 
