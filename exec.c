@@ -30,6 +30,9 @@
 
 static int	 exec_nice_base;	/* the nice value a program gets */
 static int	 exec_nice_raised;	/* this process runs below it */
+static sigset_t	 exec_sigs;		/* caught or ignored here */
+static unsigned int exec_sigs_gen;	/* util_signals_gen when listed */
+static int	 exec_sigs_listed;
 
 static void
 exec_close_fd(int *fd)
@@ -120,6 +123,30 @@ exec_place(int fd, int target)
 	return rv == -1 ? -1 : 0;
 }
 
+/*
+ * The signals a program must not inherit as they are here: those caught
+ * (a handler of ours must not run in the vfork() child once they are let
+ * in) and those ignored (execve() keeps that), listed in the broker once
+ * and again after each util_signals(), the only other place that changes
+ * a disposition.  Resetting all 64 in every new process cost it 64
+ * system calls while the broker waited (vfork()).
+ */
+static void
+exec_signals_list(void)
+{
+	struct sigaction	 sa;
+	int			 sig;
+
+	if (exec_sigs_listed && exec_sigs_gen == util_signals_gen)
+		return;
+	sigemptyset(&exec_sigs);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL)
+			sigaddset(&exec_sigs, sig);
+	exec_sigs_gen = util_signals_gen;
+	exec_sigs_listed = 1;
+}
+
 /* Default signals, an empty mask: what the program expects to inherit. */
 static void
 exec_signals(void)
@@ -132,7 +159,8 @@ exec_signals(void)
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
 	for (sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL);
+		if (sigismember(&exec_sigs, sig) == 1)
+			(void)sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
@@ -191,6 +219,7 @@ exec_vfork(const struct exec_spec *es, const int out[2], int errfd,
 	sigset_t	 all, old;
 	pid_t		 pid;
 
+	exec_signals_list();
 	sigfillset(&all);
 	(void)sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = vfork()) == 0)

@@ -897,6 +897,7 @@ int		 util_ms_left(long long);
 int		 util_fd_above(int);
 struct sockaddr_un;
 void		 util_signals(void (*)(int), int, ...);
+extern unsigned int util_signals_gen;
 void		 util_sigunblock(void);
 int		 util_sockaddr_un(struct sockaddr_un *, const char *);
 int		 util_unlink_stale(const struct sockaddr_un *, char *, size_t);

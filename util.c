@@ -195,6 +195,9 @@ util_fd_above(int fd)
 	return nfd;
 }
 
+/* Bumped by each util_signals(), so exec.c knows its list is stale. */
+unsigned int	 util_signals_gen;
+
 /*
  * The handler (or SIG_IGN, SIG_DFL) and flags of each signal of the list,
  * which ends with 0; fatal when one cannot be set.
@@ -206,6 +209,7 @@ util_signals(void (*handler)(int), int flags, ...)
 	va_list			 ap;
 	int			 sig;
 
+	util_signals_gen++;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = handler;

@@ -331,6 +331,49 @@ class TestExecFailure(DeliveryCase):
         c.check("NOOP", "250 OK")
 
 
+class TestProgramSignals(DeliveryCase):
+    """A program starts with every signal at its default disposition and
+    none blocked: what smtpd catches (the master's and the children's
+    handlers), what the broker ignores (SIGHUP, SIGPIPE, SIGUSR1) and what
+    smtpd itself inherited ignored (SIGINT and SIGQUIT here, as a shell
+    without job control leaves them for a command run with &)."""
+    CONFIG = 'deliver "@TMP@/program"'
+    OPTS = {"wrapper": ["sh", "-c", 'trap "" INT QUIT; exec "$@"', "sh"],
+            "start": False}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            prog = os.path.join(cls.d.tmp, "program")
+            with open(prog, "w") as f:
+                # exec: grep reads what it inherited through the shell
+                # (one that does not wait for it, and so blocks nothing).
+                f.write("#!/bin/sh\nexec grep '^Sig[BIC]' /proc/self/status"
+                        " >%s/sig.$$\n" % cls.d.out)
+            os.chmod(prog, 0o755)
+            cls.d.start()
+        except BaseException:
+            cls.d.cleanup()
+            raise
+
+    def test_defaults(self):
+        for _ in range(2):      # the broker's second start, too
+            self.assertRegex(self.deliver(), "^" + OK_ID + "$")
+        files = [n for n in os.listdir(self.d.out) if n.startswith("sig.")]
+        self.assertEqual(len(files), 2, files)
+        # Caught ones execve() resets; 32 and 33 are the C library's own
+        # (signal(7)): its sigaction() refuses them, and whatever started
+        # the tests may have left them ignored.
+        libc = (1 << 31) | (1 << 32)
+        for n in files:
+            with open(os.path.join(self.d.out, n)) as f:
+                got = dict(line.split(":\t") for line in f.read().split("\n")
+                           if line)
+            self.assertEqual(int(got["SigBlk"], 16), 0, got)
+            self.assertEqual(int(got["SigIgn"], 16) & ~libc, 0, got)
+
+
 class TestDiscard(DeliveryCase):
     CONFIG = "deliver discard"
 
