@@ -14,6 +14,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -40,6 +41,7 @@
 #define BROKER_GROUPS_MAX	256	/* supplementary groups of a user */
 #define BROKER_FD_RESERVE	16	/* descriptors kept for programs */
 #define BROKER_WORKERS		3	/* AUTH checks at once */
+#define BROKER_EVENTS		64	/* children's events read at once */
 
 /* One session child, as the broker sees it. */
 struct bclient {
@@ -48,6 +50,7 @@ struct bclient {
 	struct bjob		*bc_job;	/* the delivery in flight */
 	struct bauth		*bc_auth;	/* the AUTH check in flight */
 	char			 bc_user[AUTH_FIELD_MAX]; /* it proved */
+	int			 bc_watched;	/* in the epoll set */
 };
 TAILQ_HEAD(bclientlist, bclient);
 
@@ -75,9 +78,8 @@ struct bworker {
 	struct bauth		*bw_auth;	/* the check it runs */
 };
 
-/* What a poll entry of the broker stands for. */
+/* What a poll entry of the broker stands for; none: the epoll set. */
 struct bpollref {
-	struct bclient		*bp_client;
 	struct bjob		*bp_job;
 	struct bworker		*bp_worker;
 };
@@ -105,6 +107,7 @@ static const size_t broker_field_max[BEF_NFIXED] = {
 
 static const struct config	*bconf;
 static int			 bctl = -1;
+static int			 bepfd = -1;	/* children that may ask */
 static struct bclientlist	 bclients =
 				    TAILQ_HEAD_INITIALIZER(bclients);
 static struct bjoblist		 bjobs = TAILQ_HEAD_INITIALIZER(bjobs);
@@ -444,10 +447,44 @@ broker_pass(int sock, int fd)
 	return broker_send(sock, &type, sizeof(type), &fd, fd == -1 ? 0 : 1);
 }
 
+/*
+ * The children's sockets are in an epoll set, each while its child may
+ * send a request (none in flight): a poll() of every child's socket at
+ * each wake-up cost the broker hundreds of microseconds a delivery with
+ * a thousand children.  Called whenever bc_job or bc_auth changes.
+ */
+static void
+broker_client_watch(struct bclient *bc)
+{
+	struct epoll_event	 ev;
+	int			 want;
+
+	want = bc->bc_job == NULL && bc->bc_auth == NULL;
+	if (want == bc->bc_watched)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = bc;
+	if (epoll_ctl(bepfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, bc->bc_fd,
+	    &ev) == -1)
+		fatal("epoll_ctl");
+	bc->bc_watched = want;
+}
+
+static void
+broker_client_new(int fd)
+{
+	struct bclient	*bc;
+
+	bc = xcalloc(1, sizeof(*bc));
+	bc->bc_fd = fd;
+	TAILQ_INSERT_TAIL(&bclients, bc, bc_entry);
+	broker_client_watch(bc);
+}
+
 static void
 broker_ctl_read(void)
 {
-	struct bclient	*bc;
 	uint32_t	 type;
 	ssize_t		 n;
 	int		 fds[2], nfds, i;
@@ -477,9 +514,7 @@ broker_ctl_read(void)
 		close(fds[0]);
 		return;
 	}
-	bc = xcalloc(1, sizeof(*bc));
-	bc->bc_fd = fds[0];
-	TAILQ_INSERT_TAIL(&bclients, bc, bc_entry);
+	broker_client_new(fds[0]);
 }
 
 static void
@@ -489,6 +524,10 @@ broker_client_free(struct bclient *bc)
 		bc->bc_job->bj_client = NULL;
 	if (bc->bc_auth != NULL)
 		bc->bc_auth->bq_client = NULL;
+	/* Before the close: a worker forked meanwhile may hold a copy. */
+	if (bc->bc_watched && epoll_ctl(bepfd, EPOLL_CTL_DEL, bc->bc_fd,
+	    NULL) == -1)
+		fatal("epoll_ctl");
 	close(bc->bc_fd);
 	TAILQ_REMOVE(&bclients, bc, bc_entry);
 	free(bc);
@@ -684,6 +723,7 @@ broker_auth_done(struct bauth *a, int result)
 
 	if (bc != NULL) {
 		bc->bc_auth = NULL;
+		broker_client_watch(bc);
 		if (result == AUTH_OK)
 			strlcpy(bc->bc_user, a->bq_req.ba_user,
 			    sizeof(bc->bc_user));
@@ -739,6 +779,7 @@ broker_auth_request(struct bclient *bc, const struct broker_auth *ba,
 	a->bq_client = bc;
 	a->bq_req = *ba;
 	bc->bc_auth = a;
+	broker_client_watch(bc);
 	TAILQ_INSERT_TAIL(&bauths, a, bq_entry);
 	broker_auth_dispatch();
 }
@@ -756,6 +797,7 @@ broker_worker_closefds(int fd)
 
 	if (bctl != -1)
 		close(bctl);
+	close(bepfd);
 	TAILQ_FOREACH(bc, &bclients, bc_entry)
 		close(bc->bc_fd);
 	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++)
@@ -923,6 +965,7 @@ broker_deliver_request(struct bclient *bc, const struct broker_msg *bm,
 	}
 	bj->bj_client = bc;
 	bc->bc_job = bj;
+	broker_client_watch(bc);
 	TAILQ_INSERT_TAIL(&bjobs, bj, bj_entry);
 }
 
@@ -973,6 +1016,7 @@ broker_finish(struct bjob *bj)
 	progs_ended(bj->bj_exec.ej_pid);
 	if (bc != NULL) {
 		bc->bc_job = NULL;
+		broker_client_watch(bc);
 		broker_answer(bc, bj->bj_id, &bj->bj_exec);
 	}
 	free(bj);
@@ -982,15 +1026,12 @@ static size_t
 broker_pollset(struct pollfd **pfds, struct bpollref **refs, size_t *cap,
     int *timeout)
 {
-	struct bclient	*bc;
 	struct bjob	*bj;
 	struct bworker	*w;
 	size_t		 n = 0, need;
 	int		 ms;
 
-	need = 1 + BROKER_WORKERS;
-	TAILQ_FOREACH(bc, &bclients, bc_entry)
-		need++;
+	need = 2 + BROKER_WORKERS;
 	TAILQ_FOREACH(bj, &bjobs, bj_entry)
 		need += 3;
 	if (need > *cap) {
@@ -999,17 +1040,11 @@ broker_pollset(struct pollfd **pfds, struct bpollref **refs, size_t *cap,
 		*refs = xreallocarray(*refs, *cap, sizeof(**refs));
 	}
 	*timeout = -1;
-	(*pfds)[n].fd = bctl;
-	(*pfds)[n].events = POLLIN;
 	memset(*refs, 0, need * sizeof(**refs));
-	n++;
-	TAILQ_FOREACH(bc, &bclients, bc_entry) {
-		if (bc->bc_job != NULL || bc->bc_auth != NULL)
-			continue;
-		(*pfds)[n].fd = bc->bc_fd;
-		(*pfds)[n].events = POLLIN;
-		(*refs)[n++].bp_client = bc;
-	}
+	(*pfds)[n].fd = bctl;
+	(*pfds)[n++].events = POLLIN;
+	(*pfds)[n].fd = bepfd;
+	(*pfds)[n++].events = POLLIN;
 	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++) {
 		if (w->bw_fd == -1)
 			continue;
@@ -1037,6 +1072,27 @@ broker_signals(void)
 	util_sigunblock();
 }
 
+/*
+ * The children that wrote, or exited.  Only a child's own request can
+ * free its entry or put a request in flight (which takes it out of the
+ * set), so the events read stay valid while they are handled; those not
+ * read this round are there at the next poll().
+ */
+static void
+broker_requests(void)
+{
+	struct epoll_event	 ev[BROKER_EVENTS];
+	int			 i, n;
+
+	if ((n = epoll_wait(bepfd, ev, BROKER_EVENTS, 0)) == -1) {
+		if (errno != EINTR)
+			fatal("epoll_wait");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		broker_request(ev[i].data.ptr);
+}
+
 /* One round of the loop: what poll() found. */
 static void
 broker_events(struct pollfd *pfds, const struct bpollref *refs, size_t n)
@@ -1046,12 +1102,9 @@ broker_events(struct pollfd *pfds, const struct bpollref *refs, size_t n)
 
 	if (pfds[0].revents != 0)
 		broker_ctl_read();
-	for (i = 1; i < n; i++) {
-		if (refs[i].bp_client != NULL) {
-			if (pfds[i].revents != 0)
-				broker_request(refs[i].bp_client);
-			continue;
-		}
+	if (pfds[1].revents != 0)
+		broker_requests();
+	for (i = 2; i < n; i++) {
 		if (refs[i].bp_worker != NULL) {
 			if (pfds[i].revents != 0)
 				broker_worker_read(refs[i].bp_worker);
@@ -1074,7 +1127,6 @@ broker_main(struct config *c, int ctl, int client,
 {
 	struct pollfd	*pfds = NULL;
 	struct bpollref	*refs = NULL;
-	struct bclient	*bc;
 	struct rlimit	 rl;
 	size_t		 cap = 0, n;
 	int		 timeout;
@@ -1087,12 +1139,11 @@ broker_main(struct config *c, int ctl, int client,
 	broker_signals();
 	exec_priority_raise();
 	broker_idents();
+	if ((bepfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
 	broker_workers(c);
-	if (client != -1) {
-		bc = xcalloc(1, sizeof(*bc));
-		bc->bc_fd = client;
-		TAILQ_INSERT_TAIL(&bclients, bc, bc_entry);
-	}
+	if (client != -1)
+		broker_client_new(client);
 	while (bctl != -1 || !TAILQ_EMPTY(&bclients) ||
 	    !TAILQ_EMPTY(&bjobs)) {
 		n = broker_pollset(&pfds, &refs, &cap, &timeout);
