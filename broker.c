@@ -42,6 +42,7 @@
 #define BROKER_FD_RESERVE	16	/* descriptors kept for programs */
 #define BROKER_WORKERS		3	/* AUTH checks at once */
 #define BROKER_EVENTS		64	/* children's events read at once */
+#define BROKER_CTL_BATCH	64	/* the master's messages read at once */
 
 /* One session child, as the broker sees it. */
 struct bclient {
@@ -482,8 +483,9 @@ broker_client_new(int fd)
 	broker_client_watch(bc);
 }
 
-static void
-broker_ctl_read(void)
+/* One message of the master's; -1 when there is none to read. */
+static int
+broker_ctl_one(void)
 {
 	uint32_t	 type;
 	ssize_t		 n;
@@ -491,17 +493,17 @@ broker_ctl_read(void)
 
 	n = broker_recv(bctl, &type, sizeof(type), fds, &nfds);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return -1;
 	if (n <= 0) {
 		close(bctl);
 		bctl = -1;
-		return;
+		return -1;
 	}
 	if (n != sizeof(type) || type != BR_CLIENT || nfds != 1) {
 		log_warnx("master: unexpected message dropped");
 		for (i = 0; i < nfds; i++)
 			close(fds[i]);
-		return;
+		return 0;
 	}
 	/*
 	 * Children that took every descriptor would leave none to run
@@ -512,9 +514,25 @@ broker_ctl_read(void)
 		    "are kept for programs)", strerror(EMFILE),
 		    BROKER_FD_RESERVE);
 		close(fds[0]);
-		return;
+		return 0;
 	}
 	broker_client_new(fds[0]);
+	return 0;
+}
+
+/*
+ * New children, as many as wait (up to BROKER_CTL_BATCH a round), so
+ * that the master's socket has room for the next ones (what does not
+ * fit, the master queues).
+ */
+static void
+broker_ctl_read(void)
+{
+	int	 i;
+
+	for (i = 0; i < BROKER_CTL_BATCH && bctl != -1; i++)
+		if (broker_ctl_one() == -1)
+			break;
 }
 
 static void

@@ -76,6 +76,7 @@ struct pollref {
 #define PC_NONE			(-2)
 #define PC_LISTEN		(-1)	/* else the control client's index */
 #define PC_UPGRADE		(-3)	/* the new master says it is ready */
+#define PC_BROKER		(-4)	/* the broker takes what is queued */
 
 /* One pre-forked child, as the master sees it. */
 struct child {
@@ -141,6 +142,16 @@ static long long	 tickets_at;	/* next TLS ticket key; 0: none */
 
 static pid_t		 broker_pid = -1; /* the current delivery broker */
 static int		 broker_ctl = -1; /* our socket to it */
+/*
+ * The broker's ends of new children's sockets that its socket had no
+ * room for (a broker busy with programs reads it late, and the socket's
+ * buffer holds some 280 of them): sent as soon as it takes them
+ * (master_broker_flush).
+ * Their children serve their sessions meanwhile; a request one sends
+ * waits in its socket until the broker has the other end.
+ */
+static int		*bpass;
+static size_t		 bpass_head, bpass_n, bpass_cap;
 static long long	 broker_born;
 static long long	 broker_after;	/* back-off: no fork before */
 
@@ -178,6 +189,9 @@ static void	 master_listen_sync(int);
 static void	 master_broker(void);
 static void	 master_broker_exited(int);
 static void	 master_broker_check(void);
+static void	 master_broker_drop(void);
+static void	 master_broker_flush(void);
+static int	 master_broker_pass(int);
 static void	 master_renew(void);
 static void	 pool_auth(struct child *, const struct chan_msg *);
 static void	 pool_auth_end(struct child *, const char *);
@@ -1137,6 +1151,7 @@ child_closefds(int self)
 	/* Only the master hands the broker its children. */
 	if (broker_ctl != -1)
 		(void)close(broker_ctl);
+	master_broker_drop();
 	/*
 	 * Forked to take a connection the master holds: the child gets its
 	 * own copy over the socketpair, and this one would keep the client
@@ -1434,6 +1449,65 @@ master_epoll(int op, int fd, struct pollref *ref)
 		fatal("epoll_ctl");
 }
 
+/* What is queued for the broker goes with it (it died, or was replaced). */
+static void
+master_broker_drop(void)
+{
+	while (bpass_n > 0) {
+		(void)close(bpass[bpass_head++]);
+		bpass_n--;
+	}
+	bpass_head = 0;
+}
+
+/* The queue in order, until the broker's socket is full again. */
+static void
+master_broker_flush(void)
+{
+	while (bpass_n > 0) {
+		if (broker_pass(broker_ctl, bpass[bpass_head]) == -1) {
+			if (errno == EAGAIN)
+				return;
+			log_warn("delivery broker");
+			master_broker_drop();
+			return;
+		}
+		(void)close(bpass[bpass_head++]);
+		bpass_n--;
+	}
+	bpass_head = 0;
+}
+
+/*
+ * The broker's end of a new child's socket, to the broker or to the
+ * queue (fd is ours no more), or -1 when the broker cannot have it.
+ */
+static int
+master_broker_pass(int fd)
+{
+	if (bpass_n == 0) {
+		if (broker_pass(broker_ctl, fd) == 0) {
+			(void)close(fd);
+			return 0;
+		}
+		if (errno != EAGAIN)
+			return -1;
+	}
+	if (bpass_head + bpass_n == bpass_cap) {
+		if (bpass_head > 0) {
+			memmove(bpass, bpass + bpass_head,
+			    bpass_n * sizeof(*bpass));
+			bpass_head = 0;
+		} else {
+			bpass_cap = bpass_cap == 0 ? 16 : bpass_cap * 2;
+			bpass = xreallocarray(bpass, bpass_cap,
+			    sizeof(*bpass));
+		}
+	}
+	bpass[bpass_head + bpass_n++] = fd;
+	return 0;
+}
+
 /*
  * The sockets of a new child: sv to us, bsv to the broker, whose end is
  * passed to the broker before the child exists.  A child made while
@@ -1454,7 +1528,7 @@ pool_sockets(int sv[2], int bsv[2])
 		(void)close(sv[1]);
 		goto fail;
 	}
-	if (broker_pass(broker_ctl, bsv[0]) == -1) {
+	if (master_broker_pass(bsv[0]) == -1) {
 		log_warn("delivery broker");
 		(void)close(sv[0]);
 		(void)close(sv[1]);
@@ -1462,7 +1536,6 @@ pool_sockets(int sv[2], int bsv[2])
 		(void)close(bsv[1]);
 		return -1;
 	}
-	(void)close(bsv[0]);
 	return 0;
  fail:
 	log_warn("socketpair");
@@ -2006,8 +2079,11 @@ master_broker(void)
 		broker_after = util_now_ms() + SPAWN_QUICK_MS;
 		return;
 	}
-	if (broker_ctl != -1)
+	if (broker_ctl != -1) {
+		master_broker_flush();
+		master_broker_drop();
 		(void)close(broker_ctl);
+	}
 	broker_ctl = sv[0];
 	broker_pid = pid;
 	broker_born = util_now_ms();
@@ -2033,6 +2109,7 @@ master_broker_exited(int status)
 	if (broker_ctl != -1)
 		(void)close(broker_ctl);
 	broker_ctl = -1;
+	master_broker_drop();
 	if (util_now_ms() - broker_born < SPAWN_QUICK_MS)
 		broker_after = util_now_ms() + SPAWN_QUICK_MS;
 	if (!quitting)
@@ -2844,6 +2921,11 @@ master_pollset(long long now)
 		master_pollfd(&n, upgrade_fd, NULL, -1, -1, NULL);
 		prefs[n - 1].pr_control = PC_UPGRADE;
 	}
+	if (bpass_n > 0 && broker_ctl != -1) {
+		master_pollfd(&n, broker_ctl, NULL, -1, -1, NULL);
+		pfds[n - 1].events = POLLOUT;
+		prefs[n - 1].pr_control = PC_BROKER;
+	}
 	return n;
 }
 
@@ -2935,6 +3017,8 @@ master_loop(void)
 				continue;
 			if (prefs[i].pr_control == PC_UPGRADE)
 				master_upgrade_io();
+			else if (prefs[i].pr_control == PC_BROKER)
+				master_broker_flush();
 			else if (prefs[i].pr_control == PC_LISTEN)
 				control_accept();
 			else

@@ -11,8 +11,9 @@ X-Soak-Id header each) and reconnects after a few, so that sessions and
 children turn over too.  Every 10 s the master's RSS, the largest child
 RSS, the number of processes under the master and of zombies are printed.
 
-Afterwards: every message acknowledged with "250 OK id=..." is in the
-Maildir exactly once, and nothing is there that was not acknowledged; no
+No session is refused (max-clients is above SOAK_SESSIONS).  Afterwards:
+every message acknowledged with "250 OK id=..." is in the Maildir exactly
+once, and nothing is there that was not acknowledged; no
 zombie is left; the master holds the same descriptors as before the load
 (one socketpair per child aside).  Prints a summary; exits 1 on any
 failure.
@@ -401,6 +402,10 @@ def main():
             failures.append("%d files without X-Soak-Id" % len(bad))
         if left:
             failures.append("%d files left in Maildir/tmp" % len(left))
+        # max-clients is over SOAK_SESSIONS: every session must be taken.
+        if st.refused:
+            failures.append("%d sessions refused below max-clients"
+                            % st.refused)
         if st.failed:
             failures.append("%d messages not acknowledged: %s"
                             % (len(st.failed), list(st.failed.items())[:5]))

@@ -496,6 +496,36 @@ class TestStalledBroker(BrokerFaults):
         self.assertEqual(d.deliveries(), [])
         self.assertEqual(d.broker(0.0), broker)
 
+    def test_children_made_while_the_broker_is_busy(self):
+        # A broker busy with programs reads the master's socket late, and
+        # the socket's buffer holds some 280 new children's sockets: the
+        # master keeps the rest for it.  Before, each child over that was
+        # not made, and its client got 421 "too many connections" far
+        # below max-clients (make soak, 1000 sessions, saw hundreds).
+        self.d = d = Smtpd(RECORD + "\nreceived-header no\nmax-clients 400"
+                           "\nmax-clients-per-address 400", prefork=1)
+        broker = d.broker()
+        os.kill(broker, signal.SIGSTOP)
+        conns = []
+        try:
+            for _ in range(350):
+                c = d.connect(greeting=False)
+                conns.append(c)
+                self.assertRegex(c.recv_reply(), "^220 ")
+        finally:
+            os.kill(broker, signal.SIGCONT)
+        # Every child reaches the broker once it runs again: the last one
+        # made, too.
+        for i in (0, len(conns) - 1):
+            c = conns[i]
+            c.send(b"EHLO client.test\r\n")
+            c.recv_reply()
+            self.assertRegex(self.send_one(c, "m%d" % i), "^" + OK_ID)
+        self.assertEqual(len(d.deliveries()), 2)
+        for c in conns:
+            c.close()
+        self.assertNotIn("delivery broker", d.log())
+
 
 def memory_has(pid, needle):
     """Whether needle is anywhere in the readable memory of pid."""
