@@ -64,6 +64,8 @@ enum child_state {
 #define CH_NSTATES		(CH_RETIRED + 1)
 
 struct child;
+struct bold;
+TAILQ_HEAD(childlist, child);
 
 /* What an entry of the poll set or the epoll set stands for. */
 struct pollref {
@@ -71,6 +73,7 @@ struct pollref {
 	int			 pr_lidx;
 	int			 pr_fidx;
 	struct child		*pr_child;
+	struct bold		*pr_bold;	/* PC_BROKER: NULL, the current */
 	int			 pr_control;	/* PC_* */
 };
 #define PC_NONE			(-2)
@@ -94,9 +97,23 @@ struct child {
 	int			 ch_metrics;	/* busy with a metrics scrape */
 	uint32_t		 ch_sent;	/* connections handed over */
 	int			 ch_notify;	/* asked for CHAN_IDLE (score.c) */
+	int			 ch_bfd;	/* broker's end, not passed yet */
+	struct childlist	*ch_bq;		/* the queue it waits in */
+	TAILQ_ENTRY(child)	 ch_bentry;
 	struct pollref		 ch_ref;	/* its entry in the epoll set */
 };
-TAILQ_HEAD(childlist, child);
+
+/*
+ * A broker replaced at a reload whose socket had no room yet for all its
+ * children's ends: the socket stays open until they are passed.
+ */
+struct bold {
+	TAILQ_ENTRY(bold)	 bo_entry;
+	pid_t			 bo_pid;
+	int			 bo_ctl;
+	struct childlist	 bo_wait;
+};
+TAILQ_HEAD(boldlist, bold);
 
 
 static struct config	*conf;
@@ -143,15 +160,15 @@ static long long	 tickets_at;	/* next TLS ticket key; 0: none */
 static pid_t		 broker_pid = -1; /* the current delivery broker */
 static int		 broker_ctl = -1; /* our socket to it */
 /*
- * The broker's ends of new children's sockets that its socket had no
- * room for (a broker busy with programs reads it late, and the socket's
- * buffer holds some 280 of them): sent as soon as it takes them
- * (master_broker_flush).
- * Their children serve their sessions meanwhile; a request one sends
- * waits in its socket until the broker has the other end.
+ * The children whose broker's end the broker's socket had no room for (a
+ * broker busy with programs reads it late, and the socket's buffer holds
+ * some 280): each end is passed, in order, as soon as there is room
+ * (bq_flush).  Their children serve their sessions meanwhile; a request
+ * one sends waits in its socket until the broker has the other end.  One
+ * end a child at most, closed when the child is reaped.
  */
-static int		*bpass;
-static size_t		 bpass_head, bpass_n, bpass_cap;
+static struct childlist	 bwait = TAILQ_HEAD_INITIALIZER(bwait);
+static struct boldlist	 bolds = TAILQ_HEAD_INITIALIZER(bolds);
 static long long	 broker_born;
 static long long	 broker_after;	/* back-off: no fork before */
 
@@ -189,9 +206,6 @@ static void	 master_listen_sync(int);
 static void	 master_broker(void);
 static void	 master_broker_exited(int);
 static void	 master_broker_check(void);
-static void	 master_broker_drop(void);
-static void	 master_broker_flush(void);
-static int	 master_broker_pass(int);
 static void	 master_renew(void);
 static void	 pool_auth(struct child *, const struct chan_msg *);
 static void	 pool_auth_end(struct child *, const char *);
@@ -1137,13 +1151,19 @@ static void
 child_closefds(int self)
 {
 	struct child	*ch;
+	struct bold	*bo;
 
 	listeners_close(conf, 0);
 	control_close(0);
 	progs_drop();
-	TAILQ_FOREACH(ch, &children, ch_entry)
+	TAILQ_FOREACH(ch, &children, ch_entry) {
 		if (ch->ch_fd != -1 && ch->ch_fd != self)
 			(void)close(ch->ch_fd);
+		if (ch->ch_bfd != -1)
+			(void)close(ch->ch_bfd);
+	}
+	TAILQ_FOREACH(bo, &bolds, bo_entry)
+		(void)close(bo->bo_ctl);
 	(void)close(sigpipe[0]);
 	(void)close(sigpipe[1]);
 	if (epfd != -1)
@@ -1151,7 +1171,6 @@ child_closefds(int self)
 	/* Only the master hands the broker its children. */
 	if (broker_ctl != -1)
 		(void)close(broker_ctl);
-	master_broker_drop();
 	/*
 	 * Forked to take a connection the master holds: the child gets its
 	 * own copy over the socketpair, and this one would keep the client
@@ -1449,71 +1468,109 @@ master_epoll(int op, int fd, struct pollref *ref)
 		fatal("epoll_ctl");
 }
 
-/* What is queued for the broker goes with it (it died, or was replaced). */
+/* The child's end out of its queue, closed: passed, or not needed. */
 static void
-master_broker_drop(void)
+bq_unlink(struct child *ch)
 {
-	while (bpass_n > 0) {
-		(void)close(bpass[bpass_head++]);
-		bpass_n--;
-	}
-	bpass_head = 0;
+	if (ch->ch_bfd == -1)
+		return;
+	(void)close(ch->ch_bfd);
+	ch->ch_bfd = -1;
+	TAILQ_REMOVE(ch->ch_bq, ch, ch_bentry);
+	ch->ch_bq = NULL;
 }
 
-/* The queue in order, until the broker's socket is full again. */
+/* Its broker is gone: its children learn it from their sockets' EOF. */
 static void
-master_broker_flush(void)
+bq_drop(struct childlist *q)
 {
-	while (bpass_n > 0) {
-		if (broker_pass(broker_ctl, bpass[bpass_head]) == -1) {
-			if (errno == EAGAIN)
-				return;
-			log_warn("delivery broker");
-			master_broker_drop();
-			return;
-		}
-		(void)close(bpass[bpass_head++]);
-		bpass_n--;
-	}
-	bpass_head = 0;
+	struct child	*ch;
+
+	while ((ch = TAILQ_FIRST(q)) != NULL)
+		bq_unlink(ch);
 }
 
 /*
- * The broker's end of a new child's socket, to the broker or to the
- * queue (fd is ours no more), or -1 when the broker cannot have it.
+ * As many of q's ends as ctl takes now: 0 when none is left, 1 when some
+ * wait for room, -1 when the broker cannot take them (q is dropped).
  */
 static int
-master_broker_pass(int fd)
+bq_flush(int ctl, struct childlist *q)
 {
-	if (bpass_n == 0) {
-		if (broker_pass(broker_ctl, fd) == 0) {
-			(void)close(fd);
-			return 0;
-		}
-		if (errno != EAGAIN)
+	struct child	*ch;
+
+	while ((ch = TAILQ_FIRST(q)) != NULL) {
+		if (broker_pass(ctl, ch->ch_bfd) == -1) {
+			if (errno == EAGAIN)
+				return 1;
+			log_warn("delivery broker");
+			bq_drop(q);
 			return -1;
-	}
-	if (bpass_head + bpass_n == bpass_cap) {
-		if (bpass_head > 0) {
-			memmove(bpass, bpass + bpass_head,
-			    bpass_n * sizeof(*bpass));
-			bpass_head = 0;
-		} else {
-			bpass_cap = bpass_cap == 0 ? 16 : bpass_cap * 2;
-			bpass = xreallocarray(bpass, bpass_cap,
-			    sizeof(*bpass));
 		}
+		bq_unlink(ch);
 	}
-	bpass[bpass_head + bpass_n++] = fd;
 	return 0;
+}
+
+/* A replaced broker's leftovers wait for room in its socket. */
+static void
+bq_keep(void)
+{
+	struct bold	*bo;
+	struct child	*ch;
+
+	bo = xcalloc(1, sizeof(*bo));
+	bo->bo_pid = broker_pid;
+	bo->bo_ctl = broker_ctl;
+	TAILQ_INIT(&bo->bo_wait);
+	while ((ch = TAILQ_FIRST(&bwait)) != NULL) {
+		TAILQ_REMOVE(&bwait, ch, ch_bentry);
+		TAILQ_INSERT_TAIL(&bo->bo_wait, ch, ch_bentry);
+		ch->ch_bq = &bo->bo_wait;
+	}
+	TAILQ_INSERT_TAIL(&bolds, bo, bo_entry);
+}
+
+static void
+bq_old_free(struct bold *bo)
+{
+	bq_drop(&bo->bo_wait);
+	(void)close(bo->bo_ctl);
+	TAILQ_REMOVE(&bolds, bo, bo_entry);
+	free(bo);
+}
+
+/* The socket has room (poll): the current broker's queue, or an old one. */
+static void
+bq_ready(struct bold *bo)
+{
+	if (bo == NULL)
+		(void)bq_flush(broker_ctl, &bwait);
+	else if (bq_flush(bo->bo_ctl, &bo->bo_wait) != 1)
+		bq_old_free(bo);
+}
+
+/* A replaced broker exited: what it was still to get goes. */
+static void
+bq_old_gone(pid_t pid)
+{
+	struct bold	*bo;
+
+	TAILQ_FOREACH(bo, &bolds, bo_entry)
+		if (bo->bo_pid == pid) {
+			bq_old_free(bo);
+			return;
+		}
 }
 
 /*
  * The sockets of a new child: sv to us, bsv to the broker, whose end is
- * passed to the broker before the child exists.  A child made while
- * there is no broker, or while its death is not reaped yet, could
- * deliver nothing: then none is made, without a back-off (the master
- * refuses a connection it has no child for; the client comes back).
+ * passed to the broker before the child exists (bsv[0] is -1 then), or
+ * waits in bwait once it does when the broker has no room now.  A child
+ * made while there is no broker, or while its death is not reaped yet,
+ * could deliver nothing: then none is made, without a back-off (the
+ * master refuses a connection it has no child for; the client comes
+ * back).
  */
 static int
 pool_sockets(int sv[2], int bsv[2])
@@ -1528,15 +1585,21 @@ pool_sockets(int sv[2], int bsv[2])
 		(void)close(sv[1]);
 		goto fail;
 	}
-	if (master_broker_pass(bsv[0]) == -1) {
-		log_warn("delivery broker");
-		(void)close(sv[0]);
-		(void)close(sv[1]);
+	if (!TAILQ_EMPTY(&bwait))
+		return 0;		/* in order, behind those */
+	if (broker_pass(broker_ctl, bsv[0]) == 0) {
 		(void)close(bsv[0]);
-		(void)close(bsv[1]);
-		return -1;
+		bsv[0] = -1;
+		return 0;
 	}
-	return 0;
+	if (errno == EAGAIN)
+		return 0;
+	log_warn("delivery broker");
+	(void)close(sv[0]);
+	(void)close(sv[1]);
+	(void)close(bsv[0]);
+	(void)close(bsv[1]);
+	return -1;
  fail:
 	log_warn("socketpair");
 	pool_backoff("cannot make a child");
@@ -1609,6 +1672,8 @@ pool_spawn(void)
 	slot = score_claim();
 	if ((pid = fork()) == 0) {
 		(void)close(sv[0]);
+		if (bsv[0] != -1)
+			(void)close(bsv[0]);
 		score_child(slot);
 		child_main(sv[1], bsv[1]);
 	}
@@ -1618,6 +1683,8 @@ pool_spawn(void)
 	if (pid == -1) {
 		log_warn("fork");
 		(void)close(sv[0]);
+		if (bsv[0] != -1)
+			(void)close(bsv[0]);
 		score_release(slot);
 		pool_backoff("cannot make a child");
 		return NULL;
@@ -1634,6 +1701,11 @@ pool_spawn(void)
 	ch->ch_slot = slot;
 	ch->ch_ref.pr_child = ch;
 	ch->ch_ref.pr_control = PC_NONE;
+	ch->ch_bfd = bsv[0];
+	if (ch->ch_bfd != -1) {
+		ch->ch_bq = &bwait;
+		TAILQ_INSERT_TAIL(&bwait, ch, ch_bentry);
+	}
 	master_epoll(EPOLL_CTL_ADD, ch->ch_fd, &ch->ch_ref);
 	TAILQ_INSERT_TAIL(&children, ch, ch_entry);
 	ch->ch_state = CH_IDLE;
@@ -1805,8 +1877,9 @@ pool_trim(int *idle, int *active)
 {
 	struct child	*ch;
 
+	/* The child idle the longest goes first (pool_state). */
 	while (*active > conf->c_lim.lim_maxclients && *idle > 0 &&
-	    (ch = pool_idle()) != NULL) {
+	    (ch = TAILQ_LAST(&pool_q[CH_IDLE], childlist)) != NULL) {
 		pool_retire(ch);
 		(*active)--;
 		(*idle)--;
@@ -1898,6 +1971,7 @@ pool_remove(struct child *ch)
 {
 	score_release(ch->ch_slot);
 	pool_close(ch);
+	bq_unlink(ch);
 	pool_unqueue(ch);
 	TAILQ_REMOVE(&children, ch, ch_entry);
 	free(ch);
@@ -1911,8 +1985,10 @@ pool_reap(void)
 	int		 status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (progs_broker_gone(pid) && pid != broker_pid)
+		if (progs_broker_gone(pid) && pid != broker_pid) {
+			bq_old_gone(pid);
 			continue;	/* one of a previous configuration */
+		}
 		if (pid == broker_pid) {
 			master_broker_exited(status);
 			continue;
@@ -2079,11 +2155,10 @@ master_broker(void)
 		broker_after = util_now_ms() + SPAWN_QUICK_MS;
 		return;
 	}
-	if (broker_ctl != -1) {
-		master_broker_flush();
-		master_broker_drop();
+	if (broker_ctl != -1 && bq_flush(broker_ctl, &bwait) == 1)
+		bq_keep();
+	else if (broker_ctl != -1)
 		(void)close(broker_ctl);
-	}
 	broker_ctl = sv[0];
 	broker_pid = pid;
 	broker_born = util_now_ms();
@@ -2109,7 +2184,7 @@ master_broker_exited(int status)
 	if (broker_ctl != -1)
 		(void)close(broker_ctl);
 	broker_ctl = -1;
-	master_broker_drop();
+	bq_drop(&bwait);
 	if (util_now_ms() - broker_born < SPAWN_QUICK_MS)
 		broker_after = util_now_ms() + SPAWN_QUICK_MS;
 	if (!quitting)
@@ -2831,8 +2906,28 @@ master_pollfd(size_t *n, int fd, struct listener *l, int lidx, int fidx,
 	prefs[*n].pr_lidx = lidx;
 	prefs[*n].pr_fidx = fidx;
 	prefs[*n].pr_child = ch;
+	prefs[*n].pr_bold = NULL;
 	prefs[*n].pr_control = PC_NONE;
 	(*n)++;
+}
+
+/* The brokers' sockets that have room for a child's end (bq_ready). */
+static void
+master_pollset_broker(size_t *n)
+{
+	struct bold	*bo;
+
+	if (!TAILQ_EMPTY(&bwait) && broker_ctl != -1) {
+		master_pollfd(n, broker_ctl, NULL, -1, -1, NULL);
+		pfds[*n - 1].events = POLLOUT;
+		prefs[*n - 1].pr_control = PC_BROKER;
+	}
+	TAILQ_FOREACH(bo, &bolds, bo_entry) {
+		master_pollfd(n, bo->bo_ctl, NULL, -1, -1, NULL);
+		pfds[*n - 1].events = POLLOUT;
+		prefs[*n - 1].pr_control = PC_BROKER;
+		prefs[*n - 1].pr_bold = bo;
+	}
 }
 
 /* The control socket and its clients, which the master serves too. */
@@ -2921,11 +3016,7 @@ master_pollset(long long now)
 		master_pollfd(&n, upgrade_fd, NULL, -1, -1, NULL);
 		prefs[n - 1].pr_control = PC_UPGRADE;
 	}
-	if (bpass_n > 0 && broker_ctl != -1) {
-		master_pollfd(&n, broker_ctl, NULL, -1, -1, NULL);
-		pfds[n - 1].events = POLLOUT;
-		prefs[n - 1].pr_control = PC_BROKER;
-	}
+	master_pollset_broker(&n);
 	return n;
 }
 
@@ -3018,7 +3109,7 @@ master_loop(void)
 			if (prefs[i].pr_control == PC_UPGRADE)
 				master_upgrade_io();
 			else if (prefs[i].pr_control == PC_BROKER)
-				master_broker_flush();
+				bq_ready(prefs[i].pr_bold);
 			else if (prefs[i].pr_control == PC_LISTEN)
 				control_accept();
 			else

@@ -526,6 +526,60 @@ class TestStalledBroker(BrokerFaults):
             c.close()
         self.assertNotIn("delivery broker", d.log())
 
+    def test_reload_while_children_wait_for_the_broker(self):
+        # The broker a reload replaces still gets the ends the master kept
+        # for it: their sessions deliver (they got 451 when the reload
+        # closed them).
+        self.d = d = Smtpd(RECORD + "\nreceived-header no\nmax-clients 400"
+                           "\nmax-clients-per-address 400", prefork=1)
+        broker = d.broker()
+        os.kill(broker, signal.SIGSTOP)
+        conns = []
+        try:
+            for _ in range(330):
+                c = d.connect(greeting=False)
+                conns.append(c)
+                self.assertRegex(c.recv_reply(), "^220 ")
+            os.kill(d.pid, signal.SIGHUP)
+            self.assertTrue(d.wait_log(r"reloaded configuration"), d.log())
+        finally:
+            os.kill(broker, signal.SIGCONT)
+        for i in (0, 300, len(conns) - 1):
+            c = conns[i]
+            c.send(b"EHLO client.test\r\n")
+            c.recv_reply()
+            self.assertRegex(self.send_one(c, "m%d" % i), "^" + OK_ID)
+        for c in conns:
+            c.close()
+        self.assertNotIn("delivery broker", d.log())
+
+    def test_ends_of_children_gone_are_not_kept(self):
+        # While the broker does not read, children that are gone leave
+        # nothing behind in the master: its descriptors stay within what
+        # max-clients allows, however many sessions come and go.
+        self.d = d = Smtpd(RECORD + "\nmax-clients 10"
+                           "\nmax-sessions-per-child 1", prefork=1)
+        broker = d.broker()
+        os.kill(broker, signal.SIGSTOP)
+
+        def sessions(n):
+            for _ in range(n):
+                c, g = d.connect_retry()
+                self.assertRegex(g, "^220 ")
+                c.check("QUIT", "221 Bye")
+                c.close()
+        try:
+            # The broker's socket is full after some 280.
+            sessions(300)
+            time.sleep(0.3)
+            before = len(os.listdir("/proc/%d/fd" % d.pid))
+            sessions(100)
+            time.sleep(0.3)
+            after = len(os.listdir("/proc/%d/fd" % d.pid))
+        finally:
+            os.kill(broker, signal.SIGCONT)
+        self.assertLess(after, before + 20, (before, after))
+
 
 def memory_has(pid, needle):
     """Whether needle is anywhere in the readable memory of pid."""
