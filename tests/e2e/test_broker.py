@@ -496,62 +496,55 @@ class TestStalledBroker(BrokerFaults):
         self.assertEqual(d.deliveries(), [])
         self.assertEqual(d.broker(0.0), broker)
 
+    def crowd(self, n, reload=False):
+        """n sessions, each on a child of its own, made while the broker
+        is stopped (SIGHUP too, with reload); the broker runs again."""
+        self.d = d = Smtpd(RECORD + "\nreceived-header no\nmax-clients 400"
+                           "\nmax-clients-per-address 400", prefork=1)
+        broker = d.broker()
+        os.kill(broker, signal.SIGSTOP)
+        conns = []
+        try:
+            for _ in range(n):
+                c = d.connect(greeting=False)
+                conns.append(c)
+                self.assertRegex(c.recv_reply(), "^220 ")
+            if reload:
+                os.kill(d.pid, signal.SIGHUP)
+                self.assertTrue(d.wait_log(r"reloaded configuration"),
+                                d.log())
+        finally:
+            os.kill(broker, signal.SIGCONT)
+        return conns
+
+    def deliver_on(self, conns, which):
+        """A message on each of conns[which]: all acknowledged."""
+        for i in which:
+            c = conns[i]
+            c.send(b"EHLO client.test\r\n")
+            c.recv_reply()
+            self.assertRegex(self.send_one(c, "m%d" % i), "^" + OK_ID)
+        self.assertEqual(len(self.d.deliveries()), len(which))
+        for c in conns:
+            c.close()
+        self.assertNotIn("delivery broker", self.d.log())
+
     def test_children_made_while_the_broker_is_busy(self):
         # A broker busy with programs reads the master's socket late, and
         # the socket's buffer holds some 280 new children's sockets: the
         # master keeps the rest for it.  Before, each child over that was
         # not made, and its client got 421 "too many connections" far
         # below max-clients (make soak, 1000 sessions, saw hundreds).
-        self.d = d = Smtpd(RECORD + "\nreceived-header no\nmax-clients 400"
-                           "\nmax-clients-per-address 400", prefork=1)
-        broker = d.broker()
-        os.kill(broker, signal.SIGSTOP)
-        conns = []
-        try:
-            for _ in range(350):
-                c = d.connect(greeting=False)
-                conns.append(c)
-                self.assertRegex(c.recv_reply(), "^220 ")
-        finally:
-            os.kill(broker, signal.SIGCONT)
-        # Every child reaches the broker once it runs again: the last one
-        # made, too.
-        for i in (0, len(conns) - 1):
-            c = conns[i]
-            c.send(b"EHLO client.test\r\n")
-            c.recv_reply()
-            self.assertRegex(self.send_one(c, "m%d" % i), "^" + OK_ID)
-        self.assertEqual(len(d.deliveries()), 2)
-        for c in conns:
-            c.close()
-        self.assertNotIn("delivery broker", d.log())
+        # Every child reaches the broker once it runs: the last one too.
+        conns = self.crowd(350)
+        self.deliver_on(conns, (0, len(conns) - 1))
 
     def test_reload_while_children_wait_for_the_broker(self):
         # The broker a reload replaces still gets the ends the master kept
         # for it: their sessions deliver (they got 451 when the reload
         # closed them).
-        self.d = d = Smtpd(RECORD + "\nreceived-header no\nmax-clients 400"
-                           "\nmax-clients-per-address 400", prefork=1)
-        broker = d.broker()
-        os.kill(broker, signal.SIGSTOP)
-        conns = []
-        try:
-            for _ in range(330):
-                c = d.connect(greeting=False)
-                conns.append(c)
-                self.assertRegex(c.recv_reply(), "^220 ")
-            os.kill(d.pid, signal.SIGHUP)
-            self.assertTrue(d.wait_log(r"reloaded configuration"), d.log())
-        finally:
-            os.kill(broker, signal.SIGCONT)
-        for i in (0, 300, len(conns) - 1):
-            c = conns[i]
-            c.send(b"EHLO client.test\r\n")
-            c.recv_reply()
-            self.assertRegex(self.send_one(c, "m%d" % i), "^" + OK_ID)
-        for c in conns:
-            c.close()
-        self.assertNotIn("delivery broker", d.log())
+        conns = self.crowd(330, reload=True)
+        self.deliver_on(conns, (0, 300, len(conns) - 1))
 
     def test_ends_of_children_gone_are_not_kept(self):
         # While the broker does not read, children that are gone leave
