@@ -206,6 +206,7 @@ static void	 master_listen_sync(int);
 static void	 master_broker(void);
 static void	 master_broker_exited(int);
 static void	 master_broker_check(void);
+static int	 master_broker_running(void);
 static void	 master_renew(void);
 static void	 pool_auth(struct child *, const struct chan_msg *);
 static void	 pool_auth_end(struct child *, const char *);
@@ -1503,7 +1504,9 @@ bq_flush(int ctl, struct childlist *q)
 		if (broker_pass(ctl, ch->ch_bfd) == -1) {
 			if (errno == EAGAIN)
 				return 1;
-			log_warn("delivery broker");
+			/* A broker that died says so when it is reaped. */
+			if (errno != EPIPE && errno != ECONNRESET)
+				log_warn("delivery broker");
 			bq_drop(q);
 			return -1;
 		}
@@ -1585,9 +1588,12 @@ pool_sockets(int sv[2], int bsv[2])
 		(void)close(sv[1]);
 		goto fail;
 	}
+	/* In order, behind those; unless the broker died (not reaped yet). */
+	if (!TAILQ_EMPTY(&bwait) && master_broker_running())
+		return 0;
 	if (!TAILQ_EMPTY(&bwait))
-		return 0;		/* in order, behind those */
-	if (broker_pass(broker_ctl, bsv[0]) == 0) {
+		errno = EPIPE;
+	else if (broker_pass(broker_ctl, bsv[0]) == 0) {
 		(void)close(bsv[0]);
 		bsv[0] = -1;
 		return 0;
@@ -1877,7 +1883,7 @@ pool_trim(int *idle, int *active)
 {
 	struct child	*ch;
 
-	/* The child idle the longest goes first (pool_state). */
+	/* The tail first: idle the longest, or never used (pool_state). */
 	while (*active > conf->c_lim.lim_maxclients && *idle > 0 &&
 	    (ch = TAILQ_LAST(&pool_q[CH_IDLE], childlist)) != NULL) {
 		pool_retire(ch);
