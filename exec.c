@@ -32,7 +32,6 @@ static int	 exec_nice_base;	/* the nice value a program gets */
 static int	 exec_nice_raised;	/* this process runs below it */
 static sigset_t	 exec_sigs;		/* caught or ignored here */
 static unsigned int exec_sigs_gen;	/* util_signals_gen when listed */
-static int	 exec_sigs_listed;
 
 static void
 exec_close_fd(int *fd)
@@ -137,14 +136,13 @@ exec_signals_list(void)
 	struct sigaction	 sa;
 	int			 sig;
 
-	if (exec_sigs_listed && exec_sigs_gen == util_signals_gen)
+	if (exec_sigs_gen == util_signals_gen)
 		return;
 	sigemptyset(&exec_sigs);
 	for (sig = 1; sig < NSIG; sig++)
 		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL)
 			sigaddset(&exec_sigs, sig);
 	exec_sigs_gen = util_signals_gen;
-	exec_sigs_listed = 1;
 }
 
 /* Default signals, an empty mask: what the program expects to inherit. */

@@ -1588,17 +1588,16 @@ pool_sockets(int sv[2], int bsv[2])
 		(void)close(sv[1]);
 		goto fail;
 	}
-	/* In order, behind those; unless the broker died (not reaped yet). */
-	if (!TAILQ_EMPTY(&bwait) && master_broker_running())
-		return 0;
-	if (!TAILQ_EMPTY(&bwait))
+	if (!TAILQ_EMPTY(&bwait)) {
+		/* In order, behind those; unless it died (not reaped yet). */
+		if (master_broker_running())
+			return 0;
 		errno = EPIPE;
-	else if (broker_pass(broker_ctl, bsv[0]) == 0) {
+	} else if (broker_pass(broker_ctl, bsv[0]) == 0) {
 		(void)close(bsv[0]);
 		bsv[0] = -1;
 		return 0;
-	}
-	if (errno == EAGAIN)
+	} else if (errno == EAGAIN)
 		return 0;
 	log_warn("delivery broker");
 	(void)close(sv[0]);
@@ -1624,7 +1623,8 @@ pool_unqueue(struct child *ch)
 }
 
 /*
- * Every change of ch_state is made here.  The child that became idle last
+ * Every change of ch_state after the child's start (pool_spawn) is made
+ * here.  The child that became idle last
  * is the first handed a connection (master_dispatch): its memory is the
  * most likely to be in the caches still.
  */
@@ -2917,23 +2917,26 @@ master_pollfd(size_t *n, int fd, struct listener *l, int lidx, int fidx,
 	(*n)++;
 }
 
-/* The brokers' sockets that have room for a child's end (bq_ready). */
+/* A broker's socket, for when it has room for a child's end (bq_ready). */
+static void
+master_pollfd_broker(size_t *n, int fd, struct bold *bo)
+{
+	master_pollfd(n, fd, NULL, -1, -1, NULL);
+	pfds[*n - 1].events = POLLOUT;
+	prefs[*n - 1].pr_control = PC_BROKER;
+	prefs[*n - 1].pr_bold = bo;
+}
+
+/* The current broker's socket while ends wait for it, and the old ones'. */
 static void
 master_pollset_broker(size_t *n)
 {
 	struct bold	*bo;
 
-	if (!TAILQ_EMPTY(&bwait) && broker_ctl != -1) {
-		master_pollfd(n, broker_ctl, NULL, -1, -1, NULL);
-		pfds[*n - 1].events = POLLOUT;
-		prefs[*n - 1].pr_control = PC_BROKER;
-	}
-	TAILQ_FOREACH(bo, &bolds, bo_entry) {
-		master_pollfd(n, bo->bo_ctl, NULL, -1, -1, NULL);
-		pfds[*n - 1].events = POLLOUT;
-		prefs[*n - 1].pr_control = PC_BROKER;
-		prefs[*n - 1].pr_bold = bo;
-	}
+	if (!TAILQ_EMPTY(&bwait) && broker_ctl != -1)
+		master_pollfd_broker(n, broker_ctl, NULL);
+	TAILQ_FOREACH(bo, &bolds, bo_entry)
+		master_pollfd_broker(n, bo->bo_ctl, bo);
 }
 
 /* The control socket and its clients, which the master serves too. */

@@ -195,8 +195,11 @@ util_fd_above(int fd)
 	return nfd;
 }
 
-/* Bumped by each util_signals(), so exec.c knows its list is stale. */
-unsigned int	 util_signals_gen;
+/*
+ * Bumped by each util_signals(), so exec.c knows its list is stale; from
+ * 1, so that a process lists its signals once even without a call.
+ */
+unsigned int	 util_signals_gen = 1;
 
 /*
  * The handler (or SIG_IGN, SIG_DFL) and flags of each signal of the list,
