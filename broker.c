@@ -55,11 +55,15 @@ struct bclient {
 };
 TAILQ_HEAD(bclientlist, bclient);
 
-/* One running program; bj_client is NULL once its child is gone. */
+/*
+ * One running program; bj_client is NULL once its child is gone or was
+ * answered before the program was reaped (bj_released).
+ */
 struct bjob {
 	TAILQ_ENTRY(bjob)	 bj_entry;
 	struct bclient		*bj_client;
 	uint32_t		 bj_id;
+	int			 bj_released;
 	struct exec_job		 bj_exec;
 };
 TAILQ_HEAD(bjoblist, bjob);
@@ -1025,19 +1029,46 @@ broker_request(struct bclient *bc)
 }
 
 /* The program ended: its child gets the answer, if it is still there. */
+/* The child's answer, as far as the run has got; the child is free again. */
 static void
-broker_finish(struct bjob *bj)
+broker_reply(struct bjob *bj)
 {
 	struct bclient	*bc = bj->bj_client;
 
+	if (bc == NULL)
+		return;
+	bj->bj_client = NULL;
+	bc->bc_job = NULL;
+	broker_client_watch(bc);
+	broker_answer(bc, bj->bj_id, &bj->bj_exec);
+}
+
+static void
+broker_finish(struct bjob *bj)
+{
 	TAILQ_REMOVE(&bjobs, bj, bj_entry);
 	progs_ended(bj->bj_exec.ej_pid);
-	if (bc != NULL) {
-		bc->bc_job = NULL;
-		broker_client_watch(bc);
-		broker_answer(bc, bj->bj_id, &bj->bj_exec);
-	}
+	if (bj->bj_released)
+		log_info("program %ld reaped, %lld ms after its kill",
+		    (long)bj->bj_exec.ej_pid,
+		    util_now_ms() - bj->bj_exec.ej_killed);
+	broker_reply(bj);
 	free(bj);
+}
+
+/*
+ * A program killed at its deadline that is not gone a while later (in
+ * an uninterruptible sleep, or a zombie held by a tracer): its child
+ * gets its answer (timed out) now, and the run stays listed until it is
+ * reaped, so that the master still knows its process group.
+ */
+static void
+broker_release(struct bjob *bj)
+{
+	log_warnx("program %ld killed at its deadline is not gone yet: "
+	    "answered; it is reaped when it ends", (long)bj->bj_exec.ej_pid);
+	bj->bj_released = 1;
+	broker_reply(bj);
 }
 
 static size_t
@@ -1115,6 +1146,7 @@ broker_requests(void)
 static void
 broker_events(struct pollfd *pfds, const struct bpollref *refs, size_t n)
 {
+	struct bjob	*bj;
 	size_t		 i;
 	long long	 now = util_now_ms();
 
@@ -1128,8 +1160,12 @@ broker_events(struct pollfd *pfds, const struct bpollref *refs, size_t n)
 				broker_worker_read(refs[i].bp_worker);
 			continue;
 		}
-		if (exec_done(&refs[i].bp_job->bj_exec, pfds + i, now))
-			broker_finish(refs[i].bp_job);
+		bj = refs[i].bp_job;
+		if (exec_done(&bj->bj_exec, pfds + i, now))
+			broker_finish(bj);
+		else if (bj->bj_client != NULL &&
+		    exec_stuck(&bj->bj_exec, now))
+			broker_release(bj);
 		i += 2;
 	}
 }

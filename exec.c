@@ -25,6 +25,7 @@
 #define EXEC_IOBUF	16384	/* output scratch */
 #define EXEC_DRAIN	16	/* reads of output left at exit */
 #define EXEC_POLL_MS	50	/* waitpid() period without a pidfd */
+#define EXEC_GONE_MS	1000	/* a killed program's time to be reaped */
 #define EXEC_FD_FIRST	4	/* above every descriptor a program gets */
 #define EXEC_NICE_BOOST	10	/* the broker's, below the nice value it had */
 
@@ -354,12 +355,16 @@ exec_read(struct exec_out *o, int reads)
 
 /*
  * Reap the program if it exited; or kill its whole process group (its
- * own children too may hold our pipes) and reap it.  What it left
- * running in its group goes with it: nothing of a run outlives it
- * without a time limit.
+ * own children too may hold our pipes) and reap it if it is gone.  What
+ * it left running in its group goes with it: nothing of a run outlives
+ * it without a time limit.  Never blocks: a program killed in an
+ * uninterruptible sleep (a hung NFS server), or one whose zombie only a
+ * tracer may reap, would hold up every other delivery of the broker;
+ * such a run is polled with waitpid() until it has it (the pidfd closed:
+ * it says "ended" for a zombie that only its tracer may reap).
  */
 static void
-exec_reap(struct exec_job *ej, int kill_group)
+exec_reap(struct exec_job *ej, int kill_group, int pidfd_said)
 {
 	siginfo_t	 si;
 	pid_t		 pid;
@@ -371,8 +376,8 @@ exec_reap(struct exec_job *ej, int kill_group)
 		kill_group = 1;
 	if (kill_group)
 		kill(-ej->ej_pid, SIGKILL);
-	while ((pid = waitpid(ej->ej_pid, &ej->ej_status,
-	    kill_group ? 0 : WNOHANG)) == -1 && errno == EINTR)
+	while ((pid = waitpid(ej->ej_pid, &ej->ej_status, WNOHANG)) == -1 &&
+	    errno == EINTR)
 		;
 	if (pid == ej->ej_pid || (pid == -1 && errno == ECHILD))
 		ej->ej_exited = 1;
@@ -387,6 +392,11 @@ exec_reap(struct exec_job *ej, int kill_group)
 	}
 	if (ej->ej_exited || ej->ej_execfailed)
 		exec_close_fd(&ej->ej_errfd);
+	else if (kill_group || pidfd_said) {
+		exec_close_fd(&ej->ej_pidfd);
+		if (kill_group && ej->ej_killed == 0)
+			ej->ej_killed = util_now_ms();
+	}
 }
 
 /* Three poll entries: stdout, stderr, the pidfd (-1: none). */
@@ -406,7 +416,7 @@ exec_timeout(const struct exec_job *ej)
 {
 	int	 ms = -1;
 
-	if (ej->ej_deadline > 0)
+	if (ej->ej_deadline > 0 && !ej->ej_killed)
 		ms = util_ms_left(ej->ej_deadline);
 	if (ej->ej_pidfd == -1 && (ms == -1 || ms > EXEC_POLL_MS))
 		ms = EXEC_POLL_MS;
@@ -427,11 +437,11 @@ exec_done(struct exec_job *ej, const struct pollfd *pfd, long long now)
 	if (pfd[1].revents != 0)
 		exec_read(&ej->ej_err, 1);
 	if (ej->ej_pidfd == -1 || pfd[2].revents != 0)
-		exec_reap(ej, 0);
-	if (!ej->ej_exited && !ej->ej_execfailed && ej->ej_deadline > 0 &&
-	    now >= ej->ej_deadline) {
+		exec_reap(ej, 0, pfd[2].revents != 0);
+	if (!ej->ej_exited && !ej->ej_execfailed && !ej->ej_killed &&
+	    ej->ej_deadline > 0 && now >= ej->ej_deadline) {
 		ej->ej_timedout = 1;
-		exec_reap(ej, 1);
+		exec_reap(ej, 1, 0);
 	}
 	if (!ej->ej_exited && !ej->ej_execfailed)
 		return 0;
@@ -439,6 +449,17 @@ exec_done(struct exec_job *ej, const struct pollfd *pfd, long long now)
 	exec_read(&ej->ej_err, EXEC_DRAIN);
 	exec_close_fds(ej);
 	return 1;
+}
+
+/*
+ * A run killed at its deadline that is still not reaped EXEC_GONE_MS
+ * later: its answer (timed out) need not wait for it.
+ */
+int
+exec_stuck(const struct exec_job *ej, long long now)
+{
+	return ej->ej_killed > 0 && !ej->ej_exited && !ej->ej_execfailed &&
+	    now - ej->ej_killed >= EXEC_GONE_MS;
 }
 
 /* Run ej to its end here, for a process that waits for nothing else. */
@@ -463,13 +484,4 @@ exec_close_fds(struct exec_job *ej)
 	exec_close_fd(&ej->ej_err.eo_fd);
 	exec_close_fd(&ej->ej_pidfd);
 	exec_close_fd(&ej->ej_errfd);
-}
-
-/* A run nobody waits for any more: killed, reaped, closed. */
-void
-exec_abort(struct exec_job *ej)
-{
-	if (ej->ej_pid > 0 && !ej->ej_exited && !ej->ej_execfailed)
-		exec_reap(ej, 1);
-	exec_close_fds(ej);
 }

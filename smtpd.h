@@ -550,6 +550,7 @@ struct exec_job {
 	int			 ej_exited;
 	int			 ej_status;	/* from waitpid */
 	int			 ej_timedout;
+	long long		 ej_killed;	/* ms of the kill; 0: none */
 	int			 ej_execfailed;
 	int			 ej_error;	/* errno: no start, no execve */
 	struct exec_out		 ej_out;
@@ -566,7 +567,7 @@ int		 exec_timeout(const struct exec_job *);
 int		 exec_done(struct exec_job *, const struct pollfd *, long long);
 void		 exec_wait(struct exec_job *);
 void		 exec_close_fds(struct exec_job *);
-void		 exec_abort(struct exec_job *);
+int		 exec_stuck(const struct exec_job *, long long);
 
 /* load.c */
 struct config	*load_config(const char *);

@@ -221,11 +221,53 @@ grandchild) sh -c 'echo $$ >> "$T/gpids"; exec sleep 60' &
 bgexit)     sh -c 'echo $$ >> "$T/gpids"; exec sleep 60' &
             exit 0 ;;
 flood)      yes "flood stdout" & yes "flood stderr" >&2 ; ;;
+traced)     exec python3 "$T/traced.py" ;;
 burst)      head -c 5000000 /dev/zero | tr '\0' o
             head -c 5000000 /dev/zero | tr '\0' e >&2
             exit 0 ;;
 esac
 """
+
+# Mode "traced": a child of the program leaves its process group (the
+# kill at the deadline misses it) and traces the program, so that the
+# killed program stays a zombie only its tracer may reap, for as many
+# seconds as the file `hold` says; to waitpid() in the broker it is a
+# program that does not die, as one in an uninterruptible sleep (a hung
+# NFS server) would be.
+TRACED = r"""
+import ctypes, os, time
+T = os.environ["T"]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                        ctypes.c_void_p]
+leader = os.getpid()
+r, w = os.pipe()
+if os.fork() == 0:
+    os.close(r)
+    os.setsid()
+    if libc.ptrace(16, leader, None, None) != 0:    # PTRACE_ATTACH
+        os._exit(1)
+    os.waitpid(leader, 0x40000000)                  # __WALL: its stop
+    libc.ptrace(7, leader, None, None)              # PTRACE_CONT
+    with open(T + "/tracer", "w") as f:
+        f.write("%d\n" % os.getpid())
+    os.write(w, b"x")
+    with open(T + "/hold") as f:
+        time.sleep(float(f.read()))
+    os._exit(0)
+os.close(w)
+if os.read(r, 1) != b"x":
+    open(T + "/noptrace", "w").close()
+time.sleep(60)
+"""
+
+
+def proc_state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
 
 
 class TestDeliveryPrograms(FaultTest):
@@ -235,6 +277,8 @@ class TestDeliveryPrograms(FaultTest):
                        "deliver-timeout 2\nreceived-header no")
         with open(os.path.join(cls.dd.tmp, "prog"), "w") as f:
             f.write(PROG)
+        with open(os.path.join(cls.dd.tmp, "traced.py"), "w") as f:
+            f.write(TRACED)
 
     @classmethod
     def tearDownClass(cls):
@@ -324,6 +368,37 @@ class TestDeliveryPrograms(FaultTest):
         self.assertLess(took, 5.0)
         self.assert_gone(pid, gpids)
         self.assert_log_bounded(log0)
+
+    def test_killed_program_not_reaped(self):
+        # Killed at its deadline, the program is a zombie its tracer
+        # holds for 6 s.  Its session gets 451 soon after the deadline,
+        # not when it is reaped, and the broker runs the next delivery
+        # meanwhile (it used to wait in waitpid() for the program).
+        tmp = self.dd.tmp
+        with open(os.path.join(tmp, "hold"), "w") as f:
+            f.write("6")
+        reply, took, pid, gpids, log0 = self.run_mode("traced")
+        if os.path.exists(os.path.join(tmp, "noptrace")):
+            self.skipTest("ptrace not permitted here")
+        tracer = read_pids(os.path.join(tmp, "tracer"))[0]
+        self.addCleanup(os.kill, tracer, signal.SIGKILL)
+        self.assertEqual(reply, "451 4.3.0 Delivery failed temporarily, "
+                         "try again later")
+        self.assertLess(took, 4.5)
+        self.assertTrue(self.dd.wait_log(
+            r"program %d killed at its deadline is not gone yet" % pid),
+            self.dd.log()[log0:])
+        self.setUp()
+        reply, took, pid2, gpids, log1 = self.run_mode("next")
+        self.assertRegex(reply, OK_ID)
+        self.assertLess(took, 1.5)
+        self.assertEqual(proc_state(pid), "Z")
+        # The tracer ends, the zombie is the broker's: reaped.
+        self.assertTrue(wait_for(lambda: proc_state(pid) is None, 8.0),
+                        "program %d not reaped" % pid)
+        self.assertTrue(self.dd.wait_log(
+            r"program %d reaped, \d+ ms after its kill" % pid),
+            self.dd.log()[log0:])
 
     def test_megabytes_then_exit(self):
         reply, took, pid, gpids, log0 = self.run_mode("burst")
