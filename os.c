@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -140,9 +141,13 @@ os_mseal(void *addr, size_t len)
  * has gone to another child), no signal but to itself (all children run
  * as one user: one could stop or kill the others), and no other process
  * made a descriptor's owner, to whom the kernel would send SIGIO, or any
- * signal F_SETSIG names.  Refused calls fail with EPERM.  ENOSYS where
- * it cannot be had: another architecture, no seccomp.  Not in a
- * sanitizer build, whose leak check clones a task at exit.
+ * signal F_SETSIG names; nor mremap() of a mapping in [keep, keep + len)
+ * (the scoreboard: its own page grown over the next slots, or copied,
+ * where mseal(2) is missing, before Linux 6.10), nor remap_file_pages()
+ * at all (which would put another slot's page under its own).  Refused
+ * calls fail with EPERM.  ENOSYS where it cannot be had: another
+ * architecture, no seccomp.  Not in a sanitizer build, whose leak check
+ * clones a task at exit.
  */
 #if defined(__linux__) && !defined(__SANITIZE_ADDRESS__) && \
     (defined(__x86_64__) || defined(__aarch64__))
@@ -174,9 +179,31 @@ os_mseal(void *addr, size_t len)
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
 
+/*
+ * call, unless its first argument is below lo or at or above hi: 64-bit
+ * values compared a 32-bit word at a time, the high one first.
+ */
+#define OS_HI(v)	((uint32_t)((uint64_t)(v) >> 32))
+#define OS_LO(v)	((uint32_t)(v))
+#define OS_ARG0_OUTSIDE(call, lo, hi)	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 12), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0 + 4), \
+	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, OS_HI(lo), 3, 0), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OS_HI(lo), 0, 7), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, OS_LO(lo), 0, 5), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0 + 4), \
+	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, OS_HI(hi), 3, 0), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OS_HI(hi), 0, 3), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, OS_LO(hi), 0, 1), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+
 int
-os_sandbox(pid_t self)
+os_sandbox(pid_t self, const void *keep, size_t len)
 {
+	uint64_t		 lo = (uint64_t)(uintptr_t)keep, hi = lo + len;
 	struct sock_filter	 f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 		    offsetof(struct seccomp_data, arch)),
@@ -207,6 +234,8 @@ os_sandbox(pid_t self)
 		/* Nor through the kernel: SIGIO (or any F_SETSIG) to an owner. */
 		OS_ARG1_NOT(__NR_fcntl, F_SETOWN, F_SETOWN_EX, F_SETSIG),
 		OS_ARG1_NOT(__NR_ioctl, FIOSETOWN, SIOCSPGRP, SIOCSPGRP),
+		OS_DENY(__NR_remap_file_pages),
+		OS_ARG0_OUTSIDE(__NR_mremap, lo, hi),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 	};
 	struct sock_fprog	 prog;
@@ -223,9 +252,11 @@ os_sandbox(pid_t self)
 }
 #else
 int
-os_sandbox(pid_t self)
+os_sandbox(pid_t self, const void *keep, size_t len)
 {
 	(void)self;
+	(void)keep;
+	(void)len;
 	errno = ENOSYS;
 	return -1;
 }

@@ -178,6 +178,14 @@ score_board(void)
 	return board;
 }
 
+/* Where this process has the board (the session filter keeps it there). */
+void
+score_mapped(const void **addr, size_t *len)
+{
+	*addr = board;
+	*len = board != NULL ? board_size : 0;
+}
+
 static struct score_slot *
 score_at(int i)
 {
@@ -215,8 +223,9 @@ score_seal_probe(void)
 	p = mmap(NULL, score_pages(1), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
 	    -1, 0);
 	if (p != MAP_FAILED && os_mseal(p, score_pages(1)) == -1)
-		log_warn("scoreboard: mseal (Linux 6.10): a session child "
-		    "taken over could write the slots of others");
+		log_warn("scoreboard: mseal (Linux 6.10): the session "
+		    "children's system call filter alone keeps their boards "
+		    "in place");
 }
 
 /* A board handed on by the master we replace, if it is one we know. */
@@ -429,7 +438,9 @@ score_release(int slot)
  * slot's page (none without a slot: it then counts nothing); then
  * sealed (mseal), or the child could grow its page's mapping with
  * mremap() over the slots after it, or move another slot's page under
- * it.  An anonymous board (no memfd) stays writable.
+ * it (remap_file_pages): without mseal, before Linux 6.10, its system
+ * call filter refuses both (os_sandbox).  An anonymous board (no memfd)
+ * stays writable.
  */
 static void
 score_confine(int slot)

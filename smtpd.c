@@ -1388,7 +1388,9 @@ child_main(int fd, int broker)
 {
 	struct handoff	 h;
 	struct listener	*l;
+	const void	*board;
 	char		 addr[64], port[8];
+	size_t		 boardlen;
 	uint32_t	 done;
 	int		 cfd, n;
 
@@ -1404,7 +1406,8 @@ child_main(int fd, int broker)
 	child_signals();
 	child_drop();
 	/* Where the kernel (or a sanitizer build) has none, without it. */
-	if (os_sandbox(getpid()) == -1 && errno != ENOSYS)
+	score_mapped(&board, &boardlen);
+	if (os_sandbox(getpid(), board, boardlen) == -1 && errno != ENOSYS)
 		fatal("seccomp");
 	for (n = 1; ; n++) {
 		setproctitle("%s", "idle");

@@ -743,6 +743,7 @@ int		 score_claim(void);
 void		 score_release(int);
 void		 score_child(int);
 void		 score_forget(void);
+void		 score_mapped(const void **, size_t *);
 int		 score_ended(uint32_t *);
 int		 score_done(int, pid_t, uint32_t *);
 void		 score_notify(int, int);
@@ -870,7 +871,7 @@ int		 os_pidfd_open(pid_t);
 int		 os_sched_default(void);
 int		 os_sched_batch(void);
 int		 os_mseal(void *, size_t);
-int		 os_sandbox(pid_t);
+int		 os_sandbox(pid_t, const void *, size_t);
 int		 os_sandbox_available(void);
 
 /* progs.c */

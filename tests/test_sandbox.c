@@ -1,10 +1,12 @@
 /*
  * test_sandbox.c: a session child's system call filter (os.c
- * os_sandbox()): no new process, signals to itself only.
+ * os_sandbox()): no new process, signals to itself only, the scoreboard's
+ * mapping kept in place.
  */
 
 #include <sys/types.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -32,7 +34,7 @@ sandboxed(void)
 	int			 bad = 0, sv[2], n, owner = (int)getppid();
 	pid_t			 pid;
 
-	if (os_sandbox(getpid()) == -1)
+	if (os_sandbox(getpid(), NULL, 0) == -1)
 		return 64;
 	if ((pid = fork()) == 0)
 		_exit(0);
@@ -85,21 +87,79 @@ sandboxed(void)
 	return bad;
 }
 
+/*
+ * Five shared pages of a file, the middle three given to the filter as
+ * the board: no mremap() of any of those (grown, or copied with size 0),
+ * while the pages before and after still move; remap_file_pages() fails
+ * everywhere.  Where that address is free, the range crosses a 4 GiB
+ * boundary, so that the filter must compare both words of an address.
+ */
+static int
+sandboxed_board(void)
+{
+	size_t	 pg = (size_t)sysconf(_SC_PAGESIZE);
+	char	*p, *hint = (char *)(uintptr_t)0x700000000000ULL - 3 * pg;
+	int	 bad = 0, fd, i;
+
+	if ((fd = os_memfd("board")) == -1 ||
+	    ftruncate(fd, (off_t)(5 * pg)) == -1)
+		return 128;
+	p = mmap(hint, 5 * pg, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (p == MAP_FAILED)
+		p = mmap(NULL, 5 * pg, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    fd, 0);
+	if (p == MAP_FAILED)
+		return 128;
+	if (os_sandbox(getpid(), p + pg, 3 * pg) == -1)
+		return 64;
+	for (i = 1; i <= 3; i++)
+		if (mremap(p + i * pg, pg, 2 * pg, MREMAP_MAYMOVE) !=
+		    MAP_FAILED || errno != EPERM ||
+		    mremap(p + i * pg, 0, pg, MREMAP_MAYMOVE) != MAP_FAILED ||
+		    errno != EPERM)
+			bad |= 1 << i;
+	if (mremap(p, pg, 2 * pg, MREMAP_MAYMOVE) == MAP_FAILED)
+		bad |= 1;
+	if (mremap(p + 4 * pg, pg, 2 * pg, MREMAP_MAYMOVE) == MAP_FAILED)
+		bad |= 16;
+	if (remap_file_pages(p + pg, pg, 0, 3, 0) != -1 || errno != EPERM)
+		bad |= 32;
+	return bad;
+}
+
+/* Runs sandboxed (its exit status, 0: as it should be) in a child. */
 static void
-test_sandbox(void **state)
+run_sandboxed(int (*fn)(void))
 {
 	int	 status;
 	pid_t	 pid;
 
+	if ((pid = fork()) == 0)
+		_exit(fn());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void
+test_sandbox(void **state)
+{
 	(void)state;
 #if defined(__SANITIZE_ADDRESS__)
 	skip();
 #endif
-	if ((pid = fork()) == 0)
-		_exit(sandboxed());
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	run_sandboxed(sandboxed);
+}
+
+static void
+test_sandbox_board(void **state)
+{
+	(void)state;
+#if defined(__SANITIZE_ADDRESS__)
+	skip();
+#endif
+	run_sandboxed(sandboxed_board);
 }
 
 int
@@ -107,6 +167,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sandbox),
+		cmocka_unit_test(test_sandbox_board),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
