@@ -116,6 +116,7 @@ static int			 bepfd = -1;	/* children that may ask */
 static struct bclientlist	 bclients =
 				    TAILQ_HEAD_INITIALIZER(bclients);
 static struct bjoblist		 bjobs = TAILQ_HEAD_INITIALIZER(bjobs);
+static int			 breleased;	/* bjobs answered, not reaped */
 static struct bauthlist		 bauths = TAILQ_HEAD_INITIALIZER(bauths);
 static struct bworker		 bworkers[BROKER_WORKERS];
 static const struct exec_ident	*bsessions;	/* NULL: as we are */
@@ -978,6 +979,10 @@ broker_deliver_request(struct bclient *bc, const struct broker_msg *bm,
 	    util_now_ms())) != NULL) {
 		log_warnx("delivery request not run: %s", why);
 		error = ETIMEDOUT;
+	} else if (breleased > 0 && breleased >= bconf->c_lim.lim_maxclients) {
+		log_warnx("delivery request not run: %d programs killed at "
+		    "their deadline are not gone", breleased);
+		error = EAGAIN;
 	} else
 		error = broker_start(bj, bm, fds, nfds, bc->bc_user);
 	if (error != 0) {
@@ -1048,10 +1053,12 @@ broker_finish(struct bjob *bj)
 {
 	TAILQ_REMOVE(&bjobs, bj, bj_entry);
 	progs_ended(bj->bj_exec.ej_pid);
-	if (bj->bj_released)
+	if (bj->bj_released) {
+		breleased--;
 		log_info("program %ld reaped, %lld ms after its kill",
 		    (long)bj->bj_exec.ej_pid,
 		    util_now_ms() - bj->bj_exec.ej_killed);
+	}
 	broker_reply(bj);
 	free(bj);
 }
@@ -1060,7 +1067,10 @@ broker_finish(struct bjob *bj)
  * A program killed at its deadline that is not gone a while later (in
  * an uninterruptible sleep, or a zombie held by a tracer): its child
  * gets its answer (timed out) now, and the run stays listed until it is
- * reaped, so that the master still knows its process group.
+ * reaped, so that the master still knows its process group.  Its output
+ * is closed: what still writes there would be read for nothing.  At most
+ * max-clients such runs: beyond, no program is started (the table of
+ * programs has room for twice max-clients).
  */
 static void
 broker_release(struct bjob *bj)
@@ -1068,7 +1078,9 @@ broker_release(struct bjob *bj)
 	log_warnx("program %ld killed at its deadline is not gone yet: "
 	    "answered; it is reaped when it ends", (long)bj->bj_exec.ej_pid);
 	bj->bj_released = 1;
+	breleased++;
 	broker_reply(bj);
+	exec_drop_output(&bj->bj_exec);
 }
 
 static size_t

@@ -359,9 +359,9 @@ exec_read(struct exec_out *o, int reads)
  * it left running in its group goes with it: nothing of a run outlives
  * it without a time limit.  Never blocks: a program killed in an
  * uninterruptible sleep (a hung NFS server), or one whose zombie only a
- * tracer may reap, would hold up every other delivery of the broker;
- * such a run is polled with waitpid() until it has it (the pidfd closed:
- * it says "ended" for a zombie that only its tracer may reap).
+ * tracer may reap, would hold up every other delivery of the broker.
+ * A pidfd that says "ended" when waitpid() has nothing (such a zombie)
+ * is closed: the run is polled with waitpid() from then on.
  */
 static void
 exec_reap(struct exec_job *ej, int kill_group, int pidfd_said)
@@ -392,8 +392,9 @@ exec_reap(struct exec_job *ej, int kill_group, int pidfd_said)
 	}
 	if (ej->ej_exited || ej->ej_execfailed)
 		exec_close_fd(&ej->ej_errfd);
-	else if (kill_group || pidfd_said) {
-		exec_close_fd(&ej->ej_pidfd);
+	else {
+		if (pidfd_said)
+			exec_close_fd(&ej->ej_pidfd);
 		if (kill_group && ej->ej_killed == 0)
 			ej->ej_killed = util_now_ms();
 	}
@@ -410,13 +411,19 @@ exec_pollfds(const struct exec_job *ej, struct pollfd *pfd)
 	pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
 }
 
-/* Milliseconds until ej wants a look without an event; -1: none. */
+/*
+ * Milliseconds until ej wants a look without an event; -1: none.  After
+ * the kill, one look when it has had EXEC_GONE_MS to go (exec_stuck).
+ */
 int
 exec_timeout(const struct exec_job *ej)
 {
-	int	 ms = -1;
+	long long	 gone = ej->ej_killed + EXEC_GONE_MS;
+	int		 ms = -1;
 
-	if (ej->ej_deadline > 0 && !ej->ej_killed)
+	if (ej->ej_killed > 0 && gone > util_now_ms())
+		ms = util_ms_left(gone);
+	else if (ej->ej_deadline > 0 && ej->ej_killed == 0)
 		ms = util_ms_left(ej->ej_deadline);
 	if (ej->ej_pidfd == -1 && (ms == -1 || ms > EXEC_POLL_MS))
 		ms = EXEC_POLL_MS;
@@ -460,6 +467,17 @@ exec_stuck(const struct exec_job *ej, long long now)
 {
 	return ej->ej_killed > 0 && !ej->ej_exited && !ej->ej_execfailed &&
 	    now - ej->ej_killed >= EXEC_GONE_MS;
+}
+
+/*
+ * The run's output is nobody's any more (its answer went): closed, so
+ * that what still writes to it is not read for nothing.
+ */
+void
+exec_drop_output(struct exec_job *ej)
+{
+	exec_close_fd(&ej->ej_out.eo_fd);
+	exec_close_fd(&ej->ej_err.eo_fd);
 }
 
 /* Run ej to its end here, for a process that waits for nothing else. */

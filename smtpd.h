@@ -568,6 +568,7 @@ int		 exec_done(struct exec_job *, const struct pollfd *, long long);
 void		 exec_wait(struct exec_job *);
 void		 exec_close_fds(struct exec_job *);
 int		 exec_stuck(const struct exec_job *, long long);
+void		 exec_drop_output(struct exec_job *);
 
 /* load.c */
 struct config	*load_config(const char *);

@@ -233,7 +233,8 @@ esac
 # killed program stays a zombie only its tracer may reap, for as many
 # seconds as the file `hold` says; to waitpid() in the broker it is a
 # program that does not die, as one in an uninterruptible sleep (a hung
-# NFS server) would be.
+# NFS server) would be.  With a file `flood`, the tracer writes to the
+# program's standard output meanwhile, as long as it can.
 TRACED = r"""
 import ctypes, os, time
 T = os.environ["T"]
@@ -249,11 +250,17 @@ if os.fork() == 0:
         os._exit(1)
     os.waitpid(leader, 0x40000000)                  # __WALL: its stop
     libc.ptrace(7, leader, None, None)              # PTRACE_CONT
-    with open(T + "/tracer", "w") as f:
+    with open(T + "/tracer", "a") as f:
         f.write("%d\n" % os.getpid())
     os.write(w, b"x")
     with open(T + "/hold") as f:
-        time.sleep(float(f.read()))
+        end = time.monotonic() + float(f.read())
+    try:
+        while os.path.exists(T + "/flood") and time.monotonic() < end:
+            os.write(1, b"flood\n" * 512)
+    except OSError:
+        pass
+    time.sleep(max(0, end - time.monotonic()))
     os._exit(0)
 os.close(w)
 if os.read(r, 1) != b"x":
@@ -405,6 +412,78 @@ class TestDeliveryPrograms(FaultTest):
         self.assertRegex(reply, OK_ID)
         self.assert_gone(pid, gpids)
         self.assert_log_bounded(log0)
+
+
+class TestStuckPrograms(FaultTest):
+    """Programs killed at their deadline that do not go (TRACED): their
+    sessions are answered, at most max-clients of them wait to be reaped
+    (then no program is started), and their output is no longer read."""
+
+    def setUp(self):
+        self.d = Smtpd('deliver "/usr/bin/env T=@TMP@ /bin/sh @TMP@/prog"\n'
+                       "deliver-timeout 1\nreceived-header no\n"
+                       "max-clients 2\nprefork 2", start=False)
+        for name, text in (("prog", PROG), ("traced.py", TRACED),
+                           ("hold", "6"), ("mode", "traced")):
+            with open(os.path.join(self.d.tmp, name), "w") as f:
+                f.write(text)
+        self.d.start()
+
+    def tearDown(self):
+        for t in read_pids(os.path.join(self.d.tmp, "tracer")):
+            try:
+                os.kill(t, signal.SIGKILL)
+            except OSError:
+                pass
+        super().tearDown()
+
+    def send(self, c):
+        self.start_data(c)
+        c.send(b"Subject: stuck\r\n\r\nbody\r\n.\r\n")
+
+    def stuck(self, n):
+        """n sessions whose programs are killed and not gone: 451 each."""
+        cs = [self.d.connect() for _ in range(n)]
+        for c in cs:
+            self.send(c)
+        for c in cs:
+            c.expect("451 4.3.0 Delivery failed temporarily, try again "
+                     "later", timeout=5)
+            c.close()
+        if os.path.exists(os.path.join(self.d.tmp, "noptrace")):
+            self.skipTest("ptrace not permitted here")
+        self.assertEqual(len(read_pids(os.path.join(self.d.tmp, "tracer"))),
+                         n)
+
+    def test_at_most_max_clients_wait(self):
+        self.stuck(2)
+        with open(os.path.join(self.d.tmp, "mode"), "w") as f:
+            f.write("next")
+        c = self.d.connect()
+        self.send(c)
+        t = time.monotonic()
+        c.expect("451 4.3.0 Delivery failed temporarily, try again later",
+                 timeout=5)
+        self.assertLess(time.monotonic() - t, 0.5)
+        self.assertTrue(self.d.wait_log(
+            r"delivery request not run: 2 programs killed at their "
+            r"deadline are not gone"), self.d.log())
+        self.assertEqual(len(read_pids(os.path.join(self.d.tmp, "pids"))),
+                         2)
+        # Reaped when their tracers end: programs run again.
+        self.assertTrue(wait_for(lambda: self.d.log().count(
+            "ms after its kill") == 2, 10.0), self.d.log())
+        c.check("RSET", "250 OK")
+        self.send(c)
+        c.expect_match(OK_ID)
+
+    def test_output_closed_once_answered(self):
+        open(os.path.join(self.d.tmp, "flood"), "w").close()
+        self.stuck(1)
+        broker = self.d.broker()
+        cpu = cpu_seconds(broker)
+        time.sleep(2)
+        self.assertLess(cpu_seconds(broker) - cpu, 0.3)
 
 
 class TestDescriptorsExhausted(FaultTest):
