@@ -41,6 +41,8 @@
 #define BROKER_GROUPS_MAX	256	/* supplementary groups of a user */
 #define BROKER_FD_RESERVE	16	/* descriptors kept for programs */
 #define BROKER_WORKERS		3	/* AUTH checks at once */
+#define BROKER_WORKER_SOON	1000	/* ms: a worker dead sooner never ran */
+#define BROKER_WORKER_WAIT_MAX	60000	/* ms: longest wait to start it again */
 #define BROKER_EVENTS		64	/* children's events read at once */
 #define BROKER_CTL_BATCH	64	/* the master's messages read at once */
 
@@ -81,6 +83,9 @@ struct bworker {
 	pid_t			 bw_pid;
 	int			 bw_fd;		/* -1: none */
 	struct bauth		*bw_auth;	/* the check it runs */
+	long long		 bw_started;	/* ms of its last start */
+	long long		 bw_again;	/* ms of the next; 0: none due */
+	int			 bw_wait;	/* ms waited for that one */
 };
 
 /* What a poll entry of the broker stands for; none: the epoll set. */
@@ -869,14 +874,19 @@ broker_worker_main(int fd)
 	}
 }
 
+static void	broker_worker_again(struct bworker *);
+
 static void
 broker_worker_start(struct bworker *w)
 {
 	int	 sv[2];
 
 	w->bw_fd = -1;
+	w->bw_again = 0;
+	w->bw_started = util_now_ms();
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("AUTH worker: socketpair");
+		broker_worker_again(w);
 		return;
 	}
 	if ((w->bw_pid = fork()) == 0) {
@@ -887,9 +897,60 @@ broker_worker_start(struct bworker *w)
 	if (w->bw_pid == -1) {
 		log_warn("AUTH worker: fork");
 		close(sv[0]);
+		broker_worker_again(w);
 		return;
 	}
 	w->bw_fd = sv[0];
+}
+
+/*
+ * A worker that is gone starts again: at once after a life of its own,
+ * else (it died at its start, or could not be made: no fork, no user
+ * change, no nice value) after a wait that doubles from 1 to 60 s, so
+ * that a worker that cannot start does not spin the broker.  AUTH checks
+ * wait for a worker meanwhile (the child answers 454 when it has waited
+ * too long).
+ */
+static void
+broker_worker_again(struct bworker *w)
+{
+	long long	 now = util_now_ms();
+
+	if (now - w->bw_started >= BROKER_WORKER_SOON) {
+		w->bw_wait = 0;
+		broker_worker_start(w);
+		return;
+	}
+	w->bw_wait = w->bw_wait == 0 ? BROKER_WORKER_SOON :
+	    w->bw_wait >= BROKER_WORKER_WAIT_MAX / 2 ?
+	    BROKER_WORKER_WAIT_MAX : 2 * w->bw_wait;
+	w->bw_again = now + w->bw_wait;
+	log_warnx("AUTH worker: starting again in %d s", w->bw_wait / 1000);
+}
+
+/* The workers whose wait is over; the earliest other one's ms, or -1. */
+static int
+broker_workers_due(long long now)
+{
+	struct bworker	*w;
+	int		 started = 0, ms = -1, left;
+
+	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++) {
+		if (w->bw_fd != -1 || w->bw_again == 0)
+			continue;
+		if (now >= w->bw_again) {
+			broker_worker_start(w);
+			started = 1;
+		}
+		if (w->bw_again != 0) {
+			left = util_ms_left(w->bw_again);
+			if (ms == -1 || left < ms)
+				ms = left;
+		}
+	}
+	if (started)
+		broker_auth_dispatch();
+	return ms;
 }
 
 /* A worker answered; EOF: it died, its check failed for now. */
@@ -915,12 +976,13 @@ broker_worker_read(struct bworker *w)
 	else {
 		log_warnx("AUTH worker %ld exited", (long)w->bw_pid);
 		close(w->bw_fd);
+		w->bw_fd = -1;
 		while (waitpid(w->bw_pid, &status, 0) == -1 && errno == EINTR)
 			;
 		w->bw_auth = NULL;
 		if (a != NULL)
 			broker_auth_done(a, AUTH_TEMPFAIL);
-		broker_worker_start(w);
+		broker_worker_again(w);
 	}
 	broker_auth_dispatch();
 }
@@ -1195,7 +1257,7 @@ broker_main(struct config *c, int ctl, int client,
 	struct bpollref	*refs = NULL;
 	struct rlimit	 rl;
 	size_t		 cap = 0, n;
-	int		 timeout;
+	int		 timeout, wait;
 
 	bconf = c;
 	bctl = ctl;
@@ -1212,7 +1274,10 @@ broker_main(struct config *c, int ctl, int client,
 		broker_client_new(client);
 	while (bctl != -1 || !TAILQ_EMPTY(&bclients) ||
 	    !TAILQ_EMPTY(&bjobs)) {
+		wait = broker_workers_due(util_now_ms());
 		n = broker_pollset(&pfds, &refs, &cap, &timeout);
+		if (wait != -1 && (timeout == -1 || wait < timeout))
+			timeout = wait;
 		if (poll(pfds, n, timeout) == -1) {
 			if (errno != EINTR)
 				fatal("poll");

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -316,6 +317,71 @@ test_refused(void **state)
 	config_free(c);
 }
 
+/* Lines of what fd gives until its end that hold what. */
+static int
+count_lines(int fd, const char *what)
+{
+	char	 buf[4096], line[512];
+	size_t	 len = 0;
+	ssize_t	 n, i;
+	int	 count = 0;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (i = 0; i < n; i++) {
+			if (buf[i] != '\n') {
+				if (len < sizeof(line) - 1)
+					line[len++] = buf[i];
+				continue;
+			}
+			line[len] = '\0';
+			if (strstr(line, what) != NULL)
+				count++;
+			len = 0;
+		}
+	return count;
+}
+
+/*
+ * AUTH workers that die at their start (here the sessions' user is uid
+ * 0, which a worker refuses to become) start again after a wait that
+ * doubles, not at once: in 2.5 s, the three first starts and the three
+ * after 1 s, then a wait of 2 s; not one start after another.
+ */
+static void
+test_workers_back_off(void **state)
+{
+	struct exec_ident	 root;
+	struct config		*c;
+	pid_t			 pid;
+	int			 sv[2], err[2], status, died;
+
+	(void)state;
+	c = config_default();
+	c->c_auth.au_backend = AUTH_PASSWD;
+	memset(&root, 0, sizeof(root));
+	root.ei_change = 1;
+	assert_int_equal(pipe(err), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	if ((pid = fork()) == 0) {
+		dup2(err[1], STDERR_FILENO);
+		close(err[0]);
+		close(err[1]);
+		close(sv[0]);
+		broker_main(c, -1, sv[1], &root);
+		_exit(0);
+	}
+	close(err[1]);
+	close(sv[1]);
+	(void)poll(NULL, 0, 2500);
+	close(sv[0]);		/* its only child: the broker ends */
+	died = count_lines(err[0], " exited");
+	close(err[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_in_range(died, 6, 9);
+	config_free(c);
+}
+
 int
 main(void)
 {
@@ -327,6 +393,7 @@ main(void)
 		cmocka_unit_test(test_msg_check),
 		cmocka_unit_test(test_msg_late),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_workers_back_off),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
