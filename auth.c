@@ -538,6 +538,8 @@ auth_cp_input(const char *user, const char *pass)
  * on descriptor 3 and nothing else; PATH alone in the environment.  It
  * runs as we do (the broker's AUTH workers are the sessions' user).
  */
+static int	 auth_cp_stuck;	/* a run killed and not gone: we end */
+
 static void
 auth_cp_run(char *const argv[], int in, struct exec_job *ej)
 {
@@ -552,8 +554,19 @@ auth_cp_run(char *const argv[], int in, struct exec_job *ej)
 	es.es_fd3 = in;
 	es.es_timeout = auth_timeout_ms;
 	exec_init(ej);
-	if (exec_start(ej, &es) == 0)
-		exec_wait(ej);
+	if (exec_start(ej, &es) == 0 && exec_wait(ej) == -1)
+		auth_cp_stuck = 1;
+}
+
+/*
+ * Whether a checkpassword program killed at its deadline is not gone:
+ * the process that ran it (an AUTH worker) exits after its answer, so
+ * that init reaps the program, and another worker takes its place.
+ */
+int
+auth_left_behind(void)
+{
+	return auth_cp_stuck;
 }
 
 /* The DJB interface: 0 good, 1 bad, anything else temporary. */

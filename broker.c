@@ -871,6 +871,11 @@ broker_worker_main(int fd)
 		explicit_bzero(&ba, sizeof(ba));
 		if (send(fd, &bv, sizeof(bv), MSG_NOSIGNAL) == -1)
 			_exit(1);
+		if (auth_left_behind()) {
+			log_warnx("AUTH worker: checkpassword killed at its "
+			    "deadline is not gone: this worker ends");
+			_exit(0);
+		}
 	}
 }
 
@@ -1095,7 +1100,6 @@ broker_request(struct bclient *bc)
 	free(rq);
 }
 
-/* The program ended: its child gets the answer, if it is still there. */
 /* The child's answer, as far as the run has got; the child is free again. */
 static void
 broker_reply(struct bjob *bj)

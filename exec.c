@@ -480,18 +480,29 @@ exec_drop_output(struct exec_job *ej)
 	exec_close_fd(&ej->ej_err.eo_fd);
 }
 
-/* Run ej to its end here, for a process that waits for nothing else. */
-void
+/*
+ * Run ej to its end here, for a process that waits for nothing else: 0;
+ * or -1 when it was killed at its deadline and is not gone EXEC_GONE_MS
+ * later (exec_stuck): its descriptors closed, the process left a child
+ * of ours that only exiting hands on (to init, which reaps it).
+ */
+int
 exec_wait(struct exec_job *ej)
 {
 	struct pollfd	 pfd[3];
+	long long	 now;
 
 	do {
 		exec_pollfds(ej, pfd);
 		if (poll(pfd, 3, exec_timeout(ej)) == -1 &&
 		    errno != EINTR)
 			fatal("poll");
-	} while (!exec_done(ej, pfd, util_now_ms()));
+		now = util_now_ms();
+		if (exec_done(ej, pfd, now))
+			return 0;
+	} while (!exec_stuck(ej, now));
+	exec_close_fds(ej);
+	return -1;
 }
 
 /* Our ends of a run: its output pipes, its pidfd, its exec report. */

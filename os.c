@@ -143,8 +143,9 @@ os_mseal(void *addr, size_t len)
  * made a descriptor's owner, to whom the kernel would send SIGIO, or any
  * signal F_SETSIG names; nor mremap() of a mapping in [keep, keep + len)
  * (the scoreboard: its own page grown over the next slots, or copied,
- * where mseal(2) is missing, before Linux 6.10), nor remap_file_pages()
- * at all (which would put another slot's page under its own).  Refused
+ * where mseal(2) is missing, before Linux 6.10), by its address or a
+ * tagged one (arm64; x86's LAM is refused), nor remap_file_pages() at
+ * all (which would put another slot's page under its own).  Refused
  * calls fail with EPERM.  ENOSYS where it cannot be had: another
  * architecture, no seccomp.  Not in a sanitizer build, whose leak check
  * clones a task at exit.
@@ -181,24 +182,41 @@ os_mseal(void *addr, size_t len)
 
 /*
  * call, unless its first argument is below lo or at or above hi: 64-bit
- * values compared a 32-bit word at a time, the high one first.
+ * values compared a 32-bit word at a time, the high one first, without
+ * the address's top byte, which the kernel strips from mremap()'s
+ * (arm64's tags: a tagged address of the range is the range).
  */
 #define OS_HI(v)	((uint32_t)((uint64_t)(v) >> 32))
 #define OS_LO(v)	((uint32_t)(v))
+#define OS_UNTAG	0x00ffffffU	/* the high word without the top byte */
 #define OS_ARG0_OUTSIDE(call, lo, hi)	\
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 12), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 14), \
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0 + 4), \
+	BPF_STMT(BPF_ALU | BPF_AND | BPF_K, OS_UNTAG), \
 	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, OS_HI(lo), 3, 0), \
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OS_HI(lo), 0, 7), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OS_HI(lo), 0, 8), \
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
-	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, OS_LO(lo), 0, 5), \
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, OS_LO(lo), 0, 6), \
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0 + 4), \
+	BPF_STMT(BPF_ALU | BPF_AND | BPF_K, OS_UNTAG), \
 	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, OS_HI(hi), 3, 0), \
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OS_HI(hi), 0, 3), \
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
 	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, OS_LO(hi), 0, 1), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+
+/* call with a as its first argument (its low word). */
+#define OS_ARG0_IS(call, a)	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 4), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (a), 0, 1), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+#ifndef ARCH_ENABLE_TAGGED_ADDR
+#define ARCH_ENABLE_TAGGED_ADDR	0x4002	/* x86's LAM, Linux 6.4 */
+#endif
 
 int
 os_sandbox(pid_t self, const void *keep, size_t len)
@@ -217,6 +235,8 @@ os_sandbox(pid_t self, const void *keep, size_t len)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
 		OS_DENY(__NR_fork),
 		OS_DENY(__NR_vfork),
+		/* Tagged addresses (LAM) would pass by mremap()'s check. */
+		OS_ARG0_IS(__NR_arch_prctl, ARCH_ENABLE_TAGGED_ADDR),
 #endif
 		OS_DENY(__NR_clone),
 #ifdef __NR_clone3

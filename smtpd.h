@@ -365,6 +365,7 @@ int		 auth_b64_decode(const char *, unsigned char *, size_t,
 		    size_t *);
 int		 auth_plain_split(unsigned char *, size_t, const char **,
 		    const char **);
+int		 auth_left_behind(void);
 int		 auth_check(const struct config *, const char *,
 		    const char *);
 
@@ -565,7 +566,7 @@ int		 exec_start(struct exec_job *, const struct exec_spec *);
 void		 exec_pollfds(const struct exec_job *, struct pollfd *);
 int		 exec_timeout(const struct exec_job *);
 int		 exec_done(struct exec_job *, const struct pollfd *, long long);
-void		 exec_wait(struct exec_job *);
+int		 exec_wait(struct exec_job *);
 void		 exec_close_fds(struct exec_job *);
 int		 exec_stuck(const struct exec_job *, long long);
 void		 exec_drop_output(struct exec_job *);

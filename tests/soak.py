@@ -32,7 +32,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-from harness import built_path, pid_children, stop_process  # noqa: E402
+from harness import (built_path, pid_children, proc_state,  # noqa: E402
+                     stop_process)
 SMTPD = built_path("SMTPD")
 MAILDIR_PROG = built_path("DELIVER_MAILDIR")
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
@@ -67,13 +68,6 @@ def descendants(pid):
             todo.append(k)
     return seen
 
-
-def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
 
 
 def rss_kib(pid):

@@ -87,11 +87,13 @@ sandboxed(void)
 	return bad;
 }
 
+#define OS_TAG	((size_t)0x5a << 56)	/* an address tag in the top byte */
+
 /*
  * Five shared pages of a file, the middle three given to the filter as
  * the board: no mremap() of any of those (grown, or copied with size 0),
- * while the pages before and after still move; remap_file_pages() fails
- * everywhere.  Where that address is free, the range crosses a 4 GiB
+ * nor by a tagged address, while the pages before and after still move;
+ * remap_file_pages() fails everywhere.  Where that address is free, the range crosses a 4 GiB
  * boundary, so that the filter must compare both words of an address.
  */
 static int
@@ -119,6 +121,18 @@ sandboxed_board(void)
 		    mremap(p + i * pg, 0, pg, MREMAP_MAYMOVE) != MAP_FAILED ||
 		    errno != EPERM)
 			bad |= 1 << i;
+	/* Nor by a tagged address, which the kernel untags (arm64). */
+	if (mremap(p + 2 * pg + OS_TAG, pg, 2 * pg, MREMAP_MAYMOVE) !=
+	    MAP_FAILED || errno != EPERM)
+		bad |= 64;
+	if (mremap(p + OS_TAG, pg, 2 * pg, MREMAP_MAYMOVE) == MAP_FAILED &&
+	    errno == EPERM)
+		bad |= 64;
+#if defined(__x86_64__)
+	/* Nor with tags enabled (LAM): arch_prctl(ARCH_ENABLE_TAGGED_ADDR) */
+	if (syscall(SYS_arch_prctl, 0x4002, 6) != -1 || errno != EPERM)
+		bad |= 64;
+#endif
 	if (mremap(p, pg, 2 * pg, MREMAP_MAYMOVE) == MAP_FAILED)
 		bad |= 1;
 	if (mremap(p + 4 * pg, pg, 2 * pg, MREMAP_MAYMOVE) == MAP_FAILED)

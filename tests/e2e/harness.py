@@ -179,13 +179,68 @@ def pid_title(pid):
         return ""
 
 
-def pid_alive(pid):
+def proc_state(pid):
+    """The state letter of pid (R, S, D, Z...), or None if it is gone."""
     try:
         with open("/proc/%d/stat" % pid) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
+            return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
-        return False
+        return None
+
+
+def pid_alive(pid):
+    return proc_state(pid) not in (None, "Z", "X")
+
+
+def read_pids(path):
+    """The numbers in the file at path, one a line; [] if there is none."""
+    try:
+        with open(path) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+# A program (delivery or checkpassword), for tests of one that does not
+# die when killed: a child of the program leaves its process group (the
+# kill at the deadline misses it) and traces the program, so that the
+# killed program stays a zombie only its tracer may reap, for as many
+# seconds as the file `hold` says; to waitpid() in the broker it is a
+# program that does not die, as one in an uninterruptible sleep (a hung
+# NFS server) would be.  With a file `flood`, the tracer writes to the
+# program's standard output meanwhile, as long as it can.
+TRACED = r"""
+import ctypes, os, time
+T = os.environ["T"]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                        ctypes.c_void_p]
+leader = os.getpid()
+r, w = os.pipe()
+if os.fork() == 0:
+    os.close(r)
+    os.setsid()
+    if libc.ptrace(16, leader, None, None) != 0:    # PTRACE_ATTACH
+        os._exit(1)
+    os.waitpid(leader, 0x40000000)                  # __WALL: its stop
+    libc.ptrace(7, leader, None, None)              # PTRACE_CONT
+    with open(T + "/tracer", "a") as f:
+        f.write("%d\n" % os.getpid())
+    os.write(w, b"x")
+    with open(T + "/hold") as f:
+        end = time.monotonic() + float(f.read())
+    try:
+        while os.path.exists(T + "/flood") and time.monotonic() < end:
+            os.write(1, b"flood\n" * 512)
+    except OSError:
+        pass
+    time.sleep(max(0, end - time.monotonic()))
+    os._exit(0)
+os.close(w)
+if os.read(r, 1) != b"x":
+    open(T + "/noptrace", "w").close()
+time.sleep(60)
+"""
 
 
 def wait_for(pred, timeout=5.0, interval=0.02):

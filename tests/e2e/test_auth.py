@@ -7,6 +7,7 @@ import base64
 import re
 import os
 import shutil
+import signal
 import smtplib
 import subprocess
 import time
@@ -15,8 +16,8 @@ import warnings
 
 import certs
 from certs import client_context, connect_tls, starttls
-from harness import (Smtpd, SmtpdTest, ehlo_lines, pid_alive, strip_received,
-                     wait_for)
+from harness import (TRACED, Smtpd, SmtpdTest, ehlo_lines, pid_alive,
+                     read_pids, strip_received, wait_for)
 
 HOST = "mx.test"
 SWAKS = shutil.which("swaks")
@@ -79,15 +80,17 @@ def write_passwd(directory):
 
 
 # A checkpassword program: carol/CP_PASS is good, user "temp" is a
-# temporary failure (111), user "hang" never answers, user "bg" leaves a
-# process behind (its pid in checkpassword.sh.bg) and fails, any user with
-# ANY_PASS is good, anything else is bad.
+# temporary failure (111), user "hang" never answers, user "traced" never
+# answers and is not gone when killed (harness.TRACED), user "bg"
+# leaves a process behind (its pid in checkpassword.sh.bg) and fails, any
+# user with ANY_PASS is good, anything else is bad.
 CHECKPASSWORD = r"""#!/bin/sh
 input=$(tr '\000' '\n' <&3 | head -n 2 | tr '\n' ':')
 case "$input" in
 %s:%s:) exit 0 ;;
 temp:*) exit 111 ;;
 hang:*) exec sleep 60 ;;
+traced:*) T=$(dirname "$0") exec python3 "$(dirname "$0")/traced.py" ;;
 bg:*) sleep 60 </dev/null >/dev/null 2>&1 3<&- & echo $! >"$0.bg"; exit 1 ;;
 *:%s:) exit 0 ;;
 *) exit 1 ;;
@@ -123,6 +126,8 @@ class AuthCase(SmtpdTest):
             with open(cp, "w") as f:
                 f.write(CHECKPASSWORD)
             os.chmod(cp, 0o755)
+            with open(os.path.join(d.tmp, "traced.py"), "w") as f:
+                f.write(TRACED)
             d.write_config((cls.PER_ADDRESS + cls.CONFIG)
                            .replace("@CERT@", cls.cert)
                            .replace("@KEY@", cls.key)
@@ -701,6 +706,28 @@ class TestCheckpassword(AuthCase):
         self.assertGreaterEqual(dt, 5)
         self.assertLess(dt, 15)
         c.check("NOOP", "250 OK")
+
+    def test_stuck_program_ends_its_worker(self):
+        """A checkpassword killed at its deadline that is not gone (a
+        zombie its tracer holds 16 s): 454 a second after the deadline,
+        not when it is reaped; its worker ends, another takes its place."""
+        tmp = self.d.tmp
+        with open(os.path.join(tmp, "hold"), "w") as f:
+            f.write("16")
+        c = self.d.session()
+        t0 = time.monotonic()
+        c.send("AUTH PLAIN %s\r\n" % plain("traced", "x"))
+        c.expect(TEMP_454, timeout=25)
+        dt = time.monotonic() - t0
+        for t in read_pids(os.path.join(tmp, "tracer")):
+            self.addCleanup(os.kill, t, signal.SIGKILL)
+        if os.path.exists(os.path.join(tmp, "noptrace")):
+            self.skipTest("ptrace not permitted here")
+        self.assertLess(dt, 14)
+        self.assertTrue(self.d.wait_log(
+            r"checkpassword killed at its deadline is not gone: this "
+            r"worker ends"), self.d.log())
+        c.check("AUTH PLAIN " + plain(CP_USER, CP_PASS), OK_235)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ import threading
 import time
 import unittest
 
-from harness import (OK_ID, RECORD, OwnSmtpdTest, Smtpd, ehlo_lines,
+from harness import (OK_ID, RECORD, TRACED, OwnSmtpdTest, Smtpd, ehlo_lines,
                      group_pids, pid_alive, pid_children, pid_title,
-                     wait_for)
+                     proc_state, read_pids, wait_for)
 from test_master import DATA_354, serving_child
 
 
@@ -44,13 +44,6 @@ def spool_fds(pids, spool):
                 found.append((pid, fd, target))
     return found
 
-
-def read_pids(path):
-    try:
-        with open(path) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def body_of(size, tag=b"x"):
@@ -228,53 +221,7 @@ burst)      head -c 5000000 /dev/zero | tr '\0' o
 esac
 """
 
-# Mode "traced": a child of the program leaves its process group (the
-# kill at the deadline misses it) and traces the program, so that the
-# killed program stays a zombie only its tracer may reap, for as many
-# seconds as the file `hold` says; to waitpid() in the broker it is a
-# program that does not die, as one in an uninterruptible sleep (a hung
-# NFS server) would be.  With a file `flood`, the tracer writes to the
-# program's standard output meanwhile, as long as it can.
-TRACED = r"""
-import ctypes, os, time
-T = os.environ["T"]
-libc = ctypes.CDLL(None, use_errno=True)
-libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
-                        ctypes.c_void_p]
-leader = os.getpid()
-r, w = os.pipe()
-if os.fork() == 0:
-    os.close(r)
-    os.setsid()
-    if libc.ptrace(16, leader, None, None) != 0:    # PTRACE_ATTACH
-        os._exit(1)
-    os.waitpid(leader, 0x40000000)                  # __WALL: its stop
-    libc.ptrace(7, leader, None, None)              # PTRACE_CONT
-    with open(T + "/tracer", "a") as f:
-        f.write("%d\n" % os.getpid())
-    os.write(w, b"x")
-    with open(T + "/hold") as f:
-        end = time.monotonic() + float(f.read())
-    try:
-        while os.path.exists(T + "/flood") and time.monotonic() < end:
-            os.write(1, b"flood\n" * 512)
-    except OSError:
-        pass
-    time.sleep(max(0, end - time.monotonic()))
-    os._exit(0)
-os.close(w)
-if os.read(r, 1) != b"x":
-    open(T + "/noptrace", "w").close()
-time.sleep(60)
-"""
 
-
-def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
 
 
 class TestDeliveryPrograms(FaultTest):
