@@ -189,20 +189,22 @@ os_mseal(void *addr, size_t len)
 #define OS_HI(v)	((uint32_t)((uint64_t)(v) >> 32))
 #define OS_LO(v)	((uint32_t)(v))
 #define OS_UNTAG	0x00ffffffU	/* the high word without the top byte */
+
+/*
+ * The first argument against v: on to the instruction after these six
+ * when it is v or above, else to the one below instructions past that.
+ */
+#define OS_ARG0_VS(v, below)	\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0 + 4), \
+	BPF_STMT(BPF_ALU | BPF_AND | BPF_K, OS_UNTAG), \
+	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, OS_HI(v), 3, 0), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OS_HI(v), 0, (below) + 2), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, OS_LO(v), 0, (below))
 #define OS_ARG0_OUTSIDE(call, lo, hi)	\
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 14), \
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0 + 4), \
-	BPF_STMT(BPF_ALU | BPF_AND | BPF_K, OS_UNTAG), \
-	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, OS_HI(lo), 3, 0), \
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OS_HI(lo), 0, 8), \
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
-	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, OS_LO(lo), 0, 6), \
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0 + 4), \
-	BPF_STMT(BPF_ALU | BPF_AND | BPF_K, OS_UNTAG), \
-	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, OS_HI(hi), 3, 0), \
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OS_HI(hi), 0, 3), \
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
-	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, OS_LO(hi), 0, 1), \
+	OS_ARG0_VS(lo, 6), \
+	OS_ARG0_VS(hi, 1), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
 
