@@ -761,18 +761,25 @@ broker_auth_done(struct bauth *a, int result)
 	free(a);
 }
 
-/* Idle workers take the oldest waiting checks. */
+/*
+ * Idle workers take the oldest waiting checks.  While no worker runs (all
+ * wait to start again: broker_worker_again), a check fails at once
+ * rather than wait for a worker that may die again.
+ */
 static void
 broker_auth_dispatch(void)
 {
 	struct bworker	*w;
 	struct bauth	*a;
+	int		 alive = 0;
 
 	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++) {
-		if (w->bw_fd == -1 || w->bw_auth != NULL)
+		if (w->bw_fd == -1)
 			continue;
-		if ((a = TAILQ_FIRST(&bauths)) == NULL)
-			return;
+		alive = 1;
+		if (w->bw_auth != NULL ||
+		    (a = TAILQ_FIRST(&bauths)) == NULL)
+			continue;
 		TAILQ_REMOVE(&bauths, a, bq_entry);
 		if (broker_send(w->bw_fd, &a->bq_req, sizeof(a->bq_req), NULL,
 		    0) == -1) {
@@ -781,6 +788,10 @@ broker_auth_dispatch(void)
 			continue;
 		}
 		w->bw_auth = a;
+	}
+	while (!alive && (a = TAILQ_FIRST(&bauths)) != NULL) {
+		TAILQ_REMOVE(&bauths, a, bq_entry);
+		broker_auth_done(a, AUTH_TEMPFAIL);
 	}
 }
 
@@ -869,13 +880,17 @@ broker_worker_main(int fd)
 			bv.bv_result = auth_check(bconf, ba.ba_user,
 			    ba.ba_pass);
 		explicit_bzero(&ba, sizeof(ba));
-		if (send(fd, &bv, sizeof(bv), MSG_NOSIGNAL) == -1)
-			_exit(1);
+		/*
+		 * Without an answer: the broker fails the check when it
+		 * reads our end, and gives us no other meanwhile.
+		 */
 		if (auth_left_behind()) {
 			log_warnx("AUTH worker: checkpassword killed at its "
 			    "deadline is not gone: this worker ends");
 			_exit(0);
 		}
+		if (send(fd, &bv, sizeof(bv), MSG_NOSIGNAL) == -1)
+			_exit(1);
 	}
 }
 
@@ -1425,6 +1440,8 @@ broker_auth(const char *user, const char *pass)
 	    (AUTH_TIMEOUT + BROKER_SLACK) * 1000) == -1) {
 		log_warn("broker: AUTH");
 		rv = AUTH_TEMPFAIL;
+		/* A verdict still to come must not leave a user there. */
+		broker_forget();
 	} else
 		rv = bv.bv_result == AUTH_OK || bv.bv_result == AUTH_FAILED ?
 		    bv.bv_result : AUTH_TEMPFAIL;

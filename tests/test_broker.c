@@ -345,13 +345,15 @@ count_lines(int fd, const char *what)
  * AUTH workers that die at their start (here the sessions' user is uid
  * 0, which a worker refuses to become) start again after a wait that
  * doubles, not at once: in 2.5 s, the three first starts and the three
- * after 1 s, then a wait of 2 s; not one start after another.
+ * after 1 s, then a wait of 2 s; not one start after another.  A check
+ * meanwhile fails at once.
  */
 static void
 test_workers_back_off(void **state)
 {
 	struct exec_ident	 root;
 	struct config		*c;
+	long long		 t0;
 	pid_t			 pid;
 	int			 sv[2], err[2], status, died;
 
@@ -372,7 +374,14 @@ test_workers_back_off(void **state)
 	}
 	close(err[1]);
 	close(sv[1]);
-	(void)poll(NULL, 0, 2500);
+	/* With no worker running, a check fails at once, not at a start. */
+	(void)poll(NULL, 0, 200);
+	broker_attach(sv[0]);
+	t0 = util_now_ms();
+	assert_int_equal(broker_auth("alice", "secret"), AUTH_TEMPFAIL);
+	assert_true(util_now_ms() - t0 < 400);
+	(void)poll(NULL, 0, 2300);
+	broker_attach(-1);
 	close(sv[0]);		/* its only child: the broker ends */
 	died = count_lines(err[0], " exited");
 	close(err[0]);

@@ -89,18 +89,39 @@ sandboxed(void)
 
 #define OS_TAG	((size_t)0x5a << 56)	/* an address tag in the top byte */
 
+/* A page at addr (if it is free there): 0 unless mremap() was refused. */
+static int
+page_refused(char *addr, size_t pg)
+{
+	void	*q = mmap(addr, pg, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (q == MAP_FAILED || q != addr)
+		return 0;
+	return mremap(q, pg, 2 * pg, MREMAP_MAYMOVE) == MAP_FAILED &&
+	    errno == EPERM;
+}
+
 /*
  * Five shared pages of a file, the middle three given to the filter as
  * the board: no mremap() of any of those (grown, or copied with size 0),
- * nor by a tagged address, while the pages before and after still move;
- * remap_file_pages() fails everywhere.  Where that address is free, the range crosses a 4 GiB
- * boundary, so that the filter must compare both words of an address.
+ * nor by a tagged address, while the pages before and after still move,
+ * and pages farther away; remap_file_pages() fails everywhere.
+ * Where that address is free, the range crosses a 4 GiB boundary, so
+ * that the filter must compare both words of an address.
  */
 static int
 sandboxed_board(void)
 {
 	size_t	 pg = (size_t)sysconf(_SC_PAGESIZE);
 	char	*p, *hint = (char *)(uintptr_t)0x700000000000ULL - 3 * pg;
+	/*
+	 * Outside: a high word past the end's; the start's high word with
+	 * a low word of 0; a high word below every low word of the range.
+	 */
+	char	*above = (char *)(uintptr_t)0x700100000000ULL;
+	char	*below = (char *)(uintptr_t)0x6fff00000000ULL;
+	char	*low = (char *)(uintptr_t)0x000200000000ULL;
 	int	 bad = 0, fd, i;
 
 	if ((fd = os_memfd("board")) == -1 ||
@@ -135,7 +156,9 @@ sandboxed_board(void)
 #endif
 	if (mremap(p, pg, 2 * pg, MREMAP_MAYMOVE) == MAP_FAILED)
 		bad |= 1;
-	if (mremap(p + 4 * pg, pg, 2 * pg, MREMAP_MAYMOVE) == MAP_FAILED)
+	if (mremap(p + 4 * pg, pg, 2 * pg, MREMAP_MAYMOVE) == MAP_FAILED ||
+	    page_refused(above, pg) || page_refused(below, pg) ||
+	    page_refused(low, pg))
 		bad |= 16;
 	if (remap_file_pages(p + pg, pg, 0, 3, 0) != -1 || errno != EPERM)
 		bad |= 32;

@@ -708,26 +708,34 @@ class TestCheckpassword(AuthCase):
         c.check("NOOP", "250 OK")
 
     def test_stuck_program_ends_its_worker(self):
-        """A checkpassword killed at its deadline that is not gone (a
-        zombie its tracer holds 16 s): 454 a second after the deadline,
-        not when it is reaped; its worker ends, another takes its place."""
+        """Checkpassword programs killed at their deadline that are not gone
+        (zombies their tracers hold 16 s), one on each of the three
+        workers: 454 a second after the deadline, not when they are
+        reaped; each worker ends without a verdict, so that a check
+        waiting behind them goes to a new worker, not to one that is
+        about to exit (it got 454 untried)."""
         tmp = self.d.tmp
         with open(os.path.join(tmp, "hold"), "w") as f:
             f.write("16")
-        c = self.d.session()
+        stuck = [self.d.session() for _ in range(3)]
         t0 = time.monotonic()
-        c.send("AUTH PLAIN %s\r\n" % plain("traced", "x"))
-        c.expect(TEMP_454, timeout=25)
+        for c in stuck:
+            c.send("AUTH PLAIN %s\r\n" % plain("traced", "x"))
+        time.sleep(0.5)
+        good = self.d.session()
+        good.send("AUTH PLAIN %s\r\n" % plain(CP_USER, CP_PASS))
+        for c in stuck:
+            c.expect(TEMP_454, timeout=25)
         dt = time.monotonic() - t0
         for t in read_pids(os.path.join(tmp, "tracer")):
             self.addCleanup(os.kill, t, signal.SIGKILL)
         if os.path.exists(os.path.join(tmp, "noptrace")):
             self.skipTest("ptrace not permitted here")
         self.assertLess(dt, 14)
-        self.assertTrue(self.d.wait_log(
-            r"checkpassword killed at its deadline is not gone: this "
-            r"worker ends"), self.d.log())
-        c.check("AUTH PLAIN " + plain(CP_USER, CP_PASS), OK_235)
+        good.expect(OK_235, timeout=15)
+        self.assertEqual(self.d.log().count(
+            "checkpassword killed at its deadline is not gone: this worker "
+            "ends"), 3, self.d.log())
 
 
 if __name__ == "__main__":
