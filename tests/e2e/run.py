@@ -4,7 +4,8 @@
 SMTPD (default build/smtpd) names the binary under test. Prints one line
 per test and ends with "N passed, M failed" (", K skipped" if any); exits
 non-zero on any failure. A filter keeps the tests whose id (module.Class.
-method) contains it.
+method) contains it; one that begins with "-" drops the tests whose id
+contains the rest (after the others have chosen, or from all tests).
 
 -j N runs N worker processes; each takes the next test module nobody has
 claimed yet (a module always runs whole in one worker, so its fixtures and
@@ -41,9 +42,12 @@ def iter_tests(suite):
 def filtered(suite, words):
     if not words:
         return suite
+    want = [w for w in words if not w.startswith("-")]
+    drop = [w[1:] for w in words if w.startswith("-")]
     keep = unittest.TestSuite()
     for t in iter_tests(suite):
-        if any(w in t.id() for w in words):
+        if ((not want or any(w in t.id() for w in want)) and
+                not any(w in t.id() for w in drop)):
             keep.addTest(t)
     return keep
 

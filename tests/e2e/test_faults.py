@@ -396,7 +396,13 @@ class TestStuckPrograms(FaultTest):
         for c in cs:
             c.expect("451 4.3.0 Delivery failed temporarily, try again "
                      "later", timeout=5)
+            c.check("QUIT", "221 Bye")
             c.close()
+        # max-clients 2: the next session waits until they are counted
+        # idle again (one at once got 421, too many connections).
+        self.assertTrue(wait_for(lambda: all(
+            "idle" in pid_title(k) for k in self.d.children()), 5.0),
+            "sessions still busy")
         if os.path.exists(os.path.join(self.d.tmp, "noptrace")):
             self.skipTest("ptrace not permitted here")
         self.assertEqual(len(read_pids(os.path.join(self.d.tmp, "tracer"))),
