@@ -532,14 +532,14 @@ auth_cp_input(const char *user, const char *pass)
 	return fd;
 }
 
+static int	 auth_cp_stuck;	/* a run killed and not gone: we end */
+
 /*
  * The program as exec.c starts every program: in a session of its own,
  * with default signals; stdin, stdout and stderr on /dev/null, the input
  * on descriptor 3 and nothing else; PATH alone in the environment.  It
  * runs as we do (the broker's AUTH workers are the sessions' user).
  */
-static int	 auth_cp_stuck;	/* a run killed and not gone: we end */
-
 static void
 auth_cp_run(char *const argv[], int in, struct exec_job *ej)
 {

@@ -927,9 +927,8 @@ broker_worker_start(struct bworker *w)
  * A worker that is gone starts again: at once after a life of its own,
  * else (it died at its start, or could not be made: no fork, no user
  * change, no nice value) after a wait that doubles from 1 to 60 s, so
- * that a worker that cannot start does not spin the broker.  AUTH checks
- * wait for a worker meanwhile (the child answers 454 when it has waited
- * too long).
+ * that a worker that cannot start does not spin the broker.  While none
+ * runs, checks fail at once (broker_auth_dispatch).
  */
 static void
 broker_worker_again(struct bworker *w)

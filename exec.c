@@ -509,8 +509,7 @@ exec_wait(struct exec_job *ej)
 void
 exec_close_fds(struct exec_job *ej)
 {
-	exec_close_fd(&ej->ej_out.eo_fd);
-	exec_close_fd(&ej->ej_err.eo_fd);
+	exec_drop_output(ej);
 	exec_close_fd(&ej->ej_pidfd);
 	exec_close_fd(&ej->ej_errfd);
 }

@@ -180,12 +180,6 @@ os_mseal(void *addr, size_t len)
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
 
-/*
- * call, unless its first argument is below lo or at or above hi: 64-bit
- * values compared a 32-bit word at a time, the high one first, without
- * the address's top byte, which the kernel strips from mremap()'s
- * (arm64's tags: a tagged address of the range is the range).
- */
 #define OS_HI(v)	((uint32_t)((uint64_t)(v) >> 32))
 #define OS_LO(v)	((uint32_t)(v))
 #define OS_UNTAG	0x00ffffffU	/* the high word without the top byte */
@@ -201,6 +195,13 @@ os_mseal(void *addr, size_t len)
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OS_HI(v), 0, (below) + 2), \
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
 	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, OS_LO(v), 0, (below))
+
+/*
+ * call, unless its first argument is below lo or at or above hi: 64-bit
+ * values compared a 32-bit word at a time, the high one first, without
+ * the address's top byte, which the kernel strips from mremap()'s
+ * (arm64's tags: a tagged address of the range is the range).
+ */
 #define OS_ARG0_OUTSIDE(call, lo, hi)	\
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 14), \
 	OS_ARG0_VS(lo, 6), \

@@ -201,6 +201,16 @@ def read_pids(path):
         return []
 
 
+def end_tracers(directory):
+    """SIGKILL to the tracers TRACED started there (their pids in
+    `tracer`): the programs they held are reaped then."""
+    for t in read_pids(os.path.join(directory, "tracer")):
+        try:
+            os.kill(t, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 # A program (delivery or checkpassword), for tests of one that does not
 # die when killed: a child of the program leaves its process group (the
 # kill at the deadline misses it) and traces the program, so that the

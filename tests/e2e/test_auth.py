@@ -7,7 +7,6 @@ import base64
 import re
 import os
 import shutil
-import signal
 import smtplib
 import subprocess
 import time
@@ -16,8 +15,8 @@ import warnings
 
 import certs
 from certs import client_context, connect_tls, starttls
-from harness import (TRACED, Smtpd, SmtpdTest, ehlo_lines, pid_alive,
-                     read_pids, strip_received, wait_for)
+from harness import (TRACED, Smtpd, SmtpdTest, ehlo_lines, end_tracers,
+                     pid_alive, strip_received, wait_for)
 
 HOST = "mx.test"
 SWAKS = shutil.which("swaks")
@@ -727,8 +726,7 @@ class TestCheckpassword(AuthCase):
         for c in stuck:
             c.expect(TEMP_454, timeout=25)
         dt = time.monotonic() - t0
-        for t in read_pids(os.path.join(tmp, "tracer")):
-            self.addCleanup(os.kill, t, signal.SIGKILL)
+        self.addCleanup(end_tracers, tmp)
         if os.path.exists(os.path.join(tmp, "noptrace")):
             self.skipTest("ptrace not permitted here")
         self.assertLess(dt, 14)

@@ -15,8 +15,8 @@ import time
 import unittest
 
 from harness import (OK_ID, RECORD, TRACED, OwnSmtpdTest, Smtpd, ehlo_lines,
-                     group_pids, pid_alive, pid_children, pid_title,
-                     proc_state, read_pids, wait_for)
+                     end_tracers, group_pids, pid_alive, pid_children,
+                     pid_title, proc_state, read_pids, wait_for)
 from test_master import DATA_354, serving_child
 
 
@@ -334,8 +334,7 @@ class TestDeliveryPrograms(FaultTest):
         reply, took, pid, gpids, log0 = self.run_mode("traced")
         if os.path.exists(os.path.join(tmp, "noptrace")):
             self.skipTest("ptrace not permitted here")
-        tracer = read_pids(os.path.join(tmp, "tracer"))[0]
-        self.addCleanup(os.kill, tracer, signal.SIGKILL)
+        self.addCleanup(end_tracers, tmp)
         self.assertEqual(reply, "451 4.3.0 Delivery failed temporarily, "
                          "try again later")
         self.assertLess(took, 4.5)
@@ -363,8 +362,8 @@ class TestDeliveryPrograms(FaultTest):
 
 class TestStuckPrograms(FaultTest):
     """Programs killed at their deadline that do not go (TRACED): their
-    sessions are answered, at most max-clients of them wait to be reaped
-    (then no program is started), and their output is no longer read."""
+    sessions are answered, no program starts while max-clients of them
+    wait to be reaped, and their output is no longer read."""
 
     def setUp(self):
         self.d = Smtpd('deliver "/usr/bin/env T=@TMP@ /bin/sh @TMP@/prog"\n'
@@ -377,11 +376,7 @@ class TestStuckPrograms(FaultTest):
         self.d.start()
 
     def tearDown(self):
-        for t in read_pids(os.path.join(self.d.tmp, "tracer")):
-            try:
-                os.kill(t, signal.SIGKILL)
-            except OSError:
-                pass
+        end_tracers(self.d.tmp)
         super().tearDown()
 
     def send(self, c):
