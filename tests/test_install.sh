@@ -164,6 +164,17 @@ fi
 check "installed unit runs $p/sbin/smtpd -d -f $p/etc/smtpd.conf" \
     grep -q -x -F "ExecStart=$p/sbin/smtpd -d -f $p/etc/smtpd.conf" \
     "$root$unitdir/smtpd.service"
+# The installed smtpd.conf delivers through /usr/sbin/sendmail; Postfix's
+# runs the setgid postdrop, which writes /var/spool/postfix/maildrop.  A
+# unit with NoNewPrivileges=yes (the setgid bit ignored at exec), or with
+# that directory read-only, would have every message end in a 451.
+check "installed smtpd.conf delivers through /usr/sbin/sendmail" \
+    grep -q '^deliver[[:space:]]*"/usr/sbin/sendmail ' "$root$p/etc/smtpd.conf"
+check "unit lets a setgid delivery program gain its group" \
+    sh -c "! grep -q '^NoNewPrivileges=' '$root$unitdir/smtpd.service'"
+check "unit leaves /var/spool/postfix/maildrop writable" \
+    grep -q '^ReadWritePaths=.* -/var/spool/postfix/maildrop' \
+    "$root$unitdir/smtpd.service"
 
 #
 # Another PREFIX and SYSCONFDIR: compiled in, and named by the manuals,
@@ -255,6 +266,20 @@ initd()
 	    _SYSTEMCTL_SKIP_REDIRECT=1 sh contrib/init.d/smtpd "$@" \
 	    >"$tmp/initd.out" 2>&1
 }
+
+# The seconds the init script's stop waits before SIGKILL, for a
+# configuration with `shutdown-grace' LINE (none: the default).
+stop_wait_for()
+{
+	printf '%s\n' "listen on 127.0.0.1 port 2525" "deliver discard" \
+	    ${1:+"shutdown-grace $1"} >"$tmp/grace.conf"
+	DAEMON="$smtpd" SMTPD_CONF="$tmp/grace.conf" sh -c \
+	    "$(sed -n '/^stop_wait()/,/^}/p' contrib/init.d/smtpd); stop_wait"
+}
+check "init.d stop waits shutdown-grace + 15 s (default: 45)" \
+    [ "$(stop_wait_for)" = 45 ]
+check "init.d stop waits shutdown-grace + 15 s (2m: 135)" \
+    [ "$(stop_wait_for 2m)" = 135 ]
 
 if [ -z "$port" ] || ! command -v start-stop-daemon >/dev/null 2>&1; then
 	skipped "init.d/smtpd (needs python3 and start-stop-daemon)"
