@@ -532,7 +532,8 @@ auth_cp_input(const char *user, const char *pass)
 	return fd;
 }
 
-static int	 auth_cp_stuck;	/* a run killed and not gone: we end */
+static pid_t	 auth_cp_stuck;	/* a run killed and not gone: we end */
+static int	 auth_cp_left = -1;	/* its pidfd, or -1 */
 
 /*
  * The program as exec.c starts every program: in a session of its own,
@@ -554,18 +555,24 @@ auth_cp_run(char *const argv[], int in, struct exec_job *ej)
 	es.es_fd3 = in;
 	es.es_timeout = auth_timeout_ms;
 	exec_init(ej);
-	if (exec_start(ej, &es) == 0 && exec_wait(ej) == -1)
-		auth_cp_stuck = 1;
+	if (exec_start(ej, &es) == 0 && exec_wait(ej) == -1) {
+		auth_cp_stuck = ej->ej_pid;
+		/* Still our child, not reaped: its pid is its own. */
+		auth_cp_left = os_pidfd_open(ej->ej_pid);
+	}
 }
 
 /*
  * Whether a checkpassword program killed at its deadline is not gone:
- * the process that ran it (an AUTH worker) exits after its answer, so
+ * the process that ran it (an AUTH worker) exits without a verdict, so
  * that init reaps the program, and another worker takes its place.
+ * Returns the program's pid, or 0; *pidfd: its pidfd, for the broker to
+ * count it until it is reaped (-1 without pidfd_open).
  */
-int
-auth_left_behind(void)
+pid_t
+auth_left_behind(int *pidfd)
 {
+	*pidfd = auth_cp_left;
 	return auth_cp_stuck;
 }
 

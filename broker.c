@@ -44,6 +44,7 @@
 #define BROKER_WORKER_SOON	1000	/* ms: a worker dead sooner never ran */
 #define BROKER_WORKER_WAIT_MAX	60000	/* ms: longest wait to start it again */
 #define BROKER_EVENTS		64	/* children's events read at once */
+#define BROKER_LEFT_MS		1000	/* ms between looks at the left ones */
 #define BROKER_CTL_BATCH	64	/* the master's messages read at once */
 
 /* One session child, as the broker sees it. */
@@ -124,6 +125,14 @@ static struct bjoblist		 bjobs = TAILQ_HEAD_INITIALIZER(bjobs);
 static int			 breleased;	/* bjobs answered, not reaped */
 static struct bauthlist		 bauths = TAILQ_HEAD_INITIALIZER(bauths);
 static struct bworker		 bworkers[BROKER_WORKERS];
+/* Checkpassword programs killed and not gone (BR_LEFT). */
+struct bleft {
+	int			 bl_pidfd;
+	pid_t			 bl_pid;
+};
+static struct bleft		*bleft;
+static int			 bnleft, bleftcap;
+static long long		 bleft_next;	/* ms of the next look */
 static const struct exec_ident	*bsessions;	/* NULL: as we are */
 static struct exec_ident	*bidents;	/* per listener */
 static int			*bidents_ok;
@@ -795,6 +804,59 @@ broker_auth_dispatch(void)
 	}
 }
 
+/*
+ * Checkpassword programs left behind: an AUTH worker whose program was
+ * killed at its deadline and is not gone (an uninterruptible sleep)
+ * hands its pidfd over (BR_LEFT) and exits, and init reaps the program
+ * when it ends.  Each is counted until then, so that a backend that
+ * hangs cannot fill the process table: while max-clients of them are
+ * there no check starts, as no delivery starts while max-clients stuck
+ * programs wait (broker_release).  Without pidfds none is counted.
+ */
+static void
+broker_left_add(int pidfd, pid_t pid)
+{
+	if (bleft == NULL) {
+		bleftcap = bconf->c_lim.lim_maxclients + BROKER_WORKERS;
+		bleft = xreallocarray(NULL, (size_t)bleftcap, sizeof(*bleft));
+	}
+	if (bnleft == bleftcap) {	/* checks stopped before */
+		close(pidfd);
+		return;
+	}
+	if (bnleft == 0)
+		bleft_next = util_now_ms() + BROKER_LEFT_MS;
+	bleft[bnleft].bl_pidfd = pidfd;
+	bleft[bnleft++].bl_pid = pid;
+}
+
+/*
+ * Once a second while some are left: those reaped meanwhile are
+ * forgotten.  Returns the ms until the next look, or -1.
+ */
+static int
+broker_left_look(long long now)
+{
+	int	 i, n = 0;
+
+	if (bnleft == 0)
+		return -1;
+	if (now < bleft_next)
+		return (int)(bleft_next - now);
+	for (i = 0; i < bnleft; i++) {
+		if (os_pidfd_alive(bleft[i].bl_pidfd)) {
+			bleft[n++] = bleft[i];
+			continue;
+		}
+		close(bleft[i].bl_pidfd);
+		log_info("AUTH: checkpassword %ld, killed at its deadline, "
+		    "is gone", (long)bleft[i].bl_pid);
+	}
+	bnleft = n;
+	bleft_next = now + BROKER_LEFT_MS;
+	return bnleft > 0 ? BROKER_LEFT_MS : -1;
+}
+
 static void
 broker_auth_request(struct bclient *bc, const struct broker_auth *ba,
     size_t len)
@@ -812,6 +874,16 @@ broker_auth_request(struct bclient *bc, const struct broker_auth *ba,
 	/* Without a backend every attempt fails, and no worker runs. */
 	if (bconf->c_auth.au_backend == AUTH_NONE) {
 		broker_auth_answer(bc, ba->ba_id, AUTH_FAILED);
+		return;
+	}
+	if (bnleft > 0 && bnleft >= bconf->c_lim.lim_maxclients) {
+		bleft_next = 0;		/* a fresh count */
+		(void)broker_left_look(util_now_ms());
+	}
+	if (bnleft > 0 && bnleft >= bconf->c_lim.lim_maxclients) {
+		log_warnx("AUTH check not run: %d checkpassword programs "
+		    "killed at their deadline are not gone", bnleft);
+		broker_auth_answer(bc, ba->ba_id, AUTH_TEMPFAIL);
 		return;
 	}
 	a = xcalloc(1, sizeof(*a));
@@ -833,6 +905,7 @@ broker_worker_closefds(int fd)
 	struct bclient	*bc;
 	struct bjob	*bj;
 	struct bworker	*w;
+	int		 i;
 
 	if (bctl != -1)
 		close(bctl);
@@ -844,6 +917,8 @@ broker_worker_closefds(int fd)
 			close(w->bw_fd);
 	TAILQ_FOREACH(bj, &bjobs, bj_entry)
 		exec_close_fds(&bj->bj_exec);
+	for (i = 0; i < bnleft; i++)
+		close(bleft[i].bl_pidfd);
 }
 
 /*
@@ -856,6 +931,8 @@ broker_worker_main(int fd)
 	struct broker_auth	 ba;
 	struct broker_verdict	 bv;
 	ssize_t			 n;
+	pid_t			 stuck;
+	int			 left;
 
 	log_procinit("auth");
 	exec_priority_drop();
@@ -882,11 +959,16 @@ broker_worker_main(int fd)
 		explicit_bzero(&ba, sizeof(ba));
 		/*
 		 * Without an answer: the broker fails the check when it
-		 * reads our end, and gives us no other meanwhile.
+		 * reads our end, and gives us no other meanwhile.  It
+		 * counts the program until it is reaped.
 		 */
-		if (auth_left_behind()) {
+		if ((stuck = auth_left_behind(&left)) != 0) {
 			log_warnx("AUTH worker: checkpassword killed at its "
 			    "deadline is not gone: this worker ends");
+			bv.bv_type = BR_LEFT;
+			bv.bv_result = (int32_t)stuck;
+			(void)broker_send(fd, &bv, sizeof(bv), &left,
+			    left == -1 ? 0 : 1);
 			_exit(0);
 		}
 		if (send(fd, &bv, sizeof(bv), MSG_NOSIGNAL) == -1)
@@ -982,6 +1064,11 @@ broker_worker_read(struct bworker *w)
 	int			 fds[2], nfds, i, status;
 
 	n = broker_recv(w->bw_fd, &bv, sizeof(bv), fds, &nfds);
+	if (n == sizeof(bv) && bv.bv_type == BR_LEFT && nfds == 1 &&
+	    bv.bv_result > 0) {
+		broker_left_add(fds[0], (pid_t)bv.bv_result);
+		nfds = 0;
+	}
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -990,7 +1077,9 @@ broker_worker_read(struct bworker *w)
 	    bv.bv_id == a->bq_req.ba_id) {
 		w->bw_auth = NULL;
 		broker_auth_done(a, bv.bv_result);
-	} else if (n > 0)
+	} else if (n == sizeof(bv) && bv.bv_type == BR_LEFT)
+		return;		/* its end follows */
+	else if (n > 0)
 		log_warnx("AUTH worker: unexpected answer dropped");
 	else {
 		log_warnx("AUTH worker %ld exited", (long)w->bw_pid);
@@ -1163,6 +1252,14 @@ broker_release(struct bjob *bj)
 	exec_drop_output(&bj->bj_exec);
 }
 
+/* A poll() timeout: the sooner of *timeout and ms (-1: none). */
+static void
+broker_sooner(int *timeout, int ms)
+{
+	if (ms != -1 && (*timeout == -1 || ms < *timeout))
+		*timeout = ms;
+}
+
 static size_t
 broker_pollset(struct pollfd **pfds, struct bpollref **refs, size_t *cap,
     int *timeout)
@@ -1170,7 +1267,6 @@ broker_pollset(struct pollfd **pfds, struct bpollref **refs, size_t *cap,
 	struct bjob	*bj;
 	struct bworker	*w;
 	size_t		 n = 0, need;
-	int		 ms;
 
 	need = 2 + BROKER_WORKERS;
 	TAILQ_FOREACH(bj, &bjobs, bj_entry)
@@ -1197,9 +1293,7 @@ broker_pollset(struct pollfd **pfds, struct bpollref **refs, size_t *cap,
 		exec_pollfds(&bj->bj_exec, *pfds + n);
 		(*refs)[n].bp_job = bj;
 		n += 3;
-		ms = exec_timeout(&bj->bj_exec);
-		if (ms != -1 && (*timeout == -1 || ms < *timeout))
-			*timeout = ms;
+		broker_sooner(timeout, exec_timeout(&bj->bj_exec));
 	}
 	return n;
 }
@@ -1294,8 +1388,8 @@ broker_main(struct config *c, int ctl, int client,
 	    !TAILQ_EMPTY(&bjobs)) {
 		wait = broker_workers_due(util_now_ms());
 		n = broker_pollset(&pfds, &refs, &cap, &timeout);
-		if (wait != -1 && (timeout == -1 || wait < timeout))
-			timeout = wait;
+		broker_sooner(&timeout, wait);
+		broker_sooner(&timeout, broker_left_look(util_now_ms()));
 		if (poll(pfds, n, timeout) == -1) {
 			if (errno != EINTR)
 				fatal("poll");
@@ -1304,6 +1398,10 @@ broker_main(struct config *c, int ctl, int client,
 		broker_events(pfds, refs, n);
 	}
 	broker_workers_end();
+	while (bnleft > 0)
+		close(bleft[--bnleft].bl_pidfd);
+	free(bleft);
+	bleft = NULL;
 	free(pfds);
 	free(refs);
 }

@@ -77,6 +77,23 @@ os_pidfd_open(pid_t pid)
 }
 
 /*
+ * Whether the process of pidfd is still there, a zombie included: 1, or 0
+ * once it has been reaped (signal 0 through the pidfd, Linux 5.1; the
+ * pidfd itself keeps its pid from being reused).
+ */
+int
+os_pidfd_alive(int pidfd)
+{
+#ifdef SYS_pidfd_send_signal
+	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 ||
+	    errno != ESRCH;
+#else
+	(void)pidfd;
+	return 0;
+#endif
+}
+
+/*
  * Whether the calling process is in the scheduler's default class, with
  * nothing that a fork resets (SCHED_RESET_ON_FORK comes back or-ed into
  * the policy): then the class is ours to choose, and not one the

@@ -365,7 +365,7 @@ int		 auth_b64_decode(const char *, unsigned char *, size_t,
 		    size_t *);
 int		 auth_plain_split(unsigned char *, size_t, const char **,
 		    const char **);
-int		 auth_left_behind(void);
+pid_t		 auth_left_behind(int *);
 int		 auth_check(const struct config *, const char *,
 		    const char *);
 
@@ -376,6 +376,7 @@ int		 auth_check(const struct config *, const char *,
 #define BR_AUTH			4	/* child: check these credentials */
 #define BR_VERDICT		5	/* broker: AUTH_OK, _FAILED, _TEMPFAIL */
 #define BR_FORGET		6	/* child: the session ended (no answer) */
+#define BR_LEFT			7	/* AUTH worker: ends; its program is stuck */
 #define BMF_BODY8		0x01
 #define BMF_SMTPUTF8		0x02
 
@@ -870,6 +871,7 @@ void		 anvil_clear(void);
 int		 os_memfd(const char *);
 int		 os_tmpfile(const char *);
 int		 os_pidfd_open(pid_t);
+int		 os_pidfd_alive(int);
 int		 os_sched_default(void);
 int		 os_sched_batch(void);
 int		 os_mseal(void *, size_t);

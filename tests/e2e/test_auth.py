@@ -16,7 +16,7 @@ import warnings
 import certs
 from certs import client_context, connect_tls, starttls
 from harness import (TRACED, Smtpd, SmtpdTest, ehlo_lines, end_tracers,
-                     pid_alive, strip_received, wait_for)
+                     pid_alive, read_pids, strip_received, wait_for)
 
 HOST = "mx.test"
 SWAKS = shutil.which("swaks")
@@ -735,6 +735,42 @@ class TestCheckpassword(AuthCase):
             "checkpassword killed at its deadline is not gone: this worker "
             "ends"), 3, self.d.log())
 
+
+
+class TestStuckCheckpasswordBound(AuthCase):
+    """Checkpassword programs killed at their deadline and not gone are
+    counted until they are reaped (their workers have ended): while
+    max-clients of them are there, AUTH gets 454 at once, without a run;
+    once they are reaped, checks run again."""
+    CONFIG = (RECORD_USER + "\nauth checkpassword @CHECKPASSWORD@\n"
+              "auth failure-delay 0\nmax-clients 2\nprefork 2")
+    OPTS = {"listen_opts": "auth auth-plaintext", "timeout": 30}
+
+    def test_no_check_while_max_clients_left(self):
+        tmp = self.d.tmp
+        with open(os.path.join(tmp, "hold"), "w") as f:
+            f.write("60")
+        self.addCleanup(end_tracers, tmp)
+        stuck = [self.d.session() for _ in range(2)]
+        for c in stuck:
+            c.send("AUTH PLAIN %s\r\n" % plain("traced", "x"))
+        for c in stuck:
+            c.expect(TEMP_454, timeout=25)
+        if os.path.exists(os.path.join(tmp, "noptrace")):
+            self.skipTest("ptrace not permitted here")
+        self.assertEqual(len(read_pids(os.path.join(tmp, "tracer"))), 2)
+        c = stuck[0]
+        t0 = time.monotonic()
+        c.check("AUTH PLAIN " + plain(CP_USER, CP_PASS), TEMP_454)
+        self.assertLess(time.monotonic() - t0, 2)
+        self.assertIn("AUTH check not run: 2 checkpassword programs killed "
+                      "at their deadline are not gone", self.d.log())
+        # Reaped when their tracers end: checks run again.
+        end_tracers(tmp)
+        self.assertTrue(self.d.wait_log(
+            r"checkpassword \d+, killed at its deadline, is gone", 2),
+            self.d.log())
+        c.check("AUTH PLAIN " + plain(CP_USER, CP_PASS), OK_235)
 
 if __name__ == "__main__":
     unittest.main()
