@@ -771,9 +771,29 @@ broker_auth_done(struct bauth *a, int result)
 }
 
 /*
+ * Checkpassword programs left behind: an AUTH worker whose program was
+ * killed at its deadline and is not gone (an uninterruptible sleep)
+ * hands its pidfd over (BR_LEFT) and exits, and init reaps the program
+ * when it ends.  Each is counted until then, so that a backend that
+ * hangs cannot fill the process table: while max-clients of them are
+ * there no check starts, as no delivery starts while max-clients stuck
+ * programs wait (broker_release).  Without pidfds none is counted.
+ */
+static int
+broker_left_full(void)
+{
+	if (bnleft == 0 || bnleft < bconf->c_lim.lim_maxclients)
+		return 0;
+	log_warnx("AUTH check not run: %d checkpassword programs killed at "
+	    "their deadline are not gone", bnleft);
+	return 1;
+}
+
+/*
  * Idle workers take the oldest waiting checks.  While no worker runs (all
- * wait to start again: broker_worker_again), a check fails at once
- * rather than wait for a worker that may die again.
+ * wait to start again: broker_worker_again), or while too many programs
+ * are left behind, a check fails at once rather than wait for a worker
+ * that may die again, or run.
  */
 static void
 broker_auth_dispatch(void)
@@ -782,6 +802,10 @@ broker_auth_dispatch(void)
 	struct bauth	*a;
 	int		 alive = 0;
 
+	while ((a = TAILQ_FIRST(&bauths)) != NULL && broker_left_full()) {
+		TAILQ_REMOVE(&bauths, a, bq_entry);
+		broker_auth_done(a, AUTH_TEMPFAIL);
+	}
 	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++) {
 		if (w->bw_fd == -1)
 			continue;
@@ -804,15 +828,7 @@ broker_auth_dispatch(void)
 	}
 }
 
-/*
- * Checkpassword programs left behind: an AUTH worker whose program was
- * killed at its deadline and is not gone (an uninterruptible sleep)
- * hands its pidfd over (BR_LEFT) and exits, and init reaps the program
- * when it ends.  Each is counted until then, so that a backend that
- * hangs cannot fill the process table: while max-clients of them are
- * there no check starts, as no delivery starts while max-clients stuck
- * programs wait (broker_release).  Without pidfds none is counted.
- */
+/* A program left behind, counted (broker_left_full). */
 static void
 broker_left_add(int pidfd, pid_t pid)
 {
@@ -874,16 +890,6 @@ broker_auth_request(struct bclient *bc, const struct broker_auth *ba,
 	/* Without a backend every attempt fails, and no worker runs. */
 	if (bconf->c_auth.au_backend == AUTH_NONE) {
 		broker_auth_answer(bc, ba->ba_id, AUTH_FAILED);
-		return;
-	}
-	if (bnleft > 0 && bnleft >= bconf->c_lim.lim_maxclients) {
-		bleft_next = 0;		/* a fresh count */
-		(void)broker_left_look(util_now_ms());
-	}
-	if (bnleft > 0 && bnleft >= bconf->c_lim.lim_maxclients) {
-		log_warnx("AUTH check not run: %d checkpassword programs "
-		    "killed at their deadline are not gone", bnleft);
-		broker_auth_answer(bc, ba->ba_id, AUTH_TEMPFAIL);
 		return;
 	}
 	a = xcalloc(1, sizeof(*a));

@@ -79,14 +79,15 @@ os_pidfd_open(pid_t pid)
 /*
  * Whether the process of pidfd is still there, a zombie included: 1, or 0
  * once it has been reaped (signal 0 through the pidfd, Linux 5.1; the
- * pidfd itself keeps its pid from being reused).
+ * pidfd itself keeps its pid from being reused), and when that cannot be
+ * told (not a pidfd, no such system call).
  */
 int
 os_pidfd_alive(int pidfd)
 {
 #ifdef SYS_pidfd_send_signal
 	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 ||
-	    errno != ESRCH;
+	    errno == EPERM;
 #else
 	(void)pidfd;
 	return 0;

@@ -1,7 +1,8 @@
 /*
  * test_sandbox.c: a session child's system call filter (os.c
  * os_sandbox()): no new process, signals to itself only, the scoreboard's
- * mapping kept in place.
+ * mapping kept in place; and os_pidfd_alive(), which the broker asks about
+ * the programs it counts.
  */
 
 #include <sys/types.h>
@@ -199,12 +200,49 @@ test_sandbox_board(void **state)
 	run_sandboxed(sandboxed_board);
 }
 
+/*
+ * A process is alive until it is reaped, a zombie included; what is not
+ * a pidfd, or cannot be asked, is not counted as alive.
+ */
+static void
+test_pidfd_alive(void **state)
+{
+	pid_t	 pid;
+	int	 fd, status, null;
+
+	(void)state;
+	if ((pid = fork()) == 0) {
+		pause();
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	if ((fd = os_pidfd_open(pid)) == -1) {
+		(void)kill(pid, SIGKILL);
+		(void)waitpid(pid, &status, 0);
+		skip();		/* no pidfds: nothing is counted */
+	}
+	assert_int_equal(os_pidfd_alive(fd), 1);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitid(P_PID, (id_t)pid, NULL, WEXITED | WNOWAIT),
+	    0);
+	assert_int_equal(os_pidfd_alive(fd), 1);	/* a zombie */
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(os_pidfd_alive(fd), 0);
+	close(fd);
+	assert_int_equal(os_pidfd_alive(-1), 0);
+	null = open("/dev/null", O_RDONLY);
+	assert_true(null != -1);
+	assert_int_equal(os_pidfd_alive(null), 0);
+	close(null);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sandbox),
 		cmocka_unit_test(test_sandbox_board),
+		cmocka_unit_test(test_pidfd_alive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -772,5 +772,44 @@ class TestStuckCheckpasswordBound(AuthCase):
             self.d.log())
         c.check("AUTH PLAIN " + plain(CP_USER, CP_PASS), OK_235)
 
+
+class TestStuckCheckpasswordQueued(AuthCase):
+    """A check waiting for a worker when max-clients programs are left
+    behind fails too, without a run (it used to run, and could leave one
+    more)."""
+    CONFIG = (RECORD_USER + "\nauth checkpassword @CHECKPASSWORD@\n"
+              "auth failure-delay 0\nmax-clients 4\nprefork 4")
+    OPTS = {"listen_opts": "auth auth-plaintext", "timeout": 60}
+
+    def test_waiting_check_fails(self):
+        tmp = self.d.tmp
+        with open(os.path.join(tmp, "hold"), "w") as f:
+            f.write("60")
+        self.addCleanup(end_tracers, tmp)
+        traced = "AUTH PLAIN %s\r\n" % plain("traced", "x")
+        s = [self.d.session() for _ in range(4)]
+        for c in s[:3]:
+            c.send(traced)
+        time.sleep(0.3)
+        s[3].send(traced)               # waits for a worker
+        for c in s[:3]:
+            c.expect(TEMP_454, timeout=25)
+        if os.path.exists(os.path.join(tmp, "noptrace")):
+            self.skipTest("ptrace not permitted here")
+        # 3 left behind; s[3]'s check runs; two more on new workers, and
+        # a good one waits: when those three are left too, it fails.
+        time.sleep(0.5)
+        s[0].send(traced)
+        s[1].send(traced)
+        time.sleep(0.3)
+        s[2].send("AUTH PLAIN %s\r\n" % plain(CP_USER, CP_PASS))
+        for c in (s[3], s[0], s[1]):
+            c.expect(TEMP_454, timeout=25)
+        self.assertEqual(s[2].recv_reply(timeout=25), TEMP_454)
+        self.assertRegex(self.d.log(), r"AUTH check not run: [4-6] "
+                         r"checkpassword programs killed at their deadline "
+                         r"are not gone")
+        self.assertEqual(len(read_pids(os.path.join(tmp, "tracer"))), 6)
+
 if __name__ == "__main__":
     unittest.main()
