@@ -737,28 +737,50 @@ class TestCheckpassword(AuthCase):
 
 
 
-class TestStuckCheckpasswordBound(AuthCase):
+class StuckCheckpasswordCase(AuthCase):
+    """Checkpassword programs (user "traced") that their tracers hold a
+    minute after the kill at their deadline; max-clients N."""
+    MAX_CLIENTS = 2
+    TRACED_AUTH = "AUTH PLAIN %s\r\n" % plain("traced", "x")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.CONFIG = (RECORD_USER + "\nauth checkpassword @CHECKPASSWORD@\n"
+                      "auth failure-delay 0\nmax-clients %d\nprefork %d"
+                      % (cls.MAX_CLIENTS, cls.MAX_CLIENTS))
+        cls.OPTS = {"listen_opts": "auth auth-plaintext", "timeout": 60}
+        super().setUpClass()
+
+    def hold(self):
+        with open(os.path.join(self.d.tmp, "hold"), "w") as f:
+            f.write("60")
+        self.addCleanup(end_tracers, self.d.tmp)
+
+    def left_behind(self, sessions):
+        """Each session's check is left behind: 454, a tracer each."""
+        for c in sessions:
+            c.expect(TEMP_454, timeout=25)
+        if os.path.exists(os.path.join(self.d.tmp, "noptrace")):
+            self.skipTest("ptrace not permitted here")
+
+    def tracers(self):
+        return len(read_pids(os.path.join(self.d.tmp, "tracer")))
+
+
+class TestStuckCheckpasswordBound(StuckCheckpasswordCase):
     """Checkpassword programs killed at their deadline and not gone are
     counted until they are reaped (their workers have ended): while
     max-clients of them are there, AUTH gets 454 at once, without a run;
     once they are reaped, checks run again."""
-    CONFIG = (RECORD_USER + "\nauth checkpassword @CHECKPASSWORD@\n"
-              "auth failure-delay 0\nmax-clients 2\nprefork 2")
-    OPTS = {"listen_opts": "auth auth-plaintext", "timeout": 30}
 
     def test_no_check_while_max_clients_left(self):
         tmp = self.d.tmp
-        with open(os.path.join(tmp, "hold"), "w") as f:
-            f.write("60")
-        self.addCleanup(end_tracers, tmp)
+        self.hold()
         stuck = [self.d.session() for _ in range(2)]
         for c in stuck:
-            c.send("AUTH PLAIN %s\r\n" % plain("traced", "x"))
-        for c in stuck:
-            c.expect(TEMP_454, timeout=25)
-        if os.path.exists(os.path.join(tmp, "noptrace")):
-            self.skipTest("ptrace not permitted here")
-        self.assertEqual(len(read_pids(os.path.join(tmp, "tracer"))), 2)
+            c.send(self.TRACED_AUTH)
+        self.left_behind(stuck)
+        self.assertEqual(self.tracers(), 2)
         c = stuck[0]
         t0 = time.monotonic()
         c.check("AUTH PLAIN " + plain(CP_USER, CP_PASS), TEMP_454)
@@ -773,29 +795,21 @@ class TestStuckCheckpasswordBound(AuthCase):
         c.check("AUTH PLAIN " + plain(CP_USER, CP_PASS), OK_235)
 
 
-class TestStuckCheckpasswordQueued(AuthCase):
+class TestStuckCheckpasswordQueued(StuckCheckpasswordCase):
     """A check waiting for a worker when max-clients programs are left
     behind fails too, without a run (it used to run, and could leave one
     more)."""
-    CONFIG = (RECORD_USER + "\nauth checkpassword @CHECKPASSWORD@\n"
-              "auth failure-delay 0\nmax-clients 4\nprefork 4")
-    OPTS = {"listen_opts": "auth auth-plaintext", "timeout": 60}
+    MAX_CLIENTS = 4
 
     def test_waiting_check_fails(self):
-        tmp = self.d.tmp
-        with open(os.path.join(tmp, "hold"), "w") as f:
-            f.write("60")
-        self.addCleanup(end_tracers, tmp)
-        traced = "AUTH PLAIN %s\r\n" % plain("traced", "x")
+        self.hold()
+        traced = self.TRACED_AUTH
         s = [self.d.session() for _ in range(4)]
         for c in s[:3]:
             c.send(traced)
         time.sleep(0.3)
         s[3].send(traced)               # waits for a worker
-        for c in s[:3]:
-            c.expect(TEMP_454, timeout=25)
-        if os.path.exists(os.path.join(tmp, "noptrace")):
-            self.skipTest("ptrace not permitted here")
+        self.left_behind(s[:3])
         # 3 left behind; s[3]'s check runs; two more on new workers, and
         # a good one waits: when those three are left too, it fails.
         time.sleep(0.5)
@@ -809,7 +823,7 @@ class TestStuckCheckpasswordQueued(AuthCase):
         self.assertRegex(self.d.log(), r"AUTH check not run: [4-6] "
                          r"checkpassword programs killed at their deadline "
                          r"are not gone")
-        self.assertEqual(len(read_pids(os.path.join(tmp, "tracer"))), 6)
+        self.assertEqual(self.tracers(), 6)
 
 if __name__ == "__main__":
     unittest.main()
