@@ -175,6 +175,9 @@ check "unit lets a setgid delivery program gain its group" \
 check "unit leaves /var/spool/postfix/maildrop writable" \
     grep -q '^ReadWritePaths=.* -/var/spool/postfix/maildrop' \
     "$root$unitdir/smtpd.service"
+check "unit lets Postfix's sendmail list the host's addresses (netlink)" \
+    grep -q '^RestrictAddressFamilies=.* AF_NETLINK' \
+    "$root$unitdir/smtpd.service"
 
 #
 # Another PREFIX and SYSCONFDIR: compiled in, and named by the manuals,
@@ -280,6 +283,11 @@ check "init.d stop waits shutdown-grace + 15 s (default: 45)" \
     [ "$(stop_wait_for)" = 45 ]
 check "init.d stop waits shutdown-grace + 15 s (2m: 135)" \
     [ "$(stop_wait_for 2m)" = 135 ]
+check "init.d stop waits for smtpd itself when smtpd -n fails" \
+    [ "$(stop_wait_for bad 2>/dev/null)" = 604815 ]
+check "init.d stop uses that wait" grep -q \
+    'start-stop-daemon --stop .*--retry="TERM/$(stop_wait)/KILL/5"' \
+    contrib/init.d/smtpd
 
 if [ -z "$port" ] || ! command -v start-stop-daemon >/dev/null 2>&1; then
 	skipped "init.d/smtpd (needs python3 and start-stop-daemon)"
