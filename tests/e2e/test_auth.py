@@ -825,5 +825,37 @@ class TestStuckCheckpasswordQueued(StuckCheckpasswordCase):
                          r"are not gone")
         self.assertEqual(self.tracers(), 6)
 
+
+class TestLateVerdict(AuthCase):
+    """A session stops waiting for a verdict after 40 s (454); the verdict
+    that comes later, good, must not leave its user for the session's
+    deliveries (BR_FORGET).  Fifteen checks of user "hang" (each killed
+    at 10 s) keep the three workers busy 50 s; the good check waits
+    behind them and is answered after its session gave up."""
+    CONFIG = (RECORD_USER + "\nauth checkpassword @CHECKPASSWORD@\n"
+              "auth failure-delay 0\nmax-clients 20\nprefork 17")
+    OPTS = {"listen_opts": "auth auth-plaintext", "timeout": 120}
+
+    def test_late_good_verdict_leaves_no_user(self):
+        hang = [self.d.session() for _ in range(15)]
+        for c in hang:
+            c.send("AUTH PLAIN %s\r\n" % plain("hang", "x"))
+        time.sleep(0.5)
+        c = self.d.session()
+        t0 = time.monotonic()
+        c.send("AUTH PLAIN %s\r\n" % plain(CP_USER, CP_PASS))
+        self.assertEqual(c.recv_reply(timeout=50), TEMP_454)
+        self.assertGreater(time.monotonic() - t0, 35)
+        for h in hang:
+            h.expect(TEMP_454, timeout=30)
+        # The last three hang checks end at 50 s; the good one runs then.
+        self.assertTrue(wait_for(lambda: self.d.log().count(
+            "checkpassword timed out") == 15, 15.0), self.d.log())
+        time.sleep(1)
+        run = self.message(c)
+        self.assertEqual(run["env"]["SMTPD_AUTH_USER"], "")
+        self.assertEqual(run["argv"][0], "")          # %{user}
+        c.check("AUTH PLAIN " + plain(CP_USER, CP_PASS), OK_235)
+
 if __name__ == "__main__":
     unittest.main()
