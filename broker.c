@@ -1035,12 +1035,20 @@ broker_worker_again(struct bworker *w)
 	log_warnx("AUTH worker: starting again in %d s", w->bw_wait / 1000);
 }
 
+/* A poll() timeout: the sooner of *timeout and ms (-1: none). */
+static void
+broker_sooner(int *timeout, int ms)
+{
+	if (ms != -1 && (*timeout == -1 || ms < *timeout))
+		*timeout = ms;
+}
+
 /* The workers whose wait is over; the earliest other one's ms, or -1. */
 static int
 broker_workers_due(long long now)
 {
 	struct bworker	*w;
-	int		 started = 0, ms = -1, left;
+	int		 started = 0, ms = -1;
 
 	for (w = bworkers; w < bworkers + BROKER_WORKERS; w++) {
 		if (w->bw_fd != -1 || w->bw_again == 0)
@@ -1049,11 +1057,8 @@ broker_workers_due(long long now)
 			broker_worker_start(w);
 			started = 1;
 		}
-		if (w->bw_again != 0) {
-			left = util_ms_left(w->bw_again);
-			if (ms == -1 || left < ms)
-				ms = left;
-		}
+		if (w->bw_again != 0)
+			broker_sooner(&ms, util_ms_left(w->bw_again));
 	}
 	if (started)
 		broker_auth_dispatch();
@@ -1256,14 +1261,6 @@ broker_release(struct bjob *bj)
 	breleased++;
 	broker_reply(bj);
 	exec_drop_output(&bj->bj_exec);
-}
-
-/* A poll() timeout: the sooner of *timeout and ms (-1: none). */
-static void
-broker_sooner(int *timeout, int ms)
-{
-	if (ms != -1 && (*timeout == -1 || ms < *timeout))
-		*timeout = ms;
 }
 
 static size_t
