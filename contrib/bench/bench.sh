@@ -3,7 +3,8 @@
 # alternating rounds, printing rates, server CPU and memory next to targets:
 #  - source.sh   Postfix's smtp-source against smtp-sink (Postfix's server
 #                that does nothing: the practical speed limit) and smtpd
-#                (deliver discard, and deliver-maildir); RCPT rate with a
+#                (deliver discard, and deliver-maildir), with the client's
+#                own CPU beside the servers'; RCPT rate with a
 #                1,000,000-entry recipient table; the cost of a context
 #                switch between processes and between threads (switch-floor)
 #  - memory.sh   idle children, master, 200 busy sessions

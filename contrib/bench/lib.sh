@@ -200,20 +200,32 @@ tree_cpu() {
 	    END { printf "%.0f\n", us }'
 }
 
+# children_us FILE: the second line of the output of the builtin times
+# (the CPU of the shell's reaped children, "0m1.23s 0m0.45s"), in us.
+children_us() {
+	awk 'NR == 2 { for (i = 1; i <= 2; i++) {
+		split($i, t, "m"); sub(/s$/, "", t[2]); us += (t[1] * 60 + t[2]) * 1e6 }
+	    printf "%.0f\n", us }' "$1"
+}
+
 # measure SCEN TARGET ROUND COMMAND...: runs a client with the CPU of the
-# TARGET server's tree sampled before and after (C0, C1, in us) and the
-# clock (T0, T1); its output in $TMP/run.out and run.err.  A client that
-# fails or complains on stderr is an error of the run: recorded, and
-# measure returns 1.
+# TARGET server's tree sampled before and after (C0, C1, in us), the
+# clock (T0, T1) and the client's own CPU (CC, in us: the builtin times
+# around it, with no other command of this shell in between); its output
+# in $TMP/run.out and run.err.  A client that fails or complains on
+# stderr is an error of the run: recorded, and measure returns 1.
 measure() {
 	m_scen=$1 m_tgt=$2 m_round=$3
 	shift 3
 	m_pid=$(server_pid "$m_tgt")
 	C0=$(tree_cpu "$m_pid")
 	T0=$(now)
+	times >"$TMP/times0"
 	"$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err"
 	m_rc=$?
+	times >"$TMP/times1"
 	T1=$(now)
+	CC=$(($(children_us "$TMP/times1") - $(children_us "$TMP/times0")))
 	C1=$(tree_cpu "$m_pid")
 	[ $m_rc -eq 0 ] && [ ! -s "$TMP/run.err" ] && return 0
 	echo "($m_scen) $m_tgt round $m_round: ${1##*/} exit $m_rc: $(head -3 "$TMP/run.err")" >>"$ERRORS"

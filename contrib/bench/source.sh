@@ -34,7 +34,8 @@ target() {	# target scenario deliver-mode
 }
 
 # run_source SCEN TARGET ROUND PORT SESS LEN MSGS FLAGS: one smtp-source
-# run; records its rate and the server's CPU per message.
+# run; records its rate, the server's CPU per message, the client's CPU
+# per message and the client's share of one CPU (percent).
 run_source() {
 	[ "$2" = maildir ] && find "$MAILDIR/new" -type f -delete
 	measure "$1" "$2" "$3" $SOURCE $8 -s "$5" -l "$6" -m "$7" -M $HOST \
@@ -46,7 +47,9 @@ run_source() {
 		find "$MAILDIR/new" -type f -delete
 	fi
 	record "$1 $2 $3 $(awk -v a="$T0" -v b="$T1" -v m="$7" \
-	    'BEGIN { printf "%.1f", m / (b - a) }') $(cpu_us "$C0" "$C1" "$7")"
+	    'BEGIN { printf "%.1f", m / (b - a) }') $(cpu_us "$C0" "$C1" "$7")" \
+	    "$(cpu_us 0 "$CC" "$7") $(awk -v a="$T0" -v b="$T1" -v c="$CC" \
+	    'BEGIN { printf "%.0f", c / (b - a) / 1e4 }')"
 }
 
 # scenario_rounds PREFIX TARGETS LABEL: every scenario, ROUNDS rounds of
@@ -162,6 +165,28 @@ rcpt_run() {
 	stop_pid $TABLE_PID
 }
 
+# The client's side of the same runs.  smtp-source is one process: when
+# it nears 100% of one CPU, it is what limits the run, and the rate then
+# follows the CPU it spends per message, which depends on the server too
+# (the kernel work of waking the process that reads each command is done
+# in the client's system calls).
+client_report() {
+	echo
+	echo "client: smtp-source's own CPU (us/message, and % of one CPU), median of $ROUNDS"
+	printf '%-30s %8s %5s | %8s %5s | %8s %5s\n' scenario sink % discard % \
+	    maildir %
+	echo "$SCENARIOS" | while IFS='|' read -r scen title sess len msgs flags; do
+		[ -n "$scen" ] || continue
+		printf '%-30s' "($scen) $title"
+		for t in sink discard maildir; do
+			[ $t = sink ] || printf ' |'
+			printf ' %8s %5s' "$(median "$scen" $t 6)" \
+			    "$(median "$scen" $t 7)"
+		done
+		echo
+	done
+}
+
 rcpt_rate() {	# rcpt_rate TARGET: median RCPT/s of scenario r
 	m=$(median r "$1")
 	[ "$m" = ERR ] && { echo ERR; return; }
@@ -187,6 +212,8 @@ source_report() {
 		    "$m" "$(median "$scen" maildir 5)" \
 		    "$(ratio_cols "$m" "$s" "$(target "$scen" maildir)")"
 	done
+
+	client_report
 
 	echo
 	RN=$(rcpt_rate notable)
