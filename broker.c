@@ -146,16 +146,18 @@ static int			 broker_asked;
 
 /*
  * Whether the value of field i (BEF_*, or a recipient past them) is one a
- * session lets through: none holds a control character, and no name the
- * client chose begins with '-' (smtpd.8).  A child that sends another is
- * not trusted to have checked anything.
+ * session lets through: none holds a control character, and none begins
+ * with '-' (smtpd.8): the names the client chose are refused so by the
+ * session, and the client's address and port, the TLS cipher and the
+ * message id never look so.  Each may become a word of its own in the
+ * program's argv (%{client}, %{id}).  A child that sends another is not
+ * trusted to have checked anything.
  */
 static int
 broker_field_ok(size_t i, const char *v)
 {
-	if (i == BEF_SENDER || i == BEF_HELO || i >= BEF_NFIXED)
-		return !util_arg_unsafe(v);
-	return !util_has_ctl(v);
+	(void)i;
+	return !util_arg_unsafe(v);
 }
 
 /*
@@ -885,6 +887,16 @@ broker_auth_request(struct bclient *bc, const struct broker_auth *ba,
 		log_warnx("AUTH request from a child: bad size or field");
 		broker_auth_answer(bc, len >= 2 * sizeof(uint32_t) ?
 		    ba->ba_id : 0, AUTH_TEMPFAIL);
+		return;
+	}
+	/*
+	 * A user name the session refuses before any backend (smtpd.conf.5,
+	 * auth) is refused from a child too: it would become %{user}.
+	 */
+	if (util_arg_unsafe(ba->ba_user)) {
+		log_warnx("AUTH request from a child: a user name a session "
+		    "would have refused");
+		broker_auth_answer(bc, ba->ba_id, AUTH_FAILED);
 		return;
 	}
 	/* Without a backend every attempt fails, and no worker runs. */

@@ -208,6 +208,51 @@ test_field_values(void **state)
 	fill();
 	strlcpy(te.e_id, "4f\x01", sizeof(te.e_id));
 	assert_int_equal(parse_one("r@example.org"), -1);
+	/*
+	 * %{client} and %{id} may be words of their own in argv: a child
+	 * cannot make them look like an option either.
+	 */
+	fill();
+	strlcpy(tcl.ci_addr, "-oQ/tmp", sizeof(tcl.ci_addr));
+	assert_int_equal(parse_one("r@example.org"), -1);
+	fill();
+	strlcpy(tcl.ci_port, "-1", sizeof(tcl.ci_port));
+	assert_int_equal(parse_one("r@example.org"), -1);
+	fill();
+	strlcpy(te.e_id, "-x", sizeof(te.e_id));
+	assert_int_equal(parse_one("r@example.org"), -1);
+	fill();
+	strlcpy(tcl.ci_addr, "", sizeof(tcl.ci_addr));
+	strlcpy(tcl.ci_port, "", sizeof(tcl.ci_port));
+	strlcpy(tcl.ci_tls, "", sizeof(tcl.ci_tls));
+	assert_int_equal(parse_one("r@example.org"), 0);
+}
+
+/*
+ * A user name that a session refuses before asking the backend (a
+ * leading '-', a control character) is refused from a child too, even
+ * by a backend that would take any name: it would become %{user}.
+ */
+static void
+test_auth_user_checked(void **state)
+{
+	struct config	*c;
+	pid_t		 pid;
+	int		 status;
+
+	(void)state;
+	c = config_default();
+	c->c_auth.au_backend = AUTH_CHECKPASSWORD;
+	c->c_auth.au_argv = xreallocarray(NULL, 2, sizeof(char *));
+	c->c_auth.au_argv[0] = xstrdup("/bin/true");
+	c->c_auth.au_argv[1] = NULL;
+	assert_true((pid = broker_local(c)) != -1);
+	assert_int_equal(broker_auth("alice", "pw"), AUTH_OK);
+	assert_int_equal(broker_auth("-oQ/tmp", "pw"), AUTH_FAILED);
+	assert_int_equal(broker_auth("a\nb", "pw"), AUTH_FAILED);
+	status = broker_local_end(pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	config_free(c);
 }
 
 static void
@@ -399,6 +444,7 @@ main(void)
 		cmocka_unit_test(test_big),
 		cmocka_unit_test(test_field_bounds),
 		cmocka_unit_test(test_field_values),
+		cmocka_unit_test(test_auth_user_checked),
 		cmocka_unit_test(test_msg_check),
 		cmocka_unit_test(test_msg_late),
 		cmocka_unit_test(test_refused),
