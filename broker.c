@@ -145,22 +145,6 @@ static uint32_t			 broker_seq;
 static int			 broker_asked;
 
 /*
- * Whether the value of field i (BEF_*, or a recipient past them) is one a
- * session lets through: none holds a control character, and none begins
- * with '-' (smtpd.8): the names the client chose are refused so by the
- * session, and the client's address and port, the TLS cipher and the
- * message id never look so.  Each may become a word of its own in the
- * program's argv (%{client}, %{id}).  A child that sends another is not
- * trusted to have checked anything.
- */
-static int
-broker_field_ok(size_t i, const char *v)
-{
-	(void)i;
-	return !util_arg_unsafe(v);
-}
-
-/*
  * The request's envelope, parsed in place: BEF_NFIXED strings, then
  * one per recipient, each ending in NUL, nothing after the last.  Every
  * string is bounded and checked as the session bounds and checks it; the
@@ -188,8 +172,16 @@ broker_env_parse(char *buf, size_t len, size_t nrcpts, struct broker_env *be,
 		*why = "envelope field too long";
 		if ((size_t)(nul - p) >= max)
 			goto fail;
+		/*
+		 * No control character, and no leading '-' (smtpd.8): each
+		 * may become a word of its own in the program's argv
+		 * (%{sender}, %{client}, %{id}, ...).  A session refuses
+		 * such names from its client, and the address, port, TLS
+		 * cipher and message id never look so: a child that sends
+		 * one is not trusted to have checked anything.
+		 */
 		*why = "envelope field a session would have refused";
-		if (!broker_field_ok(i, p))
+		if (util_arg_unsafe(p))
 			goto fail;
 		if (i < BEF_NFIXED)
 			f[i] = p;
