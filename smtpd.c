@@ -897,10 +897,16 @@ master_programs(const struct config *c, uid_t *uid, gid_t *gid, char *err,
 	}
 	if (master_deliver_program(c, *uid, err, errlen) == -1)
 		return -1;
-	if (c->c_auth.au_backend == AUTH_CHECKPASSWORD && master_program(c,
-	    "auth checkpassword", c->c_auth.au_argv[0], c->c_auth.au_line,
-	    user, idp, NULL, err, errlen) == -1)
+	if (c->c_auth.au_backend != AUTH_CHECKPASSWORD)
+		return 0;
+	if (master_program(c, "auth checkpassword", c->c_auth.au_argv[0],
+	    c->c_auth.au_line, user, idp, NULL, err, errlen) == -1)
 		return -1;
+	/* The program runs as the children's user: see child_main(). */
+	if (as_root && !checking && !os_landlock_available())
+		log_warnx("auth checkpassword: no Landlock in this kernel: a "
+		    "session child taken over could read what the program "
+		    "reads, or change its verdict, through /proc");
 	return 0;
 }
 
@@ -1405,6 +1411,12 @@ child_main(int fd, int broker)
 	child_closefds(fd);
 	child_signals();
 	child_drop();
+	/*
+	 * No way into another process of our user: a checkpassword program
+	 * runs as that user, readable and traceable by it (smtpd.8).
+	 */
+	if (os_landlock() == -1 && errno != ENOSYS)
+		fatal("landlock");
 	/* Where the kernel (or a sanitizer build) has none, without it. */
 	score_mapped(&board, &boardlen);
 	if (os_sandbox(getpid(), board, boardlen) == -1 && errno != ENOSYS)

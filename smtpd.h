@@ -877,6 +877,8 @@ int		 os_sched_batch(void);
 int		 os_mseal(void *, size_t);
 int		 os_sandbox(pid_t, const void *, size_t);
 int		 os_sandbox_available(void);
+int		 os_landlock(void);
+int		 os_landlock_available(void);
 
 /* progs.c */
 void		 progs_new(size_t);

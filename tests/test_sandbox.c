@@ -1,26 +1,31 @@
 /*
  * test_sandbox.c: a session child's system call filter (os.c
  * os_sandbox()): no new process, signals to itself only, the scoreboard's
- * mapping kept in place; and os_pidfd_alive(), which the broker asks about
- * the programs it counts.
+ * mapping kept in place; its Landlock domain (os_landlock()): no way into
+ * another process of its user; and os_pidfd_alive(), which the broker
+ * asks about the programs it counts.
  */
 
 #include <sys/types.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include <linux/sockios.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -32,6 +37,7 @@ static int
 sandboxed(void)
 {
 	struct f_owner_ex	 ex;
+	struct iovec		 local, remote;
 	int			 bad = 0, sv[2], n, owner = (int)getppid();
 	pid_t			 pid;
 
@@ -58,6 +64,15 @@ sandboxed(void)
 	if (syscall(SYS_pidfd_open, getppid(), 0) != -1 || errno != EPERM)
 		bad |= 2;
 #endif
+	/* Nor into a process's memory, its own included. */
+	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != -1 || errno != EPERM)
+		bad |= 2;
+	n = 0;
+	local.iov_base = remote.iov_base = &n;
+	local.iov_len = remote.iov_len = sizeof(n);
+	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != -1 ||
+	    errno != EPERM)
+		bad |= 2;
 	if (syscall(SYS_tkill, getppid(), 0) != -1 || errno != EPERM ||
 	    syscall(SYS_tgkill, getppid(), getppid(), 0) != -1 ||
 	    errno != EPERM)
@@ -200,6 +215,108 @@ test_sandbox_board(void **state)
 	run_sandboxed(sandboxed_board);
 }
 
+#define LANDLOCK_SKIP	77	/* no Landlock, or the target not reachable */
+#define LANDLOCK_UID	65534	/* nobody: the user when the test is root */
+
+static pid_t	 landlock_target;	/* a process of the same user */
+
+/* As the session children run: not root (nobody, when we are root). */
+static int
+landlock_user(void)
+{
+	gid_t	 g = LANDLOCK_UID;
+
+	if (geteuid() != 0)
+		return 0;
+	return setgroups(1, &g) == -1 || setresgid(g, g, g) == -1 ||
+	    setresuid(LANDLOCK_UID, LANDLOCK_UID, LANDLOCK_UID) == -1 ? -1 : 0;
+}
+
+static int
+proc_open(const char *what)
+{
+	char	 path[64];
+
+	(void)snprintf(path, sizeof(path), "/proc/%ld/%s",
+	    (long)landlock_target, what);
+	return open(path, O_RDONLY);
+}
+
+/* Whether what is refused as a process outside the domain is. */
+static int
+proc_refused(const char *what)
+{
+	int	 fd;
+
+	if ((fd = proc_open(what)) == -1)
+		return errno == EACCES;
+	close(fd);
+	return 0;
+}
+
+/*
+ * Reaches the target's descriptors, then restricts itself: after that,
+ * none of the ways in that the kernel checks as ptrace (each refusal a bit
+ * of the exit status), while /proc stays open to it.
+ */
+static int
+landlocked(void)
+{
+	int	 bad = 0, fd;
+
+	if (landlock_user() == -1)
+		return 65;
+	if ((fd = proc_open("fd/0")) == -1)
+		return LANDLOCK_SKIP;
+	close(fd);
+	if (os_landlock() == -1)
+		return errno == ENOSYS ? LANDLOCK_SKIP : 64;
+	if (!proc_refused("fd/0"))
+		bad |= 1;
+	if (!proc_refused("mem"))
+		bad |= 2;
+	if (!proc_refused("environ"))
+		bad |= 4;
+	if (ptrace(PTRACE_ATTACH, landlock_target, NULL, NULL) != -1 ||
+	    errno != EPERM)
+		bad |= 8;
+	if ((fd = open("/proc/self/status", O_RDONLY)) == -1)
+		bad |= 16;
+	if (fd != -1)
+		close(fd);
+	return bad;
+}
+
+/*
+ * The target execs, as a checkpassword program does: a process that
+ * changed its user is not dumpable (nor reachable) until it runs a new
+ * program.
+ */
+static void
+test_landlock(void **state)
+{
+	pid_t	 pid;
+	int	 status;
+
+	(void)state;
+	if ((landlock_target = fork()) == 0) {
+		if (landlock_user() == 0)
+			execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(landlock_target > 0);
+	usleep(100000);		/* past its execl() */
+	if ((pid = fork()) == 0)
+		_exit(landlocked());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	(void)kill(landlock_target, SIGKILL);
+	(void)waitpid(landlock_target, NULL, 0);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == LANDLOCK_SKIP)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /*
  * A process is alive until it is reaped, a zombie included; what is not
  * a pidfd, or cannot be asked, is not counted as alive.
@@ -242,6 +359,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sandbox),
 		cmocka_unit_test(test_sandbox_board),
+		cmocka_unit_test(test_landlock),
 		cmocka_unit_test(test_pidfd_alive),
 	};
 
