@@ -945,6 +945,19 @@ deliver_message(const struct config *c, const struct client *cl,
 	nruns = per_rcpt ? e->e_nrcpts : 1;
 	agg[0] = '\0';
 	for (i = 0; i < nruns; i++) {
+		/*
+		 * SMTP, one run per recipient: no run starts once the session
+		 * may not go on (max-session-time), as on LMTP; the recipients
+		 * left are not delivered, and the one reply is a 451 so that
+		 * the client sends the message again.
+		 */
+		if (!cl->ci_lmtp && i > 0 && (stop = cb(arg, NULL)) != 0) {
+			log_info("%s smtp: the session time is up; %zu "
+			    "recipients left undelivered", e->e_id, nruns - i);
+			worst = DC_TEMP;
+			strlcpy(agg, REPLY_TEMPFAIL, sizeof(agg));
+			break;
+		}
 		memset(&dj, 0, sizeof(dj));
 		dj.dj_rcpts = per_rcpt ? e->e_rcpts + i : e->e_rcpts;
 		dj.dj_nrcpts = per_rcpt ? 1 : e->e_nrcpts;

@@ -661,6 +661,9 @@ session_reply_cb(void *arg, const char *line)
 {
 	struct session	*s = arg;
 
+	/* SMTP, before another run per recipient (smtpd.conf.5). */
+	if (line == NULL)
+		return session_expired(s) ? -2 : 0;
 	/* A message went through: the junk count starts again (Postfix). */
 	if (line[0] == '2')
 		s->s_junk = 0;

@@ -494,7 +494,8 @@ int		 deliver_placeholder(const char *, size_t);
 const char	*deliver_placeholder_name(int);
 /*
  * A reply of the delivery; LMTP stops on -1 (the client cannot get it) or
- * -2 (the session's time is up: no new run starts).
+ * -2 (the session's time is up: no new run starts).  With a NULL reply,
+ * SMTP's runs per recipient ask whether another may start (0) or not.
  */
 typedef int	(*deliver_reply_cb)(void *, const char *);
 void		 spool_init(struct spool *, const char *);

@@ -50,6 +50,8 @@ static int
 reply_cb(void *arg, const char *reply)
 {
 	(void)arg;
+	if (reply == NULL)
+		return 0;	/* SMTP: another run per recipient may start */
 	assert_true(tnreplies < MAXREPLIES);
 	assert_null(strpbrk(reply, "\r\n"));
 	strlcpy(treplies[tnreplies++], reply, REPLY_MAX);
