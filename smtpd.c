@@ -2491,31 +2491,68 @@ listener_lent(const struct config *nc, const struct listener *o)
 }
 
 /*
+ * The UNIX sockets a reload keeps get the mode, owner and group of the
+ * new configuration.  When one cannot, those changed before it are put
+ * back as they were, so that a failed reload leaves every socket as it
+ * found it.
+ */
+static int
+master_reload_perms(const struct config *nc)
+{
+	struct listener	*l, *o, *u;
+	struct stat	 was[MAX_LISTENERS];
+	int		 saved[MAX_LISTENERS];
+	char		 why[256], why2[256];
+
+	memset(saved, 0, sizeof(saved));
+	TAILQ_FOREACH(l, &nc->c_listeners, l_entry) {
+		if (!l->l_unix || (o = listener_find(conf, l)) == NULL)
+			continue;
+		saved[l->l_index] = lstat(l->l_addr, &was[l->l_index]) == 0;
+		if (listener_unix_update(l, o, why, sizeof(why)) == 0)
+			continue;
+		log_warnx("%s:%d: listen on %s: %s", nc->c_file, l->l_line,
+		    l->l_name, why);
+		TAILQ_FOREACH(u, &nc->c_listeners, l_entry) {
+			if (u == l)
+				break;
+			if (saved[u->l_index] && listener_perms(u->l_addr,
+			    was[u->l_index].st_uid, was[u->l_index].st_gid,
+			    was[u->l_index].st_mode & 07777, why2,
+			    sizeof(why2)) == -1)
+				log_warnx("%s: cannot put back its mode and "
+				    "owner: %s", u->l_name, why2);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Sockets that stay are moved to the new listeners, new ones bound,
- * vanished ones closed.  Nothing changes unless every bind succeeded.
+ * vanished ones closed.  Nothing changes unless every bind succeeded:
+ * the new sockets are bound first, and the kept ones changed last.
  */
 static int
 master_reload_listeners(struct config *nc)
 {
 	struct listener	*l, *o;
-	char		 err[512], why[256];
+	char		 err[512];
 	int		 i;
 
 	TAILQ_FOREACH(l, &nc->c_listeners, l_entry) {
-		if ((o = listener_find(conf, l)) != NULL && (!l->l_unix ||
-		    listener_unix_update(l, o, why, sizeof(why)) == 0))
+		if (listener_find(conf, l) != NULL)
 			continue;
-		if (o != NULL)
-			(void)snprintf(err, sizeof(err), "%s:%d: listen on %s: "
-			    "%s", nc->c_file, l->l_line, l->l_name, why);
-		else
-			listener_borrow(nc, l);
-		if (o != NULL || listener_bind(nc, l, err,
-		    sizeof(err)) == -1) {
+		listener_borrow(nc, l);
+		if (listener_bind(nc, l, err, sizeof(err)) == -1) {
 			log_warnx("%s", err);
 			listeners_close(nc, 1);
 			return -1;
 		}
+	}
+	if (master_reload_perms(nc) == -1) {
+		listeners_close(nc, 1);
+		return -1;
 	}
 	TAILQ_FOREACH(l, &nc->c_listeners, l_entry) {
 		if (l->l_nfds > 0 || (o = listener_find(conf, l)) == NULL)

@@ -8,6 +8,7 @@ mode, owner or group of a socket it keeps."""
 import grp
 import os
 import pwd
+import socket
 import stat
 import unittest
 
@@ -95,6 +96,49 @@ class TestUnixSocketReload(unittest.TestCase):
             if IS_ROOT:
                 self.assertEqual(st.st_uid, pwd.getpwnam("nobody").pw_uid)
                 self.assertEqual(st.st_gid, grp.getgrnam("nogroup").gr_gid)
+            c = d.connect_unix(d.unix_listen)
+            c.check("QUIT", "221 Bye")
+
+    def test_failed_reload_keeps_mode(self):
+        """A reload that fails leaves the sockets it would have kept as
+        they were: one whose mode the new file widens stays as the old
+        file says, whether the reload fails on a new listener it cannot
+        bind or on another socket whose owner it cannot set."""
+        with Smtpd(RECORD, unix_listen="k.sock",
+                   unix_opts="lmtp mode 0600") as d:
+            tcp = "listen on 127.0.0.1 port @PORT@\n"
+            blocker = socket.socket()
+            blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            blocker.bind(("127.0.0.1", d.port2))
+            blocker.listen()
+            try:
+                d.unix_opts = "lmtp mode 0666"
+                d.reload(RECORD + "\n" + tcp +
+                         "listen on 127.0.0.1 port @PORT2@")
+                self.assertTrue(d.wait_log("reload failed"), d.log())
+            finally:
+                blocker.close()
+            self.assertEqual(mode_of(d.unix_listen), 0o600)
+            # The old file again: nothing to change, and nothing changed.
+            d.unix_opts = "lmtp mode 0600"
+            d.reload(RECORD + "\n" + tcp)
+            self.assertTrue(d.wait_log("reloaded configuration"), d.log())
+            self.assertEqual(mode_of(d.unix_listen), 0o600)
+
+            # A second kept socket whose owner does not exist: the first
+            # one's new mode is put back.
+            second = os.path.join(d.tmp, "k2.sock")
+            d.reload(RECORD + "\n" + tcp +
+                     "listen on %s mode 0600" % second)
+            self.assertTrue(d.wait_log("reloaded configuration", 2),
+                            d.log())
+            d.unix_opts = "lmtp mode 0666"
+            d.reload(RECORD + "\n" + tcp + "listen on %s mode 0600 "
+                     "owner no-such-user-here" % second)
+            self.assertTrue(d.wait_log("reload failed", 2), d.log())
+            self.assertIn("no user no-such-user-here", d.log())
+            self.assertEqual(mode_of(d.unix_listen), 0o600)
+            self.assertEqual(mode_of(second), 0o600)
             c = d.connect_unix(d.unix_listen)
             c.check("QUIT", "221 Bye")
 
