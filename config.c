@@ -2203,18 +2203,26 @@ config_table_print(FILE *fp, const struct config *c,
 	fputs(c->c_pol.po_table_nocase[i] ? " ignore-case\n" : "\n", fp);
 }
 
-/* A list of networks on one line, or nothing when there are none. */
+/*
+ * A list of networks, NETS_PER_LINE a line (a list of MAX_CLIENT_NETS
+ * on one would be more words, and longer, than a line may hold), or
+ * nothing when there are none.
+ */
+#define NETS_PER_LINE	64
 static void
 config_netlist_print(FILE *fp, const struct config *c,
     const struct keyword *k)
 {
-	int	 n = *(const int *)config_cmember(c, k->k_count);
+	const struct netaddr	*na = config_cmember(c, k->k_off);
+	int			 n = *(const int *)config_cmember(c, k->k_count);
+	int			 i;
 
-	if (n == 0)
-		return;
-	fputs(k->k_name, fp);
-	config_nets_print(fp, config_cmember(c, k->k_off), n);
-	putc('\n', fp);
+	for (i = 0; i < n; i += NETS_PER_LINE) {
+		fputs(k->k_name, fp);
+		config_nets_print(fp, na + i, n - i < NETS_PER_LINE ?
+		    n - i : NETS_PER_LINE);
+		putc('\n', fp);
+	}
 }
 
 /*

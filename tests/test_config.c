@@ -1332,6 +1332,37 @@ roundtrip(const char *text)
 	load_release(c2);
 }
 
+/*
+ * The longest network lists, MAX_CLIENT_NETS each, over several lines as
+ * the manual allows, of the longest addresses: their canonical form must
+ * keep to the words and the length of a line.
+ */
+static char *
+nets_conf(void)
+{
+	static const char *const kw[] = { "accept clients", "reject clients",
+	    "auth exempt", "bare-newline-exempt" };
+	char	*buf;
+	size_t	 len;
+	FILE	*fp;
+	int	 i, j;
+
+	fp = open_memstream(&buf, &len);
+	assert_non_null(fp);
+	fputs(LISTEN, fp);
+	for (i = 0; i < (int)NITEMS(kw); i++)
+		for (j = 0; j < MAX_CLIENT_NETS; j++) {
+			if (j % 32 == 0)
+				fputs(kw[i], fp);
+			fprintf(fp, " 1111:2222:3333:4444:5555:6666:%04x:"
+			    "%04x/128", i + 0x1000, j + 0x1000);
+			if (j % 32 == 31)
+				putc('\n', fp);
+		}
+	fclose(fp);
+	return buf;
+}
+
 static void
 test_roundtrip(void **state)
 {
@@ -1348,6 +1379,8 @@ test_roundtrip(void **state)
 	    "spool \"/var/sp ool/#x\"\nmax-message-size 1536\n"
 	    "timeout 90s\nlisten on \"/tmp/a b\" mode 0600\n");
 	roundtrip(LISTEN "max-message-size 1073741825\n");
+	roundtrip(text = nets_conf());
+	free(text);
 	roundtrip(LISTEN "tls tickets no\n");
 	roundtrip(LISTEN "tls protocols TLSv1.2\nauth mechanisms LOGIN\n"
 	    "tls ciphers HIGH\nauth failure-delay 0\n"
