@@ -223,11 +223,13 @@ check "smtpd.c: getopt() letters are those of usage()" [ \
 
 # CAVEATS names no supported feature as missing: the directives of
 # config.c are all there.
-section "$MAN8" CAVEATS >"$tmp/caveats"
-for w in TLS AUTH PROXY policy; do
-	check "$MAN8: CAVEATS does not say there is no $w" \
-	    sh -c "! tr '\n' ' ' <'$tmp/caveats' | grep -q -i -e 'no $w\\b' \
-	    -e 'not supported'"
+for man in "$MAN8" "$MAN5"; do
+	section "$man" CAVEATS >"$tmp/caveats"
+	for w in TLS AUTH PROXY policy; do
+		check "$man: CAVEATS does not say there is no $w" \
+		    sh -c "! tr '\n' ' ' <'$tmp/caveats' | \
+		    grep -q -i -e 'no $w\\b' -e 'not supported'"
+	done
 done
 
 # The SYNOPSIS, read from the source (.Nm .Op .Fl .Ar), is usage().
