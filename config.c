@@ -1380,6 +1380,31 @@ config_split_argv(const char *s, char ***argvp, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * A socket path in the one spelling its listener is known by: repeated
+ * slashes and "." components out ("/run//smtpd/./lmtp" is
+ * "/run/smtpd/lmtp"), so that two spellings of one socket are found the
+ * same here and at a reload.  ".." stays: through a symbolic link it is
+ * not the directory above.
+ */
+static void
+config_path_clean(char *path)
+{
+	char	*r = path, *w = path;
+
+	while (*r != '\0') {
+		if (r[0] == '/' && (r[1] == '/' ||
+		    (r[1] == '.' && (r[2] == '/' || r[2] == '\0')))) {
+			r += r[1] == '/' ? 1 : 2;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	if (w == path)
+		*w++ = '/';
+	*w = '\0';
+}
+
 /* ADDRESS of `listen on`: an IP literal, `*`, `localhost` or a path. */
 static int
 config_listen_addr(struct parse *p, struct listener *l, const char *addr)
@@ -1405,6 +1430,8 @@ config_listen_addr(struct parse *p, struct listener *l, const char *addr)
 		return -1;
 	}
 	l->l_addr = xstrdup(addr);
+	if (l->l_unix)
+		config_path_clean(l->l_addr);
 	return 0;
 }
 

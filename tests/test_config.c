@@ -861,6 +861,11 @@ test_whole_config(void **state)
 	    "listen: *:25 duplicates the listener of line 1");
 	expect_error("listen on *\nlisten on ::\n", 2,
 	    "listen: [::]:25 duplicates the listener of line 1");
+	/* A path: repeated slashes and "." components do not count. */
+	expect_error("listen on /tmp/s\nlisten on /tmp//./s\n", 2,
+	    "listen: /tmp/s duplicates the listener of line 1");
+	expect_error("listen on /tmp/./s\nlisten on //tmp/s\n", 2,
+	    "listen: /tmp/s duplicates the listener of line 1");
 	expect_error("listen on *\nlisten on 127.0.0.2\n", 2,
 	    "listen: 127.0.0.2:25 overlaps (a wildcard takes every address) "
 	    "the listener of line 1");
