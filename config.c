@@ -564,6 +564,26 @@ config_cmdlimit(const struct config *c, const char *verb)
  * Value checks of the string directives: NULL when fine, else what is
  * wrong, for the message.
  */
+
+/* A host name's labels (RFC 1123 2.1): 1 to 63 characters, no '-' at an end. */
+static const char *
+config_check_labels(const char *s)
+{
+	size_t	 n;
+
+	for (;;) {
+		n = strcspn(s, ".");
+		if (n == 0 || n > 63)
+			return "must be labels of 1 to 63 characters "
+			    "between single dots";
+		if (s[0] == '-' || s[n - 1] == '-')
+			return "may not have '-' at the start or end of a label";
+		if (s[n] == '\0')
+			return NULL;
+		s += n + 1;
+	}
+}
+
 static const char *
 config_check_hostname(const char *s)
 {
@@ -573,7 +593,7 @@ config_check_hostname(const char *s)
 		return "must be 1 to 253 characters long";
 	if (strspn(s, HOST_CHARS) != len)
 		return "may contain only letters, digits, '-' and '.'";
-	return NULL;
+	return config_check_labels(s);
 }
 
 static const char *

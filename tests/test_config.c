@@ -528,6 +528,10 @@ static const struct error_case error_cases[] = {
 	{ "received-header YES", "received-header: \"YES\" is not yes or no" },
 	{ "hostname bad_name", "hostname: \"bad_name\" may contain only" },
 	{ "hostname \"\"", "hostname: \"\" must be 1 to 253 characters" },
+	{ "hostname a..b", "hostname: \"a..b\" must be labels of 1 to 63" },
+	{ "hostname mx.example.", "hostname: \"mx.example.\" must be labels" },
+	{ "hostname x-.example", "hostname: \"x-.example\" may not have '-'" },
+	{ "hostname mx.-example", "hostname: \"mx.-example\" may not have" },
 	{ "banner \"tab\there\"", "banner: \"tab\\x09here\" contains a "
 	    "control character" },
 	{ "chroot var/empty", "chroot: \"var/empty\" is not an absolute "
