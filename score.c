@@ -678,7 +678,7 @@ int
 score_sessions_of(int owner, const char *addr)
 {
 	struct score_slot	*ss;
-	char			 a[SCORE_ADDR_LEN];
+	char			 a[SCORE_ADDR_LEN], key[SCORE_ADDR_LEN];
 	long long		 since;
 	int			 i, n = 0, nslots = score_nslots(), st;
 
@@ -691,7 +691,9 @@ score_sessions_of(int owner, const char *addr)
 			continue;
 		if (addr != NULL) {
 			score_addr_read(ss, a, &since);
-			if (strcmp(a, addr) != 0)
+			/* As the master counts its own (net_client_key). */
+			net_client_key(a, key, sizeof(key));
+			if (strcmp(key, addr) != 0)
 				continue;
 		}
 		n++;

@@ -2036,7 +2036,8 @@ pool_peer(struct child *ch, const struct chan_msg *m)
 {
 	unsigned char	 ok;
 
-	strlcpy(ch->ch_addr, (const char *)m->cm_data, sizeof(ch->ch_addr));
+	net_client_key((const char *)m->cm_data, ch->ch_addr,
+	    sizeof(ch->ch_addr));
 	ok = pool_peer_count(ch->ch_addr) <= conf->c_lim.lim_maxperaddr;
 	if (chan_send(ch->ch_fd, CHAN_PEER_ANSWER, m->cm_hdr.ch_id, &ok, 1,
 	    -1) == -1)
@@ -2349,7 +2350,7 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	struct handoff	 h;
 	struct child	*ch;
 	const char	*counted;
-	char		 addr[64], port[8];
+	char		 addr[64], port[8], key[64];
 	int		 fd;
 
 	memset(&h, 0, sizeof(h));
@@ -2370,9 +2371,11 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	/*
 	 * On a proxy-protocol listener the peer is the proxy, which carries
 	 * many clients: only the address its header names counts, once the
-	 * child has read it (pool_peer).
+	 * child has read it (pool_peer).  An IPv4-mapped address counts as
+	 * its IPv4 client (net_client_key).
 	 */
-	counted = (l->l_flags & LF_PROXY) ? "" : addr;
+	net_client_key(addr, key, sizeof(key));
+	counted = (l->l_flags & LF_PROXY) ? "" : key;
 	if (counted[0] != '\0' && conf->c_lim.lim_maxperaddr > 0 &&
 	    pool_peer_count(counted) >= conf->c_lim.lim_maxperaddr) {
 		score_count(SC_CONN_PERADDR);

@@ -606,6 +606,7 @@ int		 net_match(const struct netaddr *, int,
 		    const struct sockaddr *);
 int		 net_parse(const char *, struct netaddr *);
 int		 net_sockaddr(const char *, struct sockaddr_storage *);
+void		 net_client_key(const char *, char *, size_t);
 int		 net_listen_hosts(const char *, const char *[2]);
 
 /* policy.c */

@@ -663,6 +663,30 @@ test_net_match(void **state)
 	assert_int_equal(net_match(nets, 1, (struct sockaddr *)&ss), 0);
 }
 
+/* The address max-clients-per-address counts (net_client_key). */
+static void
+test_net_client_key(void **state)
+{
+	char	 key[64];
+
+	(void)state;
+	net_client_key("::ffff:192.0.2.41", key, sizeof(key));
+	assert_string_equal(key, "192.0.2.41");
+	net_client_key("::FFFF:c000:229", key, sizeof(key));
+	assert_string_equal(key, "192.0.2.41");
+	net_client_key("192.0.2.41", key, sizeof(key));
+	assert_string_equal(key, "192.0.2.41");
+	/* Not mapped: each address as it is, /128 (not anvil's /64). */
+	net_client_key("2001:db8::1", key, sizeof(key));
+	assert_string_equal(key, "2001:db8::1");
+	net_client_key("::192.0.2.41", key, sizeof(key));
+	assert_string_equal(key, "::192.0.2.41");
+	net_client_key("fe80::1%eth0", key, sizeof(key));
+	assert_string_equal(key, "fe80::1%eth0");
+	net_client_key("", key, sizeof(key));
+	assert_string_equal(key, "");
+}
+
 int
 main(void)
 {
@@ -677,6 +701,7 @@ main(void)
 		cmocka_unit_test(test_v2_need),
 		cmocka_unit_test(test_net_parse),
 		cmocka_unit_test(test_net_match),
+		cmocka_unit_test(test_net_client_key),
 	};
 
 	return (cmocka_run_group_tests_name("proxy", tests, NULL, NULL));

@@ -516,6 +516,24 @@ class TestProxyMaxPerAddress(SmtpdTest):
         self.assertTrue(wait_for(again, 3.0, 0.1),
                         "192.0.2.1 still refused after its session ended")
 
+    def test_ipv4_mapped_counts_as_ipv4(self):
+        """::ffff:a.b.c.d in a TCP6 header (a proxy on a dual-stack
+        socket) is the IPv4 client a.b.c.d: one limit for both forms,
+        as for the AUTH throttle and the NETWORK lists."""
+        c1 = self.connect(greeting=False)
+        c1.send(self.hdr("192.0.2.41"))
+        c1.expect(GREETING)
+        c2 = self.connect(greeting=False)
+        c2.send(v1("TCP6", "::ffff:192.0.2.41", "::ffff:192.0.2.250",
+                   1234, 25))
+        c2.expect(TOO_MANY)
+        c2.expect_closed()
+        self.assertTrue(self.d.wait_log(
+            r"refused ::ffff:192\.0\.2\.41: too many", 1, 2.0),
+            self.d.log())
+        c1.check("QUIT", "221 Bye")
+        c1.expect_closed()
+
     def test_headers_without_client_not_counted(self):
         """UNKNOWN and LOCAL headers name no client: the session keeps
         the proxy's address, which is never counted, so a limit of 1
