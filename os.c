@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
@@ -162,7 +163,10 @@ os_mseal(void *addr, size_t len)
  * has gone to another child), no signal but to itself (all children run
  * as one user: one could stop or kill the others), and no other process
  * made a descriptor's owner, to whom the kernel would send SIGIO, or any
- * signal F_SETSIG names; nor mremap() of a mapping in [keep, keep + len)
+ * signal F_SETSIG names; no change to another process's resource limits,
+ * priority, scheduling or CPUs (prlimit, setpriority, ioprio_set,
+ * sched_set*), which a process of the same user may make and which
+ * can kill it; nor mremap() of a mapping in [keep, keep + len)
  * (the scoreboard: its own page grown over the next slots, or copied,
  * where mseal(2) is missing, before Linux 6.10), by its address or a
  * tagged one (arm64; x86's LAM is refused), nor remap_file_pages() at
@@ -190,6 +194,28 @@ os_mseal(void *addr, size_t len)
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(me), 0, 1), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+
+/* call only with 0 or the pid me at offset off (its low word): itself. */
+#define OS_SELF0(call, off, me)	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 5), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off)), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(me), 1, 0), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+/* call only with a as its first argument and itself (0, me) as its second. */
+#define OS_WHO_SELF(call, a, me)	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 7), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (a), 0, 3), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG1), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0), \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(me), 1, 0), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+#define OS_IOPRIO_WHO_PROCESS	1	/* <linux/ioprio.h> */
 
 /* call, unless its second argument (its low word) is a, b or c. */
 #define OS_ARG1_NOT(call, a, b, c)	\
@@ -279,6 +305,21 @@ os_sandbox(pid_t self, const void *keep, size_t len)
 		OS_SELF(__NR_tgkill, self),
 		OS_SELF(__NR_rt_sigqueueinfo, self),
 		OS_SELF(__NR_rt_tgsigqueueinfo, self),
+		/*
+		 * Nor the limits, priority, scheduling class or CPUs of
+		 * another process: the kernel lets a process of the same
+		 * user change them, without the checks of tracing that
+		 * Landlock adds to, and a hard RLIMIT_CPU below the CPU time
+		 * a process has used kills it (SIGKILL); RLIMIT_NOFILE 0
+		 * kills a child at its next client.
+		 */
+		OS_SELF0(__NR_prlimit64, OS_ARG0, self),
+		OS_WHO_SELF(__NR_setpriority, PRIO_PROCESS, self),
+		OS_WHO_SELF(__NR_ioprio_set, OS_IOPRIO_WHO_PROCESS, self),
+		OS_SELF0(__NR_sched_setaffinity, OS_ARG0, self),
+		OS_SELF0(__NR_sched_setscheduler, OS_ARG0, self),
+		OS_SELF0(__NR_sched_setparam, OS_ARG0, self),
+		OS_SELF0(__NR_sched_setattr, OS_ARG0, self),
 		/* Nor through the kernel: SIGIO (or any F_SETSIG) to an owner. */
 		OS_ARG1_NOT(__NR_fcntl, F_SETOWN, F_SETOWN_EX, F_SETSIG),
 		OS_ARG1_NOT(__NR_ioctl, FIOSETOWN, SIOCSPGRP, SIOCSPGRP),

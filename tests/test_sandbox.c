@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -39,7 +41,11 @@ sandboxed(void)
 	struct f_owner_ex	 ex;
 	struct iovec		 local, remote;
 	int			 bad = 0, sv[2], n, owner = (int)getppid();
+	int			 prio, policy;
 	pid_t			 pid;
+	struct rlimit		 rl;
+	struct sched_param	 sp;
+	cpu_set_t		 cpus;
 
 	if (os_sandbox(getpid(), NULL, 0) == -1)
 		return 64;
@@ -97,6 +103,38 @@ sandboxed(void)
 	/* Other fcntl() and ioctl() calls go on. */
 	if (fcntl(sv[0], F_GETFL) == -1 || ioctl(sv[0], FIONREAD, &n) == -1)
 		bad |= 64;
+	/*
+	 * Nor another process's limits, priority, scheduling or CPUs (the
+	 * same values as it has, or none: harmless where they are not
+	 * refused), while its own stay its to change.
+	 */
+	if (prlimit(getppid(), RLIMIT_CORE, NULL, &rl) != -1 ||
+	    errno != EPERM)
+		bad |= 2;
+	if ((prio = getpriority(PRIO_PROCESS, (id_t)getppid())) != -1 &&
+	    (setpriority(PRIO_PROCESS, (id_t)getppid(), prio) != -1 ||
+	    errno != EPERM))
+		bad |= 2;
+	if (syscall(SYS_ioprio_set, 1, getppid(),
+	    syscall(SYS_ioprio_get, 1, getppid())) != -1 || errno != EPERM)
+		bad |= 2;
+	if (sched_getaffinity(getppid(), sizeof(cpus), &cpus) == 0 &&
+	    (sched_setaffinity(getppid(), sizeof(cpus), &cpus) != -1 ||
+	    errno != EPERM))
+		bad |= 2;
+	if ((policy = sched_getscheduler(getppid())) != -1 &&
+	    sched_getparam(getppid(), &sp) == 0 &&
+	    (sched_setscheduler(getppid(), policy, &sp) != -1 ||
+	    errno != EPERM || sched_setparam(getppid(), &sp) != -1 ||
+	    errno != EPERM))
+		bad |= 2;
+	if (prlimit(0, RLIMIT_CORE, NULL, &rl) == -1 ||
+	    prlimit(getpid(), RLIMIT_CORE, NULL, &rl) == -1 ||
+	    setrlimit(RLIMIT_CORE, &rl) == -1 ||
+	    setpriority(PRIO_PROCESS, 0, getpriority(PRIO_PROCESS, 0)) == -1 ||
+	    sched_getaffinity(0, sizeof(cpus), &cpus) == -1 ||
+	    sched_setaffinity(getpid(), sizeof(cpus), &cpus) == -1)
+		bad |= 16;
 	/* Its own signals still work (abort() is one). */
 	if (kill(getpid(), 0) == -1 || raise(SIGCHLD) != 0)
 		bad |= 16;
