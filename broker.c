@@ -269,6 +269,31 @@ broker_msg_check(const struct broker_msg *bm, size_t len, int nfds,
 }
 
 /*
+ * Why the message descriptor fd of a request is not one the broker gives
+ * a program, or NULL: a regular file that the child made (uid, the
+ * sessions' user), open for reading.  A child taken over could send
+ * instead a descriptor opened with O_PATH, which needs no permission on
+ * the file, of a file it cannot read (the mail store of deliver-user): a
+ * program that opens /dev/stdin would open that file again with its own
+ * rights, and deliver it.
+ */
+const char *
+broker_msg_file(int fd, uid_t uid)
+{
+	struct stat	 st;
+	int		 fl;
+
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		return "the message is not a regular file";
+	if ((fl = fcntl(fd, F_GETFL)) == -1 || (fl & O_PATH) != 0 ||
+	    ((fl & O_ACCMODE) != O_RDONLY && (fl & O_ACCMODE) != O_RDWR))
+		return "the message is not open for reading";
+	if (st.st_uid != uid)
+		return "the message is not a file of the sessions' user";
+	return NULL;
+}
+
+/*
  * Why a request that arrived on fd at now is not run, or NULL.  Its child
  * stops waiting BROKER_SLACK seconds after the program's deliver-timeout
  * (the client is told 451 and sends the message again), or is gone: a
@@ -697,7 +722,6 @@ broker_start(struct bjob *bj, const struct broker_msg *bm, const int *fds,
     int nfds, const char *user)
 {
 	struct broker_env	 be;
-	struct stat		 st;
 	const char		*why;
 	char			*buf;
 	int			 rv;
@@ -705,8 +729,9 @@ broker_start(struct bjob *bj, const struct broker_msg *bm, const int *fds,
 	if (bconf->c_dlv.dl_mode != DELIVER_PROGRAM ||
 	    !bidents_ok[bm->bm_listener])
 		return EPERM;
-	if (fstat(fds[0], &st) == -1 || !S_ISREG(st.st_mode)) {
-		log_warnx("request: the message is not a regular file");
+	if ((why = broker_msg_file(fds[0], bsessions != NULL ?
+	    bsessions->ei_uid : geteuid())) != NULL) {
+		log_warnx("request: %s", why);
 		return EINVAL;
 	}
 	if ((buf = broker_env(bm, fds, nfds)) == NULL) {

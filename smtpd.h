@@ -448,6 +448,7 @@ char		*broker_env_encode(const struct client *,
 int		 broker_msg_check(const struct broker_msg *, size_t, int, int,
 		    const char **);
 const char	*broker_msg_late(const struct broker_msg *, int, long long);
+const char	*broker_msg_file(int, uid_t);
 int		 broker_ident(const struct config *, const struct listener *,
 		    struct exec_ident *, char *, size_t);
 void		 broker_ident_free(struct exec_ident *);

@@ -1148,10 +1148,51 @@ test_log(void **state)
 	free(got);
 }
 
+/*
+ * The message is a file the child made, open for reading: not one opened
+ * with O_PATH, which needs no permission on the file, of a file the child
+ * cannot read (a program that opens /dev/stdin would read it with its own
+ * rights), nor another user's file; the program does not run.
+ */
+static void
+test_message_fd_refused(void **state)
+{
+	struct broker_result	*br;
+	struct stat		 st;
+	pid_t			 pid;
+	int			 fd;
+
+	(void)state;
+	set_argv(script("prog", "cat /dev/stdin > \"$0.out\""), NULL);
+	br = xmalloc(sizeof(*br));
+	assert_true((pid = broker_local(&tc)) != -1);
+	assert_true((fd = open(tpath("prog"), O_PATH | O_CLOEXEC)) != -1);
+	assert_int_equal(broker_deliver(&tcl, &te, trcpts, 1, fd, 5, br), 0);
+	assert_int_equal(br->br_error, EINVAL);
+	assert_int_equal(br->br_exited, 0);
+	close(fd);
+	/* Another user's file (as root: made so). */
+	if (geteuid() == 0) {
+		assert_true((fd = open(tpath("other"), O_RDWR | O_CREAT |
+		    O_CLOEXEC, 0600)) != -1);
+		assert_int_equal(fchown(fd, 65534, 65534), 0);
+		assert_int_equal(broker_deliver(&tcl, &te, trcpts, 1, fd, 5,
+		    br), 0);
+		assert_int_equal(br->br_error, EINVAL);
+		assert_int_equal(br->br_exited, 0);
+		close(fd);
+	}
+	assert_int_equal(broker_local_end(pid), 0);
+	assert_int_equal(stat(tpath("prog.out"), &st), -1);
+	free(br);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_message_fd_refused, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_spool_memory, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_spool_file, setup,
