@@ -54,6 +54,8 @@ struct bclient {
 	struct bjob		*bc_job;	/* the delivery in flight */
 	struct bauth		*bc_auth;	/* the AUTH check in flight */
 	char			 bc_user[AUTH_FIELD_MAX]; /* it proved */
+	long long		 bc_hold;	/* ms: a failed verdict is due */
+	uint32_t		 bc_hold_id;	/* the request it answers */
 	int			 bc_watched;	/* in the epoll set */
 };
 TAILQ_HEAD(bclientlist, bclient);
@@ -133,6 +135,7 @@ struct bleft {
 static struct bleft		*bleft;
 static int			 bnleft, bleftcap;
 static long long		 bleft_next;	/* ms of the next look */
+static int			 bnholds;	/* clients with bc_hold set */
 static const struct exec_ident	*bsessions;	/* NULL: as we are */
 static struct exec_ident	*bidents;	/* per listener */
 static int			*bidents_ok;
@@ -498,7 +501,7 @@ broker_client_watch(struct bclient *bc)
 	struct epoll_event	 ev;
 	int			 want;
 
-	want = bc->bc_job == NULL && bc->bc_auth == NULL;
+	want = bc->bc_job == NULL && bc->bc_auth == NULL && bc->bc_hold == 0;
 	if (want == bc->bc_watched)
 		return;
 	memset(&ev, 0, sizeof(ev));
@@ -576,6 +579,8 @@ broker_ctl_read(void)
 static void
 broker_client_free(struct bclient *bc)
 {
+	if (bc->bc_hold != 0)
+		bnholds--;
 	if (bc->bc_job != NULL)
 		bc->bc_job->bj_client = NULL;
 	if (bc->bc_auth != NULL)
@@ -772,6 +777,20 @@ broker_auth_answer(struct bclient *bc, uint32_t id, int result)
 	}
 }
 
+/* A poll() timeout: the sooner of *timeout and ms (-1: none). */
+static void
+broker_sooner(int *timeout, int ms)
+{
+	if (ms != -1 && (*timeout == -1 || ms < *timeout))
+		*timeout = ms;
+}
+
+/*
+ * A failed check is answered auth failure-delay later (the pause before
+ * each 535, smtpd.conf.5), and its child's socket is not read meanwhile:
+ * the pause is the broker's, so that a child taken over, which could skip
+ * its own, tries passwords no faster than a client does.
+ */
 static void
 broker_auth_done(struct bauth *a, int result)
 {
@@ -779,14 +798,47 @@ broker_auth_done(struct bauth *a, int result)
 
 	if (bc != NULL) {
 		bc->bc_auth = NULL;
+		if (result == AUTH_FAILED && bconf->c_auth.au_delay > 0) {
+			bc->bc_hold = util_now_ms() +
+			    bconf->c_auth.au_delay * 1000LL;
+			bc->bc_hold_id = a->bq_req.ba_id;
+			bnholds++;
+		}
 		broker_client_watch(bc);
 		if (result == AUTH_OK)
 			strlcpy(bc->bc_user, a->bq_req.ba_user,
 			    sizeof(bc->bc_user));
-		broker_auth_answer(bc, a->bq_req.ba_id, result);
+		if (bc->bc_hold == 0)
+			broker_auth_answer(bc, a->bq_req.ba_id, result);
 	}
 	explicit_bzero(a, sizeof(*a));
 	free(a);
+}
+
+/* The held verdicts that are due; the ms until the next one, or -1. */
+static int
+broker_holds_due(long long now)
+{
+	struct bclient	*bc, *next;
+	int		 ms = -1;
+
+	if (bnholds == 0)
+		return -1;
+	for (bc = TAILQ_FIRST(&bclients); bc != NULL; bc = next) {
+		/* broker_auth_answer() frees a client it cannot answer. */
+		next = TAILQ_NEXT(bc, bc_entry);
+		if (bc->bc_hold == 0)
+			continue;
+		if (now < bc->bc_hold) {
+			broker_sooner(&ms, (int)(bc->bc_hold - now));
+			continue;
+		}
+		bc->bc_hold = 0;
+		bnholds--;
+		broker_client_watch(bc);
+		broker_auth_answer(bc, bc->bc_hold_id, AUTH_FAILED);
+	}
+	return ms;
 }
 
 /*
@@ -1062,14 +1114,6 @@ broker_worker_again(struct bworker *w)
 	    BROKER_WORKER_WAIT_MAX : 2 * w->bw_wait;
 	w->bw_again = now + w->bw_wait;
 	log_warnx("AUTH worker: starting again in %d s", w->bw_wait / 1000);
-}
-
-/* A poll() timeout: the sooner of *timeout and ms (-1: none). */
-static void
-broker_sooner(int *timeout, int ms)
-{
-	if (ms != -1 && (*timeout == -1 || ms < *timeout))
-		*timeout = ms;
 }
 
 /* The workers whose wait is over; the earliest other one's ms, or -1. */
@@ -1421,6 +1465,7 @@ broker_main(struct config *c, int ctl, int client,
 		wait = broker_workers_due(util_now_ms());
 		n = broker_pollset(&pfds, &refs, &cap, &timeout);
 		broker_sooner(&timeout, wait);
+		broker_sooner(&timeout, broker_holds_due(util_now_ms()));
 		broker_sooner(&timeout, broker_left_look(util_now_ms()));
 		if (poll(pfds, n, timeout) == -1) {
 			if (errno != EINTR)
@@ -1548,7 +1593,7 @@ broker_wait(uint32_t type, uint32_t id, void *buf, size_t min, size_t len,
  * too, are out of our reach.
  */
 int
-broker_auth(const char *user, const char *pass)
+broker_auth(const char *user, const char *pass, int hold)
 {
 	struct broker_auth	*ba;
 	struct broker_verdict	 bv;
@@ -1566,7 +1611,7 @@ broker_auth(const char *user, const char *pass)
 		rv = AUTH_FAILED;
 	else if (broker_send(broker_sock, ba, sizeof(*ba), NULL, 0) == -1 ||
 	    broker_wait(BR_VERDICT, ba->ba_id, &bv, sizeof(bv), sizeof(bv),
-	    (AUTH_TIMEOUT + BROKER_SLACK) * 1000) == -1) {
+	    (AUTH_TIMEOUT + BROKER_SLACK + hold) * 1000) == -1) {
 		log_warn("broker: AUTH");
 		rv = AUTH_TEMPFAIL;
 		/* A verdict still to come must not leave a user there. */

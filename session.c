@@ -1411,7 +1411,8 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	}
 	start = util_now_ms();
 	/* The broker checks: no session child holds the passwd file. */
-	r = unusable ? AUTH_FAILED : broker_auth(user, pass);
+	r = unusable ? AUTH_FAILED : broker_auth(user, pass,
+	    s->s_conf->c_auth.au_delay);
 	if (auth_counted(s))
 		session_auth_ended(s->s_client.ci_addr, r == AUTH_FAILED);
 	/*
@@ -1435,7 +1436,8 @@ auth_finish(struct session *s, const char *mech, const char *user,
 		session_reply(s, "421 4.7.0 Too many authentication failures");
 		s->s_closing = 1;
 	} else {
-		if (s->s_conf->c_auth.au_delay > 0)
+		/* The broker held a failed verdict for the delay itself. */
+		if (unusable && s->s_conf->c_auth.au_delay > 0)
 			sleep((unsigned int)s->s_conf->c_auth.au_delay);
 		session_reply(s,
 		    "535 5.7.8 Authentication credentials invalid");

@@ -461,7 +461,7 @@ pid_t		 broker_local(struct config *);
 int		 broker_local_end(pid_t);
 int		 broker_deliver(const struct client *, const struct envelope *,
 		    char *const *, size_t, int, int, struct broker_result *);
-int		 broker_auth(const char *, const char *);
+int		 broker_auth(const char *, const char *, int);
 void		 broker_forget(void);
 
 /* config.c */

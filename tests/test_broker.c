@@ -228,6 +228,21 @@ test_field_values(void **state)
 	assert_int_equal(parse_one("r@example.org"), 0);
 }
 
+/* A broker of c whose checkpassword is prog (its failure-delay delay). */
+static struct config *
+auth_config(const char *prog, int delay)
+{
+	struct config	*c;
+
+	c = config_default();
+	c->c_auth.au_backend = AUTH_CHECKPASSWORD;
+	c->c_auth.au_argv = xreallocarray(NULL, 2, sizeof(char *));
+	c->c_auth.au_argv[0] = xstrdup(prog);
+	c->c_auth.au_argv[1] = NULL;
+	c->c_auth.au_delay = delay;
+	return c;
+}
+
 /*
  * A user name that a session refuses before asking the backend (a
  * leading '-', a control character) is refused from a child too, even
@@ -241,15 +256,47 @@ test_auth_user_checked(void **state)
 	int		 status;
 
 	(void)state;
-	c = config_default();
-	c->c_auth.au_backend = AUTH_CHECKPASSWORD;
-	c->c_auth.au_argv = xreallocarray(NULL, 2, sizeof(char *));
-	c->c_auth.au_argv[0] = xstrdup("/bin/true");
-	c->c_auth.au_argv[1] = NULL;
+	c = auth_config("/bin/true", 0);
 	assert_true((pid = broker_local(c)) != -1);
-	assert_int_equal(broker_auth("alice", "pw"), AUTH_OK);
-	assert_int_equal(broker_auth("-oQ/tmp", "pw"), AUTH_FAILED);
-	assert_int_equal(broker_auth("a\nb", "pw"), AUTH_FAILED);
+	assert_int_equal(broker_auth("alice", "pw", 0), AUTH_OK);
+	assert_int_equal(broker_auth("-oQ/tmp", "pw", 0), AUTH_FAILED);
+	assert_int_equal(broker_auth("a\nb", "pw", 0), AUTH_FAILED);
+	status = broker_local_end(pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	config_free(c);
+}
+
+/*
+ * The pause before a 535 is the broker's: a failed verdict comes
+ * failure-delay after the check, one after the other, whatever the child
+ * does meanwhile; a good one comes at once.
+ */
+static void
+test_auth_failure_held(void **state)
+{
+	struct config	*c;
+	long long	 t0, t1;
+	pid_t		 pid;
+	int		 status;
+
+	(void)state;
+	c = auth_config("/bin/false", 1);
+	assert_true((pid = broker_local(c)) != -1);
+	t0 = util_now_ms();
+	assert_int_equal(broker_auth("alice", "guess", 1), AUTH_FAILED);
+	t1 = util_now_ms();
+	assert_true(t1 - t0 >= 950);
+	assert_int_equal(broker_auth("alice", "guess", 1), AUTH_FAILED);
+	assert_true(util_now_ms() - t1 >= 950);
+	status = broker_local_end(pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	config_free(c);
+
+	c = auth_config("/bin/true", 1);
+	assert_true((pid = broker_local(c)) != -1);
+	t0 = util_now_ms();
+	assert_int_equal(broker_auth("alice", "pw", 1), AUTH_OK);
+	assert_true(util_now_ms() - t0 < 900);
 	status = broker_local_end(pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	config_free(c);
@@ -423,7 +470,7 @@ test_workers_back_off(void **state)
 	(void)poll(NULL, 0, 200);
 	broker_attach(sv[0]);
 	t0 = util_now_ms();
-	assert_int_equal(broker_auth("alice", "secret"), AUTH_TEMPFAIL);
+	assert_int_equal(broker_auth("alice", "secret", 0), AUTH_TEMPFAIL);
 	assert_true(util_now_ms() - t0 < 400);
 	(void)poll(NULL, 0, 2300);
 	broker_attach(-1);
@@ -445,6 +492,7 @@ main(void)
 		cmocka_unit_test(test_field_bounds),
 		cmocka_unit_test(test_field_values),
 		cmocka_unit_test(test_auth_user_checked),
+		cmocka_unit_test(test_auth_failure_held),
 		cmocka_unit_test(test_msg_check),
 		cmocka_unit_test(test_msg_late),
 		cmocka_unit_test(test_refused),

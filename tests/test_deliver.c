@@ -215,7 +215,7 @@ deliver_brokered(void)
 	tc.c_auth.au_argv = cp;
 	assert_true((pid = broker_local(&tc)) != -1);
 	if (tcl.ci_user[0] != '\0')
-		assert_int_equal(broker_auth(tcl.ci_user, "pw"), AUTH_OK);
+		assert_int_equal(broker_auth(tcl.ci_user, "pw", 0), AUTH_OK);
 	rv = deliver_message(&tc, &tcl, &te, &tsp, reply_cb, NULL);
 	assert_int_equal(broker_local_end(pid), 0);
 	tc.c_auth.au_backend = AUTH_NONE;
