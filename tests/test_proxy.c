@@ -667,24 +667,24 @@ test_net_match(void **state)
 static void
 test_net_client_key(void **state)
 {
+	static const char *const cases[][2] = {
+		{ "::ffff:192.0.2.41", "192.0.2.41" },
+		{ "::FFFF:c000:229", "192.0.2.41" },
+		{ "192.0.2.41", "192.0.2.41" },
+		/* Not mapped: each address as it is, /128 (not anvil's /64). */
+		{ "2001:db8::1", "2001:db8::1" },
+		{ "::192.0.2.41", "::192.0.2.41" },
+		{ "fe80::1%eth0", "fe80::1%eth0" },
+		{ "", "" },
+	};
 	char	 key[64];
+	size_t	 i;
 
 	(void)state;
-	net_client_key("::ffff:192.0.2.41", key, sizeof(key));
-	assert_string_equal(key, "192.0.2.41");
-	net_client_key("::FFFF:c000:229", key, sizeof(key));
-	assert_string_equal(key, "192.0.2.41");
-	net_client_key("192.0.2.41", key, sizeof(key));
-	assert_string_equal(key, "192.0.2.41");
-	/* Not mapped: each address as it is, /128 (not anvil's /64). */
-	net_client_key("2001:db8::1", key, sizeof(key));
-	assert_string_equal(key, "2001:db8::1");
-	net_client_key("::192.0.2.41", key, sizeof(key));
-	assert_string_equal(key, "::192.0.2.41");
-	net_client_key("fe80::1%eth0", key, sizeof(key));
-	assert_string_equal(key, "fe80::1%eth0");
-	net_client_key("", key, sizeof(key));
-	assert_string_equal(key, "");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		net_client_key(cases[i][0], key, sizeof(key));
+		assert_string_equal(key, cases[i][1]);
+	}
 }
 
 int

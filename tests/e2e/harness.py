@@ -971,6 +971,42 @@ class _SmtplibCloser:
             pass
 
 
+def send_slow_runs(test, greeting, nrcpts=12, sleep="0.5"):
+    """max-session-time against runs per recipient: the recording
+    program sleeps `sleep` seconds a run, and one session sends greeting
+    (EHLO or LHLO), MAIL, nrcpts RCPTs and a message in one write, then
+    reads the replies up to DATA's (queued until the message's reply,
+    so the first waits for the runs).  Returns the client and the time
+    of the send."""
+    path = os.path.join(test.d.out, "sleep")
+    with open(path, "w") as f:
+        f.write(sleep)
+    test.addCleanup(os.unlink, path)
+    c = test.connect()
+    c.send(greeting + b" client.test\r\nMAIL FROM:<a@example.com>\r\n" +
+           b"".join(b"RCPT TO:<r%d@example.com>\r\n" % i
+                    for i in range(nrcpts)) + b"DATA\r\nhi\r\n.\r\n")
+    t0 = time.monotonic()
+    c.recv_reply(timeout=20)
+    for _ in range(nrcpts + 2):
+        c.recv_reply()
+    return c, t0
+
+
+def runs_stopped(test, proto, t0, nrcpts=12):
+    """After send_slow_runs(): the session ended within 5.5 s, before
+    every run, and the log says how many recipients were left.  Returns
+    the number of runs."""
+    test.assertLess(time.monotonic() - t0, 5.5)
+    runs = len(test.d.deliveries())
+    test.assertLess(runs, nrcpts)
+    test.assertTrue(test.d.wait_log(r"%s: the session time is up; "
+                                    r"%d recipients left undelivered"
+                                    % (proto, nrcpts - runs)),
+                    test.d.log())
+    return runs
+
+
 def _fname(addr):
     return addr.replace("/", "_")
 
