@@ -31,6 +31,11 @@
 #define CMD_UNKNOWN_MAX	5		/* 5th unknown verb: 502, close */
 #define IBUF_EXTRA	16384		/* input buffer beyond max-line-length */
 #define MAX_BUDGETS	32		/* command-limit verbs per session */
+/*
+ * A verb, whole: a line that reaches its budget or the echo of an unknown
+ * verb is at most 512 octets (RFC 5321 4.5.3.1.4; MAIL is known).
+ */
+#define CMD_VERB_MAX	(CMD_LINE_MAX + 1)
 #define SPOOL_KEEP	(64 * 1024)	/* spool memory the next session gets */
 #define RCPT_KEEP	1024		/* recipient slots the next one gets */
 #define BDAT_DIGITS_MAX	19		/* RFC 3030 chunk size, ASCII digits */
@@ -53,7 +58,7 @@ enum getline_result {
 };
 
 struct budget {
-	char			 b_verb[VERB_MAX];
+	char			 b_verb[CMD_VERB_MAX];
 	long long		 b_left;
 };
 
@@ -108,7 +113,7 @@ struct session {
 	int			 s_junk;	/* junk commands since a 250 message */
 	struct budget		 s_budgets[MAX_BUDGETS];
 	int			 s_nbudgets;
-	char			 s_verb[VERB_MAX];
+	char			 s_verb[CMD_VERB_MAX];
 	unsigned int		 s_ncmds;
 	unsigned int		 s_nmsgs;
 	int			 s_msgreply;	/* replies answer a message */
@@ -1012,7 +1017,7 @@ command_split(struct session *s, char *line, int *nonascii)
 	for (i = 0; i < vlen; i++)
 		if ((unsigned char)line[i] >= 0x80)
 			*nonascii = 1;
-	/* Long verbs are cut for the budget key and the echo only. */
+	/* Only a line the length check refuses has a longer verb. */
 	if (vlen >= sizeof(s->s_verb))
 		vlen = sizeof(s->s_verb) - 1;
 	for (i = 0; i < vlen; i++)
@@ -1062,7 +1067,7 @@ command_run(struct session *s, const struct command *cmd, char *arg)
 static void
 session_not_recognized(struct session *s)
 {
-	char	 verb[VERB_MAX];
+	char	 verb[CMD_VERB_MAX];
 
 	strlcpy(verb, s->s_verb, sizeof(verb));
 	session_reply(s, "500 Error: command \"%s\" not recognized",
@@ -1106,7 +1111,7 @@ static void
 session_command(struct session *s, char *line, size_t len)
 {
 	const struct command	*cmd;
-	char			*arg, verb[VERB_MAX];
+	char			*arg, verb[CMD_VERB_MAX];
 	int			 nonascii;
 
 	if (len == 0) {

@@ -198,6 +198,15 @@ class TestLines(SmtpdTest):
         c.check("FOO", GOODBYE)
         c.expect_closed()
 
+    def test_long_unknown_verb_echoed_whole(self):
+        # The verb of a line that passes the 512-octet limit is echoed
+        # whole, as aiosmtpd does, however long.
+        c = self.connect()
+        verb = "X" * 40 + "Y"
+        c.check(verb.lower() + " arg", unknown(verb))
+        verb = "Z" * 507
+        c.check(verb, unknown(verb))
+
     def test_five_unknown_pipelined(self):
         c = self.connect()
         c.send(b"A\r\nB\r\nC\r\nD\r\nE\r\nNOOP\r\n")
@@ -314,6 +323,18 @@ class TestCommandLimitInt(SmtpdTest):
         for _ in range(3):
             c.check("FOO", unknown("FOO"))
         c.check("FOO", "421 4.7.0 FOO sent too many times")
+        c.expect_closed()
+
+    def test_long_verbs_have_budgets_of_their_own(self):
+        # Per verb, however long: two verbs that share their first 31
+        # letters are two budgets (and each is echoed whole).
+        c = self.connect()
+        a, b = "A" * 31 + "B", "A" * 31 + "C"
+        for _ in range(2):
+            c.check(a, unknown(a))
+        c.check(b, unknown(b))
+        c.check(a, unknown(a))
+        c.check(a, "421 4.7.0 %s sent too many times" % a)
         c.expect_closed()
 
     def test_refused_lines_do_not_count(self):
