@@ -448,7 +448,9 @@ addr_angle(struct addrp *ap)
  * out holds the normalised address, *locallen the length of what precedes
  * its last `@` (0 if none: max-local-part then does not apply) and *rest
  * points just after the address and its CFWS.  An address whose normal
- * form is empty (a bare `""`) is refused: aiosmtpd answers it with 501.
+ * form is empty (a bare `""`) is ADDR_EMPTY, with out empty: no mailbox,
+ * and not the null path (aiosmtpd answers MAIL and RCPT with 501, VRFY
+ * with 252).
  */
 int
 addr_parse(const char *arg, char *out, size_t outsz, size_t *locallen,
@@ -474,10 +476,12 @@ addr_parse(const char *arg, char *out, size_t outsz, size_t *locallen,
 		r = addr_angle(&ap);
 	else
 		r = addr_spec(&ap, 0) == -1 ? -1 : ADDR_OK;
-	if (r == -1 || ap.ap_full || (r == ADDR_OK && ap.ap_len == 0)) {
+	if (r == -1 || ap.ap_full) {
 		out[0] = '\0';
 		return (ADDR_BAD);
 	}
+	if (r == ADDR_OK && ap.ap_len == 0)
+		r = ADDR_EMPTY;
 	out[ap.ap_len] = '\0';
 	if (locallen != NULL && (at = strrchr(out, '@')) != NULL)
 		*locallen = (size_t)(at - out);

@@ -1531,7 +1531,8 @@ strip_keyword(char *arg, const char *kw)
  * A MAIL or RCPT path or a VRFY argument, parsed and normalised by
  * addr.c, then refused for control characters, a local
  * part over max-local-part, or a normalised form that begins with '-'
- * and could pass for an option of the delivery program.
+ * and could pass for an option of the delivery program.  ADDR_EMPTY (a
+ * bare "") is left to the caller.
  */
 static int
 session_path(struct session *s, char *arg, char *out, size_t outsz,
@@ -1704,6 +1705,7 @@ cmd_mail(struct session *s, char *arg)
 	const char		*syntax;
 	char			 addr[ADDR_BUF_LEN], esc[256], *rest;
 	char			 reply[REPLY_MAX];
+	int			 r;
 
 	syntax = s->s_client.ci_esmtp ?
 	    "Syntax: MAIL FROM: <address>" MAIL_PARAMS :
@@ -1712,11 +1714,13 @@ cmd_mail(struct session *s, char *arg)
 		session_reply(s, "501 %s", syntax);
 		return;
 	}
-	if (session_path(s, arg, addr, sizeof(addr), &rest) == ADDR_BAD) {
+	if ((r = session_path(s, arg, addr, sizeof(addr), &rest)) ==
+	    ADDR_BAD) {
 		session_reply(s, "553 5.1.3 Error: malformed address");
 		return;
 	}
-	if (!s->s_client.ci_esmtp && *rest != '\0') {
+	/* A bare "" names no sender, and is not the null path <>. */
+	if (r == ADDR_EMPTY || (!s->s_client.ci_esmtp && *rest != '\0')) {
 		session_reply(s, "501 %s", syntax);
 		return;
 	}
@@ -1777,11 +1781,12 @@ cmd_rcpt(struct session *s, char *arg)
 	}
 	/* The null path is no recipient (aiosmtpd accepts it). */
 	r = session_path(s, arg, addr, sizeof(addr), &rest);
-	if (r != ADDR_OK) {
+	if (r == ADDR_BAD || r == ADDR_NULL) {
 		session_reply(s, "553 5.1.3 Error: malformed address");
 		return;
 	}
-	if (addr[0] == '\0' || (!s->s_client.ci_esmtp && *rest != '\0') ||
+	/* A bare "" (ADDR_EMPTY) names no recipient: 501, as aiosmtpd. */
+	if (r == ADDR_EMPTY || (!s->s_client.ci_esmtp && *rest != '\0') ||
 	    (r = params_split(rest, NULL, 0)) == -1) {
 		session_reply(s, "501 %s", syntax);
 		return;

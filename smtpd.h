@@ -351,6 +351,7 @@ struct content {
 /* addr.c */
 #define ADDR_OK			0
 #define ADDR_NULL		1	/* <> */
+#define ADDR_EMPTY		2	/* a bare "": parses, names nothing */
 #define ADDR_BAD		(-1)
 int		 addr_parse(const char *, char *, size_t, size_t *,
 		    const char **);

@@ -159,6 +159,19 @@ class TestMail(SmtpdTest):
         c.check("MAIL FROM:<a@example.com>", NESTED)
         c.check("MAIL FROM:<>", NESTED)
 
+    def test_bare_empty_quoted_string(self):
+        # A bare "" normalises to nothing: no sender, and not the null
+        # path. As aiosmtpd (its address is empty): the syntax 501,
+        # before the nested-MAIL check and after HELO alike.
+        c = self.session()
+        c.check('MAIL FROM:""', SYN_MAIL_E)
+        c.check('MAIL FROM:(c)""(d)', SYN_MAIL_E)
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check('MAIL FROM:""', SYN_MAIL_E)
+        c.check("HELO client.test", "250 mx.test")
+        c.check('MAIL FROM:""', SYN_MAIL)
+        c.check('MAIL FROM:<"">', "250 OK")       # angle form: ""
+
     def test_null_sender_opens_transaction(self):
         c = self.session()
         c.check("MAIL FROM:<>", "250 OK")
@@ -265,6 +278,14 @@ class TestRcpt(SmtpdTest):
         c.check("RCPT TO: <>", MALFORMED)
         c.check("RCPT TO:<> NOTIFY=NEVER", MALFORMED)
         c.check("DATA", NEED_RCPT)
+
+    def test_bare_empty_quoted_string(self):
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check('RCPT TO:""', SYN_RCPT_E)
+        c.check('RCPT TO: (c)""', SYN_RCPT_E)
+        c.check("DATA", NEED_RCPT)
+        c.check('RCPT TO:<"">', "250 OK")
 
     def test_malformed(self):
         c = self.session()
@@ -377,6 +398,7 @@ class TestSimple(SmtpdTest):
         c.check("VRFY <anne@example.com>", VRFY_OK)
         c.check("VRFY <anne@example.com> anything after", VRFY_OK)
         c.check("VRFY <>", VRFY_OK)
+        c.check('VRFY ""', VRFY_OK)             # parses, as in aiosmtpd
         c.check("VRFY Postmaster", VRFY_OK)
         c.check("VRFY <a@b@c>", "502 Could not VRFY <a@b@c>")
         c.check("VRFY    <a@b@c>   ", "502 Could not VRFY <a@b@c>")

@@ -1,6 +1,6 @@
 /*
  * fuzz_addr.c: libFuzzer harness of addr_parse() (addr.c).  Besides what
- * ASan and UBSan catch: the result is one of the three, the output is a
+ * ASan and UBSan catch: the result is one of the four, the output is a
  * string that fits, *rest points into the input, *locallen is where the
  * last `@` is, and the normal form parses again to itself (the check of
  * tests/test_addr.c).
@@ -28,7 +28,8 @@ fz_parse(const char *in, char *out, size_t outsz, size_t *ll,
 
 	memset(out, 'x', outsz);
 	r = addr_parse(in, out, outsz, ll, rest);
-	if (r != ADDR_OK && r != ADDR_NULL && r != ADDR_BAD)
+	if (r != ADDR_OK && r != ADDR_NULL && r != ADDR_BAD &&
+	    r != ADDR_EMPTY)
 		abort();
 	if (outsz == 0) {
 		if (r != ADDR_BAD)
@@ -41,7 +42,7 @@ fz_parse(const char *in, char *out, size_t outsz, size_t *ll,
 		abort();
 	if (r == ADDR_BAD && (out[0] != '\0' || *ll != 0 || *rest != in))
 		abort();
-	if (r == ADDR_NULL && out[0] != '\0')
+	if ((r == ADDR_NULL || r == ADDR_EMPTY) && out[0] != '\0')
 		abort();
 	if (r == ADDR_OK && out[0] == '\0')
 		abort();
