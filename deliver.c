@@ -609,7 +609,9 @@ deliver_run_max(const char *s)
 }
 
 /*
- * RFC 5321 4.4 trace header; protocol words of RFC 3848.  `for' names
+ * RFC 5321 4.4 trace header; protocol words of RFC 3848, which has S
+ * (TLS) and A (AUTH) forms of ESMTP and LMTP only: after HELO it is SMTP,
+ * with TLS or AUTH or not (no SMTPS or SMTPA is registered).  `for' names
  * the recipient of a one-recipient run, unless the address has a run
  * without white space that no folding could fit in a line (RFC 5321
  * 4.4 makes the clause optional); the date goes to a line of its own
@@ -624,13 +626,13 @@ deliver_received(const struct config *c, const struct client *cl,
 	time_t		 now = time(NULL);
 	FILE		*f;
 	size_t		 col;
-	int		 fold;
+	int		 fold, ext = cl->ci_lmtp || cl->ci_esmtp;
 
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
 	    localtime_r(&now, &tm));
 	snprintf(proto, sizeof(proto), "%s%s%s", cl->ci_lmtp ? "LMTP" :
-	    cl->ci_esmtp ? "ESMTP" : "SMTP", cl->ci_tls[0] ? "S" : "",
-	    cl->ci_user[0] ? "A" : "");
+	    cl->ci_esmtp ? "ESMTP" : "SMTP", ext && cl->ci_tls[0] ? "S" : "",
+	    ext && cl->ci_user[0] ? "A" : "");
 	if ((f = open_memstream(&dj->dj_hdr, &dj->dj_hdrlen)) == NULL)
 		fatal("open_memstream");
 	xasprintf(&line, "Received: from %s%s%s%s%s", cl->ci_helo,

@@ -532,8 +532,16 @@ test_stdin_received(void **state)
 	    "id 4f1a2b.1\r\n\tfor <b@example.net>; ", msg);
 	free(got);
 
-	/* HELO, no TLS or AUTH, IPv6, two recipients: no `for'. */
+	/* HELO in TLS, after AUTH: SMTP (RFC 3848 has no SMTPSA). */
 	tcl.ci_esmtp = 0;
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("in"), &len);
+	check_received(got, len, "Received: from client.example "
+	    "([192.0.2.7])\r\n\tby mx.example.org (smtpd) with SMTP "
+	    "id 4f1a2b.1\r\n\tfor <b@example.net>; ", msg);
+	free(got);
+
+	/* HELO, no TLS or AUTH, IPv6, two recipients: no `for'. */
 	tcl.ci_user[0] = tcl.ci_tls[0] = '\0';
 	strlcpy(tcl.ci_addr, "2001:db8::1", sizeof(tcl.ci_addr));
 	set_rcpts("b@example.net", "c@example.net", NULL);
