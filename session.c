@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,13 +112,17 @@ struct session {
 	struct spool		 s_spool;
 	int			 s_unknown;	/* unrecognised commands */
 	int			 s_junk;	/* junk commands since a 250 message */
-	struct budget		 s_budgets[MAX_BUDGETS];
 	int			 s_nbudgets;
 	char			 s_verb[CMD_VERB_MAX];
 	unsigned int		 s_ncmds;
 	unsigned int		 s_nmsgs;
 	int			 s_msgreply;	/* replies answer a message */
 	enum score_counter	 s_outcome;	/* how the session ended */
+	/*
+	 * Last, and not cleared for a new session (session_new): 16 KiB
+	 * that only command-limit uses, s_nbudgets of them.
+	 */
+	struct budget		 s_budgets[MAX_BUDGETS];
 };
 
 /* Command flags, checked from the table before the handler runs. */
@@ -2678,7 +2683,7 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	rcpts = s->s_env.e_rcpts;
 	rcptcap = s->s_env.e_rcptcap;
 	sp = s->s_spool;
-	memset(s, 0, sizeof(*s));
+	memset(s, 0, offsetof(struct session, s_budgets));
 	s->s_ibuf = ibuf;
 	s->s_isize = isize;
 	s->s_env.e_rcpts = rcpts;
