@@ -307,6 +307,18 @@ session_expired(const struct session *s)
 	return s->s_conf->c_lim.lim_session > 0 && util_ms_left(s->s_end) == 0;
 }
 
+/*
+ * A policy refusal with 421 (a table's or the policy server's 421 text)
+ * closes the connection after its reply, as a 421 says it does (RFC 5321
+ * 3.8); Postfix's smtpd does the same.
+ */
+static void
+policy_421(struct session *s, const char *reply)
+{
+	if (strncmp(reply, "421", 3) == 0)
+		s->s_closing = 1;
+}
+
 /* max-session-time has passed: the session ends with a 421. */
 static void
 session_timeup(struct session *s)
@@ -1815,6 +1827,7 @@ cmd_rcpt(struct session *s, char *arg)
 	if (policy_rcpt(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
 	    addr, reply, sizeof(reply)) == -1) {
 		session_reply(s, "%s", reply);
+		policy_421(s, reply);
 		return;
 	}
 	envelope_add_rcpt(&s->s_env, addr);
@@ -2006,9 +2019,10 @@ data_finish(struct session *s, enum data_error error,
 	} else if (s->s_spool.sp_error)
 		data_reply_all(s, "452 4.3.1 Insufficient system storage");
 	else if (policy_data(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
-	    size, reply, sizeof(reply)) == -1)
+	    size, reply, sizeof(reply)) == -1) {
 		data_reply_all(s, reply);
-	else
+		policy_421(s, reply);
+	} else
 		deliver_message(s->s_conf, &s->s_client, &s->s_env,
 		    &s->s_spool, session_reply_cb, s);
 }

@@ -174,7 +174,6 @@ class TestPolicyActions(PolicyTest):
                 ("defer", "450 4.7.1 <defer@x>: %s: Service is unavailable"
                  % w),
                 ("greylist", "450 4.2.0 <greylist@x>: %s: Greylisted" % w),
-                ("busy", "421 4.7.0 <busy@x>: %s: Busy" % w),
                 ("c554", "554 5.7.9 <c554@x>: %s: Policy says no" % w),
                 ("bad", "451 4.3.5 Server configuration problem"),
                 ("prepend", "250 OK")):
@@ -189,7 +188,7 @@ class TestPolicyActions(PolicyTest):
         self.assertIn(b"\r\nX-Policy-Test: yes\r\nSubject: t\r\n", data)
         reqs = self.server.requests()
         self.assertEqual([r["protocol_state"] for r in reqs],
-                         ["RCPT"] * 10 + ["END-OF-MESSAGE"])
+                         ["RCPT"] * 9 + ["END-OF-MESSAGE"])
         r = reqs[0]
         self.assertEqual(r["request"], "smtpd_access_policy")
         self.assertEqual(r["protocol_name"], "ESMTP")
@@ -200,6 +199,16 @@ class TestPolicyActions(PolicyTest):
         self.assertEqual(r["recipient"], "ok@x")
         self.assertEqual(reqs[-1]["recipient_count"], "3")
         self.assertEqual(len({r["instance"] for r in reqs}), 1)
+
+
+class TestPolicy421(PolicyTest):
+    def test_421_closes(self):
+        """A 421 says the connection closes (RFC 5321 3.8): it does."""
+        c = self.mail()
+        c.check("RCPT TO:<ok@x>", "250 OK")
+        c.check("RCPT TO:<busy@x>", "421 4.7.0 <busy@x>: Recipient "
+                "address rejected: Busy")
+        c.expect_closed()
 
 
 class TestPolicyBadReplies(PolicyTest):
