@@ -400,6 +400,8 @@ auth_b64_value(unsigned char ch)
  * padding of the last one (so never first, and nothing else after it).
  * RFC 4954 section 4: "=" alone is the empty response.  Bits of the last character
  * that padding leaves unused are not checked, as CPython does not.
+ * Returns 0, -1 for what is not base64, or -2 for base64 whose value
+ * would not fit in outsz - 1 octets (nothing is written then).
  */
 int
 auth_b64_decode(const char *in, unsigned char *out, size_t outsz,
@@ -415,8 +417,12 @@ auth_b64_decode(const char *in, unsigned char *out, size_t outsz,
 		return -1;
 	while (pad < 2 && pad < len && in[len - 1 - pad] == '=')
 		pad++;
-	if (len / 4 * 3 - pad >= outsz)
-		return -1;
+	if (len / 4 * 3 - pad >= outsz) {
+		for (i = 0; i < len - pad; i++)
+			if (auth_b64_value((unsigned char)in[i]) == -1)
+				return -1;
+		return -2;
+	}
 	for (i = 0; i < len - pad; i++) {
 		if ((v = auth_b64_value((unsigned char)in[i])) == -1) {
 			explicit_bzero(out, o);

@@ -1267,14 +1267,22 @@ cmd_ehlo(struct session *s, char *arg)
 #define AUTHX_REPLIED	(-1)	/* the exchange ended with a reply */
 #define AUTHX_UNUSABLE	1	/* too long: fails like bad credentials */
 
-/* A response; "=" is the empty response, as RFC 4954 4 has it. */
+/*
+ * A response; "=" is the empty response, as RFC 4954 4 has it.  Base64
+ * too long for any credentials (possible with a max-line-length above
+ * 2 KiB) fails as they would.
+ */
 static int
 auth_decode(struct session *s, const char *b64, unsigned char *out,
     size_t *outlen)
 {
-	if (auth_b64_decode(b64, out, AUTH_BUF, outlen) == -1) {
+	switch (auth_b64_decode(b64, out, AUTH_BUF, outlen)) {
+	case -1:
 		session_reply(s, "501 5.5.2 Can't decode base64");
 		return AUTHX_REPLIED;
+	case -2:
+		out[0] = '\0';
+		return AUTHX_UNUSABLE;
 	}
 	out[*outlen] = '\0';
 	return AUTHX_OK;
@@ -1376,9 +1384,14 @@ auth_login(struct session *s, char *ir, char *user, char *pass)
 	int		 r, bad;
 
 	r = auth_first(s, ir, "VXNlciBOYW1lAA==", buf, &len);
-	if (r != AUTHX_OK)
+	if (r == AUTHX_REPLIED)
 		return r;
-	bad = auth_field(user, buf, len);
+	if (r == AUTHX_OK)
+		bad = auth_field(user, buf, len);
+	else {
+		user[0] = '\0';
+		bad = AUTHX_UNUSABLE;
+	}
 	r = auth_response(s, "UGFzc3dvcmQA", buf, &len);
 	if (r == AUTHX_OK)
 		r = auth_field(pass, buf, len) == AUTHX_OK ? bad :

@@ -230,21 +230,23 @@ test_b64_bounds(void **state)
 
 	(void)state;
 	memset(out, 'x', sizeof(out));
-	assert_int_equal(auth_b64_decode("QUJD", out, 3, &len), -1);
+	assert_int_equal(auth_b64_decode("QUJD", out, 3, &len), -2);
 	assert_int_equal(out[0], 'x');		/* nothing written */
+	/* Too long and not base64: not base64. */
+	assert_int_equal(auth_b64_decode("QU!D", out, 3, &len), -1);
 	assert_int_equal(auth_b64_decode("QUJD", out, 4, &len), 0);
 	assert_int_equal(len, 3);
-	assert_int_equal(auth_b64_decode("QQ==", out, 1, &len), -1);
+	assert_int_equal(auth_b64_decode("QQ==", out, 1, &len), -2);
 	assert_int_equal(auth_b64_decode("QQ==", out, 2, &len), 0);
 	assert_int_equal(len, 1);
-	assert_int_equal(auth_b64_decode("QUI=", out, 2, &len), -1);
+	assert_int_equal(auth_b64_decode("QUI=", out, 2, &len), -2);
 	assert_int_equal(auth_b64_decode("QUI=", out, 3, &len), 0);
-	assert_int_equal(auth_b64_decode("", out, 0, &len), -1);
+	assert_int_equal(auth_b64_decode("", out, 0, &len), -2);
 	assert_int_equal(auth_b64_decode("", out, 1, &len), 0);
-	assert_int_equal(auth_b64_decode("=", out, 0, &len), -1);
+	assert_int_equal(auth_b64_decode("=", out, 0, &len), -2);
 	assert_int_equal(auth_b64_decode("=", out, 1, &len), 0);
 	assert_int_equal(len, 0);
-	assert_int_equal(auth_b64_decode("QUJDREVG", out, 6, &len), -1);
+	assert_int_equal(auth_b64_decode("QUJDREVG", out, 6, &len), -2);
 	assert_int_equal(auth_b64_decode("QUJDREVG", out, 7, &len), 0);
 	assert_memory_equal(out, "ABCDEF", 6);
 }

@@ -467,6 +467,29 @@ class TestAuthMechanismsPlain(AuthCase):
         c.check("AUTH PLAIN " + plain("alice", USERS["alice"]), OK_235)
 
 
+class TestAuthLongResponse(AuthCase):
+    """With a max-line-length above 2 KiB a response can be valid base64
+    of more than any credentials hold: it fails as bad credentials
+    (535), not as bad base64; LOGIN still asks for the password.  (The
+    AUTH line itself is a command: 512 octets at most.)"""
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 0\n"
+              "max-line-length 8192")
+    OPTS = {"listen_opts": "auth auth-plaintext"}
+
+    def test_long_plain(self):
+        c = self.connect()
+        c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
+        c.check("AUTH PLAIN", "334 ")
+        c.check(plain("alice", "p" * 1600), BAD_535)
+
+    def test_long_login_user(self):
+        c = self.connect()
+        c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
+        c.check("AUTH LOGIN", LOGIN_USER)
+        c.check(b64("a" * 1600), LOGIN_PASS)
+        c.check(b64(USERS["alice"]), BAD_535)
+
+
 class TestAuthInputMoves(AuthCase):
     """The AUTH line lies in the input buffer, which reading the next
     line of the exchange may move: nothing of the old line is used after
