@@ -611,7 +611,9 @@ deliver_run_max(const char *s)
 /*
  * RFC 5321 4.4 trace header; protocol words of RFC 3848, which has S
  * (TLS) and A (AUTH) forms of ESMTP and LMTP only: after HELO it is SMTP,
- * with TLS or AUTH or not (no SMTPS or SMTPA is registered).  `for' names
+ * with TLS or AUTH or not (no SMTPS or SMTPA is registered); a message
+ * sent with SMTPUTF8 is UTF8SMTP or UTF8LMTP, with the same S and A
+ * (RFC 6531 3.7.3).  `for' names
  * the recipient of a one-recipient run, unless the address has a run
  * without white space that no folding could fit in a line (RFC 5321
  * 4.4 makes the clause optional); the date goes to a line of its own
@@ -621,7 +623,7 @@ static void
 deliver_received(const struct config *c, const struct client *cl,
     const struct envelope *e, struct deliver_job *dj)
 {
-	char		 date[64], proto[8], *line;
+	char		 date[64], proto[16], *line;
 	struct tm	 tm;
 	time_t		 now = time(NULL);
 	FILE		*f;
@@ -630,9 +632,10 @@ deliver_received(const struct config *c, const struct client *cl,
 
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
 	    localtime_r(&now, &tm));
-	snprintf(proto, sizeof(proto), "%s%s%s", cl->ci_lmtp ? "LMTP" :
-	    cl->ci_esmtp ? "ESMTP" : "SMTP", ext && cl->ci_tls[0] ? "S" : "",
-	    ext && cl->ci_user[0] ? "A" : "");
+	snprintf(proto, sizeof(proto), "%s%s%s", cl->ci_lmtp ?
+	    (e->e_smtputf8 ? "UTF8LMTP" : "LMTP") : !cl->ci_esmtp ? "SMTP" :
+	    e->e_smtputf8 ? "UTF8SMTP" : "ESMTP", ext && cl->ci_tls[0] ? "S" :
+	    "", ext && cl->ci_user[0] ? "A" : "");
 	if ((f = open_memstream(&dj->dj_hdr, &dj->dj_hdrlen)) == NULL)
 		fatal("open_memstream");
 	xasprintf(&line, "Received: from %s%s%s%s%s", cl->ci_helo,

@@ -561,6 +561,32 @@ test_stdin_received(void **state)
 	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with LMTP "
 	    "id 4f1a2b.1\r\n\tfor <c@example.net>; ", msg);
 	free(got);
+
+	/* SMTPUTF8 (RFC 6531 3.7.3): UTF8LMTP, UTF8SMTPSA; after HELO SMTP. */
+	te.e_smtputf8 = 1;
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("in"), &len);
+	check_received(got, len, "Received: from client.example "
+	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with "
+	    "UTF8LMTP id 4f1a2b.1\r\n\tfor <c@example.net>; ", msg);
+	free(got);
+	tcl.ci_lmtp = 0;
+	tcl.ci_esmtp = 1;
+	strlcpy(tcl.ci_user, "alice", sizeof(tcl.ci_user));
+	strlcpy(tcl.ci_tls, "TLSv1.3 X", sizeof(tcl.ci_tls));
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("in"), &len);
+	check_received(got, len, "Received: from client.example "
+	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with "
+	    "UTF8SMTPSA id 4f1a2b.1\r\n\tfor <c@example.net>; ", msg);
+	free(got);
+	tcl.ci_esmtp = 0;
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("in"), &len);
+	check_received(got, len, "Received: from client.example "
+	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with SMTP "
+	    "id 4f1a2b.1\r\n\tfor <c@example.net>; ", msg);
+	free(got);
 }
 
 /* The longest line of the header (up to the empty line), CRLF excluded. */
