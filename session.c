@@ -1516,6 +1516,8 @@ cmd_auth(struct session *s, char *arg)
 
 	if (auth_refused(s, arg))
 		return;
+	/* A mechanism that ends unusable may have filled in neither. */
+	user[0] = pass[0] = '\0';
 	mech = strtok_r(arg, WHITESPACE, &last);
 	ir = strtok_r(NULL, WHITESPACE, &last);
 	if (strtok_r(NULL, WHITESPACE, &last) != NULL) {

@@ -482,6 +482,19 @@ class TestAuthLongResponse(AuthCase):
         c.check("AUTH PLAIN", "334 ")
         c.check(plain("alice", "p" * 1600), BAD_535)
 
+    def test_long_plain_not_logged_as_another_user(self):
+        # The log names no user the response did not give: not the one
+        # of an earlier AUTH of the child (left on its stack).
+        c = self.session()
+        c.check("AUTH PLAIN " + plain("earlier-name", WRONG), BAD_535)
+        c.check("AUTH PLAIN", "334 ")
+        c.check(plain("mallory", "p" * 1600), BAD_535)
+        c.check("QUIT", "221 Bye")
+        self.assertTrue(self.d.wait_log(r"auth user=\S* failed "
+                                        r"mechanism=PLAIN", count=2))
+        self.assertEqual(self.d.log().count("auth user=earlier-name "), 1,
+                         self.d.log())
+
     def test_long_login_user(self):
         c = self.connect()
         c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
