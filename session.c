@@ -1268,15 +1268,16 @@ cmd_ehlo(struct session *s, char *arg)
 #define AUTHX_UNUSABLE	1	/* too long: fails like bad credentials */
 
 /*
- * A response; "=" is the empty response, as RFC 4954 4 has it.  Base64
- * too long for any credentials (possible with a max-line-length above
- * 2 KiB) fails as they would.
+ * A response into out (outsz octets); "=" is the empty response, as RFC
+ * 4954 4 has it.  Base64 too long for out (possible with a
+ * max-line-length above 2 KiB) fails as credentials too long would: a
+ * LOGIN field of AUTH_BUF octets is (PLAIN decodes whole, auth_plain).
  */
 static int
 auth_decode(struct session *s, const char *b64, unsigned char *out,
-    size_t *outlen)
+    size_t outsz, size_t *outlen)
 {
-	switch (auth_b64_decode(b64, out, AUTH_BUF, outlen)) {
+	switch (auth_b64_decode(b64, out, outsz, outlen)) {
 	case -1:
 		session_reply(s, "501 5.5.2 Can't decode base64");
 		return AUTHX_REPLIED;
@@ -1291,7 +1292,7 @@ auth_decode(struct session *s, const char *b64, unsigned char *out,
 /* The client's answer to a 334 challenge: one line, never a command. */
 static int
 auth_response(struct session *s, const char *challenge, unsigned char *out,
-    size_t *outlen)
+    size_t outsz, size_t *outlen)
 {
 	char	*line, *end;
 	size_t	 len;
@@ -1317,7 +1318,7 @@ auth_response(struct session *s, const char *challenge, unsigned char *out,
 		session_reply(s, "501 5.7.0 Auth aborted");
 		r = AUTHX_REPLIED;
 	} else
-		r = auth_decode(s, line, out, outlen);
+		r = auth_decode(s, line, out, outsz, outlen);
 	explicit_bzero(line, strlen(line));
 	return r;
 }
@@ -1342,27 +1343,36 @@ auth_field(char *dst, const unsigned char *src, size_t len)
  */
 static int
 auth_first(struct session *s, char *ir, const char *challenge,
-    unsigned char *out, size_t *outlen)
+    unsigned char *out, size_t outsz, size_t *outlen)
 {
 	int	 r;
 
 	if (ir == NULL)
-		return auth_response(s, challenge, out, outlen);
-	r = auth_decode(s, ir, out, outlen);
+		return auth_response(s, challenge, out, outsz, outlen);
+	r = auth_decode(s, ir, out, outsz, outlen);
 	explicit_bzero(ir, strlen(ir));
 	return r;
 }
 
-/* RFC 4616: [authzid] NUL authcid NUL password; the authzid is ignored. */
+/*
+ * RFC 4616: [authzid] NUL authcid NUL password; the authzid is ignored.
+ * The value is decoded whole, however long a line brought it (any line
+ * fits in the input buffer): one that does not split is a 501 whatever
+ * its length, and a long authzid takes nothing from good credentials.
+ */
 static int
 auth_plain(struct session *s, char *ir, char *user, char *pass)
 {
-	unsigned char	 buf[AUTH_BUF];
+	unsigned char	*buf;
 	const char	*u, *p;
-	size_t		 len;
+	size_t		 len, size;
 	int		 r;
 
-	r = auth_first(s, ir, "", buf, &len);
+	size = s->s_isize / 4 * 3 + 1;
+	if (size < AUTH_BUF)
+		size = AUTH_BUF;
+	buf = xmalloc(size);
+	r = auth_first(s, ir, "", buf, size, &len);
 	if (r == AUTHX_OK && auth_plain_split(buf, len, &u, &p) == -1) {
 		session_reply(s, "501 5.5.2 Can't split auth value");
 		r = AUTHX_REPLIED;
@@ -1371,7 +1381,8 @@ auth_plain(struct session *s, char *ir, char *user, char *pass)
 	    strlen(u)) != AUTHX_OK || auth_field(pass,
 	    (const unsigned char *)p, strlen(p)) != AUTHX_OK))
 		r = AUTHX_UNUSABLE;
-	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(buf, size);
+	free(buf);
 	return r;
 }
 
@@ -1383,7 +1394,7 @@ auth_login(struct session *s, char *ir, char *user, char *pass)
 	size_t		 len;
 	int		 r, bad;
 
-	r = auth_first(s, ir, "VXNlciBOYW1lAA==", buf, &len);
+	r = auth_first(s, ir, "VXNlciBOYW1lAA==", buf, sizeof(buf), &len);
 	if (r == AUTHX_REPLIED)
 		return r;
 	if (r == AUTHX_OK)
@@ -1392,7 +1403,7 @@ auth_login(struct session *s, char *ir, char *user, char *pass)
 		user[0] = '\0';
 		bad = AUTHX_UNUSABLE;
 	}
-	r = auth_response(s, "UGFzc3dvcmQA", buf, &len);
+	r = auth_response(s, "UGFzc3dvcmQA", buf, sizeof(buf), &len);
 	if (r == AUTHX_OK)
 		r = auth_field(pass, buf, len) == AUTHX_OK ? bad :
 		    AUTHX_UNUSABLE;

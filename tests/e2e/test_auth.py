@@ -470,8 +470,10 @@ class TestAuthMechanismsPlain(AuthCase):
 class TestAuthLongResponse(AuthCase):
     """With a max-line-length above 2 KiB a response can be valid base64
     of more than any credentials hold: it fails as bad credentials
-    (535), not as bad base64; LOGIN still asks for the password.  (The
-    AUTH line itself is a command: 512 octets at most.)"""
+    (535), not as bad base64; LOGIN still asks for the password.  A
+    PLAIN value is decoded whole: split or not, and its authzid ignored,
+    whatever its length.  (The AUTH line itself is a command: 512 octets
+    at most.)"""
     CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 0\n"
               "max-line-length 8192")
     OPTS = {"listen_opts": "auth auth-plaintext"}
@@ -481,6 +483,16 @@ class TestAuthLongResponse(AuthCase):
         c.check("EHLO client.test", ehlo_lines(auth="LOGIN PLAIN"))
         c.check("AUTH PLAIN", "334 ")
         c.check(plain("alice", "p" * 1600), BAD_535)
+
+    def test_long_plain_split_as_any(self):
+        c = self.session()
+        c.check("AUTH PLAIN", "334 ")
+        c.check(b64("x" * 2000), "501 5.5.2 Can't split auth value")
+        c.check("AUTH PLAIN", "334 ")
+        c.check(b64("\0alice\0p\0" + "x" * 2000),
+                "501 5.5.2 Can't split auth value")
+        c.check("AUTH PLAIN", "334 ")
+        c.check(plain("alice", USERS["alice"], authzid="z" * 2000), OK_235)
 
     def test_long_plain_not_logged_as_another_user(self):
         # The log names no user the response did not give: not the one
