@@ -1478,15 +1478,20 @@ auth_finish(struct session *s, const char *mech, const char *user,
 		session_reply(s, "235 2.7.0 Authentication successful");
 	} else if (r == AUTH_TEMPFAIL)
 		session_reply(s, "454 4.7.0 Temporary authentication failure");
-	else if (++s->s_authfail >= s->s_conf->c_auth.au_maxfail) {
-		session_reply(s, "421 4.7.0 Too many authentication failures");
-		s->s_closing = 1;
-	} else {
-		/* The broker held a failed verdict for the delay itself. */
+	else {
+		/*
+		 * The broker held a failed verdict for the delay itself; the
+		 * pause comes before the 421 of max-failures too.
+		 */
 		if (unusable && s->s_conf->c_auth.au_delay > 0)
 			sleep((unsigned int)s->s_conf->c_auth.au_delay);
-		session_reply(s,
-		    "535 5.7.8 Authentication credentials invalid");
+		if (++s->s_authfail >= s->s_conf->c_auth.au_maxfail) {
+			session_reply(s,
+			    "421 4.7.0 Too many authentication failures");
+			s->s_closing = 1;
+		} else
+			session_reply(s,
+			    "535 5.7.8 Authentication credentials invalid");
 	}
 }
 

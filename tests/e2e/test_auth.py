@@ -617,6 +617,17 @@ class TestFailureDelay(AuthCase):
         c.check(b64(WRONG), TOO_MANY_421)
         c.expect_closed()
 
+    def test_unusable_delay_then_421(self):
+        # Credentials refused without asking the broker (a user name
+        # that begins with '-') wait as long, the 421 too.
+        c = self.d.session()
+        for reply in (BAD_535, TOO_MANY_421):
+            t0 = time.monotonic()
+            c.send("AUTH PLAIN %s\r\n" % plain("-alice", WRONG))
+            c.expect(reply)
+            self.assertGreaterEqual(time.monotonic() - t0, 0.95, reply)
+        c.expect_closed()
+
     def test_success_not_delayed(self):
         c = self.d.session()
         t0 = time.monotonic()
