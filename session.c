@@ -1457,13 +1457,23 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	}
 	start = util_now_ms();
 	/* The broker checks: no session child holds the passwd file. */
-	r = unusable ? AUTH_FAILED : broker_auth(user, pass,
-	    s->s_conf->c_auth.au_delay);
+	if (!unusable)
+		r = broker_auth(user, pass, s->s_conf->c_auth.au_delay);
+	else {
+		/*
+		 * The broker holds a failed verdict for the delay (before
+		 * the 535, or the 421 of max-failures): these wait as long.
+		 */
+		r = AUTH_FAILED;
+		if (s->s_conf->c_auth.au_delay > 0)
+			sleep((unsigned int)s->s_conf->c_auth.au_delay);
+	}
 	if (auth_counted(s))
 		session_auth_ended(s->s_client.ci_addr, r == AUTH_FAILED);
 	/*
-	 * AUTH responses do not restart the timer, but the
-	 * time a slow backend (checkpassword) takes is not the client's.
+	 * AUTH responses do not restart the timer, but the time a slow
+	 * backend (checkpassword) takes, or the failure-delay, is not the
+	 * client's.
 	 */
 	deadline_extend(s, util_now_ms() - start);
 	log_info("%s auth user=%s %s mechanism=%s", s->s_client.ci_sid,
@@ -1478,21 +1488,12 @@ auth_finish(struct session *s, const char *mech, const char *user,
 		session_reply(s, "235 2.7.0 Authentication successful");
 	} else if (r == AUTH_TEMPFAIL)
 		session_reply(s, "454 4.7.0 Temporary authentication failure");
-	else {
-		/*
-		 * The broker held a failed verdict for the delay itself; the
-		 * pause comes before the 421 of max-failures too.
-		 */
-		if (unusable && s->s_conf->c_auth.au_delay > 0)
-			sleep((unsigned int)s->s_conf->c_auth.au_delay);
-		if (++s->s_authfail >= s->s_conf->c_auth.au_maxfail) {
-			session_reply(s,
-			    "421 4.7.0 Too many authentication failures");
-			s->s_closing = 1;
-		} else
-			session_reply(s,
-			    "535 5.7.8 Authentication credentials invalid");
-	}
+	else if (++s->s_authfail >= s->s_conf->c_auth.au_maxfail) {
+		session_reply(s, "421 4.7.0 Too many authentication failures");
+		s->s_closing = 1;
+	} else
+		session_reply(s,
+		    "535 5.7.8 Authentication credentials invalid");
 }
 
 /* The checks, in aiosmtpd's order (smtpd.8 DIAGNOSTICS). */

@@ -635,6 +635,20 @@ class TestFailureDelay(AuthCase):
         self.assertLess(time.monotonic() - t0, 0.8)
 
 
+class TestFailureDelayNotTheClients(AuthCase):
+    """The failure-delay is not taken from the client's timeout, whether
+    the broker held the verdict or the session refused the credentials
+    without asking: the session goes on after the 535."""
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 3\n")
+    OPTS = {"listen_opts": "auth auth-plaintext", "timeout": 2}
+
+    def test_session_goes_on(self):
+        for user in ("alice", "-alice"):
+            c = self.d.session()
+            c.check("AUTH PLAIN " + plain(user, WRONG), BAD_535)
+            c.check("NOOP", "250 OK")
+
+
 class TestAuthPerAddress(AuthCase):
     """auth max-failures-per-address: 535s to one client address over all
     sessions, counted by the master; then 454 without the backend."""
