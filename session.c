@@ -308,12 +308,12 @@ session_expired(const struct session *s)
 }
 
 /*
- * A policy refusal with 421 (a table's or the policy server's 421 text)
- * closes the connection after its reply, as a 421 says it does (RFC 5321
- * 3.8); Postfix's smtpd does the same.
+ * A 421 that another gave (the policy server, the delivery program's
+ * output) closes the connection after its reply, as a 421 says it does
+ * (RFC 5321 3.8); Postfix's smtpd does the same.
  */
 static void
-policy_421(struct session *s, const char *reply)
+reply_421_closes(struct session *s, const char *reply)
 {
 	if (strncmp(reply, "421", 3) == 0)
 		s->s_closing = 1;
@@ -693,6 +693,7 @@ session_reply_cb(void *arg, const char *line)
 	s->s_external = 1;
 	session_reply(s, "%s", line);
 	s->s_external = 0;
+	reply_421_closes(s, line);
 	if (!s->s_client.ci_lmtp)
 		return 0;
 	session_flush(s);
@@ -1859,7 +1860,7 @@ cmd_rcpt(struct session *s, char *arg)
 	if (policy_rcpt(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
 	    addr, reply, sizeof(reply)) == -1) {
 		session_reply(s, "%s", reply);
-		policy_421(s, reply);
+		reply_421_closes(s, reply);
 		return;
 	}
 	envelope_add_rcpt(&s->s_env, addr);
@@ -2053,7 +2054,7 @@ data_finish(struct session *s, enum data_error error,
 	else if (policy_data(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
 	    size, reply, sizeof(reply)) == -1) {
 		data_reply_all(s, reply);
-		policy_421(s, reply);
+		reply_421_closes(s, reply);
 	} else
 		deliver_message(s->s_conf, &s->s_client, &s->s_env,
 		    &s->s_spool, session_reply_cb, s);

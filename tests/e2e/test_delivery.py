@@ -84,7 +84,6 @@ class TestExitStatus(DeliveryCase):
              "550 5.1.1 <b@example.com>: no mailbox here"),
             (65, "552 5.3.4 too big for me\n", "552 5.3.4 too big for me"),
             (75, "450 4.2.0 mailbox busy\n", "450 4.2.0 mailbox busy"),
-            (1, "421 4.3.2 shutting down\n", "421 4.3.2 shutting down"),
             (0, "250 no newline at end", "250 no newline at end"),
         ]
         c = self.session()
@@ -94,6 +93,14 @@ class TestExitStatus(DeliveryCase):
                 self.d.set_exit(status)
                 self.d.set_stdout(out)
                 self.assertEqual(self.deliver(c), want)
+
+    def test_program_421_closes(self):
+        """A 421 says the connection closes (RFC 5321 3.8): it does."""
+        self.d.set_exit(1)
+        self.d.set_stdout("421 4.3.2 shutting down\n")
+        c = self.session()
+        self.assertEqual(self.deliver(c), "421 4.3.2 shutting down")
+        c.expect_closed()
 
     def test_program_reply_ignored(self):
         cases = [
