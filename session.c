@@ -1437,6 +1437,17 @@ auth_throttled(const struct session *s)
 	    session_auth_check(s->s_client.ci_addr) == -1;
 }
 
+/* failure-delay where the broker does not pause: not the client's time. */
+static void
+auth_pause(struct session *s)
+{
+	long long	 start = util_now_ms();
+
+	if (s->s_conf->c_auth.au_delay > 0)
+		sleep((unsigned int)s->s_conf->c_auth.au_delay);
+	deadline_extend(s, util_now_ms() - start);
+}
+
 /* The backend's verdict, bounded failures (auth max-failures). */
 static void
 auth_finish(struct session *s, const char *mech, const char *user,
@@ -1451,32 +1462,30 @@ auth_finish(struct session *s, const char *mech, const char *user,
 		log_info("%s auth user=%s throttled mechanism=%s",
 		    s->s_client.ci_sid, log_escape(user, strlen(user), esc,
 		    sizeof(esc)), mech);
-		if (s->s_conf->c_auth.au_delay > 0)
-			sleep((unsigned int)s->s_conf->c_auth.au_delay);
+		auth_pause(s);
 		session_reply(s, "454 4.7.0 Temporary authentication failure");
 		return;
 	}
-	start = util_now_ms();
-	/* The broker checks: no session child holds the passwd file. */
-	if (!unusable)
-		r = broker_auth(user, pass, s->s_conf->c_auth.au_delay);
-	else {
+	if (unusable) {
 		/*
 		 * The broker holds a failed verdict for the delay (before
 		 * the 535, or the 421 of max-failures): these wait as long.
 		 */
 		r = AUTH_FAILED;
-		if (s->s_conf->c_auth.au_delay > 0)
-			sleep((unsigned int)s->s_conf->c_auth.au_delay);
+		auth_pause(s);
+	} else {
+		/* The broker checks: no session child holds the passwd file. */
+		start = util_now_ms();
+		r = broker_auth(user, pass, s->s_conf->c_auth.au_delay);
+		/*
+		 * AUTH responses do not restart the timer, but the time a
+		 * slow backend (checkpassword) takes, or the broker's
+		 * failure-delay, is not the client's.
+		 */
+		deadline_extend(s, util_now_ms() - start);
 	}
 	if (auth_counted(s))
 		session_auth_ended(s->s_client.ci_addr, r == AUTH_FAILED);
-	/*
-	 * AUTH responses do not restart the timer, but the time a slow
-	 * backend (checkpassword) takes, or the failure-delay, is not the
-	 * client's.
-	 */
-	deadline_extend(s, util_now_ms() - start);
 	log_info("%s auth user=%s %s mechanism=%s", s->s_client.ci_sid,
 	    log_escape(user, strlen(user), esc, sizeof(esc)),
 	    r == AUTH_OK ? "ok" : r == AUTH_TEMPFAIL ? "tempfail" : "failed",

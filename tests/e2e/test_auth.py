@@ -649,6 +649,21 @@ class TestFailureDelayNotTheClients(AuthCase):
             c.check("NOOP", "250 OK")
 
 
+class TestThrottledPauseNotTheClients(AuthCase):
+    """The pause before a throttled 454 is not taken from the client's
+    timeout either: the session goes on after it."""
+    PER_ADDRESS = "auth max-failures-per-address 1\n"
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 3\n")
+    OPTS = {"listen_opts": "auth auth-plaintext", "timeout": 2}
+
+    def test_session_goes_on(self):
+        c = self.d.session()
+        c.check("AUTH PLAIN " + plain("alice", WRONG), BAD_535)
+        self.assertTrue(self.d.wait_log(r"auth: 127\.0\.0\.1 throttled"))
+        c.check("AUTH PLAIN " + plain("alice", WRONG), TEMP_454)
+        c.check("NOOP", "250 OK")
+
+
 class TestAuthPerAddress(AuthCase):
     """auth max-failures-per-address: 535s to one client address over all
     sessions, counted by the master; then 454 without the backend."""
