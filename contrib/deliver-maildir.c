@@ -58,7 +58,10 @@ maildir_dotdot(const char *path)
 /*
  * -c: the Maildir and its three subdirectories, those that are missing.
  * What is made is synced in its parent: the message's own sync would not
- * keep a new Maildir through a crash.
+ * keep a new Maildir through a crash.  A Maildir found without all of its
+ * subdirectories is new too (made by a run that failed or was killed before
+ * its syncs, which nothing did since): its entry is synced in its parent
+ * as well.
  */
 static int
 maildir_create(const char *dir)
@@ -84,7 +87,7 @@ maildir_create(const char *dir)
 	}
 	if (made[1] && maildir_sync(dir, 1) == -1)
 		return -1;
-	if (made[0]) {
+	if (made[0] || made[1]) {
 		(void)snprintf(path, sizeof(path), "%s", dir);
 		if (maildir_sync(dirname(path), 0) == -1)
 			return -1;
