@@ -208,8 +208,7 @@ main(int argc, char *argv[])
 		warnx("%s: `..' in the maildir", argv[0]);
 		return EX_NOUSER;
 	}
-	if (create && maildir_create(argv[0]) == -1)
-		return maildir_fail();
+	/* The names first: -c makes nothing for a message it cannot name. */
 	if (maildir_name(name, sizeof(name)) >= (int)sizeof(name) ||
 	    snprintf(tmp, sizeof(tmp), "%s/tmp/%s", argv[0], name) >=
 	    (int)sizeof(tmp) || snprintf(new, sizeof(new), "%s/new/%s",
@@ -218,6 +217,8 @@ main(int argc, char *argv[])
 		warn("%s", argv[0]);
 		return EX_NOUSER;
 	}
+	if (create && maildir_create(argv[0]) == -1)
+		return maildir_fail();
 	snprintf(newdir, sizeof(newdir), "%s/new", argv[0]);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600)) == -1) {

@@ -94,6 +94,21 @@ deliver -c "$deep"
 check "path past PATH_MAX: exit 67" [ "$rc" = 67 ]
 check "no name too long made in the store" \
     [ "$(count "$t/store")" = "$before" ]
+# A Maildir path the system takes (4070 octets) whose message name it does
+# not (tmp/<name> past PATH_MAX): 67, and -c has made nothing.
+fit=$t/store/fit
+mkdir "$fit"
+near=$fit
+while [ $((${#near} + 101)) -lt 4000 ]; do
+	near=$near/$(printf '%0100d' 0)
+done
+mkdir -p "$near"
+near=$near/$(printf '%0*d' $((4069 - ${#near})) 0)
+check "Maildir fits: a path of 4070 octets" [ "${#near}" = 4070 ]
+deliver -c "$near"
+check "Maildir fits, message name past PATH_MAX: exit 67" [ "$rc" = 67 ]
+check "Maildir fits, message name past PATH_MAX: nothing made" \
+    [ ! -e "$near" ]
 
 # -c syncs what it made in its parent (the Maildir in its parent, the
 # subdirectories in the Maildir), then the message and new/ as always.
