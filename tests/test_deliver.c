@@ -511,13 +511,28 @@ check_received(const char *got, size_t len, const char *start,
 	assert_string_equal(p + 2, msg);
 }
 
+/* One run of the program that saves its input: the header starts so. */
+static void
+received_is(const char *start, const char *msg)
+{
+	char	*got;
+	size_t	 len;
+
+	assert_int_equal(deliver(), 0);
+	got = slurp(tpath("in"), &len);
+	check_received(got, len, start, msg);
+	free(got);
+}
+
+#define RECEIVED_FROM(addr) \
+	"Received: from client.example ([" addr "])\r\n\tby mx.example.org " \
+	"(smtpd) with "
+
 static void
 test_stdin_received(void **state)
 {
 	const char	*msg =
 	    "Subject: t\r\n\r\n.dot\nbare LF\rbare CR \xe9\r\n";
-	char		*got;
-	size_t		 len;
 
 	(void)state;
 	message(msg);
@@ -525,68 +540,40 @@ test_stdin_received(void **state)
 	strlcpy(tcl.ci_user, "alice", sizeof(tcl.ci_user));
 	strlcpy(tcl.ci_tls, "TLSv1.3 X", sizeof(tcl.ci_tls));
 	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
-	assert_int_equal(deliver(), 0);
-	got = slurp(tpath("in"), &len);
-	check_received(got, len, "Received: from client.example "
-	    "([192.0.2.7])\r\n\tby mx.example.org (smtpd) with ESMTPSA "
-	    "id 4f1a2b.1\r\n\tfor <b@example.net>; ", msg);
-	free(got);
+	received_is(RECEIVED_FROM("192.0.2.7") "ESMTPSA id 4f1a2b.1\r\n"
+	    "\tfor <b@example.net>; ", msg);
 
 	/* HELO in TLS, after AUTH: SMTP (RFC 3848 has no SMTPSA). */
 	tcl.ci_esmtp = 0;
-	assert_int_equal(deliver(), 0);
-	got = slurp(tpath("in"), &len);
-	check_received(got, len, "Received: from client.example "
-	    "([192.0.2.7])\r\n\tby mx.example.org (smtpd) with SMTP "
-	    "id 4f1a2b.1\r\n\tfor <b@example.net>; ", msg);
-	free(got);
+	received_is(RECEIVED_FROM("192.0.2.7") "SMTP id 4f1a2b.1\r\n"
+	    "\tfor <b@example.net>; ", msg);
 
 	/* HELO, no TLS or AUTH, IPv6, two recipients: no `for'. */
 	tcl.ci_user[0] = tcl.ci_tls[0] = '\0';
 	strlcpy(tcl.ci_addr, "2001:db8::1", sizeof(tcl.ci_addr));
 	set_rcpts("b@example.net", "c@example.net", NULL);
-	assert_int_equal(deliver(), 0);
-	got = slurp(tpath("in"), &len);
-	check_received(got, len, "Received: from client.example "
-	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with SMTP "
-	    "id 4f1a2b.1;\r\n\t", msg);
-	free(got);
+	received_is(RECEIVED_FROM("IPv6:2001:db8::1") "SMTP id 4f1a2b.1;\r\n"
+	    "\t", msg);
 
 	/* LMTP: one run per recipient, each with its own `for'. */
 	tcl.ci_lmtp = 1;
 	set_rcpts("c@example.net", NULL);
-	assert_int_equal(deliver(), 0);
-	got = slurp(tpath("in"), &len);
-	check_received(got, len, "Received: from client.example "
-	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with LMTP "
-	    "id 4f1a2b.1\r\n\tfor <c@example.net>; ", msg);
-	free(got);
+	received_is(RECEIVED_FROM("IPv6:2001:db8::1") "LMTP id 4f1a2b.1\r\n"
+	    "\tfor <c@example.net>; ", msg);
 
 	/* SMTPUTF8 (RFC 6531 3.7.3): UTF8LMTP, UTF8SMTPSA; after HELO SMTP. */
 	te.e_smtputf8 = 1;
-	assert_int_equal(deliver(), 0);
-	got = slurp(tpath("in"), &len);
-	check_received(got, len, "Received: from client.example "
-	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with "
-	    "UTF8LMTP id 4f1a2b.1\r\n\tfor <c@example.net>; ", msg);
-	free(got);
+	received_is(RECEIVED_FROM("IPv6:2001:db8::1") "UTF8LMTP id 4f1a2b.1"
+	    "\r\n\tfor <c@example.net>; ", msg);
 	tcl.ci_lmtp = 0;
 	tcl.ci_esmtp = 1;
 	strlcpy(tcl.ci_user, "alice", sizeof(tcl.ci_user));
 	strlcpy(tcl.ci_tls, "TLSv1.3 X", sizeof(tcl.ci_tls));
-	assert_int_equal(deliver(), 0);
-	got = slurp(tpath("in"), &len);
-	check_received(got, len, "Received: from client.example "
-	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with "
-	    "UTF8SMTPSA id 4f1a2b.1\r\n\tfor <c@example.net>; ", msg);
-	free(got);
+	received_is(RECEIVED_FROM("IPv6:2001:db8::1") "UTF8SMTPSA id 4f1a2b.1"
+	    "\r\n\tfor <c@example.net>; ", msg);
 	tcl.ci_esmtp = 0;
-	assert_int_equal(deliver(), 0);
-	got = slurp(tpath("in"), &len);
-	check_received(got, len, "Received: from client.example "
-	    "([IPv6:2001:db8::1])\r\n\tby mx.example.org (smtpd) with SMTP "
-	    "id 4f1a2b.1\r\n\tfor <c@example.net>; ", msg);
-	free(got);
+	received_is(RECEIVED_FROM("IPv6:2001:db8::1") "SMTP id 4f1a2b.1\r\n"
+	    "\tfor <c@example.net>; ", msg);
 }
 
 /* The longest line of the header (up to the empty line), CRLF excluded. */
