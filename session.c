@@ -15,7 +15,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,17 +111,18 @@ struct session {
 	struct spool		 s_spool;
 	int			 s_unknown;	/* unrecognised commands */
 	int			 s_junk;	/* junk commands since a 250 message */
+	/*
+	 * MAX_BUDGETS of them (16 KiB, whole verbs), made at the first one
+	 * command-limit needs and kept for the next sessions; s_nbudgets
+	 * hold anything.
+	 */
+	struct budget		*s_budgets;
 	int			 s_nbudgets;
 	char			 s_verb[CMD_VERB_MAX];
 	unsigned int		 s_ncmds;
 	unsigned int		 s_nmsgs;
 	int			 s_msgreply;	/* replies answer a message */
 	enum score_counter	 s_outcome;	/* how the session ended */
-	/*
-	 * Last, and not cleared for a new session (session_new): 16 KiB
-	 * that only command-limit uses, s_nbudgets of them.
-	 */
-	struct budget		 s_budgets[MAX_BUDGETS];
 };
 
 /* Command flags, checked from the table before the handler runs. */
@@ -1005,6 +1005,9 @@ command_over_budget(struct session *s, const char *verb)
 		 */
 		if (s->s_nbudgets == MAX_BUDGETS)
 			return 0;
+		if (s->s_budgets == NULL)
+			s->s_budgets = xcalloc(MAX_BUDGETS,
+			    sizeof(*s->s_budgets));
 		b = &s->s_budgets[s->s_nbudgets++];
 		strlcpy(b->b_verb, verb, sizeof(b->b_verb));
 		b->b_left = max;
@@ -2721,6 +2724,7 @@ session_new(const struct config *c, const struct listener *l, int fd,
 {
 	struct session	*s;
 	struct spool	 sp;
+	struct budget	*budgets;
 	char		*ibuf, **rcpts;
 	size_t		 isize, rcptcap;
 
@@ -2739,7 +2743,9 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	rcpts = s->s_env.e_rcpts;
 	rcptcap = s->s_env.e_rcptcap;
 	sp = s->s_spool;
-	memset(s, 0, offsetof(struct session, s_budgets));
+	budgets = s->s_budgets;
+	memset(s, 0, sizeof(*s));
+	s->s_budgets = budgets;
 	s->s_ibuf = ibuf;
 	s->s_isize = isize;
 	s->s_env.e_rcpts = rcpts;
@@ -2789,6 +2795,7 @@ session_free(struct session *s)
 	spool_reset(&s->s_spool);
 	free(s->s_env.e_rcpts);
 	free(s->s_ibuf);
+	free(s->s_budgets);
 	free(s);
 }
 
