@@ -632,10 +632,12 @@ deliver_received(const struct config *c, const struct client *cl,
 
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
 	    localtime_r(&now, &tm));
-	snprintf(proto, sizeof(proto), "%s%s%s", cl->ci_lmtp ?
-	    (e->e_smtputf8 ? "UTF8LMTP" : "LMTP") : !cl->ci_esmtp ? "SMTP" :
-	    e->e_smtputf8 ? "UTF8SMTP" : "ESMTP", ext && cl->ci_tls[0] ? "S" :
-	    "", ext && cl->ci_user[0] ? "A" : "");
+	if (!ext)
+		strlcpy(proto, "SMTP", sizeof(proto));
+	else
+		snprintf(proto, sizeof(proto), "%s%s%s%s", e->e_smtputf8 ?
+		    "UTF8" : cl->ci_lmtp ? "" : "E", cl->ci_lmtp ? "LMTP" :
+		    "SMTP", cl->ci_tls[0] ? "S" : "", cl->ci_user[0] ? "A" : "");
 	if ((f = open_memstream(&dj->dj_hdr, &dj->dj_hdrlen)) == NULL)
 		fatal("open_memstream");
 	xasprintf(&line, "Received: from %s%s%s%s%s", cl->ci_helo,

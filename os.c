@@ -195,10 +195,10 @@ os_mseal(void *addr, size_t len)
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
 
-/* call only with 0 or the pid me at offset off (its low word): itself. */
-#define OS_SELF0(call, off, me)	\
+/* call only with 0 or the pid me as its first argument: itself. */
+#define OS_SELF0(call, me)	\
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (call), 0, 5), \
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off)), \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, OS_ARG0), \
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0), \
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(me), 1, 0), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM), \
@@ -313,13 +313,13 @@ os_sandbox(pid_t self, const void *keep, size_t len)
 		 * a process has used kills it (SIGKILL); RLIMIT_NOFILE 0
 		 * kills a child at its next client.
 		 */
-		OS_SELF0(__NR_prlimit64, OS_ARG0, self),
+		OS_SELF0(__NR_prlimit64, self),
 		OS_WHO_SELF(__NR_setpriority, PRIO_PROCESS, self),
 		OS_WHO_SELF(__NR_ioprio_set, OS_IOPRIO_WHO_PROCESS, self),
-		OS_SELF0(__NR_sched_setaffinity, OS_ARG0, self),
-		OS_SELF0(__NR_sched_setscheduler, OS_ARG0, self),
-		OS_SELF0(__NR_sched_setparam, OS_ARG0, self),
-		OS_SELF0(__NR_sched_setattr, OS_ARG0, self),
+		OS_SELF0(__NR_sched_setaffinity, self),
+		OS_SELF0(__NR_sched_setscheduler, self),
+		OS_SELF0(__NR_sched_setparam, self),
+		OS_SELF0(__NR_sched_setattr, self),
 		/* Nor through the kernel: SIGIO (or any F_SETSIG) to an owner. */
 		OS_ARG1_NOT(__NR_fcntl, F_SETOWN, F_SETOWN_EX, F_SETSIG),
 		OS_ARG1_NOT(__NR_ioctl, FIOSETOWN, SIOCSPGRP, SIOCSPGRP),

@@ -1360,9 +1360,10 @@ auth_first(struct session *s, char *ir, const char *challenge,
 
 /*
  * RFC 4616: [authzid] NUL authcid NUL password; the authzid is ignored.
- * The value is decoded whole, however long a line brought it (any line
- * fits in the input buffer): one that does not split is a 501 whatever
- * its length, and a long authzid takes nothing from good credentials.
+ * The value is decoded whole, however long a line brought it (at most
+ * max-line-length octets, session_getline): one that does not split is
+ * a 501 whatever its length, and a long authzid takes nothing from good
+ * credentials.
  */
 static int
 auth_plain(struct session *s, char *ir, char *user, char *pass)
@@ -1372,7 +1373,7 @@ auth_plain(struct session *s, char *ir, char *user, char *pass)
 	size_t		 len, size;
 	int		 r;
 
-	size = s->s_isize / 4 * 3 + 1;
+	size = (size_t)s->s_conf->c_lim.lim_maxline / 4 * 3 + 1;
 	if (size < AUTH_BUF)
 		size = AUTH_BUF;
 	buf = xmalloc(size);

@@ -2374,8 +2374,11 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	 * child has read it (pool_peer).  An IPv4-mapped address counts as
 	 * its IPv4 client (net_client_key).
 	 */
-	net_client_key(addr, key, sizeof(key));
-	counted = (l->l_flags & LF_PROXY) ? "" : key;
+	counted = "";
+	if (!(l->l_flags & LF_PROXY)) {
+		net_client_key(addr, key, sizeof(key));
+		counted = key;
+	}
 	if (counted[0] != '\0' && conf->c_lim.lim_maxperaddr > 0 &&
 	    pool_peer_count(counted) >= conf->c_lim.lim_maxperaddr) {
 		score_count(SC_CONN_PERADDR);
