@@ -99,6 +99,7 @@ struct keyword {
 	const struct confword *k_words;	/* the words it takes, NULL ends */
 	long long	 k_def;		/* the default of a number or word */
 	const char	*k_text;	/* the default of a string, or NULL */
+	const char	*k_unset;	/* the start's default, for -n */
 	const char	*(*k_check)(const char *);
 	kw_parse_fn	*k_func;
 	kw_print_fn	*k_print;
@@ -174,6 +175,13 @@ static const struct confword listen_flags[] = {
 	{ .k_name = (n), .k_type = KW_STRING, .k_flags = (fl), \
 	  .k_off = OFF(m), .k_usage = (u), .k_check = (chk), .k_text = (def) }
 #define K_STRING(n, m, u, chk)	K_TEXTS(n, 0, m, u, chk, NULL)
+/*
+ * A string whose default the start decides (a fallback account, none with
+ * -d): -n prints it as a comment, which reads back as nothing.
+ */
+#define K_LATE(n, m, u, chk, note) \
+	{ .k_name = (n), .k_type = KW_STRING, .k_off = OFF(m), .k_usage = (u), \
+	  .k_check = (chk), .k_unset = (note) }
 #define K_TEXT(n, m, u, chk, def) \
 	K_TEXTS(n, KF_QUOTE, m, u, chk, def)
 #define K_PARSER(n, fl, u, fn, pr) \
@@ -256,12 +264,14 @@ static const struct keyword keywords[] = {
 	K_BOOL("chunking", c_chunking, 1),
 	K_FUNC("command-limit", KF_REPEAT, config_cmdlimit_parse,
 	    config_cmdlimit_print),
-	K_STRING("control", c_control, "PATH", config_check_control),
+	K_LATE("control", c_control, "PATH", config_check_control,
+	    DEF_CONTROL " (the default)"),
 	K_FUNC("deliver", 0, config_deliver_parse, config_deliver_print),
 	K_DURATION("deliver-timeout", c_dlv.dl_timeout, 1, MAX_DURATION,
 	    DEF_DELIVER_TIMEOUT),
-	K_STRING("deliver-user", c_dlv.dl_user, "NAME",
-	    config_check_deliver_user),
+	K_LATE("deliver-user", c_dlv.dl_user, "NAME", config_check_deliver_user,
+	    DEF_DELIVER_USER " (the default; " DEF_USER_FALLBACK " when there "
+	    "is no " DEF_DELIVER_USER ")"),
 	K_BOOL("enhanced-status-codes", c_enhanced, 0),
 	K_STRING("hostname", c_hostname, "NAME", config_check_hostname),
 	K_INT("junk-command-limit", c_lim.lim_junk, 0, MAX_CMDLIMIT,
@@ -283,7 +293,8 @@ static const struct keyword keywords[] = {
 	    DEF_SESSION_TIME),
 	K_INT("max-sessions-per-child", c_lim.lim_maxsessions, 1, 1000000,
 	    DEF_MAXSESSIONS),
-	K_STRING("pidfile", c_pidfile, "FILE", config_check_path),
+	K_LATE("pidfile", c_pidfile, "FILE", config_check_path,
+	    DEF_PIDFILE " (the default; none with -d)"),
 	/* The policy-* lines are printed with `policy`, when it is set. */
 	K_FORM("policy", "unix:PATH|inet:HOST:PORT", config_policy_parse,
 	    config_policy_print),
@@ -307,7 +318,9 @@ static const struct keyword keywords[] = {
 	K_DURATION("timeout", c_lim.lim_timeout, 1, MAX_DURATION,
 	    DEF_TIMEOUT),
 	K_SUB("tls", "certificate|ciphers|protocols|tickets ..."),
-	K_STRING("user", c_user, "NAME", config_check_user)
+	K_LATE("user", c_user, "NAME", config_check_user,
+	    DEF_USER " (the default; " DEF_USER_FALLBACK " when there is no "
+	    DEF_USER ")")
 };
 #define NKEYWORDS	NITEMS(keywords)
 
@@ -2097,9 +2110,12 @@ config_print_value(FILE *fp, const struct config *c,
 		    *(const int *)base ? "yes" : "no");
 		break;
 	case KW_STRING:
-		/* NULL: the default of smtpd.c (user, pidfile), or none. */
-		if ((s = *(const char *const *)base) == NULL)
+		/* NULL: the default the start decides, or none. */
+		if ((s = *(const char *const *)base) == NULL) {
+			if (k->k_unset != NULL)
+				fprintf(fp, "# %s %s\n", k->k_name, k->k_unset);
 			break;
+		}
 		fprintf(fp, "%s ", k->k_name);
 		config_print_word(fp, s, k->k_flags & KF_QUOTE);
 		putc('\n', fp);

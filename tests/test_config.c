@@ -1542,9 +1542,12 @@ test_print_golden(void **state)
 	    "command-limit * 100\n"
 	    "command-limit RCPT 11\n"
 	    "command-limit NOOP 5\n"
+	    "# control /run/smtpd/smtpd.sock (the default)\n"
 	    "deliver \"/usr/sbin/sendmail -i -f %{sender} -- "
 	    "%{recipients}\"\n"
 	    "deliver-timeout 3600\n"
+	    "# deliver-user _smtpd-deliver (the default; nobody when there is "
+	    "no _smtpd-deliver)\n"
 	    "enhanced-status-codes no\n"
 	    "hostname mx.example.org\n"
 	    "junk-command-limit 100\n"
@@ -1581,21 +1584,34 @@ test_print_golden(void **state)
 	free(t);
 	load_release(c);
 
-	/* Defaults: no user, pidfile, chroot, command-limit or deliver. */
+	/*
+	 * Defaults: no chroot, command-limit or deliver; user, pidfile,
+	 * control and deliver-user as comments, which read back as nothing.
+	 */
 	c = config_default();
 	t = print_text(c);
+	assert_non_null(strstr(t, "\n# user _smtpd (the default; nobody when "
+	    "there is no _smtpd)\n"));
+	assert_non_null(strstr(t, "\n# pidfile /var/run/smtpd.pid (the "
+	    "default; none with -d)\n"));
+	assert_non_null(strstr(t, "\n# control /run/smtpd/smtpd.sock (the "
+	    "default)\n"));
+	assert_non_null(strstr(t, "\n# deliver-user _smtpd-deliver (the "
+	    "default; nobody when there is no _smtpd-deliver)\n"));
 	assert_non_null(strstr(t, "banner \"ESMTP smtpd\"\n"));
 	assert_non_null(strstr(t, "max-message-size 32M\n"));
 	assert_non_null(strstr(t, "received-header yes\n"));
 	assert_non_null(strstr(t, "smtputf8 no\n"));
-	assert_null(strstr(t, "user"));
-	assert_null(strstr(t, "pidfile"));
+	assert_null(strstr(t, "\nuser"));
+	assert_null(strstr(t, "\npidfile"));
+	assert_null(strstr(t, "\ncontrol"));
+	assert_null(strstr(t, "\ndeliver-user"));
 	assert_null(strstr(t, "chroot"));
 	assert_null(strstr(t, "bare-newline-exempt"));
 	assert_null(strstr(t, "\ncommand-limit"));
 	assert_non_null(strstr(t, "\njunk-command-limit 100\n"));
 	assert_non_null(strstr(t, "\nmax-session-time 3600\n"));
-	assert_null(strstr(t, "deliver "));
+	assert_null(strstr(t, "\ndeliver "));
 	assert_null(strstr(t, "listen"));
 	assert_null(strstr(t, "tls c"));
 	assert_null(strstr(t, "auth p"));
@@ -1620,6 +1636,7 @@ test_print_tls_auth(void **state)
 	    "tls ciphers \"HIGH:!aNULL:!MD5\"\n"
 	    "tls protocols TLSv1.3\n"
 	    "tls tickets yes\n"
+	    "# user _smtpd (the default; nobody when there is no _smtpd)\n"
 	    "listen";
 	static const char listeners[] =
 	    "listen on 127.0.0.1 port 465 tls\n"

@@ -368,7 +368,8 @@ done
 
 if have_smtpd; then
 	# Every default that `smtpd -n' prints is in the directive's entry
-	# (hostname is the machine's; listen is the one of this file).
+	# (hostname is the machine's; listen is the one of this file), those
+	# it prints as comments ("# user _smtpd (the default; ...)") too.
 	printf 'listen on 127.0.0.1 port 2525\n' >"$tmp/min.conf"
 	if "$SMTPD" -n -f "$tmp/min.conf" >"$tmp/defaults" 2>"$tmp/err"; then
 		ok "smtpd -n prints the defaults"
@@ -380,6 +381,8 @@ if have_smtpd; then
 		case $kw in
 		hostname|listen)
 			continue ;;
+		'#')
+			kw=${val%% *}; val=${val#* }; val=${val%% *} ;;
 		esac
 		val=$(printf '%s\n' "$val" | sed 's/^"\(.*\)"$/\1/')
 		entry "$MAN5" Ic "$kw" >"$tmp/entry"
