@@ -639,6 +639,23 @@ reply_add_code(struct session *s, char *r, size_t len, size_t max)
 }
 
 /*
+ * A reply line is cut to REPLY_LINE_MAX octets with its CRLF (RFC 5321
+ * 4.5.3.1.5): a long echo of the client's text (an unknown verb, VRFY's
+ * argument), or a long reply of a policy server or a delivery program.
+ * The cut does not split a UTF-8 sequence.
+ */
+static int
+reply_cut(const char *r, int len)
+{
+	if (len <= REPLY_LINE_MAX - 2)
+		return len;
+	len = REPLY_LINE_MAX - 2;
+	while (len > 0 && ((unsigned char)r[len] & 0xc0) == 0x80)
+		len--;
+	return len;
+}
+
+/*
  * Every reply of a session is formatted and queued here.  RFC 3030 2:
  * whatever the reply to a BDAT, the octets of its chunk are not
  * commands; they are read (and dropped) before the reply is queued.
@@ -664,7 +681,7 @@ session_reply(struct session *s, const char *fmt, ...)
 		fatalx("%s: bad reply format", __func__);
 	if (n > REPLY_MAX - 3)
 		n = REPLY_MAX - 3;
-	n = (int)reply_add_code(s, r, (size_t)n, REPLY_MAX - 3);
+	n = reply_cut(r, (int)reply_add_code(s, r, (size_t)n, REPLY_MAX - 3));
 	log_debug("%s > %.*s", s->s_client.ci_sid, n, r);
 	if (s->s_msgreply)
 		score_reply(r);

@@ -71,6 +71,7 @@
 #define CMD_LINE_MAX		512	/* RFC 5321 4.5.3.1.4 */
 #define CMD_LIMIT_DEFAULT	20	/* per-verb limits without `*` */
 #define REPLY_MAX		1024	/* one reply line, CRLF included */
+#define REPLY_LINE_MAX		512	/* on the wire: RFC 5321 4.5.3.1.5 */
 #define VERB_MAX		32
 #define SID_TIME_DIGITS		11	/* base 32: microseconds, 55 bits */
 #define SID_RAND_DIGITS		5	/* base 32: 25 random bits */

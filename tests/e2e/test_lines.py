@@ -159,6 +159,16 @@ class TestLines(SmtpdTest):
         c.check("FOO", GOODBYE)
         c.expect_closed()
 
+    def test_echo_of_a_long_verb_is_cut(self):
+        # A 475-octet verb would make a 513-octet reply line, a 512-octet
+        # one (the longest command line) 550; both are cut at 512.
+        c = self.connect()
+        for n in (475, 512):
+            c.send(b"X" * n + b"\r\n")
+            want = unknown("X" * n)[:510]
+            self.assertEqual(c.recv_line(), want.encode() + b"\r\n")
+        c.check("FOO", unknown("FOO"))
+
     def test_argument_trimming(self):
         # SP HT VT FF around the argument are removed; empty = no argument
         c = self.connect()
@@ -200,11 +210,12 @@ class TestLines(SmtpdTest):
 
     def test_long_unknown_verb_echoed_whole(self):
         # The verb of a line that passes the 512-octet limit is echoed
-        # whole, as aiosmtpd does, however long.
+        # whole, as aiosmtpd does, as long as the reply line stays within
+        # RFC 5321 4.5.3.1.5's 512 octets with its CRLF: 474 octets.
         c = self.connect()
         verb = "X" * 40 + "Y"
         c.check(verb.lower() + " arg", unknown(verb))
-        verb = "Z" * 507
+        verb = "Z" * 474
         c.check(verb, unknown(verb))
 
     def test_five_unknown_pipelined(self):
@@ -278,6 +289,44 @@ class TestMaxLineLength(SmtpdTest):
         c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
         c.send(b"a" * 99 + b"\r\n.\r\n")              # 101 octets
         c.expect("500 Line too long (see RFC5321 4.5.3.1.6)")
+
+
+class TestLongReplies(SmtpdTest):
+    """RFC 5321 4.5.3.1.5: a reply line is 512 octets at most with its
+    CRLF, whatever the client has us echo and whatever the delivery
+    program says; the cut does not split a UTF-8 sequence."""
+    CONFIG = RECORD + "\nsmtputf8 yes\nenhanced-status-codes yes"
+
+    def test_vrfy_echo_is_cut(self):
+        c = self.connect()
+        arg = "<" + "a" * 490 + "@@example.com>"
+        c.send(b"VRFY " + arg.encode() + b"\r\n")
+        want = "502 5.5.1 Could not VRFY " + arg
+        self.assertEqual(c.recv_line(), want[:510].encode() + b"\r\n")
+        c.check("NOOP", "250 2.0.0 OK")
+
+    def test_cut_between_characters(self):
+        # After the 25 octets of "502 5.5.1 Could not VRFY ", two-octet
+        # characters: the 243rd would take octets 510 and 511, so the line
+        # ends before it, at 509 octets and its CRLF.
+        c = self.connect()
+        arg = "\u00e9" * 245 + "@@example.com"
+        c.send(("VRFY " + arg + "\r\n").encode())
+        self.assertEqual(c.recv_line(), ("502 5.5.1 Could not VRFY " +
+                         "\u00e9" * 242 + "\r\n").encode())
+        c.check("NOOP", "250 2.0.0 OK")
+
+    def test_program_reply_is_cut(self):
+        self.d.set_stdout("250 2.0.0 " + "x" * 600 + "\n")
+        c = self.connect()
+        c.check("EHLO client.test", ehlo_lines(enhanced=True, smtputf8=True))
+        c.check("MAIL FROM:<a@example.com>", "250 2.1.0 OK")
+        c.check("RCPT TO:<b@example.com>", "250 2.1.5 OK")
+        c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
+        c.send(b"hello\r\n.\r\n")
+        self.assertEqual(c.recv_line(),
+                         b"250 2.0.0 " + b"x" * 500 + b"\r\n")
+        c.check("NOOP", "250 2.0.0 OK")
 
 
 class TestBanner(SmtpdTest):
