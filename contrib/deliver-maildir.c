@@ -1,13 +1,14 @@
 /*
  * deliver-maildir: a delivery program for smtpd.  Writes the message on
- * standard input into a Maildir: tmp/<unique>, fsync, rename into new/,
- * fsync new/.  Exit 0 only once the message is on disk; any I/O error is
+ * standard input into a Maildir: tmp/<unique>, fsync, move into new/
+ * (never over a file already there), fsync new/.  Exit 0 only once the message is on disk; any I/O error is
  * EX_TEMPFAIL, so that smtpd answers 451 and the client tries again.  A
  * maildir with a `..' component, or a name too long for the system, is
  * EX_NOUSER: smtpd answers 550, as no retry can succeed.
  */
 
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 
 #include <err.h>
@@ -28,6 +29,11 @@ static int	 maildir_name(char *, size_t);
 static int	 maildir_copy(int, const char *);
 static int	 maildir_sync(const char *, int);
 static int	 maildir_fail(void);
+static int	 maildir_move(const char *, const char *);
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE	(1 << 0)	/* Linux's renameat2(2) */
+#endif
 
 static void
 usage(void)
@@ -163,6 +169,36 @@ maildir_copy(int fd, const char *path)
 }
 
 /*
+ * tmp/NAME into new/NAME, never over a message that has that name: a name
+ * is unique only while the clock does not step back and no other host of
+ * the same name (a container sharing the store) has the same pid.
+ * renameat2(RENAME_NOREPLACE) where the kernel and the file system have it;
+ * else link() and unlink() (NFS has no RENAME_NOREPLACE).  EEXIST fails:
+ * EX_TEMPFAIL, and the retry has another name.
+ */
+static int
+maildir_move(const char *tmp, const char *new)
+{
+#ifdef SYS_renameat2
+	if (syscall(SYS_renameat2, AT_FDCWD, tmp, AT_FDCWD, new,
+	    RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) {
+		warn("rename %s", new);
+		return -1;
+	}
+#endif
+	if (link(tmp, new) == -1) {
+		warn("link %s", new);
+		return -1;
+	}
+	/* Delivered; a tmp/ name left behind is swept by readers (36 h). */
+	if (unlink(tmp) == -1)
+		warn("unlink %s", tmp);
+	return 0;
+}
+
+/*
  * The rename is durable only once the directory is on disk too.  Unless
  * must, a directory we may write in but not read (a mode 0333 spool) is
  * passed over: nothing better can be done there.
@@ -234,10 +270,8 @@ main(int argc, char *argv[])
 		warn("close %s", tmp);
 		goto fail;
 	}
-	if (rename(tmp, new) == -1) {
-		warn("rename %s", new);
+	if (maildir_move(tmp, new) == -1)
 		goto fail;
-	}
 	if (maildir_sync(newdir, 1) == -1) {
 		/* Not known to be safe: 451, and no copy the retry repeats. */
 		unlink(new);

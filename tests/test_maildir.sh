@@ -174,6 +174,57 @@ deliver "$md"
 check "second delivery: exit 0" [ "$rc" = 0 ]
 check "two files in new/" [ "$(count "$md/new")" = 2 ]
 
+# A name already in new/ (the clock stepped back, or a container of the
+# same host name and pid shares the store): that message stays, this one
+# fails with 75 and leaves nothing in tmp/.  strace holds the program
+# after it has made tmp/NAME; the test puts a message named NAME into
+# new/ meanwhile.  Again where renameat2 has no RENAME_NOREPLACE (EINVAL,
+# as on NFS): link() and unlink() instead.
+taken() {	# taken DIR [STRACE-OPTIONS]
+	md=$1
+	shift
+	mkdir -p "$md/tmp" "$md/new" "$md/cur"
+	strace -qq -o /dev/null -e trace=open,openat,renameat2 \
+	    -e inject=open,openat:delay_exit=2000000:when=1 "$@" \
+	    "$prog" "$md" <"$msg" 2>"$t/stderr" &
+	held=$!
+	i=0
+	while [ "$(count "$md/tmp")" = 0 ] && [ $i -lt 100 ]; do
+		sleep 0.05; i=$((i + 1))
+	done
+	f=$(ls "$md/tmp")
+	echo "the first message" >"$md/new/$f"
+	wait $held
+	rc=$?
+}
+if strace -qq -o /dev/null true 2>/dev/null; then
+	for how in renameat2 link; do
+		case $how in
+		renameat2) taken "$t/md7" ;;
+		link) taken "$t/md8" -e inject=renameat2:error=EINVAL ;;
+		esac
+		check "name taken in new/ ($how): exit 75" [ "$rc" = 75 ]
+		check "name taken in new/ ($how): that message is kept" \
+		    grep -qx "the first message" "$md/new/$f"
+		check "name taken in new/ ($how): nothing else in new/" \
+		    [ "$(count "$md/new")" = 1 ]
+		check "name taken in new/ ($how): nothing left in tmp/" \
+		    [ "$(count "$md/tmp")" = 0 ]
+	done
+	md9=$t/md9
+	mkdir -p "$md9/tmp" "$md9/new" "$md9/cur"
+	strace -qq -o /dev/null -e inject=renameat2:error=EINVAL \
+	    "$prog" "$md9" <"$msg" 2>"$t/stderr"
+	check "without RENAME_NOREPLACE: exit 0" [ $? = 0 ]
+	f=$(ls "$md9/new")
+	check "without RENAME_NOREPLACE: the message in new/" \
+	    cmp -s "$msg" "$md9/new/$f"
+	check "without RENAME_NOREPLACE: nothing left in tmp/" \
+	    [ "$(count "$md9/tmp")" = 0 ]
+else
+	echo "skip - a name taken in new/ (no strace, or no ptrace here)"
+fi
+
 # An empty message is a message.
 md2=$t/md2
 "$prog" -c "$md2" </dev/null
