@@ -1417,8 +1417,7 @@ config_split_argv(const char *s, char ***argvp, char *err, size_t errlen)
  * A socket path in the one spelling its listener is known by: repeated
  * slashes and "." components out ("/run//smtpd/./lmtp" is
  * "/run/smtpd/lmtp"), so that two spellings of one socket are found the
- * same here and at a reload.  ".." stays: through a symbolic link it is
- * not the directory above.
+ * same here and at a reload.  ".." is refused before (config_dotdot).
  */
 static void
 config_path_clean(char *path)
@@ -1438,6 +1437,22 @@ config_path_clean(char *path)
 	*w = '\0';
 }
 
+/*
+ * A ".." component of a socket path: through a symbolic link it is not the
+ * directory above, so the path cannot be put in one spelling, and two
+ * spellings of one socket would pass the check and fail at the start.
+ */
+static int
+config_dotdot(const char *path)
+{
+	const char	*p;
+
+	for (p = path; (p = strstr(p, "/..")) != NULL; p += 3)
+		if (p[3] == '/' || p[3] == '\0')
+			return 1;
+	return 0;
+}
+
 /* ADDRESS of `listen on`: an IP literal, `*`, `localhost` or a path. */
 static int
 config_listen_addr(struct parse *p, struct listener *l, const char *addr)
@@ -1450,6 +1465,11 @@ config_listen_addr(struct parse *p, struct listener *l, const char *addr)
 			config_error(p, "listen: socket path \"%s\" is longer "
 			    "than %zu characters", config_esc(p, addr),
 			    sizeof(sun.sun_path) - 1);
+			return -1;
+		}
+		if (config_dotdot(addr)) {
+			config_error(p, "listen: socket path \"%s\" has a "
+			    "\"..\" component", config_esc(p, addr));
 			return -1;
 		}
 		l->l_unix = 1;

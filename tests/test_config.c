@@ -870,6 +870,13 @@ test_whole_config(void **state)
 	    "listen: /tmp/s duplicates the listener of line 1");
 	expect_error("listen on /tmp/./s\nlisten on //tmp/s\n", 2,
 	    "listen: /tmp/s duplicates the listener of line 1");
+	/* "..": no one spelling, so no path with it; ".x" and "..." are names. */
+	expect_error("listen on /tmp/x/../s\n", 1,
+	    "listen: socket path \"/tmp/x/../s\" has a \"..\" component");
+	expect_error("listen on /tmp/s/..\n", 1,
+	    "listen: socket path \"/tmp/s/..\" has a \"..\" component");
+	load_release(expect_ok("listen on /tmp/.../..s/s..\n"
+	    "listen on /tmp/..x\n"));
 	expect_error("listen on *\nlisten on 127.0.0.2\n", 2,
 	    "listen: 127.0.0.2:25 overlaps (a wildcard takes every address) "
 	    "the listener of line 1");
