@@ -187,6 +187,36 @@ client_report() {
 	done
 }
 
+# The two runs of one round follow each other, while the host's speed
+# drifts from round to round (smtp-sink's own rate in b has varied 1.8x
+# within one run of this bench): the ratio round by round, and how far
+# it spreads, says how much one run's ratio of medians can be trusted.
+paired_report() {
+	echo
+	echo "paired: smtpd discard / smtp-sink in the same round (the two runs back to"
+	echo "back), median [lowest-highest] of $ROUNDS"
+	echo "$SCENARIOS" | while IFS='|' read -r scen title sess len msgs flags; do
+		[ -n "$scen" ] || continue
+		printf '%-30s %s\n' "($scen) $title" "$(awk -v s="$scen" '
+		    $1 == s && $2 == "sink" && $4 != "ERR" { k[$3] = $4 }
+		    $1 == s && $2 == "discard" && $4 != "ERR" { d[$3] = $4 }
+		    END {
+			for (r in k)
+				if ((r in d) && k[r] > 0)
+					v[n++] = d[r] / k[r]
+			if (n == 0) { print "-"; exit }
+			for (i = 1; i < n; i++) {
+				x = v[i]
+				for (j = i - 1; j >= 0 && v[j] > x; j--)
+					v[j + 1] = v[j]
+				v[j + 1] = x
+			}
+			m = n % 2 ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
+			printf "%.2f [%.2f-%.2f]\n", m, v[0], v[n - 1]
+		    }' "$RESULTS")"
+	done
+}
+
 rcpt_rate() {	# rcpt_rate TARGET: median RCPT/s of scenario r
 	m=$(median r "$1")
 	[ "$m" = ERR ] && { echo ERR; return; }
@@ -213,6 +243,7 @@ source_report() {
 		    "$(ratio_cols "$m" "$s" "$(target "$scen" maildir)")"
 	done
 
+	paired_report
 	client_report
 
 	echo
