@@ -2454,15 +2454,36 @@ cmd_help(struct session *s, char *arg)
 		session_reply(s, "250 %s", cmd->cmd_syntax);
 }
 
+/*
+ * The handshake's wait (tls_accept): SIGTERM ends it, as it ends the wait
+ * for a command, or the child would outlive the shutdown until the
+ * handshake timed out; the client, in the middle of a handshake, gets no
+ * reply.
+ */
+static int
+session_tls_wait(struct pollfd *pfd, int ms)
+{
+	int	 r;
+
+	if ((r = session_poll(pfd, ms, 1)) == -1 && errno == EINTR &&
+	    session_quit)
+		errno = ECANCELED;
+	return r;
+}
+
 /* The TLS handshake on the client socket; -1: close without a reply. */
 static int
 session_tls_start(struct session *s)
 {
 	s->s_tlsc = tls_accept(s->s_conf->c_tls.tl_ctx, s->s_fd,
-	    s->s_conf->c_lim.lim_timeout * 1000, s->s_client.ci_sid);
+	    s->s_conf->c_lim.lim_timeout * 1000, s->s_client.ci_sid,
+	    session_tls_wait);
 	score_count(s->s_tlsc != NULL ? SC_TLS_OK : SC_TLS_FAILED);
-	if (s->s_tlsc == NULL)
+	if (s->s_tlsc == NULL) {
+		if (session_quit)
+			s->s_outcome = SC_SESS_SHUTDOWN;
 		return -1;
+	}
 	s->s_tls = 1;
 	/* The client's Finished came last: nothing of ours acknowledged it. */
 	s->s_acked = 0;

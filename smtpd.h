@@ -785,7 +785,8 @@ const char	*session_status_code(int, const char *);
 struct tls_conn;
 int		 tls_config_load(struct config *);
 void		 tls_config_free(struct config *);
-struct tls_conn	*tls_accept(void *, int, int, const char *);
+struct tls_conn	*tls_accept(void *, int, int, const char *,
+		    int (*)(struct pollfd *, int));
 ssize_t		 tls_read(struct tls_conn *, void *, size_t);
 ssize_t		 tls_read_wait(struct tls_conn *, void *, size_t);
 ssize_t		 tls_write(struct tls_conn *, const void *, size_t);

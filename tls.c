@@ -78,7 +78,9 @@ static BIO_METHOD *tls_bio_method(void);
 static int	 tls_bio_write(BIO *, const char *, size_t, size_t *);
 static int	 tls_bio_read(BIO *, char *, size_t, size_t *);
 static long	 tls_bio_ctrl(BIO *, int, long, void *);
-static int	 tls_handshake(struct tls_conn *, int, int, const char **);
+static int	 tls_poll(struct pollfd *, int);
+static int	 tls_handshake(struct tls_conn *, int, int,
+		    int (*)(struct pollfd *, int), const char **);
 static ssize_t	 tls_result(struct tls_conn *, int, int);
 static void	 tls_ctx_tickets(const struct config *, SSL_CTX *);
 static void	 tls_warm(SSL_CTX *);
@@ -586,11 +588,14 @@ tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 
 /*
  * The server handshake on a non-blocking socket, with one deadline for
- * all of it, so a client that stalls halfway is cut off.  The caller
+ * all of it, so a client that stalls halfway is cut off.  The waits are
+ * wait's (poll(2) when NULL), and one that fails with ECANCELED ends the
+ * handshake: a shutdown does not wait for a silent client.  The caller
  * closes fd on failure, without a reply.
  */
 struct tls_conn *
-tls_accept(void *ctx, int fd, int timeout_ms, const char *sid)
+tls_accept(void *ctx, int fd, int timeout_ms, const char *sid,
+    int (*wait)(struct pollfd *, int))
 {
 	struct tls_conn	*t;
 	BIO_METHOD	*m;
@@ -611,7 +616,7 @@ tls_accept(void *ctx, int fd, int timeout_ms, const char *sid)
 	}
 	SSL_set_bio(t->t_ssl, bio, bio);
 	SSL_set_accept_state(t->t_ssl);
-	if (tls_handshake(t, fd, timeout_ms, &why) == -1)
+	if (tls_handshake(t, fd, timeout_ms, wait, &why) == -1)
 		goto fail;
 	snprintf(t->t_info, sizeof(t->t_info), "%s %s",
 	    SSL_get_version(t->t_ssl), SSL_get_cipher_name(t->t_ssl));
@@ -625,14 +630,24 @@ tls_accept(void *ctx, int fd, int timeout_ms, const char *sid)
 	return NULL;
 }
 
+/* The handshake's wait when the caller has none of its own. */
 static int
-tls_handshake(struct tls_conn *t, int fd, int timeout_ms, const char **why)
+tls_poll(struct pollfd *pfd, int ms)
+{
+	return poll(pfd, 1, ms);
+}
+
+static int
+tls_handshake(struct tls_conn *t, int fd, int timeout_ms,
+    int (*wait)(struct pollfd *, int), const char **why)
 {
 	struct pollfd	 pfd;
 	long long	 deadline, left;
 	int		 r, e;
 
 	deadline = util_now_ms() + timeout_ms;
+	if (wait == NULL)
+		wait = tls_poll;
 	pfd.fd = fd;
 	for (;;) {
 		ERR_clear_error();
@@ -656,12 +671,12 @@ tls_handshake(struct tls_conn *t, int fd, int timeout_ms, const char **why)
 				*why = "timed out";
 				return -1;
 			}
-		} while ((r = poll(&pfd, 1, (int)left)) == -1 &&
+		} while ((r = wait(&pfd, (int)left)) == -1 &&
 		    errno == EINTR);
 		if (r == -1)
 			break;
 	}
-	*why = strerror(errno);
+	*why = errno == ECANCELED ? "shutting down" : strerror(errno);
 	return -1;
 }
 

@@ -415,7 +415,7 @@ accept_logged(const struct config *c, struct peer *cl, int *sfd,
 
 	client_start(cl, sfd);
 	capture_start();
-	t = tls_accept(c->c_tls.tl_ctx, *sfd, 5000, sid);
+	t = tls_accept(c->c_tls.tl_ctx, *sfd, 5000, sid, NULL);
 	*log = capture_end();
 	return t;
 }
@@ -518,7 +518,7 @@ ticket_session(struct config *c, SSL_SESSION *offer, SSL_SESSION **got)
 	cl.offer = offer;
 	cl.save = &sess;
 	client_start(&cl, &sfd);
-	t = tls_accept(c->c_tls.tl_ctx, sfd, 5000, "t7");
+	t = tls_accept(c->c_tls.tl_ctx, sfd, 5000, "t7", NULL);
 	assert_non_null(t);
 	(void)server_read_all(t, sfd);
 	server_write_all(t, sfd);
@@ -709,7 +709,8 @@ silent_peer(const char *send, size_t len, int timeout_ms, long long min_ms,
 	assert_int_equal(write(sv[1], send, len), (ssize_t)len);
 	t0 = util_now_ms();
 	capture_start();
-	assert_null(tls_accept(c.c_tls.tl_ctx, sv[0], timeout_ms, "t6"));
+	assert_null(tls_accept(c.c_tls.tl_ctx, sv[0], timeout_ms, "t6",
+	    NULL));
 	log = capture_end();
 	dt = util_now_ms() - t0;
 	if (dt < min_ms || dt > max_ms)

@@ -5,6 +5,7 @@ s_client, swaks."""
 
 import os
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
@@ -339,6 +340,35 @@ class TestShutdownOverTls(ShutdownGraceCases, unittest.TestCase):
         starttls(c)
         c.check("EHLO client.test", ehlo_lines())
         return c
+
+
+class TestShutdownInHandshake(unittest.TestCase):
+    """SIGTERM while a child waits in a TLS handshake, on an implicit-TLS
+    listener or after STARTTLS's 220, for a client that sends nothing:
+    when the grace period ends the connection is closed without a byte,
+    as a wait for a command ends then, not when the handshake would time
+    out (the master killed the child SHUTDOWN_KILL seconds later)."""
+
+    def test_handshake_ends_when_grace_ends(self):
+        d, _, _, _ = certs.smtpd_with_cert(
+            RECORD + "\nshutdown-grace 1\n" + TLS_CONF + "\n"
+            "listen on 127.0.0.1 port @PORT@ starttls\n"
+            "listen on 127.0.0.1 port @PORT2@ tls", timeout=30)
+        self.addCleanup(d.cleanup)
+        implicit = d.connect(greeting=False, port=d.port2)
+        st = d.connect()
+        st.check("STARTTLS", "220 Ready to start TLS")
+        time.sleep(0.3)             # both children are in the handshake
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        for c in (implicit, st):
+            c.expect_closed(timeout=8)
+        self.assertLess(time.monotonic() - t0, 4.0)
+        self.assertEqual(d.wait_exit(5), 0, d.log())
+        log = d.log()
+        self.assertEqual(log.count("tls handshake failed: shutting down"),
+                         2, log)
+        self.assertNotIn("killed", log)
 
 
 # -- implicit TLS ---------------------------------------------------------
