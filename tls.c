@@ -83,6 +83,7 @@ static int	 tls_handshake(struct tls_conn *, int, int,
 		    int (*)(struct pollfd *, int), const char **);
 static ssize_t	 tls_result(struct tls_conn *, int, int);
 static void	 tls_ctx_tickets(const struct config *, SSL_CTX *);
+static int	 tls_ctx_sid(const struct config *, SSL_CTX *);
 static void	 tls_warm(SSL_CTX *);
 #define TLS_WARM_ROUNDS	8	/* a TLS 1.3 handshake takes two or three */
 static int	 tls_ticket_cb(SSL *, unsigned char *, unsigned char *,
@@ -135,7 +136,8 @@ tls_config_load(struct config *c)
 		return 0;
 	if ((ctx = tls_ctx_new(c)) == NULL)
 		return -1;
-	if (tls_load_cert(c, ctx) == -1 || tls_load_key(c, ctx) == -1) {
+	if (tls_load_cert(c, ctx) == -1 || tls_load_key(c, ctx) == -1 ||
+	    tls_ctx_sid(c, ctx) == -1) {
 		SSL_CTX_free(ctx);
 		return -1;
 	}
@@ -277,8 +279,6 @@ tls_ctx_protocols(const struct config *c, SSL_CTX *ctx)
 static void
 tls_ctx_tickets(const struct config *c, SSL_CTX *ctx)
 {
-	static const unsigned char	 sid_ctx[] = "smtpd";
-
 	if (!c->c_tls.tl_tickets) {
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 		SSL_CTX_set_num_tickets(ctx, 0);
@@ -286,9 +286,47 @@ tls_ctx_tickets(const struct config *c, SSL_CTX *ctx)
 	}
 	SSL_CTX_set_num_tickets(ctx, TLS_TICKETS_SENT);
 	SSL_CTX_set_timeout(ctx, TLS_TICKET_ROTATE);
-	(void)SSL_CTX_set_session_id_context(ctx, sid_ctx,
-	    sizeof(sid_ctx) - 1);
 	(void)SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
+}
+
+/*
+ * The session ID context, which a ticket carries and OpenSSL compares
+ * before it resumes: a digest of the certificate, the cipher list and
+ * the protocols.  The key before a reload still opens the tickets it
+ * sealed, but one sealed under another configuration is not resumed, so
+ * a certificate replaced or a cipher taken out at a reload is not served
+ * on for the hour a ticket lives: the client gets a full handshake.
+ */
+static int
+tls_ctx_sid(const struct config *c, SSL_CTX *ctx)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE], cert[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0, certlen = 0;
+	const char	*ciphers = c->c_tls.tl_ciphers;
+	EVP_MD_CTX	*mctx;
+	X509		*x;
+	int		 ok;
+
+	if (ciphers == NULL)
+		ciphers = "";
+	if ((x = SSL_CTX_get0_certificate(ctx)) == NULL ||
+	    (mctx = EVP_MD_CTX_new()) == NULL)
+		goto fail;
+	ok = X509_digest(x, EVP_sha256(), cert, &certlen) &&
+	    EVP_DigestInit_ex(mctx, EVP_sha256(), NULL) &&
+	    EVP_DigestUpdate(mctx, cert, certlen) &&
+	    EVP_DigestUpdate(mctx, ciphers, strlen(ciphers) + 1) &&
+	    EVP_DigestUpdate(mctx, &c->c_tls.tl_protocols,
+	    sizeof(c->c_tls.tl_protocols)) &&
+	    EVP_DigestFinal_ex(mctx, md, &mdlen) &&
+	    mdlen <= SSL_MAX_SID_CTX_LENGTH &&
+	    SSL_CTX_set_session_id_context(ctx, md, mdlen);
+	EVP_MD_CTX_free(mctx);
+	if (ok)
+		return 0;
+ fail:
+	tls_conf_error(c, 0, "session id context: %s", tls_ssl_reason());
+	return -1;
 }
 
 /*

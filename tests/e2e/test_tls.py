@@ -772,5 +772,48 @@ class TestTicketKeysFailedReload(TicketCase):
         self.assertTrue(self.resumes(ctx, session))
 
 
+class TestTicketsAfterTlsChange(TicketCase):
+    """A ticket sealed before a reload that changed the TLS configuration
+    is not resumed, though its key still opens it: resumption would serve
+    on, for the hour a ticket lives, a cipher taken out of `tls ciphers`
+    or the certificate replaced (a full handshake under the new one)."""
+
+    def reload(self, config=None):
+        n = self.d.log().count("reloaded configuration") + 1
+        self.d.reload(config, raw=config is not None)
+        self.assertTrue(self.d.wait_log("reloaded configuration", n),
+                        self.d.log()[-2000:])
+
+    def test_cipher_taken_out(self):
+        ctx = client_context()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        session = self.ticket(ctx)
+        self.assertTrue(session.has_ticket)
+        old = self.tls_session(ctx, session)[0].sock.cipher()[0]
+        self.assertNotEqual(old, "ECDHE-ECDSA-CHACHA20-POLY1305")
+        self.reload(self.d.config + "tls ciphers "
+                    "\"ECDHE-ECDSA-CHACHA20-POLY1305\"\n")
+        c, _ = self.tls_session(ctx, session)
+        self.assertFalse(c.sock.session_reused)
+        self.assertEqual(c.sock.cipher()[0], "ECDHE-ECDSA-CHACHA20-POLY1305")
+
+    def test_certificate_replaced(self):
+        ctx = client_context()
+        session = self.ticket(ctx)
+        self.assertTrue(self.resumes(ctx, session))
+        stage = os.path.join(self.d.tmp, "stage")
+        os.mkdir(stage)
+        cert, key, serial = certs.server_cert(stage)
+        os.replace(key, self.key)
+        os.replace(cert, self.cert)
+        self.reload()
+        c, _ = self.tls_session(ctx, session)
+        self.assertFalse(c.sock.session_reused)
+        self.assertEqual(int(c.sock.getpeercert()["serialNumber"], 16),
+                         serial)
+        # the new configuration's tickets resume
+        self.assertTrue(self.resumes(ctx, self.ticket(ctx)))
+
+
 if __name__ == "__main__":
     unittest.main()
