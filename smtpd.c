@@ -2450,6 +2450,8 @@ master_signals_init(void)
 	util_signals(master_sighandler, SA_RESTART | SA_NOCLDSTOP, SIGTERM,
 	    SIGINT, SIGHUP, SIGUSR2, SIGCHLD, 0);
 	util_signals(SIG_IGN, 0, SIGPIPE, 0);
+	/* A SIGHUP that came while an upgrade started us is handled now. */
+	util_sigunblock();
 }
 
 /*
@@ -2680,6 +2682,7 @@ static void
 master_shutdown(int handover)
 {
 	struct child	*ch;
+	int		 keep;
 
 	if (handover)
 		log_info("draining: the new master has the sockets");
@@ -2697,10 +2700,15 @@ master_shutdown(int handover)
 	quitting = 1;
 	quit_deadline = util_now_ms() +
 	    conf->c_lim.lim_shutdown_grace * 1000LL;
-	/* The sockets and the pidfile a new master took are its own. */
+	/*
+	 * The sockets and the pidfile a new master took are its own; those
+	 * of the master that started us, before we said we are ready, are
+	 * still its own: it serves on when we are gone.
+	 */
+	keep = handover || inherited.uf_ready != -1;
 	master_listen_sync(0);
-	listeners_close(conf, !handover);
-	control_close(!handover);
+	listeners_close(conf, !keep);
+	control_close(!keep);
 	if (handover) {
 		free(pidfile);
 		pidfile = NULL;
@@ -2802,10 +2810,15 @@ master_upgrade(void)
 	struct listener		*l;
 	int			 i;
 
-	/* Only one older master's sessions count for the limits. */
-	if (quitting || upgrade_fd != -1 || pool_older(NULL) > 0) {
+	/*
+	 * Only one older master's sessions count for the limits; until we
+	 * said we are ready, the upgrade that started us is in progress.
+	 */
+	if (quitting || upgrade_fd != -1 || inherited.uf_ready != -1 ||
+	    pool_older(NULL) > 0) {
 		log_warnx("SIGUSR2 ignored: %s", quitting ? "shutting down" :
-		    upgrade_fd != -1 ? "an upgrade is in progress" :
+		    upgrade_fd != -1 || inherited.uf_ready != -1 ?
+		    "an upgrade is in progress" :
 		    "the previous master still has sessions");
 		return;
 	}

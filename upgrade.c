@@ -138,7 +138,7 @@ upgrade_env_fd(const char *name, int fd)
 static void
 upgrade_child(const struct upgrade_fds *uf)
 {
-	sigset_t	 none;
+	sigset_t	 hup;
 	int		 i;
 
 	for (i = 0; i < uf->uf_nlisten; i++)
@@ -151,8 +151,16 @@ upgrade_child(const struct upgrade_fds *uf)
 		(void)setenv(ENV_PIDFILE, uf->uf_pidfile, 1);
 	if (systemd_notify_socket() != NULL)
 		(void)setenv(ENV_NOTIFY, systemd_notify_socket(), 1);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	/*
+	 * Until the new master has its handlers, the default action of a
+	 * signal to every process of the service would end it: SIGUSR2 is
+	 * ignored there (an upgrade is in progress), SIGHUP waits for them
+	 * (master_signals_init).  execve() keeps both.
+	 */
+	util_signals(SIG_IGN, 0, SIGUSR2, 0);
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	(void)sigprocmask(SIG_SETMASK, &hup, NULL);
 	/* daemon() went to "/": the arguments were relative to here. */
 	if (upgrade_cwd != NULL && chdir(upgrade_cwd) == -1)
 		log_warn("upgrade: chdir %s", upgrade_cwd);

@@ -9,11 +9,12 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 import unittest
 
-from harness import (RECORD, Client, Smtpd, pid_alive, read_pid, smtpd_path,
-                     wait_for)
+from harness import (RECORD, Client, Smtpd, pid_alive, pid_children, read_pid,
+                     smtpd_path, wait_for)
 
 
 class UpgradeTest(unittest.TestCase):
@@ -169,6 +170,66 @@ class UpgradeTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.d.unix_listen))
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", self.d.port), 2).close()
+
+    def test_signals_to_the_new_master_as_it_starts(self):
+        # A signal to every process of the service while the new master
+        # starts, before it has its handlers (here while the script that
+        # runs it sleeps; not sh, which changes the signal mask):
+        # SIGUSR2 is ignored, SIGHUP waits for them.  By their default
+        # action they used to end it, and the upgrade.
+        self.install("#!%s\nimport os, sys, time\ntime.sleep(1)\n"
+                     "os.execv(%r, sys.argv)\n"
+                     % (sys.executable, os.path.abspath(smtpd_path())))
+        self.d.signal(signal.SIGUSR2)
+        self.assertTrue(self.d.wait_log(r"upgrade: new master \d+ started"),
+                        self.d.log())
+        new = int(re.search(r"upgrade: new master (\d+) started",
+                            self.d.log()).group(1))
+        for sig in (signal.SIGUSR2, signal.SIGHUP):
+            os.kill(new, sig)
+        self.assertTrue(wait_for(lambda: read_pid(self.pidfile) == new, 15),
+                        self.d.log())
+        self.assertEqual(self.d.wait_exit(15), 0, self.d.log())
+        self.assertIn("[%d]: reloaded configuration" % new, self.d.log())
+        self.assertNotIn("upgrade failed", self.d.log())
+
+    def test_sigterm_to_the_new_master_before_it_is_ready(self):
+        # The new master is stopped once it has its handlers, before it
+        # said it is ready: the old master serves on, and the UNIX
+        # sockets it serves on stay (they used to be removed).
+        def caught(pid):
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    for line in f:
+                        if line.startswith("SigCgt:"):
+                            return int(line.split()[1], 16)
+            except OSError:
+                pass
+            return 0
+        old = set(pid_children(self.d.pid))
+        self.install()
+        self.d.signal(signal.SIGUSR2)
+        new = wait_for(lambda: next(iter(set(pid_children(self.d.pid)) -
+                                         old), None), 5, 0)
+        self.assertIsNotNone(new)
+        # Past execve() (nothing caught), then its handlers.
+        term = 1 << (signal.SIGTERM - 1)
+        wait_for(lambda: caught(new) == 0, 5, 0)
+        wait_for(lambda: caught(new) & term, 5, 0)
+        os.kill(new, signal.SIGTERM)
+        self.assertTrue(self.d.wait_log(r"upgrade failed|upgrade: new "
+                                        r"master \d+ is ready"), self.d.log())
+        if "[%d]: upgrade: ready" % new in self.d.log():
+            self.skipTest("the new master was ready before the signal")
+        self.assertIn("[%d]: shutting down" % new, self.d.log())
+        self.assertTrue(wait_for(lambda: not pid_alive(new), 5))
+        self.assertEqual(read_pid(self.pidfile), self.d.pid)
+        c = Client(path=self.d.unix_listen)
+        c.expect("220 mx.test ESMTP smtpd")
+        c.close()
+        rc, out = self.d.status()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("pid %d," % self.d.pid, out)
 
     def test_reload_during_failed_upgrade_moves_the_pidfile(self):
         # The pidfile a reload moved while an upgrade was under way is
