@@ -136,6 +136,17 @@ os_sched_batch(void)
 }
 
 /*
+ * No core file of this process, and no ptrace or /proc/PID/mem of it by
+ * another process of its user: the master holds the TLS private key and
+ * the ticket keys.  Children inherit it; an execve() resets it.
+ */
+int
+os_nodump(void)
+{
+	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/*
  * Seal the mappings in [addr, addr + len) (mseal(2), Linux 6.10): no
  * mremap(), munmap(), mprotect() or mapping over them in this process
  * from now on.  Its number is the same on every architecture.

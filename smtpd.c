@@ -3418,6 +3418,9 @@ main(int argc, char *argv[])
 	char		 err[512];
 	int		 ch, check = 0, status = 0, verbose = 0;
 
+	/* Before the configuration (and the key it names) is read. */
+	if (os_nodump() == -1)
+		errx(1, "prctl PR_SET_DUMPABLE: %s", strerror(errno));
 	upgrade_save(argc, argv);
 	setproctitle_init(argc, argv, environ);
 	while ((ch = getopt(argc, argv, "df:nsv")) != -1) {

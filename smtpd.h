@@ -880,6 +880,7 @@ int		 os_pidfd_open(pid_t);
 int		 os_pidfd_alive(int);
 int		 os_sched_default(void);
 int		 os_sched_batch(void);
+int		 os_nodump(void);
 int		 os_mseal(void *, size_t);
 int		 os_sandbox(pid_t, const void *, size_t);
 int		 os_sandbox_available(void);

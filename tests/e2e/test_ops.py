@@ -179,6 +179,30 @@ class TestControlPath(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def test_master_not_dumpable(self):
+        # The master holds the TLS keys: not dumpable, so its memory,
+        # environment and descriptors under /proc are root's even when it
+        # runs as nobody (nobody's other processes cannot trace it or read
+        # its memory).
+        if os.getuid() != 0 or shutil.which("setpriv") is None:
+            self.skipTest("needs root and setpriv")
+        nobody = pwd.getpwnam("nobody")
+        d = Smtpd(RECORD, start=False,
+                  wrapper=["setpriv", "--reuid=%d" % nobody.pw_uid,
+                           "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                           "--"])
+        try:
+            d.start()
+            with open("/proc/%d/status" % d.pid) as f:
+                uids = [line.split()[1] for line in f
+                        if line.startswith("Uid:")]
+            self.assertEqual(uids, [str(nobody.pw_uid)])
+            for name in ("mem", "environ", "fd"):
+                self.assertEqual(os.stat("/proc/%d/%s" % (d.pid, name))
+                                 .st_uid, 0, name)
+        finally:
+            d.cleanup()
+
     def test_pidfile_never_seen_empty(self):
         # Written beside and renamed: a reader that finds the file finds
         # the pid in it, however soon it looks.
