@@ -1,7 +1,8 @@
 /*
  * metrics.c: a connection of a `metrics` listener, in a child: one HTTP/1.1
- * request (RFC 9112), GET /metrics answered with the scoreboard in the
- * Prometheus text exposition format, then close.  Bounded in size and time.
+ * request (RFC 9112), GET or HEAD /metrics answered with the scoreboard
+ * in the Prometheus text exposition format, then close.  Bounded in size
+ * and time.
  */
 
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "smtpd.h"
@@ -23,12 +25,13 @@
 /*
  * The request line and headers, up to the empty line, into buf: the
  * length read, or -1 (closed, timed out); -2 when they do not fit or
- * hold a NUL.
+ * hold a NUL.  Empty lines before the request line are passed over
+ * (RFC 9112 2.2).
  */
 static ssize_t
 metrics_read(int fd, char *buf, size_t size, long long deadline)
 {
-	size_t	 len = 0;
+	size_t	 len = 0, start;
 	ssize_t	 n;
 
 	while (len < size - 1) {
@@ -44,8 +47,9 @@ metrics_read(int fd, char *buf, size_t size, long long deadline)
 			return -2;
 		len += (size_t)n;
 		buf[len] = '\0';
-		if (strstr(buf, "\r\n\r\n") != NULL ||
-		    strstr(buf, "\n\n") != NULL)
+		start = strspn(buf, "\r\n");
+		if (strstr(buf + start, "\r\n\r\n") != NULL ||
+		    strstr(buf + start, "\n\n") != NULL)
 			return (ssize_t)len;
 	}
 	return -2;
@@ -70,13 +74,59 @@ metrics_write(int fd, const char *buf, size_t len, long long deadline)
 	}
 }
 
-/* The status code the request line earns (RFC 9112 3). */
+/*
+ * The Host header fields of the headers at h: an HTTP/1.1 request has
+ * exactly one (RFC 9112 3.2), whatever it names.
+ */
 static int
-metrics_check(char *req)
+metrics_hosts(const char *h)
 {
-	char	*method, *target, *version, *end;
+	int	 n = 0;
 
-	req[strcspn(req, "\r\n")] = '\0';
+	while (*h != '\0' && *h != '\r' && *h != '\n') {
+		if (strncasecmp(h, "host:", 5) == 0)
+			n++;
+		h += strcspn(h, "\n");
+		if (*h == '\n')
+			h++;
+	}
+	return n;
+}
+
+/*
+ * The path of a request target: origin-form as it is, absolute-form
+ * ("http://host:port/metrics", which a server must take: RFC 9112 3.2.2)
+ * from the first '/' after the authority; NULL for another form.
+ */
+static const char *
+metrics_path(const char *target)
+{
+	const char	*p;
+
+	if (target[0] == '/')
+		return target;
+	if (strncasecmp(target, "http://", 7) != 0)
+		return NULL;
+	p = target + 7 + strcspn(target + 7, "/?");
+	return *p == '/' ? p : NULL;
+}
+
+/*
+ * The status code the request earns (RFC 9112 3); *head is set for a HEAD
+ * request, which gets the headers of its GET.
+ */
+static int
+metrics_check(char *req, int *head)
+{
+	const char	*path, *end;
+	char		*method, *target, *version, *hdrs;
+
+	req += strspn(req, "\r\n");
+	hdrs = req + strcspn(req, "\r\n");
+	if (*hdrs == '\r')
+		*hdrs++ = '\0';
+	if (*hdrs == '\n')
+		*hdrs++ = '\0';
 	method = req;
 	if ((target = strchr(method, ' ')) == NULL)
 		return 400;
@@ -89,17 +139,23 @@ metrics_check(char *req)
 		return 400;
 	if (*method == '\0' || *target == '\0')
 		return 400;
-	if (strcmp(method, "GET") != 0)
+	if (strcmp(version, "HTTP/1.1") == 0 && metrics_hosts(hdrs) != 1)
+		return 400;
+	*head = strcmp(method, "HEAD") == 0;
+	if (strcmp(method, "GET") != 0 && !*head)
 		return 405;
-	end = target + strcspn(target, "?");
-	if ((size_t)(end - target) != strlen(METRICS_PATH) ||
-	    strncmp(target, METRICS_PATH, strlen(METRICS_PATH)) != 0)
+	if ((path = metrics_path(target)) == NULL)
+		return 400;
+	end = path + strcspn(path, "?");
+	if ((size_t)(end - path) != strlen(METRICS_PATH) ||
+	    strncmp(path, METRICS_PATH, strlen(METRICS_PATH)) != 0)
 		return 404;
 	return 200;
 }
 
+/* The reply, its body left out for HEAD (RFC 9110 9.3.2). */
 static void
-metrics_reply(int fd, int code, long long deadline)
+metrics_reply(int fd, int code, int head_only, long long deadline)
 {
 	char		*body = NULL, *head = NULL;
 	size_t		 blen = 0;
@@ -120,9 +176,10 @@ metrics_reply(int fd, int code, long long deadline)
 	n = xasprintf(&head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", code, reason,
 	    code == 200 ? METRICS_TYPE : "text/plain", blen,
-	    code == 405 ? "Allow: GET\r\n" : "");
+	    code == 405 ? "Allow: GET, HEAD\r\n" : "");
 	metrics_write(fd, head, (size_t)n, deadline);
-	metrics_write(fd, body, blen, deadline);
+	if (!head_only)
+		metrics_write(fd, body, blen, deadline);
 	free(head);
 	free(body);
 }
@@ -137,7 +194,7 @@ metrics_serve(int fd, const char *addr)
 	char		 buf[METRICS_REQ_MAX + 1];
 	long long	 deadline;
 	ssize_t		 n;
-	int		 fl;
+	int		 fl, code, head = 0;
 
 	score_session(addr, SS_METRICS);
 	deadline = util_now_ms() + METRICS_TIMEOUT * 1000LL;
@@ -145,9 +202,11 @@ metrics_serve(int fd, const char *addr)
 		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	n = metrics_read(fd, buf, sizeof(buf), deadline);
 	if (n == -2)
-		metrics_reply(fd, 400, deadline);
-	else if (n > 0)
-		metrics_reply(fd, metrics_check(buf), deadline);
+		metrics_reply(fd, 400, 0, deadline);
+	else if (n > 0) {
+		code = metrics_check(buf, &head);
+		metrics_reply(fd, code, head, deadline);
+	}
 	/* The client reads to EOF; a reset could lose the reply's end. */
 	(void)shutdown(fd, SHUT_WR);
 	(void)close(fd);

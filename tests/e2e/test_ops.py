@@ -310,8 +310,15 @@ listen on 127.0.0.1 port @PORT2@ metrics"""
 
     def test_errors(self):
         for req, status in (
-                (b"POST /metrics HTTP/1.1\r\n\r\n", "405"),
-                (b"GET /other HTTP/1.1\r\n\r\n", "404"),
+                (b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "405"),
+                (b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n", "404"),
+                # RFC 9112 3.2: exactly one Host in HTTP/1.1
+                (b"GET /metrics HTTP/1.1\r\n\r\n", "400"),
+                (b"GET /metrics HTTP/1.1\r\nHost: x\r\nhost: y\r\n\r\n",
+                 "400"),
+                (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
+                (b"GET ftp://x/metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                 "400"),
                 (b"GET /metrics SMTP/1.0\r\n\r\n", "400"),
                 (b"EHLO x\r\n\r\n", "400"),
                 # a NUL would hide the end of the headers: 400 at once
@@ -322,6 +329,33 @@ listen on 127.0.0.1 port @PORT2@ metrics"""
                 raw = http(self.d.port2, req)
                 self.assertTrue(raw.startswith(b"HTTP/1.1 " +
                                                status.encode()), raw[:80])
+
+    def test_request_forms(self):
+        # HTTP/1.0 needs no Host; a server takes the absolute form (RFC
+        # 9112 3.2.2) and passes over empty lines before the request (2.2).
+        for req in (b"GET /metrics HTTP/1.0\r\n\r\n",
+                    b"GET /metrics?x=1 HTTP/1.1\r\nhOsT: x\r\n\r\n",
+                    b"GET http://127.0.0.1:1/metrics HTTP/1.1\r\n"
+                    b"Host: 127.0.0.1:1\r\n\r\n",
+                    b"GET HTTP://x/metrics?y HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"\r\n\r\nGET /metrics HTTP/1.1\nHost: x\n\n"):
+            with self.subTest(req=req[:40]):
+                raw = http(self.d.port2, req)
+                self.assertTrue(raw.startswith(b"HTTP/1.1 200 OK\r\n"),
+                                raw[:80])
+                self.assertIn(b"\nsmtpd_build_info{", raw)
+
+    def test_head(self):
+        # RFC 9110 9.3.2: the headers of the GET, no body.
+        raw = http(self.d.port2, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, sep, body = raw.partition(b"\r\n\r\n")
+        self.assertEqual(sep, b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), head)
+        length = re.search(rb"\r\nContent-Length: (\d+)", head)
+        self.assertTrue(length and int(length.group(1)) > 100, head)
+        self.assertEqual(body, b"")
+        raw = http(self.d.port2, b"PUT /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b"\r\nAllow: GET, HEAD\r\n", raw)
 
     def test_slow_request_is_closed(self):
         s = socket.create_connection(("127.0.0.1", self.d.port2), timeout=10)
@@ -366,7 +400,7 @@ listen on 127.0.0.1 port @PORT2@ metrics"""
         self.assertTrue(wait_for(lambda: len(re.findall(
             r"\n\d+ +metrics ", self.d.status()[1])) == 2, 5.0))
         for s in held:
-            s.sendall(b"\r\n")
+            s.sendall(b"Host: x\r\n\r\n")
             self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 200 OK"))
             s.close()
         c.check("QUIT", "221 Bye")
