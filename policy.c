@@ -500,19 +500,26 @@ policy_refuse(const char *code, const char *text, const char *deftext,
 	return PA_REFUSE;
 }
 
-/* PREPEND "Name: value": printable, a field name (RFC 5322 3.6.8). */
+/*
+ * PREPEND "Name: value": printable US-ASCII and tabs (RFC 5322 2.2: a
+ * message without SMTPUTF8 may have no other octet in a header), a field
+ * name of ftext (3.6.8).
+ */
 static int
 policy_prepend(const char *hdr, char *out, size_t size)
 {
-	size_t	 i, name = strcspn(hdr, ":");
+	size_t		 i, name = strcspn(hdr, ":");
+	unsigned char	 ch;
 
 	if (name == 0 || hdr[name] != ':' || strlen(hdr) > POLICY_HEADER_MAX ||
 	    strlen(hdr) >= size)
 		return PA_BAD;
-	for (i = 0; hdr[i] != '\0'; i++)
-		if ((i < name && (hdr[i] <= ' ' || hdr[i] == 0x7f)) ||
-		    ((unsigned char)hdr[i] < ' ' && hdr[i] != '\t'))
+	for (i = 0; hdr[i] != '\0'; i++) {
+		ch = (unsigned char)hdr[i];
+		if (ch >= 0x7f || (ch < ' ' && ch != '\t') ||
+		    (i < name && ch <= ' '))
 			return PA_BAD;
+	}
 	memcpy(out, hdr, i + 1);
 	return PA_PREPEND;
 }

@@ -343,6 +343,11 @@ test_actions(void **state)
 	expect_action("PREPEND Bad Name: x", PA_BAD, NULL);
 	expect_action("PREPEND : x", PA_BAD, NULL);
 	expect_action("PREPEND X-A: b\001", PA_BAD, NULL);
+	/* Printable US-ASCII only: no DEL, no 8-bit octet, name or value. */
+	expect_action("PREPEND X-A: a\177b", PA_BAD, NULL);
+	expect_action("PREPEND X-A: caf\303\251", PA_BAD, NULL);
+	expect_action("PREPEND X-\303\251: v", PA_BAD, NULL);
+	expect_action("PREPEND X-A:\tv ~", PA_PREPEND, "X-A:\tv ~");
 }
 
 /*
