@@ -37,6 +37,7 @@
 #define POLICY_TEXT_MAX	400	/* text of an action, in the reply */
 #define POLICY_PREPEND_MAX 8192	/* headers prepended to one message */
 #define POLICY_ADDR_MAX	600	/* "<address>" in a reply */
+#define POLICY_CONNECT_PAUSE 20	/* ms between connects to a full backlog */
 
 /*
  * Open addressing with linear probing over offsets into one arena of
@@ -639,7 +640,7 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 slen, elen = sizeof(int);
-	int			 fd, err = 0;
+	int			 fd, rv, err = 0;
 
 	const char		*why;
 
@@ -650,7 +651,20 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&ss, slen) == -1 &&
+	/*
+	 * A UNIX socket whose backlog is full refuses at once (EAGAIN), and
+	 * there is nothing to poll for: a busy server is tried again until
+	 * the deadline, as a TCP connect waits for its server.
+	 */
+	while ((rv = connect(fd, (struct sockaddr *)&ss, slen)) == -1 &&
+	    errno == EAGAIN && ss.ss_family == AF_UNIX) {
+		if (util_now_ms() + POLICY_CONNECT_PAUSE >= deadline) {
+			errno = ETIMEDOUT;
+			break;
+		}
+		(void)poll(NULL, 0, POLICY_CONNECT_PAUSE);
+	}
+	if (rv == -1 &&
 	    (errno != EINPROGRESS || util_wait(fd, POLLOUT,
 	    deadline) == -1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
 	    &elen) == -1 || (errno = err) != 0)) {

@@ -496,6 +496,69 @@ test_server(void **state)
 	unlink(path);
 }
 
+/*
+ * A server whose backlog is full (listen 0, one connection waiting) and
+ * that accepts 300 ms later: within policy-timeout, so it is waited for.
+ */
+static void
+test_server_busy(void **state)
+{
+	struct sockaddr_un	 sun;
+	struct config		*c;
+	struct policy_conn	*pc;
+	struct envelope		 e;
+	char			 path[160], reply[REPLY_MAX], buf[8192];
+	size_t			 len = 0;
+	ssize_t			 n;
+	pid_t			 pid;
+	int			 s, fill, fd, status;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/busy.sock", tmpdir);
+	assert_int_equal(util_sockaddr_un(&sun, path), 0);
+	unlink(path);
+	assert_true((s = socket(AF_UNIX, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(s, 0), 0);
+	assert_true((fill = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK,
+	    0)) != -1);
+	assert_int_equal(connect(fill, (struct sockaddr *)&sun, sizeof(sun)),
+	    0);
+	if ((pid = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		usleep(300 * 1000);
+		if ((fd = accept(s, NULL, NULL)) == -1)
+			_exit(2);
+		close(fd);
+		if ((fd = accept(s, NULL, NULL)) == -1)
+			_exit(3);
+		while (len < 2 || memcmp(buf + len - 2, "\n\n", 2) != 0) {
+			if ((n = read(fd, buf + len, sizeof(buf) - len)) <= 0)
+				_exit(4);
+			len += n;
+		}
+		if (write(fd, "action=REJECT late\n\n", 20) != 20)
+			_exit(5);
+		_exit(0);
+	}
+	close(s);
+	c = config_default();
+	xasprintf(&c->c_pol.po_server, "unix:%s", path);
+	c->c_pol.po_timeout = 2;
+	memset(&e, 0, sizeof(e));
+	e.e_sender = xstrdup("s@y");
+	assert_non_null(pc = policy_open(c));
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "550 5.7.1 " WHAT ": late");
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	policy_close(pc);
+	close(fill);
+	free(e.e_sender);
+	load_release(c);
+	unlink(path);
+}
+
 static int
 setup(void **state)
 {
@@ -526,6 +589,7 @@ main(void)
 		cmocka_unit_test(test_reply_parse),
 		cmocka_unit_test(test_actions),
 		cmocka_unit_test(test_server),
+		cmocka_unit_test(test_server_busy),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
