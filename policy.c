@@ -347,17 +347,24 @@ policy_config_free(struct config *c)
 
 /*
  * The longest prefix of the networks of list that holds sa, or -1 when
- * none does.
+ * none does.  An IPv4-mapped peer (::ffff:a.b.c.d) is in IPv4 networks
+ * too, where a.b.c.d/n is ::ffff:a.b.c.d/(96 + n): the prefixes of the
+ * two families are then compared in one address space.
  */
 static int
 policy_net_best(const struct config *c, int list, const struct sockaddr *sa)
 {
-	int	 i, best = -1;
+	const struct netaddr	*na;
+	int			 i, len, best = -1;
 
-	for (i = 0; i < c->c_pol.po_nclients[list]; i++)
-		if (c->c_pol.po_clients[list][i].na_prefix > best &&
-		    net_match(&c->c_pol.po_clients[list][i], 1, sa))
-			best = c->c_pol.po_clients[list][i].na_prefix;
+	for (i = 0; i < c->c_pol.po_nclients[list]; i++) {
+		na = &c->c_pol.po_clients[list][i];
+		len = na->na_prefix;
+		if (na->na_family == AF_INET && sa->sa_family == AF_INET6)
+			len += 96;
+		if (len > best && net_match(na, 1, sa))
+			best = len;
+	}
 	return best;
 }
 

@@ -215,6 +215,30 @@ test_clients(void **state)
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
 	cl.ci_addr[0] = '\0';
 	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
+	/*
+	 * An IPv4-mapped peer: 10.1.0.0/16 is ::ffff:10.1.0.0/112, more
+	 * specific than ::ffff:0:0/96 or ::/0 (all of IPv4, all of IPv6).
+	 */
+	assert_int_equal(net_parse("10.1.0.0/16",
+	    &c->c_pol.po_clients[PN_ACCEPT][0]), 0);
+	assert_int_equal(net_parse("::ffff:0:0/96",
+	    &c->c_pol.po_clients[PN_REJECT][0]), 0);
+	assert_int_equal(net_parse("::/0",
+	    &c->c_pol.po_clients[PN_REJECT][1]), 0);
+	strlcpy(cl.ci_addr, "::ffff:10.1.2.3", sizeof(cl.ci_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
+	strlcpy(cl.ci_addr, "::ffff:10.2.2.3", sizeof(cl.ci_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
+	c->c_pol.po_nclients[PN_REJECT] = 1;
+	assert_int_equal(net_parse("::ffff:10.1.2.0/120",
+	    &c->c_pol.po_clients[PN_REJECT][0]), 0);
+	strlcpy(cl.ci_addr, "::ffff:10.1.2.3", sizeof(cl.ci_addr));
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), -1);
+	assert_int_equal(net_parse("0.0.0.0/0",
+	    &c->c_pol.po_clients[PN_ACCEPT][0]), 0);
+	assert_int_equal(net_parse("::/0",
+	    &c->c_pol.po_clients[PN_REJECT][0]), 0);
+	assert_int_equal(policy_client(c, &cl, reply, sizeof(reply)), 0);
 	load_release(c);
 }
 
