@@ -431,80 +431,99 @@ policy_sender(const struct config *c, const char *sender, char *reply,
 }
 
 /*
+ * The length of the empty line that ends the reply block in buf, 1 or 2
+ * (a server that ends its lines with CRLF), or 0 while it has not come.
+ */
+static size_t
+policy_block_end(const char *buf, size_t len)
+{
+	if (len >= 2 && memcmp(buf + len - 2, "\n\n", 2) == 0)
+		return 1;
+	if (len >= 3 && memcmp(buf + len - 3, "\n\r\n", 3) == 0)
+		return 2;
+	return 0;
+}
+
+/*
  * The value of action= in one reply block of the policy server (name=value
- * lines ending in an empty line).  Returns 0, or -1 when the block is
- * malformed or has no action.
+ * lines ending in an empty line; a CR before each LF is taken off).
+ * Returns 0, or -1 when the block is malformed or has no action.
  */
 int
 policy_reply_action(const char *buf, size_t len, char *action,
     size_t size)
 {
-	const char	*p = buf, *end = buf + len, *nl;
+	const char	*p = buf, *end, *nl, *le;
+	size_t		 last;
 	int		 found = 0;
 
-	if (len < 2 || memchr(buf, '\0', len) != NULL ||
-	    memcmp(end - 2, "\n\n", 2) != 0)
+	if ((last = policy_block_end(buf, len)) == 0 ||
+	    memchr(buf, '\0', len) != NULL)
 		return -1;
-	for (; p < end - 1; p = nl + 1) {
+	for (end = buf + len - last; p < end; p = nl + 1) {
 		nl = memchr(p, '\n', end - p);
-		if (memchr(p, '=', nl - p) == NULL)
+		le = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+		if (memchr(p, '=', le - p) == NULL)
 			return -1;
-		if (nl - p < 7 || strncmp(p, "action=", 7) != 0)
+		if (le - p < 7 || strncmp(p, "action=", 7) != 0)
 			continue;
-		if (found++ || (size_t)(nl - p - 7) >= size)
+		if (found++ || (size_t)(le - p - 7) >= size)
 			return -1;
-		memcpy(action, p + 7, nl - p - 7);
-		action[nl - p - 7] = '\0';
-		if (action[0] != '\0' && action[strlen(action) - 1] == '\r')
-			action[strlen(action) - 1] = '\0';
+		memcpy(action, p + 7, le - p - 7);
+		action[le - p - 7] = '\0';
 	}
 	return found ? 0 : -1;
 }
 
 /*
- * Whether s begins with "C.N.N" where C is class: the enhanced status
- * (RFC 3463 2: subject and detail of 1 to 3 digits each).
+ * The length of the enhanced status code s begins with, "C.N.N" where C
+ * is 4 or 5 (RFC 3463 2: subject and detail of 1 to 3 digits each) and a
+ * space, a tab or the end follows; 0 when it does not begin with one.
  */
 static size_t
-policy_enhanced(const char *s, char class)
+policy_enhanced(const char *s)
 {
 	size_t	 n, d;
 
-	if (s[0] != class || s[1] != '.')
+	if ((s[0] != '4' && s[0] != '5') || s[1] != '.')
 		return 0;
 	n = 2 + strspn(s + 2, "0123456789");
 	if (n == 2 || n > 5 || s[n] != '.')
 		return 0;
 	d = strspn(s + n + 1, "0123456789");
 	n += 1 + d;
-	if (d == 0 || d > 3 || s[n] != ' ')
+	if (d == 0 || d > 3 || (s[n] != ' ' && s[n] != '\t' && s[n] != '\0'))
 		return 0;
 	return n;
 }
 
 /*
  * A refusal in Postfix's form: "CODE X.Y.Z what: text", with the enhanced
- * status of text when it has one of the right class (RFC 3463).
+ * status that text begins with, its class made the reply's as Postfix
+ * does ("450 5.7.1" would contradict itself), or 4.7.1 and 5.7.1.
  */
 static int
 policy_refuse(const char *code, const char *text, const char *deftext,
     const char *what, char *reply, size_t len)
 {
-	char	 safe[POLICY_TEXT_MAX];
+	char	 safe[POLICY_TEXT_MAX], status[8] = "X.7.1";
 	size_t	 i, n;
 
 	text += strspn(text, " \t");
+	if ((n = policy_enhanced(text)) > 0)
+		memcpy(status, text, n);
+	status[n > 0 ? n : 5] = '\0';
+	status[0] = code[0];
+	text += n;
+	text += strspn(text, " \t");
 	if (*text == '\0')
 		text = deftext;
-	n = policy_enhanced(text, code[0]);
 	/* RFC 5321 textstring: printable US-ASCII and space. */
-	for (i = 0; i + 1 < sizeof(safe) && text[n + i] != '\0'; i++)
-		safe[i] = (unsigned char)text[n + i] < 0x20 ||
-		    (unsigned char)text[n + i] >= 0x7f ? ' ' : text[n + i];
+	for (i = 0; i + 1 < sizeof(safe) && text[i] != '\0'; i++)
+		safe[i] = (unsigned char)text[i] < 0x20 ||
+		    (unsigned char)text[i] >= 0x7f ? ' ' : text[i];
 	safe[i] = '\0';
-	snprintf(reply, len, "%s %.*s %s: %s", code, n == 0 ? 5 : (int)n,
-	    n == 0 ? (code[0] == '4' ? "4.7.1" : "5.7.1") : text, what,
-	    safe + strspn(safe, " "));
+	snprintf(reply, len, "%s %s %s: %s", code, status, what, safe);
 	return PA_REFUSE;
 }
 
@@ -545,9 +564,10 @@ policy_action(const char *action, const char *what, char *reply,
 	size_t	 n = strcspn(action, " \t");
 	char	 code[4];
 
+	/* Text after OK or DUNNO says nothing (Postfix ignores it too). */
 	if ((n == 2 && strncasecmp(action, "OK", 2) == 0) ||
 	    (n == 5 && strncasecmp(action, "DUNNO", 5) == 0))
-		return action[n] == '\0' ? PA_DUNNO : PA_BAD;
+		return PA_DUNNO;
 	if (n == 6 && strncasecmp(action, "REJECT", 6) == 0)
 		return policy_refuse("550", action + n, "Access denied", what,
 		    reply, len);
@@ -561,7 +581,7 @@ policy_action(const char *action, const char *what, char *reply,
 	/* 4NN text / 5NN text: a code of the two refusing classes. */
 	if (n == 3 && (action[0] == '4' || action[0] == '5') &&
 	    isdigit((unsigned char)action[1]) &&
-	    isdigit((unsigned char)action[2]) && action[n] == ' ') {
+	    isdigit((unsigned char)action[2]) && action[n] != '\0') {
 		memcpy(code, action, 3);
 		code[3] = '\0';
 		return policy_refuse(code, action + n, "Access denied", what,
@@ -713,7 +733,7 @@ policy_recv(struct policy_conn *pc, char *buf, size_t size,
 	size_t	 len = 0;
 	ssize_t	 n;
 
-	while (len < 2 || memcmp(buf + len - 2, "\n\n", 2) != 0) {
+	while (policy_block_end(buf, len) == 0) {
 		if (len == size) {
 			errno = EMSGSIZE;
 			return -1;

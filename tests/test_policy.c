@@ -293,6 +293,13 @@ test_reply_parse(void **state)
 	assert_string_equal(a, "OK");
 	assert_int_equal(action_of("action=\n\n", a, sizeof(a)), 0);
 	assert_string_equal(a, "");
+	/* Lines ending in CRLF, the empty one too. */
+	assert_int_equal(action_of("x=1\r\naction=REJECT no\r\n\r\n", a,
+	    sizeof(a)), 0);
+	assert_string_equal(a, "REJECT no");
+	assert_int_equal(action_of("action=OK\r\n\r", a, sizeof(a)), -1);
+	assert_int_equal(action_of("action=OK\r\n\r\nx=1\r\n\r\n", a,
+	    sizeof(a)), -1);
 	/* Malformed: no end, no action, two, a line without '=', long. */
 	assert_int_equal(action_of("action=OK\n", a, sizeof(a)), -1);
 	assert_int_equal(action_of("", a, sizeof(a)), -1);
@@ -337,9 +344,20 @@ test_actions(void **state)
 	expect_action("REJECT go away", PA_REFUSE,
 	    "550 5.7.1 " WHAT ": go away");
 	expect_action("reject 5.7.2 No", PA_REFUSE, "550 5.7.2 " WHAT ": No");
-	/* An enhanced code of the wrong class stays text. */
-	expect_action("REJECT 4.7.2 No", PA_REFUSE,
-	    "550 5.7.1 " WHAT ": 4.7.2 No");
+	/* An enhanced code of the other class takes the reply's (Postfix). */
+	expect_action("REJECT 4.7.2 No", PA_REFUSE, "550 5.7.2 " WHAT ": No");
+	expect_action("450 5.7.1 later", PA_REFUSE,
+	    "450 4.7.1 " WHAT ": later");
+	/* A code alone has the default text; a tab separates too. */
+	expect_action("REJECT 5.7.9", PA_REFUSE,
+	    "550 5.7.9 " WHAT ": Access denied");
+	expect_action("REJECT\t5.7.9\tgo", PA_REFUSE, "550 5.7.9 " WHAT ": go");
+	expect_action("550\tno", PA_REFUSE, "550 5.7.1 " WHAT ": no");
+	expect_action("REJECT 5.7.1234 x", PA_REFUSE,
+	    "550 5.7.1 " WHAT ": 5.7.1234 x");
+	/* Text after OK or DUNNO is ignored, as Postfix does. */
+	expect_action("OK now", PA_DUNNO, NULL);
+	expect_action("dunno\twhatever", PA_DUNNO, NULL);
 	expect_action("DEFER", PA_REFUSE,
 	    "450 4.7.1 " WHAT ": Service is unavailable");
 	expect_action("DEFER later", PA_REFUSE, "450 4.7.1 " WHAT ": later");
@@ -354,7 +372,7 @@ test_actions(void **state)
 	    "X-Greylist: delayed 2 seconds");
 	/* Malformed: policy-default. */
 	expect_action("", PA_BAD, NULL);
-	expect_action("OK now", PA_BAD, NULL);
+	expect_action("OKAY", PA_BAD, NULL);
 	expect_action("HOLD", PA_BAD, NULL);
 	expect_action("FILTER smtp:x", PA_BAD, NULL);
 	expect_action("250 fine", PA_BAD, NULL);
@@ -455,6 +473,7 @@ test_server(void **state)
 	static const char *const replies[] = {
 		"action=PREPEND X-Test: one\n\n",
 		"action=REJECT no\n\n",
+		"action=REJECT crlf\r\nx=1\r\n\r\n",
 		"close",
 		"action=DEFER_IF_PERMIT 4.2.0 Greylisted\n\n",
 		"action=HOLD\n\n",
@@ -489,6 +508,9 @@ test_server(void **state)
 	assert_string_equal(e.e_prepend, "X-Test: one\r\n");
 	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
 	assert_string_equal(reply, "550 5.7.1 " WHAT ": no");
+	/* Lines that end in CRLF: the empty line ends the reply. */
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "550 5.7.1 " WHAT ": crlf");
 	/* Closed on the next request: a new connection, the same query. */
 	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
 	assert_string_equal(reply, "450 4.2.0 " WHAT ": Greylisted");
