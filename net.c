@@ -129,21 +129,18 @@ net_sockaddr(const char *addr, struct sockaddr_storage *ss)
 
 /*
  * The address max-clients-per-address counts a client under, into key:
- * an IPv4-mapped IPv6 address (::ffff:a.b.c.d, from a dual-stack socket
- * or a proxy's TCP6 header) is its IPv4 client, as net_match() and the
- * AUTH throttle (anvil.c) take it; any other address is itself.
+ * the AUTH throttle's (anvil_key).  An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d, from a dual-stack socket or a proxy's TCP6 header) is
+ * its IPv4 client, as net_match() takes it; any other IPv6 address is its
+ * /64, which one host usually has whole: counted by the address, one
+ * host took every session by using max-clients of its addresses.  What
+ * is no IP address is itself.
  */
 void
 net_client_key(const char *addr, char *key, size_t len)
 {
-	struct in6_addr	 a6;
-	char		 v4[INET_ADDRSTRLEN];
-
-	if (inet_pton(AF_INET6, addr, &a6) == 1 &&
-	    IN6_IS_ADDR_V4MAPPED(&a6) &&
-	    inet_ntop(AF_INET, a6.s6_addr + 12, v4, sizeof(v4)) != NULL)
-		addr = v4;
-	(void)strlcpy(key, addr, len);
+	if (anvil_key(addr, key, len) == -1)
+		(void)strlcpy(key, addr, len);
 }
 
 /*

@@ -671,11 +671,15 @@ test_net_client_key(void **state)
 		{ "::ffff:192.0.2.41", "192.0.2.41" },
 		{ "::FFFF:c000:229", "192.0.2.41" },
 		{ "192.0.2.41", "192.0.2.41" },
-		/* Not mapped: each address as it is, /128 (not anvil's /64). */
-		{ "2001:db8::1", "2001:db8::1" },
-		{ "::192.0.2.41", "::192.0.2.41" },
-		{ "fe80::1%eth0", "fe80::1%eth0" },
+		/* Not mapped: its /64, as anvil_key() has it. */
+		{ "2001:db8::1", "2001:db8::/64" },
+		{ "2001:db8:0:0:ffff:ffff:ffff:ffff", "2001:db8::/64" },
+		{ "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64" },
+		{ "::192.0.2.41", "::/64" },
+		{ "fe80::1%eth0", "fe80::/64" },
+		/* No IP address: itself. */
 		{ "", "" },
+		{ "local", "local" },
 	};
 	char	 key[64];
 	size_t	 i;

@@ -534,6 +534,27 @@ class TestProxyMaxPerAddress(SmtpdTest):
         c1.check("QUIT", "221 Bye")
         c1.expect_closed()
 
+    def test_ipv6_counts_by_its_64(self):
+        """An IPv6 client has a /64 to take addresses from: another
+        address of the same /64 is the same client, one of another /64
+        is not."""
+        c1 = self.connect(greeting=False)
+        c1.send(v1("TCP6", "2001:db8:0:7::1", "2001:db8::250", 1234, 25))
+        c1.expect(GREETING)
+        c2 = self.connect(greeting=False)
+        c2.send(v1("TCP6", "2001:db8:0:7:ffff::2", "2001:db8::250", 1234,
+                   25))
+        c2.expect(TOO_MANY)
+        c2.expect_closed()
+        self.assertTrue(self.d.wait_log(
+            r"refused 2001:db8:0:7:ffff::2: too many", 1, 2.0), self.d.log())
+        c3 = self.connect(greeting=False)
+        c3.send(v1("TCP6", "2001:db8:0:8::1", "2001:db8::250", 1234, 25))
+        c3.expect(GREETING)
+        c3.check("QUIT", "221 Bye")
+        c1.check("QUIT", "221 Bye")
+        c1.expect_closed()
+
     def test_headers_without_client_not_counted(self):
         """UNKNOWN and LOCAL headers name no client: the session keeps
         the proxy's address, which is never counted, so a limit of 1
