@@ -658,6 +658,53 @@ policy_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *slen,
 }
 
 /*
+ * The server's address, looked up by a child before it changes its root
+ * (policy_prepare): inside a chroot a host name has no resolver, and
+ * every request would fail.
+ */
+static struct {
+	char			*spec;		/* the server it is for */
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+} policy_known;
+
+/*
+ * Before chroot: the address of an inet: server, kept for the child's
+ * life (a reload or max-sessions-per-child brings new children, which
+ * look it up again).  When the lookup fails, each request tries again.
+ */
+void
+policy_prepare(const struct config *c)
+{
+	const char	*why;
+
+	if (c->c_pol.po_server == NULL ||
+	    strncmp(c->c_pol.po_server, "inet:", 5) != 0)
+		return;
+	if (policy_addr(c->c_pol.po_server, &policy_known.ss,
+	    &policy_known.len, &why) == -1) {
+		log_warnx("policy %s: %s", c->c_pol.po_server, why);
+		return;
+	}
+	free(policy_known.spec);
+	policy_known.spec = xstrdup(c->c_pol.po_server);
+}
+
+/* The address to connect to: the one looked up before, or now. */
+static int
+policy_target(const struct config *c, struct sockaddr_storage *ss,
+    socklen_t *len, const char **why)
+{
+	if (policy_known.spec != NULL &&
+	    strcmp(policy_known.spec, c->c_pol.po_server) == 0) {
+		memcpy(ss, &policy_known.ss, sizeof(*ss));
+		*len = policy_known.len;
+		return 0;
+	}
+	return policy_addr(c->c_pol.po_server, ss, len, why);
+}
+
+/*
  * A non-blocking connect that gives up at the deadline: -1 with errno, or
  * -2 when the address cannot be had (logged here).
  */
@@ -671,7 +718,7 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 
 	const char		*why;
 
-	if (policy_addr(c->c_pol.po_server, &ss, &slen, &why) == -1) {
+	if (policy_target(c, &ss, &slen, &why) == -1) {
 		log_warnx("policy %s: %s", c->c_pol.po_server, why);
 		return -2;
 	}

@@ -1201,6 +1201,9 @@ child_drop(void)
 
 	if (!as_root)
 		return;
+	/* A host name has no resolver inside the chroot. */
+	if (conf->c_chroot != NULL)
+		policy_prepare(conf);
 	if (conf->c_chroot != NULL && (chroot(conf->c_chroot) == -1 ||
 	    chdir("/") == -1))
 		fatal("chroot %s", conf->c_chroot);
@@ -3284,6 +3287,28 @@ master_query(const char *file, int verbose)
 }
 
 /*
+ * The sessions ask the policy server from inside the chroot: a unix: path
+ * there only outside it was meant for the real root.
+ */
+static void
+master_check_policy_path(const struct config *c)
+{
+	const char	*path;
+	char		 in[PATH_MAX];
+
+	if (c->c_pol.po_server == NULL ||
+	    strncmp(c->c_pol.po_server, "unix:", 5) != 0)
+		return;
+	path = c->c_pol.po_server + 5;
+	if (snprintf(in, sizeof(in), "%s%s", c->c_chroot, path) <
+	    (int)sizeof(in) && access(in, F_OK) == -1 &&
+	    access(path, F_OK) == 0)
+		warnx("%s: policy %s exists only outside the chroot %s; the "
+		    "sessions look for it inside", c->c_file != NULL ?
+		    c->c_file : "smtpd.conf", c->c_pol.po_server, c->c_chroot);
+}
+
+/*
  * The broker, which starts the delivery program and checkpassword, is
  * not chrooted: their paths mean what they mean outside the chroot.  One
  * that is there only inside was meant for the sessions' root.
@@ -3311,6 +3336,7 @@ master_check_paths(const struct config *c)
 			    "started outside it", c->c_file != NULL ?
 			    c->c_file : "smtpd.conf", prog[i], c->c_chroot);
 	}
+	master_check_policy_path(c);
 }
 
 /* Everything that can refuse to start, reported on stderr. */

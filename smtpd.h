@@ -623,6 +623,7 @@ int		 policy_sender(const struct config *, const char *, char *,
 int		 policy_bare_newline(const struct config *,
 		    const struct client *);
 struct policy_conn *policy_open(const struct config *);
+void		 policy_prepare(const struct config *);
 void		 policy_close(struct policy_conn *);
 int		 policy_rcpt(struct policy_conn *, const struct config *,
 		    const struct client *, struct envelope *, const char *,

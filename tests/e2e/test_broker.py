@@ -210,6 +210,28 @@ class TestConfig(unittest.TestCase):
             subprocess.run(["rm", "-rf", root])
 
 
+    def test_policy_socket_only_outside_chroot(self):
+        # The sessions ask the policy server from inside the chroot.
+        root = tempfile.mkdtemp(prefix="smtpd-chroot-")
+        try:
+            sock = os.path.join(root, "outside.sock")
+            open(sock, "w").close()
+            jail = os.path.join(root, "jail")
+            os.mkdir(jail)
+            conf = ("listen on 127.0.0.1 port 2525\nchroot %s\n"
+                    "policy unix:%s\n")
+            _, err = check_config(conf % (jail, sock))
+            self.assertIn("policy unix:%s exists only outside the chroot "
+                          "%s; the sessions look for it inside"
+                          % (sock, jail), err)
+            os.makedirs(jail + root)
+            open(jail + sock, "w").close()
+            _, err = check_config(conf % (jail, sock))
+            self.assertNotIn("policy unix:", err)
+        finally:
+            subprocess.run(["rm", "-rf", root])
+
+
 class BrokerFaults(OwnSmtpdTest):
     def in_data(self, d):
         """A session of d's up to its message's content: (client, the

@@ -201,6 +201,44 @@ class TestPolicyActions(PolicyTest):
         self.assertEqual(len({r["instance"] for r in reqs}), 1)
 
 
+@unittest.skipUnless(os.getuid() == 0, "chroot needs root")
+class TestPolicyInChroot(PolicyTest):
+    """With chroot, a child looks the server's name up before it changes
+    its root: inside an empty chroot there is no resolver, and every
+    request got policy-default (451)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = PolicyServer(cls.MODE)
+        cls.jail = tempfile.mkdtemp(prefix="smtpd-jail-")
+        os.chmod(cls.jail, 0o755)
+        try:
+            d = Smtpd(RECORD + "\npolicy inet:localhost:%d\nchroot %s\n"
+                      % (cls.server.port, cls.jail), start=False)
+            # The spool is a path inside the chroot.
+            inside = cls.jail + d.spool
+            os.makedirs(inside)
+            os.chmod(inside, 0o1777)
+            d.start()
+            cls.d = d
+        except BaseException:
+            cls.server.stop()
+            shutil.rmtree(cls.jail, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.jail, ignore_errors=True)
+
+    def test_name_resolved_before_chroot(self):
+        c = self.mail()
+        c.check("RCPT TO:<ok@x>", "250 OK")
+        c.check("RCPT TO:<reject@x>", "550 5.7.1 <reject@x>: Recipient "
+                "address rejected: Access denied")
+        c.check("QUIT", "221 Bye")
+
+
 class TestPolicy421(PolicyTest):
     def test_421_closes(self):
         """A 421 says the connection closes (RFC 5321 3.8): it does."""
