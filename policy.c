@@ -801,6 +801,26 @@ policy_recv(struct policy_conn *pc, char *buf, size_t size,
 }
 
 /*
+ * Whether a kept connection is no use for the next request: the server
+ * closed it while idle, or sent what nobody asked (a reply twice), which
+ * would be taken for the next answer.
+ */
+static int
+policy_stale(const struct policy_conn *pc, const struct config *c)
+{
+	char	 ch;
+	ssize_t	 n;
+
+	n = recv(pc->pc_fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n > 0)
+		log_warnx("policy %s: data nobody asked for; connecting "
+		    "again", c->c_pol.po_server);
+	return 1;
+}
+
+/*
  * One request and its reply on the session's connection, connecting when
  * there is none.  A reused connection the server has closed meanwhile is
  * tried once more on a new one; all of it within policy-timeout.
@@ -816,6 +836,10 @@ policy_exchange(struct policy_conn *pc, const struct config *c,
 
 	deadline = util_now_ms() + (long long)c->c_pol.po_timeout * 1000;
 	for (try = 0; try < 2 && n == -1; try++) {
+		if (pc->pc_fd != -1 && policy_stale(pc, c)) {
+			close(pc->pc_fd);
+			pc->pc_fd = -1;
+		}
 		reused = pc->pc_fd != -1;
 		if (!reused && (rv = policy_connect(pc, c, deadline)) != 0) {
 			if (rv == -2)

@@ -392,6 +392,20 @@ test_actions(void **state)
 	expect_action("PREPEND X-A:\tv ~", PA_PREPEND, "X-A:\tv ~");
 }
 
+/* A reply; what follows a BEL is sent 100 ms later. */
+static int
+server_write(int fd, const char *reply)
+{
+	size_t	 n = strcspn(reply, "\a");
+
+	if (write(fd, reply, n) != (ssize_t)n)
+		return -1;
+	if (reply[n] == '\0')
+		return 0;
+	usleep(100000);
+	return write(fd, reply + n + 1, strlen(reply + n + 1)) == -1 ? -1 : 0;
+}
+
 /*
  * A policy server in a child: answers the requests of each connection
  * with the next reply of replies[]; "close" closes the connection
@@ -435,7 +449,7 @@ server_start(const char *path, const char *const *replies)
 				pause();
 			if (strcmp(*replies++, "close") == 0)
 				break;
-			if (write(fd, replies[-1], strlen(replies[-1])) == -1)
+			if (server_write(fd, replies[-1]) == -1)
 				_exit(3);
 		}
 		close(fd);
@@ -474,6 +488,8 @@ test_server(void **state)
 		"action=PREPEND X-Test: one\n\n",
 		"action=REJECT no\n\n",
 		"action=REJECT crlf\r\nx=1\r\n\r\n",
+		"action=DUNNO\n\n\aaction=REJECT stale\n\n",
+		"action=REJECT fresh\n\n",
 		"close",
 		"action=DEFER_IF_PERMIT 4.2.0 Greylisted\n\n",
 		"action=HOLD\n\n",
@@ -511,6 +527,14 @@ test_server(void **state)
 	/* Lines that end in CRLF: the empty line ends the reply. */
 	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
 	assert_string_equal(reply, "550 5.7.1 " WHAT ": crlf");
+	/*
+	 * A reply the server sends twice, the second late: not taken for
+	 * the next answer, which is asked on a new connection.
+	 */
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), 0);
+	usleep(300000);
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "550 5.7.1 " WHAT ": fresh");
 	/* Closed on the next request: a new connection, the same query. */
 	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
 	assert_string_equal(reply, "450 4.2.0 " WHAT ": Greylisted");
