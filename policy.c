@@ -506,7 +506,8 @@ static int
 policy_refuse(const char *code, const char *text, const char *deftext,
     const char *what, char *reply, size_t len)
 {
-	char	 safe[POLICY_TEXT_MAX], status[8] = "X.7.1";
+	/* The longest code policy_enhanced() takes: C.NNN.NNN. */
+	char	 safe[POLICY_TEXT_MAX], status[sizeof("5.999.999")] = "X.7.1";
 	size_t	 i, n;
 
 	text += strspn(text, " \t");

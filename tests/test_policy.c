@@ -353,6 +353,11 @@ test_actions(void **state)
 	    "550 5.7.9 " WHAT ": Access denied");
 	expect_action("REJECT\t5.7.9\tgo", PA_REFUSE, "550 5.7.9 " WHAT ": go");
 	expect_action("550\tno", PA_REFUSE, "550 5.7.1 " WHAT ": no");
+	/* Subject and detail of 3 digits each: the longest code taken. */
+	expect_action("REJECT 5.123.456 x", PA_REFUSE,
+	    "550 5.123.456 " WHAT ": x");
+	expect_action("450 5.12.345\tlater", PA_REFUSE,
+	    "450 4.12.345 " WHAT ": later");
 	expect_action("REJECT 5.7.1234 x", PA_REFUSE,
 	    "550 5.7.1 " WHAT ": 5.7.1234 x");
 	/* Text after OK or DUNNO is ignored, as Postfix does. */
