@@ -34,7 +34,13 @@ tree_pss() {	# tree_pss PID: "Pss-sum process-count" of the whole tree
 	    END { print s + 0, n + 0 }'
 }
 
+# smtpd's processes are not dumpable (smtpd.8): their smaps_rollup is
+# root's, and a bench run as another user cannot read it.
+memory_readable() { [ -r "/proc/$DISCARD_PID/smaps_rollup" ] &&
+    cat "/proc/$DISCARD_PID/smaps_rollup" >/dev/null 2>&1; }
+
 memory_fresh() {
+	memory_readable || return 0
 	MEM_FRESH=$(idle_child_mem $DISCARD_PID)
 	MEM_MASTER_FRESH=$(rollup $DISCARD_PID)
 }
@@ -64,6 +70,7 @@ busy_tree() {
 }
 
 memory_run() {
+	memory_readable || return 0
 	say "memory: $BUSY_SESSIONS busy sessions, discard and maildir"
 	busy_tree $DISCARD_PID $DISCARD_PORT
 	BUSY_DISCARD=$BUSY
@@ -99,6 +106,11 @@ busy_line() {	# busy_line MODE "PSS PROCS BUSY BUSY-AFTER"
 memory_report() {
 	echo
 	echo "memory (KiB, /proc/PID/smaps_rollup; private = Private_Clean + Private_Dirty)"
+	if ! memory_readable; then
+		echo "  NOT MEASURED: smtpd's processes are not dumpable, so their"
+		echo "  /proc/PID/smaps_rollup is root's; run make bench as root"
+		return 0
+	fi
 	set -- $MEM_FRESH
 	mem_line "idle child, fresh (worst of $3)" "$1 $2" $IDLE_MAX_KIB
 	set -- $MEM_AFTER
