@@ -68,6 +68,9 @@ struct policy_query {
 	long long	 pq_size;
 };
 
+static int	 policy_addr(const char *, struct sockaddr_storage *,
+		    socklen_t *, const char **);
+
 static uint64_t
 policy_hash(const char *s)
 {
@@ -314,6 +317,28 @@ policy_table_lookup(const struct policy_table *t, const char *addr,
  * Loads the tables of c; called by load_config on a valid file.  A table
  * that cannot be read is blamed on the line that names it.
  */
+/*
+ * With chroot, the address of an inet: server is looked up here, in the
+ * master at every load: inside the chroot a session has no resolver, and
+ * every request would fail.  A lookup that fails is logged, and each
+ * request tries again.  Without chroot, each connection looks it up.
+ */
+static void
+policy_config_addr(struct config *c)
+{
+	const char	*why;
+
+	c->c_pol.po_addrlen = 0;
+	if (c->c_chroot == NULL || c->c_pol.po_server == NULL ||
+	    strncmp(c->c_pol.po_server, "inet:", 5) != 0)
+		return;
+	if (policy_addr(c->c_pol.po_server, &c->c_pol.po_addr,
+	    &c->c_pol.po_addrlen, &why) == -1) {
+		c->c_pol.po_addrlen = 0;
+		log_warnx("policy %s: %s", c->c_pol.po_server, why);
+	}
+}
+
 int
 policy_config_load(struct config *c)
 {
@@ -331,6 +356,7 @@ policy_config_load(struct config *c)
 		if (c->c_pol.po_table[i] == NULL)
 			rc = -1;
 	}
+	policy_config_addr(c);
 	return rc;
 }
 
@@ -658,48 +684,14 @@ policy_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *slen,
 	return 0;
 }
 
-/*
- * The server's address, looked up by a child before it changes its root
- * (policy_prepare): inside a chroot a host name has no resolver, and
- * every request would fail.
- */
-static struct {
-	char			*spec;		/* the server it is for */
-	struct sockaddr_storage	 ss;
-	socklen_t		 len;
-} policy_known;
-
-/*
- * Before chroot: the address of an inet: server, kept for the child's
- * life (a reload or max-sessions-per-child brings new children, which
- * look it up again).  When the lookup fails, each request tries again.
- */
-void
-policy_prepare(const struct config *c)
-{
-	const char	*why;
-
-	if (c->c_pol.po_server == NULL ||
-	    strncmp(c->c_pol.po_server, "inet:", 5) != 0)
-		return;
-	if (policy_addr(c->c_pol.po_server, &policy_known.ss,
-	    &policy_known.len, &why) == -1) {
-		log_warnx("policy %s: %s", c->c_pol.po_server, why);
-		return;
-	}
-	free(policy_known.spec);
-	policy_known.spec = xstrdup(c->c_pol.po_server);
-}
-
-/* The address to connect to: the one looked up before, or now. */
+/* The address to connect to: the one looked up at load, or now. */
 static int
 policy_target(const struct config *c, struct sockaddr_storage *ss,
     socklen_t *len, const char **why)
 {
-	if (policy_known.spec != NULL &&
-	    strcmp(policy_known.spec, c->c_pol.po_server) == 0) {
-		memcpy(ss, &policy_known.ss, sizeof(*ss));
-		*len = policy_known.len;
+	if (c->c_pol.po_addrlen > 0) {
+		memcpy(ss, &c->c_pol.po_addr, sizeof(*ss));
+		*len = c->c_pol.po_addrlen;
 		return 0;
 	}
 	return policy_addr(c->c_pol.po_server, ss, len, why);

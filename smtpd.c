@@ -1201,9 +1201,6 @@ child_drop(void)
 
 	if (!as_root)
 		return;
-	/* A host name has no resolver inside the chroot. */
-	if (conf->c_chroot != NULL)
-		policy_prepare(conf);
 	if (conf->c_chroot != NULL && (chroot(conf->c_chroot) == -1 ||
 	    chdir("/") == -1))
 		fatal("chroot %s", conf->c_chroot);

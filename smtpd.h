@@ -260,6 +260,8 @@ struct conf_policy {
 	int			 po_nclients[PN_NLISTS];
 	int			 po_rcpt_delim;	/* 0: no recipient-delimiter */
 	char			*po_server;	/* unix:PATH, inet:HOST:PORT */
+	struct sockaddr_storage	 po_addr;	/* inet: with chroot, looked up */
+	socklen_t		 po_addrlen;	/* 0: look it up at each request */
 	int			 po_timeout;
 	int			 po_default;	/* POLICY_DEFER, _DUNNO */
 	int			 po_stages;	/* POLICY_STAGE_* bits */
@@ -623,7 +625,6 @@ int		 policy_sender(const struct config *, const char *, char *,
 int		 policy_bare_newline(const struct config *,
 		    const struct client *);
 struct policy_conn *policy_open(const struct config *);
-void		 policy_prepare(const struct config *);
 void		 policy_close(struct policy_conn *);
 int		 policy_rcpt(struct policy_conn *, const struct config *,
 		    const struct client *, struct envelope *, const char *,

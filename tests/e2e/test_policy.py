@@ -203,8 +203,8 @@ class TestPolicyActions(PolicyTest):
 
 @unittest.skipUnless(os.getuid() == 0, "chroot needs root")
 class TestPolicyInChroot(PolicyTest):
-    """With chroot, a child looks the server's name up before it changes
-    its root: inside an empty chroot there is no resolver, and every
+    """With chroot, the master looks the server's name up when it reads
+    the file: inside an empty chroot there is no resolver, and every
     request got policy-default (451)."""
 
     @classmethod
@@ -231,7 +231,7 @@ class TestPolicyInChroot(PolicyTest):
         super().tearDownClass()
         shutil.rmtree(cls.jail, ignore_errors=True)
 
-    def test_name_resolved_before_chroot(self):
+    def test_name_resolved_by_the_master(self):
         c = self.mail()
         c.check("RCPT TO:<ok@x>", "250 OK")
         c.check("RCPT TO:<reject@x>", "550 5.7.1 <reject@x>: Recipient "
