@@ -336,65 +336,73 @@ expect_action(const char *action, int rc, const char *want)
 static void
 test_actions(void **state)
 {
+	static const struct {
+		const char	*action;
+		int		 rc;
+		const char	*want;
+	} cases[] = {
+		{ "OK", PA_DUNNO, NULL },
+		{ "ok", PA_DUNNO, NULL },
+		{ "DUNNO", PA_DUNNO, NULL },
+		{ "REJECT", PA_REFUSE, "550 5.7.1 " WHAT ": Access denied" },
+		{ "REJECT go away", PA_REFUSE, "550 5.7.1 " WHAT ": go away" },
+		{ "reject 5.7.2 No", PA_REFUSE, "550 5.7.2 " WHAT ": No" },
+		/* An enhanced code of the other class takes the reply's. */
+		{ "REJECT 4.7.2 No", PA_REFUSE, "550 5.7.2 " WHAT ": No" },
+		{ "450 5.7.1 later", PA_REFUSE, "450 4.7.1 " WHAT ": later" },
+		/* A code alone has the default text; a tab separates too. */
+		{ "REJECT 5.7.9", PA_REFUSE,
+		    "550 5.7.9 " WHAT ": Access denied" },
+		{ "REJECT\t5.7.9\tgo", PA_REFUSE, "550 5.7.9 " WHAT ": go" },
+		{ "550\tno", PA_REFUSE, "550 5.7.1 " WHAT ": no" },
+		/* Subject and detail of 3 digits each: the longest code. */
+		{ "REJECT 5.123.456 x", PA_REFUSE,
+		    "550 5.123.456 " WHAT ": x" },
+		{ "450 5.12.345\tlater", PA_REFUSE,
+		    "450 4.12.345 " WHAT ": later" },
+		{ "REJECT 5.7.1234 x", PA_REFUSE,
+		    "550 5.7.1 " WHAT ": 5.7.1234 x" },
+		/* Text after OK or DUNNO is ignored, as Postfix does. */
+		{ "OK now", PA_DUNNO, NULL },
+		{ "dunno\twhatever", PA_DUNNO, NULL },
+		{ "DEFER", PA_REFUSE,
+		    "450 4.7.1 " WHAT ": Service is unavailable" },
+		{ "DEFER later", PA_REFUSE, "450 4.7.1 " WHAT ": later" },
+		{ "DEFER_IF_PERMIT 4.2.0 Greylisted, see x", PA_REFUSE,
+		    "450 4.2.0 " WHAT ": Greylisted, see x" },
+		{ "451 4.7.1 Please try later", PA_REFUSE,
+		    "451 4.7.1 " WHAT ": Please try later" },
+		{ "554 Nope", PA_REFUSE, "554 5.7.1 " WHAT ": Nope" },
+		{ "521 5.3.0 \tdown\001x", PA_REFUSE,
+		    "521 5.3.0 " WHAT ": down x" },
+		{ "PREPEND X-Greylist: delayed 2 seconds", PA_PREPEND,
+		    "X-Greylist: delayed 2 seconds" },
+		/* Malformed: policy-default. */
+		{ "", PA_BAD, NULL },
+		{ "OKAY", PA_BAD, NULL },
+		{ "HOLD", PA_BAD, NULL },
+		{ "FILTER smtp:x", PA_BAD, NULL },
+		{ "250 fine", PA_BAD, NULL },
+		{ "45 short", PA_BAD, NULL },
+		{ "4501 long", PA_BAD, NULL },
+		{ "45x text", PA_BAD, NULL },
+		{ "450", PA_BAD, NULL },
+		{ "PREPEND", PA_BAD, NULL },
+		{ "PREPEND no colon", PA_BAD, NULL },
+		{ "PREPEND Bad Name: x", PA_BAD, NULL },
+		{ "PREPEND : x", PA_BAD, NULL },
+		{ "PREPEND X-A: b\001", PA_BAD, NULL },
+		/* Printable US-ASCII only: no DEL, no 8-bit octet. */
+		{ "PREPEND X-A: a\177b", PA_BAD, NULL },
+		{ "PREPEND X-A: caf\303\251", PA_BAD, NULL },
+		{ "PREPEND X-\303\251: v", PA_BAD, NULL },
+		{ "PREPEND X-A:\tv ~", PA_PREPEND, "X-A:\tv ~" },
+	};
+	size_t	 i;
+
 	(void)state;
-	expect_action("OK", PA_DUNNO, NULL);
-	expect_action("ok", PA_DUNNO, NULL);
-	expect_action("DUNNO", PA_DUNNO, NULL);
-	expect_action("REJECT", PA_REFUSE, "550 5.7.1 " WHAT ": Access denied");
-	expect_action("REJECT go away", PA_REFUSE,
-	    "550 5.7.1 " WHAT ": go away");
-	expect_action("reject 5.7.2 No", PA_REFUSE, "550 5.7.2 " WHAT ": No");
-	/* An enhanced code of the other class takes the reply's (Postfix). */
-	expect_action("REJECT 4.7.2 No", PA_REFUSE, "550 5.7.2 " WHAT ": No");
-	expect_action("450 5.7.1 later", PA_REFUSE,
-	    "450 4.7.1 " WHAT ": later");
-	/* A code alone has the default text; a tab separates too. */
-	expect_action("REJECT 5.7.9", PA_REFUSE,
-	    "550 5.7.9 " WHAT ": Access denied");
-	expect_action("REJECT\t5.7.9\tgo", PA_REFUSE, "550 5.7.9 " WHAT ": go");
-	expect_action("550\tno", PA_REFUSE, "550 5.7.1 " WHAT ": no");
-	/* Subject and detail of 3 digits each: the longest code taken. */
-	expect_action("REJECT 5.123.456 x", PA_REFUSE,
-	    "550 5.123.456 " WHAT ": x");
-	expect_action("450 5.12.345\tlater", PA_REFUSE,
-	    "450 4.12.345 " WHAT ": later");
-	expect_action("REJECT 5.7.1234 x", PA_REFUSE,
-	    "550 5.7.1 " WHAT ": 5.7.1234 x");
-	/* Text after OK or DUNNO is ignored, as Postfix does. */
-	expect_action("OK now", PA_DUNNO, NULL);
-	expect_action("dunno\twhatever", PA_DUNNO, NULL);
-	expect_action("DEFER", PA_REFUSE,
-	    "450 4.7.1 " WHAT ": Service is unavailable");
-	expect_action("DEFER later", PA_REFUSE, "450 4.7.1 " WHAT ": later");
-	expect_action("DEFER_IF_PERMIT 4.2.0 Greylisted, see x", PA_REFUSE,
-	    "450 4.2.0 " WHAT ": Greylisted, see x");
-	expect_action("451 4.7.1 Please try later", PA_REFUSE,
-	    "451 4.7.1 " WHAT ": Please try later");
-	expect_action("554 Nope", PA_REFUSE, "554 5.7.1 " WHAT ": Nope");
-	expect_action("521 5.3.0 \tdown\001x", PA_REFUSE,
-	    "521 5.3.0 " WHAT ": down x");
-	expect_action("PREPEND X-Greylist: delayed 2 seconds", PA_PREPEND,
-	    "X-Greylist: delayed 2 seconds");
-	/* Malformed: policy-default. */
-	expect_action("", PA_BAD, NULL);
-	expect_action("OKAY", PA_BAD, NULL);
-	expect_action("HOLD", PA_BAD, NULL);
-	expect_action("FILTER smtp:x", PA_BAD, NULL);
-	expect_action("250 fine", PA_BAD, NULL);
-	expect_action("45 short", PA_BAD, NULL);
-	expect_action("4501 long", PA_BAD, NULL);
-	expect_action("45x text", PA_BAD, NULL);
-	expect_action("450", PA_BAD, NULL);
-	expect_action("PREPEND", PA_BAD, NULL);
-	expect_action("PREPEND no colon", PA_BAD, NULL);
-	expect_action("PREPEND Bad Name: x", PA_BAD, NULL);
-	expect_action("PREPEND : x", PA_BAD, NULL);
-	expect_action("PREPEND X-A: b\001", PA_BAD, NULL);
-	/* Printable US-ASCII only: no DEL, no 8-bit octet, name or value. */
-	expect_action("PREPEND X-A: a\177b", PA_BAD, NULL);
-	expect_action("PREPEND X-A: caf\303\251", PA_BAD, NULL);
-	expect_action("PREPEND X-\303\251: v", PA_BAD, NULL);
-	expect_action("PREPEND X-A:\tv ~", PA_PREPEND, "X-A:\tv ~");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_action(cases[i].action, cases[i].rc, cases[i].want);
 }
 
 /* A reply; what follows a BEL is sent 100 ms later. */
