@@ -92,6 +92,7 @@ static char	*deliver_expand(const char *, const char *const *);
 static int	 deliver_is_rcpts(const char *);
 static size_t	 deliver_fold(FILE *, const char *, size_t);
 static size_t	 deliver_run_max(const char *);
+static void	 deliver_helo_token(const char *, char *, size_t);
 static void	 deliver_received(const struct config *,
 		    const struct client *, const struct envelope *,
 		    struct deliver_job *);
@@ -609,6 +610,25 @@ deliver_run_max(const char *s)
 }
 
 /*
+ * The HELO name as one token of the trace header.  It is the client's
+ * text, which HELO does not check: white space, a parenthesis or a
+ * semicolon would let it open a comment that hides the address we saw,
+ * or end the clause list early (`EHLO x ([192.0.2.1]) (').  The RFC
+ * 5322 3.2.3 specials and white space become `?', except the `.', `[',
+ * `]' and `:' that domains and address literals are made of.
+ */
+static void
+deliver_helo_token(const char *helo, char *out, size_t size)
+{
+	size_t	 i;
+
+	for (i = 0; helo[i] != '\0' && i + 1 < size; i++)
+		out[i] = strchr(" \t()<>@,;\\\"", helo[i]) != NULL ? '?' :
+		    helo[i];
+	out[i] = '\0';
+}
+
+/*
  * RFC 5321 4.4 trace header; protocol words of RFC 3848, which has S
  * (TLS) and A (AUTH) forms of ESMTP and LMTP only: after HELO it is SMTP,
  * with TLS or AUTH or not (no SMTPS or SMTPA is registered); a message
@@ -623,7 +643,7 @@ static void
 deliver_received(const struct config *c, const struct client *cl,
     const struct envelope *e, struct deliver_job *dj)
 {
-	char		 date[64], proto[16], *line;
+	char		 date[64], proto[16], helo[CMD_LINE_MAX], *line;
 	struct tm	 tm;
 	time_t		 now = time(NULL);
 	FILE		*f;
@@ -640,7 +660,8 @@ deliver_received(const struct config *c, const struct client *cl,
 		    "SMTP", cl->ci_tls[0] ? "S" : "", cl->ci_user[0] ? "A" : "");
 	if ((f = open_memstream(&dj->dj_hdr, &dj->dj_hdrlen)) == NULL)
 		fatal("open_memstream");
-	xasprintf(&line, "Received: from %s%s%s%s%s", cl->ci_helo,
+	deliver_helo_token(cl->ci_helo, helo, sizeof(helo));
+	xasprintf(&line, "Received: from %s%s%s%s%s", helo,
 	    cl->ci_addr[0] != '\0' ? " ([" : "",
 	    strchr(cl->ci_addr, ':') != NULL ? "IPv6:" : "", cl->ci_addr,
 	    cl->ci_addr[0] != '\0' ? "])" : "");

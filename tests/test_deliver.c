@@ -639,6 +639,32 @@ test_received_fold(void **state)
 	free(rcpt);
 }
 
+/*
+ * The HELO name is the client's text: it cannot open a comment that
+ * hides the address (`EHLO x ([192.0.2.1]) ('), nor add clauses or a
+ * date of its own; the specials and white space become `?', the octets
+ * of domains and address literals stay.
+ */
+#define RECEIVED_HELO(helo) \
+	"Received: from " helo " ([192.0.2.7])\r\n\tby mx.example.org " \
+	"(smtpd) with ESMTP id 4f1a2b.1\r\n\tfor <b@example.net>; "
+
+static void
+test_received_helo(void **state)
+{
+	(void)state;
+	message("x\r\n");
+	tc.c_dlv.dl_received = 1;
+	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
+	strlcpy(tcl.ci_helo, "relay.example ([192.0.2.1]) (",
+	    sizeof(tcl.ci_helo));
+	received_is(RECEIVED_HELO("relay.example??[192.0.2.1]???"), "x\r\n");
+	strlcpy(tcl.ci_helo, "a b;c\\d\"e<f>g@h,i", sizeof(tcl.ci_helo));
+	received_is(RECEIVED_HELO("a?b?c?d?e?f?g?h?i"), "x\r\n");
+	strlcpy(tcl.ci_helo, "[IPv6:2001:db8::1]", sizeof(tcl.ci_helo));
+	received_is(RECEIVED_HELO("[IPv6:2001:db8::1]"), "x\r\n");
+}
+
 /* Without a Received: header, a file-spooled message arrives exactly. */
 static void
 test_stdin_exact(void **state)
@@ -1229,6 +1255,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stdin_received, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_received_fold, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_received_helo, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stdin_exact, setup,
 		    teardown),
