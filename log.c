@@ -39,6 +39,13 @@ log_setverbose(int v)
 	log_verbose = v;
 }
 
+/* Whether debug lines are logged: work done only for them can be skipped. */
+int
+log_getverbose(void)
+{
+	return log_verbose;
+}
+
 /* The process role, shown in stderr lines ("master", "child"). */
 void
 log_procinit(const char *name)

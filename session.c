@@ -36,6 +36,8 @@
  * verb is at most 512 octets (RFC 5321 4.5.3.1.4; MAIL is known).
  */
 #define CMD_VERB_MAX	(CMD_LINE_MAX + 1)
+/* An unknown verb in the -v log: lower case, which no verb can be. */
+#define REPLY_HIDDEN	"(not logged)"
 #define SPOOL_KEEP	(64 * 1024)	/* spool memory the next session gets */
 #define RCPT_KEEP	1024		/* recipient slots the next one gets */
 #define BDAT_DIGITS_MAX	19		/* RFC 3030 chunk size, ASCII digits */
@@ -96,6 +98,7 @@ struct session {
 	int			 s_indata;	/* reading a message */
 	int			 s_nocode;	/* replies without RFC 2034 code */
 	int			 s_external;	/* the delivery program's reply */
+	char			*s_hide;	/* the client text a reply repeats */
 	struct chunking		 s_chunk;
 	char			*s_ibuf;
 	size_t			 s_isize;
@@ -154,6 +157,11 @@ void	(*session_auth_ended)(const char *, int);
 
 static void	 session_reply(struct session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
+static int	 reply_format(struct session *, char *, const char *, va_list)
+		    __attribute__((__format__ (printf, 3, 0)));
+static void	 session_reply_log(struct session *, const char *, int,
+		    const char *, va_list)
+		    __attribute__((__format__ (printf, 4, 0)));
 static int	 chunk_announce(struct session *, const char *, size_t);
 static void	 chunk_malformed(struct session *);
 static void	 chunk_read(struct session *, int);
@@ -655,6 +663,43 @@ reply_cut(const char *r, int len)
 	return len;
 }
 
+/* One reply line into r (REPLY_MAX octets), its code added and cut. */
+static int
+reply_format(struct session *s, char *r, const char *fmt, va_list ap)
+{
+	int	 n;
+
+	n = vsnprintf(r, REPLY_MAX - 2, fmt, ap);
+	if (n < 0)
+		fatalx("%s: bad reply format", __func__);
+	if (n > REPLY_MAX - 3)
+		n = REPLY_MAX - 3;
+	return reply_cut(r, (int)reply_add_code(s, r, (size_t)n,
+	    REPLY_MAX - 3));
+}
+
+/*
+ * The -v line of reply r, escaped: it may repeat client text.  The text
+ * in s_hide (an unknown verb) is left out, formatted again from fmt and
+ * ap: such a "verb" may be an AUTH response sent when no exchange was
+ * under way, as by a client that pipelined AUTH, and AUTH responses are
+ * never logged (smtpd.8 Logging).
+ */
+static void
+session_reply_log(struct session *s, const char *r, int n, const char *fmt,
+    va_list ap)
+{
+	char	 lr[REPLY_MAX], esc[4 * REPLY_LINE_MAX];
+
+	if (s->s_hide != NULL) {
+		strlcpy(s->s_hide, REPLY_HIDDEN, CMD_VERB_MAX);
+		n = reply_format(s, lr, fmt, ap);
+		r = lr;
+	}
+	log_debug("%s > %s", s->s_client.ci_sid,
+	    log_escape(r, (size_t)n, esc, sizeof(esc)));
+}
+
 /*
  * Every reply of a session is formatted and queued here.  RFC 3030 2:
  * whatever the reply to a BDAT, the octets of its chunk are not
@@ -675,14 +720,13 @@ session_reply(struct session *s, const char *fmt, ...)
 		session_flush(s);
 	r = s->s_obuf + s->s_olen;
 	va_start(ap, fmt);
-	n = vsnprintf(r, REPLY_MAX - 2, fmt, ap);
+	n = reply_format(s, r, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		fatalx("%s: bad reply format", __func__);
-	if (n > REPLY_MAX - 3)
-		n = REPLY_MAX - 3;
-	n = reply_cut(r, (int)reply_add_code(s, r, (size_t)n, REPLY_MAX - 3));
-	log_debug("%s > %.*s", s->s_client.ci_sid, n, r);
+	if (log_getverbose()) {
+		va_start(ap, fmt);
+		session_reply_log(s, r, n, fmt, ap);
+		va_end(ap);
+	}
 	if (s->s_msgreply)
 		score_reply(r);
 	s->s_olen += (size_t)n;
@@ -1108,8 +1152,10 @@ session_not_recognized(struct session *s)
 	char	 verb[CMD_VERB_MAX];
 
 	strlcpy(verb, s->s_verb, sizeof(verb));
+	s->s_hide = verb;
 	session_reply(s, "500 Error: command \"%s\" not recognized",
 	    session_echo_mask(verb));
+	s->s_hide = NULL;
 }
 
 /* An unknown verb; the fifth ends the session, as in aiosmtpd. */
@@ -1182,8 +1228,11 @@ session_command(struct session *s, char *line, size_t len)
 	}
 	if (command_limits_on(s) && command_over_budget(s, s->s_verb)) {
 		strlcpy(verb, s->s_verb, sizeof(verb));
+		if (cmd == NULL)
+			s->s_hide = verb;
 		session_reply(s, "421 4.7.0 %s sent too many times",
 		    session_echo_mask(verb));
+		s->s_hide = NULL;
 		s->s_closing = 1;
 		return;
 	}

@@ -585,6 +585,7 @@ void		 load_release(struct config *);
 /* log.c */
 void		 log_init(int, int);
 void		 log_setverbose(int);
+int		 log_getverbose(void);
 void		 log_procinit(const char *);
 #define LOG_F_ERRNO	0x01	/* the text of errno appended */
 void		 log_at(int, int, const char *, ...)

@@ -515,6 +515,65 @@ class TestAuthLongResponse(AuthCase):
         c.check(b64(USERS["alice"]), BAD_535)
 
 
+class TestAuthVerboseLog(AuthCase):
+    """-v logs every reply, and the 500 of an unknown command repeats its
+    verb: a response sent when no AUTH exchange was under way (a client
+    that pipelined AUTH with its responses, answered 503 or 538) is such
+    a verb, and must not reach the log, in any case of its letters.  The
+    client still gets its verb back."""
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "auth failure-delay 0\n"
+              "command-limit 2\nsmtputf8 yes")
+    OPTS = {"listen_opts": "auth auth-plaintext", "args": ("-v",)}
+
+    def test_responses_out_of_an_exchange(self):
+        pw = plain("alice", USERS["alice"])
+        c = self.connect()
+        c.send("AUTH PLAIN\r\n%s\r\n" % pw)
+        c.expect("503 Error: send EHLO first")
+        c.expect('500 Error: command "%s" not recognized' % pw.upper())
+        c.check("EHLO client.test",
+                ehlo_lines(smtputf8=True, auth="LOGIN PLAIN"))
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.send("AUTH LOGIN\r\n%s\r\n%s\r\n"
+               % (b64("alice"), b64(USERS["alice"])))
+        c.expect("503 5.5.1 Error: MAIL transaction in progress")
+        c.expect('500 Error: command "%s" not recognized'
+                 % b64("alice").upper())
+        c.expect('500 Error: command "%s" not recognized'
+                 % b64(USERS["alice"]).upper())
+        # Over the budget of command-limit: 421 repeats the verb too.
+        c.send(("%s\r\n" % pw) * 2)
+        c.expect('500 Error: command "%s" not recognized' % pw.upper())
+        c.expect("421 4.7.0 %s sent too many times" % pw.upper())
+        c.expect_closed()
+        self.assertTrue(self.d.wait_log(r"disconnect commands="))
+        log = self.d.log()
+        for secret in (pw, b64("alice"), b64(USERS["alice"])):
+            self.assertNotIn(secret.upper(), log.upper())
+        self.assertIn('> 500 Error: command "(not logged)" not recognized',
+                      log)
+        self.assertIn("> 421 4.7.0 (not logged) sent too many times", log)
+
+    def test_known_verb_over_budget_logged(self):
+        c = self.connect()
+        c.check("NOOP", "250 OK")
+        c.check("NOOP", "250 OK")
+        c.check("NOOP", "421 4.7.0 NOOP sent too many times")
+        self.assertTrue(self.d.wait_log(r"> 421 4\.7\.0 NOOP sent too "
+                                        r"many times"))
+
+    def test_reply_escaped(self):
+        # VRFY repeats its argument, controls masked but not the octets
+        # of smtputf8: the log escapes them (smtpd.8 Logging), U+009B
+        # (a terminal's CSI) as any other.
+        c = self.connect()
+        c.check("VRFY <a\u009b31m\udcff@b", "502 Could not VRFY "
+                "<a\u009b31m\udcff@b")
+        self.assertTrue(self.d.wait_log(r"> 502 Could not VRFY "
+                                        r"<a\\xc2\\x9b31m\\xff@b"))
+        self.assertNotIn("\u009b", self.d.log())
+
+
 class TestAuthInputMoves(AuthCase):
     """The AUTH line lies in the input buffer, which reading the next
     line of the exchange may move: nothing of the old line is used after
