@@ -38,6 +38,8 @@
 #define POLICY_PREPEND_MAX 8192	/* headers prepended to one message */
 #define POLICY_ADDR_MAX	600	/* "<address>" in a reply */
 #define POLICY_CONNECT_PAUSE 20	/* ms between connects to a full backlog */
+#define POLICY_LOG_MAX	1024	/* a reply or action, escaped, in the log */
+#define POLICY_LOG_ACTION 100	/* octets of an action not understood */
 
 /*
  * Open addressing with linear probing over offsets into one arena of
@@ -703,7 +705,7 @@ policy_target(const struct config *c, struct sockaddr_storage *ss,
  */
 static int
 policy_connect(struct policy_conn *pc, const struct config *c,
-    long long deadline)
+    const char *sid, long long deadline)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 slen, elen = sizeof(int);
@@ -712,7 +714,7 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 	const char		*why;
 
 	if (policy_target(c, &ss, &slen, &why) == -1) {
-		log_warnx("policy %s: %s", c->c_pol.po_server, why);
+		log_warnx("%s policy %s: %s", sid, c->c_pol.po_server, why);
 		return -2;
 	}
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
@@ -799,7 +801,8 @@ policy_recv(struct policy_conn *pc, char *buf, size_t size,
  * would be taken for the next answer.
  */
 static int
-policy_stale(const struct policy_conn *pc, const struct config *c)
+policy_stale(const struct policy_conn *pc, const struct config *c,
+    const char *sid)
 {
 	char	 ch;
 	ssize_t	 n;
@@ -808,8 +811,8 @@ policy_stale(const struct policy_conn *pc, const struct config *c)
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
 	if (n > 0)
-		log_warnx("policy %s: data nobody asked for; connecting "
-		    "again", c->c_pol.po_server);
+		log_warnx("%s policy %s: data nobody asked for; connecting "
+		    "again", sid, c->c_pol.po_server);
 	return 1;
 }
 
@@ -820,7 +823,8 @@ policy_stale(const struct policy_conn *pc, const struct config *c)
  */
 static int
 policy_exchange(struct policy_conn *pc, const struct config *c,
-    const char *req, size_t reqlen, char *action, size_t size)
+    const char *sid, const char *req, size_t reqlen, char *action,
+    size_t size)
 {
 	long long	 deadline;
 	char		 buf[POLICY_REPLY_MAX];
@@ -829,12 +833,13 @@ policy_exchange(struct policy_conn *pc, const struct config *c,
 
 	deadline = util_now_ms() + (long long)c->c_pol.po_timeout * 1000;
 	for (try = 0; try < 2 && n == -1; try++) {
-		if (pc->pc_fd != -1 && policy_stale(pc, c)) {
+		if (pc->pc_fd != -1 && policy_stale(pc, c, sid)) {
 			close(pc->pc_fd);
 			pc->pc_fd = -1;
 		}
 		reused = pc->pc_fd != -1;
-		if (!reused && (rv = policy_connect(pc, c, deadline)) != 0) {
+		if (!reused && (rv = policy_connect(pc, c, sid,
+		    deadline)) != 0) {
 			if (rv == -2)
 				return -1;	/* logged */
 			break;
@@ -854,12 +859,13 @@ policy_exchange(struct policy_conn *pc, const struct config *c,
 		}
 	}
 	if (n == -1) {
-		log_warn("policy %s", c->c_pol.po_server);
+		log_warn("%s policy %s", sid, c->c_pol.po_server);
 		return -1;
 	}
 	pc->pc_requests++;
 	if (policy_reply_action(buf, n, action, size) == -1) {
-		log_warnx("policy %s: malformed reply", c->c_pol.po_server);
+		log_warnx("%s policy %s: malformed reply", sid,
+		    c->c_pol.po_server);
 		/* What else it sends would be taken for the next answer. */
 		close(pc->pc_fd);
 		pc->pc_fd = -1;
@@ -929,13 +935,13 @@ policy_request(const struct client *cl, const struct envelope *e,
 
 /* Adds a PREPEND header to the message, within POLICY_PREPEND_MAX. */
 static void
-policy_add_header(struct envelope *e, const char *hdr)
+policy_add_header(struct envelope *e, const char *sid, const char *hdr)
 {
 	char	*s;
 	size_t	 old = e->e_prepend == NULL ? 0 : strlen(e->e_prepend);
 
 	if (old + strlen(hdr) + 2 > POLICY_PREPEND_MAX) {
-		log_warnx("policy: PREPEND over %d octets dropped",
+		log_warnx("%s policy: PREPEND over %d octets dropped", sid,
 		    POLICY_PREPEND_MAX);
 		return;
 	}
@@ -954,6 +960,7 @@ policy_ask(struct policy_conn *pc, const struct config *c,
     const struct policy_query *q, const char *what, char *reply, size_t len)
 {
 	char	*req, action[POLICY_REPLY_MAX], hdr[POLICY_HEADER_MAX + 1];
+	char	 esc[POLICY_LOG_MAX];
 	size_t	 reqlen;
 	int	 rc;
 
@@ -962,21 +969,24 @@ policy_ask(struct policy_conn *pc, const struct config *c,
 		snprintf(e->e_instance, sizeof(e->e_instance), "%s.%u",
 		    cl->ci_sid, ++pc->pc_msgs);
 	req = policy_request(cl, e, q, &reqlen);
-	rc = policy_exchange(pc, c, req, reqlen, action, sizeof(action));
+	rc = policy_exchange(pc, c, cl->ci_sid, req, reqlen, action,
+	    sizeof(action));
 	free(req);
 	if (rc == -1)
 		rc = PA_BAD;
 	else if ((rc = policy_action(action, what, reply, len, hdr,
 	    sizeof(hdr))) == PA_BAD)
-		log_warnx("%s policy %s: action \"%.*s\" not understood",
-		    cl->ci_sid, c->c_pol.po_server, 100, action);
+		log_warnx("%s policy %s: action \"%s\" not understood",
+		    cl->ci_sid, c->c_pol.po_server, log_escape(action,
+		    strnlen(action, POLICY_LOG_ACTION), esc, sizeof(esc)));
 	score_count(rc == PA_DUNNO ? SC_POLICY_DUNNO : rc == PA_PREPEND ?
 	    SC_POLICY_PREPEND : rc == PA_REFUSE ? SC_POLICY_REFUSE :
 	    SC_POLICY_ERROR);
 	if (rc == PA_PREPEND)
-		policy_add_header(e, hdr);
+		policy_add_header(e, cl->ci_sid, hdr);
 	if (rc == PA_REFUSE)
-		log_info("%s policy: %s", cl->ci_sid, reply);
+		log_info("%s policy: %s", cl->ci_sid,
+		    log_escape(reply, strlen(reply), esc, sizeof(esc)));
 	if (rc != PA_BAD)
 		return rc == PA_REFUSE ? -1 : 0;
 	if (c->c_pol.po_default == POLICY_DUNNO)

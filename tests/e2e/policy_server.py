@@ -30,6 +30,7 @@ ACTIONS = {
     "bad": "HOLD",
     "enh": "REJECT 5.1.1234 Four digits",
     "hi8": "REJECT caf\u00e9 ok",
+    "esc": "HOLD \x1b[2Jred\rfake",
 }
 
 # Replies that are no single well-formed block: a block without an action

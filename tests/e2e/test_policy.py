@@ -4,6 +4,7 @@ postgrey when it is installed."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -281,6 +282,30 @@ class TestPolicyBadReplies(PolicyTest):
                 % self.W)
 
 
+class TestPolicyLog(PolicyTest):
+    """What the policy server and the client said is escaped in the log
+    (smtpd.8 Logging), here a terminal's escapes: ESC and CR from the
+    server, U+009B (CSI) in a recipient of an smtputf8 client."""
+    POLICY = "smtputf8 yes\n"
+
+    def test_escaped(self):
+        c = self.mail()
+        c.check("RCPT TO:<esc@x>", "451 4.3.5 Server configuration problem")
+        c.check("RCPT TO:<reject@\u00e9\u009b.x>", "550 5.7.1 "
+                "<reject@\u00e9\u009b.x>: Recipient address rejected: "
+                "Access denied")
+        c.check("QUIT", "221 Bye")
+        self.assertTrue(self.d.wait_log(r"disconnect commands="))
+        log = self.d.log()
+        self.assertRegex(log, r"[0-9A-Z]{16} policy inet:127\.0\.0\.1:%d: "
+                         r'action "HOLD \\x1b\[2Jred\\x0dfake" not '
+                         r"understood" % self.server.port)
+        self.assertRegex(log, r"[0-9A-Z]{16} policy: 550 5\.7\.1 "
+                         r"<reject@\\xc3\\xa9\\xc2\\x9b\.x>: Recipient")
+        self.assertNotIn("\x1b", log)
+        self.assertNotIn("\u009b", log)
+
+
 class TestPolicyHang(PolicyTest):
     MODE = "hang"
     POLICY = "policy-timeout 1\n"
@@ -309,6 +334,10 @@ class TestPolicyClose(PolicyTest):
         c.check("RCPT TO:<a@x>", "451 4.3.5 Server configuration problem")
         c.check("RCPT TO:<b@x>", "451 4.3.5 Server configuration problem")
         self.assertEqual(len(self.server.requests()), 2)
+        # A line of the session: its id first (smtpd.8 Logging).
+        self.assertEqual(len(re.findall(
+            r"\]: [0-9A-Z]{16} policy inet:127\.0\.0\.1:%d: "
+            % self.server.port, self.d.log())), 2, self.d.log())
 
 
 POSTGREY = shutil.which("postgrey") or (
