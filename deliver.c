@@ -980,8 +980,9 @@ deliver_message(const struct config *c, const struct client *cl,
 		 * the client sends the message again.
 		 */
 		if (!cl->ci_lmtp && i > 0 && (stop = cb(arg, NULL)) != 0) {
-			log_info("%s smtp: the session time is up; %zu "
-			    "recipients left undelivered", e->e_id, nruns - i);
+			log_info("%s deliver id=%s smtp: the session time is "
+			    "up; %zu recipients left undelivered", cl->ci_sid,
+			    e->e_id, nruns - i);
 			worst = DC_TEMP;
 			strlcpy(agg, REPLY_TEMPFAIL, sizeof(agg));
 			break;
@@ -1000,9 +1001,9 @@ deliver_message(const struct config *c, const struct client *cl,
 			 * delivered now.
 			 */
 			if (i + 1 < nruns)
-				log_info("%s lmtp: %s; %zu recipients left "
-				    "undelivered", e->e_id, stop == -1 ?
-				    "the client is gone" :
+				log_info("%s deliver id=%s lmtp: %s; %zu "
+				    "recipients left undelivered", cl->ci_sid,
+				    e->e_id, stop == -1 ? "the client is gone" :
 				    "the session time is up", nruns - i - 1);
 			break;
 		} else if (agg[0] == '\0' || dj.dj_class > worst) {

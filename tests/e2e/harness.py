@@ -1000,9 +1000,10 @@ def runs_stopped(test, proto, t0, nrcpts=12):
     test.assertLess(time.monotonic() - t0, 5.5)
     runs = len(test.d.deliveries())
     test.assertLess(runs, nrcpts)
-    test.assertTrue(test.d.wait_log(r"%s: the session time is up; "
-                                    r"%d recipients left undelivered"
-                                    % (proto, nrcpts - runs)),
+    test.assertTrue(test.d.wait_log(r"(?m)^smtpd\[\d+\]: [0-9A-Z]{16} deliver "
+                                    r"id=[0-9A-Z]{16}\.\d+ %s: the session "
+                                    r"time is up; %d recipients left "
+                                    r"undelivered" % (proto, nrcpts - runs)),
                     test.d.log())
     return runs
 

@@ -190,8 +190,10 @@ class TestLmtpRepliesWhenKnown(SmtpdTest):
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                           struct.pack("ii", 1, 0))
         c.close()
-        self.assertTrue(self.d.wait_log(r"lmtp: the client is gone; 2 "
-                                        r"recipients left undelivered",
+        self.assertTrue(self.d.wait_log(r"(?m)^smtpd\[\d+\]: [0-9A-Z]{16} "
+                                        r"deliver id=[0-9A-Z]{16}\.\d+ lmtp: "
+                                        r"the client is gone; 2 recipients "
+                                        r"left undelivered",
                                         1, 10.0), self.d.log())
         time.sleep(1.5)
         self.assertEqual(len(self.d.deliveries()), 2)
