@@ -335,10 +335,8 @@ policy_config_addr(struct config *c)
 	    strncmp(c->c_pol.po_server, "inet:", 5) != 0)
 		return;
 	if (policy_addr(c->c_pol.po_server, &c->c_pol.po_addr,
-	    &c->c_pol.po_addrlen, &why) == -1) {
-		c->c_pol.po_addrlen = 0;
+	    &c->c_pol.po_addrlen, &why) == -1)
 		log_warnx("policy %s: %s", c->c_pol.po_server, why);
-	}
 }
 
 int
