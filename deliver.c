@@ -125,6 +125,13 @@ spool_init(struct spool *sp, const char *dir)
 	sp->sp_dir = dir != NULL ? dir : DEF_SPOOL;
 }
 
+/* Where a log line about the spool names its session. */
+static const char *
+spool_sid(const struct spool *sp)
+{
+	return sp->sp_sid != NULL ? sp->sp_sid : "-";
+}
+
 void
 spool_reset(struct spool *sp)
 {
@@ -138,8 +145,9 @@ spool_reset(struct spool *sp)
 void
 spool_clear(struct spool *sp, size_t keep)
 {
-	char	*buf = sp->sp_buf;
-	size_t	 cap = sp->sp_cap;
+	char		*buf = sp->sp_buf;
+	const char	*sid = sp->sp_sid;
+	size_t		 cap = sp->sp_cap;
 
 	if (cap > keep) {
 		free(buf);
@@ -150,6 +158,7 @@ spool_clear(struct spool *sp, size_t keep)
 	if (sp->sp_fd != -1)
 		close(sp->sp_fd);
 	spool_init(sp, sp->sp_dir);
+	sp->sp_sid = sid;
 	sp->sp_buf = buf;
 	sp->sp_cap = cap;
 }
@@ -201,7 +210,7 @@ static int
 spool_spill(struct spool *sp)
 {
 	if ((sp->sp_fd = spool_open(sp->sp_dir)) == -1) {
-		log_warn("spool file in %s", sp->sp_dir);
+		log_warn("%s spool file in %s", spool_sid(sp), sp->sp_dir);
 		return -1;
 	}
 	return spool_flush(sp);
@@ -214,7 +223,7 @@ spool_flush(struct spool *sp)
 	if (sp->sp_fd == -1 || sp->sp_len == 0)
 		return 0;
 	if (spool_append(sp->sp_fd, sp->sp_buf, sp->sp_len) == -1) {
-		log_warn("spool write");
+		log_warn("%s spool write", spool_sid(sp));
 		sp->sp_error = 1;
 		return -1;
 	}
@@ -237,7 +246,7 @@ spool_grow(struct spool *sp, size_t len)
 	if (cap > SPOOL_MEM_MAX)
 		cap = SPOOL_MEM_MAX;
 	if ((p = realloc(sp->sp_buf, cap)) == NULL) {
-		log_warn("spool");
+		log_warn("%s spool", spool_sid(sp));
 		return -1;
 	}
 	sp->sp_buf = p;
@@ -256,7 +265,7 @@ spool_write(struct spool *sp, const void *buf, size_t len)
 		if (len > SPOOL_MEM_MAX - sp->sp_len) {
 			/* Larger than the buffer itself: straight to the file. */
 			if (spool_append(sp->sp_fd, buf, len) == -1) {
-				log_warn("spool write");
+				log_warn("%s spool write", spool_sid(sp));
 				goto fail;
 			}
 			sp->sp_size += (long long)len;

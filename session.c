@@ -2839,6 +2839,7 @@ session_new(const struct config *c, const struct listener *l, int fd,
 	s->s_env.e_rcpts = rcpts;
 	s->s_env.e_rcptcap = rcptcap;
 	spool_init(&s->s_spool, c->c_dlv.dl_spool);
+	s->s_spool.sp_sid = s->s_client.ci_sid;
 	s->s_spool.sp_buf = sp.sp_buf;		/* emptied by spool_clear() */
 	s->s_spool.sp_cap = sp.sp_cap;
 	s->s_conf = c;

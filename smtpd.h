@@ -333,6 +333,7 @@ struct spool {
 	long long		 sp_size;	/* total octets */
 	int			 sp_error;	/* a write failed */
 	const char		*sp_dir;
+	const char		*sp_sid;	/* the session's, for its log lines */
 };
 
 /*

@@ -182,6 +182,10 @@ class TestSpoolFull(FaultTest):
             self.start_data(c)
             c.send(body_of(256 * 1024 + 256 * 1024 + 100 * 1024) + b".\r\n")
             c.expect("452 4.3.1 Insufficient system storage", timeout=10)
+            # The warning names the session, as every line of one does.
+            self.assertTrue(d.wait_log(r"(?m)^smtpd\[\d+\]: [0-9A-Z]{16} "
+                                       r"spool write: No space left"),
+                            d.log())
             c.check("RSET", "250 OK")
             c.check("MAIL FROM:<a@example.com>", "250 OK")
             c.check("RCPT TO:<b@example.com>", "250 OK")
