@@ -982,9 +982,6 @@ policy_ask(struct policy_conn *pc, const struct config *c,
 	    SC_POLICY_ERROR);
 	if (rc == PA_PREPEND)
 		policy_add_header(e, cl->ci_sid, hdr);
-	if (rc == PA_REFUSE)
-		log_info("%s policy: %s", cl->ci_sid,
-		    log_escape(reply, strlen(reply), esc, sizeof(esc)));
 	if (rc != PA_BAD)
 		return rc == PA_REFUSE ? -1 : 0;
 	if (c->c_pol.po_default == POLICY_DUNNO)

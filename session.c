@@ -1827,6 +1827,25 @@ mail_params(struct session *s, char *rest, const char *syntax,
 #define ADDR_BUF_LEN	(2 * (CMD_LINE_MAX + CMD_SIZE_EXTRA + \
 			    CMD_UTF8_EXTRA) + 8)
 
+/*
+ * A refusal by the tables, networks or policy server (smtpd.conf.5
+ * POLICY), logged with what it refused: "reject rcpt to=<b@example.net>:
+ * 550 5.1.1 <b@example.net>: User unknown", or "reject client: 554 ...".
+ */
+static void
+session_log_refusal(const struct session *s, const char *what,
+    const char *addr, const char *reply)
+{
+	char	 esc[REPLY_MAX], aesc[256];
+
+	log_escape(reply, strlen(reply), esc, sizeof(esc));
+	if (addr == NULL)
+		log_info("%s reject %s: %s", s->s_client.ci_sid, what, esc);
+	else
+		log_info("%s reject %s=<%s>: %s", s->s_client.ci_sid, what,
+		    log_escape(addr, strlen(addr), aesc, sizeof(aesc)), esc);
+}
+
 static void
 cmd_mail(struct session *s, char *arg)
 {
@@ -1860,6 +1879,7 @@ cmd_mail(struct session *s, char *arg)
 	if (mail_params(s, rest, syntax, &mp) == -1)
 		return;
 	if (policy_sender(s->s_conf, addr, reply, sizeof(reply)) == -1) {
+		session_log_refusal(s, "mail from", addr, reply);
 		session_reply(s, "%s", reply);
 		return;
 	}
@@ -1938,6 +1958,7 @@ cmd_rcpt(struct session *s, char *arg)
 	/* Tables, then the policy server (smtpd.conf.5 POLICY). */
 	if (policy_rcpt(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
 	    addr, reply, sizeof(reply)) == -1) {
+		session_log_refusal(s, "rcpt to", addr, reply);
 		session_reply(s, "%s", reply);
 		reply_421_closes(s, reply);
 		return;
@@ -2116,7 +2137,7 @@ static void
 data_finish(struct session *s, enum data_error error,
     const struct content *ct, long long size)
 {
-	char	 reply[REPLY_MAX];
+	char	 reply[REPLY_MAX], esc[REPLY_MAX];
 
 	if (session_expired(s))
 		session_timeup(s);	/* read to its end, not delivered */
@@ -2132,6 +2153,9 @@ data_finish(struct session *s, enum data_error error,
 		data_reply_all(s, "452 4.3.1 Insufficient system storage");
 	else if (policy_data(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
 	    size, reply, sizeof(reply)) == -1) {
+		log_info("%s message %s refused: %s", s->s_client.ci_sid,
+		    s->s_env.e_id, log_escape(reply, strlen(reply), esc,
+		    sizeof(esc)));
 		data_reply_all(s, reply);
 		reply_421_closes(s, reply);
 	} else
@@ -2910,6 +2934,7 @@ session_greeting(struct session *s)
 
 	if (policy_client(s->s_conf, &s->s_client, reply, sizeof(reply)) ==
 	    -1) {
+		session_log_refusal(s, "client", NULL, reply);
 		session_reply(s, "%s", reply);
 		s->s_rejected = 1;
 		return;

@@ -57,6 +57,11 @@ class TestTables(SmtpdTest):
         runs = self.d.wait_deliveries(1)
         self.assertEqual(runs[0]["argv"][1:], [
             "anne@EXAMPLE.org", "anne+news@example.org", "x@example.net"])
+        # Each refusal is logged with its address and reply (smtpd.8).
+        self.assertTrue(self.d.wait_log(
+            r"(?m)^smtpd\[\d+\]: [0-9A-Z]{16} reject rcpt to=<bob@example"
+            r"\.org>: 550 5\.1\.1 <bob@example\.org>: Recipient address "
+            r"rejected: User unknown$"), self.d.log())
 
     def test_senders(self):
         c = self.d.session()
@@ -65,6 +70,10 @@ class TestTables(SmtpdTest):
         c.check("MAIL FROM:<x@SPAM.example>", "550 5.7.1 "
                 "<x@SPAM.example>: Sender address rejected: Access denied")
         c.check("MAIL FROM:<>", "250 OK")
+        self.assertTrue(self.d.wait_log(
+            r"(?m)^smtpd\[\d+\]: [0-9A-Z]{16} reject mail from=<x@SPAM\."
+            r"example>: 550 5\.7\.1 <x@SPAM\.example>: Sender address "
+            r"rejected: Access denied$"), self.d.log())
 
 
 class TestAcceptSenders(SmtpdTest):
@@ -111,6 +120,10 @@ class TestClients(SmtpdTest):
         c.check("MAIL FROM:<a@b>", "503 5.7.1 Error: access denied, "
                 "send QUIT")
         c.check("QUIT", "221 Bye")
+        self.assertTrue(self.d.wait_log(
+            r"(?m)^smtpd\[\d+\]: [0-9A-Z]{16} reject client: 554 5\.7\.1 "
+            r"<127\.0\.0\.2>: Client host rejected: Access denied$"),
+            self.d.log())
 
 
 class PolicyServer:
@@ -240,6 +253,25 @@ class TestPolicyInChroot(PolicyTest):
         c.check("QUIT", "221 Bye")
 
 
+class TestPolicyData(PolicyTest):
+    POLICY = "policy-stages data\n"
+
+    def test_end_of_message_refused(self):
+        # Asked only at the end: the one recipient's action refuses it.
+        c = self.mail()
+        c.check("RCPT TO:<reject@x>", "250 OK")
+        c.check("DATA", "354 End data with <CR><LF>.<CR><LF>")
+        c.send("Subject: t\r\n\r\nx\r\n.\r\n")
+        c.expect("550 5.7.1 <END-OF-MESSAGE>: End-of-data rejected: Access "
+                 "denied")
+        c.check("QUIT", "221 Bye")
+        self.assertTrue(self.d.wait_log(
+            r"(?m)^smtpd\[\d+\]: ([0-9A-Z]{16}) message \1\.1 refused: 550 "
+            r"5\.7\.1 <END-OF-MESSAGE>: End-of-data rejected: Access "
+            r"denied$"), self.d.log())
+        self.assertEqual(self.d.deliveries(), [])
+
+
 class TestPolicy421(PolicyTest):
     def test_421_closes(self):
         """A 421 says the connection closes (RFC 5321 3.8): it does."""
@@ -300,8 +332,12 @@ class TestPolicyLog(PolicyTest):
         self.assertRegex(log, r"[0-9A-Z]{16} policy inet:127\.0\.0\.1:%d: "
                          r'action "HOLD \\x1b\[2Jred\\x0dfake" not '
                          r"understood" % self.server.port)
-        self.assertRegex(log, r"[0-9A-Z]{16} policy: 550 5\.7\.1 "
+        self.assertRegex(log, r"[0-9A-Z]{16} reject rcpt to=<reject@"
+                         r"\\xc3\\xa9\\xc2\\x9b\.x>: 550 5\.7\.1 "
                          r"<reject@\\xc3\\xa9\\xc2\\x9b\.x>: Recipient")
+        # The recipient the failing server left to policy-default.
+        self.assertRegex(log, r"[0-9A-Z]{16} reject rcpt to=<esc@x>: 451 "
+                         r"4\.3\.5 Server configuration problem")
         self.assertNotIn("\x1b", log)
         self.assertNotIn("\u009b", log)
 
