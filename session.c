@@ -180,6 +180,7 @@ static void	 cmd_expn(struct session *, char *);
 static void	 cmd_help(struct session *, char *);
 static void	 cmd_starttls(struct session *, char *);
 static void	 session_free(struct session *);
+static void	 session_shutdown(struct session *);
 
 /*
  * The command table, in ASCII order (HELP lists it in this order).
@@ -1371,6 +1372,12 @@ auth_response(struct session *s, const char *challenge, unsigned char *out,
 	session_reply(s, "334 %s", challenge);
 	switch (session_getline(s, &line, &len)) {
 	case LINE_END:
+		/*
+		 * The end of shutdown-grace: the 421 a wait for a command
+		 * gets (session_loop), not a close without a word.
+		 */
+		if (session_quit && !s->s_eof)
+			session_shutdown(s);
 		s->s_closing = 1;
 		return AUTHX_REPLIED;
 	case LINE_TOOLONG:

@@ -7,6 +7,7 @@ import base64
 import re
 import os
 import shutil
+import signal
 import smtplib
 import subprocess
 import time
@@ -721,6 +722,29 @@ class TestThrottledPauseNotTheClients(AuthCase):
         self.assertTrue(self.d.wait_log(r"auth: 127\.0\.0\.1 throttled"))
         c.check("AUTH PLAIN " + plain("alice", WRONG), TEMP_454)
         c.check("NOOP", "250 OK")
+
+
+class TestAuthShutdown(AuthCase):
+    """SIGTERM while a session waits for an AUTH response: when the grace
+    period ends it gets the 421 a session waiting for a command gets (it
+    used to be closed without a reply)."""
+    CONFIG = (RECORD_USER + "\n" + TLS_PASSWD + "shutdown-grace 1\n")
+    OPTS = {"listen_opts": "auth auth-plaintext", "timeout": 30}
+
+    def test_mid_exchange_421(self):
+        plain_c = self.d.session()
+        plain_c.check("AUTH PLAIN", "334 ")
+        login_c = self.d.session()
+        login_c.check("AUTH LOGIN", LOGIN_USER)
+        login_c.check(b64("alice"), LOGIN_PASS)
+        t = time.monotonic()
+        self.d.signal(signal.SIGTERM)
+        for c in (plain_c, login_c):
+            c.expect("421 mx.test Service shutting down", timeout=5)
+            c.expect_closed()
+        self.assertLess(time.monotonic() - t, 4.0)
+        self.assertEqual(self.d.wait_exit(5), 0, self.d.log())
+        self.assertNotIn("auth user=", self.d.log())
 
 
 class TestAuthPerAddress(AuthCase):
