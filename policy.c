@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <arpa/inet.h>
@@ -224,6 +225,39 @@ policy_table_read(struct policy_table *t, const char *path, FILE *fp)
 }
 
 /*
+ * The table file, open for reading, or NULL after the message.  Only a
+ * regular file: the master reads it at the start and at a reload, and
+ * a FIFO would block it in open() (it then served nobody and ignored
+ * SIGTERM), a device such as /dev/urandom would never end.  O_NONBLOCK
+ * so that open() itself cannot wait; reading a regular file never does.
+ */
+static FILE *
+policy_table_open(const char *path, const char *where)
+{
+	struct stat	 st;
+	FILE		*fp;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
+		log_warn("%s%s", where, path);
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1) {
+		log_warn("%s%s", where, path);
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_warnx("%s%s: not a regular file", where, path);
+		close(fd);
+		return NULL;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL)
+		fatal("fdopen");
+	return fp;
+}
+
+/*
  * Loads a table file: one address, `@domain` or `<>` (the null sender)
  * per line, `#` comments.  NULL after logging what is wrong (file:line).
  */
@@ -236,10 +270,8 @@ policy_table_load(const char *path, int nocase, const char *where)
 
 	if (where == NULL)
 		where = "";
-	if ((fp = fopen(path, "r")) == NULL) {
-		log_warn("%s%s", where, path);
+	if ((fp = policy_table_open(path, where)) == NULL)
 		return NULL;
-	}
 	t = xcalloc(1, sizeof(*t));
 	t->pt_nocase = nocase;
 	policy_table_grow(t);

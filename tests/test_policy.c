@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -115,7 +116,7 @@ test_table_bad(void **state)
 		/* a CR but before the LF that ends the line */
 		"a@b\rc@d\n", "a@b\r", "a@b\r\r\n", NULL
 	};
-	char	 longline[1024];
+	char	 longline[1024], fifo[160];
 	size_t	 i;
 
 	(void)state;
@@ -127,6 +128,13 @@ test_table_bad(void **state)
 	assert_null(policy_table_load(write_file("t", "a@b\n\0x@y\n", 9),
 	    0, NULL));
 	assert_null(policy_table_load("/nonexistent/table", 0, NULL));
+	/* Not a regular file: a FIFO blocked in open(), and a device. */
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_null(policy_table_load(fifo, 0, NULL));
+	unlink(fifo);
+	assert_null(policy_table_load("/dev/zero", 0, NULL));
+	assert_null(policy_table_load(tmpdir, 0, NULL));
 }
 
 /* 1,000,000 addresses: loaded in seconds, found, and the others not. */
