@@ -407,6 +407,12 @@ tls_load_cert(const struct config *c, SSL_CTX *ctx)
 		    strerror(errno));
 		return -1;
 	}
+	/* OpenSSL would wait on a FIFO for ever, and the master with it. */
+	if (!S_ISREG(st.st_mode)) {
+		tls_conf_error(c, 0, "certificate file %s: not a regular file",
+		    c->c_tls.tl_cert);
+		return -1;
+	}
 	ERR_clear_error();
 	if (!SSL_CTX_use_certificate_chain_file(ctx, c->c_tls.tl_cert)) {
 		tls_conf_error(c, 0, "certificate file %s: %s", c->c_tls.tl_cert,
@@ -461,10 +467,16 @@ tls_read_keyfile(const struct config *c, char *buf, size_t size,
 	ssize_t		 n;
 	int		 fd;
 
-	if ((fd = open(c->c_tls.tl_key, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1) {
+	/* O_NONBLOCK: open() of a FIFO would wait for a writer. */
+	if ((fd = open(c->c_tls.tl_key, O_RDONLY | O_NONBLOCK |
+	    O_CLOEXEC)) == -1 || fstat(fd, &st) == -1) {
 		tls_conf_error(c, 0, "key file %s: %s", c->c_tls.tl_key,
 		    strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		tls_conf_error(c, 0, "key file %s: not a regular file",
+		    c->c_tls.tl_key);
 		goto fail;
 	}
 	if (st.st_mode & 077) {

@@ -129,7 +129,7 @@ setup(void **state)
 	    "-pkeyopt ec_paramgen_curve:prime256v1 -out other.key && "
 	    "cp server.key loose.key && echo garbage > garbage.key && "
 	    "chmod 600 server.key other.key garbage.key && "
-	    "chmod 644 loose.key", dir);
+	    "chmod 644 loose.key && mkfifo -m 600 fifo.key fifo.crt", dir);
 	make_cert("expired.crt", -2 * 86400, -86400);
 	make_cert("future.crt", 86400, 2 * 86400);
 	return 0;
@@ -244,6 +244,16 @@ test_load_errors(void **state)
 	conf_init(&c, "garbage.key", "server.key");
 	snprintf(want, sizeof(want), "certificate file %s: no start line",
 	    path("garbage.key"));
+	load_fails(&c, want);
+
+	/* A FIFO would block the master in open() (or OpenSSL's read). */
+	conf_init(&c, "chain.pem", "fifo.key");
+	snprintf(want, sizeof(want), "key file %s: not a regular file",
+	    path("fifo.key"));
+	load_fails(&c, want);
+	conf_init(&c, "fifo.crt", "server.key");
+	snprintf(want, sizeof(want), "certificate file %s: not a regular "
+	    "file", path("fifo.crt"));
 	load_fails(&c, want);
 
 	conf_init(&c, "chain.pem", "server.key");
