@@ -2090,7 +2090,11 @@ config_builtin(void)
 
 /*
  * A word as the lexer reads it back: bare when that is safe and quoting
- * is not asked for, else quoted.
+ * is not asked for, else quoted.  In quotes a backslash is doubled only
+ * before a quote, a backslash or the end, where config_word would take
+ * it for an escape; elsewhere it stays as it is read.  Doubling them
+ * all made a line of "\d"s longer than the file had it, so that the
+ * printout of a line near MAX_CONF_LINE did not load again.
  */
 static void
 config_print_word(FILE *fp, const char *s, int quote)
@@ -2101,7 +2105,8 @@ config_print_word(FILE *fp, const char *s, int quote)
 	}
 	putc('"', fp);
 	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
+		if (*s == '"' || (*s == '\\' &&
+		    (s[1] == '"' || s[1] == '\\' || s[1] == '\0')))
 			putc('\\', fp);
 		putc(*s, fp);
 	}

@@ -1383,6 +1383,7 @@ static void
 test_roundtrip(void **state)
 {
 	char	*text;
+	size_t	 len;
 
 	(void)state;
 	roundtrip(full_conf);
@@ -1395,6 +1396,20 @@ test_roundtrip(void **state)
 	    "spool \"/var/sp ool/#x\"\nmax-message-size 1536\n"
 	    "timeout 90s\nlisten on \"/tmp/a b\" mode 0600\n");
 	roundtrip(LISTEN "max-message-size 1073741825\n");
+	/*
+	 * A backslash that escapes nothing is printed as it is: a line of
+	 * them near the longest a line may be loads again.
+	 */
+	text = xmalloc(sizeof(LISTEN) + MAX_CONF_LINE + 1);
+	len = (size_t)snprintf(text, MAX_CONF_LINE, LISTEN "deliver \"/bin/x");
+	while (len + 3 + 2 <= strlen(LISTEN) + MAX_CONF_LINE) {
+		memcpy(text + len, " \\d", 3);
+		len += 3;
+	}
+	memcpy(text + len, "\"\n", 3);
+	roundtrip(text);
+	free(text);
+	roundtrip(LISTEN "deliver \"/bin/x \\\\\\\\ \\\\d '\\\\\\\"'\"\n");
 	roundtrip(text = nets_conf());
 	free(text);
 	roundtrip(LISTEN "tls tickets no\n");
