@@ -1655,17 +1655,44 @@ config_listen_proxy(struct parse *p, struct listener *l, int argc,
 	return i;
 }
 
+/*
+ * Whether opt, an option that takes an argument, was given before on
+ * this line (*seen holds their bits): the second would silently win
+ * ("port 25 port 26" listened on 26 only), so it is an error.
+ */
+static int
+config_listen_twice(struct parse *p, const char *opt, int *seen)
+{
+	static const char *const argopts[] = { "port", "mode", "owner",
+	    "group", "deliver-user" };
+	size_t	 i;
+
+	for (i = 0; i < NITEMS(argopts); i++)
+		if (strcmp(opt, argopts[i]) == 0)
+			break;
+	if (i == NITEMS(argopts))
+		return 0;
+	if (*seen & (1 << i)) {
+		config_error(p, "listen: %s given twice", opt);
+		return 1;
+	}
+	*seen |= 1 << i;
+	return 0;
+}
+
 /* The options after ADDRESS; the first error ends the line. */
 static int
 config_listen_opts(struct parse *p, struct listener *l, int argc,
     char **argv)
 {
 	const char	*opt, *arg;
-	int		 i, n;
+	int		 i, n, seen = 0;
 
 	for (i = 0; i < argc; i++) {
 		opt = argv[i];
 		arg = i + 1 < argc ? argv[i + 1] : NULL;
+		if (config_listen_twice(p, opt, &seen))
+			return -1;
 		if ((n = config_listen_flag(opt)) != 0) {
 			l->l_flags |= n;
 			continue;

@@ -619,6 +619,16 @@ static const struct error_case error_cases[] = {
 	    "listen: proxy-protocol from: \"timeout\" is not ADDRESS" },
 	{ "listen on 127.0.0.2 proxy-protocol proxy-protocol",
 	    "listen: proxy-protocol given twice" },
+	/* An option with an argument once: the second would win. */
+	{ "listen on 127.0.0.2 port 2525 port 2526",
+	    "listen: port given twice" },
+	{ "listen on /tmp/s mode 0600 mode 0666", "listen: mode given twice" },
+	{ "listen on /tmp/s owner nobody group nobody owner nobody",
+	    "listen: owner given twice" },
+	{ "listen on /tmp/s group nobody group nobody",
+	    "listen: group given twice" },
+	{ "listen on 127.0.0.2 deliver-user nobody deliver-user nobody",
+	    "listen: deliver-user given twice" },
 	{ "listen on 127.0.0.2 proxy-protocol bogus",
 	    "listen: unknown option \"bogus\"" },
 	{ "listen on 127.0.0.2 proxy-protocol from 10.0.0.0/8 1.1.1.1 "
