@@ -1481,6 +1481,15 @@ config_listen_addr(struct parse *p, struct listener *l, const char *addr)
 		    "address, *, localhost or an absolute path",
 		    config_esc(p, addr));
 		return -1;
+	} else if (strchr(addr, ':') != NULL &&
+	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)bin)) {
+		/*
+		 * An IPv6 listener is IPv6 only (IPV6_V6ONLY), where bind()
+		 * refuses a mapped address: the start would fail.
+		 */
+		config_error(p, "listen: \"%s\" is an IPv4-mapped address; "
+		    "write the IPv4 address", config_esc(p, addr));
+		return -1;
 	}
 	l->l_addr = xstrdup(addr);
 	if (l->l_unix)

@@ -576,6 +576,9 @@ static const struct error_case error_cases[] = {
 	{ "listen on 1.2.3.4.5", "listen: \"1.2.3.4.5\" is not an IPv4 or "
 	    "IPv6 address, *, localhost or an absolute path" },
 	{ "listen on [::1]", "listen: \"[::1]\" is not an IPv4" },
+	/* An IPv6 socket is IPv6 only: bind() refused it at the start. */
+	{ "listen on ::ffff:127.0.0.2", "listen: \"::ffff:127.0.0.2\" is an "
+	    "IPv4-mapped address; write the IPv4 address" },
 	{ "listen on example.org", "listen: \"example.org\" is not" },
 	{ "listen on 127.0.0.2 port", "listen: port must be a number in "
 	    "1..65535" },
