@@ -1494,6 +1494,12 @@ config_listen_addr(struct parse *p, struct listener *l, const char *addr)
 	l->l_addr = xstrdup(addr);
 	if (l->l_unix)
 		config_path_clean(l->l_addr);
+	/* "/run/smtpd/" names a directory: bind() would fail at the start. */
+	if (l->l_unix && l->l_addr[strlen(l->l_addr) - 1] == '/') {
+		config_error(p, "listen: socket path \"%s\" ends in /",
+		    config_esc(p, addr));
+		return -1;
+	}
 	return 0;
 }
 

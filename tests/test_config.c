@@ -586,6 +586,9 @@ static const struct error_case error_cases[] = {
 	{ "listen on 127.0.0.2 port 65536", "listen: port must be a number" },
 	{ "listen on 127.0.0.2 port smtp", "listen: port must be a number" },
 	{ "listen on /tmp/s port 25", "listen: port is not for UNIX sockets" },
+	{ "listen on /tmp/s/", "listen: socket path \"/tmp/s/\" ends in /" },
+	{ "listen on /", "listen: socket path \"/\" ends in /" },
+	{ "listen on /tmp/s//", "listen: socket path \"/tmp/s//\" ends in /" },
 	{ "listen on 127.0.0.2 mode 0600", "listen: mode is only for UNIX "
 	    "sockets" },
 	{ "listen on /tmp/s mode 0999", "listen: mode must be an octal "
