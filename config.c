@@ -1137,7 +1137,7 @@ config_nets_parse(struct parse *p, int argc, char **argv)
 static int
 config_policy_host(const char *h, size_t len)
 {
-	char	 in6[INET6_ADDRSTRLEN];
+	char	 in6[INET6_ADDRSTRLEN], name[HOSTNAME_MAX + 1];
 	struct in6_addr a6;
 
 	if (len > 2 && h[0] == '[' && h[len - 1] == ']') {
@@ -1147,7 +1147,12 @@ config_policy_host(const char *h, size_t len)
 		in6[len - 2] = '\0';
 		return inet_pton(AF_INET6, in6, &a6) == 1 ? 0 : -1;
 	}
-	return strspn(h, HOST_CHARS) >= len ? 0 : -1;
+	/* A name as `hostname` takes it: "..." or "-x" never resolves. */
+	if (len >= sizeof(name))
+		return -1;
+	memcpy(name, h, len);
+	name[len] = '\0';
+	return config_check_hostname(name) == NULL ? 0 : -1;
 }
 
 static int

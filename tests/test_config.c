@@ -434,6 +434,11 @@ static const struct error_case error_cases[] = {
 	    "is not unix:/PATH or inet:HOST:PORT" },
 	{ "policy inet:[h]x:10023", "policy: \"inet:[h]x:10023\" is not "
 	    "unix:/PATH or inet:HOST:PORT" },
+	/* A name that could not resolve: each request failed. */
+	{ "policy inet:...:10023", "policy: \"inet:...:10023\" is not " },
+	{ "policy inet:-h:10023", "policy: \"inet:-h:10023\" is not " },
+	{ "policy inet:h..example:10023", "policy: \"inet:h..example:10023\" "
+	    "is not " },
 	{ "policy", "policy: expected policy unix:PATH|inet:HOST:PORT" },
 	{ "listen on 127.0.0.1 port 9154 metrics deliver-user nobody",
 	    "listen: metrics takes no other option" },
