@@ -1477,6 +1477,12 @@ config_listen_addr(struct parse *p, struct listener *l, const char *addr)
 			    "\"..\" component", config_esc(p, addr));
 			return -1;
 		}
+		/* A tab passes the lexer in quotes; no other path takes one. */
+		if (config_check_cntrl(addr) != NULL) {
+			config_error(p, "listen: socket path \"%s\" contains a "
+			    "control character", config_esc(p, addr));
+			return -1;
+		}
 		l->l_unix = 1;
 		l->l_mode = DEF_UNIX_MODE;
 	} else if (strcmp(addr, "*") != 0 && strcmp(addr, "localhost") != 0 &&

@@ -593,6 +593,8 @@ static const struct error_case error_cases[] = {
 	{ "listen on /tmp/s port 25", "listen: port is not for UNIX sockets" },
 	{ "listen on /tmp/s/", "listen: socket path \"/tmp/s/\" ends in /" },
 	{ "listen on /", "listen: socket path \"/\" ends in /" },
+	{ "listen on \"/tmp/a\tb\"", "listen: socket path \"/tmp/a\\x09b\" "
+	    "contains a control character" },
 	{ "listen on /tmp/s//", "listen: socket path \"/tmp/s//\" ends in /" },
 	{ "listen on 127.0.0.2 mode 0600", "listen: mode is only for UNIX "
 	    "sockets" },
