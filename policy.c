@@ -252,8 +252,10 @@ policy_table_open(const char *path, const char *where)
 		close(fd);
 		return NULL;
 	}
-	if ((fp = fdopen(fd, "r")) == NULL)
-		fatal("fdopen");
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		log_warn("%s%s", where, path);
+		close(fd);
+	}
 	return fp;
 }
 
