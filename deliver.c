@@ -1013,6 +1013,7 @@ deliver_message(const struct config *c, const struct client *cl,
 				log_info("%s deliver id=%s lmtp: %s; %zu "
 				    "recipients left undelivered", cl->ci_sid,
 				    e->e_id, stop == -1 ? "the client is gone" :
+				    stop == -3 ? "a 421 closes the connection" :
 				    "the session time is up", nruns - i - 1);
 			break;
 		} else if (agg[0] == '\0' || dj.dj_class > worst) {

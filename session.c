@@ -761,6 +761,14 @@ session_reply_cb(void *arg, const char *line)
 	session_flush(s);
 	if (s->s_dead)
 		return -1;
+	/*
+	 * A 421 tells the client that the connection closes: it takes the
+	 * recipients still unanswered as not delivered and sends the
+	 * message to them again.  A run after it would give them a copy
+	 * each time.
+	 */
+	if (s->s_closing)
+		return -3;
 	/* The run that was going finished; no other starts (smtpd.conf.5). */
 	return session_expired(s) ? -2 : 0;
 }

@@ -499,8 +499,9 @@ enum placeholder {		/* %{...} of the deliver command */
 int		 deliver_placeholder(const char *, size_t);
 const char	*deliver_placeholder_name(int);
 /*
- * A reply of the delivery; LMTP stops on -1 (the client cannot get it) or
- * -2 (the session's time is up: no new run starts).  With a NULL reply,
+ * A reply of the delivery; LMTP stops on -1 (the client cannot get it),
+ * -2 (the session's time is up: no new run starts) or -3 (the reply was
+ * a 421: the connection closes after it).  With a NULL reply,
  * SMTP's runs per recipient ask whether another may start (0) or not.
  */
 typedef int	(*deliver_reply_cb)(void *, const char *);

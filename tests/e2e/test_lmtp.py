@@ -117,6 +117,31 @@ class TestLmtp(SmtpdTest):
             self.assertEqual(r["argv"][0], "")
             self.assertEqual(r["env"]["SMTPD_SENDER"], "")
 
+    def test_program_421_ends_the_runs(self):
+        """A recipient's 421 says that the connection closes: the client
+        takes the recipients after it as not delivered and sends them
+        the message again, so no run starts for them (each would have
+        been delivered twice)."""
+        self.d.set_stdout("421 4.3.2 shutting down\n", rcpt="r2@example.com")
+        self.d.set_exit(75, rcpt="r2@example.com")
+        c = self.connect()
+        c.check("LHLO client.test", ehlo_lines())
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        for i in range(1, 4):
+            c.check("RCPT TO:<r%d@example.com>" % i, "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+        c.expect_match(OK_ID)
+        c.expect("421 4.3.2 shutting down")
+        c.expect_closed()
+        self.assertEqual(sorted(r["argv"][1] for r in self.d.deliveries()),
+                         ["r1@example.com", "r2@example.com"])
+        self.assertTrue(self.d.wait_log(r"(?m)^smtpd\[\d+\]: [0-9A-Z]{16} "
+                                        r"deliver id=[0-9A-Z]{16}\.\d+ lmtp: "
+                                        r"a 421 closes the connection; 1 "
+                                        r"recipients left undelivered"),
+                        self.d.log())
+
     def test_pipelined_lmtp(self):
         c = self.connect()
         c.send(b"LHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<p1@example.com>"
