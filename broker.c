@@ -1377,9 +1377,18 @@ broker_pollset(struct pollfd **pfds, struct bpollref **refs, size_t *cap,
 static void
 broker_signals(void)
 {
-	util_signals(SIG_IGN, 0, SIGHUP, SIGINT, SIGPIPE, SIGUSR1, SIGUSR2, 0);
+	/*
+	 * SIGTERM too: a signal to every process of the service (killall,
+	 * systemctl kill) shuts the master down, whose sessions finish
+	 * their deliveries; a broker that died of it killed their programs
+	 * midway (PR_SET_PDEATHSIG), and what they had delivered was
+	 * answered 451 and sent again.  The broker ends when the master
+	 * and its children are gone (broker_main).
+	 */
+	util_signals(SIG_IGN, 0, SIGHUP, SIGINT, SIGPIPE, SIGTERM, SIGUSR1,
+	    SIGUSR2, 0);
 	/* waitpid() must find the programs' status. */
-	util_signals(SIG_DFL, 0, SIGCHLD, SIGTERM, 0);
+	util_signals(SIG_DFL, 0, SIGCHLD, 0);
 	util_sigunblock();
 }
 

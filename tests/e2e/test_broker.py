@@ -393,6 +393,28 @@ class TestChildKilled(BrokerFaults):
         self.assertEqual(len(d.deliveries()), 2)
 
 
+class TestTermEveryProcess(BrokerFaults):
+    def test_delivery_survives_sigterm_to_all(self):
+        # killall smtpd, systemctl kill: SIGTERM reaches the broker too.
+        # The session finishes its delivery (smtpd.8 SIGTERM); a broker
+        # that died of the signal killed the program midway, after it had
+        # recorded the message, and the client was told 451.
+        self.d = d = Smtpd(RECORD + "\nreceived-header no\n"
+                           "shutdown-grace 20s", prefork=2)
+        with open(os.path.join(d.out, "sleep"), "w") as f:
+            f.write("1.0")
+        broker = d.broker()
+        c, child = self.in_data(d)
+        c.send(b"once\r\n.\r\n")
+        self.assertTrue(wait_for(lambda: len(d.deliveries()) == 1, 5.0))
+        for pid in [d.pid, broker] + d.children():
+            os.kill(pid, signal.SIGTERM)
+        self.assertRegex(c.recv_reply(timeout=10.0), OK_ID)
+        self.assertEqual([r["data"] for r in d.deliveries()], [b"once\r\n"])
+        self.assertEqual(d.stop(), 0)
+        self.assertTrue(wait_for(lambda: not pid_alive(broker), 5.0))
+
+
 LEFTOVERS = """#!/bin/sh
 # keep: leaves a process (timeout) in its session but in a group of its
 # own, which the kill of its group at its exit misses, then exits 0;
