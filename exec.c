@@ -2,8 +2,8 @@
  * exec.c: the one way smtpd starts an external program (the delivery
  * program, checkpassword): fork, the user change, a session of its own,
  * execve() without a shell; then, driven by the broker's event loop, its
- * output read and capped, its deadline enforced on the whole process
- * group, its exit collected through a pidfd.
+ * output read and capped, its deadline enforced on its whole session
+ * (progs_timedout), its exit collected through a pidfd.
  */
 
 #include <sys/types.h>
@@ -449,6 +449,8 @@ exec_done(struct exec_job *ej, const struct pollfd *pfd, long long now)
 	    ej->ej_deadline > 0 && now >= ej->ej_deadline) {
 		ej->ej_timedout = 1;
 		exec_reap(ej, 1, 0);
+		/* And what it left in other groups of its session. */
+		progs_timedout(ej->ej_pid);
 	}
 	if (!ej->ej_exited && !ej->ej_execfailed)
 		return 0;

@@ -9,9 +9,10 @@
  * child.  Those could finish a delivery whose client was told 451 and
  * will send the message again.  The master kills every process still in
  * one of the sessions the table names.  A process that left its session
- * (setsid) is not found; nor is anything a program left behind when it
- * ended (exited, or was killed at deliver-timeout: the broker kills only
- * its process group), since its session is no longer in the table then.
+ * (setsid) is not found; nor is anything a program left in another
+ * process group when it exited (the broker kills only its process group
+ * then), since its session is no longer in the table.  At deliver-timeout
+ * the broker itself kills the program's whole session (progs_timedout).
  *
  * Only the master and its broker map a table: it is MADV_DONTFORK in
  * both, so no session child or AUTH worker, which could write session
@@ -186,9 +187,12 @@ progs_listed(const struct progtab *pt, long sid)
 	return 0;
 }
 
-/* The session id of process pid (from /proc), or -1; none for a zombie. */
+/*
+ * The session id of process pid (from /proc), or -1; none for a zombie.
+ * Its process group in *pgrp.
+ */
 static long
-progs_session(const char *pid)
+progs_session(const char *pid, long *pgrp)
 {
 	char	 path[64], buf[512], *p, state;
 	long	 sid;
@@ -201,38 +205,65 @@ progs_session(const char *pid)
 	(void)fclose(fp);
 	/* After the command's ")": state, ppid, pgrp, session. */
 	if (p == NULL || (p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %c %*d %*d %ld", &state, &sid) != 2 ||
+	    sscanf(p + 1, " %c %*d %ld %ld", &state, pgrp, &sid) != 3 ||
 	    state == 'Z' || state == 'X')
 		return -1;
 	return sid;
 }
 
-/* Every process in one of pt's sessions gets SIGKILL; how many did. */
+/*
+ * Every process in one of pt's sessions gets SIGKILL, or without pt every
+ * process in session only outside its leader's process group (killed
+ * already); how many did.
+ */
 static int
-progs_kill(const struct progtab *pt)
+progs_kill(const struct progtab *pt, long only)
 {
 	struct dirent	*de;
 	DIR		*d;
-	long		 sid;
+	long		 sid, pgrp;
 	int		 n = 0;
 
 	if ((d = opendir("/proc")) == NULL) {
-		log_warn("programs of broker %ld: /proc", (long)pt->pt_broker);
+		log_warn("programs of broker %ld: /proc", pt != NULL ?
+		    (long)pt->pt_broker : (long)getpid());
 		return 0;
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (!isdigit((unsigned char)de->d_name[0]) ||
-		    (sid = progs_session(de->d_name)) == -1 ||
-		    !progs_listed(pt, sid))
+		    (sid = progs_session(de->d_name, &pgrp)) == -1 ||
+		    (pt != NULL ? !progs_listed(pt, sid) :
+		    sid != only || pgrp == only))
 			continue;
-		if (kill((pid_t)strtol(de->d_name, NULL, 10), SIGKILL) == 0) {
+		if (kill((pid_t)strtol(de->d_name, NULL, 10), SIGKILL) != 0)
+			continue;
+		if (pt != NULL)
 			log_warnx("broker %ld gone: process %s of its program "
 			    "%ld killed", (long)pt->pt_broker, de->d_name, sid);
-			n++;
-		}
+		n++;
 	}
 	(void)closedir(d);
 	return n;
+}
+
+/*
+ * A program killed at deliver-timeout (its process group is gone): what
+ * it started in other groups of its session (timeout(1) makes one, so
+ * does a shell with job control) would go on and could finish a delivery
+ * whose client is told 451, and sends the message again.  Again while a
+ * pass killed something, as in progs_broker_gone().
+ */
+void
+progs_timedout(pid_t pid)
+{
+	int	 i, n;
+
+	if ((n = progs_kill(NULL, (long)pid)) == 0)
+		return;
+	log_warnx("program %ld killed at its deadline: %d processes of its "
+	    "session in other process groups killed", (long)pid, n);
+	for (i = 1; i < PROGS_PASSES && progs_kill(NULL, (long)pid) > 0; i++)
+		;
 }
 
 /*
@@ -252,7 +283,7 @@ progs_broker_gone(pid_t pid)
 			break;
 	if (pt == NULL || pid <= 0)
 		return 0;
-	for (i = 0; i < PROGS_PASSES && progs_kill(pt) > 0; i++)
+	for (i = 0; i < PROGS_PASSES && progs_kill(pt, 0) > 0; i++)
 		;
 	progs_unmap(pt, 1);
 	return 1;

@@ -899,6 +899,7 @@ void		 progs_drop(void);
 void		 progs_started(pid_t);
 void		 progs_ended(pid_t);
 int		 progs_broker_gone(pid_t);
+void		 progs_timedout(pid_t);
 
 /* util.c */
 void		*xmalloc(size_t);

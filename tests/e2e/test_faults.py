@@ -217,6 +217,9 @@ grandchild) sh -c 'echo $$ >> "$T/gpids"; exec sleep 60' &
             wait ;;
 bgexit)     sh -c 'echo $$ >> "$T/gpids"; exec sleep 60' &
             exit 0 ;;
+ownpgrp)    timeout 60 sh -c 'echo $$ >> "$T/gpids"; sleep 3
+                              echo late >> "$T/late"' &
+            wait ;;
 flood)      yes "flood stdout" & yes "flood stderr" >&2 ; ;;
 traced)     exec python3 "$T/traced.py" ;;
 burst)      head -c 5000000 /dev/zero | tr '\0' o
@@ -243,7 +246,7 @@ class TestDeliveryPrograms(FaultTest):
         cls.dd.cleanup()
 
     def setUp(self):
-        for name in ("pids", "gpids"):
+        for name in ("pids", "gpids", "late"):
             try:
                 os.unlink(os.path.join(self.dd.tmp, name))
             except FileNotFoundError:
@@ -319,6 +322,21 @@ class TestDeliveryPrograms(FaultTest):
                     os.kill(g, signal.SIGKILL)
                 except OSError:
                     pass
+
+    def test_hang_in_a_group_of_its_own(self):
+        # timeout(1) puts what it runs in a process group of its own:
+        # the kill of the program's group at deliver-timeout missed it,
+        # and it finished the delivery whose client was told 451.
+        reply, took, pid, gpids, log0 = self.run_mode("ownpgrp")
+        self.assertTrue(reply.startswith("451 "), reply)
+        self.assertEqual(len(gpids), 1)
+        self.assert_gone(pid, gpids)
+        self.assertTrue(self.dd.wait_log(
+            r"program %d killed at its deadline: \d+ processes of its "
+            r"session in other process groups killed" % pid),
+            self.dd.log()[log0:])
+        time.sleep(1.5)
+        self.assertFalse(os.path.exists(os.path.join(self.dd.tmp, "late")))
 
     def test_flood_output(self):
         reply, took, pid, gpids, log0 = self.run_mode("flood")
