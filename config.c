@@ -1147,7 +1147,13 @@ config_policy_host(const char *h, size_t len)
 		in6[len - 2] = '\0';
 		return inet_pton(AF_INET6, in6, &a6) == 1 ? 0 : -1;
 	}
-	/* A name as `hostname` takes it: "..." or "-x" never resolves. */
+	/*
+	 * A name as `hostname` takes it: "..." or "-x" never resolves.  The
+	 * final dot of a fully qualified name ("policy.example.org.") is
+	 * the resolver's, not a label's.
+	 */
+	if (len > 1 && h[len - 1] == '.')
+		len--;
 	if (len >= sizeof(name))
 		return -1;
 	memcpy(name, h, len);

@@ -439,6 +439,8 @@ static const struct error_case error_cases[] = {
 	{ "policy inet:-h:10023", "policy: \"inet:-h:10023\" is not " },
 	{ "policy inet:h..example:10023", "policy: \"inet:h..example:10023\" "
 	    "is not " },
+	{ "policy inet:.:10023", "policy: \"inet:.:10023\" is not " },
+	{ "policy inet:h..:10023", "policy: \"inet:h..:10023\" is not " },
 	{ "policy", "policy: expected policy unix:PATH|inet:HOST:PORT" },
 	{ "listen on 127.0.0.1 port 9154 metrics deliver-user nobody",
 	    "listen: metrics takes no other option" },
@@ -1524,6 +1526,11 @@ test_policy(void **state)
 	assert_string_equal(c->c_pol.po_server, "inet:[::1]:10023");
 	load_release(c);
 	c = expect_ok(LISTEN "policy inet:policy.example-1.org:10023\n");
+	load_release(c);
+	/* A fully qualified name, with its final dot: it resolves. */
+	c = expect_ok(LISTEN "policy inet:policy.example.org.:10023\n");
+	assert_string_equal(c->c_pol.po_server,
+	    "inet:policy.example.org.:10023");
 	load_release(c);
 
 	/* # is printed in quotes, so that the output loads again. */
