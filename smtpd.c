@@ -623,10 +623,17 @@ listener_bind(const struct config *c, struct listener *l, char *err,
 	return 0;
 }
 
-/* Whether the address of listener l names host, a numeric address. */
+/*
+ * Whether the address of listener l names host, a numeric address.  A
+ * systemd socket on an IPv4-mapped address (ListenStream=
+ * [::ffff:192.0.2.1]:25, not IPv6-only) is the IPv4 address's: `listen
+ * on` refuses the mapped spelling.
+ */
 static int
 listener_addr_is(const struct listener *l, const char *host)
 {
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0xff, 0xff };
 	unsigned char	 a[sizeof(struct in6_addr)];
 	unsigned char	 b[sizeof(struct in6_addr)];
 	const char	*hosts[2];
@@ -636,6 +643,11 @@ listener_addr_is(const struct listener *l, const char *host)
 	memset(b, 0, sizeof(b));
 	if (inet_pton(af, host, b) != 1)
 		return 0;
+	if (af == AF_INET6 && memcmp(b, mapped, sizeof(mapped)) == 0) {
+		memmove(b, b + sizeof(mapped), 4);
+		memset(b + 4, 0, sizeof(b) - 4);
+		af = AF_INET;
+	}
 	n = net_listen_hosts(l->l_addr, hosts);
 	for (i = 0; i < n; i++) {
 		memset(a, 0, sizeof(a));

@@ -245,6 +245,19 @@ class TestActivation(unittest.TestCase):
         self.refused_socket(socket.SOCK_STREAM)
 
     @unittest.skipUnless(has_ipv6(), "no IPv6")
+    def test_mapped_socket_is_the_ipv4_line(self):
+        # ListenStream=[::ffff:127.0.0.1]:PORT: `listen on` refuses the
+        # mapped spelling, so the IPv4 line must take the socket.
+        d = self.d
+        d.write_config(RECORD + "\nlisten on 127.0.0.1 port @PORT@\n")
+        self.socks = [tcp_listener(socket.AF_INET6, "::ffff:127.0.0.1",
+                                   d.port, 0)]
+        self.proc = launch(d, self.socks)
+        self.greet(d.port)
+        self.assertIn("listening on 127.0.0.1:%d (inherited from systemd)"
+                      % d.port, d.log())
+
+    @unittest.skipUnless(has_ipv6(), "no IPv6")
     def test_star_one_dual_stack_socket(self):
         d = self.d
         d.write_config(RECORD + "\nlisten on * port @PORT@\n")
