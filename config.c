@@ -1469,7 +1469,7 @@ static int
 config_listen_addr(struct parse *p, struct listener *l, const char *addr)
 {
 	struct sockaddr_un	 sun;
-	unsigned char		 bin[sizeof(struct in6_addr)];
+	struct in6_addr		 bin;	/* either family's, aligned */
 
 	if (addr[0] == '/') {
 		if (strlen(addr) >= sizeof(sun.sun_path)) {
@@ -1492,14 +1492,14 @@ config_listen_addr(struct parse *p, struct listener *l, const char *addr)
 		l->l_unix = 1;
 		l->l_mode = DEF_UNIX_MODE;
 	} else if (strcmp(addr, "*") != 0 && strcmp(addr, "localhost") != 0 &&
-	    inet_pton(AF_INET, addr, bin) != 1 &&
-	    inet_pton(AF_INET6, addr, bin) != 1) {
+	    inet_pton(AF_INET, addr, &bin) != 1 &&
+	    inet_pton(AF_INET6, addr, &bin) != 1) {
 		config_error(p, "listen: \"%s\" is not an IPv4 or IPv6 "
 		    "address, *, localhost or an absolute path",
 		    config_esc(p, addr));
 		return -1;
 	} else if (strchr(addr, ':') != NULL &&
-	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)bin)) {
+	    IN6_IS_ADDR_V4MAPPED(&bin)) {
 		/*
 		 * An IPv6 listener is IPv6 only (IPV6_V6ONLY), where bind()
 		 * refuses a mapped address: the start would fail.
