@@ -92,7 +92,8 @@ static char	*deliver_expand(const char *, const char *const *);
 static int	 deliver_is_rcpts(const char *);
 static size_t	 deliver_fold(FILE *, const char *, size_t);
 static size_t	 deliver_run_max(const char *);
-static void	 deliver_helo_token(const char *, char *, size_t);
+static void	 deliver_helo_token(const char *, int, char *, size_t);
+static int	 deliver_for_clause(const char *, int);
 static void	 deliver_received(const struct config *,
 		    const struct client *, const struct envelope *,
 		    struct deliver_job *);
@@ -624,17 +625,40 @@ deliver_run_max(const char *s)
  * semicolon would let it open a comment that hides the address we saw,
  * or end the clause list early (`EHLO x ([192.0.2.1]) (').  The RFC
  * 5322 3.2.3 specials and white space become `?', except the `.', `[',
- * `]' and `:' that domains and address literals are made of.
+ * `]' and `:' that domains and address literals are made of; so do 8-bit
+ * octets (a UTF-8 name, which `smtputf8 yes' lets EHLO give) in the
+ * header of a message sent without SMTPUTF8, which must be US-ASCII
+ * (RFC 6531 3.7.3).
  */
 static void
-deliver_helo_token(const char *helo, char *out, size_t size)
+deliver_helo_token(const char *helo, int utf8, char *out, size_t size)
 {
 	size_t	 i;
 
 	for (i = 0; helo[i] != '\0' && i + 1 < size; i++)
-		out[i] = strchr(" \t()<>@,;\\\"", helo[i]) != NULL ? '?' :
-		    helo[i];
+		out[i] = strchr(" \t()<>@,;\\\"", helo[i]) != NULL ||
+		    (!utf8 && (unsigned char)helo[i] >= 0x80) ? '?' : helo[i];
 	out[i] = '\0';
+}
+
+/*
+ * Whether the `for' clause may name rcpt: not when it has a run without
+ * white space that no folding could fit in a line (RFC 5321 4.4 makes
+ * the clause optional), nor when it is a UTF-8 address in a message
+ * sent without SMTPUTF8 (`smtputf8 yes' takes one at RCPT without the
+ * MAIL parameter), whose header must be US-ASCII.
+ */
+static int
+deliver_for_clause(const char *rcpt, int utf8)
+{
+	const char	*p;
+
+	if (deliver_run_max(rcpt) + 3 >= RECEIVED_MAX)
+		return 0;
+	for (p = rcpt; !utf8 && *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return 0;
+	return 1;
 }
 
 /*
@@ -643,10 +667,9 @@ deliver_helo_token(const char *helo, char *out, size_t size)
  * with TLS or AUTH or not (no SMTPS or SMTPA is registered); a message
  * sent with SMTPUTF8 is UTF8SMTP or UTF8LMTP, with the same S and A
  * (RFC 6531 3.7.3).  `for' names
- * the recipient of a one-recipient run, unless the address has a run
- * without white space that no folding could fit in a line (RFC 5321
- * 4.4 makes the clause optional); the date goes to a line of its own
- * when the `for' line would be long.
+ * the recipient of a one-recipient run, when it can
+ * (deliver_for_clause); the date goes to a line of its own when the
+ * `for' line would be long.
  */
 static void
 deliver_received(const struct config *c, const struct client *cl,
@@ -669,7 +692,7 @@ deliver_received(const struct config *c, const struct client *cl,
 		    "SMTP", cl->ci_tls[0] ? "S" : "", cl->ci_user[0] ? "A" : "");
 	if ((f = open_memstream(&dj->dj_hdr, &dj->dj_hdrlen)) == NULL)
 		fatal("open_memstream");
-	deliver_helo_token(cl->ci_helo, helo, sizeof(helo));
+	deliver_helo_token(cl->ci_helo, e->e_smtputf8, helo, sizeof(helo));
 	xasprintf(&line, "Received: from %s%s%s%s%s", helo,
 	    cl->ci_addr[0] != '\0' ? " ([" : "",
 	    strchr(cl->ci_addr, ':') != NULL ? "IPv6:" : "", cl->ci_addr,
@@ -683,7 +706,7 @@ deliver_received(const struct config *c, const struct client *cl,
 	free(line);
 	line = NULL;
 	if (dj->dj_nrcpts == 1 &&
-	    deliver_run_max(dj->dj_rcpts[0]) + 3 < RECEIVED_MAX)
+	    deliver_for_clause(dj->dj_rcpts[0], e->e_smtputf8))
 		xasprintf(&line, "\tfor <%s>;", dj->dj_rcpts[0]);
 	if (line != NULL) {
 		fputs("\r\n", f);

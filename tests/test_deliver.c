@@ -665,6 +665,30 @@ test_received_helo(void **state)
 	received_is(RECEIVED_HELO("[IPv6:2001:db8::1]"), "x\r\n");
 }
 
+/*
+ * A message sent without SMTPUTF8 has a US-ASCII header (RFC 6531
+ * 3.7.3), though `smtputf8 yes' lets EHLO and RCPT carry UTF-8 without
+ * the MAIL parameter: the name's 8-bit octets become `?', a UTF-8
+ * recipient is left out of `for'.  With SMTPUTF8 both stay.
+ */
+static void
+test_received_8bit(void **state)
+{
+	(void)state;
+	message("x\r\n");
+	tc.c_dlv.dl_received = 1;
+	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
+	strlcpy(tcl.ci_helo, "caf\xc3\xa9.example", sizeof(tcl.ci_helo));
+	received_is(RECEIVED_HELO("caf??.example"), "x\r\n");
+	set_rcpts("j\xc3\xbcrg@example.net", NULL);
+	received_is("Received: from caf??.example ([192.0.2.7])\r\n\tby "
+	    "mx.example.org (smtpd) with ESMTP id 4f1a2b.1;\r\n\t", "x\r\n");
+	te.e_smtputf8 = 1;
+	received_is("Received: from caf\xc3\xa9.example ([192.0.2.7])\r\n\tby "
+	    "mx.example.org (smtpd) with UTF8SMTP id 4f1a2b.1\r\n\tfor "
+	    "<j\xc3\xbcrg@example.net>; ", "x\r\n");
+}
+
 /* Without a Received: header, a file-spooled message arrives exactly. */
 static void
 test_stdin_exact(void **state)
@@ -1257,6 +1281,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_received_fold, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_received_helo, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_received_8bit, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stdin_exact, setup,
 		    teardown),
