@@ -888,7 +888,7 @@ static void
 deliver_log(const struct client *cl, const struct envelope *e,
     const struct spool *sp, const struct deliver_job *dj)
 {
-	char		 from[512], ex[32];
+	char		 from[LOG_ADDR_MAX], ex[32];
 	long long	 ms;
 	int		 st;
 

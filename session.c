@@ -1851,7 +1851,7 @@ static void
 session_log_refusal(const struct session *s, const char *what,
     const char *addr, const char *reply)
 {
-	char	 esc[REPLY_MAX], aesc[256];
+	char	 esc[REPLY_MAX], aesc[LOG_ADDR_MAX];
 
 	log_escape(reply, strlen(reply), esc, sizeof(esc));
 	if (addr == NULL)
@@ -1866,7 +1866,7 @@ cmd_mail(struct session *s, char *arg)
 {
 	struct mail_params	 mp;
 	const char		*syntax;
-	char			 addr[ADDR_BUF_LEN], esc[256], *rest;
+	char			 addr[ADDR_BUF_LEN], esc[LOG_ADDR_MAX], *rest;
 	char			 reply[REPLY_MAX];
 	int			 r;
 
@@ -1925,7 +1925,8 @@ static void
 cmd_rcpt(struct session *s, char *arg)
 {
 	const char	*syntax;
-	char		 addr[ADDR_BUF_LEN], esc[256], *rest, reply[REPLY_MAX];
+	char		 addr[ADDR_BUF_LEN], esc[LOG_ADDR_MAX], *rest;
+	char		 reply[REPLY_MAX];
 	int		 r;
 
 	syntax = s->s_client.ci_esmtp ?

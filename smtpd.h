@@ -72,6 +72,12 @@
 #define CMD_LIMIT_DEFAULT	20	/* per-verb limits without `*` */
 #define REPLY_MAX		1024	/* one reply line, CRLF included */
 #define REPLY_LINE_MAX		512	/* on the wire: RFC 5321 4.5.3.1.5 */
+/*
+ * An address escaped for a log line (log_escape: 4 characters for an
+ * 8-bit octet, and room for its "..." and NUL): 256 octets of UTF-8
+ * whole, as any ASCII one a command line can carry.
+ */
+#define LOG_ADDR_MAX		(4 * 256 + 16)
 #define VERB_MAX		32
 #define SID_TIME_DIGITS		11	/* base 32: microseconds, 55 bits */
 #define SID_RAND_DIGITS		5	/* base 32: 25 random bits */

@@ -199,6 +199,19 @@ class TestSmtputf8Addresses(SmtpdTest):
                                            '"ö ö"@example.com'])
         self.assertEqual(runs[0]["env"]["SMTPD_SMTPUTF8"], "1")
 
+    def test_utf8_address_logged_whole(self):
+        # 120 characters of two octets each (240 octets, 4 log
+        # characters an octet): whole, not cut with "...".
+        local = "\u00e9" * 120
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com> SMTPUTF8", "250 OK")
+        c.send(("RCPT TO:<%s@example.com>\r\n" % local).encode())
+        c.expect("250 OK")
+        c.check("QUIT", "221 Bye")
+        esc = r"(?:\\xc3\\xa9){120}@example\.com"
+        self.assertTrue(self.d.wait_log(r"(?m) rcpt to=<%s>$" % esc),
+                        self.d.log())
+
 
 class TestMaxLocalPart(SmtpdTest):
     CONFIG = RECORD + "\nmax-local-part 5"
