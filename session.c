@@ -2908,6 +2908,8 @@ session_end(struct session *s)
 	s->s_tlsc = NULL;
 	policy_close(s->s_policy);
 	s->s_policy = NULL;
+	/* Over: the envelope goes without a state change to log (-v). */
+	s->s_state = S_INIT;
 	session_reset_envelope(s);
 	spool_clear(&s->s_spool, SPOOL_KEEP);
 	if (s->s_env.e_rcptcap > RCPT_KEEP) {

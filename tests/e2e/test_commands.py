@@ -1,6 +1,7 @@
 """HELO, EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, VRFY, EXPN, HELP, and
 the ESMTP parameters of MAIL and RCPT (RFC 5321 4.1.1, 1870, 6152, 6531)."""
 
+import time
 import unittest
 
 from harness import OK_ID, RECORD, SmtpdTest, ehlo_lines
@@ -115,6 +116,30 @@ class TestEhloUnlimited(SmtpdTest):
                 ["250-mx.test", "250-8BITMIME", "250-PIPELINING",
                  "250-CHUNKING", "250 HELP"])
         c.check("MAIL FROM:<a@example.com> SIZE=999999999999", "250 OK")
+
+
+class TestVerboseStates(SmtpdTest):
+    """With -v each change of state is logged, all before the disconnect
+    line: the session's end is no change of state (its envelope goes)."""
+    OPTS = {"args": ("-v",)}
+
+    def test_no_state_line_after_disconnect(self):
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("QUIT", "221 Bye")
+        self.assertTrue(self.d.wait_log(r"disconnect commands="))
+        time.sleep(0.2)
+        lines = self.d.log().splitlines()
+        sid = [ln for ln in lines if " disconnect commands=" in ln][-1]
+        sid = sid.split()[1]
+        mine = [ln.split(None, 2)[2] for ln in lines
+                if ln.split()[1:2] == [sid]]
+        self.assertEqual([ln for ln in mine if ln.startswith("state ")],
+                         ["state INIT -> HELO", "state HELO -> MAIL",
+                          "state MAIL -> RCPT"])
+        self.assertTrue(mine[-1].startswith("disconnect commands=4 "),
+                        mine)
 
 
 class TestMail(SmtpdTest):
