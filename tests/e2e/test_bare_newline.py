@@ -3,9 +3,10 @@
 per recipient in LMTP), and that neither changes what ends a message or
 how dots are removed."""
 
+import time
 import unittest
 
-from harness import RECORD, SmtpdTest
+from harness import OK_ID, RECORD, SmtpdTest
 
 BARE_550 = "550 5.5.2 Error: bare <CR> or <LF> received"
 LINE_500 = "500 Line too long (see RFC5321 4.5.3.1.6)"
@@ -41,6 +42,20 @@ class TestNormalize(BareCase):
         self.assertEqual(
             self.delivered(c, b"Testing\n.\nX\r\n..y\n..z\r\n"),
             b"Testing\r\n.\r\nX\r\n.y\r\n..z\r\n")
+
+    def test_large_bdat_chunk(self):
+        # A chunk of 1024 octets or more with nothing buffered is read
+        # straight into the spool; the bare LFs in it become CRLF too.
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        body = b"ab\ncd\r\n" * 300
+        c.send(b"BDAT %d LAST\r\n" % len(body))
+        time.sleep(0.3)
+        c.send(body)
+        self.assertRegex(c.recv_reply(), "^" + OK_ID + "$")
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual(runs[0]["data"], b"ab\r\ncd\r\n" * 300)
 
     def test_line_length_as_received(self):
         # 600 + LF + 600 + CRLF is one line of 1203 octets.
