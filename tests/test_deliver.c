@@ -403,6 +403,8 @@ test_override(void **state)
 		{ "25x fine", "0", R_OK250 },
 		{ "free text", "0", R_OK250 },
 		{ "250 a\tb", "0", R_OK250 },
+		{ "250 a\x7f" "b", "0", R_OK250 },
+		{ "250 caf\xc3\xa9", "0", R_OK250 },
 		{ "", "75", R_TEMP },
 		{ "451 later", "0", R_OK250 }
 	};
