@@ -496,6 +496,16 @@ test_command_limit(void **state)
 	check("FOO\r\nFOO\r\n", GREET
 	    "500 Error: command \"FOO\" not recognized\n"
 	    "421 4.7.0 FOO sent too many times\n");
+	/* Budgets for named commands only: every other verb has 20. */
+	check("NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n"
+	    "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n"
+	    "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n"
+	    "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n", GREET
+	    "250 OK\n250 OK\n250 OK\n250 OK\n250 OK\n"
+	    "250 OK\n250 OK\n250 OK\n250 OK\n250 OK\n"
+	    "250 OK\n250 OK\n250 OK\n250 OK\n250 OK\n"
+	    "250 OK\n250 OK\n250 OK\n250 OK\n250 OK\n"
+	    "421 4.7.0 NOOP sent too many times\n");
 }
 
 static void
