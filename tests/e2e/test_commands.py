@@ -42,6 +42,22 @@ class TestHelo(SmtpdTest):
         c.check("MAIL FROM:<a@example.com> SIZE=10", SYN_MAIL)
         c.check("MAIL FROM:<a@example.com>", "250 OK")
 
+    def test_helo_drops_recipients(self):
+        # The recipients of the transaction it ends are not delivered.
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("HELO client.test", "250 mx.test")
+        self.d.clear_out()
+        c.check("MAIL FROM:<c@example.com>", "250 OK")
+        c.check("RCPT TO:<d@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+        c.expect_match(OK_ID)
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual([r["argv"] for r in runs],
+                         [["c@example.com", "d@example.com"]])
+
     def test_helo_control_and_dash_refused(self):
         c = self.connect()
         c.check("HELO a\x01b", "501 Syntax: HELO hostname")
@@ -74,6 +90,22 @@ class TestEhlo(SmtpdTest):
         c.check("DATA", NEED_RCPT)
         c.check("RCPT TO:<b@example.com>", NEED_MAIL)
         c.check("MAIL FROM:<a@example.com>", "250 OK")
+
+    def test_ehlo_drops_recipients(self):
+        # The recipients of the transaction it ends are not delivered.
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("EHLO client.test", ehlo_lines())
+        self.d.clear_out()
+        c.check("MAIL FROM:<c@example.com>", "250 OK")
+        c.check("RCPT TO:<d@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+        c.expect_match(OK_ID)
+        runs = self.d.wait_deliveries(1)
+        self.assertEqual([r["argv"] for r in runs],
+                         [["c@example.com", "d@example.com"]])
 
     def test_ehlo_exact_bytes(self):
         c = self.connect()
