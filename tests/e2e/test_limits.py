@@ -269,6 +269,43 @@ class TestSessionTimeTrickle(SmtpdTest):
         self.assertEqual(self.d.deliveries(), [])
 
 
+class TestSessionTimeLastWait(SmtpdTest):
+    """A message in transfer has until one `timeout` after max-session-time
+    to end, and each wait is still one `timeout` at most: past either,
+    the connection is closed without a reply."""
+    CONFIG = RECORD + "\nmax-session-time 2\nreceived-header no"
+    OPTS = {"timeout": 2}
+
+    def start_data(self, pause=0.0):
+        t0 = time.monotonic()
+        c = self.session()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        time.sleep(pause)
+        c.check("DATA", DATA_354)
+        return c, t0
+
+    def assert_closed_at(self, c, t0, when):
+        time.sleep(max(0.0, t0 + when - time.monotonic()))
+        self.assertTrue(c.is_closed(0.0))
+        self.assertEqual(c.buf, b"")
+        self.assertEqual(self.d.deliveries(), [])
+
+    def test_lines_after_the_limit_do_not_extend_it(self):
+        # Lines until 3.5 s: the message still ends at 2 + 2 s.
+        c, t0 = self.start_data()
+        while time.monotonic() - t0 < 3.5:
+            c.send(b"x\r\n")
+            time.sleep(0.5)
+        self.assert_closed_at(c, t0, 4.7)
+
+    def test_wait_before_the_limit_is_one_timeout(self):
+        # Silent from 0.3 s: the timeout ends it at 2.3 s, not 2 + 2 s.
+        c, t0 = self.start_data(pause=0.3)
+        c.send(b"Subject: x\r\n")
+        self.assert_closed_at(c, t0, 3.1)
+
+
 class TestSessionTimeDelivery(SmtpdTest):
     CONFIG = ('deliver "/bin/sh -c \'sleep 2\'"\nmax-session-time 1')
     OPTS = {"timeout": 60}
