@@ -116,14 +116,23 @@ test_table_bad(void **state)
 		/* a CR but before the LF that ends the line */
 		"a@b\rc@d\n", "a@b\r", "a@b\r\r\n", NULL
 	};
-	char	 longline[1024], fifo[160];
-	size_t	 i;
+	struct policy_table	*t;
+	char			 longline[1024], fifo[160];
+	size_t			 i;
 
 	(void)state;
 	for (i = 0; bad[i] != NULL; i++)
 		assert_null(table(bad[i], 0));
 	memset(longline, 'a', sizeof(longline) - 4);
 	memcpy(longline + sizeof(longline) - 4, "@b\n", 4);
+	assert_null(table(longline, 0));
+	/* 511 characters are an entry, 512 an error. */
+	memcpy(longline + 509, "@b\n", 4);
+	assert_non_null(t = table(longline, 0));
+	longline[511] = '\0';
+	assert_true(policy_table_lookup(t, longline, 0));
+	policy_table_free(t);
+	memcpy(longline + 509, "a@b\n", 5);
 	assert_null(table(longline, 0));
 	assert_null(policy_table_load(write_file("t", "a@b\n\0x@y\n", 9),
 	    0, NULL));
