@@ -638,6 +638,22 @@ test_received_fold(void **state)
 	assert_non_null(strstr(got, want));
 	free(want);
 	free(got);
+	/*
+	 * No white space: " <ADDRESS>;" fits a line up to an address of
+	 * 994 octets (998 in all); at 995 the `for' is left out.
+	 */
+	for (len = 994; len <= 995; len++) {
+		memset(rcpt, 'q', len - 2);
+		strlcpy(rcpt + len - 2, "@a", 3);
+		assert_int_equal(deliver(), 0);
+		got = slurp(tpath("in"), &i);
+		assert_true(longest_line(got) <= 998);
+		if (len == 994)
+			assert_non_null(strstr(got, "\r\n <qqq"));
+		else
+			assert_null(strstr(got, "for <"));
+		free(got);
+	}
 	free(rcpt);
 }
 
