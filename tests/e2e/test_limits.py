@@ -286,8 +286,11 @@ class TestSessionTimeLastWait(SmtpdTest):
         return c, t0
 
     def assert_closed_at(self, c, t0, when):
+        # Half a second more for a loaded machine: the mutants it must
+        # catch close 1.3 s (a wait stretched) or 2 s (lines extending
+        # the limit) later than that.
         time.sleep(max(0.0, t0 + when - time.monotonic()))
-        self.assertTrue(c.is_closed(0.0))
+        self.assertTrue(c.is_closed(0.5))
         self.assertEqual(c.buf, b"")
         self.assertEqual(self.d.deliveries(), [])
 

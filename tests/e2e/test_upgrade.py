@@ -243,7 +243,9 @@ class UpgradeTest(unittest.TestCase):
         self.assertTrue(self.d.wait_log(r"upgrade failed"), self.d.log())
         self.assertTrue(wait_for(lambda: read_pid(moved) == self.d.pid, 5),
                         self.d.log())
-        self.assertFalse(os.path.exists(self.pidfile))
+        # Written there first, then the old one goes (a moment later).
+        self.assertTrue(wait_for(lambda: not os.path.exists(self.pidfile),
+                                 5))
 
     def test_paths_left_behind_are_removed(self):
         # The new configuration moves the pidfile and the control socket
