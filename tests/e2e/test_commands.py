@@ -24,6 +24,24 @@ DATA_354 = "354 End data with <CR><LF>.<CR><LF>"
 HELP_LIST = "DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET VRFY"
 
 
+def drops_recipients(t, greeting, reply):
+    """The recipients of the transaction a new greeting ends are not
+    delivered with the next one."""
+    c = t.session()
+    c.check("MAIL FROM:<a@example.com>", "250 OK")
+    c.check("RCPT TO:<b@example.com>", "250 OK")
+    c.check(greeting, reply)
+    t.d.clear_out()
+    c.check("MAIL FROM:<c@example.com>", "250 OK")
+    c.check("RCPT TO:<d@example.com>", "250 OK")
+    c.check("DATA", DATA_354)
+    c.send(b"x\r\n.\r\n")
+    c.expect_match(OK_ID)
+    runs = t.d.wait_deliveries(1)
+    t.assertEqual([r["argv"] for r in runs],
+                  [["c@example.com", "d@example.com"]])
+
+
 class TestHelo(SmtpdTest):
     def test_helo(self):
         c = self.connect()
@@ -43,20 +61,7 @@ class TestHelo(SmtpdTest):
         c.check("MAIL FROM:<a@example.com>", "250 OK")
 
     def test_helo_drops_recipients(self):
-        # The recipients of the transaction it ends are not delivered.
-        c = self.session()
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        c.check("RCPT TO:<b@example.com>", "250 OK")
-        c.check("HELO client.test", "250 mx.test")
-        self.d.clear_out()
-        c.check("MAIL FROM:<c@example.com>", "250 OK")
-        c.check("RCPT TO:<d@example.com>", "250 OK")
-        c.check("DATA", DATA_354)
-        c.send(b"x\r\n.\r\n")
-        c.expect_match(OK_ID)
-        runs = self.d.wait_deliveries(1)
-        self.assertEqual([r["argv"] for r in runs],
-                         [["c@example.com", "d@example.com"]])
+        drops_recipients(self, "HELO client.test", "250 mx.test")
 
     def test_helo_control_and_dash_refused(self):
         c = self.connect()
@@ -92,20 +97,7 @@ class TestEhlo(SmtpdTest):
         c.check("MAIL FROM:<a@example.com>", "250 OK")
 
     def test_ehlo_drops_recipients(self):
-        # The recipients of the transaction it ends are not delivered.
-        c = self.session()
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        c.check("RCPT TO:<b@example.com>", "250 OK")
-        c.check("EHLO client.test", ehlo_lines())
-        self.d.clear_out()
-        c.check("MAIL FROM:<c@example.com>", "250 OK")
-        c.check("RCPT TO:<d@example.com>", "250 OK")
-        c.check("DATA", DATA_354)
-        c.send(b"x\r\n.\r\n")
-        c.expect_match(OK_ID)
-        runs = self.d.wait_deliveries(1)
-        self.assertEqual([r["argv"] for r in runs],
-                         [["c@example.com", "d@example.com"]])
+        drops_recipients(self, "EHLO client.test", ehlo_lines())
 
     def test_ehlo_exact_bytes(self):
         c = self.connect()
