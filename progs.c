@@ -212,16 +212,46 @@ progs_session(const char *pid, long *pgrp)
 }
 
 /*
+ * The processes a sweep killed: one still there at the next pass (not
+ * scheduled yet to exit on a busy machine, or held at its exit by a
+ * tracer) is not killed, counted and logged again.  Without memory for
+ * one, it may be.
+ */
+struct progs_seen {
+	pid_t	*ps_pids;
+	size_t	 ps_n;
+};
+
+static int
+progs_seen(struct progs_seen *ps, pid_t pid, int add)
+{
+	pid_t	*p;
+	size_t	 i;
+
+	for (i = 0; i < ps->ps_n; i++)
+		if (ps->ps_pids[i] == pid)
+			return 1;
+	if (add && (p = reallocarray(ps->ps_pids, ps->ps_n + 1,
+	    sizeof(*p))) != NULL) {
+		p[ps->ps_n++] = pid;
+		ps->ps_pids = p;
+	}
+	return 0;
+}
+
+/*
  * Every process in one of pt's sessions gets SIGKILL, or without pt every
  * process in session only outside its leader's process group (killed
- * already); how many did.
+ * already); how many did, but for those in seen, killed by an earlier
+ * pass.
  */
 static int
-progs_kill(const struct progtab *pt, long only)
+progs_kill(const struct progtab *pt, long only, struct progs_seen *seen)
 {
 	struct dirent	*de;
 	DIR		*d;
 	long		 sid, pgrp;
+	pid_t		 pid;
 	int		 n = 0;
 
 	if ((d = opendir("/proc")) == NULL) {
@@ -235,8 +265,10 @@ progs_kill(const struct progtab *pt, long only)
 		    (pt != NULL ? !progs_listed(pt, sid) :
 		    sid != only || pgrp == only))
 			continue;
-		if (kill((pid_t)strtol(de->d_name, NULL, 10), SIGKILL) != 0)
+		pid = (pid_t)strtol(de->d_name, NULL, 10);
+		if (progs_seen(seen, pid, 0) || kill(pid, SIGKILL) != 0)
 			continue;
+		(void)progs_seen(seen, pid, 1);
 		if (pt != NULL)
 			log_warnx("broker %ld gone: process %s of its program "
 			    "%ld killed", (long)pt->pt_broker, de->d_name, sid);
@@ -256,14 +288,18 @@ progs_kill(const struct progtab *pt, long only)
 void
 progs_timedout(pid_t pid)
 {
-	int	 i, n;
+	struct progs_seen	 seen = { NULL, 0 };
+	int			 i, n;
 
-	if ((n = progs_kill(NULL, (long)pid)) == 0)
-		return;
-	log_warnx("program %ld killed at its deadline: %d processes of its "
-	    "session in other process groups killed", (long)pid, n);
-	for (i = 1; i < PROGS_PASSES && progs_kill(NULL, (long)pid) > 0; i++)
-		;
+	if ((n = progs_kill(NULL, (long)pid, &seen)) > 0) {
+		log_warnx("program %ld killed at its deadline: %d processes "
+		    "of its session in other process groups killed",
+		    (long)pid, n);
+		for (i = 1; i < PROGS_PASSES &&
+		    progs_kill(NULL, (long)pid, &seen) > 0; i++)
+			;
+	}
+	free(seen.ps_pids);
 }
 
 /*
@@ -275,16 +311,18 @@ progs_timedout(pid_t pid)
 int
 progs_broker_gone(pid_t pid)
 {
-	struct progtab	*pt;
-	int		 i;
+	struct progs_seen	 seen = { NULL, 0 };
+	struct progtab		*pt;
+	int			 i;
 
 	TAILQ_FOREACH(pt, &progtabs, pt_entry)
 		if (pt->pt_broker == pid)
 			break;
 	if (pt == NULL || pid <= 0)
 		return 0;
-	for (i = 0; i < PROGS_PASSES && progs_kill(pt, 0) > 0; i++)
+	for (i = 0; i < PROGS_PASSES && progs_kill(pt, 0, &seen) > 0; i++)
 		;
+	free(seen.ps_pids);
 	progs_unmap(pt, 1);
 	return 1;
 }

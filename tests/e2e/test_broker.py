@@ -6,6 +6,7 @@ message is lost and none is acknowledged without its delivery."""
 import base64
 import os
 import pwd
+import re
 import signal
 import subprocess
 import tempfile
@@ -14,7 +15,8 @@ import time
 import unittest
 
 from harness import (OK_ID, RECORD, OwnSmtpdTest, Smtpd, SmtpdTest,
-                     pid_alive, pid_children, pid_title, smtpd_path,
+                     pid_alive, pid_children, pid_title, proc_state,
+                     smtpd_path,
                      socket_inode, wait_for)
 from test_auth import crypt_hash
 from test_master import serving_child
@@ -517,6 +519,70 @@ class TestBrokerKilledLeftovers(BrokerFaults):
                                  not pid_alive(grp), 5.0), d.log()[-2000:])
         self.assertTrue(d.wait_log(r"broker %d gone: process %d of its "
                                    r"program" % (old, grp), 1, 3.0), d.log())
+
+
+# A program that leaves a process (held) in its session, traced by one
+# (tracer) that left it, with PTRACE_O_TRACEEXIT: killed, held stops at
+# its exit until its tracer lets it go, and is still there at every
+# sweep of /proc after its kill, as a process is on a busy machine until
+# it gets a processor to exit on.
+HELD = r"""
+import ctypes, os, time
+T = os.environ["T"]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                        ctypes.c_void_p]
+r, w = os.pipe()
+if os.fork() == 0:
+    held = os.fork()
+    if held == 0:
+        time.sleep(60)
+        os._exit(0)
+    os.setsid()
+    # PTRACE_SEIZE, PTRACE_O_TRACEEXIT
+    if libc.ptrace(0x4206, held, None, ctypes.c_void_p(0x40)) != 0:
+        os._exit(1)
+    with open(T + "/held.new", "w") as f:
+        f.write("%d %d\n" % (held, os.getpid()))
+    os.rename(T + "/held.new", T + "/held")
+    os.close(w)
+    time.sleep(30)
+    os._exit(0)
+os.close(w)
+os.read(r, 1)
+time.sleep(60)
+"""
+
+
+class TestBrokerKilledHeld(BrokerFaults):
+    def test_each_process_logged_once(self):
+        # A process killed when the broker died that is not gone at the
+        # next sweep is not killed, counted and logged again: one line.
+        self.d = d = Smtpd('deliver "/usr/bin/env T=@TMP@ /usr/bin/python3 '
+                           '@TMP@/held.py"')
+        with open(os.path.join(d.tmp, "held.py"), "w") as f:
+            f.write(HELD)
+        path = os.path.join(d.tmp, "held")
+        broker = d.broker()
+        c = d.connect()
+        c.send(b"EHLO client.test\r\n")
+        c.recv_reply()
+        c.check("MAIL FROM:<a@example.com>", "250 OK")
+        c.check("RCPT TO:<b@example.com>", "250 OK")
+        c.check("DATA", DATA_354)
+        c.send(b"x\r\n.\r\n")
+        self.assertTrue(wait_for(lambda: os.path.exists(path), 5.0),
+                        d.log())
+        held, tracer = (int(x) for x in open(path).read().split())
+        # The tracer lets held go as it dies.
+        self.addCleanup(os.kill, tracer, signal.SIGKILL)
+        os.kill(broker, signal.SIGKILL)
+        self.assertRegex(c.recv_reply(), "^451 ")
+        line = r"broker %d gone: process %d of its program" % (broker, held)
+        self.assertTrue(d.wait_log(line, 1, 3.0), d.log())
+        self.assertTrue(d.wait_log(r"broker %d exited" % broker, 1, 3.0))
+        self.assertEqual(proc_state(held), "t")
+        self.assertEqual(len(re.findall(line, d.log())), 1, d.log())
 
 
 class TestStalledBroker(BrokerFaults):
