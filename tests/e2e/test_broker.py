@@ -248,6 +248,20 @@ class BrokerFaults(OwnSmtpdTest):
         self.assertIsNotNone(child)
         return c, child
 
+    def delivering(self, config, body):
+        """A daemon whose program records body, then sleeps a second:
+        (daemon, broker, client, child), the program under way."""
+        self.d = d = Smtpd(RECORD + "\nreceived-header no" + config,
+                           prefork=2)
+        with open(os.path.join(d.out, "sleep"), "w") as f:
+            f.write("1.0")
+        broker = d.broker()
+        c, child = self.in_data(d)
+        c.send(body + b".\r\n")
+        # The program runs (it recorded the message, then sleeps).
+        self.assertTrue(wait_for(lambda: len(d.deliveries()) == 1, 5.0))
+        return d, broker, c, child
+
     def send_one(self, c, tag):
         c.check("MAIL FROM:<a@example.com>", "250 OK")
         c.check("RCPT TO:<b@example.com>", "250 OK")
@@ -371,14 +385,7 @@ class TestDiscard(BrokerFaults):
 
 class TestChildKilled(BrokerFaults):
     def test_child_killed_mid_delivery(self):
-        self.d = d = Smtpd(RECORD + "\nreceived-header no", prefork=2)
-        with open(os.path.join(d.out, "sleep"), "w") as f:
-            f.write("1.0")
-        broker = d.broker()
-        c, child = self.in_data(d)
-        c.send(b"orphan\r\n.\r\n")
-        # The program runs (it recorded the message, then sleeps).
-        self.assertTrue(wait_for(lambda: len(d.deliveries()) == 1, 5.0))
+        d, broker, c, child = self.delivering("", b"orphan\r\n")
         os.kill(child, signal.SIGKILL)
         c.expect_closed()
         # It finishes; the message is delivered once, never acknowledged:
@@ -401,14 +408,8 @@ class TestTermEveryProcess(BrokerFaults):
         # The session finishes its delivery (smtpd.8 SIGTERM); a broker
         # that died of the signal killed the program midway, after it had
         # recorded the message, and the client was told 451.
-        self.d = d = Smtpd(RECORD + "\nreceived-header no\n"
-                           "shutdown-grace 20s", prefork=2)
-        with open(os.path.join(d.out, "sleep"), "w") as f:
-            f.write("1.0")
-        broker = d.broker()
-        c, child = self.in_data(d)
-        c.send(b"once\r\n.\r\n")
-        self.assertTrue(wait_for(lambda: len(d.deliveries()) == 1, 5.0))
+        d, broker, c, _ = self.delivering("\nshutdown-grace 20s",
+                                          b"once\r\n")
         for pid in [d.pid, broker] + d.children():
             os.kill(pid, signal.SIGTERM)
         self.assertRegex(c.recv_reply(timeout=10.0), OK_ID)
@@ -564,12 +565,7 @@ class TestBrokerKilledHeld(BrokerFaults):
             f.write(HELD)
         path = os.path.join(d.tmp, "held")
         broker = d.broker()
-        c = d.connect()
-        c.send(b"EHLO client.test\r\n")
-        c.recv_reply()
-        c.check("MAIL FROM:<a@example.com>", "250 OK")
-        c.check("RCPT TO:<b@example.com>", "250 OK")
-        c.check("DATA", DATA_354)
+        c, _ = self.in_data(d)
         c.send(b"x\r\n.\r\n")
         self.assertTrue(wait_for(lambda: os.path.exists(path), 5.0),
                         d.log())
