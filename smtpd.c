@@ -2637,7 +2637,8 @@ master_tickets(long long now)
 static void
 master_reload(void)
 {
-	struct config	*nc;
+	struct config	*nc = NULL;
+	struct stat	 st;
 	char		 err[512];
 	uid_t		 uid = run_uid;
 	gid_t		 gid = run_gid;
@@ -2645,6 +2646,14 @@ master_reload(void)
 	if (conffile == NULL) {
 		log_info("no configuration file to reload");
 		return;
+	}
+	/*
+	 * A pipe (-f /dev/stdin, a FIFO) was read once, at the start: read
+	 * again it would block the master until something writes to it.
+	 */
+	if (stat(conffile, &st) == 0 && !S_ISREG(st.st_mode)) {
+		log_warnx("%s: not a regular file, not read again", conffile);
+		goto fail;
 	}
 	if ((nc = load_config(conffile)) == NULL)
 		goto fail;

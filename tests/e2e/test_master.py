@@ -750,6 +750,30 @@ listen on %(tmp)s/lmtp.sock lmtp
         c.send(b"Subject: t\r\n\r\nold program\r\n.\r\n")
         c.expect_match(OK_ID)
 
+    def test_reload_does_not_read_a_pipe(self):
+        # The file is a FIFO at the reload (as -f /dev/stdin would be):
+        # opening it would block the master until a writer came.
+        self.d.write_config(RECORD)
+        self.d.start()
+        os.unlink(self.d.conf)
+        os.mkfifo(self.d.conf)
+        self.addCleanup(self.unblock, self.d.conf)
+        self.d.signal(signal.SIGHUP)
+        self.assertTrue(self.d.wait_log(r"smtpd\.conf: not a regular file, "
+                                        r"not read again"), self.d.log())
+        self.assertTrue(self.d.wait_log(r"reload failed"))
+        for _ in range(3):      # the master still hands out connections
+            c = self.d.session()
+            c.check("QUIT", "221 Bye")
+
+    @staticmethod
+    def unblock(path):
+        """A master blocked in open() of the FIFO gets a writer and EOF."""
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
     @unittest.skipUnless(os.geteuid() == 0, "chroot is for root only")
     def test_reload_refuses_missing_chroot(self):
         self.d.write_config(RECORD)
