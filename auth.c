@@ -285,16 +285,17 @@ auth_db_open(const struct config *c, const char *path)
 	FILE		*f;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
+	if ((fd = util_open_regular(path, &st)) == -1) {
 		auth_error(c->c_file, c->c_auth.au_line, "auth passwd: %s: %s",
 		    path, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+	if (fd == -2) {
 		auth_error(c->c_file, c->c_auth.au_line,
-		    "passwd file %s is not "
-		    "a regular file", path);
-	else if (st.st_mode & S_IRWXO)
+		    "passwd file %s is not a regular file", path);
+		return NULL;
+	}
+	if (st.st_mode & S_IRWXO)
 		auth_error(c->c_file, c->c_auth.au_line, "passwd file %s is %s "
 		    "by others (mode %04o)", path, (st.st_mode & S_IROTH) ?
 		    "readable" : (st.st_mode & S_IWOTH) ? "writable" :

@@ -226,10 +226,8 @@ policy_table_read(struct policy_table *t, const char *path, FILE *fp)
 
 /*
  * The table file, open for reading, or NULL after the message.  Only a
- * regular file: the master reads it at the start and at a reload, and
- * a FIFO would block it in open() (it then served nobody and ignored
- * SIGTERM), a device such as /dev/urandom would never end.  O_NONBLOCK
- * so that open() itself cannot wait; reading a regular file never does.
+ * regular file (util_open_regular): a FIFO would block the master, a
+ * device such as /dev/urandom would never end.
  */
 static FILE *
 policy_table_open(const char *path, const char *where)
@@ -238,18 +236,12 @@ policy_table_open(const char *path, const char *where)
 	FILE		*fp;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
+	if ((fd = util_open_regular(path, &st)) == -1) {
 		log_warn("%s%s", where, path);
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1) {
-		log_warn("%s%s", where, path);
-		close(fd);
-		return NULL;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	if (fd == -2) {
 		log_warnx("%s%s: not a regular file", where, path);
-		close(fd);
 		return NULL;
 	}
 	if ((fp = fdopen(fd, "r")) == NULL) {

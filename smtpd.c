@@ -632,27 +632,24 @@ listener_bind(const struct config *c, struct listener *l, char *err,
 static int
 listener_addr_is(const struct listener *l, const char *host)
 {
-	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0,
-	    0, 0, 0xff, 0xff };
-	unsigned char	 a[sizeof(struct in6_addr)];
-	unsigned char	 b[sizeof(struct in6_addr)];
+	struct in6_addr	 a, b;		/* either family's */
 	const char	*hosts[2];
 	int		 af, i, n;
 
 	af = strchr(host, ':') != NULL ? AF_INET6 : AF_INET;
-	memset(b, 0, sizeof(b));
-	if (inet_pton(af, host, b) != 1)
+	memset(&b, 0, sizeof(b));
+	if (inet_pton(af, host, &b) != 1)
 		return 0;
-	if (af == AF_INET6 && memcmp(b, mapped, sizeof(mapped)) == 0) {
-		memmove(b, b + sizeof(mapped), 4);
-		memset(b + 4, 0, sizeof(b) - 4);
+	if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&b)) {
+		memmove(b.s6_addr, b.s6_addr + 12, 4);
+		memset(b.s6_addr + 4, 0, sizeof(b) - 4);
 		af = AF_INET;
 	}
 	n = net_listen_hosts(l->l_addr, hosts);
 	for (i = 0; i < n; i++) {
-		memset(a, 0, sizeof(a));
-		if (inet_pton(af, hosts[i], a) == 1 &&
-		    memcmp(a, b, sizeof(a)) == 0)
+		memset(&a, 0, sizeof(a));
+		if (inet_pton(af, hosts[i], &a) == 1 &&
+		    memcmp(&a, &b, sizeof(a)) == 0)
 			return 1;
 	}
 	return 0;

@@ -923,6 +923,7 @@ long long	 util_now_ms(void);
 int		 util_ms_left(long long);
 int		 util_fd_above(int);
 struct sockaddr_un;
+struct stat;
 void		 util_signals(void (*)(int), int, ...);
 extern unsigned int util_signals_gen;
 void		 util_sigunblock(void);
@@ -931,6 +932,7 @@ int		 util_unlink_stale(const struct sockaddr_un *, char *, size_t);
 int		 util_unix_path_is(int, const char *);
 char		*util_unix_bound_path(int);
 int		 util_wait(int, short, long long);
+int		 util_open_regular(const char *, struct stat *);
 int		 util_exec_check(const char *, const char *,
 		    const struct exec_ident *, char *, size_t);
 

@@ -467,16 +467,9 @@ tls_read_keyfile(const struct config *c, char *buf, size_t size,
 	ssize_t		 n;
 	int		 fd;
 
-	/* O_NONBLOCK: open() of a FIFO would wait for a writer. */
-	if ((fd = open(c->c_tls.tl_key, O_RDONLY | O_NONBLOCK |
-	    O_CLOEXEC)) == -1 || fstat(fd, &st) == -1) {
+	if ((fd = util_open_regular(c->c_tls.tl_key, &st)) < 0) {
 		tls_conf_error(c, 0, "key file %s: %s", c->c_tls.tl_key,
-		    strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		tls_conf_error(c, 0, "key file %s: not a regular file",
-		    c->c_tls.tl_key);
+		    fd == -2 ? "not a regular file" : strerror(errno));
 		goto fail;
 	}
 	if (st.st_mode & 077) {
@@ -496,7 +489,7 @@ tls_read_keyfile(const struct config *c, char *buf, size_t size,
 	close(fd);
 	return 0;
  fail:
-	if (fd != -1)
+	if (fd >= 0)
 		close(fd);
 	return -1;
 }

@@ -335,6 +335,33 @@ util_wait(int fd, short events, long long deadline)
 	}
 }
 
+/*
+ * path open for reading, only when it is a regular file, without waiting
+ * in open(): a FIFO would wait there for a writer, and the master, which
+ * reads the configuration's files at the start and at a reload, with
+ * it.  The descriptor, its stat in *st; -1 with errno when it cannot be
+ * opened, -2 when it is no regular file.
+ */
+int
+util_open_regular(const char *path, struct stat *st)
+{
+	int	 fd, save;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, st) == -1) {
+		save = errno;
+		close(fd);
+		errno = save;
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return -2;
+	}
+	return fd;
+}
+
 #define PROBE_NOTREG		254	/* exit status: not a regular file */
 #define PROBE_NOUSER		253	/* exit status: could not drop */
 #define PROBE_NOROOT		252	/* exit status: could not chroot */
