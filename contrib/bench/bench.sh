@@ -77,7 +77,6 @@ fi
 for b in bdat-client tls-client spawn-floor switch-floor; do
 	[ -x "$BENCH_BIN/$b" ] || die "$BENCH_BIN/$b: not built (make bench builds it)"
 done
-case $DELIVER_MAILDIR in /*) ;; *) DELIVER_MAILDIR=$PWD/$DELIVER_MAILDIR ;; esac
 
 TMP=$(mktemp -d "${BENCH_TMP:-/dev/shm}/smtpd-bench.XXXXXX") ||
     die "mktemp failed"
@@ -105,6 +104,12 @@ wait_listen $SINK_PORT $SINK_PID || die "smtp-sink did not start: $(cat "$TMP/si
 MAILDIR=$TMP/maildir
 mkdir -p "$MAILDIR/tmp" "$MAILDIR/new" "$MAILDIR/cur"
 [ -n "$RUNAS" ] && chown -R "$RUNAS" "$MAILDIR"
+# The deliver-user runs deliver-maildir: a copy under the bench's tmp
+# (mode 711), which that user reaches wherever the checkout is (one
+# under /root is closed to it).
+cp "$DELIVER_MAILDIR" "$TMP/deliver-maildir" && chmod 755 "$TMP/deliver-maildir" ||
+    die "cannot copy $DELIVER_MAILDIR to $TMP"
+DELIVER_MAILDIR=$TMP/deliver-maildir
 
 start_smtpd discard discard
 DISCARD_PID=$SMTPD_PID DISCARD_PORT=$SMTPD_PORT

@@ -284,8 +284,11 @@ idle_children() {	# idle_children PID: count of children titled idle
 	ps -o args= --ppid "$1" | grep -c idle
 }
 
-busy_children() {	# children serving a session (title: the client)
-	ps -o args= --ppid "$1" | grep -vc idle
+# session_children PID: children serving a session.  A session child's
+# title is its client's address (the bench's clients are all on
+# 127.0.0.1); the broker, the metrics child and idle children have names.
+session_children() {
+	ps -o args= --ppid "$1" | grep -cE '^smtpd: 127\.0\.0\.1( |$)'
 }
 
 wait_prefork() {	# wait_prefork PID: until the pool is up (10 s at most)

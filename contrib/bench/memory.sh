@@ -45,25 +45,35 @@ memory_fresh() {
 	MEM_MASTER_FRESH=$(rollup $DISCARD_PID)
 }
 
-# busy_tree PID PORT: the whole tree's PSS while BUSY_SESSIONS sessions
-# are in progress.  smtp-source opens its sessions over a second or so and
-# ends them when its messages run out, so it gets more messages than it can
-# send in the time, and is stopped once the sample is taken.  Sets BUSY to
-# "pss processes busy-before busy-after": children serving a session right
-# before and right after the sample.
+# busy_tree PID PORT MODE: the whole tree's PSS while BUSY_SESSIONS
+# sessions are in progress.  smtp-source opens its sessions over a second
+# or so and ends them when its messages run out, so it gets more messages
+# than it can send in the time, and is stopped once the sample is taken.
+# Sets BUSY to "pss processes sessions-before sessions-after": children
+# serving a session right before and right after the sample (the broker
+# and idle children are not counted).  A client that ended before the
+# sample is an error, with its last words.
 busy_tree() {
 	$SOURCE -d -s $BUSY_SESSIONS -l 4096 -m 10000000 -M $HOST \
 	    -f "sender@$HOST" -t "rcpt@$HOST" "127.0.0.1:$2" \
-	    </dev/null >/dev/null 2>&1 &
+	    </dev/null >/dev/null 2>"$TMP/busy-$3.err" &
 	CLIENT=$!
 	i=0 busy=0
 	while [ $i -lt $BUSY_WAIT ]; do
-		busy=$(busy_children "$1")
+		busy=$(session_children "$1")
 		[ "$busy" -ge $BUSY_SESSIONS ] && break
 		alive $CLIENT || break
 		sleep 0.1; i=$((i + 1))
 	done
-	BUSY="$(tree_pss "$1") $busy $(busy_children "$1")"
+	BUSY="$(tree_pss "$1") $busy $(session_children "$1")"
+	if ! alive $CLIENT; then
+		wait $CLIENT
+		echo "(memory) $3: smtp-source ended (status $?) with $busy" \
+		    "sessions up: $(tail -1 "$TMP/busy-$3.err")" >>"$ERRORS"
+	elif [ "$busy" -lt $BUSY_SESSIONS ]; then
+		echo "(memory) $3: $busy of $BUSY_SESSIONS sessions up after" \
+		    "$((BUSY_WAIT / 10)) s" >>"$ERRORS"
+	fi
 	stop_pid $CLIENT
 	CLIENT=""
 	[ -d "$MAILDIR/new" ] && find "$MAILDIR/new" -type f -delete
@@ -72,9 +82,9 @@ busy_tree() {
 memory_run() {
 	memory_readable || return 0
 	say "memory: $BUSY_SESSIONS busy sessions, discard and maildir"
-	busy_tree $DISCARD_PID $DISCARD_PORT
+	busy_tree $DISCARD_PID $DISCARD_PORT discard
 	BUSY_DISCARD=$BUSY
-	busy_tree $MAILDIR_PID $MAILDIR_PORT
+	busy_tree $MAILDIR_PID $MAILDIR_PORT maildir
 	BUSY_MAILDIR=$BUSY
 	# Children that served sessions cut short need a moment to be idle.
 	sleep 1
@@ -93,12 +103,13 @@ mem_line() {	# mem_line LABEL "PSS PRIVATE [N]" LIMIT
 	fi
 }
 
-busy_line() {	# busy_line MODE "PSS PROCS BUSY BUSY-AFTER"
+busy_line() {	# busy_line MODE "PSS PROCS SESSIONS SESSIONS-AFTER"
 	set -- "$1" $2
 	v=$(passmiss "$2" "<" "$TREE_MAX_KIB")
-	# A sample with fewer sessions than it says is not a measurement.
-	[ "$4" -lt $BUSY_SESSIONS ] && v="NOT MEASURED: only $4 busy"
-	printf '  %-52s pss %6s  (%s processes; %s, then %s busy)  target <%s %s\n' \
+	# A sample with fewer sessions than it says is not a measurement (the
+	# errors below say why).
+	[ "$4" -lt $BUSY_SESSIONS ] && v="NOT MEASURED: only $4 sessions"
+	printf '  %-52s pss %6s  (%s processes; %s, then %s sessions)  target <%s %s\n' \
 	    "$BUSY_SESSIONS sessions busy, whole tree, $1" "$2" "$3" "$4" \
 	    "$5" "$TREE_MAX_KIB" "$v"
 }
