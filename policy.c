@@ -71,8 +71,8 @@ struct policy_query {
 	long long	 pq_size;
 };
 
-static int	 policy_addr(const char *, struct sockaddr_storage *,
-		    socklen_t *, const char **);
+static int	 policy_addr(const char *, struct policy_addrs *,
+		    const char **);
 
 static uint64_t
 policy_hash(const char *s)
@@ -356,12 +356,11 @@ policy_config_addr(struct config *c)
 {
 	const char	*why;
 
-	c->c_pol.po_addrlen = 0;
+	c->c_pol.po_addrs.pa_n = 0;
 	if (c->c_chroot == NULL || c->c_pol.po_server == NULL ||
 	    strncmp(c->c_pol.po_server, "inet:", 5) != 0)
 		return;
-	if (policy_addr(c->c_pol.po_server, &c->c_pol.po_addr,
-	    &c->c_pol.po_addrlen, &why) == -1)
+	if (policy_addr(c->c_pol.po_server, &c->c_pol.po_addrs, &why) == -1)
 		log_warnx("policy %s: %s", c->c_pol.po_server, why);
 }
 
@@ -666,27 +665,27 @@ policy_close(struct policy_conn *pc)
 }
 
 /*
- * The address of `policy unix:PATH | inet:HOST:PORT` (config.c checked).
- * On failure *why says what went wrong: errno does not.
+ * The addresses of `policy unix:PATH | inet:HOST:PORT` (config.c checked):
+ * a name's first POLICY_ADDRS, in the resolver's order.  On failure *why
+ * says what went wrong: errno does not.
  */
 static int
-policy_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *slen,
-    const char **why)
+policy_addr(const char *spec, struct policy_addrs *pa, const char **why)
 {
-	struct sockaddr_un	*sun = (struct sockaddr_un *)ss;
-	struct addrinfo		 hints, *res;
+	struct addrinfo		 hints, *res, *ai;
 	char			 host[256];
 	const char		*colon;
 	size_t			 hlen;
-
 	int			 error;
 
-	memset(ss, 0, sizeof(*ss));
+	memset(pa, 0, sizeof(*pa));
 	*why = "address too long";
 	if (strncmp(spec, "unix:", 5) == 0) {
-		if (util_sockaddr_un(sun, spec + 5) == -1)
+		if (util_sockaddr_un((struct sockaddr_un *)&pa->pa_ss[0],
+		    spec + 5) == -1)
 			return -1;
-		*slen = sizeof(*sun);
+		pa->pa_len[0] = sizeof(struct sockaddr_un);
+		pa->pa_n = 1;
 		return 0;
 	}
 	colon = strrchr(spec, ':');
@@ -704,44 +703,42 @@ policy_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *slen,
 		*why = gai_strerror(error);
 		return -1;
 	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*slen = res->ai_addrlen;
+	for (ai = res; ai != NULL && pa->pa_n < POLICY_ADDRS;
+	    ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(pa->pa_ss[0]))
+			continue;
+		memcpy(&pa->pa_ss[pa->pa_n], ai->ai_addr, ai->ai_addrlen);
+		pa->pa_len[pa->pa_n++] = ai->ai_addrlen;
+	}
 	freeaddrinfo(res);
-	return 0;
+	*why = "no address";
+	return pa->pa_n > 0 ? 0 : -1;
 }
 
-/* The address to connect to: the one looked up at load, or now. */
+/* The addresses to connect to: the ones looked up at load, or now. */
 static int
-policy_target(const struct config *c, struct sockaddr_storage *ss,
-    socklen_t *len, const char **why)
+policy_target(const struct config *c, struct policy_addrs *pa,
+    const char **why)
 {
-	if (c->c_pol.po_addrlen > 0) {
-		memcpy(ss, &c->c_pol.po_addr, sizeof(*ss));
-		*len = c->c_pol.po_addrlen;
+	if (c->c_pol.po_addrs.pa_n > 0) {
+		memcpy(pa, &c->c_pol.po_addrs, sizeof(*pa));
 		return 0;
 	}
-	return policy_addr(c->c_pol.po_server, ss, len, why);
+	return policy_addr(c->c_pol.po_server, pa, why);
 }
 
 /*
- * A non-blocking connect that gives up at the deadline: -1 with errno, or
- * -2 when the address cannot be had (logged here).
+ * A non-blocking connect to one address that gives up at the deadline:
+ * the socket, or -1 with errno.
  */
 static int
-policy_connect(struct policy_conn *pc, const struct config *c,
-    const char *sid, long long deadline)
+policy_connect_one(const struct sockaddr_storage *ss, socklen_t slen,
+    long long deadline)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 slen, elen = sizeof(int);
-	int			 fd, rv, err = 0;
+	socklen_t	 elen = sizeof(int);
+	int		 fd, rv, err = 0;
 
-	const char		*why;
-
-	if (policy_target(c, &ss, &slen, &why) == -1) {
-		log_warnx("%s policy %s: %s", sid, c->c_pol.po_server, why);
-		return -2;
-	}
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	/*
@@ -749,8 +746,8 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 	 * there is nothing to poll for: a busy server is tried again until
 	 * the deadline, as a TCP connect waits for its server.
 	 */
-	while ((rv = connect(fd, (struct sockaddr *)&ss, slen)) == -1 &&
-	    errno == EAGAIN && ss.ss_family == AF_UNIX) {
+	while ((rv = connect(fd, (const struct sockaddr *)ss, slen)) == -1 &&
+	    errno == EAGAIN && ss->ss_family == AF_UNIX) {
 		if (util_now_ms() + POLICY_CONNECT_PAUSE >= deadline) {
 			errno = ETIMEDOUT;
 			break;
@@ -766,6 +763,35 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 		errno = err;
 		return -1;
 	}
+	return fd;
+}
+
+/*
+ * Connects to the server's addresses in turn until one takes the
+ * connection or the deadline passes (a name may have an address the
+ * server does not listen on, as localhost's ::1 for a server on
+ * 127.0.0.1): -1 with the last errno, or -2 when the address cannot be
+ * had (logged here).
+ */
+static int
+policy_connect(struct policy_conn *pc, const struct config *c,
+    const char *sid, long long deadline)
+{
+	struct policy_addrs	 pa;
+	const char		*why;
+	int			 i, fd = -1;
+
+	if (policy_target(c, &pa, &why) == -1) {
+		log_warnx("%s policy %s: %s", sid, c->c_pol.po_server, why);
+		return -2;
+	}
+	for (i = 0; i < pa.pa_n && fd == -1; i++) {
+		if (i > 0 && util_now_ms() >= deadline)
+			break;
+		fd = policy_connect_one(&pa.pa_ss[i], pa.pa_len[i], deadline);
+	}
+	if (fd == -1)
+		return -1;
 	pc->pc_fd = fd;
 	return 0;
 }

@@ -256,6 +256,17 @@ struct conf_auth {
 	struct authdb		*au_db;
 };
 
+/*
+ * The addresses of a policy server, tried in turn until one connects
+ * (a name with an IPv6 and an IPv4 address, the server on one of them).
+ */
+#define POLICY_ADDRS	4
+struct policy_addrs {
+	struct sockaddr_storage	 pa_ss[POLICY_ADDRS];
+	socklen_t		 pa_len[POLICY_ADDRS];
+	int			 pa_n;		/* 0: look it up at each request */
+};
+
 /* Policy: tables (policy.c loads po_table[]), networks, the server. */
 struct conf_policy {
 	char			*po_table_file[PT_NTABLES];
@@ -266,8 +277,7 @@ struct conf_policy {
 	int			 po_nclients[PN_NLISTS];
 	int			 po_rcpt_delim;	/* 0: no recipient-delimiter */
 	char			*po_server;	/* unix:PATH, inet:HOST:PORT */
-	struct sockaddr_storage	 po_addr;	/* inet: with chroot, looked up */
-	socklen_t		 po_addrlen;	/* 0: look it up at each request */
+	struct policy_addrs	 po_addrs;	/* inet: with chroot, looked up */
 	int			 po_timeout;
 	int			 po_default;	/* POLICY_DEFER, _DUNNO */
 	int			 po_stages;	/* POLICY_STAGE_* bits */

@@ -13,6 +13,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -442,19 +445,14 @@ server_write(int fd, const char *reply)
  * instead, "hang" never answers.  Each request is checked first.
  */
 static pid_t
-server_start(const char *path, const char *const *replies)
+server_serve(int s, const char *const *replies)
 {
-	struct sockaddr_un	 sun;
 	char			 buf[8192];
 	ssize_t			 n;
 	size_t			 len;
 	pid_t			 pid;
-	int			 s, fd;
+	int			 fd;
 
-	assert_int_equal(util_sockaddr_un(&sun, path), 0);
-	unlink(path);
-	assert_true((s = socket(AF_UNIX, SOCK_STREAM, 0)) != -1);
-	assert_int_equal(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	assert_int_equal(listen(s, 5), 0);
 	if ((pid = fork()) != 0) {
 		close(s);
@@ -485,6 +483,36 @@ server_start(const char *path, const char *const *replies)
 		close(fd);
 	}
 	_exit(0);
+}
+
+/* server_serve on the UNIX socket path. */
+static pid_t
+server_start(const char *path, const char *const *replies)
+{
+	struct sockaddr_un	 sun;
+	int			 s;
+
+	assert_int_equal(util_sockaddr_un(&sun, path), 0);
+	unlink(path);
+	assert_true((s = socket(AF_UNIX, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return server_serve(s, replies);
+}
+
+/* A TCP socket bound to 127.0.0.1 and a free port; *sin has the address. */
+static int
+tcp_bound(struct sockaddr_in *sin)
+{
+	socklen_t	 len = sizeof(*sin);
+	int		 s;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((s = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(bind(s, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)sin, &len), 0);
+	return s;
 }
 
 static void
@@ -677,6 +705,67 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/*
+ * A name's addresses are tried in turn: one refused (a port bound, not
+ * listening), then the server's.  The refused one alone is policy-default.
+ */
+static void
+test_server_addresses(void **state)
+{
+	static const char *const replies[] = {
+		"action=REJECT second\n\n",
+		"action=REJECT looked up\n\n",
+		NULL
+	};
+	struct sockaddr_in	 srv, refused;
+	struct policy_addrs	*pa;
+	struct config		*c;
+	struct policy_conn	*pc;
+	struct envelope		 e;
+	char			 reply[REPLY_MAX];
+	pid_t			 pid;
+	int			 r;
+
+	(void)state;
+	pid = server_serve(tcp_bound(&srv), replies);
+	r = tcp_bound(&refused);
+	c = config_default();
+	c->c_pol.po_server = xstrdup("inet:policy.test:25");
+	c->c_pol.po_timeout = 2;
+	pa = &c->c_pol.po_addrs;
+	memcpy(&pa->pa_ss[0], &refused, sizeof(refused));
+	pa->pa_len[0] = sizeof(refused);
+	memcpy(&pa->pa_ss[1], &srv, sizeof(srv));
+	pa->pa_len[1] = sizeof(srv);
+	pa->pa_n = 2;
+	memset(&e, 0, sizeof(e));
+	e.e_sender = xstrdup("s@y");
+	assert_non_null(pc = policy_open(c));
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "550 5.7.1 " WHAT ": second");
+	policy_close(pc);
+
+	/* Looked up at the request (localhost: 127.0.0.1, ::1 on many). */
+	pa->pa_n = 0;
+	free(c->c_pol.po_server);
+	xasprintf(&c->c_pol.po_server, "inet:localhost:%u",
+	    (unsigned)ntohs(srv.sin_port));
+	assert_non_null(pc = policy_open(c));
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "550 5.7.1 " WHAT ": looked up");
+	policy_close(pc);
+
+	pa->pa_n = 1;
+	assert_non_null(pc = policy_open(c));
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "451 4.3.5 Server configuration problem");
+	policy_close(pc);
+	server_stop(pid);
+	close(r);
+	free(e.e_sender);
+	load_release(c);
+}
+
 int
 main(void)
 {
@@ -690,6 +779,7 @@ main(void)
 		cmocka_unit_test(test_actions),
 		cmocka_unit_test(test_server),
 		cmocka_unit_test(test_server_busy),
+		cmocka_unit_test(test_server_addresses),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
