@@ -693,9 +693,11 @@ deliver_received(const struct config *c, const struct client *cl,
 	if ((f = open_memstream(&dj->dj_hdr, &dj->dj_hdrlen)) == NULL)
 		fatal("open_memstream");
 	deliver_helo_token(cl->ci_helo, e->e_smtputf8, helo, sizeof(helo));
-	xasprintf(&line, "Received: from %s%s%s%s%s", helo,
+	/* An address literal has no scope zone (fe80::1%eth0): RFC 5321 4.1.3. */
+	xasprintf(&line, "Received: from %s%s%s%.*s%s", helo,
 	    cl->ci_addr[0] != '\0' ? " ([" : "",
-	    strchr(cl->ci_addr, ':') != NULL ? "IPv6:" : "", cl->ci_addr,
+	    strchr(cl->ci_addr, ':') != NULL ? "IPv6:" : "",
+	    (int)strcspn(cl->ci_addr, "%"), cl->ci_addr,
 	    cl->ci_addr[0] != '\0' ? "])" : "");
 	deliver_fold(f, line, 0);
 	free(line);

@@ -576,6 +576,11 @@ test_stdin_received(void **state)
 	tcl.ci_esmtp = 0;
 	received_is(RECEIVED_FROM("IPv6:2001:db8::1") "SMTP id 4f1a2b.1\r\n"
 	    "\tfor <c@example.net>; ", msg);
+
+	/* A link-local client's scope zone is not part of the literal. */
+	strlcpy(tcl.ci_addr, "fe80::1%eth0", sizeof(tcl.ci_addr));
+	received_is(RECEIVED_FROM("IPv6:fe80::1") "SMTP id 4f1a2b.1\r\n"
+	    "\tfor <c@example.net>; ", msg);
 }
 
 /* The longest line of the header (up to the empty line), CRLF excluded. */
