@@ -305,6 +305,8 @@ static const struct keyword keywords[] = {
 	K_VALUE("policy-timeout", KW_DURATION, KF_QUIET, c_pol.po_timeout, 1,
 	    MAX_POLICY_TIMEOUT, DEF_POLICY_TIMEOUT, "DURATION"),
 	K_INT("prefork", c_lim.lim_prefork, 1, MAX_PREFORK, DEF_PREFORK),
+	K_DURATION("prefork-idle-time", c_lim.lim_prefork_idle, 0,
+	    MAX_DURATION, DEF_PREFORK_IDLE),
 	K_BOOL("received-header", c_dlv.dl_received, 1),
 	K_FORM("recipient-delimiter", "CHAR", config_delim_parse,
 	    config_delim_print),

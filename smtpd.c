@@ -90,6 +90,7 @@ struct child {
 	enum child_state	 ch_state;
 	unsigned int		 ch_gen;	/* configuration generation */
 	long long		 ch_born;	/* monotonic ms */
+	long long		 ch_idle_at;	/* monotonic ms it became idle */
 	char			 ch_addr[64];	/* peer of the busy session */
 	char			 ch_auth[64];	/* its AUTH check in progress */
 	pid_t			 ch_broker;	/* the broker it was given */
@@ -151,6 +152,7 @@ static int		 pool_scrapes;	/* busy with a metrics scrape */
 static int		 spawn_fails;	/* children that died at start */
 static long long	 spawn_after;	/* back-off: no fork before */
 static long long	 accept_after;	/* accept() ran out of resources */
+static long long	 shrink_at;	/* next pool_shrink; 0: none due */
 static sigset_t		 child_waitmask; /* a child's, with SIGTERM let in */
 static int		 quitting;
 static long long	 quit_deadline;
@@ -1657,9 +1659,10 @@ pool_state(struct child *ch, enum child_state st)
 {
 	pool_unqueue(ch);
 	ch->ch_state = st;
-	if (st == CH_IDLE)
+	if (st == CH_IDLE) {
+		ch->ch_idle_at = util_now_ms();
 		TAILQ_INSERT_HEAD(&pool_q[st], ch, ch_qentry);
-	else
+	} else
 		TAILQ_INSERT_TAIL(&pool_q[st], ch, ch_qentry);
 	pool_n[st]++;
 }
@@ -1727,7 +1730,7 @@ pool_spawn(void)
 	ch->ch_fd = sv[0];
 	ch->ch_gen = gen;
 	ch->ch_broker = broker_pid;
-	ch->ch_born = util_now_ms();
+	ch->ch_born = ch->ch_idle_at = util_now_ms();
 	ch->ch_slot = slot;
 	ch->ch_ref.pr_child = ch;
 	ch->ch_ref.pr_control = PC_NONE;
@@ -1936,6 +1939,56 @@ pool_topup(void)
 		idle++;
 		active++;
 	}
+}
+
+/*
+ * A pool that a burst of sessions grew shrinks back: beyond prefork, a
+ * child idle for prefork-idle-time exits, the one idle the longest first.
+ * Busy children are looked at first, since one that ended its session
+ * says so only when asked (pool_sync).  Sets shrink_at to when to look
+ * again: the next child due, or a whole prefork-idle-time later while
+ * children beyond prefork are busy; none when the pool is at prefork.
+ */
+static void
+pool_shrink(long long now)
+{
+	struct child	*ch, *prev;
+	long long	 max = conf->c_lim.lim_prefork_idle * 1000LL, due = 0;
+	int		 prefork = conf->c_lim.lim_prefork;
+
+	shrink_at = 0;
+	if (max == 0 || quitting)
+		return;
+	pool_sync_busy();
+	/* From the tail: idle the longest (a fresh child waits there too). */
+	for (ch = TAILQ_LAST(&pool_q[CH_IDLE], childlist);
+	    ch != NULL && pool_n[CH_IDLE] > prefork; ch = prev) {
+		prev = TAILQ_PREV(ch, childlist, ch_qentry);
+		if (now - ch->ch_idle_at >= max) {
+			log_debug("child %ld idle for %llds beyond prefork: "
+			    "retired", (long)ch->ch_pid,
+			    (now - ch->ch_idle_at) / 1000);
+			pool_retire(ch);
+		} else if (due == 0 || ch->ch_idle_at + max < due)
+			due = ch->ch_idle_at + max;
+	}
+	if (pool_n[CH_IDLE] <= prefork)
+		due = 0;
+	if (due == 0 && pool_n[CH_IDLE] + pool_n[CH_BUSY] > prefork)
+		due = now + max;
+	shrink_at = due;
+}
+
+/* Arms pool_shrink when the pool has grown beyond prefork. */
+static void
+pool_shrink_timer(long long now)
+{
+	if (shrink_at != 0 && now >= shrink_at)
+		pool_shrink(now);
+	else if (shrink_at == 0 && !quitting &&
+	    conf->c_lim.lim_prefork_idle > 0 &&
+	    pool_n[CH_IDLE] + pool_n[CH_BUSY] > conf->c_lim.lim_prefork)
+		shrink_at = now + conf->c_lim.lim_prefork_idle * 1000LL;
 }
 
 /* The broker runs; one that died is left unreaped (WNOWAIT). */
@@ -3122,7 +3175,7 @@ master_pollset(long long now)
 static int
 master_timeout(long long now)
 {
-	long long	 t = -1, at[8];
+	long long	 t = -1, at[9];
 	int		 i;
 
 	at[0] = quitting ? quit_deadline : 0;
@@ -3133,7 +3186,8 @@ master_timeout(long long now)
 	at[5] = systemd_notify_socket() != NULL ? status_next : 0;
 	at[6] = tickets_at;
 	at[7] = broker_pid == -1 ? broker_after : 0;
-	for (i = 0; i < 8; i++) {
+	at[8] = shrink_at;
+	for (i = 0; i < 9; i++) {
 		if (at[i] <= now)
 			continue;
 		if (t == -1 || at[i] - now < t)
@@ -3186,6 +3240,7 @@ master_loop(void)
 		pool_topup();
 		master_ready();
 		now = util_now_ms();
+		pool_shrink_timer(now);
 		master_upgrade_timer(now);
 		if (now >= status_next)
 			master_notify_status("");

@@ -39,6 +39,8 @@
 #define DEF_PORT_LMTP		24
 #define BUILTIN_CONFIG		"listen on 127.0.0.1 port 8025\n"
 #define DEF_PREFORK		4
+#define DEF_PREFORK_IDLE	100	/* seconds a child beyond prefork
+					   may stay idle */
 #define DEF_MAXCLIENTS		256
 #define DEF_MAXPERADDR		32
 #define DEF_MAXSESSIONS		1000
@@ -199,6 +201,7 @@ struct policy_table;
 /* Connection, session and transaction limits. */
 struct conf_limits {
 	int			 lim_prefork;
+	int			 lim_prefork_idle; /* seconds, 0: never */
 	int			 lim_maxclients;
 	int			 lim_maxperaddr;
 	int			 lim_maxsessions;

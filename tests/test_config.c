@@ -1613,6 +1613,7 @@ test_print_golden(void **state)
 	    "max-sessions-per-child 50\n"
 	    "pidfile /run/smtpd.pid\n"
 	    "prefork 8\n"
+	    "prefork-idle-time 100\n"
 	    "received-header no\n"
 	    "shutdown-grace 30\n"
 	    "smtputf8 yes\n"

@@ -539,6 +539,42 @@ class TestChildCrash(SmtpdTest):
         self.assertIsNone(self.d.proc.poll(), "master died")
 
 
+class TestPoolShrinks(SmtpdTest):
+    # A burst grows the pool beyond prefork; children idle for
+    # prefork-idle-time beyond prefork exit, and the pool stays at prefork.
+    CONFIG = RECORD + "\nprefork-idle-time 1s"
+    OPTS = {"prefork": 2}
+
+    def burst(self, n):
+        conns = [self.d.connect_retry()[0] for _ in range(n)]
+        for c in conns:
+            c.check("NOOP", "250 OK")
+        self.assertGreaterEqual(len(self.d.children()), n)
+        for c in conns:
+            c.check("QUIT", "221 Bye")
+            c.expect_closed()
+
+    def test_back_to_prefork(self):
+        self.burst(6)
+        self.assertTrue(wait_for(lambda: len(self.d.children()) == 2, 8.0),
+                        self.d.children())
+        left = sorted(self.d.children())
+        time.sleep(2.5)
+        self.assertEqual(sorted(self.d.children()), left)
+        c, g = self.d.connect_retry()
+        self.assertEqual(g, "220 mx.test ESMTP smtpd")
+        c.check("NOOP", "250 OK")
+
+
+class TestPoolKept(TestPoolShrinks):
+    CONFIG = RECORD + "\nprefork-idle-time 0"
+
+    def test_back_to_prefork(self):
+        self.burst(5)
+        time.sleep(3)
+        self.assertGreaterEqual(len(self.d.children()), 5)
+
+
 class TestMaxSessionsPerChild(SmtpdTest):
     CONFIG = RECORD + "\nmax-sessions-per-child 2"
     OPTS = {"prefork": 1}
