@@ -771,7 +771,9 @@ policy_connect_one(const struct sockaddr_storage *ss, socklen_t slen,
  * connection or the deadline passes (a name may have an address the
  * server does not listen on, as localhost's ::1 for a server on
  * 127.0.0.1): -1 with the last errno, or -2 when the address cannot be
- * had (logged here).
+ * had (logged here).  Each address gets an equal share of the time left,
+ * the last all of it: one that never answers (its SYN dropped) leaves
+ * time for the next.
  */
 static int
 policy_connect(struct policy_conn *pc, const struct config *c,
@@ -779,6 +781,7 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 {
 	struct policy_addrs	 pa;
 	const char		*why;
+	long long		 now;
 	int			 i, fd = -1;
 
 	if (policy_target(c, &pa, &why) == -1) {
@@ -786,9 +789,11 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 		return -2;
 	}
 	for (i = 0; i < pa.pa_n && fd == -1; i++) {
-		if (i > 0 && util_now_ms() >= deadline)
+		now = util_now_ms();
+		if (i > 0 && now >= deadline)
 			break;
-		fd = policy_connect_one(&pa.pa_ss[i], pa.pa_len[i], deadline);
+		fd = policy_connect_one(&pa.pa_ss[i], pa.pa_len[i],
+		    now + (deadline - now) / (pa.pa_n - i));
 	}
 	if (fd == -1)
 		return -1;

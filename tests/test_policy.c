@@ -766,6 +766,57 @@ test_server_addresses(void **state)
 	load_release(c);
 }
 
+/*
+ * An address that drops the SYN (here a listener whose queue is full)
+ * takes its share of policy-timeout, not all of it: the server on the
+ * next address still answers.
+ */
+static void
+test_server_address_hangs(void **state)
+{
+	static const char *const replies[] = {
+		"action=REJECT second\n\n",
+		NULL
+	};
+	struct sockaddr_in	 srv, hung;
+	struct policy_addrs	*pa;
+	struct config		*c;
+	struct policy_conn	*pc;
+	struct envelope		 e;
+	char			 reply[REPLY_MAX];
+	pid_t			 pid;
+	int			 h, fill;
+
+	(void)state;
+	pid = server_serve(tcp_bound(&srv), replies);
+	h = tcp_bound(&hung);
+	assert_int_equal(listen(h, 0), 0);
+	/* The one connection its queue holds: the next SYN is dropped. */
+	assert_true((fill = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(connect(fill, (struct sockaddr *)&hung,
+	    sizeof(hung)), 0);
+	c = config_default();
+	c->c_pol.po_server = xstrdup("inet:policy.test:25");
+	c->c_pol.po_timeout = 2;
+	pa = &c->c_pol.po_addrs;
+	memcpy(&pa->pa_ss[0], &hung, sizeof(hung));
+	pa->pa_len[0] = sizeof(hung);
+	memcpy(&pa->pa_ss[1], &srv, sizeof(srv));
+	pa->pa_len[1] = sizeof(srv);
+	pa->pa_n = 2;
+	memset(&e, 0, sizeof(e));
+	e.e_sender = xstrdup("s@y");
+	assert_non_null(pc = policy_open(c));
+	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
+	assert_string_equal(reply, "550 5.7.1 " WHAT ": second");
+	policy_close(pc);
+	server_stop(pid);
+	close(fill);
+	close(h);
+	free(e.e_sender);
+	load_release(c);
+}
+
 int
 main(void)
 {
@@ -780,6 +831,7 @@ main(void)
 		cmocka_unit_test(test_server),
 		cmocka_unit_test(test_server_busy),
 		cmocka_unit_test(test_server_addresses),
+		cmocka_unit_test(test_server_address_hangs),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
