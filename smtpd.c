@@ -2734,6 +2734,7 @@ master_reload(void)
 	tls_ticket_rotate();
 	master_renew();
 	master_tickets_timer();
+	shrink_at = 0;		/* armed again with prefork-idle-time's value */
 	master_rlimit(conf);		/* before the broker inherits it */
 	master_broker();
 	score_count(SC_RELOAD_OK);

@@ -566,6 +566,20 @@ class TestPoolShrinks(SmtpdTest):
         c.check("NOOP", "250 OK")
 
 
+class TestPoolShrinksAfterReload(TestPoolShrinks):
+    # A reload to a shorter prefork-idle-time: the pool grown after it
+    # shrinks in that time, not when the old one would have looked.
+    CONFIG = RECORD + "\nprefork-idle-time 1h"
+
+    def test_back_to_prefork(self):
+        self.burst(4)
+        self.d.reload(RECORD + "\nprefork-idle-time 1s")
+        self.d.wait_log("reloaded configuration")
+        self.burst(6)
+        self.assertTrue(wait_for(lambda: len(self.d.children()) == 2, 8.0),
+                        self.d.children())
+
+
 class TestPoolKept(TestPoolShrinks):
     CONFIG = RECORD + "\nprefork-idle-time 0"
 
