@@ -1942,8 +1942,9 @@ pool_topup(void)
 }
 
 /*
- * A pool that a burst of sessions grew shrinks back: beyond prefork, a
- * child idle for prefork-idle-time exits, the one idle the longest first.
+ * A pool that a burst of sessions grew shrinks back: beyond prefork, the
+ * children idle for prefork-idle-time exit, from the tail of the idle
+ * queue (those idle the longest, and fresh ones never used).
  * Busy children are looked at first, since one that ended its session
  * says so only when asked (pool_sync).  Sets shrink_at to when to look
  * again: the next child due, or a whole prefork-idle-time later while

@@ -80,6 +80,7 @@ done
 
 TMP=$(mktemp -d "${BENCH_TMP:-/dev/shm}/smtpd-bench.XXXXXX") ||
     die "mktemp failed"
+case $TMP in /*) ;; *) TMP=$PWD/$TMP ;; esac	# it names programs
 chmod 711 "$TMP"
 RUNAS=nobody
 [ "$(id -u)" = 0 ] || RUNAS=

@@ -286,7 +286,8 @@ idle_children() {	# idle_children PID: count of children titled idle
 
 # session_children PID: children serving a session.  A session child's
 # title is its client's address (the bench's clients are all on
-# 127.0.0.1); the broker, the metrics child and idle children have names.
+# 127.0.0.1); the broker and idle children have names (a child serving a
+# metrics scrape has its scraper's address, but the bench does not scrape).
 session_children() {
 	ps -o args= --ppid "$1" | grep -cE '^smtpd: 127\.0\.0\.1( |$)'
 }
