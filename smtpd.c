@@ -158,6 +158,7 @@ static int		 quitting;
 static long long	 quit_deadline;
 static int		 quit_termed;	/* busy children got SIGTERM */
 static long long	 tickets_at;	/* next TLS ticket key; 0: none */
+static long long	 tickets_left = -1; /* the old master's, at an upgrade */
 
 static pid_t		 broker_pid = -1; /* the current delivery broker */
 static int		 broker_ctl = -1; /* our socket to it */
@@ -2660,13 +2661,18 @@ master_renew(void)
 	}
 }
 
-/* The next ticket key is due TLS_TICKET_ROTATE seconds after a load. */
+/*
+ * The next ticket key is due TLS_TICKET_ROTATE seconds after a load, or
+ * when the master we replace would have made it (its keys are ours).
+ */
 static void
 master_tickets_timer(void)
 {
 	tickets_at = 0;
 	if (conf->c_tls.tl_ctx != NULL && conf->c_tls.tl_tickets)
-		tickets_at = util_now_ms() + TLS_TICKET_ROTATE * 1000LL;
+		tickets_at = util_now_ms() + (tickets_left >= 0 ? tickets_left :
+		    TLS_TICKET_ROTATE * 1000LL);
+	tickets_left = -1;
 }
 
 /*
@@ -2881,6 +2887,7 @@ master_upgrade(void)
 {
 	struct upgrade_fds	 uf;
 	struct listener		*l;
+	long long		 left;
 	int			 i;
 
 	/*
@@ -2905,7 +2912,13 @@ master_upgrade(void)
 	if (pidfile != NULL)
 		(void)strlcpy(uf.uf_pidfile, pidfile, sizeof(uf.uf_pidfile));
 	uf.uf_score = score_fd();
-	if ((upgrade_pid = upgrade_exec(&uf, &upgrade_fd)) == -1) {
+	left = tickets_at - util_now_ms();
+	uf.uf_tickets = tickets_at == 0 ? -1 :
+	    tls_ticket_export(left > 0 ? left : 0);
+	upgrade_pid = upgrade_exec(&uf, &upgrade_fd);
+	if (uf.uf_tickets != -1)
+		(void)close(uf.uf_tickets);
+	if (upgrade_pid == -1) {
 		upgrade_pid = 0;
 		master_upgrade_fail("cannot start the new master");
 		return;
@@ -3549,6 +3562,9 @@ main(int argc, char *argv[])
 	log_setverbose(verbose);
 	systemd_init();
 	upgrade_inherit(&inherited);
+	/* Before the configuration, whose TLS load keeps keys it finds. */
+	tickets_left = tls_ticket_import(inherited.uf_tickets);
+	inherited.uf_tickets = -1;
 
 	if ((conf = master_config(file)) == NULL)
 		exit(1);

@@ -819,6 +819,8 @@ int		 tls_want(struct tls_conn *);
 const char	*tls_info(struct tls_conn *);
 void		 tls_close(struct tls_conn *);
 void		 tls_ticket_rotate(void);
+int		 tls_ticket_export(long long);
+long long	 tls_ticket_import(int);
 
 /* systemd.c */
 #define STATUS_INTERVAL		10	/* seconds between STATUS= updates */
@@ -837,6 +839,7 @@ struct upgrade_fds {
 	int			 uf_nlisten;
 	int			 uf_control;	/* -1: none */
 	int			 uf_score;	/* -1: none */
+	int			 uf_tickets;	/* TLS ticket keys; -1: none */
 	int			 uf_ready;	/* -1: no upgrade */
 	char			 uf_pidfile[1025]; /* the old one's; "" none */
 };

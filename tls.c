@@ -346,6 +346,67 @@ tls_ticket_rotate(void)
 	k->tk_set = 1;
 }
 
+/*
+ * The keys handed to the master that replaces us at an upgrade
+ * (upgrade.c), so that the tickets out there still resume: both keys and
+ * the milliseconds to the next one, in a memfd.  The magic changes with
+ * the layout: a binary that reads another layout makes keys of its own.
+ */
+#define TLS_HANDOVER_MAGIC	0x736d7470746b3031ULL	/* "smtptk01" */
+struct tls_handover {
+	uint64_t		 th_magic;
+	long long		 th_left;
+	struct tls_ticket_key	 th_keys[2];
+};
+
+/* The memfd for the new master, or -1 (no keys, or it cannot be made). */
+int
+tls_ticket_export(long long left)
+{
+	struct tls_handover	 h;
+	int			 fd;
+
+	if (!tls_keys[0].tk_set)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	h.th_magic = TLS_HANDOVER_MAGIC;
+	h.th_left = left;
+	memcpy(h.th_keys, tls_keys, sizeof(h.th_keys));
+	if ((fd = os_memfd("smtpd-tickets")) != -1 &&
+	    pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		(void)close(fd);
+		fd = -1;
+	}
+	explicit_bzero(&h, sizeof(h));
+	if (fd == -1)
+		log_warn("upgrade: the TLS ticket keys are not handed on");
+	return fd;
+}
+
+/*
+ * In the new master, before its configuration: the old master's keys
+ * from fd (closed here), which the first load then keeps.  The
+ * milliseconds to the next key, or -1 when fd held none.
+ */
+long long
+tls_ticket_import(int fd)
+{
+	struct tls_handover	 h;
+	long long		 left = -1;
+
+	if (fd == -1)
+		return -1;
+	if (pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+	    h.th_magic == TLS_HANDOVER_MAGIC && h.th_keys[0].tk_set == 1 &&
+	    h.th_left >= 0 && h.th_left <= TLS_TICKET_ROTATE * 1000LL) {
+		memcpy(tls_keys, h.th_keys, sizeof(tls_keys));
+		left = h.th_left;
+	}
+	explicit_bzero(&h, sizeof(h));
+	(void)close(fd);
+	return left;
+}
+
 static int
 tls_ticket_mac(EVP_MAC_CTX *hctx, const struct tls_ticket_key *k)
 {

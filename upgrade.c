@@ -1,8 +1,9 @@
 /*
  * upgrade.c: replacing the master by a new binary in place (SIGUSR2).
  * The old master executes its binary again with the original argv,
- * handing over its sockets and scoreboard as descriptors named in the
- * environment; the new master says on a pipe when its pool is up.
+ * handing over its sockets, scoreboard and TLS ticket keys as descriptors
+ * named in the environment; the new master says on a pipe when its pool
+ * is up.
  */
 
 #include <sys/types.h>
@@ -23,6 +24,7 @@
 #define ENV_CONTROL		"SMTPD_UPGRADE_CONTROL"
 #define ENV_SCORE		"SMTPD_UPGRADE_SCORE"
 #define ENV_READY		"SMTPD_UPGRADE_READY"
+#define ENV_TICKETS		"SMTPD_UPGRADE_TICKETS"
 #define ENV_PIDFILE		"SMTPD_UPGRADE_PIDFILE"
 #define ENV_NOTIFY		"NOTIFY_SOCKET"
 
@@ -146,6 +148,7 @@ upgrade_child(const struct upgrade_fds *uf)
 	upgrade_env_listen(uf);
 	upgrade_env_fd(ENV_CONTROL, uf->uf_control);
 	upgrade_env_fd(ENV_SCORE, uf->uf_score);
+	upgrade_env_fd(ENV_TICKETS, uf->uf_tickets);
 	upgrade_env_fd(ENV_READY, uf->uf_ready);
 	if (uf->uf_pidfile[0] != '\0')
 		(void)setenv(ENV_PIDFILE, uf->uf_pidfile, 1);
@@ -255,6 +258,7 @@ upgrade_inherit(struct upgrade_fds *uf)
 	(void)unsetenv(ENV_LISTEN);
 	uf->uf_control = upgrade_env(ENV_CONTROL);
 	uf->uf_score = upgrade_env(ENV_SCORE);
+	uf->uf_tickets = upgrade_env(ENV_TICKETS);
 	uf->uf_ready = upgrade_env(ENV_READY);
 	if ((s = getenv(ENV_PIDFILE)) != NULL && s[0] == '/')
 		(void)strlcpy(uf->uf_pidfile, s, sizeof(uf->uf_pidfile));

@@ -581,6 +581,56 @@ test_tickets(void **state)
 	tls_config_free(&c);
 }
 
+/* A memfd holding len octets of garbage (0x5a), for tls_ticket_import. */
+static int
+garbage_fd(size_t len)
+{
+	char	 buf[512];
+	int	 fd;
+
+	assert_true(len <= sizeof(buf));
+	memset(buf, 0x5a, sizeof(buf));
+	assert_true((fd = os_memfd("garbage")) != -1);
+	assert_int_equal(pwrite(fd, buf, len, 0), (ssize_t)len);
+	return fd;
+}
+
+/*
+ * The keys an upgrade hands over (tls_ticket_export, then import in the
+ * new master) open the tickets sealed before; a file of another layout,
+ * or a time to the next key beyond a ticket's life, is refused and the
+ * keys stay as they are.
+ */
+static void
+test_ticket_handover(void **state)
+{
+	struct config	 c;
+	SSL_SESSION	*first;
+	int		 fd;
+
+	(void)state;
+	conf_init(&c, "chain.pem", "server.key");
+	c.c_tls.tl_tickets = 1;
+	assert_int_equal(tls_config_load(&c), 0);
+	assert_false(ticket_session(&c, NULL, &first));
+	assert_true((fd = tls_ticket_export(1234)) != -1);
+	tls_ticket_rotate();
+	tls_ticket_rotate();
+	assert_false(ticket_session(&c, first, NULL));
+	assert_int_equal(tls_ticket_import(fd), 1234);
+	assert_true(ticket_session(&c, first, NULL));
+
+	assert_int_equal(tls_ticket_import(-1), -1);
+	assert_int_equal(tls_ticket_import(garbage_fd(10)), -1);
+	assert_int_equal(tls_ticket_import(garbage_fd(200)), -1);
+	fd = tls_ticket_export(TLS_TICKET_ROTATE * 1000LL + 1);
+	assert_true(fd != -1);
+	assert_int_equal(tls_ticket_import(fd), -1);
+	assert_true(ticket_session(&c, first, NULL));
+	SSL_SESSION_free(first);
+	tls_config_free(&c);
+}
+
 /* A client that goes without close_notify is an end of input too. */
 static void
 test_abrupt_eof(void **state)
@@ -762,6 +812,7 @@ main(void)
 		cmocka_unit_test(test_load_dates),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_tickets),
+		cmocka_unit_test(test_ticket_handover),
 		cmocka_unit_test(test_abrupt_eof),
 		cmocka_unit_test(test_no_sigpipe),
 		cmocka_unit_test(test_old_protocols),

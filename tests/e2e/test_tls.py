@@ -15,8 +15,8 @@ import unittest
 
 import certs
 from certs import client_context, connect_tls, starttls, tls_wrap
-from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, ehlo_lines,
-                     smtpd_path, strip_received, wait_for)
+from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, ehlo_lines, pid_alive,
+                     read_pid, smtpd_path, strip_received, wait_for)
 from test_master import ShutdownGraceCases
 
 HOST = "mx.test"
@@ -754,6 +754,42 @@ class TestTicketKeyRotation(TicketCase):
         self.reload(2)
         self.assertFalse(self.resumes(ctx, session))
         self.assertTrue(self.resumes(ctx, self.ticket(ctx)))
+
+
+class TestTicketsAcrossUpgrade(TicketCase):
+    """SIGUSR2: the new master takes the old one's ticket keys, so that the
+    tickets clients hold still resume (each had a full handshake before,
+    for the hour a ticket lives)."""
+
+    CONFIG = TlsCase.CONFIG + "\npidfile @TMP@/smtpd.pid"
+
+    def tearDown(self):
+        pid = read_pid(os.path.join(self.d.tmp, "smtpd.pid"))
+        if pid is not None and pid != self.d.pid and pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(pid), 15)
+
+    def reload(self, pid, n):
+        os.kill(pid, signal.SIGHUP)
+        self.assertTrue(self.d.wait_log("reloaded configuration", n),
+                        self.d.log()[-2000:])
+
+    def test_ticket_resumes_after_upgrade(self):
+        ctx = client_context()
+        session = self.ticket(ctx)
+        self.d.signal(signal.SIGUSR2)
+        self.assertTrue(self.d.wait_log(r"upgrade: new master \d+ is ready",
+                                        timeout=15), self.d.log()[-2000:])
+        self.assertEqual(self.d.wait_exit(15), 0, self.d.log()[-2000:])
+        new = read_pid(os.path.join(self.d.tmp, "smtpd.pid"))
+        self.assertNotEqual(new, self.d.pid)
+        self.assertTrue(self.resumes(ctx, session))
+        # The key that sealed it is the new master's current one: the
+        # first reload keeps it as the previous, the second drops it.
+        self.reload(new, 1)
+        self.assertTrue(self.resumes(ctx, session))
+        self.reload(new, 2)
+        self.assertFalse(self.resumes(ctx, session))
 
 
 class TestTicketKeysFailedReload(TicketCase):
