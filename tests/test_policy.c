@@ -705,6 +705,38 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A policy server at the addresses first, then second. */
+static struct config *
+config_two(const struct sockaddr_in *first, const struct sockaddr_in *second)
+{
+	struct policy_addrs	*pa;
+	struct config		*c;
+
+	c = config_default();
+	c->c_pol.po_server = xstrdup("inet:policy.test:25");
+	c->c_pol.po_timeout = 2;
+	pa = &c->c_pol.po_addrs;
+	memcpy(&pa->pa_ss[0], first, sizeof(*first));
+	pa->pa_len[0] = sizeof(*first);
+	memcpy(&pa->pa_ss[1], second, sizeof(*second));
+	pa->pa_len[1] = sizeof(*second);
+	pa->pa_n = 2;
+	return c;
+}
+
+/* One RCPT on a connection of its own, refused with want. */
+static void
+rcpt_refused(const struct config *c, struct envelope *e, const char *want)
+{
+	struct policy_conn	*pc;
+	char			 reply[REPLY_MAX];
+
+	assert_non_null(pc = policy_open(c));
+	assert_int_equal(rcpt(pc, c, e, "u@x", reply), -1);
+	assert_string_equal(reply, want);
+	policy_close(pc);
+}
+
 /*
  * A name's addresses are tried in turn: one refused (a port bound, not
  * listening), then the server's.  The refused one alone is policy-default.
@@ -718,48 +750,28 @@ test_server_addresses(void **state)
 		NULL
 	};
 	struct sockaddr_in	 srv, refused;
-	struct policy_addrs	*pa;
 	struct config		*c;
-	struct policy_conn	*pc;
 	struct envelope		 e;
-	char			 reply[REPLY_MAX];
 	pid_t			 pid;
 	int			 r;
 
 	(void)state;
 	pid = server_serve(tcp_bound(&srv), replies);
 	r = tcp_bound(&refused);
-	c = config_default();
-	c->c_pol.po_server = xstrdup("inet:policy.test:25");
-	c->c_pol.po_timeout = 2;
-	pa = &c->c_pol.po_addrs;
-	memcpy(&pa->pa_ss[0], &refused, sizeof(refused));
-	pa->pa_len[0] = sizeof(refused);
-	memcpy(&pa->pa_ss[1], &srv, sizeof(srv));
-	pa->pa_len[1] = sizeof(srv);
-	pa->pa_n = 2;
+	c = config_two(&refused, &srv);
 	memset(&e, 0, sizeof(e));
 	e.e_sender = xstrdup("s@y");
-	assert_non_null(pc = policy_open(c));
-	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
-	assert_string_equal(reply, "550 5.7.1 " WHAT ": second");
-	policy_close(pc);
+	rcpt_refused(c, &e, "550 5.7.1 " WHAT ": second");
 
 	/* Looked up at the request (localhost: 127.0.0.1, ::1 on many). */
-	pa->pa_n = 0;
+	c->c_pol.po_addrs.pa_n = 0;
 	free(c->c_pol.po_server);
 	xasprintf(&c->c_pol.po_server, "inet:localhost:%u",
 	    (unsigned)ntohs(srv.sin_port));
-	assert_non_null(pc = policy_open(c));
-	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
-	assert_string_equal(reply, "550 5.7.1 " WHAT ": looked up");
-	policy_close(pc);
+	rcpt_refused(c, &e, "550 5.7.1 " WHAT ": looked up");
 
-	pa->pa_n = 1;
-	assert_non_null(pc = policy_open(c));
-	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
-	assert_string_equal(reply, "451 4.3.5 Server configuration problem");
-	policy_close(pc);
+	c->c_pol.po_addrs.pa_n = 1;
+	rcpt_refused(c, &e, "451 4.3.5 Server configuration problem");
 	server_stop(pid);
 	close(r);
 	free(e.e_sender);
@@ -779,11 +791,8 @@ test_server_address_hangs(void **state)
 		NULL
 	};
 	struct sockaddr_in	 srv, hung;
-	struct policy_addrs	*pa;
 	struct config		*c;
-	struct policy_conn	*pc;
 	struct envelope		 e;
-	char			 reply[REPLY_MAX];
 	pid_t			 pid;
 	int			 h, fill;
 
@@ -795,21 +804,10 @@ test_server_address_hangs(void **state)
 	assert_true((fill = socket(AF_INET, SOCK_STREAM, 0)) != -1);
 	assert_int_equal(connect(fill, (struct sockaddr *)&hung,
 	    sizeof(hung)), 0);
-	c = config_default();
-	c->c_pol.po_server = xstrdup("inet:policy.test:25");
-	c->c_pol.po_timeout = 2;
-	pa = &c->c_pol.po_addrs;
-	memcpy(&pa->pa_ss[0], &hung, sizeof(hung));
-	pa->pa_len[0] = sizeof(hung);
-	memcpy(&pa->pa_ss[1], &srv, sizeof(srv));
-	pa->pa_len[1] = sizeof(srv);
-	pa->pa_n = 2;
+	c = config_two(&hung, &srv);
 	memset(&e, 0, sizeof(e));
 	e.e_sender = xstrdup("s@y");
-	assert_non_null(pc = policy_open(c));
-	assert_int_equal(rcpt(pc, c, &e, "u@x", reply), -1);
-	assert_string_equal(reply, "550 5.7.1 " WHAT ": second");
-	policy_close(pc);
+	rcpt_refused(c, &e, "550 5.7.1 " WHAT ": second");
 	server_stop(pid);
 	close(fill);
 	close(h);
