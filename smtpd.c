@@ -3563,7 +3563,7 @@ main(int argc, char *argv[])
 	systemd_init();
 	upgrade_inherit(&inherited);
 	/* Before the configuration, whose TLS load keeps keys it finds. */
-	tickets_left = tls_ticket_import(inherited.uf_tickets);
+	tickets_left = tls_ticket_import(inherited.uf_tickets, getppid());
 	inherited.uf_tickets = -1;
 
 	if ((conf = master_config(file)) == NULL)

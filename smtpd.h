@@ -820,7 +820,7 @@ const char	*tls_info(struct tls_conn *);
 void		 tls_close(struct tls_conn *);
 void		 tls_ticket_rotate(void);
 int		 tls_ticket_export(long long);
-long long	 tls_ticket_import(int);
+long long	 tls_ticket_import(int, pid_t);
 
 /* systemd.c */
 #define STATUS_INTERVAL		10	/* seconds between STATUS= updates */

@@ -351,11 +351,15 @@ tls_ticket_rotate(void)
  * (upgrade.c), so that the tickets out there still resume: both keys and
  * the milliseconds to the next one, in a memfd.  The magic changes with
  * the layout: a binary that reads another layout makes keys of its own.
+ * th_pid is the master that wrote them: a binary without the handover
+ * keeps the descriptor and the variable that names it to the master it
+ * starts in turn, whose parent is then another (and the keys stale).
  */
-#define TLS_HANDOVER_MAGIC	0x736d7470746b3031ULL	/* "smtptk01" */
+#define TLS_HANDOVER_MAGIC	0x736d7470746b3032ULL	/* "smtptk02" */
 struct tls_handover {
 	uint64_t		 th_magic;
 	long long		 th_left;
+	int64_t			 th_pid;
 	struct tls_ticket_key	 th_keys[2];
 };
 
@@ -371,6 +375,7 @@ tls_ticket_export(long long left)
 	memset(&h, 0, sizeof(h));
 	h.th_magic = TLS_HANDOVER_MAGIC;
 	h.th_left = left;
+	h.th_pid = getpid();
 	memcpy(h.th_keys, tls_keys, sizeof(h.th_keys));
 	if ((fd = os_memfd("smtpd-tickets")) != -1 &&
 	    pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
@@ -384,12 +389,13 @@ tls_ticket_export(long long left)
 }
 
 /*
- * In the new master, before its configuration: the old master's keys
- * from fd (closed here), which the first load then keeps.  The
- * milliseconds to the next key, or -1 when fd held none.
+ * In the new master, before its configuration: the keys that the master
+ * parent (the old one, our parent) wrote to fd (closed here), which the
+ * first load then keeps.  The milliseconds to the next key, or -1 when
+ * fd held none of parent's.
  */
 long long
-tls_ticket_import(int fd)
+tls_ticket_import(int fd, pid_t parent)
 {
 	struct tls_handover	 h;
 	long long		 left = -1;
@@ -397,7 +403,8 @@ tls_ticket_import(int fd)
 	if (fd == -1)
 		return -1;
 	if (pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
-	    h.th_magic == TLS_HANDOVER_MAGIC && h.th_keys[0].tk_set == 1 &&
+	    h.th_magic == TLS_HANDOVER_MAGIC && h.th_pid == parent &&
+	    h.th_keys[0].tk_set == 1 &&
 	    h.th_left >= 0 && h.th_left <= TLS_TICKET_ROTATE * 1000LL) {
 		memcpy(tls_keys, h.th_keys, sizeof(tls_keys));
 		left = h.th_left;

@@ -599,7 +599,8 @@ garbage_fd(size_t len)
  * The keys an upgrade hands over (tls_ticket_export, then import in the
  * new master) open the tickets sealed before; a file of another layout,
  * or a time to the next key beyond a ticket's life, is refused and the
- * keys stay as they are.
+ * keys stay as they are; so are the keys of a master other than the one
+ * named (the new master's parent).
  */
 static void
 test_ticket_handover(void **state)
@@ -617,16 +618,22 @@ test_ticket_handover(void **state)
 	tls_ticket_rotate();
 	tls_ticket_rotate();
 	assert_false(ticket_session(&c, first, NULL));
-	assert_int_equal(tls_ticket_import(fd), 1234);
+	assert_int_equal(tls_ticket_import(fd, getpid()), 1234);
 	assert_true(ticket_session(&c, first, NULL));
 
-	assert_int_equal(tls_ticket_import(-1), -1);
-	assert_int_equal(tls_ticket_import(garbage_fd(10)), -1);
-	assert_int_equal(tls_ticket_import(garbage_fd(200)), -1);
+	assert_int_equal(tls_ticket_import(-1, getpid()), -1);
+	assert_int_equal(tls_ticket_import(garbage_fd(10), getpid()), -1);
+	assert_int_equal(tls_ticket_import(garbage_fd(200), getpid()), -1);
 	fd = tls_ticket_export(TLS_TICKET_ROTATE * 1000LL + 1);
 	assert_true(fd != -1);
-	assert_int_equal(tls_ticket_import(fd), -1);
+	assert_int_equal(tls_ticket_import(fd, getpid()), -1);
 	assert_true(ticket_session(&c, first, NULL));
+	/* Written by another master than our parent: stale, not ours. */
+	fd = tls_ticket_export(1234);
+	tls_ticket_rotate();
+	tls_ticket_rotate();
+	assert_int_equal(tls_ticket_import(fd, getpid() + 1), -1);
+	assert_false(ticket_session(&c, first, NULL));
 	SSL_SESSION_free(first);
 	tls_config_free(&c);
 }

@@ -792,6 +792,73 @@ class TestTicketsAcrossUpgrade(TicketCase):
         self.assertFalse(self.resumes(ctx, session))
 
 
+
+class TestTicketsAcrossDowngrade(TicketCase):
+    """An upgrade to a binary without the handover (it leaves
+    SMTPD_UPGRADE_TICKETS in its environment and the memfd open), then one
+    back: the keys there are those of the master before the older one, not
+    the older one's, and the new master must not take them up again."""
+
+    CONFIG = TlsCase.CONFIG + "\npidfile @TMP@/smtpd.pid"
+
+    @classmethod
+    def setUpClass(cls):
+        d = Smtpd("", start=False, **cls.OPTS)
+        try:
+            cls.cert, cls.key, cls.serial = certs.server_cert(d.tmp)
+            d.write_config(cls.CONFIG.replace("@CERT@", cls.cert)
+                           .replace("@KEY@", cls.key))
+            d.binary = os.path.join(d.tmp, "smtpd")
+            shutil.copy2(smtpd_path(), d.binary)
+            d.start()
+        except BaseException:
+            d.cleanup()
+            raise
+        cls.d = d
+
+    def tearDown(self):
+        pid = read_pid(os.path.join(self.d.tmp, "smtpd.pid"))
+        if pid is not None and pid != self.d.pid and pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(pid), 15)
+
+    def install(self, path, text):
+        with open(path + ".new", "w") as f:
+            f.write(text)
+        os.chmod(path + ".new", 0o755)
+        os.rename(path + ".new", path)
+
+    def upgrade(self, pid, n):
+        pidfile = os.path.join(self.d.tmp, "smtpd.pid")
+        os.kill(pid, signal.SIGUSR2)
+        self.assertTrue(self.d.wait_log(r"upgrade: new master \d+ is ready",
+                                        n, timeout=15), self.d.log()[-2000:])
+        self.assertTrue(wait_for(lambda: not pid_alive(pid), 15))
+        self.assertNotEqual(read_pid(pidfile), pid)
+        return read_pid(pidfile)
+
+    def test_stale_keys_not_taken(self):
+        old = os.path.join(self.d.tmp, "old")
+        new = os.path.join(self.d.tmp, "new")
+        ctx = client_context()
+        session = self.ticket(ctx)
+        # The older binary, as far as the handover goes: it neither reads
+        # nor removes the variable, nor closes the descriptor.
+        shutil.copy2(smtpd_path(), old)
+        self.install(self.d.binary,
+                     "#!/bin/sh\nexport STALE=$SMTPD_UPGRADE_TICKETS\n"
+                     "unset SMTPD_UPGRADE_TICKETS\nexec %s \"$@\"\n" % old)
+        older = self.upgrade(self.d.pid, 1)
+        self.assertFalse(self.resumes(ctx, session))
+        # Back to the binary with the handover, which the older one starts
+        # with all its environment and descriptors (and no keys of its own).
+        shutil.copy2(smtpd_path(), new)
+        self.install(old, "#!/bin/sh\nexport SMTPD_UPGRADE_TICKETS=$STALE\n"
+                     "exec %s \"$@\"\n" % new)
+        self.upgrade(older, 2)
+        self.assertFalse(self.resumes(ctx, session))
+
+
 class TestTicketKeysFailedReload(TicketCase):
     def test_failed_reload_keeps_the_keys(self):
         ctx = client_context()
