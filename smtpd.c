@@ -131,6 +131,7 @@ static struct upgrade_fds inherited;	/* from the master we replace */
 static pid_t		 upgrade_pid;	/* the new master we started */
 static pid_t		 predecessor;	/* the master we replace, our parent */
 static int		 upgrade_fd = -1; /* its pipe, until it is ready */
+static int		 upgrade_tickets = -1; /* its ticket keys, until then */
 static long long	 upgrade_deadline;
 static int		 ready_sent;	/* the pool was up once */
 static long long	 status_next;	/* the next STATUS= for systemd */
@@ -1202,6 +1203,8 @@ child_closefds(int self)
 		(void)close(inherited.uf_ready);
 	if (upgrade_fd != -1)
 		(void)close(upgrade_fd);
+	if (upgrade_tickets != -1)
+		(void)close(upgrade_tickets);
 }
 
 /* chroot and drop to the user, before any client socket arrives. */
@@ -2853,6 +2856,22 @@ master_upgrade_reaped(int status)
 	upgrade_pid = 0;
 }
 
+/*
+ * The new master is ready or gone: the keys handed to it leave the
+ * memfd.  A binary without the handover does not close it, and every
+ * process it forks has it.
+ */
+static void
+master_upgrade_tickets(void)
+{
+	if (upgrade_tickets == -1)
+		return;
+	if (ftruncate(upgrade_tickets, 0) == -1)
+		log_warn("upgrade: the TLS ticket keys handed on stay");
+	(void)close(upgrade_tickets);
+	upgrade_tickets = -1;
+}
+
 /* The new master goes (killed if it runs); our pidfile is ours again. */
 static void
 master_upgrade_abort(void)
@@ -2862,6 +2881,7 @@ master_upgrade_abort(void)
 	if (upgrade_fd != -1)
 		(void)close(upgrade_fd);
 	upgrade_fd = -1;
+	master_upgrade_tickets();
 	/*
 	 * The new master may have written its pid there already; a reload
 	 * meanwhile may have moved it.
@@ -2915,9 +2935,8 @@ master_upgrade(void)
 	left = tickets_at - util_now_ms();
 	uf.uf_tickets = tickets_at == 0 ? -1 :
 	    tls_ticket_export(left > 0 ? left : 0);
+	upgrade_tickets = uf.uf_tickets;
 	upgrade_pid = upgrade_exec(&uf, &upgrade_fd);
-	if (uf.uf_tickets != -1)
-		(void)close(uf.uf_tickets);
 	if (upgrade_pid == -1) {
 		upgrade_pid = 0;
 		master_upgrade_fail("cannot start the new master");
@@ -2944,6 +2963,7 @@ master_upgrade_io(void)
 	}
 	(void)close(upgrade_fd);
 	upgrade_fd = -1;
+	master_upgrade_tickets();
 	score_count(SC_UPGRADE_OK);
 	log_info("upgrade: new master %ld is ready", (long)upgrade_pid);
 	/* systemd (NotifyAccess=main) hears from the new one from now on. */

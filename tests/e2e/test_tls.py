@@ -16,7 +16,8 @@ import unittest
 import certs
 from certs import client_context, connect_tls, starttls, tls_wrap
 from harness import (OK_ID, RECORD, Smtpd, SmtpdTest, ehlo_lines, pid_alive,
-                     read_pid, smtpd_path, strip_received, wait_for)
+                     pid_children, read_pid, smtpd_path, strip_received,
+                     wait_for)
 from test_master import ShutdownGraceCases
 
 HOST = "mx.test"
@@ -792,12 +793,12 @@ class TestTicketsAcrossUpgrade(TicketCase):
         self.assertFalse(self.resumes(ctx, session))
 
 
-
 class TestTicketsAcrossDowngrade(TicketCase):
     """An upgrade to a binary without the handover (it leaves
-    SMTPD_UPGRADE_TICKETS in its environment and the memfd open), then one
-    back: the keys there are those of the master before the older one, not
-    the older one's, and the new master must not take them up again."""
+    SMTPD_UPGRADE_TICKETS in its environment and the memfd open, in it and
+    in every child it forks), then one back: the keys must not stay
+    readable there, and, those of the master before the older one, not the
+    older one's, the new master must not take them up again."""
 
     CONFIG = TlsCase.CONFIG + "\npidfile @TMP@/smtpd.pid"
 
@@ -837,6 +838,24 @@ class TestTicketsAcrossDowngrade(TicketCase):
         self.assertNotEqual(read_pid(pidfile), pid)
         return read_pid(pidfile)
 
+    def handed_keys(self, pid):
+        """The octets of a memfd of keys handed over open in pid or in a
+        child of it."""
+        n = 0
+        for p in [pid] + pid_children(pid):
+            try:
+                fds = os.listdir("/proc/%d/fd" % p)
+            except OSError:
+                continue
+            for fd in fds:
+                path = "/proc/%d/fd/%s" % (p, fd)
+                try:
+                    if "smtpd-tickets" in os.readlink(path):
+                        n += os.stat(path).st_size
+                except OSError:
+                    pass
+        return n
+
     def test_stale_keys_not_taken(self):
         old = os.path.join(self.d.tmp, "old")
         new = os.path.join(self.d.tmp, "new")
@@ -850,6 +869,8 @@ class TestTicketsAcrossDowngrade(TicketCase):
                      "unset SMTPD_UPGRADE_TICKETS\nexec %s \"$@\"\n" % old)
         older = self.upgrade(self.d.pid, 1)
         self.assertFalse(self.resumes(ctx, session))
+        # The keys handed over went with the master that handed them.
+        self.assertEqual(self.handed_keys(older), 0)
         # Back to the binary with the handover, which the older one starts
         # with all its environment and descriptors (and no keys of its own).
         shutil.copy2(smtpd_path(), new)
