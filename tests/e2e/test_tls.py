@@ -757,10 +757,9 @@ class TestTicketKeyRotation(TicketCase):
         self.assertTrue(self.resumes(ctx, self.ticket(ctx)))
 
 
-class TestTicketsAcrossUpgrade(TicketCase):
-    """SIGUSR2: the new master takes the old one's ticket keys, so that the
-    tickets clients hold still resume (each had a full handshake before,
-    for the hour a ticket lives)."""
+class UpgradeTicketCase(TicketCase):
+    """A master with a pidfile, which names the new one after SIGUSR2;
+    that one is stopped after each test."""
 
     CONFIG = TlsCase.CONFIG + "\npidfile @TMP@/smtpd.pid"
 
@@ -769,6 +768,12 @@ class TestTicketsAcrossUpgrade(TicketCase):
         if pid is not None and pid != self.d.pid and pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
             wait_for(lambda: not pid_alive(pid), 15)
+
+
+class TestTicketsAcrossUpgrade(UpgradeTicketCase):
+    """SIGUSR2: the new master takes the old one's ticket keys, so that the
+    tickets clients hold still resume (each had a full handshake before,
+    for the hour a ticket lives)."""
 
     def reload(self, pid, n):
         os.kill(pid, signal.SIGHUP)
@@ -793,14 +798,12 @@ class TestTicketsAcrossUpgrade(TicketCase):
         self.assertFalse(self.resumes(ctx, session))
 
 
-class TestTicketsAcrossDowngrade(TicketCase):
+class TestTicketsAcrossDowngrade(UpgradeTicketCase):
     """An upgrade to a binary without the handover (it leaves
     SMTPD_UPGRADE_TICKETS in its environment and the memfd open, in it and
     in every child it forks), then one back: the keys must not stay
     readable there, and, those of the master before the older one, not the
     older one's, the new master must not take them up again."""
-
-    CONFIG = TlsCase.CONFIG + "\npidfile @TMP@/smtpd.pid"
 
     @classmethod
     def setUpClass(cls):
@@ -816,12 +819,6 @@ class TestTicketsAcrossDowngrade(TicketCase):
             d.cleanup()
             raise
         cls.d = d
-
-    def tearDown(self):
-        pid = read_pid(os.path.join(self.d.tmp, "smtpd.pid"))
-        if pid is not None and pid != self.d.pid and pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            wait_for(lambda: not pid_alive(pid), 15)
 
     def install(self, path, text):
         with open(path + ".new", "w") as f:
