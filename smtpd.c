@@ -2686,7 +2686,9 @@ master_tickets_timer(void)
 static void
 master_tickets(long long now)
 {
-	if (tickets_at == 0 || now < tickets_at || quitting)
+	/* Not while an upgrade has the keys: after it, if it fails. */
+	if (tickets_at == 0 || now < tickets_at || quitting ||
+	    upgrade_fd != -1)
 		return;
 	tls_ticket_rotate();
 	master_renew();
@@ -2740,8 +2742,13 @@ master_reload(void)
 		master_pidfile_update(0);
 	run_uid = uid;
 	run_gid = gid;
-	/* A new configuration, a new ticket key (the last one still opens). */
-	tls_ticket_rotate();
+	/*
+	 * A new configuration, a new ticket key (the last one still opens);
+	 * not while a new master starts with the keys handed to it, which
+	 * would not open the tickets our children sealed with a new one.
+	 */
+	if (upgrade_fd == -1)
+		tls_ticket_rotate();
 	master_renew();
 	master_tickets_timer();
 	shrink_at = 0;		/* armed again with prefork-idle-time's value */

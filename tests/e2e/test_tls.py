@@ -798,12 +798,9 @@ class TestTicketsAcrossUpgrade(UpgradeTicketCase):
         self.assertFalse(self.resumes(ctx, session))
 
 
-class TestTicketsAcrossDowngrade(UpgradeTicketCase):
-    """An upgrade to a binary without the handover (it leaves
-    SMTPD_UPGRADE_TICKETS in its environment and the memfd open, in it and
-    in every child it forks), then one back: the keys must not stay
-    readable there, and, those of the master before the older one, not the
-    older one's, the new master must not take them up again."""
+class CopiedTicketCase(UpgradeTicketCase):
+    """The master runs from a copy of the binary in the test's directory,
+    which a test replaces (install) before SIGUSR2."""
 
     @classmethod
     def setUpClass(cls):
@@ -825,6 +822,14 @@ class TestTicketsAcrossDowngrade(UpgradeTicketCase):
             f.write(text)
         os.chmod(path + ".new", 0o755)
         os.rename(path + ".new", path)
+
+
+class TestTicketsAcrossDowngrade(CopiedTicketCase):
+    """An upgrade to a binary without the handover (it leaves
+    SMTPD_UPGRADE_TICKETS in its environment and the memfd open, in it and
+    in every child it forks), then one back: the keys must not stay
+    readable there, and, those of the master before the older one, not the
+    older one's, the new master must not take them up again."""
 
     def upgrade(self, pid, n):
         pidfile = os.path.join(self.d.tmp, "smtpd.pid")
@@ -875,6 +880,31 @@ class TestTicketsAcrossDowngrade(UpgradeTicketCase):
                      "exec %s \"$@\"\n" % new)
         self.upgrade(older, 2)
         self.assertFalse(self.resumes(ctx, session))
+
+
+class TestTicketsReloadDuringUpgrade(CopiedTicketCase):
+    """A reload of the old master while the new one starts (here a script
+    that sleeps before it runs the binary): no new key, or the tickets its
+    children seal meanwhile would not resume on the new master."""
+
+    def test_ticket_sealed_in_the_window_resumes(self):
+        new = os.path.join(self.d.tmp, "new")
+        shutil.copy2(smtpd_path(), new)
+        self.install(self.d.binary,
+                     "#!/bin/sh\nsleep 2\nexec %s \"$@\"\n" % new)
+        ctx = client_context()
+        os.kill(self.d.pid, signal.SIGUSR2)
+        self.assertTrue(self.d.wait_log(r"upgrade: new master \d+ started"),
+                        self.d.log()[-2000:])
+        self.d.reload()
+        self.assertTrue(self.d.wait_log("reloaded configuration"),
+                        self.d.log()[-2000:])
+        self.assertNotIn("is ready", self.d.log())
+        session = self.ticket(ctx)
+        self.assertTrue(self.d.wait_log(r"upgrade: new master \d+ is ready",
+                                        timeout=15), self.d.log()[-2000:])
+        self.assertTrue(wait_for(lambda: not pid_alive(self.d.pid), 15))
+        self.assertTrue(self.resumes(ctx, session))
 
 
 class TestTicketKeysFailedReload(TicketCase):
