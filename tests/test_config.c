@@ -475,6 +475,10 @@ static const struct error_case error_cases[] = {
 	    "number in 0..1000000" },
 	{ "max-session-time 1.5h", "max-session-time: \"1.5h\" is not a "
 	    "duration in 0..604800" },
+	{ "prefork-idle-time -1", "prefork-idle-time: \"-1\" is not a "
+	    "duration in 0..604800" },
+	{ "prefork-idle-time 8d", "prefork-idle-time: \"8d\" is not a "
+	    "duration" },
 	{ "reject recipients /x", "reject: expected reject senders" },
 	{ "reject senders", "reject senders: expected reject senders FILE" },
 	{ "accept clients", "accept clients: expected accept clients "

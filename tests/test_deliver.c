@@ -526,6 +526,15 @@ received_is(const char *start, const char *msg)
 	free(got);
 }
 
+/* msg to a program that copies it, with the Received header on. */
+static void
+received_setup(const char *msg)
+{
+	message(msg);
+	tc.c_dlv.dl_received = 1;
+	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
+}
+
 #define RECEIVED_FROM(addr) \
 	"Received: from client.example ([" addr "])\r\n\tby mx.example.org " \
 	"(smtpd) with "
@@ -676,9 +685,7 @@ static void
 test_received_helo(void **state)
 {
 	(void)state;
-	message("x\r\n");
-	tc.c_dlv.dl_received = 1;
-	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
+	received_setup("x\r\n");
 	strlcpy(tcl.ci_helo, "relay.example ([192.0.2.1]) (",
 	    sizeof(tcl.ci_helo));
 	received_is(RECEIVED_HELO("relay.example??[192.0.2.1]???"), "x\r\n");
@@ -698,9 +705,7 @@ static void
 test_received_8bit(void **state)
 {
 	(void)state;
-	message("x\r\n");
-	tc.c_dlv.dl_received = 1;
-	set_argv(script("p", "cat >\"$1\""), tpath("in"), NULL);
+	received_setup("x\r\n");
 	strlcpy(tcl.ci_helo, "caf\xc3\xa9.example", sizeof(tcl.ci_helo));
 	received_is(RECEIVED_HELO("caf??.example"), "x\r\n");
 	set_rcpts("j\xc3\xbcrg@example.net", NULL);

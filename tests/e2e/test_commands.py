@@ -32,11 +32,8 @@ def drops_recipients(t, greeting, reply):
     c.check("RCPT TO:<b@example.com>", "250 OK")
     c.check(greeting, reply)
     t.d.clear_out()
-    c.check("MAIL FROM:<c@example.com>", "250 OK")
-    c.check("RCPT TO:<d@example.com>", "250 OK")
-    c.check("DATA", DATA_354)
-    c.send(b"x\r\n.\r\n")
-    c.expect_match(OK_ID)
+    t.assertRegex(t.transaction(c, "c@example.com", ["d@example.com"],
+                                b"x\r\n"), "^" + OK_ID + "$")
     runs = t.d.wait_deliveries(1)
     t.assertEqual([r["argv"] for r in runs],
                   [["c@example.com", "d@example.com"]])
