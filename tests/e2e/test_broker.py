@@ -15,7 +15,7 @@ import time
 import unittest
 
 from harness import (OK_ID, RECORD, OwnSmtpdTest, Smtpd, SmtpdTest,
-                     pid_alive, pid_children, pid_title, proc_state,
+                     no_leak_check_env, pid_alive, pid_children, pid_title, proc_state,
                      smtpd_path,
                      socket_inode, wait_for)
 from test_auth import crypt_hash
@@ -609,7 +609,8 @@ class TestStalledBroker(BrokerFaults):
         """n sessions, each on a child of its own, made while the broker
         is stopped (SIGHUP too, with reload); the broker runs again."""
         self.d = d = Smtpd(RECORD + "\nreceived-header no\nmax-clients 400"
-                           "\nmax-clients-per-address 400", prefork=1)
+                           "\nmax-clients-per-address 400", prefork=1,
+                           env=no_leak_check_env())
         broker = d.broker()
         os.kill(broker, signal.SIGSTOP)
         conns = []
@@ -660,7 +661,8 @@ class TestStalledBroker(BrokerFaults):
         # nothing behind in the master: its descriptors stay within what
         # max-clients allows, however many sessions come and go.
         self.d = d = Smtpd(RECORD + "\nmax-clients 10"
-                           "\nmax-sessions-per-child 1", prefork=1)
+                           "\nmax-sessions-per-child 1", prefork=1,
+                           env=no_leak_check_env())
         broker = d.broker()
         os.kill(broker, signal.SIGSTOP)
 
