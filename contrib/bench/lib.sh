@@ -166,6 +166,38 @@ server_pid() {	# server_pid TARGET: the PID at the top of its tree
 	esac
 }
 
+# --- a quiet machine ---------------------------------------------------------
+
+# cpu_busy: the share of all CPUs in use over one second, in percent
+# (/proc/stat: everything but idle and iowait).
+cpu_busy() {
+	{ head -1 /proc/stat; sleep 1; head -1 /proc/stat; } | awk '
+	    { t = 0; for (i = 2; i <= NF; i++) t += $i; idle = $5 + $6
+	      if (NR == 1) { t0 = t; i0 = idle; next }
+	      if (t > t0) printf "%.0f\n", 100 - 100 * (idle - i0) / (t - t0)
+	      else print 0 }'
+}
+
+# wait_quiet: the runs start when the CPUs are idle (under 10% in use over
+# a second), waiting up to BENCH_QUIET_WAIT seconds: the load average a
+# job such as make check leaves behind says nothing of what runs now, and
+# a job still running would take its share of every round.
+wait_quiet() {
+	w=0 max=${BENCH_QUIET_WAIT:-120}
+	while b=$(cpu_busy) && [ "$b" -ge 10 ] && [ $w -lt "$max" ]; do
+		[ $w -eq 0 ] && say "the CPUs are $b% in use; waiting up to $max s for them to be idle"
+		sleep 4
+		w=$((w + 5))
+	done
+	if [ "$b" -ge 10 ]; then
+		say "warning: the CPUs are still $b% in use; expect noisy figures"
+	elif [ $w -gt 0 ]; then
+		say "CPUs in use before the runs: $b% (after $w s)"
+	else
+		say "CPUs in use before the runs: $b%"
+	fi
+}
+
 # --- CPU of a server ---------------------------------------------------------
 
 # tree_cpu PID: the CPU time of PID and every process below it, their
@@ -177,27 +209,32 @@ server_pid() {	# server_pid TARGET: the PID at the top of its tree
 # own time is read from /proc/PID/schedstat (nanoseconds): stat's utime
 # and stime are whole clock ticks, cut process by process, and 200
 # children that each ran a few milliseconds in a run came to almost
-# nothing (smtpd's CPU per message in scenario d read 9 us).
+# nothing (smtpd's CPU per message in scenario d read 9 us).  Second,
+# the times these processes were put on a CPU (schedstat's third field),
+# each a context switch to one of them; a process that ends between two
+# samples takes its count with it, so only a tree whose processes live
+# through the run (the servers with deliver discard) is counted whole.
 SCHEDSTAT=""
 # A kernel without schedstats may show the file with zeros in it.
 [ -r /proc/self/schedstat ] && read -r SCHEDSTAT _ </proc/self/schedstat
 [ "${SCHEDSTAT:-0}" = 0 ] && SCHEDSTAT=""
 tree_cpu() {
-	[ -n "$1" ] || { echo 0; return; }
+	[ -n "$1" ] || { echo 0 0; return; }
 	files=""
 	for p in $(descendants "$1"); do
 		files="$files /proc/$p/stat"
 		[ -n "$SCHEDSTAT" ] && files="$files /proc/$p/schedstat"
 	done
 	# Fields after "pid (comm) ": utime stime cutime cstime are 12-15;
-	# schedstat's first field is the time run.
+	# schedstat's first field is the time run, its third the times the
+	# process was put on a CPU (a context switch to it).
 	cat $files 2>/dev/null | awk -v hz="$CLK_TCK" -v ss="$SCHEDSTAT" '
 	    /\) / { sub(/^.*\) /, "")
 		t = $14 + $15
 		if (ss == "") t += $12 + $13
 		us += t * 1e6 / hz; next }
-	    NF == 3 { us += $1 / 1000 }
-	    END { printf "%.0f\n", us }'
+	    NF == 3 { us += $1 / 1000; runs += $3 }
+	    END { printf "%.0f %.0f\n", us, runs }'
 }
 
 # children_us FILE: the second line of the output of the builtin times
@@ -209,7 +246,8 @@ children_us() {
 }
 
 # measure SCEN TARGET ROUND COMMAND...: runs a client with the CPU of the
-# TARGET server's tree sampled before and after (C0, C1, in us), the
+# TARGET server's tree sampled before and after (C0, C1, in us; W0, W1
+# its switches, see tree_cpu), the
 # clock (T0, T1) and the client's own CPU (CC, in us: the builtin times
 # around it, with no other command of this shell in between); its output
 # in $TMP/run.out and run.err.  A client that fails or complains on
@@ -218,7 +256,9 @@ measure() {
 	m_scen=$1 m_tgt=$2 m_round=$3
 	shift 3
 	m_pid=$(server_pid "$m_tgt")
-	C0=$(tree_cpu "$m_pid")
+	read -r C0 W0 <<EOF
+$(tree_cpu "$m_pid")
+EOF
 	T0=$(now)
 	times >"$TMP/times0"
 	"$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err"
@@ -226,10 +266,12 @@ measure() {
 	times >"$TMP/times1"
 	T1=$(now)
 	CC=$(($(children_us "$TMP/times1") - $(children_us "$TMP/times0")))
-	C1=$(tree_cpu "$m_pid")
+	read -r C1 W1 <<EOF
+$(tree_cpu "$m_pid")
+EOF
 	[ $m_rc -eq 0 ] && [ ! -s "$TMP/run.err" ] && return 0
 	echo "($m_scen) $m_tgt round $m_round: ${1##*/} exit $m_rc: $(head -3 "$TMP/run.err")" >>"$ERRORS"
-	record "$m_scen $m_tgt $m_round ERR ERR ERR ERR"
+	record "$m_scen $m_tgt $m_round ERR ERR ERR ERR ERR"
 	return 1
 }
 

@@ -51,7 +51,9 @@ run_source() {
 	record "$1 $2 $3 $(awk -v a="$T0" -v b="$T1" -v m="$7" \
 	    'BEGIN { printf "%.1f", m / (b - a) }') $(cpu_us "$C0" "$C1" "$7")" \
 	    "$(cpu_us 0 "$CC" "$7") $(awk -v a="$T0" -v b="$T1" -v c="$CC" \
-	    'BEGIN { printf "%.0f", c / (b - a) / 1e4 }')"
+	    'BEGIN { printf "%.0f", c / (b - a) / 1e4 }')" \
+	    "$(awk -v a="$W0" -v b="$W1" -v m="$7" \
+	    'BEGIN { printf "%.2f", (b - a) / m }')"
 }
 
 # scenario_rounds PREFIX TARGETS LABEL: every scenario, ROUNDS rounds of
@@ -125,6 +127,33 @@ switch_report() {
 	echo "  another child runs next: 7 switches for a session of one message (b),"
 	echo "  4 a message in longer sessions (a, d); smtp-sink serves every session"
 	echo "  from one process."
+	switches_report
+}
+
+# The switches of the smtp-source workloads (field 8 of their records),
+# smtpd's priced at the hop of the ring of as many members as it has
+# sessions (20 or 200; the hop also holds the ring's pipe write and read,
+# so the price is a bound from above), beside its CPU a message: on a
+# host where a switch between processes is dear, that is where the
+# difference from smtp-sink goes.
+switches_report() {
+	echo
+	echo "switches a message: the times a process of the server's tree was put on a"
+	echo "CPU (/proc/PID/schedstat), median of $ROUNDS; smtpd's at the hop above"
+	printf '%-30s %8s | %8s %9s %9s\n' scenario sink discard "x hop us" \
+	    "of CPU us"
+	echo "$SCENARIOS" | while IFS='|' read -r scen title sess len msgs flags; do
+		[ -n "$scen" ] || continue
+		hop=-
+		[ "$sess" -ge 20 ] && hop=$(median w processes20)
+		[ "$sess" -ge 200 ] && hop=$(median w processes200)
+		sw=$(median "$scen" discard 8)
+		printf '%-30s %8s | %8s %9s %9s\n' "($scen) $title" \
+		    "$(median "$scen" sink 8)" "$sw" "$(awk -v s="$sw" -v h="$hop" \
+		    'BEGIN { if (s + 0 == s && h + 0 == h && h != "")
+			printf "%.0f", s * h; else print "-" }')" \
+		    "$(median "$scen" discard 5)"
+	done
 }
 
 port_of() {	# port_of TARGET
