@@ -15,9 +15,8 @@ import time
 import unittest
 
 from harness import (OK_ID, RECORD, OwnSmtpdTest, Smtpd, SmtpdTest,
-                     no_leak_check_env, pid_alive, pid_children, pid_title, proc_state,
-                     smtpd_path,
-                     socket_inode, wait_for)
+                     no_leak_check_env, pid_alive, pid_children, pid_title,
+                     proc_state, smtpd_path, socket_inode, wait_for)
 from test_auth import crypt_hash
 from test_master import serving_child
 from test_privileges import dropped_children, ids, socket_fds
