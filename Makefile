@@ -62,9 +62,10 @@ LIBSRCS =	addr.c anvil.c auth.c broker.c channel.c config.c content.c \
 		policy.c progs.c proxy.c score.c session.c systemd.c tls.c \
 		upgrade.c util.c
 LIBOBJS =	$(LIBSRCS:%.c=$(BUILDDIR)/%.o)
-UNITTESTS =	test_addr test_broker test_config test_session test_deliver \
-		test_tls test_proxy test_auth test_policy test_content \
-		test_ids test_channel test_score test_sandbox
+# The longest first: tests/run-unit.sh runs them one per CPU at a time.
+UNITTESTS =	test_deliver test_broker test_policy test_session test_tls \
+		test_auth test_config test_ids test_channel test_addr \
+		test_proxy test_content test_score test_sandbox
 UNITBINS =	$(UNITTESTS:%=$(BUILDDIR)/tests/%)
 CONTRIB =	$(BUILDDIR)/contrib/deliver-maildir
 # The bench's clients (contrib/bench), built by make bench and make test.
