@@ -607,9 +607,11 @@ class TestStalledBroker(BrokerFaults):
     def crowd(self, n, reload=False):
         """n sessions, each on a child of its own, made while the broker
         is stopped (SIGHUP too, with reload); the broker runs again."""
+        # timeout 30: the first session waits while the others are made
+        # (5 s and more in the sanitizer build beside other tests).
         self.d = d = Smtpd(RECORD + "\nreceived-header no\nmax-clients 400"
                            "\nmax-clients-per-address 400", prefork=1,
-                           env=no_leak_check_env())
+                           timeout=30, env=no_leak_check_env())
         broker = d.broker()
         os.kill(broker, signal.SIGSTOP)
         conns = []
