@@ -767,13 +767,42 @@ policy_connect_one(const struct sockaddr_storage *ss, socklen_t slen,
 }
 
 /*
+ * Every address of a name failed: one line with each and its error,
+ * "policy inet:NAME:PORT: 127.0.0.1:10023: Connection refused;
+ * [::1]:10023: ...", since the administrator needs all of them to tell a
+ * server that is down from one that listens on another address.
+ */
+static void
+policy_connect_failed(const struct config *c, const char *sid,
+    const struct policy_addrs *pa, const int *errs, int tried)
+{
+	char	 line[1024], host[NI_MAXHOST], port[NI_MAXSERV];
+	size_t	 len = 0;
+	int	 i, n, v6;
+
+	line[0] = '\0';
+	for (i = 0; i < tried; i++) {
+		util_sockaddr_str((const struct sockaddr *)&pa->pa_ss[i],
+		    pa->pa_len[i], host, sizeof(host), port, sizeof(port));
+		v6 = pa->pa_ss[i].ss_family == AF_INET6;
+		n = snprintf(line + len, sizeof(line) - len, "%s%s%s%s:%s: %s",
+		    i > 0 ? "; " : "", v6 ? "[" : "", host, v6 ? "]" : "",
+		    port, strerror(errs[i]));
+		if (n < 0 || (size_t)n >= sizeof(line) - len)
+			break;
+		len += (size_t)n;
+	}
+	log_warnx("%s policy %s: %s", sid, c->c_pol.po_server, line);
+}
+
+/*
  * Connects to the server's addresses in turn until one takes the
  * connection or the deadline passes (a name may have an address the
  * server does not listen on, as localhost's ::1 for a server on
- * 127.0.0.1): -1 with the last errno, or -2 when the address cannot be
- * had (logged here).  Each address gets an equal share of the time left,
- * the last all of it: one that never answers (its SYN dropped) leaves
- * time for the next.
+ * 127.0.0.1): -1 with errno when its one address failed, or -2 when the
+ * address cannot be had or all of several failed (logged here).  Each
+ * address gets an equal share of the time left, the last all of it: one
+ * that never answers (its SYN dropped) leaves time for the next.
  */
 static int
 policy_connect(struct policy_conn *pc, const struct config *c,
@@ -782,6 +811,7 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 	struct policy_addrs	 pa;
 	const char		*why;
 	long long		 now;
+	int			 errs[POLICY_ADDRS];
 	int			 i, fd = -1;
 
 	if (policy_target(c, &pa, &why) == -1) {
@@ -794,6 +824,11 @@ policy_connect(struct policy_conn *pc, const struct config *c,
 			break;
 		fd = policy_connect_one(&pa.pa_ss[i], pa.pa_len[i],
 		    now + (deadline - now) / (pa.pa_n - i));
+		errs[i] = errno;
+	}
+	if (fd == -1 && i > 1) {
+		policy_connect_failed(c, sid, &pa, errs, i);
+		return -2;
 	}
 	if (fd == -1)
 		return -1;

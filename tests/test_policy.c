@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 
 #include "../smtpd.h"
 #include "../internal.h"
+#include "testlib.h"
 
 #define BIG_TABLE	1000000
 
@@ -779,6 +781,40 @@ test_server_addresses(void **state)
 }
 
 /*
+ * When every address fails, one log line names each with its error: the
+ * last one's error alone said nothing of the others.
+ */
+static void
+test_server_addresses_all_fail(void **state)
+{
+	struct sockaddr_in	 a, b;
+	struct config		*c;
+	struct envelope		 e;
+	char			*log, want[160];
+	int			 ra, rb;
+
+	(void)state;
+	ra = tcp_bound(&a);
+	rb = tcp_bound(&b);
+	c = config_two(&a, &b);
+	memset(&e, 0, sizeof(e));
+	e.e_sender = xstrdup("s@y");
+	capture_start();
+	rcpt_refused(c, &e, "451 4.3.5 Server configuration problem");
+	log = capture_end();
+	snprintf(want, sizeof(want), "policy inet:policy.test:25: "
+	    "127.0.0.1:%u: %s; 127.0.0.1:%u: %s\n",
+	    (unsigned)ntohs(a.sin_port), strerror(ECONNREFUSED),
+	    (unsigned)ntohs(b.sin_port), strerror(ECONNREFUSED));
+	assert_has(log, want);
+	free(log);
+	close(ra);
+	close(rb);
+	free(e.e_sender);
+	load_release(c);
+}
+
+/*
  * An address that drops the SYN (here a listener whose queue is full)
  * takes its share of policy-timeout, not all of it: the server on the
  * next address still answers.
@@ -830,6 +866,7 @@ main(void)
 		cmocka_unit_test(test_server_busy),
 		cmocka_unit_test(test_server_addresses),
 		cmocka_unit_test(test_server_address_hangs),
+		cmocka_unit_test(test_server_addresses_all_fail),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
