@@ -726,6 +726,27 @@ deliver_received(const struct config *c, const struct client *cl,
 }
 
 /*
+ * Whether the message's first line begins with a space or a tab: below a
+ * header of ours it would read as more of that header field (RFC 5322
+ * 2.2.3, unfolding), the client's text inside our Received: or the
+ * policy server's PREPEND.  The whole message is in the file or in
+ * memory by now (message_end flushed it).
+ */
+static int
+spool_folds(const struct spool *sp)
+{
+	char	 c;
+
+	if (sp->sp_size == 0)
+		return 0;
+	if (sp->sp_fd == -1)
+		c = sp->sp_buf[0];
+	else if (pread(sp->sp_fd, &c, 1, 0) != 1)
+		return 0;
+	return c == ' ' || c == '\t';
+}
+
+/*
  * The program's standard input: this run's header, then the message, in
  * an anonymous file that is complete before the program starts.  Fed on
  * a pipe, a program whose session died mid-write (a crash, the SIGKILL at
@@ -738,7 +759,7 @@ deliver_received(const struct config *c, const struct client *cl,
 static int
 deliver_input(struct deliver_job *dj, struct spool *sp, const char *prepend)
 {
-	int	 fd = -1, save;
+	int	 fd = -1, save, fold;
 
 	if (sp->sp_fd == -1)
 		fd = os_memfd("smtpd-message");
@@ -746,10 +767,17 @@ deliver_input(struct deliver_job *dj, struct spool *sp, const char *prepend)
 		fd = spool_open(sp->sp_dir);
 	if (fd == -1)
 		return -1;
-	/* The policy server's PREPEND headers go below Received:. */
+	/*
+	 * The policy server's PREPEND headers go below Received:.  Below
+	 * either, a message that begins with white space is kept out of
+	 * them by an empty line (as Postfix's smtpd does): it has no
+	 * header of its own then, and all of it is body.
+	 */
+	fold = (dj->dj_hdrlen > 0 || prepend != NULL) && spool_folds(sp);
 	if (spool_append(fd, dj->dj_hdr, dj->dj_hdrlen) == -1 ||
 	    (prepend != NULL && spool_append(fd, prepend,
 	    strlen(prepend)) == -1) ||
+	    (fold && spool_append(fd, "\r\n", 2) == -1) ||
 	    (sp->sp_fd == -1 ? spool_append(fd, sp->sp_buf, sp->sp_len) :
 	    spool_copy(sp, fd)) == -1 || lseek(fd, 0, SEEK_SET) == -1) {
 		save = errno;

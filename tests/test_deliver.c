@@ -696,6 +696,63 @@ test_received_helo(void **state)
 }
 
 /*
+ * A message whose first line begins with white space would unfold into
+ * the header field above it (RFC 5322 2.2.3): the client's text inside
+ * our Received: or the policy server's PREPEND.  An empty line keeps it
+ * out; without a header of ours the message arrives as it is.
+ */
+static void
+test_received_leading_space(void **state)
+{
+	static const char	 tab[] = "\tfrom trusted.example; forged\r\n"
+	    "Subject: x\r\n\r\nb\r\n";
+	char			 prepend[] = "X-Policy: yes\r\n", *buf;
+	size_t			 n = SPOOL_MEM_MAX + 10;
+
+	(void)state;
+	received_setup(tab);
+	received_is(RECEIVED_HELO("client.example"), "\r\n" "\tfrom "
+	    "trusted.example; forged\r\nSubject: x\r\n\r\nb\r\n");
+	te.e_prepend = prepend;
+	received_is(RECEIVED_HELO("client.example"), "X-Policy: yes\r\n"
+	    "\r\n" "\tfrom trusted.example; forged\r\nSubject: x\r\n"
+	    "\r\nb\r\n");
+	tc.c_dlv.dl_received = 0;
+	assert_int_equal(deliver(), 0);
+	assert_file_equal("in", "X-Policy: yes\r\n\r\n\tfrom "
+	    "trusted.example; forged\r\nSubject: x\r\n\r\nb\r\n",
+	    sizeof(tab) - 1 + 17);
+	te.e_prepend = NULL;
+	assert_int_equal(deliver(), 0);
+	assert_file_equal("in", tab, sizeof(tab) - 1);
+
+	/* A space; and a message in the spool file, not in memory. */
+	spool_reset(&tsp);
+	buf = xmalloc(n);
+	memset(buf, 'x', n);
+	buf[0] = ' ';
+	memcpy(buf + n - 2, "\r\n", 2);
+	assert_int_equal(spool_write(&tsp, buf, n), 0);
+	assert_int_equal(spool_flush(&tsp), 0);
+	assert_int_not_equal(tsp.sp_fd, -1);
+	tc.c_dlv.dl_received = 1;
+	te.e_prepend = prepend;
+	assert_int_equal(deliver(), 0);
+	free(buf);
+	buf = slurp(tpath("in"), NULL);
+	assert_non_null(strstr(buf, "\r\nX-Policy: yes\r\n\r\n xxx"));
+	free(buf);
+	te.e_prepend = NULL;
+	/* A first line of text, and an empty message: nothing added. */
+	spool_reset(&tsp);
+	received_setup("Subject: x\r\n\r\n b\r\n");
+	received_is(RECEIVED_HELO("client.example"), "Subject: x\r\n\r\n"
+	    " b\r\n");
+	spool_reset(&tsp);
+	received_is(RECEIVED_HELO("client.example"), "");
+}
+
+/*
  * A message sent without SMTPUTF8 has a US-ASCII header (RFC 6531
  * 3.7.3), though `smtputf8 yes' lets EHLO and RCPT carry UTF-8 without
  * the MAIL parameter: the name's 8-bit octets become `?', a UTF-8
@@ -1309,6 +1366,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_received_fold, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_received_helo, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_received_leading_space, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_received_8bit, setup,
 		    teardown),
