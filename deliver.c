@@ -183,6 +183,26 @@ spool_open(const char *dir)
 	return fd;
 }
 
+/*
+ * Whether a spool file can be made in dir, as spool_spill() will make
+ * it: 0, an errno value, or UTIL_PROBE_NOTDIR (for util_probe()).
+ */
+int
+spool_probe(const char *dir)
+{
+	struct stat	 st;
+	int		 fd;
+
+	if (stat(dir, &st) == -1)
+		return errno;
+	if (!S_ISDIR(st.st_mode))
+		return UTIL_PROBE_NOTDIR;
+	if ((fd = spool_open(dir)) == -1)
+		return errno;
+	(void)close(fd);
+	return 0;
+}
+
 int
 spool_append(int fd, const void *buf, size_t len)
 {

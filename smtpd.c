@@ -819,6 +819,34 @@ master_chroot(const struct config *c, char *err, size_t errlen)
 }
 
 /*
+ * The spool directory as the children will use it (as user, with id;
+ * NULL: as we are, inside the chroot): there they write a message that
+ * outgrows memory, which would get a 452 at every try of its sender.
+ */
+static int
+master_spool(const struct config *c, const char *user,
+    const struct exec_ident *id, char *err, size_t errlen)
+{
+	const char	*dir, *root = as_root ? c->c_chroot : NULL;
+	char		 why[128], where[PATH_MAX + 16] = "";
+	int		 line;
+
+	dir = c->c_dlv.dl_spool != NULL ? c->c_dlv.dl_spool : DEF_SPOOL;
+	if (util_probe(dir, root, id, spool_probe, why, sizeof(why)) == 0)
+		return 0;
+	/* The default spool fails for the chroot's sake: name its line. */
+	line = c->c_spool_line > 0 ? c->c_spool_line :
+	    root != NULL ? c->c_chroot_line : 0;
+	if (line > 0 && c->c_file != NULL)
+		(void)snprintf(where, sizeof(where), "%s:%d: ", c->c_file,
+		    line);
+	(void)snprintf(err, errlen, "%sspool %s%s: %s for user %s%s%s", where,
+	    dir, c->c_spool_line == 0 ? " (the default)" : "", why, user,
+	    root != NULL ? " in chroot " : "", root != NULL ? root : "");
+	return -1;
+}
+
+/*
  * A program of the configuration (at line) that user (id; NULL: we) will
  * run, inside root when it is not NULL: it must be there and executable
  * for them, or every session would fail on it later.
@@ -908,7 +936,8 @@ master_programs(const struct config *c, uid_t *uid, gid_t *gid, char *err,
 		id.ei_ngroups = 1;
 		idp = &id;
 	}
-	if (master_deliver_program(c, *uid, err, errlen) == -1)
+	if (master_spool(c, user, idp, err, errlen) == -1 ||
+	    master_deliver_program(c, *uid, err, errlen) == -1)
 		return -1;
 	if (c->c_auth.au_backend != AUTH_CHECKPASSWORD)
 		return 0;

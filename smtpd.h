@@ -296,6 +296,7 @@ struct config {
 	char			*c_user;	/* NULL: the default */
 	int			 c_user_line;	/* where `user` is, or 0 */
 	int			 c_chroot_line;	/* where `chroot` is, or 0 */
+	int			 c_spool_line;	/* where `spool` is, or 0 */
 	char			*c_chroot;
 	char			*c_pidfile;	/* NULL: the default */
 	char			*c_control;	/* NULL: DEF_CONTROL */
@@ -531,6 +532,7 @@ void		 spool_commit(struct spool *, size_t);
 void		 spool_reset(struct spool *);
 void		 spool_clear(struct spool *, size_t);
 int		 spool_append(int, const void *, size_t);
+int		 spool_probe(const char *);
 char		**deliver_argv(const struct config *, const struct client *,
 		    const struct envelope *, char *const *, size_t);
 char		**deliver_envp(const struct client *, const struct envelope *,
@@ -949,6 +951,10 @@ int		 util_unix_path_is(int, const char *);
 char		*util_unix_bound_path(int);
 int		 util_wait(int, short, long long);
 int		 util_open_regular(const char *, struct stat *);
+#define UTIL_PROBE_NOTDIR	251	/* a probe's answer: no directory */
+int		 util_probe(const char *, const char *,
+		    const struct exec_ident *, int (*)(const char *), char *,
+		    size_t);
 int		 util_exec_check(const char *, const char *,
 		    const struct exec_ident *, char *, size_t);
 

@@ -365,8 +365,62 @@ util_open_regular(const char *path, struct stat *st)
 #define PROBE_NOTREG		254	/* exit status: not a regular file */
 #define PROBE_NOUSER		253	/* exit status: could not drop */
 #define PROBE_NOROOT		252	/* exit status: could not chroot */
+/* 251: UTIL_PROBE_NOTDIR */
+#define PROBE_INTERP		250	/* the #! interpreter cannot run */
+#define PROBE_INTERP_CR		249	/* the #! line ends in a CR */
+#define SHEBANG_MAX		256	/* octets of a #! line looked at */
 
-/* 0, an errno value, or PROBE_NOTREG: as the current process can see. */
+/*
+ * The interpreter that the #! line of the script at path names, into
+ * buf; -1 when path is no script or cannot be read (execve(2) says then).
+ */
+static int
+util_shebang(const char *path, char *buf, size_t len)
+{
+	char	 line[SHEBANG_MAX];
+	ssize_t	 n;
+	size_t	 i, j = 0;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, line, sizeof(line));
+	(void)close(fd);
+	if (n < 2 || line[0] != '#' || line[1] != '!')
+		return -1;
+	for (i = 2; i < (size_t)n && (line[i] == ' ' || line[i] == '\t'); i++)
+		;
+	while (i < (size_t)n && j + 1 < len && line[i] != ' ' &&
+	    line[i] != '\t' && line[i] != '\n' && line[i] != '\0')
+		buf[j++] = line[i++];
+	buf[j] = '\0';
+	return 0;
+}
+
+/*
+ * A script's interpreter as execve(2) will look for it: a CR at the end
+ * of the #! line (a script saved with CRLF line ends) is part of its
+ * name, and a missing interpreter fails with ENOENT as if the script
+ * itself were missing.
+ */
+static int
+util_interp_probe(const char *path)
+{
+	char		 interp[SHEBANG_MAX];
+	struct stat	 st;
+	size_t		 n;
+
+	if (util_shebang(path, interp, sizeof(interp)) == -1)
+		return 0;
+	if ((n = strlen(interp)) > 0 && interp[n - 1] == '\r')
+		return PROBE_INTERP_CR;
+	if (stat(interp, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    faccessat(AT_FDCWD, interp, X_OK, AT_EACCESS) == -1)
+		return PROBE_INTERP;
+	return 0;
+}
+
+/* 0, an errno value, or PROBE_*: as the current process can see. */
 static int
 util_exec_probe(const char *path)
 {
@@ -378,13 +432,36 @@ util_exec_probe(const char *path)
 		return PROBE_NOTREG;
 	if (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == -1)
 		return errno;
-	return 0;
+	return util_interp_probe(path);
+}
+
+/* Why the interpreter of path (inside root) failed util_interp_probe(). */
+static void
+util_interp_why(const char *path, const char *root, int r, char *why,
+    size_t whylen)
+{
+	char	 full[PATH_MAX], interp[SHEBANG_MAX];
+	size_t	 n;
+
+	(void)snprintf(full, sizeof(full), "%s%s", root != NULL ? root : "",
+	    path);
+	if (util_shebang(full, interp, sizeof(interp)) == -1)
+		interp[0] = '\0';
+	if (r == PROBE_INTERP_CR) {
+		if ((n = strlen(interp)) > 0)
+			interp[n - 1] = '\0';
+		(void)snprintf(why, whylen, "its #! line ends in a CR (a "
+		    "script with CRLF line ends): no interpreter \"%s\\r\"",
+		    interp);
+	} else
+		(void)snprintf(why, whylen, "its interpreter %s is missing or "
+		    "not executable", interp);
 }
 
 /* The probe in a process that took the identity id, as root. */
 static int
-util_exec_probe_as(const char *path, const char *root,
-    const struct exec_ident *id)
+util_probe_as(const char *path, const char *root,
+    const struct exec_ident *id, int (*probe)(const char *))
 {
 	pid_t	 pid;
 	int	 status;
@@ -398,7 +475,7 @@ util_exec_probe_as(const char *path, const char *root,
 		    setresgid(id->ei_gid, id->ei_gid, id->ei_gid) == -1 ||
 		    setresuid(id->ei_uid, id->ei_uid, id->ei_uid) == -1)
 			_exit(PROBE_NOUSER);
-		_exit(util_exec_probe(path));
+		_exit(probe(path));
 	}
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
@@ -407,35 +484,51 @@ util_exec_probe_as(const char *path, const char *root,
 }
 
 /*
- * Whether the identity id (its uid, gid and groups, as the program will
- * have them; NULL: ourselves) can execute path, looked up inside root
- * (the chroot, or NULL) as the program will be.  Started as root, a
- * process of its own takes that identity and asks access(2), which knows
- * every rule (modes of the file and of each directory above it, ACLs,
- * noexec mounts); otherwise the user can only be ourselves.  0, or -1
- * and why.
+ * Whether the identity id (its uid, gid and groups, as the program or
+ * the session will have them; NULL: ourselves) passes probe on path,
+ * looked up inside root (the chroot, or NULL).  Started as root, a
+ * process of its own takes that identity and asks the kernel, which
+ * knows every rule (modes of the file and of each directory above it,
+ * ACLs, read-only and noexec mounts); otherwise the user can only be
+ * ourselves.  probe returns 0, an errno value or a PROBE_* status.  0,
+ * or -1 and why.
+ */
+int
+util_probe(const char *path, const char *root, const struct exec_ident *id,
+    int (*probe)(const char *), char *why, size_t whylen)
+{
+	int	 r;
+
+	if (geteuid() == 0 && id != NULL)
+		r = util_probe_as(path, root, id, probe);
+	else
+		r = probe(path);
+	if (r == 0)
+		return 0;
+	if (r == PROBE_NOTREG)
+		(void)snprintf(why, whylen, "not a regular file");
+	else if (r == UTIL_PROBE_NOTDIR)
+		(void)snprintf(why, whylen, "not a directory");
+	else if (r == PROBE_NOROOT)
+		(void)snprintf(why, whylen, "cannot enter the chroot");
+	else if (r == PROBE_NOUSER)
+		(void)snprintf(why, whylen, "cannot take the user's identity");
+	else if (r == PROBE_INTERP || r == PROBE_INTERP_CR)
+		util_interp_why(path, root, r, why, whylen);
+	else if (r == EACCES && probe == util_exec_probe)
+		(void)snprintf(why, whylen, "not executable");
+	else
+		(void)snprintf(why, whylen, "%s", strerror(r));
+	return -1;
+}
+
+/*
+ * Whether the identity id can execute path (util_probe): a regular file
+ * it may execute, and for a script an interpreter that is there.
  */
 int
 util_exec_check(const char *path, const char *root,
     const struct exec_ident *id, char *why, size_t whylen)
 {
-	int	 r;
-
-	if (geteuid() == 0 && id != NULL)
-		r = util_exec_probe_as(path, root, id);
-	else
-		r = util_exec_probe(path);
-	if (r == 0)
-		return 0;
-	if (r == PROBE_NOTREG)
-		(void)snprintf(why, whylen, "not a regular file");
-	else if (r == PROBE_NOROOT)
-		(void)snprintf(why, whylen, "cannot enter the chroot");
-	else if (r == PROBE_NOUSER)
-		(void)snprintf(why, whylen, "cannot take the user's identity");
-	else if (r == EACCES)
-		(void)snprintf(why, whylen, "not executable");
-	else
-		(void)snprintf(why, whylen, "%s", strerror(r));
-	return -1;
+	return util_probe(path, root, id, util_exec_probe, why, whylen);
 }

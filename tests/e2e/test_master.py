@@ -759,11 +759,40 @@ listen on %(tmp)s/lmtp.sock lmtp
                   "file" % self.d.tmp),
                  ('deliver discard\nauth checkpassword "%s"' % plain,
                   "auth checkpassword: %s: not executable" % plain)]
+        # a script saved with CRLF line ends, and one whose interpreter
+        # is missing: execve() says ENOENT, as for a missing program
+        crlf = os.path.join(self.d.tmp, "crlf")
+        with open(crlf, "w") as f:
+            f.write("#!/bin/sh\r\nexit 0\r\n")
+        nointerp = os.path.join(self.d.tmp, "nointerp")
+        with open(nointerp, "w") as f:
+            f.write("#! /nonexistent/interp -x\nexit 0\n")
+        for script in (crlf, nointerp):
+            os.chmod(script, 0o755)
+        cases += [('deliver "%s"' % crlf, 'deliver: %s: its #! line ends in '
+                   'a CR (a script with CRLF line ends): no interpreter '
+                   '"/bin/sh\\r"' % crlf),
+                  ('deliver "%s"' % nointerp, "deliver: %s: its interpreter "
+                   "/nonexistent/interp is missing or not executable"
+                   % nointerp),
+                  # the children spool there a message larger than memory
+                  ("deliver discard\nspool /nonexistent/spool",
+                   "spool /nonexistent/spool: No such file or directory"),
+                  ("deliver discard\nspool %s" % plain,
+                   "spool %s: not a directory" % plain)]
         if os.geteuid() == 0:
             # root can run it, the session user cannot reach it
             cases.append(('user nobody\ndeliver "%s"' % prog,
                           "deliver: %s: not executable for user nobody"
                           % prog))
+            cases.append(("user nobody\ndeliver discard\nspool %s" % priv,
+                          "spool %s: Permission denied for user nobody"
+                          % priv))
+            # the default spool, /tmp, inside a chroot that has none
+            os.mkdir(os.path.join(self.d.tmp, "jail"))
+            cases.append(("deliver discard\nchroot %s/jail" % self.d.tmp,
+                          "spool /tmp (the default): No such file or "
+                          "directory for user"))
             # every child would die at its chroot()
             cases.append(("deliver discard\nchroot /nonexistent/jail",
                           "chroot /nonexistent/jail: No such file or "
