@@ -2165,16 +2165,20 @@ data_finish(struct session *s, enum data_error error,
 		log_info("%s message %s refused: bare CR or LF",
 		    s->s_client.ci_sid, s->s_env.e_id);
 		data_reply_all(s, "550 5.5.2 Error: bare <CR> or <LF> received");
-	} else if (s->s_spool.sp_error)
-		data_reply_all(s, "452 4.3.1 Insufficient system storage");
-	else if (policy_data(s->s_policy, s->s_conf, &s->s_client, &s->s_env,
-	    size, reply, sizeof(reply)) == -1) {
+	} else if (!s->s_spool.sp_error && policy_data(s->s_policy,
+	    s->s_conf, &s->s_client, &s->s_env, size, reply,
+	    sizeof(reply)) == -1) {
 		log_info("%s message %s refused: %s", s->s_client.ci_sid,
 		    s->s_env.e_id, log_escape(reply, strlen(reply), esc,
 		    sizeof(esc)));
 		data_reply_all(s, reply);
 		reply_421_closes(s, reply);
 	} else
+		/*
+		 * A message the spool could not hold is answered there too
+		 * (452 4.3.1), and logged and counted as a delivery of status
+		 * none, without asking the policy server about it.
+		 */
 		deliver_message(s->s_conf, &s->s_client, &s->s_env,
 		    &s->s_spool, session_reply_cb, s);
 }

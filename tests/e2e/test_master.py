@@ -616,12 +616,15 @@ class TestSpoolFailure(SmtpdTest):
         cls.d = Smtpd(cls.CONFIG, start=False)
         path = os.path.join(cls.d.tmp, "rospool")
         os.mkdir(path)
-        os.chmod(path, 0o755)       # root's: children (nobody) cannot write
+        # The start refuses a spool the children cannot write; one that
+        # becomes so later (root's: children, nobody, cannot write).
+        os.chmod(path, 0o777)
         try:
             cls.d.start()
         except Exception:
             cls.d.cleanup()
             raise
+        os.chmod(path, 0o755)
 
     def test_452_when_spool_fails(self):
         c = self.session()
@@ -631,6 +634,12 @@ class TestSpoolFailure(SmtpdTest):
         c.send((b"z" * 998 + b"\r\n") * 1000 + b".\r\n")    # ~1 MB
         c.expect("452 4.3.1 Insufficient system storage")
         self.assertEqual(self.d.deliveries(), [])
+        # Logged as a delivery that could not be made, and counted so.
+        self.assertTrue(self.d.wait_log(
+            r"deliver id=\S+ from=<a@example\.com> rcpts=1 size=\d+ "
+            r"status=452 exit=none "), self.d.log())
+        rc, out = self.d.status()
+        self.assertRegex(out, r"(?m)^deliveries\.none +1$")
         c.check("RCPT TO:<b@example.com>", "503 Error: need MAIL command")
         self.assertEqual(self.transaction(c, "a@example.com",
                                           ["b@example.com"])[:7], "250 OK ")
