@@ -1950,6 +1950,7 @@ config_check(struct parse *p)
 	c->c_user_line = p->p_seen[config_keyword("user") - keywords];
 	c->c_chroot_line = p->p_seen[config_keyword("chroot") - keywords];
 	c->c_spool_line = p->p_seen[config_keyword("spool") - keywords];
+	c->c_pidfile_line = p->p_seen[config_keyword("pidfile") - keywords];
 	c->c_tls.tl_line_ciphers = config_subseen(p, "tls ciphers");
 	c->c_tls.tl_line_protocols = config_subseen(p, "tls protocols");
 	if (c->c_lim.lim_prefork > c->c_lim.lim_maxclients) {

@@ -847,6 +847,44 @@ master_spool(const struct config *c, const char *user,
 }
 
 /*
+ * The pidfile's directory must take it, or the file be there for us (not
+ * started as root, master_pidfile_inplace): an rc script that finds no
+ * pid takes a running daemon for a stopped one, and the start has gone
+ * to the background before it writes the file.  At the start and with
+ * -n; a reload that cannot move it keeps the old one (pidfile_update).
+ */
+static int
+master_pidfile_check(const struct config *c, char *err, size_t errlen)
+{
+	const char	*path, *why = NULL;
+	char		 dir[PATH_MAX], where[PATH_MAX + 16] = "";
+	struct stat	 st;
+	int		 dirlen;
+
+	path = c->c_pidfile != NULL ? c->c_pidfile : debug ? NULL :
+	    DEF_PIDFILE;
+	if (path == NULL)
+		return 0;
+	/* An absolute path (config_check_path): "/" for "/x.pid". */
+	dirlen = (int)(strrchr(path, '/') - path);
+	(void)snprintf(dir, sizeof(dir), "%.*s", dirlen > 0 ? dirlen : 1, path);
+	if (stat(dir, &st) == -1)
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "not a directory";
+	else if (access(dir, W_OK) == -1 && access(path, W_OK) == -1)
+		why = strerror(errno);
+	if (why == NULL)
+		return 0;
+	if (c->c_pidfile_line > 0 && c->c_file != NULL)
+		(void)snprintf(where, sizeof(where), "%s:%d: ", c->c_file,
+		    c->c_pidfile_line);
+	(void)snprintf(err, errlen, "%spidfile %s: %.*s: %s", where, path,
+	    dirlen > 0 ? dirlen : 1, path, why);
+	return -1;
+}
+
+/*
  * A program of the configuration (at line) that user (id; NULL: we) will
  * run, inside root when it is not NULL: it must be there and executable
  * for them, or every session would fail on it later.
@@ -908,10 +946,12 @@ master_deliver_program(const struct config *c, uid_t uid, char *err,
 }
 
 /*
- * Who runs the programs, and whether they can: the session user when
- * started as root (then uid and gid are theirs), ourselves otherwise;
- * the delivery program, its deliver-user.  Both are started by the
- * broker (checkpassword by its AUTH workers), outside the chroot.
+ * What a configuration needs of the system beyond its syntax, checked at
+ * the start, with -n and at a reload.  Who runs the programs, and
+ * whether they can: the session user when started as root (then uid and
+ * gid are theirs), ourselves otherwise; the delivery program, its
+ * deliver-user.  Both are started by the broker (checkpassword by its
+ * AUTH workers), outside the chroot.  The spool the children write.
  */
 static int
 master_programs(const struct config *c, uid_t *uid, gid_t *gid, char *err,
@@ -3493,7 +3533,8 @@ master_check(void)
 		errx(1, "no %s; the built-in default configuration needs -d",
 		    SMTPD_CONFIG);
 	}
-	if (master_programs(conf, &run_uid, &run_gid, err, sizeof(err)) == -1)
+	if (master_programs(conf, &run_uid, &run_gid, err, sizeof(err)) == -1 ||
+	    master_pidfile_check(conf, err, sizeof(err)) == -1)
 		errx(1, "%s", err);
 	if (!as_root && conf->c_chroot != NULL)
 		warnx("not started as root: chroot %s ignored",
@@ -3633,7 +3674,8 @@ main(int argc, char *argv[])
 			    "needs -d (the standard output sink)");
 		master_check_paths(conf);
 		if (master_programs(conf, &run_uid, &run_gid, err,
-		    sizeof(err)) == -1)
+		    sizeof(err)) == -1 ||
+		    master_pidfile_check(conf, err, sizeof(err)) == -1)
 			errx(1, "%s", err);
 		config_print(stdout, conf);
 		exit(fflush(stdout) == 0 ? 0 : 1);

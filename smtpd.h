@@ -299,6 +299,7 @@ struct config {
 	int			 c_spool_line;	/* where `spool` is, or 0 */
 	char			*c_chroot;
 	char			*c_pidfile;	/* NULL: the default */
+	int			 c_pidfile_line; /* where `pidfile` is, or 0 */
 	char			*c_control;	/* NULL: DEF_CONTROL */
 	int			 c_smtputf8;
 	int			 c_batch;	/* children in SCHED_BATCH */

@@ -788,7 +788,11 @@ listen on %(tmp)s/lmtp.sock lmtp
                   ("deliver discard\nspool /nonexistent/spool",
                    "spool /nonexistent/spool: No such file or directory"),
                   ("deliver discard\nspool %s" % plain,
-                   "spool %s: not a directory" % plain)]
+                   "spool %s: not a directory" % plain),
+                  # an rc script would find no pid of a running daemon
+                  ("deliver discard\npidfile /nonexistent/dir/smtpd.pid",
+                   "pidfile /nonexistent/dir/smtpd.pid: /nonexistent/dir: "
+                   "No such file or directory")]
         if os.geteuid() == 0:
             # root can run it, the session user cannot reach it
             cases.append(('user nobody\ndeliver "%s"' % prog,
