@@ -2487,7 +2487,7 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	struct child	*ch;
 	const char	*counted;
 	char		 addr[64], port[8], key[64];
-	int		 fd;
+	int		 fd, full;
 
 	memset(&h, 0, sizeof(h));
 	h.h_listener = lidx;
@@ -2522,10 +2522,16 @@ master_accept(const struct listener *l, int lidx, int fidx)
 		    "address");
 		return 0;
 	}
-	if (master_busy(0) + pool_older(NULL) >= conf->c_lim.lim_maxclients ||
-	    (ch = master_dispatch(&h, fd, 0)) == NULL) {
+	/*
+	 * Below max-clients, no child may be free when none can be made
+	 * (a failed fork, the broker being restarted): the client gets the
+	 * same 421, the log says which it was.
+	 */
+	full = master_busy(0) + pool_older(NULL) >= conf->c_lim.lim_maxclients;
+	if (full || (ch = master_dispatch(&h, fd, 0)) == NULL) {
 		score_count(SC_CONN_MAXCLIENTS);
-		master_refuse(fd, addr, "too many connections");
+		master_refuse(fd, addr, full ? "too many connections" :
+		    "no child free, and none can be started now");
 		return 0;
 	}
 	(void)close(fd);

@@ -8,6 +8,7 @@ import os
 import pwd
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -22,6 +23,7 @@ from test_master import serving_child
 from test_privileges import dropped_children, ids, socket_fds
 
 DATA_354 = "354 End data with <CR><LF>.<CR><LF>"
+TOO_MANY = "421 mx.test Service not available, too many connections"
 
 
 def may_renice():
@@ -363,6 +365,32 @@ class TestBrokerKilled(BrokerFaults):
         self.assertNotIn("had no room for it", d.log())
         rc, out = d.status()
         self.assertRegex(out, r"\nchild_failures +0\n")
+
+
+class TestNoChildToBeMade(BrokerFaults):
+    def test_refusal_says_why(self):
+        # A broker that dies within a second of its start is made again a
+        # second later, and no child before it: a client in that second
+        # gets the 421 of a full server, far below max-clients, and the
+        # log says that no child could be made, not "too many".
+        self.d = d = Smtpd(RECORD + "\nmax-clients 50", prefork=1)
+        old = d.broker()
+        os.kill(old, signal.SIGKILL)
+        new = wait_for(lambda: (d.broker(0.0) or old) != old
+                       and d.broker(0.0), 10.0)
+        self.assertTrue(new, d.log())
+        os.kill(new, signal.SIGKILL)
+        self.assertTrue(d.wait_log(r"broker %d exited on signal 9" % new))
+        greetings = []
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", d.port), 5) as c:
+                greetings.append(c.recv(512).decode().rstrip("\r\n"))
+            if greetings[-1].startswith("421 "):
+                break
+        self.assertIn(TOO_MANY, greetings)
+        self.assertTrue(d.wait_log(r"refused 127\.0\.0\.1: no child free, "
+                                   r"and none can be started now"), d.log())
+        self.assertNotIn("too many connections", d.log())
 
 
 class TestDiscard(BrokerFaults):
