@@ -237,10 +237,12 @@ spool_spill(struct spool *sp)
 	return spool_flush(sp);
 }
 
-/* Write out what the file mode has buffered. */
+/* Write out what the file mode has buffered; not again once one failed. */
 int
 spool_flush(struct spool *sp)
 {
+	if (sp->sp_error)
+		return -1;
 	if (sp->sp_fd == -1 || sp->sp_len == 0)
 		return 0;
 	if (spool_append(sp->sp_fd, sp->sp_buf, sp->sp_len) == -1) {
@@ -275,11 +277,16 @@ spool_grow(struct spool *sp, size_t len)
 	return 0;
 }
 
+/*
+ * len more octets of the message.  Once a write failed nothing more is
+ * kept, but every octet is still counted in sp_size, for the deliver
+ * line of the 452 that follows.
+ */
 int
 spool_write(struct spool *sp, const void *buf, size_t len)
 {
 	if (sp->sp_error)
-		return -1;
+		goto lost;
 	if (len > SPOOL_MEM_MAX - sp->sp_len) {
 		if ((sp->sp_fd == -1 ? spool_spill(sp) : spool_flush(sp)) == -1)
 			goto fail;
@@ -301,9 +308,10 @@ spool_write(struct spool *sp, const void *buf, size_t len)
 	return 0;
  fail:
 	sp->sp_error = 1;
+ lost:
+	sp->sp_size += (long long)len;
 	return -1;
 }
-
 
 /*
  * Room at the end of the spool for up to len octets that the caller

@@ -828,7 +828,7 @@ master_spool(const struct config *c, const char *user,
     const struct exec_ident *id, char *err, size_t errlen)
 {
 	const char	*dir, *root = as_root ? c->c_chroot : NULL;
-	char		 why[128], where[PATH_MAX + 16] = "";
+	char		 why[256], where[PATH_MAX + 16] = "";
 	int		 line;
 
 	dir = c->c_dlv.dl_spool != NULL ? c->c_dlv.dl_spool : DEF_SPOOL;
@@ -859,10 +859,11 @@ master_pidfile_check(const struct config *c, char *err, size_t errlen)
 	const char	*path, *why = NULL;
 	char		 dir[PATH_MAX], where[PATH_MAX + 16] = "";
 	struct stat	 st;
-	int		 dirlen;
+	int		 dirlen, save;
 
-	path = c->c_pidfile != NULL ? c->c_pidfile : debug ? NULL :
-	    DEF_PIDFILE;
+	/* Not started as root, the default is no promise: as before. */
+	path = c->c_pidfile != NULL ? c->c_pidfile : debug || !as_root ?
+	    NULL : DEF_PIDFILE;
 	if (path == NULL)
 		return 0;
 	/* An absolute path (config_check_path): "/" for "/x.pid". */
@@ -872,8 +873,11 @@ master_pidfile_check(const struct config *c, char *err, size_t errlen)
 		why = strerror(errno);
 	else if (!S_ISDIR(st.st_mode))
 		why = "not a directory";
-	else if (access(dir, W_OK) == -1 && access(path, W_OK) == -1)
-		why = strerror(errno);
+	else if (access(dir, W_OK) == -1) {
+		save = errno;
+		if (access(path, W_OK) == -1)
+			why = strerror(save);
+	}
 	if (why == NULL)
 		return 0;
 	if (c->c_pidfile_line > 0 && c->c_file != NULL)
@@ -894,7 +898,7 @@ master_program(const struct config *c, const char *what, char *path,
     int line, const char *user, const struct exec_ident *id,
     const char *root, char *err, size_t errlen)
 {
-	char		 why[128];
+	char		 why[256];
 
 	if (util_exec_check(path, root, id, why, sizeof(why)) == 0)
 		return 0;
@@ -2415,19 +2419,21 @@ master_accept_error(void)
 /*
  * An idle child takes fd, or a new one when max-clients allows.  One
  * that died before we read its EOF fails the send and is passed over.
+ * NULL when none could: *nochild is set when one could not be made.
  */
 static struct child *
-master_dispatch(const struct handoff *h, int fd, int metrics)
+master_dispatch(const struct handoff *h, int fd, int metrics, int *nochild)
 {
 	struct child	*ch;
 	int		 tries, idle, active, dying;
 
+	*nochild = 0;
 	for (tries = 0; tries < 3; tries++) {
 		dispatch_fd = fd;
 		if ((ch = pool_idle()) == NULL) {
 			pool_count(&idle, &active, &dying);
 			if (metrics || active < conf->c_lim.lim_maxclients)
-				ch = pool_spawn();
+				*nochild = (ch = pool_spawn()) == NULL;
 		}
 		if (ch == NULL) {
 			dispatch_fd = -1;
@@ -2463,9 +2469,10 @@ static void
 master_accept_metrics(const struct handoff *h, int fd)
 {
 	struct child	*ch = NULL;
+	int		 nochild;
 
 	if (master_busy(1) < METRICS_MAX_BUSY)
-		ch = master_dispatch(h, fd, 1);
+		ch = master_dispatch(h, fd, 1, &nochild);
 	(void)close(fd);
 	if (ch == NULL) {
 		log_warnx("metrics: no child free for a scrape");
@@ -2487,7 +2494,7 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	struct child	*ch;
 	const char	*counted;
 	char		 addr[64], port[8], key[64];
-	int		 fd, full;
+	int		 fd, nochild;
 
 	memset(&h, 0, sizeof(h));
 	h.h_listener = lidx;
@@ -2527,11 +2534,12 @@ master_accept(const struct listener *l, int lidx, int fidx)
 	 * (a failed fork, the broker being restarted): the client gets the
 	 * same 421, the log says which it was.
 	 */
-	full = master_busy(0) + pool_older(NULL) >= conf->c_lim.lim_maxclients;
-	if (full || (ch = master_dispatch(&h, fd, 0)) == NULL) {
+	nochild = 0;
+	if (master_busy(0) + pool_older(NULL) >= conf->c_lim.lim_maxclients ||
+	    (ch = master_dispatch(&h, fd, 0, &nochild)) == NULL) {
 		score_count(SC_CONN_MAXCLIENTS);
-		master_refuse(fd, addr, full ? "too many connections" :
-		    "no child free, and none can be started now");
+		master_refuse(fd, addr, nochild ? "no child free, and none can "
+		    "be started now" : "too many connections");
 		return 0;
 	}
 	(void)close(fd);

@@ -351,7 +351,7 @@ struct spool {
 	size_t			 sp_len;
 	size_t			 sp_cap;
 	int			 sp_fd;		/* -1 while in memory */
-	long long		 sp_size;	/* total octets */
+	long long		 sp_size;	/* total octets, kept or not */
 	int			 sp_error;	/* a write failed */
 	const char		*sp_dir;
 	const char		*sp_sid;	/* the session's, for its log lines */

@@ -371,16 +371,18 @@ util_open_regular(const char *path, struct stat *st)
 #define SHEBANG_MAX		256	/* octets of a #! line looked at */
 
 /*
- * The interpreter that the #! line of the script at path names, into
- * buf; -1 when path is no script or cannot be read (execve(2) says then).
+ * The #! line of the script at path: the interpreter it names into buf
+ * (empty when none), and in *cr whether the line ends in a CR.  -1 when
+ * path is no script or cannot be read (execve(2) says then).
  */
 static int
-util_shebang(const char *path, char *buf, size_t len)
+util_shebang(const char *path, char *buf, size_t len, int *cr)
 {
-	char	 line[SHEBANG_MAX];
-	ssize_t	 n;
-	size_t	 i, j = 0;
-	int	 fd;
+	char		 line[SHEBANG_MAX];
+	const char	*nl;
+	ssize_t		 n;
+	size_t		 i, j = 0, eol;
+	int		 fd;
 
 	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
 		return -1;
@@ -388,33 +390,38 @@ util_shebang(const char *path, char *buf, size_t len)
 	(void)close(fd);
 	if (n < 2 || line[0] != '#' || line[1] != '!')
 		return -1;
-	for (i = 2; i < (size_t)n && (line[i] == ' ' || line[i] == '\t'); i++)
+	nl = memchr(line, '\n', (size_t)n);
+	eol = nl != NULL ? (size_t)(nl - line) : (size_t)n;
+	*cr = eol > 2 && line[eol - 1] == '\r';
+	for (i = 2; i < eol && (line[i] == ' ' || line[i] == '\t'); i++)
 		;
-	while (i < (size_t)n && j + 1 < len && line[i] != ' ' &&
-	    line[i] != '\t' && line[i] != '\n' && line[i] != '\0')
+	while (i < eol && j + 1 < len && line[i] != ' ' && line[i] != '\t' &&
+	    line[i] != '\r' && line[i] != '\0')
 		buf[j++] = line[i++];
 	buf[j] = '\0';
 	return 0;
 }
 
 /*
- * A script's interpreter as execve(2) will look for it: a CR at the end
- * of the #! line (a script saved with CRLF line ends) is part of its
- * name, and a missing interpreter fails with ENOENT as if the script
- * itself were missing.
+ * A script's interpreter as execve(2) will look for it.  A CR at the end
+ * of the #! line (a script saved with CRLF line ends) is part of the
+ * interpreter's name or of its argument, and the script fails either
+ * way; a missing interpreter fails with ENOENT as if the script itself
+ * were missing.
  */
 static int
 util_interp_probe(const char *path)
 {
 	char		 interp[SHEBANG_MAX];
 	struct stat	 st;
-	size_t		 n;
+	int		 cr;
 
-	if (util_shebang(path, interp, sizeof(interp)) == -1)
+	if (util_shebang(path, interp, sizeof(interp), &cr) == -1)
 		return 0;
-	if ((n = strlen(interp)) > 0 && interp[n - 1] == '\r')
+	if (cr)
 		return PROBE_INTERP_CR;
-	if (stat(interp, &st) == -1 || !S_ISREG(st.st_mode) ||
+	if (interp[0] == '\0' || stat(interp, &st) == -1 ||
+	    !S_ISREG(st.st_mode) ||
 	    faccessat(AT_FDCWD, interp, X_OK, AT_EACCESS) == -1)
 		return PROBE_INTERP;
 	return 0;
@@ -441,19 +448,18 @@ util_interp_why(const char *path, const char *root, int r, char *why,
     size_t whylen)
 {
 	char	 full[PATH_MAX], interp[SHEBANG_MAX];
-	size_t	 n;
+	int	 cr;
 
 	(void)snprintf(full, sizeof(full), "%s%s", root != NULL ? root : "",
 	    path);
-	if (util_shebang(full, interp, sizeof(interp)) == -1)
+	if (util_shebang(full, interp, sizeof(interp), &cr) == -1)
 		interp[0] = '\0';
-	if (r == PROBE_INTERP_CR) {
-		if ((n = strlen(interp)) > 0)
-			interp[n - 1] = '\0';
+	if (r == PROBE_INTERP_CR)
 		(void)snprintf(why, whylen, "its #! line ends in a CR (a "
-		    "script with CRLF line ends): no interpreter \"%s\\r\"",
-		    interp);
-	} else
+		    "script with CRLF line ends)");
+	else if (interp[0] == '\0')
+		(void)snprintf(why, whylen, "its #! line names no interpreter");
+	else
 		(void)snprintf(why, whylen, "its interpreter %s is missing or "
 		    "not executable", interp);
 }

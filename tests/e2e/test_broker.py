@@ -176,11 +176,13 @@ class TestConfig(unittest.TestCase):
             nobody = pwd.getpwnam("nobody")
             os.chown(prog, nobody.pw_uid, nobody.pw_gid)
             os.chmod(prog, 0o700)
-            jail = os.path.join(top, "jail")    # empty: prog is not in it
+            jail = os.path.join(top, "jail")    # prog is not in it
             os.mkdir(jail)
+            os.mkdir(os.path.join(jail, "spool"))   # the sessions' spool
+            os.chmod(os.path.join(jail, "spool"), 0o1777)
             conf = ("listen on 127.0.0.1 port 2525\nuser %s\n"
                     "deliver-user %s\nchroot " + jail + "\n"
-                    "deliver \"%s\"\n")
+                    "deliver \"%s\"\nspool /spool\n")
             st, err = check_config(conf % ("daemon", "nobody", prog))
             self.assertEqual(st, 0, err)
             st, err = check_config(conf % ("nobody", "daemon", prog))

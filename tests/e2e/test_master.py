@@ -636,7 +636,7 @@ class TestSpoolFailure(SmtpdTest):
         self.assertEqual(self.d.deliveries(), [])
         # Logged as a delivery that could not be made, and counted so.
         self.assertTrue(self.d.wait_log(
-            r"deliver id=\S+ from=<a@example\.com> rcpts=1 size=\d+ "
+            r"deliver id=\S+ from=<a@example\.com> rcpts=1 size=1000000 "
             r"status=452 exit=none "), self.d.log())
         rc, out = self.d.status()
         self.assertRegex(out, r"(?m)^deliveries\.none +1$")
@@ -773,14 +773,23 @@ listen on %(tmp)s/lmtp.sock lmtp
         crlf = os.path.join(self.d.tmp, "crlf")
         with open(crlf, "w") as f:
             f.write("#!/bin/sh\r\nexit 0\r\n")
+        crlfarg = os.path.join(self.d.tmp, "crlfarg")
+        with open(crlfarg, "w") as f:
+            f.write("#!/usr/bin/env sh\r\nexit 0\r\n")
         nointerp = os.path.join(self.d.tmp, "nointerp")
         with open(nointerp, "w") as f:
             f.write("#! /nonexistent/interp -x\nexit 0\n")
-        for script in (crlf, nointerp):
+        bare = os.path.join(self.d.tmp, "bare")
+        with open(bare, "w") as f:
+            f.write("#!\nexit 0\n")
+        for script in (crlf, crlfarg, nointerp, bare):
             os.chmod(script, 0o755)
         cases += [('deliver "%s"' % crlf, 'deliver: %s: its #! line ends in '
-                   'a CR (a script with CRLF line ends): no interpreter '
-                   '"/bin/sh\\r"' % crlf),
+                   'a CR (a script with CRLF line ends)' % crlf),
+                  ('deliver "%s"' % crlfarg, 'deliver: %s: its #! line ends '
+                   'in a CR' % crlfarg),
+                  ('deliver "%s"' % bare, "deliver: %s: its #! line names no "
+                   "interpreter" % bare),
                   ('deliver "%s"' % nointerp, "deliver: %s: its interpreter "
                    "/nonexistent/interp is missing or not executable"
                    % nointerp),
