@@ -953,6 +953,7 @@ char		*util_unix_bound_path(int);
 int		 util_wait(int, short, long long);
 int		 util_open_regular(const char *, struct stat *);
 #define UTIL_PROBE_NOTDIR	251	/* a probe's answer: no directory */
+extern long long util_probe_wait_ms;
 int		 util_probe(const char *, const char *,
 		    const struct exec_ident *, int (*)(const char *), char *,
 		    size_t);

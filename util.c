@@ -368,6 +368,9 @@ util_open_regular(const char *path, struct stat *st)
 /* 251: UTIL_PROBE_NOTDIR */
 #define PROBE_INTERP		250	/* the #! interpreter cannot run */
 #define PROBE_INTERP_CR		249	/* the #! line ends in a CR */
+#define PROBE_HUNG		248	/* no answer within util_probe_wait_ms */
+
+long long	util_probe_wait_ms = 10000;	/* tests shorten it */
 #define SHEBANG_MAX		256	/* octets of a #! line looked at */
 
 /*
@@ -470,7 +473,7 @@ util_probe_as(const char *path, const char *root,
     const struct exec_ident *id, int (*probe)(const char *))
 {
 	pid_t	 pid;
-	int	 status;
+	int	 status, fd, hung;
 
 	if ((pid = fork()) == -1)
 		return errno;
@@ -482,6 +485,22 @@ util_probe_as(const char *path, const char *root,
 		    setresuid(id->ei_uid, id->ei_uid, id->ei_uid) == -1)
 			_exit(PROBE_NOUSER);
 		_exit(probe(path));
+	}
+	/*
+	 * The master probes at a reload too: a spool or a program on a file
+	 * system that hangs (NFS, FUSE) must not hold it, and its clients,
+	 * for good.  A probe that does not answer is killed and left to the
+	 * master's reaper (one stuck in the kernel exits when it can).
+	 */
+	if ((fd = os_pidfd_open(pid)) != -1) {
+		hung = util_wait(fd, POLLIN, util_now_ms() +
+		    util_probe_wait_ms) == -1 && errno == ETIMEDOUT;
+		(void)close(fd);
+		if (hung) {
+			(void)kill(pid, SIGKILL);
+			(void)waitpid(pid, &status, WNOHANG);
+			return PROBE_HUNG;
+		}
 	}
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
@@ -519,6 +538,9 @@ util_probe(const char *path, const char *root, const struct exec_ident *id,
 		(void)snprintf(why, whylen, "cannot enter the chroot");
 	else if (r == PROBE_NOUSER)
 		(void)snprintf(why, whylen, "cannot take the user's identity");
+	else if (r == PROBE_HUNG)
+		(void)snprintf(why, whylen, "no answer within %lld s (a "
+		    "file system that hangs?)", (util_probe_wait_ms + 999) / 1000);
 	else if (r == PROBE_INTERP || r == PROBE_INTERP_CR)
 		util_interp_why(path, root, r, why, whylen);
 	else if (r == EACCES && probe == util_exec_probe)

@@ -774,6 +774,61 @@ test_received_8bit(void **state)
 	    "<j\xc3\xbcrg@example.net>; ", "x\r\n");
 }
 
+/* A probe that never answers, as one on a file system that hangs. */
+static int
+probe_hangs(const char *path)
+{
+	(void)path;
+	for (;;)
+		pause();
+	return 0;
+}
+
+/*
+ * The spool directory as the children will use it (util_probe with
+ * spool_probe); a probe that does not answer is killed, and the master
+ * that waits for it at a reload goes on.
+ */
+static void
+test_spool_probe(void **state)
+{
+	struct exec_ident	 id;
+	char			 why[256];
+	gid_t			 gid = 65534;
+	long long		 t0;
+
+	(void)state;
+	assert_int_equal(util_probe(tdir, NULL, NULL, spool_probe, why,
+	    sizeof(why)), 0);
+	assert_int_equal(util_probe("/nonexistent/spool", NULL, NULL,
+	    spool_probe, why, sizeof(why)), -1);
+	assert_string_equal(why, "No such file or directory");
+	assert_int_equal(util_probe("/etc/passwd", NULL, NULL, spool_probe,
+	    why, sizeof(why)), -1);
+	assert_string_equal(why, "not a directory");
+	if (geteuid() != 0)
+		return;		/* the identity probe is root's */
+	memset(&id, 0, sizeof(id));
+	id.ei_change = 1;
+	id.ei_uid = 65534;
+	id.ei_gid = gid;
+	id.ei_groups = &gid;
+	id.ei_ngroups = 1;
+	/* Root's 0700 directory is no spool for nobody. */
+	assert_int_equal(chmod(tdir, 0700), 0);
+	assert_int_equal(util_probe(tdir, NULL, &id, spool_probe, why,
+	    sizeof(why)), -1);
+	assert_string_equal(why, "Permission denied");
+	util_probe_wait_ms = 300;
+	t0 = util_now_ms();
+	assert_int_equal(util_probe(tdir, NULL, &id, probe_hangs, why,
+	    sizeof(why)), -1);
+	util_probe_wait_ms = 10000;
+	assert_true(util_now_ms() - t0 < 5000);
+	assert_string_equal(why, "no answer within 1 s (a file system "
+	    "that hangs?)");
+}
+
 /* Without a Received: header, a file-spooled message arrives exactly. */
 static void
 test_stdin_exact(void **state)
@@ -1370,6 +1425,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_received_leading_space, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_received_8bit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_spool_probe, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stdin_exact, setup,
 		    teardown),

@@ -213,7 +213,8 @@ wait_quiet() {
 # the times these processes were put on a CPU (schedstat's third field),
 # each a context switch to one of them; a process that ends between two
 # samples takes its count with it, so only a tree whose processes live
-# through the run (the servers with deliver discard) is counted whole.
+# through the run (the servers with deliver discard, while no child is
+# recycled) is counted whole: third, the pids, for measure to tell.
 SCHEDSTAT=""
 # A kernel without schedstats may show the file with zeros in it.
 [ -r /proc/self/schedstat ] && read -r SCHEDSTAT _ </proc/self/schedstat
@@ -234,7 +235,17 @@ tree_cpu() {
 		if (ss == "") t += $12 + $13
 		us += t * 1e6 / hz; next }
 	    NF == 3 { us += $1 / 1000; runs += $3 }
-	    END { printf "%.0f %.0f\n", us, runs }'
+	    END { printf "%.0f %.0f ", us, runs }'
+	echo "$files" | tr ' ' '\n' | awk -F/ '$4 == "stat" { printf "%s,", $3 }'
+	echo
+}
+
+# lived PIDS0 PIDS1: whether every process of the first sample of tree_cpu
+# is in the second.
+lived() {
+	awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, ","); split(b, y, ",")
+	    for (i in y) have[y[i]] = 1
+	    for (i = 1; i <= n; i++) if (x[i] != "" && !(x[i] in have)) exit 1 }'
 }
 
 # children_us FILE: the second line of the output of the builtin times
@@ -247,7 +258,8 @@ children_us() {
 
 # measure SCEN TARGET ROUND COMMAND...: runs a client with the CPU of the
 # TARGET server's tree sampled before and after (C0, C1, in us; W0, W1
-# its switches, see tree_cpu), the
+# its switches, see tree_cpu; W0 is "-" when a process of the tree ended
+# in between and took its switches with it), the
 # clock (T0, T1) and the client's own CPU (CC, in us: the builtin times
 # around it, with no other command of this shell in between); its output
 # in $TMP/run.out and run.err.  A client that fails or complains on
@@ -256,7 +268,7 @@ measure() {
 	m_scen=$1 m_tgt=$2 m_round=$3
 	shift 3
 	m_pid=$(server_pid "$m_tgt")
-	read -r C0 W0 <<EOF
+	read -r C0 W0 P0 <<EOF
 $(tree_cpu "$m_pid")
 EOF
 	T0=$(now)
@@ -266,9 +278,10 @@ EOF
 	times >"$TMP/times1"
 	T1=$(now)
 	CC=$(($(children_us "$TMP/times1") - $(children_us "$TMP/times0")))
-	read -r C1 W1 <<EOF
+	read -r C1 W1 P1 <<EOF
 $(tree_cpu "$m_pid")
 EOF
+	lived "$P0" "$P1" || W0=-
 	[ $m_rc -eq 0 ] && [ ! -s "$TMP/run.err" ] && return 0
 	echo "($m_scen) $m_tgt round $m_round: ${1##*/} exit $m_rc: $(head -3 "$TMP/run.err")" >>"$ERRORS"
 	record "$m_scen $m_tgt $m_round ERR ERR ERR ERR ERR"
@@ -346,11 +359,15 @@ wait_prefork() {	# wait_prefork PID: until the pool is up (10 s at most)
 # $RESULTS has one line per run: "scenario target round rate cpu-us ...".
 record() { echo "$*" >>"$RESULTS"; }
 
-median() {	# median SCEN TARGET [FIELD]: the median of a field (4: rate)
-	awk -v s="$1" -v t="$2" -v f="${3:-4}" '$1 == s && $2 == t { print $f }' \
-	    "$RESULTS" | sort -n | awk '
+# median SCEN TARGET [FIELD [counted]]: the median of a field (4: rate);
+# with "counted", of the rounds where it was counted (not "-"), if any.
+median() {
+	awk -v s="$1" -v t="$2" -v f="${3:-4}" -v c="${4:-}" '
+	    $1 == s && $2 == t && !(c != "" && $f == "-") { print $f }' \
+	    "$RESULTS" | sort -n | awk -v c="${4:-}" '
 		/ERR/ { err = 1 } /^-$/ { dash = 1 } { v[n++] = $1 }
 		END {
+			if (n == 0 && c != "") { print "-"; exit }
 			if (err || n == 0) { print "ERR"; exit }
 			if (dash) { print "-"; exit }
 			if (n % 2) print v[int(n / 2)]

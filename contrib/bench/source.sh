@@ -53,7 +53,7 @@ run_source() {
 	    "$(cpu_us 0 "$CC" "$7") $(awk -v a="$T0" -v b="$T1" -v c="$CC" \
 	    'BEGIN { printf "%.0f", c / (b - a) / 1e4 }')" \
 	    "$(awk -v a="$W0" -v b="$W1" -v m="$7" \
-	    'BEGIN { printf "%.2f", (b - a) / m }')"
+	    'BEGIN { if (a == "-") print "-"; else printf "%.2f", (b - a) / m }')"
 }
 
 # scenario_rounds PREFIX TARGETS LABEL: every scenario, ROUNDS rounds of
@@ -139,7 +139,9 @@ switch_report() {
 switches_report() {
 	echo
 	echo "switches a message: the times a process of the server's tree was put on a"
-	echo "CPU (/proc/PID/schedstat), median of $ROUNDS; smtpd's at the hop above"
+	echo "CPU (/proc/PID/schedstat), median of $ROUNDS; smtpd's at the hop above; only"
+	echo "rounds in which no process of the tree ended (a child that ends takes its"
+	echo "count with it; max-sessions-per-child recycles them), \"-\" when none was"
 	printf '%-30s %8s | %8s %9s %9s\n' scenario sink discard "x hop us" \
 	    "of CPU us"
 	echo "$SCENARIOS" | while IFS='|' read -r scen title sess len msgs flags; do
@@ -147,9 +149,9 @@ switches_report() {
 		hop=-
 		[ "$sess" -ge 20 ] && hop=$(median w processes20)
 		[ "$sess" -ge 200 ] && hop=$(median w processes200)
-		sw=$(median "$scen" discard 8)
+		sw=$(median "$scen" discard 8 counted)
 		printf '%-30s %8s | %8s %9s %9s\n' "($scen) $title" \
-		    "$(median "$scen" sink 8)" "$sw" "$(awk -v s="$sw" -v h="$hop" \
+		    "$(median "$scen" sink 8 counted)" "$sw" "$(awk -v s="$sw" -v h="$hop" \
 		    'BEGIN { if (s + 0 == s && h + 0 == h && h != "")
 			printf "%.0f", s * h; else print "-" }')" \
 		    "$(median "$scen" discard 5)"
