@@ -768,22 +768,18 @@ listen on %(tmp)s/lmtp.sock lmtp
                   "file" % self.d.tmp),
                  ('deliver discard\nauth checkpassword "%s"' % plain,
                   "auth checkpassword: %s: not executable" % plain)]
-        # a script saved with CRLF line ends, and one whose interpreter
-        # is missing: execve() says ENOENT, as for a missing program
-        crlf = os.path.join(self.d.tmp, "crlf")
-        with open(crlf, "w") as f:
-            f.write("#!/bin/sh\r\nexit 0\r\n")
-        crlfarg = os.path.join(self.d.tmp, "crlfarg")
-        with open(crlfarg, "w") as f:
-            f.write("#!/usr/bin/env sh\r\nexit 0\r\n")
-        nointerp = os.path.join(self.d.tmp, "nointerp")
-        with open(nointerp, "w") as f:
-            f.write("#! /nonexistent/interp -x\nexit 0\n")
-        bare = os.path.join(self.d.tmp, "bare")
-        with open(bare, "w") as f:
-            f.write("#!\nexit 0\n")
-        for script in (crlf, crlfarg, nointerp, bare):
-            os.chmod(script, 0o755)
+        def script(name, text):
+            path = os.path.join(self.d.tmp, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+            return path
+        # scripts saved with CRLF line ends, and interpreters missing:
+        # execve() says ENOENT, as for a missing program
+        crlf = script("crlf", "#!/bin/sh\r\nexit 0\r\n")
+        crlfarg = script("crlfarg", "#!/usr/bin/env sh\r\nexit 0\r\n")
+        nointerp = script("nointerp", "#! /nonexistent/interp -x\nexit 0\n")
+        bare = script("bare", "#!\nexit 0\n")
         cases += [('deliver "%s"' % crlf, 'deliver: %s: its #! line ends in '
                    'a CR (a script with CRLF line ends)' % crlf),
                   ('deliver "%s"' % crlfarg, 'deliver: %s: its #! line ends '
