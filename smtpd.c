@@ -847,6 +847,26 @@ master_spool(const struct config *c, const char *user,
 }
 
 /*
+ * Without a deliver line every message goes to the standard output sink,
+ * answered 250 and printed: only with -d, and not under a service
+ * manager, whose unit runs -d to stay in the foreground (the shipped
+ * smtpd.service does) and would print every message into its journal.
+ * NULL, or why it may not run.
+ */
+static const char *
+master_sink_refused(const struct config *c)
+{
+	if (c->c_dlv.dl_mode != DELIVER_STDOUT)
+		return NULL;
+	if (systemd_notify_socket() != NULL)
+		return "the standard output sink is for a terminal, not for a "
+		    "service ($NOTIFY_SOCKET is set)";
+	if (!debug)
+		return "the standard output sink needs -d";
+	return NULL;
+}
+
+/*
  * The pidfile's directory must take it, or the file be there for us (not
  * started as root, master_pidfile_inplace): an rc script that finds no
  * pid takes a running daemon for a stopped one, and the start has gone
@@ -2803,9 +2823,9 @@ master_reload(void)
 	if ((nc = load_config(conffile)) == NULL)
 		goto fail;
 	auth_config_free(nc);	/* as in master_config() */
-	if (nc->c_dlv.dl_mode == DELIVER_STDOUT && !debug) {
-		log_warnx("%s: no \"deliver\" directive; the standard output "
-		    "sink needs -d", conffile);
+	if (master_sink_refused(nc) != NULL) {
+		log_warnx("%s: no \"deliver\" directive; %s", conffile,
+		    master_sink_refused(nc));
 		goto fail;
 	}
 	if (master_programs(nc, &uid, &gid, err, sizeof(err)) == -1) {
@@ -3540,12 +3560,12 @@ master_check(void)
 {
 	char	 err[512];
 
-	if (conf->c_dlv.dl_mode == DELIVER_STDOUT && !debug) {
+	if (master_sink_refused(conf) != NULL) {
 		if (conf->c_file != NULL)
-			errx(1, "%s: no \"deliver\" directive; the standard "
-			    "output sink needs -d", conf->c_file);
-		errx(1, "no %s; the built-in default configuration needs -d",
-		    SMTPD_CONFIG);
+			errx(1, "%s: no \"deliver\" directive; %s", conf->c_file,
+			    master_sink_refused(conf));
+		errx(1, "no %s; the built-in default configuration: %s",
+		    SMTPD_CONFIG, master_sink_refused(conf));
 	}
 	if (master_programs(conf, &run_uid, &run_gid, err, sizeof(err)) == -1 ||
 	    master_pidfile_check(conf, err, sizeof(err)) == -1)
@@ -3683,9 +3703,14 @@ main(int argc, char *argv[])
 	if (check) {
 		checking = 1;
 		/* Valid, but a start without -d would refuse it. */
-		if (conf->c_dlv.dl_mode == DELIVER_STDOUT && !debug)
+		if (conf->c_dlv.dl_mode == DELIVER_STDOUT && !debug &&
+		    systemd_notify_socket() == NULL)
 			warnx("warning: no \"deliver\" directive: a start "
 			    "needs -d (the standard output sink)");
+		else if (master_sink_refused(conf) != NULL)
+			errx(1, "%s: no \"deliver\" directive; %s",
+			    conf->c_file != NULL ? conf->c_file : SMTPD_CONFIG,
+			    master_sink_refused(conf));
 		master_check_paths(conf);
 		if (master_programs(conf, &run_uid, &run_gid, err,
 		    sizeof(err)) == -1 ||

@@ -67,6 +67,30 @@ class TestNotify(unittest.TestCase):
         self.assertEqual(self.n.wait("STOPPING"), "STOPPING=1")
         self.assertEqual(self.d.wait_exit(), 0)
 
+    def test_no_sink_under_a_service(self):
+        # -d keeps a service in the foreground (the shipped unit): without
+        # a deliver line it would answer every message 250 and print it
+        # into the journal.  A reload to such a file is refused, and so
+        # are -n and a start with $NOTIFY_SOCKET.
+        self.d.reload("")
+        self.assertTrue(self.d.wait_log(r"no \"deliver\" directive; the "
+                                        r"standard output sink is for a "
+                                        r"terminal, not for a service"),
+                        self.d.log())
+        self.assertTrue(self.d.wait_log(r"reload failed"), self.d.log())
+        env = dict(os.environ, NOTIFY_SOCKET=self.n.path)
+        for args in (["-n"], ["-n", "-d"], ["-d"]):
+            p = subprocess.run([smtpd_path()] + args + ["-f", self.d.conf],
+                               env=env, capture_output=True, timeout=10)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertIn(b"not for a service ($NOTIFY_SOCKET is set)",
+                          p.stderr, args)
+        # In a terminal (no $NOTIFY_SOCKET) -d runs the sink, -n warns.
+        env.pop("NOTIFY_SOCKET")
+        p = subprocess.run([smtpd_path(), "-n", "-d", "-f", self.d.conf],
+                           env=env, capture_output=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_mainpid_after_upgrade(self):
         self.d.signal(signal.SIGUSR2)
         msg = self.n.wait("MAINPID", 15)
