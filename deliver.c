@@ -758,7 +758,7 @@ deliver_received(const struct config *c, const struct client *cl,
  * header of ours it would read as more of that header field (RFC 5322
  * 2.2.3, unfolding), the client's text inside our Received: or the
  * policy server's PREPEND.  The whole message is in the file or in
- * memory by now (message_end flushed it).
+ * memory by now (deliver_message flushed it).
  */
 static int
 spool_folds(const struct spool *sp)

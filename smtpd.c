@@ -2804,6 +2804,7 @@ master_reload(void)
 {
 	struct config	*nc = NULL;
 	struct stat	 st;
+	const char	*why;
 	char		 err[512];
 	uid_t		 uid = run_uid;
 	gid_t		 gid = run_gid;
@@ -2823,9 +2824,8 @@ master_reload(void)
 	if ((nc = load_config(conffile)) == NULL)
 		goto fail;
 	auth_config_free(nc);	/* as in master_config() */
-	if (master_sink_refused(nc) != NULL) {
-		log_warnx("%s: no \"deliver\" directive; %s", conffile,
-		    master_sink_refused(nc));
+	if ((why = master_sink_refused(nc)) != NULL) {
+		log_warnx("%s: no \"deliver\" directive; %s", conffile, why);
 		goto fail;
 	}
 	if (master_programs(nc, &uid, &gid, err, sizeof(err)) == -1) {
@@ -3558,14 +3558,15 @@ master_check_paths(const struct config *c)
 static void
 master_check(void)
 {
-	char	 err[512];
+	const char	*why;
+	char		 err[512];
 
-	if (master_sink_refused(conf) != NULL) {
+	if ((why = master_sink_refused(conf)) != NULL) {
 		if (conf->c_file != NULL)
 			errx(1, "%s: no \"deliver\" directive; %s", conf->c_file,
-			    master_sink_refused(conf));
+			    why);
 		errx(1, "no %s; the built-in default configuration: %s",
-		    SMTPD_CONFIG, master_sink_refused(conf));
+		    SMTPD_CONFIG, why);
 	}
 	if (master_programs(conf, &run_uid, &run_gid, err, sizeof(err)) == -1 ||
 	    master_pidfile_check(conf, err, sizeof(err)) == -1)
@@ -3656,7 +3657,7 @@ master_exit(void)
 int
 main(int argc, char *argv[])
 {
-	const char	*file = NULL;
+	const char	*file = NULL, *why;
 	char		 err[512];
 	int		 ch, check = 0, status = 0, verbose = 0;
 
@@ -3702,15 +3703,18 @@ main(int argc, char *argv[])
 	as_root = geteuid() == 0;
 	if (check) {
 		checking = 1;
-		/* Valid, but a start without -d would refuse it. */
-		if (conf->c_dlv.dl_mode == DELIVER_STDOUT && !debug &&
-		    systemd_notify_socket() == NULL)
-			warnx("warning: no \"deliver\" directive: a start "
-			    "needs -d (the standard output sink)");
-		else if (master_sink_refused(conf) != NULL)
+		/*
+		 * Valid, but a start without -d would refuse it; under a
+		 * service manager -d does not help.
+		 */
+		if ((why = master_sink_refused(conf)) != NULL &&
+		    systemd_notify_socket() != NULL)
 			errx(1, "%s: no \"deliver\" directive; %s",
 			    conf->c_file != NULL ? conf->c_file : SMTPD_CONFIG,
-			    master_sink_refused(conf));
+			    why);
+		if (why != NULL)
+			warnx("warning: no \"deliver\" directive: a start "
+			    "needs -d (the standard output sink)");
 		master_check_paths(conf);
 		if (master_programs(conf, &run_uid, &run_gid, err,
 		    sizeof(err)) == -1 ||

@@ -369,6 +369,7 @@ util_open_regular(const char *path, struct stat *st)
 #define PROBE_INTERP		250	/* the #! interpreter cannot run */
 #define PROBE_INTERP_CR		249	/* the #! line ends in a CR */
 #define PROBE_HUNG		248	/* no answer within util_probe_wait_ms */
+#define PROBE_NOEXEC		247	/* not to be executed by the user */
 
 long long	util_probe_wait_ms = 10000;	/* tests shorten it */
 #define SHEBANG_MAX		256	/* octets of a #! line looked at */
@@ -436,12 +437,12 @@ util_exec_probe(const char *path)
 {
 	struct stat	 st;
 
-	if (stat(path, &st) == -1)
-		return errno;
+	if (stat(path, &st) == -1 ||
+	    (S_ISREG(st.st_mode) &&
+	    faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == -1))
+		return errno == EACCES ? PROBE_NOEXEC : errno;
 	if (!S_ISREG(st.st_mode))
 		return PROBE_NOTREG;
-	if (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == -1)
-		return errno;
 	return util_interp_probe(path);
 }
 
@@ -543,7 +544,7 @@ util_probe(const char *path, const char *root, const struct exec_ident *id,
 		    "file system that hangs?)", (util_probe_wait_ms + 999) / 1000);
 	else if (r == PROBE_INTERP || r == PROBE_INTERP_CR)
 		util_interp_why(path, root, r, why, whylen);
-	else if (r == EACCES && probe == util_exec_probe)
+	else if (r == PROBE_NOEXEC)
 		(void)snprintf(why, whylen, "not executable");
 	else
 		(void)snprintf(why, whylen, "%s", strerror(r));

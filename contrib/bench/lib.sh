@@ -221,10 +221,11 @@ SCHEDSTAT=""
 [ "${SCHEDSTAT:-0}" = 0 ] && SCHEDSTAT=""
 tree_cpu() {
 	[ -n "$1" ] || { echo 0 0; return; }
-	files=""
+	files="" pids=""
 	for p in $(descendants "$1"); do
 		files="$files /proc/$p/stat"
 		[ -n "$SCHEDSTAT" ] && files="$files /proc/$p/schedstat"
+		pids="$pids$p,"
 	done
 	# Fields after "pid (comm) ": utime stime cutime cstime are 12-15;
 	# schedstat's first field is the time run, its third the times the
@@ -236,8 +237,7 @@ tree_cpu() {
 		us += t * 1e6 / hz; next }
 	    NF == 3 { us += $1 / 1000; runs += $3 }
 	    END { printf "%.0f %.0f ", us, runs }'
-	echo "$files" | tr ' ' '\n' | awk -F/ '$4 == "stat" { printf "%s,", $3 }'
-	echo
+	echo "$pids"
 }
 
 # lived PIDS0 PIDS1: whether every process of the first sample of tree_cpu
